@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the test-only binaries (MinIO) from the tools module in hack/tools
+# into bin/. A binary is rebuilt only when hack/tools/go.sum changes, so CI
+# and repeated runs reuse it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mkdir -p bin
+stamp=bin/.tools-stamp
+want=$(sha256sum hack/tools/go.mod hack/tools/go.sum | sha256sum | cut -c1-16)
+if [[ -x bin/minio && -f $stamp && $(cat "$stamp") == "$want" ]]; then
+  exit 0
+fi
+echo "building MinIO (test-only S3 server) into bin/ ..." >&2
+(cd hack/tools && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/minio" github.com/minio/minio)
+echo "$want" > "$stamp"

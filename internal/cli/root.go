@@ -1,0 +1,81 @@
+// Package cli holds the cobra commands of the stash binary. Commands are
+// thin: they parse flags and call the packages under internal/.
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stash-backup/stash/internal/repository"
+)
+
+// Version is set at build time with -ldflags "-X ...cli.Version=...".
+var Version = "dev"
+
+// NewRootCommand builds the stash command tree.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "stash",
+		Short:         "Backup and recovery for Kubernetes workloads and databases",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       Version,
+	}
+	root.AddCommand(newRepoCommand())
+	return root
+}
+
+// Exit codes, following restic's where they overlap, so scripts and the
+// runtimes can tell failures apart.
+const (
+	ExitOK             = 0
+	ExitError          = 1
+	ExitNoRepository   = 10
+	ExitWrongPassword  = 12
+	ExitUnreachable    = 13
+	ExitSnapshotAbsent = 14
+)
+
+// ExitCode maps an error to the process exit status.
+func ExitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, repository.ErrNotInitialized):
+		return ExitNoRepository
+	case errors.Is(err, repository.ErrWrongPassword):
+		return ExitWrongPassword
+	case errors.Is(err, repository.ErrUnreachable):
+		return ExitUnreachable
+	case errors.Is(err, repository.ErrSnapshotNotFound):
+		return ExitSnapshotAbsent
+	}
+	return ExitError
+}
+
+// output formats.
+const (
+	outputText = "text"
+	outputJSON = "json"
+)
+
+func checkOutput(o string) error {
+	if o != outputText && o != outputJSON {
+		return fmt.Errorf("--output %q: use text or json", o)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// stdout is where command results go; a variable for tests.
+var stdout io.Writer = os.Stdout

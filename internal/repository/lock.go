@@ -1,0 +1,187 @@
+package repository
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kopia/kopia/repo/blob"
+)
+
+// Backups and prune coordinate through lock blobs in the storage, because
+// prune frees space at once only when no backup is writing. kopia itself
+// needs no locks (its safe maintenance waits 24 h instead); these locks only
+// decide whether the fast, exclusive prune may run. A lock is fresh while
+// its holder rewrites it; a killed holder's lock goes stale on its own, so
+// no crash ever leaves the repository locked (Stash's #838, #1332).
+const (
+	lockBlobPrefix = "_stashlock_"
+	lockShared     = "s"
+	lockExclusive  = "x"
+)
+
+// Lock timing; variables so tests can shorten them.
+var (
+	lockRefresh = 20 * time.Second
+	lockStale   = 90 * time.Second
+	lockWait    = 10 * time.Minute
+	lockPoll    = 2 * time.Second
+)
+
+type lockInfo struct {
+	Kind     string    `json:"kind"`
+	Hostname string    `json:"hostname"`
+	PID      int       `json:"pid"`
+	Time     time.Time `json:"time"`
+}
+
+type heldLock struct {
+	id   blob.ID
+	st   blob.Storage
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+func newLockID(kind string) blob.ID {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return blob.ID(fmt.Sprintf("%s%s_%d_%s", lockBlobPrefix, kind, time.Now().UnixNano(), hex.EncodeToString(b[:])))
+}
+
+func writeLock(ctx context.Context, st blob.Storage, id blob.ID, kind string) error {
+	host, _ := os.Hostname()
+	data, _ := json.Marshal(lockInfo{Kind: kind, Hostname: host, PID: os.Getpid(), Time: time.Now().UTC()})
+	return st.PutBlob(ctx, id, gatherBytes(data), blob.PutOptions{})
+}
+
+// acquire writes a lock blob and keeps it fresh until release.
+func acquire(ctx context.Context, st blob.Storage, kind string) (*heldLock, error) {
+	l := &heldLock{id: newLockID(kind), st: st, stop: make(chan struct{})}
+	if err := writeLock(ctx, st, l.id, kind); err != nil {
+		return nil, fmt.Errorf("write repository lock: %w", err)
+	}
+	l.done.Add(1)
+	go func() {
+		defer l.done.Done()
+		t := time.NewTicker(lockRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				_ = writeLock(context.WithoutCancel(ctx), st, l.id, kind)
+			}
+		}
+	}()
+	return l, nil
+}
+
+func (l *heldLock) release() {
+	close(l.stop)
+	l.done.Wait()
+	_ = l.st.DeleteBlob(context.Background(), l.id)
+}
+
+// freshLocks lists the locks of a kind ("" for all) other than own that
+// were refreshed recently.
+func freshLocks(ctx context.Context, st blob.Storage, kind string, own blob.ID) ([]blob.Metadata, error) {
+	mds, err := blob.ListAllBlobs(ctx, st, blob.ID(lockBlobPrefix+kind))
+	if err != nil {
+		return nil, fmt.Errorf("list repository locks: %w", err)
+	}
+	var out []blob.Metadata
+	for _, md := range mds {
+		if md.BlobID == own {
+			continue
+		}
+		if time.Since(md.Timestamp) > lockStale {
+			continue
+		}
+		out = append(out, md)
+	}
+	return out, nil
+}
+
+func describeLock(ctx context.Context, st blob.Storage, md blob.Metadata) string {
+	var buf gatherWriter
+	if err := st.GetBlob(ctx, md.BlobID, 0, -1, &buf); err == nil {
+		var li lockInfo
+		if json.Unmarshal(buf.Bytes(), &li) == nil {
+			return fmt.Sprintf("host %s (pid %d) since %s", li.Hostname, li.PID, li.Time.Format(time.RFC3339))
+		}
+	}
+	return string(md.BlobID)
+}
+
+// lockShared registers a running backup. It waits while an exclusive prune
+// holds the repository, up to lockWait.
+func (r *Repository) lockShared(ctx context.Context) (func(), error) {
+	deadline := time.Now().Add(lockWait)
+	for {
+		l, err := acquire(ctx, r.st, lockShared)
+		if err != nil {
+			return nil, err
+		}
+		excl, err := freshLocks(ctx, r.st, lockExclusive, "")
+		if err != nil {
+			l.release()
+			return nil, err
+		}
+		if len(excl) == 0 {
+			return l.release, nil
+		}
+		l.release()
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("repository is being pruned by %s: retry later", describeLock(ctx, r.st, excl[0]))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+}
+
+// errBusy means another client holds a lock.
+var errBusy = errors.New("repository in use")
+
+// lockExclusiveNow takes the exclusive lock if no other client holds any
+// lock; it does not wait.
+func (r *Repository) lockExclusiveNow(ctx context.Context) (func(), string, error) {
+	l, err := acquire(ctx, r.st, lockExclusive)
+	if err != nil {
+		return nil, "", err
+	}
+	others, err := freshLocks(ctx, r.st, "", l.id)
+	if err != nil {
+		l.release()
+		return nil, "", err
+	}
+	if len(others) > 0 {
+		who := describeLock(ctx, r.st, others[0])
+		l.release()
+		return nil, who, errBusy
+	}
+	return l.release, "", nil
+}
+
+// removeStaleLocks deletes lock blobs left behind by killed clients.
+func (r *Repository) removeStaleLocks(ctx context.Context) {
+	mds, err := blob.ListAllBlobs(ctx, r.st, blob.ID(lockBlobPrefix))
+	if err != nil {
+		return
+	}
+	for _, md := range mds {
+		if time.Since(md.Timestamp) > lockStale && strings.HasPrefix(string(md.BlobID), lockBlobPrefix) {
+			_ = r.st.DeleteBlob(ctx, md.BlobID)
+		}
+	}
+}

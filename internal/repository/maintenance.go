@@ -1,0 +1,233 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/maintenance"
+	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot/snapshotfs"
+	"github.com/kopia/kopia/snapshot/snapshotmaintenance"
+)
+
+// Prune modes.
+const (
+	// PruneImmediate freed unreferenced data at once, holding the
+	// repository exclusively.
+	PruneImmediate = "immediate"
+	// PruneDeferred ran kopia's safe maintenance because another client
+	// was writing: unreferenced data is freed by a later prune, once it has
+	// been unreferenced for 24 hours.
+	PruneDeferred = "deferred"
+)
+
+// PruneResult reports what a prune freed.
+type PruneResult struct {
+	Mode        string `json:"mode"`
+	Reason      string `json:"reason,omitempty"`
+	SizeBefore  int64  `json:"sizeBefore"`
+	SizeAfter   int64  `json:"sizeAfter"`
+	FreedBytes  int64  `json:"freedBytes"`
+	BlobsBefore int    `json:"blobsBefore"`
+	BlobsAfter  int    `json:"blobsAfter"`
+}
+
+// Prune runs full maintenance so that data no snapshot references is
+// deleted from the storage. When no other client holds the repository it
+// frees the data at once; otherwise it runs kopia's concurrency-safe
+// maintenance and says so in the result.
+func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
+	dr, ok := r.rep.(repo.DirectRepository)
+	if !ok {
+		return nil, errors.New("prune needs direct storage access")
+	}
+	r.removeStaleLocks(ctx)
+	before, nBefore, err := storageSize(ctx, r.st)
+	if err != nil {
+		return nil, err
+	}
+	res := &PruneResult{SizeBefore: before, BlobsBefore: nBefore}
+	safety := maintenance.SafetyFull
+	unlock, who, err := r.lockExclusiveNow(ctx)
+	switch {
+	case err == nil:
+		defer unlock()
+		safety = maintenance.SafetyNone
+		res.Mode = PruneImmediate
+	case errors.Is(err, errBusy):
+		res.Mode = PruneDeferred
+		res.Reason = "repository in use by " + who + ": unreferenced data is freed by a later prune once 24 hours old"
+	default:
+		return nil, err
+	}
+	err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash prune"},
+		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+			return snapshotmaintenance.Run(ctx, w, maintenance.ModeFull, true, safety)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("prune: %w", err)
+	}
+	after, nAfter, err := storageSize(ctx, r.st)
+	if err != nil {
+		return nil, err
+	}
+	res.SizeAfter, res.BlobsAfter = after, nAfter
+	res.FreedBytes = max(before-after, 0)
+	return res, nil
+}
+
+func storageSize(ctx context.Context, st blob.Storage) (int64, int, error) {
+	var total int64
+	var n int
+	err := st.ListBlobs(ctx, "", func(md blob.Metadata) error {
+		total += md.Length
+		n++
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list storage: %w", err)
+	}
+	return total, n, nil
+}
+
+// CheckResult reports an integrity check.
+type CheckResult struct {
+	OK            bool     `json:"ok"`
+	Snapshots     int      `json:"snapshots"`
+	Objects       int64    `json:"objects"`
+	ReadData      bool     `json:"readData"`
+	BytesRead     int64    `json:"bytesRead"`
+	Errors        []string `json:"errors,omitempty"`
+	ContentsCheck string   `json:"contentsCheck"`
+}
+
+// maxCheckErrors bounds the errors a check collects before it stops.
+const maxCheckErrors = 100
+
+// Check verifies the repository: every index entry points into a pack blob
+// that exists with the right size, and every file and directory of every
+// snapshot resolves to contents in the index. With readData, it also
+// reads, decrypts and hash-verifies all data.
+func (r *Repository) Check(ctx context.Context, readData bool) (*CheckResult, error) {
+	dr, ok := r.rep.(repo.DirectRepository)
+	if !ok {
+		return nil, errors.New("check needs direct storage access")
+	}
+	res := &CheckResult{ReadData: readData, ContentsCheck: "ok"}
+	pct := 0.0
+	if readData {
+		pct = 100
+	}
+	if err := dr.ContentReader().VerifyContents(ctx, content.VerifyOptions{
+		ContentReadPercentage:     pct,
+		ContentIterateParallelism: r.opts.parallelism(),
+	}); err != nil {
+		res.ContentsCheck = err.Error()
+		res.Errors = append(res.Errors, "contents: "+err.Error())
+	}
+	snaps, err := r.Snapshots(ctx, Filter{})
+	if err != nil {
+		return nil, err
+	}
+	res.Snapshots = len(snaps)
+	var objects, bytesRead atomic.Int64
+	for _, s := range snaps {
+		if len(res.Errors) >= maxCheckErrors {
+			break
+		}
+		root, err := snapshotfs.SnapshotRoot(r.rep, s.man)
+		if err != nil {
+			res.Errors = append(res.Errors, fmt.Sprintf("snapshot %s: %v", s.ShortID(), err))
+			continue
+		}
+		r.checkEntry(ctx, s, "", root, readData, &objects, &bytesRead, res)
+	}
+	res.Objects = objects.Load()
+	res.BytesRead = bytesRead.Load()
+	res.OK = len(res.Errors) == 0
+	return res, nil
+}
+
+func (r *Repository) checkEntry(ctx context.Context, s Snapshot, rel string, e fs.Entry, readData bool, objects, bytesRead *atomic.Int64, res *CheckResult) {
+	if len(res.Errors) >= maxCheckErrors {
+		return
+	}
+	fail := func(err error) {
+		res.Errors = append(res.Errors, fmt.Sprintf("snapshot %s (%s %s) /%s: %v", s.ShortID(), s.Host, s.Path, rel, err))
+	}
+	if h, ok := e.(object.HasObjectID); ok {
+		objects.Add(1)
+		if _, err := r.rep.VerifyObject(ctx, h.ObjectID()); err != nil {
+			fail(err)
+			return
+		}
+		if readData && !e.IsDir() {
+			n, err := r.copyObject(ctx, h.ObjectID(), discard{}, nil)
+			bytesRead.Add(n)
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	dir, ok := e.(fs.Directory)
+	if !ok {
+		return
+	}
+	err := fs.IterateEntries(ctx, dir, func(ctx context.Context, child fs.Entry) error {
+		name := child.Name()
+		if rel != "" {
+			name = rel + "/" + name
+		}
+		r.checkEntry(ctx, s, name, child, readData, objects, bytesRead, res)
+		return nil
+	})
+	if err != nil {
+		fail(err)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Stats describes a repository's size and contents.
+type Stats struct {
+	Location      string `json:"location"`
+	SnapshotCount int    `json:"snapshotCount"`
+	Hosts         int    `json:"hosts"`
+	TotalSize     string `json:"totalSize"`
+	TotalBytes    int64  `json:"totalBytes"`
+	Blobs         int    `json:"blobs"`
+	// LogicalBytes is the sum of the sizes of all snapshots' data, before
+	// deduplication and compression.
+	LogicalBytes int64 `json:"logicalBytes"`
+}
+
+// Stats returns the repository's size in storage and its snapshot count.
+func (r *Repository) Stats(ctx context.Context) (*Stats, error) {
+	size, n, err := storageSize(ctx, r.st)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := r.Snapshots(ctx, Filter{})
+	if err != nil {
+		return nil, err
+	}
+	hosts := map[string]bool{}
+	var logical int64
+	for _, s := range snaps {
+		hosts[s.Host] = true
+		logical += s.TotalSize
+	}
+	return &Stats{
+		Location: r.opts.Location.String(), SnapshotCount: len(snaps), Hosts: len(hosts),
+		TotalSize: FormatBytes(size), TotalBytes: size, Blobs: n, LogicalBytes: logical,
+	}, nil
+}

@@ -1,0 +1,290 @@
+// Package repository is Stash's data mover: encrypted, deduplicated,
+// compressed snapshots of streams and directory trees, stored with the kopia
+// library on local disk, S3, GCS, Azure or B2. It opens a repository from a
+// Stash Repository's backend and Secret; it knows nothing of Kubernetes.
+package repository
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/blob/azure"
+	"github.com/kopia/kopia/repo/blob/b2"
+	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/blob/gcs"
+	"github.com/kopia/kopia/repo/blob/s3"
+	"github.com/kopia/kopia/repo/compression"
+	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/encryption"
+	"github.com/kopia/kopia/repo/format"
+	"github.com/kopia/kopia/repo/maintenance"
+	"github.com/kopia/kopia/repo/splitter"
+)
+
+// Errors callers branch on with errors.Is.
+var (
+	ErrWrongPassword  = errors.New("wrong repository password (RESTIC_PASSWORD)")
+	ErrNotInitialized = errors.New("no repository at this location")
+	ErrAlreadyExists  = errors.New("a repository already exists at this location")
+	ErrUnreachable    = errors.New("storage unreachable")
+)
+
+// clientIdentity is the kopia user@host every Stash client connects as.
+// Snapshots carry their own host (SourceInfo); the connection identity only
+// decides maintenance ownership, and a fixed one lets any host run prune.
+const (
+	clientUser = "stash"
+	clientHost = "stash"
+)
+
+// defaultHash is the content hash of new repositories; see docs/benchmarks.md.
+const defaultHash = "BLAKE3-256-128"
+
+// DefaultCompression is the compressor for new snapshots.
+const DefaultCompression = "zstd-fastest"
+
+// Options configure how a repository is opened.
+type Options struct {
+	// Location is where the repository lives (see ResolveLocation).
+	Location *Location
+	// Password is the encryption password (the Secret's RESTIC_PASSWORD).
+	Password string
+	// CacheDir holds kopia's metadata cache; empty means a directory under
+	// the user's cache directory, keyed by location.
+	CacheDir string
+	// Compression names the compressor for new data ("" = zstd-fastest,
+	// "none" disables it).
+	Compression string
+	// Parallelism bounds concurrent hashing, compression and uploads;
+	// 0 means the number of CPUs (at least 2).
+	Parallelism int
+}
+
+// Repository is an open repository. It is safe for concurrent use by the
+// goroutines of one process; separate processes coordinate through the
+// storage (see lock.go).
+type Repository struct {
+	rep       repo.Repository
+	st        blob.Storage
+	opts      Options
+	configDir string
+}
+
+func (o *Options) parallelism() int {
+	if o.Parallelism > 0 {
+		return o.Parallelism
+	}
+	return max(runtime.NumCPU(), 2)
+}
+
+func (o *Options) compressor() (compression.Name, error) {
+	name := o.Compression
+	if name == "" {
+		name = DefaultCompression
+	}
+	if name == "none" {
+		return compression.Name("none"), nil
+	}
+	if _, ok := compression.ByName[compression.Name(name)]; !ok {
+		var names []string
+		for n := range compression.ByName {
+			names = append(names, string(n))
+		}
+		return "", fmt.Errorf("unknown compression %q: use none or one of %s", name, strings.Join(names, ", "))
+	}
+	return compression.Name(name), nil
+}
+
+func (o *Options) check() error {
+	if o.Location == nil {
+		return errors.New("repository location is not set")
+	}
+	if o.Password == "" {
+		return fmt.Errorf("storage Secret has no %s: add the repository's encryption password under that key", KeyPassword)
+	}
+	_, err := o.compressor()
+	return err
+}
+
+// newStorage connects to the blob storage of a location.
+func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, error) {
+	var (
+		st  blob.Storage
+		err error
+	)
+	switch loc.Kind {
+	case BackendLocal:
+		if !create {
+			if _, serr := os.Stat(loc.Filesystem.Path); serr != nil {
+				return nil, fmt.Errorf("%w: directory %s does not exist: run `stash repo init` or a backup first", ErrNotInitialized, loc.Filesystem.Path)
+			}
+		}
+		st, err = filesystem.New(ctx, loc.Filesystem, create)
+	case BackendS3:
+		st, err = s3.New(ctx, loc.S3, false)
+	case BackendGCS:
+		st, err = gcs.New(ctx, loc.GCS, false)
+	case BackendAzure:
+		st, err = azure.New(ctx, loc.Azure, false)
+	case BackendB2:
+		st, err = b2.New(ctx, loc.B2, false)
+	default:
+		return nil, fmt.Errorf("unsupported backend %q", loc.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, loc, err)
+	}
+	return st, nil
+}
+
+// Init creates a new repository at the location. It fails with
+// ErrAlreadyExists when one is there.
+func Init(ctx context.Context, opts Options) error {
+	if err := opts.check(); err != nil {
+		return err
+	}
+	st, err := newStorage(ctx, opts.Location, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close(ctx) //nolint:errcheck
+	return initialize(ctx, st, opts)
+}
+
+func initialize(ctx context.Context, st blob.Storage, opts Options) error {
+	err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
+		BlockFormat: format.ContentFormat{
+			// BLAKE3 hashes several times faster than kopia's BLAKE2B
+			// default on CPUs without AVX-512 (docs/benchmarks.md).
+			Hash:       defaultHash,
+			Encryption: encryption.DefaultAlgorithm,
+		},
+		ObjectFormat: format.ObjectFormat{Splitter: splitter.DefaultAlgorithm},
+	}, opts.Password)
+	if errors.Is(err, repo.ErrAlreadyInitialized) {
+		return fmt.Errorf("%w: %s", ErrAlreadyExists, opts.Location)
+	}
+	if err != nil {
+		return fmt.Errorf("initialize repository at %s: %w", opts.Location, err)
+	}
+	r, err := open(ctx, st, opts)
+	if err != nil {
+		return err
+	}
+	defer r.Close(ctx) //nolint:errcheck
+	// Maintenance refuses to run for anyone but its owner; every Stash
+	// client connects as the same identity, so make it the owner.
+	err = repo.DirectWriteSession(ctx, r.rep.(repo.DirectRepository), repo.WriteSessionOptions{Purpose: "set maintenance owner"},
+		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+			p := maintenance.DefaultParams()
+			p.Owner = clientUser + "@" + clientHost
+			return maintenance.SetParams(ctx, w, &p)
+		})
+	if err != nil {
+		return fmt.Errorf("set maintenance owner: %w", err)
+	}
+	return nil
+}
+
+// Open opens the existing repository at the location.
+func Open(ctx context.Context, opts Options) (*Repository, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	st, err := newStorage(ctx, opts.Location, false)
+	if err != nil {
+		return nil, err
+	}
+	r, err := open(ctx, st, opts)
+	if err != nil {
+		st.Close(ctx) //nolint:errcheck
+		return nil, err
+	}
+	return r, nil
+}
+
+// OpenOrInit opens the repository, creating it first if the location holds
+// none, as Stash's InitializeBackendRepository pre-backup action does.
+func OpenOrInit(ctx context.Context, opts Options) (*Repository, error) {
+	r, err := Open(ctx, opts)
+	if err == nil || !errors.Is(err, ErrNotInitialized) {
+		return r, err
+	}
+	if ierr := Init(ctx, opts); ierr != nil && !errors.Is(ierr, ErrAlreadyExists) {
+		return nil, ierr
+	}
+	return Open(ctx, opts)
+}
+
+func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, error) {
+	cacheDir := opts.CacheDir
+	if cacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		sum := sha256.Sum256([]byte(opts.Location.String()))
+		cacheDir = filepath.Join(base, "stash", "kopia", hex.EncodeToString(sum[:8]))
+	}
+	// kopia keeps its connection (storage credentials included) in a config
+	// file; it lives in a private directory for the life of this handle.
+	configDir, err := os.MkdirTemp("", "stash-repo-")
+	if err != nil {
+		return nil, fmt.Errorf("create repository config directory: %w", err)
+	}
+	configFile := filepath.Join(configDir, "repository.config")
+	err = repo.Connect(ctx, configFile, st, opts.Password, &repo.ConnectOptions{
+		ClientOptions: repo.ClientOptions{Username: clientUser, Hostname: clientHost},
+		CachingOptions: content.CachingOptions{
+			CacheDirectory: cacheDir,
+			// Data is read once per restore; caching it would double the
+			// disk writes. Metadata (indexes, directories) is cached.
+			ContentCacheSizeBytes:  0,
+			MetadataCacheSizeBytes: 256 << 20,
+		},
+	})
+	if err != nil {
+		os.RemoveAll(configDir) //nolint:errcheck
+		return nil, classifyOpenError(opts.Location, err)
+	}
+	rep, err := repo.Open(ctx, configFile, opts.Password, &repo.Options{DisableRepositoryLog: true})
+	if err != nil {
+		os.RemoveAll(configDir) //nolint:errcheck
+		return nil, classifyOpenError(opts.Location, err)
+	}
+	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir}, nil
+}
+
+func classifyOpenError(loc *Location, err error) error {
+	switch {
+	case errors.Is(err, repo.ErrInvalidPassword):
+		return fmt.Errorf("open repository at %s: %w: it does not decrypt this repository", loc, ErrWrongPassword)
+	case errors.Is(err, repo.ErrRepositoryNotInitialized):
+		return fmt.Errorf("open repository at %s: %w: run `stash repo init` or a backup first", loc, ErrNotInitialized)
+	}
+	return fmt.Errorf("open repository at %s: %w", loc, err)
+}
+
+// Close releases the repository and removes its connection config.
+func (r *Repository) Close(ctx context.Context) error {
+	err := r.rep.Close(ctx)
+	if cerr := r.st.Close(ctx); err == nil {
+		err = cerr
+	}
+	if rerr := os.RemoveAll(r.configDir); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// Location returns where the repository lives.
+func (r *Repository) Location() *Location { return r.opts.Location }

@@ -1,0 +1,313 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/fs/virtualfs"
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/object"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/restore"
+	"github.com/kopia/kopia/snapshot/snapshotfs"
+)
+
+// RestoreResult summarises a restore.
+type RestoreResult struct {
+	Snapshot   string `json:"snapshot"`
+	Host       string `json:"host"`
+	Path       string `json:"path"`
+	Files      int64  `json:"files"`
+	Bytes      int64  `json:"bytes"`
+	DurationMS int64  `json:"durationMs"`
+}
+
+// RestoreStream writes the file name of snapshot s to w. For a stream
+// snapshot name may be empty (the snapshot holds one file); for a directory
+// snapshot it is the file's path inside the directory.
+func (r *Repository) RestoreStream(ctx context.Context, s Snapshot, name string, w io.Writer, p Progress) (int64, error) {
+	if s.man == nil || s.man.RootEntry == nil {
+		return 0, fmt.Errorf("snapshot %s has no root", s.ID)
+	}
+	root := s.man.RootEntry
+	var oid object.ID
+	switch {
+	case root.Type == snapshot.EntryTypeFile:
+		if name != "" && name != root.Name && name != s.Path {
+			return 0, fmt.Errorf("%w: snapshot %s holds %s, not %s", ErrSnapshotNotFound, s.ShortID(), root.Name, name)
+		}
+		oid = root.ObjectID
+	default:
+		if name == "" {
+			return 0, fmt.Errorf("snapshot %s is a directory: name the file to write with --stdout NAME", s.ShortID())
+		}
+		e, err := snapshotfs.FilesystemEntryFromIDWithPath(ctx, r.rep, s.ID+"/"+strings.TrimPrefix(name, "/"), false)
+		if err != nil {
+			return 0, fmt.Errorf("find %s in snapshot %s: %w", name, s.ShortID(), err)
+		}
+		h, ok := e.(object.HasObjectID)
+		if !ok || e.IsDir() {
+			return 0, fmt.Errorf("%s in snapshot %s is not a file", name, s.ShortID())
+		}
+		oid = h.ObjectID()
+	}
+	return r.copyObject(ctx, oid, w, p)
+}
+
+// readAhead is how many chunks of an object are fetched, decrypted and
+// decompressed ahead of the writer.
+func (r *Repository) readAhead() int { return 2 * r.opts.parallelism() }
+
+// copyObject writes an object to w. A large object is a list of chunks;
+// kopia's reader fetches them one by one, so chunks are fetched by several
+// workers here and written in order.
+func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer, p Progress) (int64, error) {
+	idx, indirect := oid.IndexObjectID()
+	dr, direct := r.rep.(repo.DirectRepository)
+	if !indirect || !direct {
+		rd, err := r.rep.OpenObject(ctx, oid)
+		if err != nil {
+			return 0, fmt.Errorf("open object: %w", err)
+		}
+		defer rd.Close() //nolint:errcheck
+		return copyChunks(ctx, w, rd, p)
+	}
+	entries, err := object.LoadIndexObject(ctx, indexReader{Reader: dr.ContentReader(), rep: r.rep}, idx)
+	if err != nil {
+		return 0, fmt.Errorf("read object index: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type result struct {
+		data []byte
+		err  error
+	}
+	slots := make([]chan result, len(entries))
+	for i := range slots {
+		slots[i] = make(chan result, 1)
+	}
+	work := make(chan int)
+	go func() {
+		defer close(work)
+		for i := range entries {
+			select {
+			case work <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// The semaphore bounds how far fetching runs ahead of writing, and so
+	// the memory held: readAhead chunks of at most a few MiB each.
+	sem := make(chan struct{}, r.readAhead())
+	for range r.opts.parallelism() {
+		go func() {
+			for i := range work {
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				data, err := r.readObject(ctx, entries[i].Object)
+				slots[i] <- result{data, err}
+			}
+		}()
+	}
+	var total int64
+	for i := range entries {
+		var res result
+		select {
+		case res = <-slots[i]:
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+		<-sem
+		if res.err != nil {
+			return total, fmt.Errorf("read chunk %d of %d: %w", i+1, len(entries), res.err)
+		}
+		if int64(len(res.data)) != entries[i].Length {
+			return total, fmt.Errorf("read chunk %d of %d: got %d bytes, want %d", i+1, len(entries), len(res.data), entries[i].Length)
+		}
+		n, err := w.Write(res.data)
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+		if p != nil {
+			p.Add(int64(n))
+		}
+	}
+	return total, nil
+}
+
+func (r *Repository) readObject(ctx context.Context, oid object.ID) ([]byte, error) {
+	rd, err := r.rep.OpenObject(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close() //nolint:errcheck
+	buf := make([]byte, rd.Length())
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// TreeRestoreOptions select what a directory restore writes.
+type TreeRestoreOptions struct {
+	// Include, if set, restores only paths matching one of these patterns
+	// (and the directories leading to them).
+	Include []string
+	// Exclude skips paths matching one of these patterns.
+	Exclude []string
+	// Progress, if set, is told of bytes written.
+	Progress Progress
+}
+
+// RestoreTree writes snapshot s into the directory target. A stream
+// snapshot is written as target/<name>.
+func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string, o TreeRestoreOptions) (*RestoreResult, error) {
+	if target == "" {
+		return nil, errors.New("restore target directory is empty: pass --target DIR")
+	}
+	for _, p := range append(append([]string{}, o.Include...), o.Exclude...) {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("bad pattern %q: %w", p, err)
+		}
+	}
+	root, err := snapshotfs.SnapshotRoot(r.rep, s.man)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot %s: %w", s.ShortID(), err)
+	}
+	if s.Stream {
+		// A stream snapshot's root is its one file; restore it into the
+		// target directory under its name.
+		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
+	}
+	if dir, ok := root.(fs.Directory); ok && (len(o.Include) > 0 || len(o.Exclude) > 0) {
+		root = &filteredDir{Directory: dir, rel: "", m: matcher{include: o.Include, exclude: o.Exclude}}
+	}
+	out := &restore.FilesystemOutput{
+		TargetPath:           target,
+		OverwriteDirectories: true,
+		OverwriteFiles:       true,
+		OverwriteSymlinks:    true,
+		WriteFilesAtomically: true,
+		// Restores commonly run unprivileged; ownership is best effort.
+		IgnorePermissionErrors: true,
+	}
+	var keepMode os.FileMode = 0o750
+	if st, err := os.Stat(target); err == nil {
+		keepMode = st.Mode().Perm()
+	}
+	if err := out.Init(ctx); err != nil {
+		return nil, fmt.Errorf("prepare restore target %s: %w", target, err)
+	}
+	var progressCb restore.ProgressCallback
+	if o.Progress != nil {
+		var last int64
+		progressCb = func(_ context.Context, st restore.Stats) {
+			cur := st.RestoredTotalFileSize + st.SkippedTotalFileSize
+			if d := cur - last; d > 0 {
+				o.Progress.Add(d)
+				last = cur
+			}
+		}
+	}
+	st, err := restore.Entry(ctx, r.rep, out, root, restore.Options{
+		Parallel: r.opts.parallelism() * 2,
+		// kopia restores below this depth as placeholders; restore all.
+		RestoreDirEntryAtDepth: math.MaxInt32,
+		ProgressCallback:       progressCb,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+	}
+	if s.Stream {
+		// The synthetic directory around a stream has no mode of its own;
+		// keep the target's (or a private one) rather than kopia's 0777.
+		if err := os.Chmod(target, keepMode); err != nil {
+			return nil, fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
+		}
+	}
+	return &RestoreResult{
+		Snapshot: s.ID, Host: s.Host, Path: s.Path,
+		Files: int64(st.RestoredFileCount), Bytes: st.RestoredTotalFileSize,
+	}, nil
+}
+
+// filteredDir hides entries that the include/exclude patterns reject.
+type filteredDir struct {
+	fs.Directory
+	rel string
+	m   matcher
+}
+
+func (d *filteredDir) wrap(e fs.Entry) (fs.Entry, bool) {
+	rel := path.Join(d.rel, e.Name())
+	if dir, ok := e.(fs.Directory); ok {
+		if !d.m.dirWanted(rel) {
+			return nil, false
+		}
+		if d.m.includedWhole(rel) && len(d.m.exclude) == 0 {
+			return e, true
+		}
+		return &filteredDir{Directory: dir, rel: rel, m: d.m}, true
+	}
+	return e, d.m.fileWanted(rel)
+}
+
+func (d *filteredDir) Child(ctx context.Context, name string) (fs.Entry, error) {
+	e, err := d.Directory.Child(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := d.wrap(e)
+	if !ok {
+		return nil, fs.ErrEntryNotFound
+	}
+	return w, nil
+}
+
+func (d *filteredDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
+	var kept []fs.Entry
+	err := fs.IterateEntries(ctx, d.Directory, func(_ context.Context, e fs.Entry) error {
+		if w, ok := d.wrap(e); ok {
+			kept = append(kept, w)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fs.StaticIterator(kept, nil), nil
+}
+
+// indexReader gives kopia's object index loader the content reader it
+// expects: the direct content reader plus the repository's prefetch.
+type indexReader struct {
+	content.Reader
+	rep repo.Repository
+}
+
+func (ir indexReader) PrefetchContents(ctx context.Context, ids []content.ID, hint string) []content.ID {
+	return ir.rep.PrefetchContents(ctx, ids, hint)
+}
+
+// DirEntry exposes the wrapped directory's snapshot entry, which kopia's
+// restore reads for metadata.
+func (d *filteredDir) DirEntry() *snapshot.DirEntry {
+	if h, ok := d.Directory.(snapshot.HasDirEntry); ok {
+		return h.DirEntry()
+	}
+	return nil
+}
