@@ -311,7 +311,11 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 		if err != nil {
 			return fmt.Errorf("save snapshot of %s: %w", abs, err)
 		}
-		total := int64(man.Stats.TotalFileCount)
+		total := int64(man.Stats.TotalFileCount + man.Stats.CachedFiles)
+		totalBytes := man.Stats.TotalFileSize
+		if ds := man.RootEntry.DirSummary; ds != nil {
+			total, totalBytes = ds.TotalFileCount, ds.TotalFileSize
+		}
 		newFiles, modified := counter.classify(ctx, w, prev, man)
 		// Files hashed again without a change in content count as
 		// unmodified, as restic reports them.
@@ -320,7 +324,7 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 			Name:       string(id),
 			Path:       abs,
 			Host:       o.Host,
-			TotalBytes: man.Stats.TotalFileSize,
+			TotalBytes: totalBytes,
 			FileStats: FileStats{
 				TotalFiles: int64p(total), NewFiles: int64p(newFiles),
 				ModifiedFiles: int64p(modified), UnmodifiedFiles: int64p(unmodified),

@@ -5,14 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/content/index"
+	"github.com/kopia/kopia/repo/content/indexblob"
 	"github.com/kopia/kopia/repo/maintenance"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
+	"github.com/kopia/kopia/snapshot/snapshotgc"
 	"github.com/kopia/kopia/snapshot/snapshotmaintenance"
 )
 
@@ -66,10 +70,14 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 	default:
 		return nil, err
 	}
-	err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash prune"},
-		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
-			return snapshotmaintenance.Run(ctx, w, maintenance.ModeFull, true, safety)
-		})
+	if res.Mode == PruneImmediate {
+		err = pruneNow(ctx, dr, r.opts.parallelism())
+	} else {
+		err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash prune"},
+			func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+				return snapshotmaintenance.Run(ctx, w, maintenance.ModeFull, true, safety)
+			})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
 	}
@@ -230,4 +238,64 @@ func (r *Repository) Stats(ctx context.Context) (*Stats, error) {
 		Location: r.opts.Location.String(), SnapshotCount: len(snaps), Hosts: len(hosts),
 		TotalSize: FormatBytes(size), TotalBytes: size, Blobs: n, LogicalBytes: logical,
 	}, nil
+}
+
+// pruneNow frees unreferenced data at once; the caller holds the exclusive
+// lock. kopia's full maintenance rewrites short packs before it drops
+// deleted contents, which copies dead data into new packs; here the order
+// is: mark what no snapshot references, drop it from the indexes, delete
+// packs left with no live content, then compact packs that are mostly dead
+// and delete the packs that emptied.
+func pruneNow(ctx context.Context, dr repo.DirectRepository, parallel int) error {
+	safety := maintenance.SafetyNone
+	return repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash prune"},
+		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+			return maintenance.RunExclusive(ctx, w, maintenance.ModeFull, true, func(ctx context.Context, rp maintenance.RunParameters) error {
+				if err := snapshotgc.Run(ctx, w, true, safety, rp.MaintenanceStartTime); err != nil {
+					return fmt.Errorf("mark unreferenced data: %w", err)
+				}
+				dropAndDelete := func() error {
+					if err := w.Flush(ctx); err != nil {
+						return err
+					}
+					// Index entries keep whole-second deletion times and
+					// only those strictly older than the cut-off drop.
+					if err := sleepCtx(ctx, time.Until(time.Now().Truncate(time.Second).Add(1100*time.Millisecond))); err != nil {
+						return err
+					}
+					if _, err := w.ContentManager().CompactIndexes(ctx, indexblob.CompactOptions{
+						AllIndexes: true, DropDeletedBefore: w.Time(), DisableEventualConsistencySafety: true,
+					}); err != nil {
+						return fmt.Errorf("drop deleted contents: %w", err)
+					}
+					if _, err := maintenance.DeleteUnreferencedPacks(ctx, w, maintenance.DeleteUnreferencedPacksOptions{
+						Parallel: parallel, NotAfterTime: w.Time(),
+					}, safety); err != nil {
+						return fmt.Errorf("delete unreferenced packs: %w", err)
+					}
+					return nil
+				}
+				if err := dropAndDelete(); err != nil {
+					return err
+				}
+				if _, err := maintenance.RewriteContents(ctx, w, &maintenance.RewriteContentsOptions{
+					Parallel: parallel, ContentIDRange: index.AllIDs, ShortPacks: true,
+				}, safety); err != nil {
+					return fmt.Errorf("compact packs: %w", err)
+				}
+				return dropAndDelete()
+			})
+		})
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
 }

@@ -1,0 +1,604 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/blob/s3"
+
+	"github.com/stash-backup/stash/internal/testserver"
+)
+
+// backend is a repository location under test.
+type backend struct {
+	name string
+	opts func(t *testing.T) Options
+}
+
+func localOptions(t *testing.T) Options {
+	return Options{
+		Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
+		Password: "test-password",
+		CacheDir: t.TempDir(),
+	}
+}
+
+var (
+	minioOnce sync.Once
+	minioSrv  *testserver.MinIO
+	bucketSeq int
+)
+
+func s3Options(t *testing.T) Options {
+	minioOnce.Do(func() { minioSrv = testserver.StartMinIO(&onceT{T: t}) })
+	if minioSrv == nil {
+		testserver.StartMinIO(t) // reports skip or failure for this test
+		return Options{}
+	}
+	bucketSeq++
+	bucket := fmt.Sprintf("repo-%d-%d", os.Getpid(), bucketSeq)
+	minioSrv.MakeBucket(t, bucket)
+	return Options{
+		Location: &Location{Kind: BackendS3, S3: &s3.Options{
+			Endpoint: minioSrv.Endpoint, DoNotUseTLS: true, BucketName: bucket, Prefix: "stash/",
+			AccessKeyID: minioSrv.AccessKey, SecretAccessKey: minioSrv.SecretKey,
+		}},
+		Password: "test-password",
+		CacheDir: t.TempDir(),
+	}
+}
+
+// onceT lets a package-wide server outlive the test that started it: its
+// cleanups are never run (the process exit stops the server).
+type onceT struct{ *testing.T }
+
+func (o *onceT) Cleanup(func()) {}
+func (o *onceT) TempDir() string {
+	d, err := os.MkdirTemp("", "stash-minio-")
+	if err != nil {
+		o.T.Fatal(err)
+	}
+	return d
+}
+
+func backends() []backend {
+	return []backend{{"local", localOptions}, {"s3", s3Options}}
+}
+
+func openNew(t *testing.T, o Options) *Repository {
+	t.Helper()
+	ctx := context.Background()
+	if err := Init(ctx, o); err != nil {
+		t.Fatalf("init: %v", err)
+	}
+	r, err := Open(ctx, o)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+// testStream returns n bytes, half SQL-like text and half random, in 64 KiB
+// blocks, like a database dump with binary columns.
+func testStream(n int, seed uint64) []byte {
+	rng := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	var b bytes.Buffer
+	line := 0
+	for b.Len() < n {
+		if (b.Len()/65536)%2 == 0 {
+			fmt.Fprintf(&b, "INSERT INTO t VALUES (%d, 'name-%d', %d.%02d, '2026-01-%02d');\n", line, rng.IntN(1e6), rng.IntN(1e4), rng.IntN(100), 1+rng.IntN(28))
+			line++
+		} else {
+			blk := make([]byte, 4096)
+			for i := range blk {
+				blk[i] = byte(rng.Uint32())
+			}
+			b.Write(blk)
+		}
+	}
+	return b.Bytes()[:n]
+}
+
+func TestStreamRoundTrip(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := openNew(t, be.opts(t))
+			data := testStream(6<<20, 1)
+			st, err := r.BackupStream(ctx, "dumpfile.sql", bytes.NewReader(data), BackupOptions{
+				Host: "host-0", Tags: map[string]string{"backup-session": "s-1", "invoker": "BackupConfiguration/pg"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Path != "dumpfile.sql" || st.TotalBytes != int64(len(data)) || *st.FileStats.NewFiles != 1 {
+				t.Errorf("stats %+v", st)
+			}
+			// Half the stream is text and compresses; the random half does not.
+			if st.UploadedBytes <= int64(len(data))/3 || st.UploadedBytes >= int64(len(data)) {
+				t.Errorf("uploaded %d bytes for %d bytes of half-compressible data", st.UploadedBytes, len(data))
+			}
+			snaps, err := r.Snapshots(ctx, Filter{Tags: map[string]string{"backup-session": "s-1"}})
+			if err != nil || len(snaps) != 1 {
+				t.Fatalf("snapshots %v %v", snaps, err)
+			}
+			if s := snaps[0]; s.ID != st.Name || s.Host != "host-0" || s.Path != "dumpfile.sql" || !s.Stream ||
+				s.TotalSize != int64(len(data)) || s.Tags["invoker"] != "BackupConfiguration/pg" {
+				t.Errorf("snapshot %+v", s)
+			}
+			var out bytes.Buffer
+			n, err := r.RestoreStream(ctx, snaps[0], "", &out, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+				t.Fatalf("restored %d bytes, differ from the %d backed up", n, len(data))
+			}
+			// The same data again uploads next to nothing.
+			st2, err := r.BackupStream(ctx, "dumpfile.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st2.UploadedBytes > 64<<10 || *st2.FileStats.UnmodifiedFiles != 1 {
+				t.Errorf("unchanged re-backup uploaded %d bytes, stats %+v", st2.UploadedBytes, st2.FileStats)
+			}
+		})
+	}
+}
+
+func TestSmallChangeUploadsLittle(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	const size = 64 << 20
+	data := testStream(size, 2)
+	if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	// Change 1 % of the 1 MiB blocks, spread over the stream.
+	changed := append([]byte(nil), data...)
+	for blk := 7; blk < size>>20; blk += 100 / 1 * 1 {
+		if blk%100 != 7 {
+			continue
+		}
+		off := blk<<20 + 12345
+		copy(changed[off:], bytes.Repeat([]byte("CHANGED!"), 512))
+	}
+	copy(changed[40<<20:], bytes.Repeat([]byte("x"), 4096))
+	st, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(changed), BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two changed blocks of 64: each re-uploads the chunks it touches
+	// (1 MiB average) plus metadata.
+	if limit := int64(size) * 10 / 100; st.UploadedBytes > limit {
+		t.Errorf("second backup uploaded %d bytes, want at most %d", st.UploadedBytes, limit)
+	}
+	if *st.FileStats.ModifiedFiles != 1 {
+		t.Errorf("stats %+v", st.FileStats)
+	}
+	t.Logf("second backup uploaded %s of %s", FormatBytes(st.UploadedBytes), FormatBytes(size))
+}
+
+func writeTree(t *testing.T, root string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func readTree(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(root, p)
+		out[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestDirectoryBackupRestore(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := openNew(t, be.opts(t))
+			src := t.TempDir()
+			writeTree(t, src, map[string]string{
+				"a/1.txt": "one", "a/b/2.txt": "two", "logs/app.log": "log", "c/3.tmp": "tmp", "big.bin": strings.Repeat("z", 3<<20),
+			})
+			stats, err := r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "host-1", Exclude: []string{"*.log", "*.tmp"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(stats) != 1 || *stats[0].FileStats.TotalFiles != 3 || *stats[0].FileStats.NewFiles != 3 || stats[0].Path != src {
+				t.Fatalf("stats %+v %+v", stats, stats[0].FileStats)
+			}
+			// Change one file, add one, leave the rest.
+			writeTree(t, src, map[string]string{"a/1.txt": "one, changed", "new.txt": "new"})
+			stats, err = r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "host-1", Exclude: []string{"*.log", "*.tmp"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fsx := stats[0].FileStats
+			if *fsx.TotalFiles != 4 || *fsx.NewFiles != 1 || *fsx.ModifiedFiles != 1 || *fsx.UnmodifiedFiles != 2 {
+				t.Errorf("file stats total=%d new=%d modified=%d unmodified=%d", *fsx.TotalFiles, *fsx.NewFiles, *fsx.ModifiedFiles, *fsx.UnmodifiedFiles)
+			}
+			s, err := r.Resolve(ctx, Latest, Filter{Host: "host-1", Path: src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := filepath.Join(t.TempDir(), "out")
+			if _, err := r.RestoreTree(ctx, s, dst, TreeRestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"a/1.txt": "one, changed", "a/b/2.txt": "two", "big.bin": strings.Repeat("z", 3<<20), "new.txt": "new"}
+			if got := readTree(t, dst); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("restored %v", keys(got))
+			}
+			dst2 := filepath.Join(t.TempDir(), "out2")
+			if _, err := r.RestoreTree(ctx, s, dst2, TreeRestoreOptions{Include: []string{"a"}, Exclude: []string{"2.txt"}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := readTree(t, dst2); fmt.Sprint(got) != fmt.Sprint(map[string]string{"a/1.txt": "one, changed"}) {
+				t.Errorf("filtered restore got %v", got)
+			}
+			var one bytes.Buffer
+			if _, err := r.RestoreStream(ctx, s, "a/b/2.txt", &one, nil); err != nil || one.String() != "two" {
+				t.Errorf("single file from directory snapshot: %q %v", one.String(), err)
+			}
+		})
+	}
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestLatestPerHostAndPrefixIDs(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	var ids []string
+	for i, host := range []string{"host-0", "host-1", "host-0"} {
+		st, err := r.BackupStream(ctx, "dump.sql", strings.NewReader(fmt.Sprintf("data %d", i)), BackupOptions{Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, st.Name)
+		time.Sleep(10 * time.Millisecond)
+	}
+	got, err := r.Resolve(ctx, Latest, Filter{Host: "host-1"})
+	if err != nil || got.ID != ids[1] {
+		t.Errorf("latest host-1 = %v, %v; want %s", got.ID, err, ids[1])
+	}
+	got, err = r.Resolve(ctx, Latest, Filter{Host: "host-0"})
+	if err != nil || got.ID != ids[2] {
+		t.Errorf("latest host-0 = %v, %v; want %s", got.ID, err, ids[2])
+	}
+	got, err = r.Resolve(ctx, ids[0][:8], Filter{})
+	if err != nil || got.ID != ids[0] {
+		t.Errorf("prefix resolve = %v, %v", got.ID, err)
+	}
+	if _, err := r.Resolve(ctx, Latest, Filter{Host: "host-9"}); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Errorf("unknown host: %v", err)
+	}
+	if _, err := r.Resolve(ctx, ids[0], Filter{Host: "host-1"}); !errors.Is(err, ErrSnapshotNotFound) {
+		t.Errorf("id of another host: %v", err)
+	}
+}
+
+func TestFailedSourceLeavesNoSnapshot(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	boom := errors.New("pg_dump exited with status 1")
+	_, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(testStream(3<<20, 3)), BackupOptions{
+		Host: "host-0", BeforeCommit: func() error { return boom },
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	_, err = r.BackupStream(ctx, "dump.sql", io.MultiReader(strings.NewReader("partial"), &failingReader{}), BackupOptions{Host: "host-0"})
+	if err == nil || !strings.Contains(err.Error(), "read stream dump.sql") {
+		t.Fatalf("err = %v", err)
+	}
+	snaps, err := r.Snapshots(ctx, Filter{})
+	if err != nil || len(snaps) != 0 {
+		t.Fatalf("snapshots after failed backups: %v %v", snaps, err)
+	}
+}
+
+type failingReader struct{}
+
+func (*failingReader) Read([]byte) (int, error) { return 0, errors.New("connection reset") }
+
+func TestOpenErrors(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	if _, err := Open(ctx, o); !errors.Is(err, ErrNotInitialized) {
+		t.Errorf("open before init: %v", err)
+	}
+	openNew(t, o)
+	if err := Init(ctx, o); !errors.Is(err, ErrAlreadyExists) {
+		t.Errorf("second init: %v", err)
+	}
+	bad := o
+	bad.Password = "wrong"
+	if _, err := Open(ctx, bad); !errors.Is(err, ErrWrongPassword) || strings.Contains(err.Error(), "wrong\"") {
+		t.Errorf("wrong password: %v", err)
+	}
+	bad.Password = ""
+	if _, err := Open(ctx, bad); err == nil || !strings.Contains(err.Error(), "RESTIC_PASSWORD") {
+		t.Errorf("empty password: %v", err)
+	}
+	bad = o
+	bad.Compression = "lz77"
+	if _, err := Open(ctx, bad); err == nil || !strings.Contains(err.Error(), `unknown compression "lz77"`) {
+		t.Errorf("bad compression: %v", err)
+	}
+}
+
+func TestUnreachableS3(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	port := testserver.FreePort(t)
+	o := Options{
+		Location: &Location{Kind: BackendS3, S3: &s3.Options{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), DoNotUseTLS: true, BucketName: "b", AccessKeyID: "a", SecretAccessKey: "VERYSECRET"}},
+		Password: "pw", CacheDir: t.TempDir(),
+	}
+	_, err := Open(ctx, o)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), fmt.Sprint(port)) || strings.Contains(err.Error(), "VERYSECRET") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConcurrentBackups(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			o := be.opts(t)
+			openNew(t, o)
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					oi := o
+					oi.CacheDir = t.TempDir() // two clients, as two processes would be
+					r, err := Open(ctx, oi)
+					if err != nil {
+						errs[i] = err
+						return
+					}
+					defer r.Close(ctx)
+					_, errs[i] = r.BackupStream(ctx, "dump.sql", bytes.NewReader(testStream(8<<20, uint64(10+i))), BackupOptions{Host: fmt.Sprintf("host-%d", i)})
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("backup %d: %v", i, err)
+				}
+			}
+			r, err := Open(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(ctx)
+			snaps, _ := r.Snapshots(ctx, Filter{})
+			if len(snaps) != 2 {
+				t.Fatalf("want 2 snapshots, got %d", len(snaps))
+			}
+			for _, s := range snaps {
+				var out bytes.Buffer
+				if _, err := r.RestoreStream(ctx, s, "", &out, nil); err != nil {
+					t.Fatal(err)
+				}
+				seed := uint64(10)
+				if s.Host == "host-1" {
+					seed = 11
+				}
+				if !bytes.Equal(out.Bytes(), testStream(8<<20, seed)) {
+					t.Errorf("%s restored wrong data", s.Host)
+				}
+			}
+			res, err := r.Check(ctx, true)
+			if err != nil || !res.OK {
+				t.Fatalf("check: %+v %v", res, err)
+			}
+		})
+	}
+}
+
+func TestForgetAndPruneFreeSpace(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			r := openNew(t, be.opts(t))
+			for i := range 4 {
+				rnd := make([]byte, 4<<20)
+				_, _ = rand.Read(rnd)
+				if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(rnd), BackupOptions{Host: "host-0", Tags: map[string]string{"n": fmt.Sprint(i)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			dry, err := r.Forget(ctx, Policy{KeepLast: 1, KeepTags: []string{"n=0"}}, Filter{}, true)
+			if err != nil || dry.Kept != 2 || dry.Removed != 2 {
+				t.Fatalf("dry run %+v %v", dry, err)
+			}
+			if snaps, _ := r.Snapshots(ctx, Filter{}); len(snaps) != 4 {
+				t.Fatalf("dry run removed snapshots: %d left", len(snaps))
+			}
+			res, err := r.Forget(ctx, Policy{KeepLast: 1, KeepTags: []string{"n=0"}}, Filter{}, false)
+			if err != nil || res.Removed != 2 {
+				t.Fatalf("forget %+v %v", res, err)
+			}
+			snaps, _ := r.Snapshots(ctx, Filter{})
+			if len(snaps) != 2 || snaps[0].Tags["n"] != "0" || snaps[1].Tags["n"] != "3" {
+				t.Fatalf("left %+v", snaps)
+			}
+			pr, err := r.Prune(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pr.Mode != PruneImmediate || pr.FreedBytes < 7<<20 {
+				t.Errorf("prune %+v: want about 8 MiB freed at once", pr)
+			}
+			for _, s := range snaps {
+				if _, err := r.RestoreStream(ctx, s, "", io.Discard, nil); err != nil {
+					t.Errorf("kept snapshot %s unreadable after prune: %v", s.ShortID(), err)
+				}
+			}
+			if c, err := r.Check(ctx, true); err != nil || !c.OK {
+				t.Errorf("check after prune: %+v %v", c, err)
+			}
+		})
+	}
+}
+
+func TestPruneDefersWhileBackupRuns(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := r.lockShared(ctx) // a backup in progress elsewhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, err := r.Prune(ctx)
+	unlock()
+	if err != nil || pr.Mode != PruneDeferred || !strings.Contains(pr.Reason, "in use by host") {
+		t.Fatalf("prune during backup: %+v %v", pr, err)
+	}
+	pr, err = r.Prune(ctx)
+	if err != nil || pr.Mode != PruneImmediate {
+		t.Fatalf("prune after backup: %+v %v", pr, err)
+	}
+}
+
+func TestStaleLockDoesNotBlock(t *testing.T) {
+	old := lockStale
+	lockStale = 300 * time.Millisecond
+	defer func() { lockStale = old }()
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	// A lock whose holder was killed: written once, never refreshed.
+	if err := writeLock(ctx, r.st, newLockID(lockExclusive), lockExclusive); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatalf("backup blocked by a stale lock: %v", err)
+	}
+	pr, err := r.Prune(ctx)
+	if err != nil || pr.Mode != PruneImmediate {
+		t.Fatalf("prune with a stale lock: %+v %v", pr, err)
+	}
+}
+
+func TestCheckFindsDamage(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	r := openNew(t, o)
+	if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(testStream(4<<20, 5)), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := r.Check(ctx, true); err != nil || !res.OK {
+		t.Fatalf("clean check: %+v %v", res, err)
+	}
+	// Flip bytes in the middle of every data pack: only reading data finds it.
+	var packs []string
+	// The filesystem backend shards blob IDs into directories: data packs
+	// (IDs starting with p) live under <repo>/p/.
+	_ = filepath.WalkDir(filepath.Join(o.Location.Filesystem.Path, "p"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			packs = append(packs, p)
+		}
+		return nil
+	})
+	if len(packs) == 0 {
+		t.Fatal("no pack blobs found")
+	}
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := len(b) / 3; i < len(b)/3+64; i++ {
+			b[i] ^= 0xff
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r2, err := Open(ctx, Options{Location: o.Location, Password: o.Password, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close(ctx)
+	res, err := r2.Check(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK || len(res.Errors) == 0 {
+		t.Fatalf("check --read-data missed corrupted packs: %+v", res)
+	}
+	// A missing pack is found without reading data.
+	if err := os.Remove(packs[0]); err != nil {
+		t.Fatal(err)
+	}
+	res, err = r2.Check(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK {
+		t.Fatalf("metadata check missed a missing pack: %+v", res)
+	}
+}
+
+func TestStats(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	for _, h := range []string{"host-0", "host-1"} {
+		if _, err := r.BackupStream(ctx, "d.sql", strings.NewReader(strings.Repeat("abc", 1000)), BackupOptions{Host: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := r.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.SnapshotCount != 2 || st.Hosts != 2 || st.TotalBytes <= 0 || st.LogicalBytes != 6000 {
+		t.Errorf("stats %+v", st)
+	}
+}
