@@ -21,7 +21,6 @@ type repoFlags struct {
 	repository  string
 	namespace   string
 	output      string
-	cacheDir    string
 	compression string
 	parallelism int
 }
@@ -32,7 +31,6 @@ func (f *repoFlags) register(cmd *cobra.Command) {
 	pf.StringVar(&f.repository, "repository", "", "name of the Repository to use when the manifests hold several")
 	pf.StringVarP(&f.namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the Repository")
 	pf.StringVarP(&f.output, "output", "o", outputText, "output format: text or json")
-	pf.StringVar(&f.cacheDir, "cache-dir", "", "directory for the repository's metadata cache (default: under the user cache directory)")
 	pf.StringVar(&f.compression, "compression", "", "compression for new data: zstd-fastest (default), zstd, s2-default, pgzip, none, …")
 	pf.IntVar(&f.parallelism, "parallelism", 0, "concurrent hashing, compression and transfers (default: CPUs)")
 }
@@ -63,7 +61,7 @@ func (f *repoFlags) options() (repository.Options, error) {
 		return repository.Options{}, fmt.Errorf("Repository %s: Secret %s: %w", manifest.Key(repo.Namespace, repo.Name), repo.Spec.Backend.StorageSecretName, err)
 	}
 	return repository.Options{
-		Location: loc, Password: pw, CacheDir: f.cacheDir,
+		Location: loc, Password: pw,
 		Compression: f.compression, Parallelism: f.parallelism,
 	}, nil
 }

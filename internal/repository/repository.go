@@ -6,8 +6,7 @@ package repository
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -62,9 +61,6 @@ type Options struct {
 	Location *Location
 	// Password is the encryption password (the Secret's RESTIC_PASSWORD).
 	Password string
-	// CacheDir holds kopia's metadata cache; empty means a directory under
-	// the user's cache directory, keyed by location.
-	CacheDir string
 	// Compression names the compressor for new data ("" = zstd-fastest,
 	// "none" disables it).
 	Compression string
@@ -230,15 +226,6 @@ func OpenOrInit(ctx context.Context, opts Options) (*Repository, error) {
 }
 
 func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, error) {
-	cacheDir := opts.CacheDir
-	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
-		}
-		sum := sha256.Sum256([]byte(opts.Location.String()))
-		cacheDir = filepath.Join(base, "stash", "kopia", hex.EncodeToString(sum[:8]))
-	}
 	// kopia keeps its connection (storage credentials included) in a config
 	// file; it lives in a private directory for the life of this handle.
 	configDir, err := os.MkdirTemp("", "stash-repo-")
@@ -246,19 +233,34 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		return nil, fmt.Errorf("create repository config directory: %w", err)
 	}
 	configFile := filepath.Join(configDir, "repository.config")
-	err = repo.Connect(ctx, configFile, st, opts.Password, &repo.ConnectOptions{
-		ClientOptions: repo.ClientOptions{Username: clientUser, Hostname: clientHost},
-		CachingOptions: content.CachingOptions{
-			CacheDirectory: cacheDir,
-			// Data is read once per restore; caching it would double the
-			// disk writes. Metadata (indexes, directories) is cached.
-			ContentCacheSizeBytes:  0,
-			MetadataCacheSizeBytes: 256 << 20,
-		},
-	})
+	if _, err := st.GetMetadata(ctx, format.KopiaRepositoryBlobID); err != nil {
+		os.RemoveAll(configDir) //nolint:errcheck
+		if errors.Is(err, blob.ErrBlobNotFound) {
+			return nil, classifyOpenError(opts.Location, repo.ErrRepositoryNotInitialized)
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, opts.Location, err)
+	}
+	// The config is written here rather than by repo.Connect, which opens
+	// the repository once more to verify it (a second scrypt key
+	// derivation, about half a second) and, on failure, deletes the cache
+	// directory it was given.
+	ci := st.ConnectionInfo()
+	lc := repo.LocalConfig{
+		Storage: &ci,
+		// No local cache: kopia's data cache writes every chunk a restore
+		// reads to disk again (measured: restores 2x slower), and it needs
+		// a data cache to have a metadata cache. Indexes are compacted by
+		// prune, so opening reads few blobs.
+		Caching: &content.CachingOptions{},
+		ClientOptions: repo.ClientOptions{Username: clientUser, Hostname: clientHost, Description: "stash"},
+	}
+	cfg, err := json.Marshal(lc)
+	if err == nil {
+		err = os.WriteFile(configFile, cfg, 0o600)
+	}
 	if err != nil {
 		os.RemoveAll(configDir) //nolint:errcheck
-		return nil, classifyOpenError(opts.Location, err)
+		return nil, fmt.Errorf("write repository config: %w", err)
 	}
 	rep, err := repo.Open(ctx, configFile, opts.Password, &repo.Options{DisableRepositoryLog: true})
 	if err != nil {

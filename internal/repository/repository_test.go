@@ -27,11 +27,12 @@ type backend struct {
 	opts func(t *testing.T) Options
 }
 
-func localOptions(t *testing.T) Options {
+func localOptions(t *testing.T) Options { return localOptionsB(t) }
+
+func localOptionsB(t testing.TB) Options {
 	return Options{
 		Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
 		Password: "test-password",
-		CacheDir: t.TempDir(),
 	}
 }
 
@@ -56,7 +57,6 @@ func s3Options(t *testing.T) Options {
 			AccessKeyID: minioSrv.AccessKey, SecretAccessKey: minioSrv.SecretKey,
 		}},
 		Password: "test-password",
-		CacheDir: t.TempDir(),
 	}
 }
 
@@ -372,7 +372,7 @@ func TestUnreachableS3(t *testing.T) {
 	port := testserver.FreePort(t)
 	o := Options{
 		Location: &Location{Kind: BackendS3, S3: &s3.Options{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), DoNotUseTLS: true, BucketName: "b", AccessKeyID: "a", SecretAccessKey: "VERYSECRET"}},
-		Password: "pw", CacheDir: t.TempDir(),
+		Password: "pw",
 	}
 	_, err := Open(ctx, o)
 	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), fmt.Sprint(port)) || strings.Contains(err.Error(), "VERYSECRET") {
@@ -392,9 +392,7 @@ func TestConcurrentBackups(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					oi := o
-					oi.CacheDir = t.TempDir() // two clients, as two processes would be
-					r, err := Open(ctx, oi)
+					r, err := Open(ctx, o) // two clients, as two processes would be
 					if err != nil {
 						errs[i] = err
 						return
@@ -561,7 +559,7 @@ func TestCheckFindsDamage(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r2, err := Open(ctx, Options{Location: o.Location, Password: o.Password, CacheDir: t.TempDir()})
+	r2, err := Open(ctx, Options{Location: o.Location, Password: o.Password})
 	if err != nil {
 		t.Fatal(err)
 	}

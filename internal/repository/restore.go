@@ -62,9 +62,12 @@ func (r *Repository) RestoreStream(ctx context.Context, s Snapshot, name string,
 	return r.copyObject(ctx, oid, w, p)
 }
 
-// readAhead is how many chunks of an object are fetched, decrypted and
-// decompressed ahead of the writer.
-func (r *Repository) readAhead() int { return 2 * r.opts.parallelism() }
+// readAhead is how many chunks of an object (1 MiB on average) are
+// fetched, decrypted and decompressed ahead of the writer; readers is how
+// many fetch at once. Fetching waits on storage as much as on the CPU, so
+// both exceed the CPU count.
+func (r *Repository) readAhead() int { return 8 * r.opts.parallelism() }
+func (r *Repository) readers() int   { return 4 * r.opts.parallelism() }
 
 // copyObject writes an object to w. A large object is a list of chunks;
 // kopia's reader fetches them one by one, so chunks are fetched by several
@@ -95,10 +98,20 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 	for i := range slots {
 		slots[i] = make(chan result, 1)
 	}
+	// The dispatcher takes a semaphore slot before handing out chunk i, so
+	// slots go to chunks in order and the writer's next chunk always has
+	// one: fetching runs at most readAhead chunks (of a few MiB at most)
+	// ahead of writing, whatever order the readers finish in.
+	sem := make(chan struct{}, r.readAhead())
 	work := make(chan int)
 	go func() {
 		defer close(work)
 		for i := range entries {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			select {
 			case work <- i:
 			case <-ctx.Done():
@@ -106,17 +119,9 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 			}
 		}
 	}()
-	// The semaphore bounds how far fetching runs ahead of writing, and so
-	// the memory held: readAhead chunks of at most a few MiB each.
-	sem := make(chan struct{}, r.readAhead())
-	for range r.opts.parallelism() {
+	for range r.readers() {
 		go func() {
 			for i := range work {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
-				}
 				data, err := r.readObject(ctx, entries[i].Object)
 				slots[i] <- result{data, err}
 			}

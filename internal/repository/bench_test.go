@@ -1,0 +1,63 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+)
+
+// BenchmarkBackupStream measures a fresh stream backup into a local
+// repository (64 MiB, half text, half random). hack/bench/bench.sh compares
+// the whole binary with restic on 1 GiB.
+func BenchmarkBackupStream(b *testing.B) {
+	data := testStream(64<<20, 7)
+	ctx := context.Background()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		b.StopTimer()
+		o := Options{Location: localOptionsB(b).Location, Password: "pw"}
+		if err := Init(ctx, o); err != nil {
+			b.Fatal(err)
+		}
+		r, err := Open(ctx, o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		r.Close(ctx)
+		b.StartTimer()
+	}
+}
+
+// BenchmarkRestoreStream measures restoring a 64 MiB stream snapshot.
+func BenchmarkRestoreStream(b *testing.B) {
+	data := testStream(64<<20, 8)
+	ctx := context.Background()
+	o := Options{Location: localOptionsB(b).Location, Password: "pw"}
+	if err := Init(ctx, o); err != nil {
+		b.Fatal(err)
+	}
+	r, err := Open(ctx, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"}); err != nil {
+		b.Fatal(err)
+	}
+	s, err := r.Resolve(ctx, Latest, Filter{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := r.RestoreStream(ctx, s, "", io.Discard, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
