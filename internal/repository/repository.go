@@ -251,7 +251,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		// reads to disk again (measured: restores 2x slower), and it needs
 		// a data cache to have a metadata cache. Indexes are compacted by
 		// prune, so opening reads few blobs.
-		Caching: &content.CachingOptions{},
+		Caching:       &content.CachingOptions{},
 		ClientOptions: repo.ClientOptions{Username: clientUser, Hostname: clientHost, Description: "stash"},
 	}
 	cfg, err := json.Marshal(lc)
