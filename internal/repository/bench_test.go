@@ -61,3 +61,35 @@ func BenchmarkRestoreStream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBackupStreamHash compares content hashes for new repositories.
+func BenchmarkBackupStreamHash(b *testing.B) {
+	data := testStream(64<<20, 9)
+	ctx := context.Background()
+	old := defaultHash
+	defer func() { defaultHash = old }()
+	for _, algo := range []string{"BLAKE2B-256-128", "BLAKE3-256-128"} {
+		b.Run(algo, func(b *testing.B) {
+			defaultHash = algo
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				b.StopTimer()
+				o := Options{Location: localOptionsB(b).Location, Password: "pw"}
+				if err := Init(ctx, o); err != nil {
+					b.Fatal(err)
+				}
+				r, err := Open(ctx, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				r.Close(ctx)
+				b.StartTimer()
+			}
+		})
+	}
+}
