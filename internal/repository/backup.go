@@ -97,7 +97,7 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 			// kopia's uploader writes a stream synchronously; letting
 			// chunk hashing, compression and encryption run while the
 			// splitter reads on is what makes stream backups fast.
-			AsyncWrites: r.opts.parallelism(),
+			AsyncWrites: 2 * r.opts.parallelism(),
 		})
 		defer ow.Close() //nolint:errcheck
 
