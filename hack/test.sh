@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/build-tools.sh
+echo "== generated code and CRDs are up to date" >&2
+hack/generate.sh --verify
 echo "== gofmt / go vet" >&2
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
 if [[ -n $unformatted ]]; then

@@ -10,12 +10,30 @@ const KindRepository = "Repository"
 
 // Repository describes where backups are stored and which Secret holds the
 // credentials and the encryption password for that storage.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=repo,categories={stash,appscode}
+// +kubebuilder:printcolumn:name="Integrity",type=boolean,JSONPath=`.status.integrity`
+// +kubebuilder:printcolumn:name="Size",type=string,JSONPath=`.status.totalSize`
+// +kubebuilder:printcolumn:name="Snapshot-Count",type=integer,JSONPath=`.status.snapshotCount`
+// +kubebuilder:printcolumn:name="Last-Successful-Backup",type=date,JSONPath=`.status.lastBackupTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Repository struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec   RepositorySpec   `json:"spec,omitempty"`
 	Status RepositoryStatus `json:"status,omitempty"`
+}
+
+// RepositoryList is a list of Repositories.
+//
+// +kubebuilder:object:root=true
+type RepositoryList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Repository `json:"items"`
 }
 
 // RepositorySpec is the desired state of a Repository.
@@ -30,6 +48,8 @@ type RepositorySpec struct {
 
 // Backend is kmodules' store.Backend: exactly one provider and the Secret
 // holding its credentials and RESTIC_PASSWORD.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.local), has(self.s3), has(self.gcs), has(self.azure), has(self.swift), has(self.b2), has(self.rest)].filter(x, x).size() == 1",message="set exactly one backend: local, s3, gcs, azure, swift, b2 or rest"
 type Backend struct {
 	StorageSecretName string          `json:"storageSecretName,omitempty"`
 	Local             *LocalSpec      `json:"local,omitempty"`
@@ -45,14 +65,17 @@ type Backend struct {
 // lives at MountPath (the volume's SubPath directory).
 type LocalSpec struct {
 	corev1.VolumeSource `json:",inline"`
-	MountPath           string `json:"mountPath,omitempty"`
-	SubPath             string `json:"subPath,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	MountPath string `json:"mountPath"`
+	SubPath   string `json:"subPath,omitempty"`
 }
 
 // S3Spec is an S3 or S3-compatible bucket.
 type S3Spec struct {
-	Endpoint    string `json:"endpoint,omitempty"`
-	Bucket      string `json:"bucket,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	Endpoint string `json:"endpoint"`
+	// +kubebuilder:validation:MinLength=1
+	Bucket      string `json:"bucket"`
 	Prefix      string `json:"prefix,omitempty"`
 	Region      string `json:"region,omitempty"`
 	InsecureTLS bool   `json:"insecureTLS,omitempty"`
@@ -60,14 +83,16 @@ type S3Spec struct {
 
 // GCSSpec is a Google Cloud Storage bucket.
 type GCSSpec struct {
-	Bucket         string `json:"bucket,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	Bucket         string `json:"bucket"`
 	Prefix         string `json:"prefix,omitempty"`
 	MaxConnections int64  `json:"maxConnections,omitempty"`
 }
 
 // AzureSpec is an Azure Blob Storage container.
 type AzureSpec struct {
-	Container      string `json:"container,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	Container      string `json:"container"`
 	Prefix         string `json:"prefix,omitempty"`
 	MaxConnections int64  `json:"maxConnections,omitempty"`
 }
@@ -80,7 +105,8 @@ type SwiftSpec struct {
 
 // B2Spec is a Backblaze B2 bucket.
 type B2Spec struct {
-	Bucket         string `json:"bucket,omitempty"`
+	// +kubebuilder:validation:MinLength=1
+	Bucket         string `json:"bucket"`
 	Prefix         string `json:"prefix,omitempty"`
 	MaxConnections int64  `json:"maxConnections,omitempty"`
 }
@@ -107,6 +133,8 @@ const (
 
 // AllowedNamespaces selects the namespaces allowed to use a Repository.
 type AllowedNamespaces struct {
+	// +kubebuilder:validation:Enum=All;Same;Selector
+	// +kubebuilder:default=Same
 	From     *FromNamespaces       `json:"from,omitempty"`
 	Selector *metav1.LabelSelector `json:"selector,omitempty"`
 }
