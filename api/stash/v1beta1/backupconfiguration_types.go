@@ -93,4 +93,3 @@ type BackupConfigurationList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []BackupConfiguration `json:"items"`
 }
-

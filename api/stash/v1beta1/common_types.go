@@ -41,7 +41,7 @@ type TargetRef struct {
 type BackupTarget struct {
 	// Alias replaces the host identifier.
 	// +optional
-	Alias string `json:"alias,omitempty"`
+	Alias string    `json:"alias,omitempty"`
 	Ref   TargetRef `json:"ref"`
 	// Paths to back up (sidecar and PVC models).
 	// +optional
@@ -253,7 +253,7 @@ type Handler struct {
 // HTTPPostAction posts a body or a form.
 type HTTPPostAction struct {
 	// +optional
-	Path string `json:"path,omitempty"`
+	Path string             `json:"path,omitempty"`
 	Port intstr.IntOrString `json:"port"`
 	// +optional
 	Host string `json:"host,omitempty"`
