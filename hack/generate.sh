@@ -17,15 +17,17 @@ verify=false
 if $verify; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  cp -r api config "$tmp/"
+  cp -r api config addons "$tmp/"
 fi
+go run ./hack/gen-catalog addons
 bin/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 rm -rf config/crd/bases
 bin/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 if $verify; then
-  if ! diff -r "$tmp/api" api >/dev/null || ! diff -r "$tmp/config" config >/dev/null; then
+  if ! diff -r "$tmp/api" api >/dev/null || ! diff -r "$tmp/config" config >/dev/null || ! diff -r "$tmp/addons" addons >/dev/null; then
     diff -r "$tmp/api" api || true
     diff -r "$tmp/config" config || true
+    diff -r "$tmp/addons" addons || true
     echo "generated files are stale: run hack/generate.sh and commit the result" >&2
     exit 1
   fi

@@ -1,0 +1,457 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+)
+
+// Catalog finds Tasks and Functions by name.
+type Catalog interface {
+	Task(name string) (*stashv1beta1.Task, bool)
+	Function(name string) (*stashv1beta1.Function, bool)
+}
+
+// Labels Stash puts on the objects it creates.
+const (
+	LabelInvokerType = "stash.appscode.com/invoker-type"
+	LabelInvokerName = "stash.appscode.com/invoker-name"
+	LabelComponent   = "app.kubernetes.io/component"
+	LabelManagedBy   = "app.kubernetes.io/managed-by"
+	ManagedBy        = "stash.appscode.com"
+)
+
+// Default pod users: backups run as 65535 so that update-status can read
+// what the backup step wrote; restores run as root to keep file ownership.
+const (
+	backupUser  int64 = 65535
+	restoreUser int64 = 0
+)
+
+// BackupRequest is what the Job of one BackupSession is built from.
+type BackupRequest struct {
+	Config     *stashv1beta1.BackupConfiguration
+	Session    string
+	Repository *stashv1alpha1.Repository
+	Catalog    Catalog
+	Image      Image
+}
+
+// BackupJob resolves the BackupConfiguration's Task into the Job that runs
+// a new BackupSession, as Stash's resolver does.
+func BackupJob(req BackupRequest) (*batchv1.Job, error) {
+	bc := req.Config
+	if bc.Spec.Task.Name == "" {
+		return nil, fmt.Errorf("BackupConfiguration %s/%s: spec.task.name is empty: the job model needs a Task (sidecar backups of workloads have none)", bc.Namespace, bc.Name)
+	}
+	if bc.Spec.Target == nil {
+		return nil, fmt.Errorf("BackupConfiguration %s/%s: spec.target is required", bc.Namespace, bc.Name)
+	}
+	t := bc.Spec.Target
+	tgt := Target{Ref: t.Ref, Alias: t.Alias, Paths: t.Paths, Exclude: t.Exclude, Args: t.Args, Replicas: t.Replicas}
+	if len(t.VolumeMounts) > 0 {
+		tgt.MountPath = t.VolumeMounts[0].MountPath
+	}
+	inv := Invocation{
+		Namespace: bc.Namespace, Session: req.Session,
+		InvokerKind: "BackupConfiguration", InvokerName: bc.Name,
+		Repository: req.Repository, Target: tgt, Retention: bc.Spec.RetentionPolicy,
+		TempDir: bc.Spec.TempDir, Interim: bc.Spec.InterimVolumeTemplate != nil,
+		Image: orImage(req.Image), Hostname: orDefault(t.Alias, "host-0"),
+	}
+	js := jobSpec{
+		inv: inv, task: bc.Spec.Task, runtime: bc.Spec.RuntimeSettings, tempDir: bc.Spec.TempDir,
+		interim: bc.Spec.InterimVolumeTemplate, owner: "BackupSession", ownerName: req.Session,
+		name: "stash-backup-" + req.Session + "-0", component: "stash-backup",
+		serviceAccount: "stash-backup-" + bc.Name, user: backupUser,
+	}
+	if h := bc.Spec.Hooks; h != nil {
+		js.preHook, js.postHook = h.PreBackup, h.PostBackup
+		js.preType, js.postType = "preBackup", "postBackup"
+	}
+	return build(js, req.Catalog)
+}
+
+// RestoreRequest is what the Jobs of one RestoreSession are built from.
+type RestoreRequest struct {
+	Session    *stashv1beta1.RestoreSession
+	Repository *stashv1alpha1.Repository
+	Catalog    Catalog
+	Image      Image
+}
+
+// RestoreJobs resolves the RestoreSession's Task into its Jobs: one, or
+// one per replica when the target has volumeClaimTemplates and replicas
+// (host-<ordinal> each, ${POD_ORDINAL} substituted).
+func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
+	rs := req.Session
+	if rs.Spec.Task.Name == "" {
+		return nil, fmt.Errorf("RestoreSession %s/%s: spec.task.name is empty: the job model needs a Task", rs.Namespace, rs.Name)
+	}
+	t := rs.Spec.Target
+	if t == nil {
+		t = &stashv1beta1.RestoreTarget{}
+	}
+	rules := t.Rules
+	if len(rules) == 0 {
+		rules = rs.Spec.Rules
+	}
+	replicas := 1
+	perReplica := len(t.VolumeClaimTemplates) > 0 && t.Replicas != nil
+	if perReplica {
+		replicas = int(*t.Replicas)
+	}
+	var jobs []*batchv1.Job
+	for ord := range replicas {
+		host := orDefault(t.Alias, "host-0")
+		name := "stash-restore-" + rs.Name + "-0"
+		if perReplica {
+			host = "host-" + strconv.Itoa(ord)
+			if t.Alias != "" {
+				host = t.Alias + "-" + strconv.Itoa(ord)
+			}
+			name += "-" + strconv.Itoa(ord)
+		}
+		rule := RuleForHost(rules, host)
+		ref := t.Ref
+		if ref.Name == "" && len(t.VolumeClaimTemplates) > 0 {
+			ref.Name = t.VolumeClaimTemplates[0].Name
+		}
+		tgt := Target{Ref: ref, Alias: t.Alias, Args: t.Args, Replicas: t.Replicas}
+		if len(t.VolumeMounts) > 0 {
+			tgt.MountPath = t.VolumeMounts[0].MountPath
+		}
+		if rule != nil {
+			tgt.SourceHost, tgt.Snapshots, tgt.RestorePaths = rule.SourceHost, rule.Snapshots, rule.Paths
+			tgt.Include, tgt.Exclude = rule.Include, rule.Exclude
+		}
+		inv := Invocation{
+			Restore: true, Namespace: rs.Namespace, Session: rs.Name,
+			InvokerKind: "RestoreSession", InvokerName: rs.Name,
+			Repository: req.Repository, Target: tgt,
+			TempDir: rs.Spec.TempDir, Interim: rs.Spec.InterimVolumeTemplate != nil,
+			Image: orImage(req.Image), Hostname: host,
+		}
+		js := jobSpec{
+			inv: inv, task: rs.Spec.Task, runtime: rs.Spec.RuntimeSettings, tempDir: rs.Spec.TempDir,
+			interim: rs.Spec.InterimVolumeTemplate, owner: "RestoreSession", ownerName: rs.Name,
+			name: name, component: "stash-restore", serviceAccount: "stash-restore-" + rs.Name, user: restoreUser,
+			restoreGroup: true,
+		}
+		if perReplica {
+			js.ordinal = strconv.Itoa(ord)
+		}
+		if h := rs.Spec.Hooks; h != nil {
+			js.preHook, js.postHook = h.PreRestore, h.PostRestore
+			js.preType, js.postType = "preRestore", "postRestore"
+		}
+		job, err := build(js, req.Catalog)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, job)
+	}
+	return jobs, nil
+}
+
+// RuleForHost picks the restore rule for a host as Stash does: a rule that
+// lists the host wins; otherwise the last rule with no targetHosts.
+func RuleForHost(rules []stashv1beta1.Rule, host string) *stashv1beta1.Rule {
+	var fallback *stashv1beta1.Rule
+	for i := range rules {
+		r := &rules[i]
+		if len(r.TargetHosts) == 0 {
+			fallback = r
+			continue
+		}
+		for _, h := range r.TargetHosts {
+			if h == host {
+				return r
+			}
+		}
+	}
+	return fallback
+}
+
+func orImage(i Image) Image {
+	if i.Name == "" {
+		return DefaultImage
+	}
+	return i
+}
+
+type jobSpec struct {
+	inv            Invocation
+	task           stashv1beta1.TaskRef
+	runtime        stashv1beta1.RuntimeSettings
+	tempDir        stashv1beta1.EmptyDirSettings
+	interim        *stashv1beta1.PersistentVolumeClaim
+	owner          string
+	ownerName      string
+	name           string
+	component      string
+	serviceAccount string
+	user           int64
+	restoreGroup   bool
+	ordinal        string
+	preHook        *stashv1beta1.Handler
+	postHook       *stashv1beta1.PostHook
+	preType        string
+	postType       string
+}
+
+// substituteInto substitutes vars into in (via JSON) and decodes into out.
+func substituteInto(in any, vars map[string]string, out any) error {
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		return err
+	}
+	tree, err = SubstituteAll(tree, vars)
+	if err != nil {
+		return err
+	}
+	raw, err = json.Marshal(tree)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
+	vars := Variables(js.inv)
+	if js.ordinal != "" {
+		vars["POD_ORDINAL"] = js.ordinal
+	}
+	for _, p := range js.task.Params {
+		vars[p.Name] = p.Value
+	}
+	task, ok := cat.Task(js.task.Name)
+	if !ok {
+		return nil, fmt.Errorf("Task %q not found: install the addon that provides it (stash addons list)", js.task.Name)
+	}
+	var taskSpec stashv1beta1.TaskSpec
+	if err := substituteInto(task.Spec, vars, &taskSpec); err != nil {
+		return nil, fmt.Errorf("Task %q: %w", task.Name, err)
+	}
+	var containers []corev1.Container
+	if js.preHook != nil {
+		containers = append(containers, hookContainer(js, js.preType))
+	}
+	for i, step := range taskSpec.Steps {
+		fn, ok := cat.Function(step.Name)
+		if !ok {
+			return nil, fmt.Errorf("Task %q step %d: Function %q not found", task.Name, i, step.Name)
+		}
+		inputs := map[string]string{}
+		for _, p := range step.Params {
+			inputs[p.Name] = p.Value
+		}
+		for k, v := range vars {
+			inputs[k] = v
+		}
+		inputs["ADDON_IMAGE"] = fn.Spec.Image
+		var spec stashv1beta1.FunctionSpec
+		if err := substituteInto(fn.Spec, inputs, &spec); err != nil {
+			return nil, fmt.Errorf("Task %q step %d: Function %q: %w", task.Name, i, fn.Name, err)
+		}
+		containers = append(containers, stepContainer(js, fn.Name, i, spec))
+	}
+	if js.postHook != nil {
+		containers = append(containers, hookContainer(js, js.postType))
+	}
+	volumes := append([]corev1.Volume{}, taskSpec.Volumes...)
+	volumes = append(volumes, corev1.Volume{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: js.tempDir.Medium, SizeLimit: js.tempDir.SizeLimit},
+	}})
+	if js.interim != nil {
+		volumes = append(volumes, corev1.Volume{Name: InterimVolume, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: js.ownerName + "-" + js.interim.Name},
+		}})
+	}
+	labels := map[string]string{
+		LabelComponent: js.component, LabelManagedBy: ManagedBy,
+		LabelInvokerType: js.inv.InvokerKind, LabelInvokerName: js.inv.InvokerName,
+	}
+	pod := corev1.PodSpec{
+		InitContainers:     containers[:len(containers)-1],
+		Containers:         containers[len(containers)-1:],
+		RestartPolicy:      corev1.RestartPolicyNever,
+		Volumes:            volumes,
+		ServiceAccountName: js.serviceAccount,
+		SecurityContext:    &corev1.PodSecurityContext{RunAsUser: ptr(js.user)},
+	}
+	if js.restoreGroup {
+		pod.SecurityContext.RunAsGroup = ptr(int64(0))
+	}
+	if len(pod.InitContainers) == 0 {
+		pod.InitContainers = nil
+	}
+	podLabels := map[string]string{}
+	for k, v := range labels {
+		podLabels[k] = v
+	}
+	var podAnnotations map[string]string
+	if p := js.runtime.Pod; p != nil {
+		applyPodSettings(&pod, p)
+		for k, v := range p.PodLabels {
+			podLabels[k] = v
+		}
+		podAnnotations = p.PodAnnotations
+	}
+	job := &batchv1.Job{
+		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: js.name, Namespace: js.inv.Namespace, Labels: labels,
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: stashv1beta1.GroupVersion.String(), Kind: js.owner, Name: js.ownerName,
+				Controller: ptr(true), BlockOwnerDeletion: ptr(true),
+			}},
+		},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr(int32(0)),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels, Annotations: podAnnotations},
+				Spec:       pod,
+			},
+		},
+	}
+	return job, nil
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// containerName is Stash's: the Function name with dots replaced, and the
+// step index.
+func containerName(fn string, i int) string {
+	return strings.ReplaceAll(fn, ".", "-") + "-" + strconv.Itoa(i)
+}
+
+func stepContainer(js jobSpec, fnName string, i int, spec stashv1beta1.FunctionSpec) corev1.Container {
+	c := corev1.Container{
+		Name:            containerName(fnName, i),
+		Image:           spec.Image,
+		Command:         spec.Command,
+		Args:            spec.Args,
+		WorkingDir:      spec.WorkingDir,
+		Ports:           spec.Ports,
+		VolumeMounts:    append(append([]corev1.VolumeMount{}, spec.VolumeMounts...), corev1.VolumeMount{Name: ScratchVolume, MountPath: ScratchDir}),
+		VolumeDevices:   spec.VolumeDevices,
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Env:             downwardEnv(js.ordinal),
+	}
+	if js.interim != nil {
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: InterimVolume, MountPath: InterimMountPath})
+	}
+	if spec.RuntimeSettings != nil {
+		applyContainerSettings(&c, spec.RuntimeSettings)
+	}
+	if js.runtime.Container != nil {
+		applyContainerSettings(&c, js.runtime.Container)
+	}
+	return c
+}
+
+// downwardEnv gives every step its pod and node name, and the ordinal of a
+// per-replica restore.
+func downwardEnv(ordinal string) []corev1.EnvVar {
+	env := []corev1.EnvVar{
+		{Name: "NODE_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "spec.nodeName"}}},
+		{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+	}
+	if ordinal != "" {
+		env = append(env, corev1.EnvVar{Name: "POD_ORDINAL", Value: ordinal})
+	}
+	return env
+}
+
+func applyContainerSettings(c *corev1.Container, s *stashv1beta1.ContainerRuntimeSettings) {
+	if len(s.Resources.Limits) > 0 || len(s.Resources.Requests) > 0 {
+		c.Resources = s.Resources
+	}
+	if s.LivenessProbe != nil {
+		c.LivenessProbe = s.LivenessProbe
+	}
+	if s.ReadinessProbe != nil {
+		c.ReadinessProbe = s.ReadinessProbe
+	}
+	if s.Lifecycle != nil {
+		c.Lifecycle = s.Lifecycle
+	}
+	if s.SecurityContext != nil {
+		c.SecurityContext = s.SecurityContext
+	}
+	c.Env = append(c.Env, s.Env...)
+	c.EnvFrom = append(c.EnvFrom, s.EnvFrom...)
+	// nice and ionice wrap the step's command, as Stash wraps restic.
+	var wrap []string
+	if s.Nice != nil && s.Nice.Adjustment != nil {
+		wrap = append(wrap, "nice", "-n", strconv.Itoa(int(*s.Nice.Adjustment)))
+	}
+	if s.IONice != nil && s.IONice.Class != nil {
+		wrap = append(wrap, "ionice", "-c", strconv.Itoa(int(*s.IONice.Class)))
+		if s.IONice.ClassData != nil {
+			wrap = append(wrap, "-n", strconv.Itoa(int(*s.IONice.ClassData)))
+		}
+	}
+	if len(wrap) > 0 && len(c.Command) > 0 {
+		c.Command = append(wrap, c.Command...)
+	}
+}
+
+func applyPodSettings(p *corev1.PodSpec, s *stashv1beta1.PodRuntimeSettings) {
+	if s.NodeSelector != nil {
+		p.NodeSelector = s.NodeSelector
+	}
+	if s.ServiceAccountName != "" {
+		p.ServiceAccountName = s.ServiceAccountName
+	}
+	p.AutomountServiceAccountToken = s.AutomountServiceAccountToken
+	p.NodeName = s.NodeName
+	if s.SecurityContext != nil {
+		p.SecurityContext = s.SecurityContext
+	}
+	p.ImagePullSecrets = s.ImagePullSecrets
+	p.Affinity = s.Affinity
+	p.SchedulerName = s.SchedulerName
+	p.Tolerations = s.Tolerations
+	p.PriorityClassName = s.PriorityClassName
+	p.Priority = s.Priority
+	p.ReadinessGates = s.ReadinessGates
+	p.RuntimeClassName = s.RuntimeClassName
+	p.EnableServiceLinks = s.EnableServiceLinks
+	p.TopologySpreadConstraints = s.TopologySpreadConstraints
+}
+
+// hookContainer runs a hook through `stash run-hook`.
+func hookContainer(js jobSpec, hookType string) corev1.Container {
+	sessionFlag := "--backupsession=" + js.inv.Session
+	if js.inv.Restore {
+		sessionFlag = "--restoresession=" + js.inv.Session
+	}
+	return corev1.Container{
+		Name:  strings.ToLower(hookType) + "-hook",
+		Image: js.inv.Image.String(),
+		Args: []string{
+			"run-hook", "--hook-type=" + hookType, sessionFlag,
+			"--namespace=" + js.inv.Namespace,
+			"--invoker-kind=" + js.inv.InvokerKind, "--invoker-name=" + js.inv.InvokerName,
+			"--target-kind=" + js.inv.Target.Ref.Kind, "--target-name=" + js.inv.Target.Ref.Name,
+			"--hostname=" + js.inv.Hostname,
+		},
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		VolumeMounts:    []corev1.VolumeMount{{Name: ScratchVolume, MountPath: ScratchDir}},
+		Env:             downwardEnv(js.ordinal),
+	}
+}
