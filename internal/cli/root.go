@@ -26,7 +26,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.AddCommand(newRepoCommand())
+	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand())
 	return root
 }
 

@@ -5,6 +5,7 @@ package manifest
 
 import (
 	"bufio"
+	"reflect"
 	"bytes"
 	"errors"
 	"fmt"
@@ -15,19 +16,40 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
 
-// Set holds the objects read from manifests, keyed by namespace/name.
+// Set holds the objects read from manifests, keyed by namespace/name
+// (cluster-scoped kinds by name).
 type Set struct {
-	Repositories map[string]*stashv1alpha1.Repository
-	Secrets      map[string]*corev1.Secret
+	Repositories         map[string]*stashv1alpha1.Repository
+	Secrets              map[string]*corev1.Secret
+	BackupConfigurations map[string]*stashv1beta1.BackupConfiguration
+	BackupSessions       map[string]*stashv1beta1.BackupSession
+	RestoreSessions      map[string]*stashv1beta1.RestoreSession
+	BackupBlueprints     map[string]*stashv1beta1.BackupBlueprint
+	BackupBatches        map[string]*stashv1beta1.BackupBatch
+	RestoreBatches       map[string]*stashv1beta1.RestoreBatch
+	Functions            map[string]*stashv1beta1.Function
+	Tasks                map[string]*stashv1beta1.Task
+	AppBindings          map[string]*appcatalogv1alpha1.AppBinding
 	// Other counts documents of kinds this package does not decode.
 	Other map[string]int
+	// Sources maps "Kind key" to the file and document it came from.
+	Sources map[string]string
+	// Warnings are problems that do not stop loading, such as fields
+	// Stash does not define (often a typo).
+	Warnings []string
 }
+
+// Source returns where an object was defined.
+func (s *Set) Source(kind, key string) string { return s.Sources[kind+" "+key] }
 
 // DefaultNamespace is the namespace of objects whose metadata has none,
 // as kubectl does.
@@ -45,9 +67,19 @@ func Key(namespace, name string) string {
 // walked recursively) and decodes the documents it knows.
 func Load(paths ...string) (*Set, error) {
 	s := &Set{
-		Repositories: map[string]*stashv1alpha1.Repository{},
-		Secrets:      map[string]*corev1.Secret{},
-		Other:        map[string]int{},
+		Repositories:         map[string]*stashv1alpha1.Repository{},
+		Secrets:              map[string]*corev1.Secret{},
+		BackupConfigurations: map[string]*stashv1beta1.BackupConfiguration{},
+		BackupSessions:       map[string]*stashv1beta1.BackupSession{},
+		RestoreSessions:      map[string]*stashv1beta1.RestoreSession{},
+		BackupBlueprints:     map[string]*stashv1beta1.BackupBlueprint{},
+		BackupBatches:        map[string]*stashv1beta1.BackupBatch{},
+		RestoreBatches:       map[string]*stashv1beta1.RestoreBatch{},
+		Functions:            map[string]*stashv1beta1.Function{},
+		Tasks:                map[string]*stashv1beta1.Task{},
+		AppBindings:          map[string]*appcatalogv1alpha1.AppBinding{},
+		Other:                map[string]int{},
+		Sources:              map[string]string{},
 	}
 	if len(paths) == 0 {
 		return nil, errors.New("no manifest given: pass -f FILE_OR_DIR")
@@ -123,13 +155,13 @@ func (s *Set) add(file string, data []byte) error {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
-		if err := s.addDoc(doc); err != nil {
+		if err := s.addDoc(doc, fmt.Sprintf("%s#%d", file, i)); err != nil {
 			return fmt.Errorf("%s: document %d: %w", file, i, err)
 		}
 	}
 }
 
-func (s *Set) addDoc(doc []byte) error {
+func (s *Set) addDoc(doc []byte, where string) error {
 	var tm typeMeta
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return fmt.Errorf("not a Kubernetes object: %w", err)
@@ -143,51 +175,91 @@ func (s *Set) addDoc(doc []byte) error {
 	if tm.Metadata.Name == "" {
 		return fmt.Errorf("%s: metadata.name is required", tm.Kind)
 	}
-	group := tm.APIVersion
-	if i := strings.Index(group, "/"); i >= 0 {
-		group = group[:i]
-	} else {
-		group = ""
+	group := ""
+	if i := strings.Index(tm.APIVersion, "/"); i >= 0 {
+		group = tm.APIVersion[:i]
 	}
+	name := tm.Metadata.Name
 	switch {
 	case group == "stash.appscode.com" && tm.Kind == stashv1alpha1.KindRepository:
-		var repo stashv1alpha1.Repository
-		if err := yaml.Unmarshal(doc, &repo); err != nil {
-			return fmt.Errorf("Repository %q: %w", tm.Metadata.Name, err)
-		}
-		if repo.Namespace == "" {
-			repo.Namespace = DefaultNamespace
-		}
-		k := Key(repo.Namespace, repo.Name)
-		if _, dup := s.Repositories[k]; dup {
-			return fmt.Errorf("Repository %s is defined twice", k)
-		}
-		s.Repositories[k] = &repo
+		return addNamespaced(s, doc, where, "Repository", name, s.Repositories, func(o *stashv1alpha1.Repository) *metav1.ObjectMeta { return &o.ObjectMeta })
 	case group == "" && tm.Kind == "Secret":
-		var sec corev1.Secret
-		if err := yaml.Unmarshal(doc, &sec); err != nil {
-			return fmt.Errorf("Secret %q: %w", tm.Metadata.Name, err)
-		}
-		if sec.Namespace == "" {
-			sec.Namespace = DefaultNamespace
-		}
-		// stringData is write-only in Kubernetes: the API server merges it
-		// into data, and so do we.
-		if sec.Data == nil {
-			sec.Data = map[string][]byte{}
-		}
-		for k, v := range sec.StringData {
-			sec.Data[k] = []byte(v)
-		}
-		sec.StringData = nil
-		k := Key(sec.Namespace, sec.Name)
-		if _, dup := s.Secrets[k]; dup {
-			return fmt.Errorf("Secret %s is defined twice", k)
-		}
-		s.Secrets[k] = &sec
+		return addNamespaced(s, doc, where, "Secret", name, s.Secrets, func(o *corev1.Secret) *metav1.ObjectMeta {
+			// stringData is write-only in Kubernetes: the API server
+			// merges it into data, and so do we.
+			if o.Data == nil {
+				o.Data = map[string][]byte{}
+			}
+			for k, v := range o.StringData {
+				o.Data[k] = []byte(v)
+			}
+			o.StringData = nil
+			return &o.ObjectMeta
+		})
+	case group == "stash.appscode.com" && tm.Kind == "BackupConfiguration":
+		return addNamespaced(s, doc, where, tm.Kind, name, s.BackupConfigurations, func(o *stashv1beta1.BackupConfiguration) *metav1.ObjectMeta { return &o.ObjectMeta })
+	case group == "stash.appscode.com" && tm.Kind == "BackupSession":
+		return addNamespaced(s, doc, where, tm.Kind, name, s.BackupSessions, func(o *stashv1beta1.BackupSession) *metav1.ObjectMeta { return &o.ObjectMeta })
+	case group == "stash.appscode.com" && tm.Kind == "RestoreSession":
+		return addNamespaced(s, doc, where, tm.Kind, name, s.RestoreSessions, func(o *stashv1beta1.RestoreSession) *metav1.ObjectMeta { return &o.ObjectMeta })
+	case group == "stash.appscode.com" && tm.Kind == "BackupBatch":
+		return addNamespaced(s, doc, where, tm.Kind, name, s.BackupBatches, func(o *stashv1beta1.BackupBatch) *metav1.ObjectMeta { return &o.ObjectMeta })
+	case group == "stash.appscode.com" && tm.Kind == "RestoreBatch":
+		return addNamespaced(s, doc, where, tm.Kind, name, s.RestoreBatches, func(o *stashv1beta1.RestoreBatch) *metav1.ObjectMeta { return &o.ObjectMeta })
+	case group == "stash.appscode.com" && tm.Kind == "BackupBlueprint":
+		return addCluster(s, doc, where, tm.Kind, name, s.BackupBlueprints)
+	case group == "stash.appscode.com" && tm.Kind == "Function":
+		return addCluster(s, doc, where, tm.Kind, name, s.Functions)
+	case group == "stash.appscode.com" && tm.Kind == "Task":
+		return addCluster(s, doc, where, tm.Kind, name, s.Tasks)
+	case group == "appcatalog.appscode.com" && tm.Kind == "AppBinding":
+		return addNamespaced(s, doc, where, tm.Kind, name, s.AppBindings, func(o *appcatalogv1alpha1.AppBinding) *metav1.ObjectMeta { return &o.ObjectMeta })
 	default:
 		s.Other[tm.APIVersion+"/"+tm.Kind]++
 	}
+	return nil
+}
+
+// decode unmarshals doc into out; fields the type does not define become
+// warnings (strict decoding is tried only to find them).
+func (s *Set) decode(doc []byte, where, kind, name string, out any) error {
+	if err := yaml.Unmarshal(doc, out); err != nil {
+		return fmt.Errorf("%s %q: %w", kind, name, err)
+	}
+	if err := yaml.UnmarshalStrict(doc, reflectNew(out)); err != nil {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%s: %s %q: %v", where, kind, name, err))
+	}
+	return nil
+}
+
+func addNamespaced[T any](s *Set, doc []byte, where, kind, name string, m map[string]*T, meta func(*T) *metav1.ObjectMeta) error {
+	obj := new(T)
+	if err := s.decode(doc, where, kind, name, obj); err != nil {
+		return err
+	}
+	om := meta(obj)
+	if om.Namespace == "" {
+		om.Namespace = DefaultNamespace
+	}
+	k := Key(om.Namespace, om.Name)
+	if _, dup := m[k]; dup {
+		return fmt.Errorf("%s %s is defined twice (again in %s)", kind, k, where)
+	}
+	m[k] = obj
+	s.Sources[kind+" "+k] = where
+	return nil
+}
+
+func addCluster[T any](s *Set, doc []byte, where, kind, name string, m map[string]*T) error {
+	obj := new(T)
+	if err := s.decode(doc, where, kind, name, obj); err != nil {
+		return err
+	}
+	if _, dup := m[name]; dup {
+		return fmt.Errorf("%s %s is defined twice (again in %s)", kind, name, where)
+	}
+	m[name] = obj
+	s.Sources[kind+" "+name] = where
 	return nil
 }
 
@@ -230,4 +302,9 @@ func (s *Set) StorageSecret(repo *stashv1alpha1.Repository) (map[string][]byte, 
 		return nil, fmt.Errorf("Repository %s: Secret %s (spec.backend.storageSecretName) not found in the manifests: add it with -f", Key(repo.Namespace, repo.Name), Key(repo.Namespace, name))
 	}
 	return sec.Data, nil
+}
+
+// reflectNew returns a new zero value of the type out points to.
+func reflectNew(out any) any {
+	return reflect.New(reflect.TypeOf(out).Elem()).Interface()
 }

@@ -394,20 +394,28 @@ func applyContainerSettings(c *corev1.Container, s *stashv1beta1.ContainerRuntim
 	}
 	c.Env = append(c.Env, s.Env...)
 	c.EnvFrom = append(c.EnvFrom, s.EnvFrom...)
-	// nice and ionice wrap the step's command, as Stash wraps restic.
-	var wrap []string
+	// Stash wraps restic in nice and ionice; here the step's own process
+	// applies them at start (the stash binary reads these variables, whose
+	// names are Stash's), which works whatever the image's entrypoint.
 	if s.Nice != nil && s.Nice.Adjustment != nil {
-		wrap = append(wrap, "nice", "-n", strconv.Itoa(int(*s.Nice.Adjustment)))
+		c.Env = setEnv(c.Env, "NICE_ADJUSTMENT", strconv.Itoa(int(*s.Nice.Adjustment)))
 	}
 	if s.IONice != nil && s.IONice.Class != nil {
-		wrap = append(wrap, "ionice", "-c", strconv.Itoa(int(*s.IONice.Class)))
+		c.Env = setEnv(c.Env, "IONICE_CLASS", strconv.Itoa(int(*s.IONice.Class)))
 		if s.IONice.ClassData != nil {
-			wrap = append(wrap, "-n", strconv.Itoa(int(*s.IONice.ClassData)))
+			c.Env = setEnv(c.Env, "IONICE_CLASS_DATA", strconv.Itoa(int(*s.IONice.ClassData)))
 		}
 	}
-	if len(wrap) > 0 && len(c.Command) > 0 {
-		c.Command = append(wrap, c.Command...)
+}
+
+func setEnv(env []corev1.EnvVar, name, value string) []corev1.EnvVar {
+	for i := range env {
+		if env[i].Name == name {
+			env[i].Value = value
+			return env
+		}
 	}
+	return append(env, corev1.EnvVar{Name: name, Value: value})
 }
 
 func applyPodSettings(p *corev1.PodSpec, s *stashv1beta1.PodRuntimeSettings) {

@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/yaml"
+
+	"github.com/stash-backup/stash/internal/catalog"
+	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/validation"
+)
+
+// loadWithCatalog reads manifests and the catalog, the user's Functions
+// and Tasks overriding the catalog's.
+func loadWithCatalog(files []string) (*manifest.Set, *catalog.Catalog, error) {
+	set, err := manifest.Load(files...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Builtin()
+	if err != nil {
+		return nil, nil, err
+	}
+	return set, cat.With(set.Functions, set.Tasks), nil
+}
+
+func newValidateCommand() *cobra.Command {
+	var files []string
+	var output string
+	cmd := &cobra.Command{
+		Use:   "validate -f FILE_OR_DIR...",
+		Short: "Check Stash manifests: each object is valid or gets its field errors",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return err
+			}
+			set, cat, err := loadWithCatalog(files)
+			if err != nil {
+				return err
+			}
+			results := validation.All(set, cat)
+			bad := 0
+			for _, r := range results {
+				if len(r.Errors) > 0 {
+					bad++
+				}
+			}
+			if output == outputJSON {
+				if err := writeJSON(stdout, map[string]any{"objects": results, "warnings": set.Warnings}); err != nil {
+					return err
+				}
+			} else {
+				for _, w := range set.Warnings {
+					fmt.Fprintln(stdout, "warning:", w)
+				}
+				for _, r := range results {
+					if len(r.Errors) == 0 {
+						fmt.Fprintf(stdout, "%s %s: valid\n", r.Kind, r.Name)
+						continue
+					}
+					fmt.Fprintf(stdout, "%s %s (%s): %d error(s)\n", r.Kind, r.Name, r.Source, len(r.Errors))
+					for _, e := range r.Errors {
+						fmt.Fprintf(stdout, "  - %s\n", e)
+					}
+				}
+				if len(results) == 0 {
+					fmt.Fprintln(stdout, "no Stash objects found")
+				}
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d of %d objects are invalid", bad, len(results))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "files or directories of manifests")
+	cmd.Flags().StringVarP(&output, "output", "o", outputText, "output format: text or json")
+	return cmd
+}
+
+func newPlanCommand() *cobra.Command {
+	var (
+		files     []string
+		namespace string
+		backup    string
+		restore   string
+		session   string
+		image     string
+	)
+	cmd := &cobra.Command{
+		Use:   "plan -f DIR... (--backup NAME | --restore NAME)",
+		Short: "Print the Job Stash runs for a BackupConfiguration's next session or for a RestoreSession",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (backup == "") == (restore == "") {
+				return errors.New("give either --backup NAME (a BackupConfiguration) or --restore NAME (a RestoreSession)")
+			}
+			set, cat, err := loadWithCatalog(files)
+			if err != nil {
+				return err
+			}
+			img := plan.DefaultImage
+			if image != "" {
+				img, err = parseImage(image)
+				if err != nil {
+					return err
+				}
+			}
+			l := validation.ManifestLookup{Set: set, Catalog: cat}
+			var docs []any
+			if backup != "" {
+				bc, ok := set.BackupConfigurations[manifest.Key(namespace, backup)]
+				if !ok {
+					return fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(namespace, backup))
+				}
+				if errs := validation.BackupConfiguration(bc, l); len(errs) > 0 {
+					return fmt.Errorf("BackupConfiguration %s is invalid: %v", manifest.Key(namespace, backup), errs.ToAggregate())
+				}
+				repo, _ := l.Repository(orNS(bc.Spec.Repository.Namespace, bc.Namespace), bc.Spec.Repository.Name)
+				if session == "" {
+					session = bc.Name + "-<unix-time>"
+				}
+				job, err := plan.BackupJob(plan.BackupRequest{Config: bc, Session: session, Repository: repo, Catalog: cat, Image: img})
+				if err != nil {
+					return err
+				}
+				docs = append(docs, job)
+			} else {
+				rs, ok := set.RestoreSessions[manifest.Key(namespace, restore)]
+				if !ok {
+					return fmt.Errorf("RestoreSession %s not found in the manifests", manifest.Key(namespace, restore))
+				}
+				if errs := validation.RestoreSession(rs, l); len(errs) > 0 {
+					return fmt.Errorf("RestoreSession %s is invalid: %v", manifest.Key(namespace, restore), errs.ToAggregate())
+				}
+				repo, _ := l.Repository(orNS(rs.Spec.Repository.Namespace, rs.Namespace), rs.Spec.Repository.Name)
+				jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, Repository: repo, Catalog: cat, Image: img})
+				if err != nil {
+					return err
+				}
+				for _, j := range jobs {
+					docs = append(docs, j)
+				}
+			}
+			for _, d := range docs {
+				raw, err := yaml.Marshal(d)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "---\n%s", raw)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVarP(&files, "filename", "f", nil, "files or directories of manifests")
+	fl.StringVarP(&namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the invoker")
+	fl.StringVar(&backup, "backup", "", "BackupConfiguration to plan a session of")
+	fl.StringVar(&restore, "restore", "", "RestoreSession to plan")
+	fl.StringVar(&session, "session", "", "BackupSession name to plan for (default <name>-<unix-time>)")
+	fl.StringVar(&image, "image", "", "stash image as registry/name:tag (default "+plan.DefaultImage.String()+")")
+	return cmd
+}
+
+func orNS(ns, def string) string {
+	if ns == "" {
+		return def
+	}
+	return ns
+}
+
+func parseImage(s string) (plan.Image, error) {
+	slash := strings.LastIndex(s, "/")
+	colon := strings.LastIndex(s, ":")
+	if slash < 0 || colon < slash {
+		return plan.Image{}, fmt.Errorf("--image %q: use registry/name:tag", s)
+	}
+	return plan.Image{Registry: s[:slash], Name: s[slash+1 : colon], Tag: s[colon+1:]}, nil
+}
+
+func newAddonsCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "addons", Short: "The addon catalog: Functions and Tasks per application and version"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "list",
+		Short: "List the catalog's Tasks",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cat, err := catalog.Builtin()
+			if err != nil {
+				return err
+			}
+			for _, n := range cat.TaskNames() {
+				t, _ := cat.Task(n)
+				var steps []string
+				for _, s := range t.Spec.Steps {
+					steps = append(steps, s.Name)
+				}
+				fmt.Fprintf(stdout, "%-36s %s\n", n, strings.Join(steps, " -> "))
+			}
+			return nil
+		},
+	}, &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a Task and its Functions as YAML",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cat, err := catalog.Builtin()
+			if err != nil {
+				return err
+			}
+			t, ok := cat.Task(args[0])
+			fn, fok := cat.Function(args[0])
+			if !ok && !fok {
+				return fmt.Errorf("no Task or Function named %s: see stash addons list", args[0])
+			}
+			print := func(v any) error {
+				raw, err := yaml.Marshal(v)
+				if err == nil {
+					fmt.Fprintf(stdout, "---\n%s", raw)
+				}
+				return err
+			}
+			if ok {
+				if err := print(t); err != nil {
+					return err
+				}
+				for _, s := range t.Spec.Steps {
+					if f, ok := cat.Function(s.Name); ok {
+						if err := print(f); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			}
+			return print(fn)
+		},
+	}, &cobra.Command{
+		Use:   "manifests",
+		Short: "Print every Function and Task as YAML for kubectl apply -f -",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			cat, err := catalog.Builtin()
+			if err != nil {
+				return err
+			}
+			out, err := cat.Manifests()
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(out)
+			return err
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,351 @@
+// Package validation checks Stash objects beyond what a CRD schema can
+// see: references between objects (the Task and its Functions exist, the
+// Repository exists and its Secret matches its backend), restore rules,
+// schedules. Errors are field.ErrorList with the path at fault and a hint
+// at the fix. The same checks back `stash validate`, the local runtime and
+// the admission webhook.
+package validation
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/repository"
+)
+
+// Lookup finds the objects a reference may point to. Implementations: the
+// manifests of the local runtime, the API server's cache in a cluster.
+type Lookup interface {
+	Repository(namespace, name string) (*stashv1alpha1.Repository, bool)
+	SecretData(namespace, name string) (map[string][]byte, bool)
+	Task(name string) (*stashv1beta1.Task, bool)
+	Function(name string) (*stashv1beta1.Function, bool)
+	AppBinding(namespace, name string) (*appcatalogv1alpha1.AppBinding, bool)
+}
+
+// Repository validates a Repository; with a Lookup it also checks that the
+// storage Secret exists and holds the keys its backend needs.
+func Repository(r *stashv1alpha1.Repository, l Lookup) field.ErrorList {
+	var errs field.ErrorList
+	b := r.Spec.Backend
+	p := field.NewPath("spec", "backend")
+	if b.StorageSecretName == "" {
+		errs = append(errs, field.Required(p.Child("storageSecretName"), "name the Secret that holds RESTIC_PASSWORD and the backend's credentials"))
+	}
+	var secret map[string][]byte
+	if l != nil && b.StorageSecretName != "" {
+		data, ok := l.SecretData(r.Namespace, b.StorageSecretName)
+		if !ok {
+			errs = append(errs, field.NotFound(p.Child("storageSecretName"), fmt.Sprintf("Secret %s/%s", r.Namespace, b.StorageSecretName)))
+		} else {
+			secret = data
+			if len(data[repository.KeyPassword]) == 0 {
+				errs = append(errs, field.Invalid(p.Child("storageSecretName"), b.StorageSecretName,
+					"the Secret has no RESTIC_PASSWORD: add the repository's encryption password under that key"))
+			}
+		}
+	}
+	if _, err := repository.ResolveLocation(b, secret); err != nil {
+		msg := err.Error()
+		// ResolveLocation names Secret keys it misses; without the Secret
+		// (no lookup) those are not errors of the Repository itself.
+		if secret != nil || !strings.Contains(msg, "storage Secret") {
+			errs = append(errs, field.Invalid(p, backendKinds(b), msg))
+		}
+	}
+	if up := r.Spec.UsagePolicy; up != nil && up.AllowedNamespaces.From != nil &&
+		*up.AllowedNamespaces.From == stashv1alpha1.NamespacesFromSelector && up.AllowedNamespaces.Selector == nil {
+		errs = append(errs, field.Required(field.NewPath("spec", "usagePolicy", "allowedNamespaces", "selector"), "from: Selector needs a selector"))
+	}
+	return errs
+}
+
+func backendKinds(b stashv1alpha1.Backend) string {
+	var k []string
+	for name, set := range map[string]bool{"local": b.Local != nil, "s3": b.S3 != nil, "gcs": b.GCS != nil, "azure": b.Azure != nil,
+		"b2": b.B2 != nil, "swift": b.Swift != nil, "rest": b.Rest != nil} {
+		if set {
+			k = append(k, name)
+		}
+	}
+	return strings.Join(k, ",")
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// Schedule checks a cron expression as Kubernetes CronJobs take it.
+func Schedule(p *field.Path, s string) field.ErrorList {
+	if s == "" {
+		return field.ErrorList{field.Required(p, `give a cron expression such as "*/30 * * * *"`)}
+	}
+	if _, err := cronParser.Parse(s); err != nil {
+		return field.ErrorList{field.Invalid(p, s, fmt.Sprintf("not a cron expression (%v): use five fields, minute hour day-of-month month day-of-week, or @hourly/@daily", err))}
+	}
+	return nil
+}
+
+// taskRef checks that a Task and every Function of its steps exist.
+func taskRef(p *field.Path, t stashv1beta1.TaskRef, l Lookup, required bool) field.ErrorList {
+	var errs field.ErrorList
+	if t.Name == "" {
+		if required {
+			errs = append(errs, field.Required(p.Child("name"), "name the Task to run (stash addons list shows the catalog)"))
+		}
+		return errs
+	}
+	if l == nil {
+		return nil
+	}
+	task, ok := l.Task(t.Name)
+	if !ok {
+		return append(errs, field.NotFound(p.Child("name"), t.Name))
+	}
+	for i, s := range task.Spec.Steps {
+		if _, ok := l.Function(s.Name); !ok {
+			errs = append(errs, field.NotFound(p.Child("name"), fmt.Sprintf("Task %s step %d: Function %s", t.Name, i, s.Name)))
+		}
+	}
+	for i, prm := range t.Params {
+		if prm.Name == "" {
+			errs = append(errs, field.Required(p.Child("params").Index(i).Child("name"), ""))
+		}
+	}
+	return errs
+}
+
+func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l Lookup) field.ErrorList {
+	if ref.Name == "" {
+		return field.ErrorList{field.Required(p.Child("name"), "name the Repository to back up into")}
+	}
+	if l == nil {
+		return nil
+	}
+	repoNS := ref.Namespace
+	if repoNS == "" {
+		repoNS = ns
+	}
+	r, ok := l.Repository(repoNS, ref.Name)
+	if !ok {
+		return field.ErrorList{field.NotFound(p, repoNS+"/"+ref.Name)}
+	}
+	if repoNS != ns {
+		from := stashv1alpha1.NamespacesFromSame
+		if up := r.Spec.UsagePolicy; up != nil && up.AllowedNamespaces.From != nil {
+			from = *up.AllowedNamespaces.From
+		}
+		if from == stashv1alpha1.NamespacesFromSame {
+			return field.ErrorList{field.Forbidden(p, fmt.Sprintf("Repository %s/%s allows only its own namespace: set its spec.usagePolicy.allowedNamespaces.from to All or Selector", repoNS, ref.Name))}
+		}
+	}
+	return nil
+}
+
+func hook(p *field.Path, h *stashv1beta1.Handler) field.ErrorList {
+	if h == nil {
+		return nil
+	}
+	n := 0
+	for _, set := range []bool{h.Exec != nil, h.HTTPGet != nil, h.HTTPPost != nil, h.TCPSocket != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return field.ErrorList{field.Invalid(p, n, "set exactly one of exec, httpGet, httpPost, tcpSocket")}
+	}
+	if h.Exec != nil && len(h.Exec.Command) == 0 {
+		return field.ErrorList{field.Required(p.Child("exec", "command"), "")}
+	}
+	return nil
+}
+
+// BackupConfiguration validates a BackupConfiguration and its references.
+func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.ErrorList {
+	spec := field.NewPath("spec")
+	var errs field.ErrorList
+	if !bc.Spec.Paused || bc.Spec.Schedule != "" {
+		errs = append(errs, Schedule(spec.Child("schedule"), bc.Spec.Schedule)...)
+	}
+	errs = append(errs, repositoryRef(spec.Child("repository"), bc.Spec.Repository, bc.Namespace, l)...)
+	t := bc.Spec.Target
+	if t == nil {
+		errs = append(errs, field.Required(spec.Child("target"), "set target.ref to the workload, PVC or AppBinding to back up"))
+	} else {
+		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, bc.Namespace, l)...)
+		workload := isWorkload(t.Ref.Kind)
+		errs = append(errs, taskRef(spec.Child("task"), bc.Spec.Task, l, !workload)...)
+		if workload && len(t.Paths) == 0 && bc.Spec.Task.Name == "" {
+			errs = append(errs, field.Required(spec.Child("target", "paths"), "list the directories to back up"))
+		}
+		if bc.Spec.Driver == stashv1beta1.DriverVolumeSnapshotter && t.VolumeSnapshotClassName == "" {
+			errs = append(errs, field.Required(spec.Child("target", "snapshotClassName"), "the VolumeSnapshotter driver needs a VolumeSnapshotClass"))
+		}
+	}
+	rp := bc.Spec.RetentionPolicy
+	if rp.Name == "" {
+		errs = append(errs, field.Required(spec.Child("retentionPolicy", "name"), "name the policy, e.g. keep-last-5"))
+	}
+	for name, v := range map[string]int64{"keepLast": rp.KeepLast, "keepHourly": rp.KeepHourly, "keepDaily": rp.KeepDaily,
+		"keepWeekly": rp.KeepWeekly, "keepMonthly": rp.KeepMonthly, "keepYearly": rp.KeepYearly} {
+		if v < 0 {
+			errs = append(errs, field.Invalid(spec.Child("retentionPolicy", name), v, "must be 0 or more"))
+		}
+	}
+	if h := bc.Spec.BackupHistoryLimit; h != nil && *h < 0 {
+		errs = append(errs, field.Invalid(spec.Child("backupHistoryLimit"), *h, "must be 0 or more"))
+	}
+	if bc.Spec.Hooks != nil {
+		errs = append(errs, hook(spec.Child("hooks", "preBackup"), bc.Spec.Hooks.PreBackup)...)
+		if pb := bc.Spec.Hooks.PostBackup; pb != nil {
+			errs = append(errs, hook(spec.Child("hooks", "postBackup"), &pb.Handler)...)
+		}
+	}
+	if rc := bc.Spec.RetryConfig; rc != nil && rc.MaxRetry < 0 {
+		errs = append(errs, field.Invalid(spec.Child("retryConfig", "maxRetry"), rc.MaxRetry, "must be 0 or more"))
+	}
+	return errs
+}
+
+func isWorkload(kind string) bool {
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "DeploymentConfig", "ReplicaSet", "ReplicationController":
+		return true
+	}
+	return false
+}
+
+func targetRef(p *field.Path, ref stashv1beta1.TargetRef, ns string, l Lookup) field.ErrorList {
+	var errs field.ErrorList
+	if ref.Kind == "" {
+		errs = append(errs, field.Required(p.Child("kind"), "Deployment, StatefulSet, DaemonSet, PersistentVolumeClaim or AppBinding"))
+	}
+	if ref.Name == "" {
+		errs = append(errs, field.Required(p.Child("name"), ""))
+	}
+	if ref.Kind == "AppBinding" && l != nil && ref.Name != "" {
+		tns := ref.Namespace
+		if tns == "" {
+			tns = ns
+		}
+		if _, ok := l.AppBinding(tns, ref.Name); !ok {
+			errs = append(errs, field.NotFound(p, "AppBinding "+tns+"/"+ref.Name))
+		}
+	}
+	return errs
+}
+
+// RestoreSession validates a RestoreSession and its references.
+func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
+	spec := field.NewPath("spec")
+	var errs field.ErrorList
+	errs = append(errs, repositoryRef(spec.Child("repository"), rs.Spec.Repository, rs.Namespace, l)...)
+	t := rs.Spec.Target
+	if t == nil {
+		errs = append(errs, field.Required(spec.Child("target"), "set target.ref, or target.volumeClaimTemplates to restore into new PVCs"))
+		return errs
+	}
+	if t.Ref.Kind != "" {
+		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, rs.Namespace, l)...)
+	} else if len(t.VolumeClaimTemplates) == 0 {
+		errs = append(errs, field.Required(spec.Child("target", "ref"), "set target.ref, or target.volumeClaimTemplates"))
+	}
+	workload := isWorkload(t.Ref.Kind)
+	errs = append(errs, taskRef(spec.Child("task"), rs.Spec.Task, l, !workload)...)
+	rulesPath := spec.Child("target", "rules")
+	rules := t.Rules
+	if len(rules) == 0 && len(rs.Spec.Rules) > 0 {
+		rules, rulesPath = rs.Spec.Rules, spec.Child("rules")
+	}
+	errs = append(errs, Rules(rulesPath, rules)...)
+	if rs.Spec.Hooks != nil {
+		errs = append(errs, hook(spec.Child("hooks", "preRestore"), rs.Spec.Hooks.PreRestore)...)
+		if pr := rs.Spec.Hooks.PostRestore; pr != nil {
+			errs = append(errs, hook(spec.Child("hooks", "postRestore"), &pr.Handler)...)
+		}
+	}
+	return errs
+}
+
+// Rules checks restore rules: at most one without targetHosts, no host in
+// two rules, snapshots xor paths.
+func Rules(p *field.Path, rules []stashv1beta1.Rule) field.ErrorList {
+	var errs field.ErrorList
+	catchAll := -1
+	seen := map[string]int{}
+	for i, r := range rules {
+		rp := p.Index(i)
+		if len(r.TargetHosts) == 0 {
+			if catchAll >= 0 {
+				errs = append(errs, field.Duplicate(rp.Child("targetHosts"), fmt.Sprintf("rules %d and %d both leave targetHosts empty: only one rule may apply to all other hosts", catchAll, i)))
+			}
+			catchAll = i
+		}
+		for j, h := range r.TargetHosts {
+			if prev, dup := seen[h]; dup {
+				errs = append(errs, field.Duplicate(rp.Child("targetHosts").Index(j), fmt.Sprintf("host %s is already in rule %d", h, prev)))
+			}
+			seen[h] = i
+		}
+		if len(r.Snapshots) > 0 && len(r.Paths) > 0 {
+			errs = append(errs, field.Invalid(rp.Child("paths"), r.Paths, "set snapshots or paths, not both: a snapshot holds one path"))
+		}
+	}
+	return errs
+}
+
+// Function validates a Function.
+func Function(f *stashv1beta1.Function) field.ErrorList {
+	if f.Spec.Image == "" {
+		return field.ErrorList{field.Required(field.NewPath("spec", "image"), "the container image the step runs")}
+	}
+	return nil
+}
+
+// Task validates a Task and that its Functions exist.
+func Task(t *stashv1beta1.Task, l Lookup) field.ErrorList {
+	p := field.NewPath("spec", "steps")
+	if len(t.Spec.Steps) == 0 {
+		return field.ErrorList{field.Required(p, "a Task runs at least one Function")}
+	}
+	var errs field.ErrorList
+	for i, s := range t.Spec.Steps {
+		if s.Name == "" {
+			errs = append(errs, field.Required(p.Index(i).Child("name"), "name the Function"))
+		} else if l != nil {
+			if _, ok := l.Function(s.Name); !ok {
+				errs = append(errs, field.NotFound(p.Index(i).Child("name"), s.Name))
+			}
+		}
+	}
+	return errs
+}
+
+// AppBinding validates an AppBinding.
+func AppBinding(a *appcatalogv1alpha1.AppBinding, l Lookup) field.ErrorList {
+	p := field.NewPath("spec", "clientConfig")
+	var errs field.ErrorList
+	cc := a.Spec.ClientConfig
+	if (cc.URL == nil || *cc.URL == "") && cc.Service == nil {
+		errs = append(errs, field.Required(p, "set clientConfig.url or clientConfig.service"))
+	}
+	if cc.Service != nil {
+		if cc.Service.Name == "" {
+			errs = append(errs, field.Required(p.Child("service", "name"), ""))
+		}
+		if cc.Service.Port <= 0 || cc.Service.Port > 65535 {
+			errs = append(errs, field.Invalid(p.Child("service", "port"), cc.Service.Port, "must be 1-65535"))
+		}
+	}
+	if s := a.Spec.Secret; s != nil && l != nil {
+		if _, ok := l.SecretData(a.Namespace, s.Name); !ok {
+			errs = append(errs, field.NotFound(field.NewPath("spec", "secret", "name"), "Secret "+a.Namespace+"/"+s.Name))
+		}
+	}
+	return errs
+}
