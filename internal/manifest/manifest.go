@@ -5,13 +5,13 @@ package manifest
 
 import (
 	"bufio"
-	"reflect"
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 

@@ -89,7 +89,6 @@ func TestGoldenJobs(t *testing.T) {
 	}
 }
 
-
 func diffLines(a, b string) string {
 	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
 	var out []string
