@@ -1,0 +1,184 @@
+package validation
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stash-backup/stash/internal/catalog"
+	"github.com/stash-backup/stash/internal/manifest"
+)
+
+func docsDir() string { return filepath.Join("..", "..", "test", "testdata", "stash-docs") }
+
+// TestStashDocExamplesAreValid validates every example modeled on Stash's
+// documentation (PostgreSQL, MySQL, MariaDB, MongoDB, Elasticsearch,
+// Percona XtraDB, PVC and workload backups).
+func TestStashDocExamplesAreValid(t *testing.T) {
+	cat, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(docsDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) < 8 {
+		t.Fatalf("only %d example directories", len(entries))
+	}
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			set, err := manifest.Load(filepath.Join(docsDir(), e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(set.Warnings) > 0 {
+				t.Errorf("warnings: %v", set.Warnings)
+			}
+			results := All(set, cat.With(set.Functions, set.Tasks))
+			if len(results) < 2 {
+				t.Fatalf("only %d objects validated", len(results))
+			}
+			for _, r := range results {
+				if len(r.Errors) > 0 {
+					t.Errorf("%s %s: %v", r.Kind, r.Name, r.Errors)
+				}
+			}
+		})
+	}
+}
+
+const base = `apiVersion: v1
+kind: Secret
+metadata: {name: s, namespace: demo}
+stringData: {RESTIC_PASSWORD: pw}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: demo}
+spec:
+  backend:
+    gcs: {bucket: b}
+    storageSecretName: s
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: db, namespace: demo}
+spec:
+  clientConfig:
+    service: {name: db, port: 5432}
+---
+`
+
+func TestInvalidManifests(t *testing.T) {
+	tests := []struct {
+		name, doc string
+		want      []string // each must appear in some error
+	}{
+		{"unknown task and bad schedule", `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo}
+spec:
+  schedule: "every day"
+  task: {name: postgres-backup-99}
+  repository: {name: repo}
+  target: {ref: {kind: AppBinding, name: db}}
+  retentionPolicy: {name: k, keepLast: 5, prune: true}
+`, []string{"spec.schedule: Invalid value: \"every day\"", "spec.task.name: Not found: \"postgres-backup-99\""}},
+		{"missing repository, target, retention name", `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: pvc-backup}
+  repository: {name: nowhere}
+  retentionPolicy: {keepLast: -1, prune: true}
+`, []string{"spec.repository: Not found: \"demo/nowhere\"", "spec.target: Required value", "spec.retentionPolicy.name: Required value", "spec.retentionPolicy.keepLast: Invalid value: -1"}},
+		{"missing AppBinding and a hook with two actions", `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: postgres-backup-11.9}
+  repository: {name: repo}
+  target: {ref: {kind: AppBinding, name: other-db}}
+  retentionPolicy: {name: k, keepLast: 1, prune: true}
+  hooks:
+    preBackup:
+      exec: {command: [sync]}
+      tcpSocket: {port: 5432}
+`, []string{"spec.target.ref: Not found: \"AppBinding demo/other-db\"", "spec.hooks.preBackup: Invalid value: 2: set exactly one of exec"}},
+		{"restore rules", `apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: rs, namespace: demo}
+spec:
+  task: {name: postgres-restore-11.9}
+  repository: {name: repo}
+  target:
+    ref: {kind: AppBinding, name: db}
+    rules:
+    - snapshots: [latest]
+      paths: [/data]
+    - sourceHost: host-1
+    - targetHosts: [host-0]
+    - targetHosts: [host-0]
+`, []string{"spec.target.rules[0].paths: Invalid value", "set snapshots or paths, not both",
+			"spec.target.rules[1].targetHosts: Duplicate value", "spec.target.rules[3].targetHosts[0]: Duplicate value"}},
+		{"cross-namespace repository", `apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: rs, namespace: other}
+spec:
+  task: {name: postgres-restore-11.9}
+  repository: {name: repo, namespace: demo}
+  target: {ref: {kind: AppBinding, name: db, namespace: demo}}
+`, []string{"spec.repository: Forbidden", "usagePolicy.allowedNamespaces.from to All or Selector"}},
+		{"repository secret without password, two backends", `apiVersion: v1
+kind: Secret
+metadata: {name: nopw, namespace: demo}
+stringData: {AWS_ACCESS_KEY_ID: a}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: bad, namespace: demo}
+spec:
+  backend:
+    s3: {endpoint: s3.amazonaws.com, bucket: b}
+    gcs: {bucket: c}
+    storageSecretName: nopw
+`, []string{"spec.backend.storageSecretName: Invalid value: \"nopw\": the Secret has no RESTIC_PASSWORD", "spec.backend: Invalid value: ", "set exactly one backend"}},
+		{"task with unknown function", `apiVersion: stash.appscode.com/v1beta1
+kind: Task
+metadata: {name: my-task}
+spec:
+  steps:
+  - name: not-a-function
+`, []string{"spec.steps[0].name: Not found: \"not-a-function\""}},
+	}
+	cat, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(base+tt.doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, err := manifest.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var all []string
+			for _, r := range All(set, cat.With(set.Functions, set.Tasks)) {
+				all = append(all, r.Errors...)
+			}
+			joined := strings.Join(all, "\n")
+			for _, w := range tt.want {
+				if !strings.Contains(joined, w) {
+					t.Errorf("no error contains %q; errors:\n%s", w, joined)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,81 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stash-backup/stash/internal/testserver"
+)
+
+func docs(name string) string {
+	return filepath.Join(testserver.RepoRoot(), "test", "testdata", "stash-docs", name)
+}
+
+func TestValidateCLI(t *testing.T) {
+	r := mustRun(t, nil, "validate", "-f", docs("postgres"))
+	for _, want := range []string{"Repository demo/gcs-repo: valid", "BackupConfiguration demo/sample-postgres-backup: valid",
+		"RestoreSession demo/sample-postgres-restore: valid", "AppBinding demo/sample-postgres: valid"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bc.yaml"), []byte(`apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo}
+spec:
+  schedule: "61 * * * *"
+  task: {name: no-such-task}
+  repository: {name: repo}
+  target: {ref: {kind: AppBinding, name: db}}
+  retentionPolicy: {name: k, keepLast: 1, prune: true}
+  retentonPolicy: {}
+`), 0o600)
+	bad := run(t, nil, "validate", "-f", dir)
+	if bad.code != 1 || !strings.Contains(bad.stdout, "spec.schedule: Invalid value") ||
+		!strings.Contains(bad.stdout, `spec.task.name: Not found: "no-such-task"`) ||
+		!strings.Contains(bad.stdout, `spec.repository: Not found: "demo/repo"`) ||
+		!strings.Contains(bad.stdout, `unknown field "retentonPolicy"`) {
+		t.Errorf("invalid manifests: exit %d\n%s\n%s", bad.code, bad.stdout, bad.stderr)
+	}
+}
+
+func TestPlanCLI(t *testing.T) {
+	r := mustRun(t, nil, "plan", "-f", docs("postgres"), "-n", "demo", "--backup", "sample-postgres-backup", "--session", "s-1")
+	for _, want := range []string{"kind: Job", "name: stash-backup-s-1-0", "- backup-pg", "- --provider=gcs",
+		"- --bucket=stash-testing", "- --appbinding=sample-postgres", "- --retention-keep-last=5", "- --retention-prune=true",
+		"name: postgres-backup-11-9-0", "name: update-status-1", "restartPolicy: Never", "backoffLimit: 0"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan output lacks %q", want)
+		}
+	}
+	r = mustRun(t, nil, "plan", "-f", docs("perconaxtradb"), "-n", "demo", "--restore", "sample-xtradb-restore")
+	if n := strings.Count(r.stdout, "kind: Job"); n != 3 {
+		t.Errorf("per-replica restore planned %d Jobs, want 3", n)
+	}
+	if !strings.Contains(r.stdout, "- --hostname=host-2") || !strings.Contains(r.stdout, "- --source-hostname=host-0") {
+		t.Errorf("restore hosts missing:\n%s", r.stdout)
+	}
+	if bad := run(t, nil, "plan", "-f", docs("postgres"), "-n", "demo", "--backup", "nope"); bad.code == 0 || !strings.Contains(bad.stderr, "BackupConfiguration demo/nope not found") {
+		t.Errorf("unknown name: %+v", bad)
+	}
+}
+
+func TestAddonsCLI(t *testing.T) {
+	r := mustRun(t, nil, "addons", "list")
+	for _, want := range []string{"postgres-backup-11.9", "mysql-restore-8.0.21", "mongodb-backup-4.2.3", "mariadb-backup-10.6.23", "pvc-backup"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("addons list lacks %s", want)
+		}
+	}
+	r = mustRun(t, nil, "addons", "show", "postgres-backup-11.9")
+	if strings.Count(r.stdout, "kind: Function") != 2 || !strings.Contains(r.stdout, "kind: Task") {
+		t.Errorf("addons show:\n%s", r.stdout)
+	}
+	r = mustRun(t, nil, "addons", "manifests")
+	if !strings.Contains(r.stdout, "apiVersion: stash.appscode.com/v1beta1") || strings.Count(r.stdout, "kind: Task") < 90 {
+		t.Errorf("addons manifests: %d Tasks", strings.Count(r.stdout, "kind: Task"))
+	}
+}
