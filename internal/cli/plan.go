@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	"github.com/stash-backup/stash/internal/catalog"
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/plan"
@@ -123,9 +125,11 @@ func newPlanCommand() *cobra.Command {
 				}
 				repo, _ := l.Repository(orNS(bc.Spec.Repository.Namespace, bc.Namespace), bc.Spec.Repository.Name)
 				if session == "" {
-					session = bc.Name + "-<unix-time>"
+					// The name the trigger CronJob would give a session now.
+					session = fmt.Sprintf("%s-%d", bc.Name, time.Now().Unix())
 				}
-				job, err := plan.BackupJob(plan.BackupRequest{Config: bc, Session: session, Repository: repo, Catalog: cat, Image: img})
+				ab, _ := l.AppBinding(orNS(bc.Spec.Target.Ref.Namespace, bc.Namespace), bc.Spec.Target.Ref.Name)
+				job, err := plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: session, Repository: repo, Catalog: cat, Image: img})
 				if err != nil {
 					return err
 				}
@@ -139,7 +143,11 @@ func newPlanCommand() *cobra.Command {
 					return fmt.Errorf("RestoreSession %s is invalid: %v", manifest.Key(namespace, restore), errs.ToAggregate())
 				}
 				repo, _ := l.Repository(orNS(rs.Spec.Repository.Namespace, rs.Namespace), rs.Spec.Repository.Name)
-				jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, Repository: repo, Catalog: cat, Image: img})
+				var ab *appcatalogv1alpha1.AppBinding
+				if t := rs.Spec.Target; t != nil && t.Ref.Kind == "AppBinding" {
+					ab, _ = l.AppBinding(orNS(t.Ref.Namespace, rs.Namespace), t.Ref.Name)
+				}
+				jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, AppBinding: ab, Repository: repo, Catalog: cat, Image: img})
 				if err != nil {
 					return err
 				}
@@ -162,7 +170,7 @@ func newPlanCommand() *cobra.Command {
 	fl.StringVarP(&namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the invoker")
 	fl.StringVar(&backup, "backup", "", "BackupConfiguration to plan a session of")
 	fl.StringVar(&restore, "restore", "", "RestoreSession to plan")
-	fl.StringVar(&session, "session", "", "BackupSession name to plan for (default <name>-<unix-time>)")
+	fl.StringVar(&session, "session", "", "BackupSession name to plan for (default <name>-<unix seconds>, as the trigger CronJob names it)")
 	fl.StringVar(&image, "image", "", "stash image as registry/name:tag (default "+plan.DefaultImage.String()+")")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
@@ -38,7 +39,10 @@ const (
 
 // BackupRequest is what the Job of one BackupSession is built from.
 type BackupRequest struct {
-	Config     *stashv1beta1.BackupConfiguration
+	Config *stashv1beta1.BackupConfiguration
+	// AppBinding is the target, when it is one; its StashAddon parameters
+	// name the Task when the invoker names none.
+	AppBinding *appcatalogv1alpha1.AppBinding
 	Session    string
 	Repository *stashv1alpha1.Repository
 	Catalog    Catalog
@@ -49,7 +53,11 @@ type BackupRequest struct {
 // a new BackupSession, as Stash's resolver does.
 func BackupJob(req BackupRequest) (*batchv1.Job, error) {
 	bc := req.Config
-	if bc.Spec.Task.Name == "" {
+	taskRef, err := AddonTask(req.AppBinding, false, bc.Spec.Task)
+	if err != nil {
+		return nil, err
+	}
+	if taskRef.Name == "" {
 		return nil, fmt.Errorf("BackupConfiguration %s/%s: spec.task.name is empty: the job model needs a Task (sidecar backups of workloads have none)", bc.Namespace, bc.Name)
 	}
 	if bc.Spec.Target == nil {
@@ -68,7 +76,7 @@ func BackupJob(req BackupRequest) (*batchv1.Job, error) {
 		Image: orImage(req.Image), Hostname: orDefault(t.Alias, "host-0"),
 	}
 	js := jobSpec{
-		inv: inv, task: bc.Spec.Task, runtime: bc.Spec.RuntimeSettings, tempDir: bc.Spec.TempDir,
+		inv: inv, task: taskRef, runtime: bc.Spec.RuntimeSettings, tempDir: bc.Spec.TempDir,
 		interim: bc.Spec.InterimVolumeTemplate, owner: "BackupSession", ownerName: req.Session,
 		name: "stash-backup-" + req.Session + "-0", component: "stash-backup",
 		serviceAccount: "stash-backup-" + bc.Name, user: backupUser,
@@ -82,7 +90,9 @@ func BackupJob(req BackupRequest) (*batchv1.Job, error) {
 
 // RestoreRequest is what the Jobs of one RestoreSession are built from.
 type RestoreRequest struct {
-	Session    *stashv1beta1.RestoreSession
+	Session *stashv1beta1.RestoreSession
+	// AppBinding is the target, when it is one (see BackupRequest).
+	AppBinding *appcatalogv1alpha1.AppBinding
 	Repository *stashv1alpha1.Repository
 	Catalog    Catalog
 	Image      Image
@@ -93,7 +103,11 @@ type RestoreRequest struct {
 // (host-<ordinal> each, ${POD_ORDINAL} substituted).
 func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 	rs := req.Session
-	if rs.Spec.Task.Name == "" {
+	taskRef, err := AddonTask(req.AppBinding, true, rs.Spec.Task)
+	if err != nil {
+		return nil, err
+	}
+	if taskRef.Name == "" {
 		return nil, fmt.Errorf("RestoreSession %s/%s: spec.task.name is empty: the job model needs a Task", rs.Namespace, rs.Name)
 	}
 	t := rs.Spec.Target
@@ -141,7 +155,7 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 			Image: orImage(req.Image), Hostname: host,
 		}
 		js := jobSpec{
-			inv: inv, task: rs.Spec.Task, runtime: rs.Spec.RuntimeSettings, tempDir: rs.Spec.TempDir,
+			inv: inv, task: taskRef, runtime: rs.Spec.RuntimeSettings, tempDir: rs.Spec.TempDir,
 			interim: rs.Spec.InterimVolumeTemplate, owner: "RestoreSession", ownerName: rs.Name,
 			name: name, component: "stash-restore", serviceAccount: "stash-restore-" + rs.Name, user: restoreUser,
 			restoreGroup: true,

@@ -16,6 +16,7 @@ import (
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/repository"
 )
 
@@ -95,7 +96,7 @@ func taskRef(p *field.Path, t stashv1beta1.TaskRef, l Lookup, required bool) fie
 	var errs field.ErrorList
 	if t.Name == "" {
 		if required {
-			errs = append(errs, field.Required(p.Child("name"), "name the Task to run (stash addons list shows the catalog)"))
+			errs = append(errs, field.Required(p.Child("name"), "name the Task to run (stash addons list shows the catalog), or give the target AppBinding StashAddon parameters"))
 		}
 		return errs
 	}
@@ -179,7 +180,11 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 	} else {
 		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, bc.Namespace, l)...)
 		workload := isWorkload(t.Ref.Kind)
-		errs = append(errs, taskRef(spec.Child("task"), bc.Spec.Task, l, !workload)...)
+		task, err := plan.AddonTask(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task)
+		if err != nil {
+			errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
+		}
+		errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
 		if workload && len(t.Paths) == 0 && bc.Spec.Task.Name == "" {
 			errs = append(errs, field.Required(spec.Child("target", "paths"), "list the directories to back up"))
 		}
@@ -210,6 +215,18 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		errs = append(errs, field.Invalid(spec.Child("retryConfig", "maxRetry"), rc.MaxRetry, "must be 0 or more"))
 	}
 	return errs
+}
+
+// appBinding returns the AppBinding a target points to, if any.
+func appBinding(ref stashv1beta1.TargetRef, ns string, l Lookup) *appcatalogv1alpha1.AppBinding {
+	if ref.Kind != "AppBinding" || l == nil {
+		return nil
+	}
+	if ref.Namespace != "" {
+		ns = ref.Namespace
+	}
+	ab, _ := l.AppBinding(ns, ref.Name)
+	return ab
 }
 
 func isWorkload(kind string) bool {
@@ -256,7 +273,11 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 		errs = append(errs, field.Required(spec.Child("target", "ref"), "set target.ref, or target.volumeClaimTemplates"))
 	}
 	workload := isWorkload(t.Ref.Kind)
-	errs = append(errs, taskRef(spec.Child("task"), rs.Spec.Task, l, !workload)...)
+	task, err := plan.AddonTask(appBinding(t.Ref, rs.Namespace, l), true, rs.Spec.Task)
+	if err != nil {
+		errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
+	}
+	errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
 	rulesPath := spec.Child("target", "rules")
 	rules := t.Rules
 	if len(rules) == 0 && len(rs.Spec.Rules) > 0 {
