@@ -1,0 +1,344 @@
+// Package postgres backs up PostgreSQL with pg_dumpall or pg_dump,
+// streaming the dump straight into a repository, and restores by streaming
+// a snapshot into psql.
+package postgres
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stash-backup/stash/internal/appbinding"
+	"github.com/stash-backup/stash/internal/repository"
+)
+
+// DumpFile is the name a dump is stored under, as in Stash.
+const DumpFile = "dumpfile.sql"
+
+// Secret keys of a PostgreSQL AppBinding's Secret, newest first.
+var (
+	UserKeys     = []string{"username", "POSTGRES_USER"}
+	PasswordKeys = []string{"password", "POSTGRES_PASSWORD"}
+)
+
+// DefaultPort is PostgreSQL's.
+const DefaultPort = 5432
+
+// Options describe the server and the tools.
+type Options struct {
+	Conn *appbinding.Connection
+	// User overrides the AppBinding Secret's user.
+	User string
+	// BackupCmd is pg_dumpall (default) or pg_dump.
+	BackupCmd string
+	// Args are extra arguments for the dump or psql (--pg-args).
+	Args []string
+	// ScratchDir holds files the tools need (the CA bundle).
+	ScratchDir string
+	// BinDir, if set, is where pg_dump, pg_dumpall, psql and pg_isready
+	// are; else PATH.
+	BinDir string
+}
+
+func (o *Options) user() string {
+	if o.User != "" {
+		return o.User
+	}
+	if o.Conn.Username != "" {
+		return o.Conn.Username
+	}
+	return "postgres"
+}
+
+func (o *Options) tool(name string) string {
+	if o.BinDir != "" {
+		return filepath.Join(o.BinDir, name)
+	}
+	return name
+}
+
+// env is the libpq environment: the password never appears on a command
+// line.
+func (o *Options) env() ([]string, error) {
+	env := append(os.Environ(), "PGPASSWORD="+o.Conn.Password, "PGCONNECT_TIMEOUT=10")
+	if m := o.Conn.Query.Get("sslmode"); m != "" {
+		env = append(env, "PGSSLMODE="+m)
+	}
+	if len(o.Conn.CABundle) > 0 {
+		dir := o.ScratchDir
+		if dir == "" {
+			dir = os.TempDir()
+		}
+		f, err := os.CreateTemp(dir, "pg-ca-*.crt")
+		if err != nil {
+			return nil, fmt.Errorf("write CA bundle: %w", err)
+		}
+		defer f.Close()
+		if _, err := f.Write(o.Conn.CABundle); err != nil {
+			return nil, fmt.Errorf("write CA bundle: %w", err)
+		}
+		env = append(env, "PGSSLROOTCERT="+f.Name())
+	}
+	return env, nil
+}
+
+func (o *Options) connArgs() []string {
+	return []string{"--username", o.user(), "--host", o.Conn.Host, "--port", strconv.Itoa(o.Conn.Port)}
+}
+
+// Wait polls the server with pg_isready until it accepts connections or
+// the timeout passes.
+func Wait(ctx context.Context, o Options, timeout time.Duration) error {
+	env, err := o.env()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		cmd := exec.CommandContext(ctx, o.tool("pg_isready"), append(o.connArgs(), "--timeout=5")...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		last = strings.TrimSpace(string(out))
+		if time.Now().After(deadline) {
+			return fmt.Errorf("PostgreSQL at %s not ready after %s (--wait-timeout): %s", o.Conn.Address(), timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// tail keeps the last bytes written to it, for error messages.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 8 << 10
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = t.buf[len(t.buf)-tailSize:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
+// Backup streams the dump into the repository as dumpfile.sql. The dump's
+// exit status decides: a failed or truncated dump never becomes a snapshot.
+func Backup(ctx context.Context, r *repository.Repository, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+	cmdName := o.BackupCmd
+	if cmdName == "" {
+		cmdName = "pg_dumpall"
+	}
+	if cmdName != "pg_dumpall" && cmdName != "pg_dump" {
+		return nil, fmt.Errorf("--backup-cmd %q: use pg_dumpall or pg_dump", cmdName)
+	}
+	env, err := o.env()
+	if err != nil {
+		return nil, err
+	}
+	args := o.connArgs()
+	if cmdName == "pg_dump" && o.Conn.Database != "" && !hasDBArg(o.Args) {
+		args = append(args, "--dbname", o.Conn.Database)
+	}
+	args = append(args, o.Args...)
+	dumpCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(dumpCtx, o.tool(cmdName), args...)
+	cmd.Env = env
+	stderr := &tail{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cmdName, err)
+	}
+	waited := false
+	bo.BeforeCommit = func() error {
+		waited = true
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%s failed: %v: %s", cmdName, err, stderr.String())
+		}
+		return nil
+	}
+	stats, err := r.BackupStream(ctx, DumpFile, stdout, bo)
+	if !waited {
+		cancel()
+		werr := cmd.Wait()
+		if err == nil && werr != nil {
+			err = fmt.Errorf("%s failed: %v: %s", cmdName, werr, stderr.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return stats, nil
+}
+
+func hasDBArg(args []string) bool {
+	for _, a := range args {
+		if a == "-d" || a == "--dbname" || strings.HasPrefix(a, "--dbname=") {
+			return true
+		}
+	}
+	return false
+}
+
+// roleLine matches the statements of a dump that would create or change the
+// password of the role the restore connects as; Stash drops them so that
+// the target server keeps its own credentials.
+func roleLine(role string) *regexp.Regexp {
+	q := regexp.QuoteMeta(role)
+	return regexp.MustCompile(`^(CREATE ROLE "?` + q + `"?;|ALTER ROLE "?` + q + `"? WITH .*PASSWORD .*;)\s*$`)
+}
+
+// Restore streams snapshot s into psql, which stops at the first error.
+func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
+	env, err := o.env()
+	if err != nil {
+		return err
+	}
+	// --file=- makes psql name the failing line (psql:<stdin>:N: ERROR).
+	args := append(o.connArgs(), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--file=-")
+	db := o.Conn.Database
+	if db == "" {
+		db = "postgres"
+	}
+	if !hasDBArg(o.Args) {
+		args = append(args, "--dbname", db)
+	}
+	args = append(args, o.Args...)
+	cmd := exec.CommandContext(ctx, o.tool("psql"), args...)
+	cmd.Env = env
+	stderr := &tail{}
+	cmd.Stderr = stderr
+	cmd.Stdout = io.Discard
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start psql: %w", err)
+	}
+	filter := newLineFilter(stdin, roleLine(o.user()))
+	_, rerr := r.RestoreStream(ctx, s, DumpFile, filter, nil)
+	if rerr == nil {
+		rerr = filter.Flush()
+	}
+	stdin.Close()
+	werr := cmd.Wait()
+	if werr != nil {
+		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.context(stderr.String()))
+	}
+	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
+	}
+	return nil
+}
+
+// lineFilter drops the lines a pattern matches and remembers recent lines
+// by number, to show the statement psql failed on.
+type lineFilter struct {
+	w       *bufio.Writer
+	drop    *regexp.Regexp
+	partial []byte
+	line    int
+	recent  map[int]string
+}
+
+const keepLines = 2000
+
+func newLineFilter(w io.Writer, drop *regexp.Regexp) *lineFilter {
+	return &lineFilter{w: bufio.NewWriterSize(w, 1<<20), drop: drop, recent: map[int]string{}}
+}
+
+func (f *lineFilter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			f.partial = append(f.partial, p...)
+			break
+		}
+		var line []byte
+		if len(f.partial) > 0 {
+			line = append(f.partial, p[:i+1]...)
+			f.partial = nil
+		} else {
+			line = p[:i+1]
+		}
+		p = p[i+1:]
+		if err := f.emit(line); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
+}
+
+func (f *lineFilter) emit(line []byte) error {
+	// Lines are counted as psql sees them, after dropping.
+	if f.drop.Match(bytes.TrimRight(line, "\r\n")) {
+		return nil
+	}
+	f.line++
+	if len(line) < 500 {
+		f.recent[f.line] = string(bytes.TrimRight(line, "\n"))
+	}
+	delete(f.recent, f.line-keepLines)
+	_, err := f.w.Write(line)
+	return err
+}
+
+// Flush writes what is buffered.
+func (f *lineFilter) Flush() error {
+	if len(f.partial) > 0 {
+		if err := f.emit(f.partial); err != nil {
+			return err
+		}
+		f.partial = nil
+	}
+	return f.w.Flush()
+}
+
+var psqlLine = regexp.MustCompile(`psql:<stdin>:(\d+): ERROR`)
+
+// context shows the statement psql reported failing on, when still known.
+func (f *lineFilter) context(stderr string) string {
+	m := psqlLine.FindStringSubmatch(stderr)
+	if m == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(m[1])
+	if s, ok := f.recent[n]; ok {
+		return fmt.Sprintf(" (dump line %d: %s)", n, s)
+	}
+	return ""
+}

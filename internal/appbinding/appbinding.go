@@ -1,0 +1,190 @@
+// Package appbinding turns an AppBinding and its Secret into what a dump
+// tool needs: host, port, database, TLS settings and credentials. It is
+// pure: the objects come from a source (the API server or manifests).
+package appbinding
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+)
+
+// Connection is how to reach an application.
+type Connection struct {
+	Scheme   string
+	Host     string
+	Port     int
+	Database string
+	// Query holds URL or service query parameters (sslmode=disable, …).
+	Query url.Values
+	// CABundle is the PEM CA that signs the server's certificate.
+	CABundle []byte
+	// InsecureSkipTLSVerify disables server certificate checks.
+	InsecureSkipTLSVerify bool
+	Username              string
+	Password              string
+	// Secret is the transformed credentials Secret, for tools that need
+	// other keys.
+	Secret map[string][]byte
+}
+
+// Address is host:port.
+func (c Connection) Address() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Resolve reads the connection from an AppBinding, with credentials from
+// its Secret (after spec.secretTransforms). defaultPort applies when the
+// AppBinding names none; userKeys and passwordKeys are tried in order
+// (e.g. username, then the legacy POSTGRES_USER).
+func Resolve(ab *appcatalogv1alpha1.AppBinding, secret map[string][]byte, defaultPort int, userKeys, passwordKeys []string) (*Connection, error) {
+	name := ab.Namespace + "/" + ab.Name
+	c := &Connection{Port: defaultPort, Query: url.Values{}, CABundle: ab.Spec.ClientConfig.CABundle,
+		InsecureSkipTLSVerify: ab.Spec.ClientConfig.InsecureSkipTLSVerify}
+	cc := ab.Spec.ClientConfig
+	switch {
+	case cc.URL != nil && *cc.URL != "":
+		if err := parseURL(c, *cc.URL); err != nil {
+			return nil, fmt.Errorf("AppBinding %s: spec.clientConfig.url %q: %w", name, *cc.URL, err)
+		}
+	case cc.Service != nil:
+		s := cc.Service
+		if s.Name == "" {
+			return nil, fmt.Errorf("AppBinding %s: spec.clientConfig.service.name is required", name)
+		}
+		ns := s.Namespace
+		if ns == "" {
+			ns = ab.Namespace
+		}
+		c.Scheme = s.Scheme
+		// Inside a cluster the service resolves as name.namespace.svc; a
+		// name that already holds a dot (an external host) is kept.
+		c.Host = s.Name
+		if !strings.Contains(s.Name, ".") && ns != "" {
+			c.Host = s.Name + "." + ns + ".svc"
+		}
+		if s.Port > 0 {
+			c.Port = int(s.Port)
+		}
+		c.Database = strings.Trim(s.Path, "/")
+		q, err := url.ParseQuery(s.Query)
+		if err != nil {
+			return nil, fmt.Errorf("AppBinding %s: spec.clientConfig.service.query %q: %w", name, s.Query, err)
+		}
+		c.Query = q
+	default:
+		return nil, fmt.Errorf("AppBinding %s: set spec.clientConfig.url or spec.clientConfig.service", name)
+	}
+	if secret != nil {
+		data, err := Transform(secret, ab.Spec.SecretTransforms)
+		if err != nil {
+			return nil, fmt.Errorf("AppBinding %s: spec.secretTransforms: %w", name, err)
+		}
+		c.Secret = data
+		c.Username = first(data, userKeys)
+		c.Password = first(data, passwordKeys)
+	}
+	return c, nil
+}
+
+func first(data map[string][]byte, keys []string) string {
+	for _, k := range keys {
+		if v, ok := data[k]; ok && len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// parseURL accepts the forms AppBindings use: scheme://host:port/db?query,
+// host:port, and KubeDB's MySQL form tcp(host:port)/db.
+func parseURL(c *Connection, raw string) error {
+	if strings.HasPrefix(raw, "tcp(") {
+		end := strings.Index(raw, ")")
+		if end < 0 {
+			return errors.New("tcp( without )")
+		}
+		c.Scheme = "tcp"
+		if err := setHostPort(c, raw[4:end]); err != nil {
+			return err
+		}
+		rest := raw[end+1:]
+		path, query, _ := strings.Cut(rest, "?")
+		c.Database = strings.Trim(path, "/")
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return err
+		}
+		c.Query = q
+		return nil
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "tcp://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if u.User != nil {
+		return errors.New("must not hold credentials: put them in the AppBinding's Secret")
+	}
+	c.Scheme = u.Scheme
+	if err := setHostPort(c, u.Host); err != nil {
+		return err
+	}
+	c.Database = strings.Trim(u.Path, "/")
+	c.Query = u.Query()
+	return nil
+}
+
+func setHostPort(c *Connection, hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		if strings.Contains(err.Error(), "missing port") {
+			c.Host = strings.Trim(hp, "[]")
+			return nil
+		}
+		return err
+	}
+	c.Host = host
+	if port != "" {
+		p, err := strconv.Atoi(port)
+		if err != nil || p <= 0 || p > 65535 {
+			return fmt.Errorf("bad port %q", port)
+		}
+		c.Port = p
+	}
+	return nil
+}
+
+// Transform applies kmodules' secretTransforms in order. addKeysFrom needs
+// another Secret and is not supported here.
+func Transform(data map[string][]byte, ts []appcatalogv1alpha1.SecretTransform) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(data))
+	for k, v := range data {
+		out[k] = v
+	}
+	for i, t := range ts {
+		switch {
+		case t.RenameKey != nil:
+			if v, ok := out[t.RenameKey.From]; ok {
+				delete(out, t.RenameKey.From)
+				out[t.RenameKey.To] = v
+			}
+		case t.AddKey != nil:
+			if t.AddKey.StringValue != nil {
+				out[t.AddKey.Key] = []byte(*t.AddKey.StringValue)
+			} else {
+				out[t.AddKey.Key] = t.AddKey.Value
+			}
+		case t.RemoveKey != nil:
+			delete(out, t.RemoveKey.Key)
+		case t.AddKeysFrom != nil:
+			return nil, fmt.Errorf("[%d].addKeysFrom is not supported: copy the keys into the AppBinding's Secret", i)
+		}
+	}
+	return out, nil
+}
