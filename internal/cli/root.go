@@ -26,7 +26,8 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       Version,
 	}
-	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand())
+	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand(),
+		newBackupPGCommand(), newRestorePGCommand())
 	return root
 }
 

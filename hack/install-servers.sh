@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the database servers the tests start (Debian packages): PostgreSQL
+# and MariaDB. Tests start their own throwaway instances on free ports; the
+# packages' own services are stopped and disabled so they hold no ports.
+set -euo pipefail
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
+command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || need+=(mariadb-server mariadb-client)
+if ((${#need[@]})); then
+  if [[ $(id -u) != 0 ]]; then
+    echo "missing ${need[*]}: run as root, or: sudo apt-get install -y ${need[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${need[*]} (Debian) for the tests ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends "${need[@]}" >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
+fi
+# The packages start system-wide servers; the tests do not use them.
+for svc in postgresql mariadb; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
+done
+pg_ctlcluster --help >/dev/null 2>&1 && for c in $(pg_lsclusters -h 2>/dev/null | awk '$4=="online"{print $1"/"$2}'); do pg_ctlcluster "${c%/*}" "${c#*/}" stop || true; done
+exit 0

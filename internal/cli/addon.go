@@ -1,0 +1,272 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/source"
+)
+
+// addonFlags are the flags of Stash's addon Functions, shared by every
+// backup-* and restore-* step command.
+type addonFlags struct {
+	provider, bucket, endpoint, region, prefix string
+	insecureTLS                                bool
+	secretName, secretNamespace, secretDir     string
+	scratchDir                                 string
+	enableCache                                bool
+	maxConnections                             int64
+	hostname, sourceHostname                   string
+	namespace                                  string
+	appBinding, appBindingNamespace            string
+	backupSession, snapshot                    string
+	outputDir                                  string
+	waitTimeout                                int
+	licenseAPIService                          string
+	retention                                  stashv1alpha1.RetentionPolicy
+	// Local runtime extensions.
+	files      []string
+	repository string
+}
+
+func (f *addonFlags) register(cmd *cobra.Command, restore bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.provider, "provider", "", "backend: local, s3, gcs, azure, b2")
+	fl.StringVar(&f.bucket, "bucket", "", "bucket or container (local: the repository directory)")
+	fl.StringVar(&f.endpoint, "endpoint", "", "S3 endpoint")
+	fl.StringVar(&f.region, "region", "", "S3 region")
+	fl.StringVar(&f.prefix, "path", "", "prefix inside the bucket")
+	fl.BoolVar(&f.insecureTLS, "insecure-tls", false, "skip TLS verification of the S3 endpoint")
+	fl.StringVar(&f.secretName, "storage-secret-name", "", "Secret with RESTIC_PASSWORD and the backend's credentials")
+	fl.StringVar(&f.secretNamespace, "storage-secret-namespace", "", "namespace of that Secret (default --namespace)")
+	fl.StringVar(&f.secretDir, "secret-dir", "", "directory holding the storage Secret's keys as files (Stash 0.9 Functions)")
+	fl.StringVar(&f.scratchDir, "scratch-dir", os.TempDir(), "scratch directory")
+	fl.BoolVar(&f.enableCache, "enable-cache", true, "accepted for compatibility; the data mover keeps no local cache")
+	fl.Int64Var(&f.maxConnections, "max-connections", 0, "concurrent connections to the backend (0: no limit)")
+	fl.StringVar(&f.hostname, "hostname", "host-0", "Stash hostname of the snapshot")
+	fl.StringVar(&f.namespace, "namespace", manifest.DefaultNamespace, "namespace of the session")
+	fl.StringVar(&f.appBinding, "appbinding", "", "AppBinding of the database")
+	fl.StringVar(&f.appBindingNamespace, "appbinding-namespace", "", "namespace of the AppBinding (default --namespace)")
+	fl.StringVar(&f.outputDir, "output-dir", "", "write the result as output.json here (update-status reads it)")
+	fl.IntVar(&f.waitTimeout, "wait-timeout", 300, "seconds to wait for the database to accept connections")
+	fl.StringVar(&f.licenseAPIService, "license-apiservice", "", "accepted for compatibility; ignored")
+	fl.StringSliceVarP(&f.files, "filename", "f", nil, "outside a cluster: manifests holding the AppBinding, Secrets and Repository")
+	fl.StringVar(&f.repository, "repository", "", "take the backend from this Repository in the manifests instead of --provider/--bucket/…")
+	if restore {
+		fl.StringVar(&f.sourceHostname, "source-hostname", "", "restore the snapshots of this host (default --hostname)")
+		fl.StringVar(&f.snapshot, "snapshot", "", "snapshot ID, or latest (default)")
+		return
+	}
+	fl.StringVar(&f.backupSession, "backupsession", "", "BackupSession this backup belongs to (recorded as a tag)")
+	fl.Int64Var(&f.retention.KeepLast, "retention-keep-last", 0, "")
+	fl.Int64Var(&f.retention.KeepHourly, "retention-keep-hourly", 0, "")
+	fl.Int64Var(&f.retention.KeepDaily, "retention-keep-daily", 0, "")
+	fl.Int64Var(&f.retention.KeepWeekly, "retention-keep-weekly", 0, "")
+	fl.Int64Var(&f.retention.KeepMonthly, "retention-keep-monthly", 0, "")
+	fl.Int64Var(&f.retention.KeepYearly, "retention-keep-yearly", 0, "")
+	fl.StringSliceVar(&f.retention.KeepTags, "retention-keep-tags", nil, "")
+	fl.BoolVar(&f.retention.Prune, "retention-prune", false, "")
+	fl.BoolVar(&f.retention.DryRun, "retention-dry-run", false, "")
+}
+
+func (f *addonFlags) source() (source.Source, error) {
+	if len(f.files) == 0 {
+		return nil, errors.New("no object source: outside a cluster pass -f with the manifests holding the AppBinding, Secrets and Repository")
+	}
+	set, err := manifest.Load(f.files...)
+	if err != nil {
+		return nil, err
+	}
+	return source.Manifests{Set: set}, nil
+}
+
+func orStr(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// openRepository builds the repository from the Function's flags (or a
+// named Repository) and the storage Secret.
+func (f *addonFlags) openRepository(ctx context.Context, src source.Source) (*repository.Repository, error) {
+	var backend stashv1alpha1.Backend
+	if f.repository != "" {
+		r, err := src.Repository(ctx, f.namespace, f.repository)
+		if err != nil {
+			return nil, err
+		}
+		backend = r.Spec.Backend
+		if f.secretName == "" {
+			f.secretName, f.secretNamespace = backend.StorageSecretName, r.Namespace
+		}
+	} else {
+		switch f.provider {
+		case "local":
+			backend.Local = &stashv1alpha1.LocalSpec{MountPath: f.bucket}
+		case "s3":
+			backend.S3 = &stashv1alpha1.S3Spec{Endpoint: f.endpoint, Bucket: f.bucket, Prefix: f.prefix, Region: f.region, InsecureTLS: f.insecureTLS}
+		case "gcs":
+			backend.GCS = &stashv1alpha1.GCSSpec{Bucket: f.bucket, Prefix: f.prefix, MaxConnections: f.maxConnections}
+		case "azure":
+			backend.Azure = &stashv1alpha1.AzureSpec{Container: f.bucket, Prefix: f.prefix, MaxConnections: f.maxConnections}
+		case "b2":
+			backend.B2 = &stashv1alpha1.B2Spec{Bucket: f.bucket, Prefix: f.prefix, MaxConnections: f.maxConnections}
+		case "":
+			return nil, errors.New("--provider is empty: give the repository backend (local, s3, gcs, azure, b2) or --repository NAME")
+		default:
+			return nil, fmt.Errorf("--provider %q is not supported: use local, s3, gcs, azure or b2", f.provider)
+		}
+	}
+	secret, err := f.storageSecret(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := repository.ResolveLocation(backend, secret)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := repository.Password(secret)
+	if err != nil {
+		return nil, err
+	}
+	return repository.OpenOrInit(ctx, repository.Options{Location: loc, Password: pw})
+}
+
+func (f *addonFlags) storageSecret(ctx context.Context, src source.Source) (map[string][]byte, error) {
+	if f.secretName != "" {
+		return src.SecretData(ctx, orStr(f.secretNamespace, f.namespace), f.secretName)
+	}
+	if f.secretDir != "" {
+		entries, err := os.ReadDir(f.secretDir)
+		if err != nil {
+			return nil, fmt.Errorf("--secret-dir: %w", err)
+		}
+		data := map[string][]byte{}
+		for _, e := range entries {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			b, err := os.ReadFile(filepath.Join(f.secretDir, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			data[e.Name()] = b
+		}
+		return data, nil
+	}
+	return nil, errors.New("no storage Secret: pass --storage-secret-name (or --secret-dir)")
+}
+
+// Output is output.json: what a step reports to update-status.
+type Output struct {
+	HostBackupStats  []stashv1beta1.HostBackupStats  `json:"hostBackupStats,omitempty"`
+	HostRestoreStats []stashv1beta1.HostRestoreStats `json:"hostRestoreStats,omitempty"`
+}
+
+// OutputFile is the name of a step's result in --output-dir.
+const OutputFile = "output.json"
+
+func writeOutput(dir string, out Output) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--output-dir: %w", err)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, OutputFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, OutputFile))
+}
+
+func toAPIStats(s repository.SnapshotStats) stashv1beta1.SnapshotStats {
+	return stashv1beta1.SnapshotStats{
+		Name: s.Name, Path: s.Path, TotalSize: s.TotalSize, Uploaded: s.Uploaded, ProcessingTime: s.ProcessingTime,
+		FileStats: stashv1beta1.FileStats{TotalFiles: s.FileStats.TotalFiles, NewFiles: s.FileStats.NewFiles,
+			ModifiedFiles: s.FileStats.ModifiedFiles, UnmodifiedFiles: s.FileStats.UnmodifiedFiles},
+	}
+}
+
+// finishBackup reports a backup's result. With --output-dir the result,
+// success or failure, goes to output.json and the step succeeds, so that
+// update-status (the next step) records it, as in Stash; without, a
+// failure is the exit status.
+func (f *addonFlags) finishBackup(start time.Time, stats []repository.SnapshotStats, err error) error {
+	hs := stashv1beta1.HostBackupStats{Hostname: f.hostname, Duration: time.Since(start).Round(time.Millisecond).String()}
+	if err != nil {
+		hs.Phase, hs.Error = "Failed", err.Error()
+	} else {
+		hs.Phase = "Succeeded"
+		for _, s := range stats {
+			hs.Snapshots = append(hs.Snapshots, toAPIStats(s))
+		}
+	}
+	if f.outputDir != "" {
+		if werr := writeOutput(f.outputDir, Output{HostBackupStats: []stashv1beta1.HostBackupStats{hs}}); werr != nil {
+			return errors.Join(err, werr)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stash: backup failed (recorded in output.json):", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(stdout, hs)
+}
+
+func (f *addonFlags) finishRestore(start time.Time, err error) error {
+	hs := stashv1beta1.HostRestoreStats{Hostname: f.hostname, Duration: time.Since(start).Round(time.Millisecond).String(), Phase: "Succeeded"}
+	if err != nil {
+		hs.Phase, hs.Error = "Failed", err.Error()
+	}
+	if f.outputDir != "" {
+		if werr := writeOutput(f.outputDir, Output{HostRestoreStats: []stashv1beta1.HostRestoreStats{hs}}); werr != nil {
+			return errors.Join(err, werr)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "stash: restore failed (recorded in output.json):", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(stdout, hs)
+}
+
+// applyRetention forgets (and prunes) this host's dumps by the
+// --retention-* flags after a successful backup.
+func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repository, path string) error {
+	p := repository.PolicyFromAPI(f.retention)
+	if p.Empty() {
+		return nil
+	}
+	if _, err := r.Forget(ctx, p, repository.Filter{Host: f.hostname, Path: path}, f.retention.DryRun); err != nil {
+		return fmt.Errorf("apply retention policy: %w", err)
+	}
+	if f.retention.Prune && !f.retention.DryRun {
+		if _, err := r.Prune(ctx); err != nil {
+			return fmt.Errorf("prune: %w", err)
+		}
+	}
+	return nil
+}
+
+func splitArgs(s string) []string { return strings.Fields(s) }
