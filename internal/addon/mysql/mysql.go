@@ -1,0 +1,227 @@
+// Package mysql backs up MySQL and MariaDB with mysqldump, streaming the
+// dump straight into a repository, and restores by streaming a snapshot
+// into the mysql client, which stops at the first error.
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/stash-backup/stash/internal/appbinding"
+	"github.com/stash-backup/stash/internal/repository"
+)
+
+// DumpFile is the name a dump is stored under, as in Stash.
+const DumpFile = "dumpfile.sql"
+
+// DefaultPort is MySQL's.
+const DefaultPort = 3306
+
+// Secret keys of a MySQL AppBinding's Secret.
+var (
+	UserKeys     = []string{"username", "MYSQL_USER"}
+	PasswordKeys = []string{"password", "MYSQL_PASSWORD", "MYSQL_ROOT_PASSWORD"}
+)
+
+// consistency flags every default dump carries: one consistent snapshot
+// of InnoDB tables, the routines, events and triggers, and a FLUSH
+// PRIVILEGES after the mysql schema so restored users and grants apply.
+var consistency = []string{"--single-transaction", "--routines", "--events", "--triggers", "--flush-privileges"}
+
+// Options describe the server and the tools.
+type Options struct {
+	Conn *appbinding.Connection
+	// Args are the mysqldump arguments (--mysql-args); empty means
+	// --all-databases.
+	Args []string
+	// BinDir, if set, is where mysqldump, mysql and mysqladmin are.
+	BinDir string
+}
+
+func (o *Options) tool(name string) string {
+	if o.BinDir != "" {
+		return filepath.Join(o.BinDir, name)
+	}
+	return name
+}
+
+func (o *Options) user() string {
+	if o.Conn.Username != "" {
+		return o.Conn.Username
+	}
+	return "root"
+}
+
+func (o *Options) connArgs() []string {
+	args := []string{"--host=" + o.Conn.Host, "--port=" + strconv.Itoa(o.Conn.Port), "--user=" + o.user(), "--protocol=TCP"}
+	return args
+}
+
+func (o *Options) env() []string {
+	// MYSQL_PWD keeps the password off the command line.
+	return append(os.Environ(), "MYSQL_PWD="+o.Conn.Password)
+}
+
+// Wait pings the server until it answers or the timeout passes.
+func Wait(ctx context.Context, o Options, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		cmd := exec.CommandContext(ctx, o.tool("mysqladmin"), append([]string{"--no-defaults"}, append(o.connArgs(), "--connect-timeout=5", "ping")...)...)
+		cmd.Env = o.env()
+		out, err := cmd.CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("MySQL at %s not ready after %s (--wait-timeout): %s", o.Conn.Address(), timeout, strings.TrimSpace(string(out)))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 8<<10 {
+		t.buf = t.buf[len(t.buf)-8<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
+// DumpArgs are the mysqldump arguments for user args: the consistency
+// flags, then the user's selection or --all-databases.
+func DumpArgs(user []string) []string {
+	args := append([]string{}, consistency...)
+	if len(user) == 0 {
+		return append(args, "--all-databases")
+	}
+	return append(args, user...)
+}
+
+// Backup streams mysqldump into the repository as dumpfile.sql; a failed
+// or truncated dump never becomes a snapshot.
+func Backup(ctx context.Context, r *repository.Repository, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+	dumpCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
+	cmd := exec.CommandContext(dumpCtx, o.tool("mysqldump"), args...)
+	cmd.Env = o.env()
+	stderr := &tail{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start mysqldump: %w", err)
+	}
+	waited := false
+	bo.BeforeCommit = func() error {
+		waited = true
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("mysqldump failed: %v: %s", err, stderr.String())
+		}
+		return nil
+	}
+	stats, err := r.BackupStream(ctx, DumpFile, stdout, bo)
+	if !waited {
+		cancel()
+		if werr := cmd.Wait(); err == nil && werr != nil {
+			err = fmt.Errorf("mysqldump failed: %v: %s", werr, stderr.String())
+		}
+	}
+	return stats, err
+}
+
+var errLine = regexp.MustCompile(`at line (\d+)`)
+
+// Restore streams snapshot s into the mysql client.
+func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
+	args := append([]string{"--no-defaults"}, o.connArgs()...)
+	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
+	cmd.Env = o.env()
+	stderr := &tail{}
+	cmd.Stderr = stderr
+	cmd.Stdout = io.Discard
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start mysql: %w", err)
+	}
+	lines := &lineRecorder{w: stdin, recent: map[int]string{}}
+	_, rerr := r.RestoreStream(ctx, s, DumpFile, lines, nil)
+	stdin.Close()
+	if werr := cmd.Wait(); werr != nil {
+		ctxMsg := ""
+		if m := errLine.FindStringSubmatch(stderr.String()); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			if l, ok := lines.recent[n]; ok {
+				ctxMsg = fmt.Sprintf(" (dump line %d: %s)", n, l)
+			}
+		}
+		return fmt.Errorf("mysql failed: %v: %s%s", werr, stderr.String(), ctxMsg)
+	}
+	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
+	}
+	return nil
+}
+
+// lineRecorder passes data through and remembers recent short lines by
+// number, to show the statement the client failed on.
+type lineRecorder struct {
+	w       io.Writer
+	line    int
+	partial []byte
+	recent  map[int]string
+}
+
+func (l *lineRecorder) Write(p []byte) (int, error) {
+	rest := p
+	for len(rest) > 0 {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			if len(l.partial) < 500 {
+				l.partial = append(l.partial, rest...)
+			}
+			break
+		}
+		l.line++
+		if len(l.partial)+i < 500 {
+			l.recent[l.line] = string(append(l.partial, rest[:i]...))
+		}
+		delete(l.recent, l.line-2000)
+		l.partial = nil
+		rest = rest[i+1:]
+	}
+	return l.w.Write(p)
+}

@@ -1,0 +1,168 @@
+package mysql
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kopia/kopia/repo/blob/filesystem"
+
+	"github.com/stash-backup/stash/internal/appbinding"
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/testserver"
+)
+
+const schema = `
+CREATE DATABASE shop CHARACTER SET utf8mb4;
+CREATE DATABASE crm;
+CREATE USER 'reporter'@'%' IDENTIFIED BY 'reporter-pw';
+GRANT SELECT ON shop.* TO 'reporter'@'%';
+USE shop;
+CREATE TABLE items (
+  id BIGINT AUTO_INCREMENT PRIMARY KEY,
+  n DECIMAL(20,6), f DOUBLE, small TINYINT, flag BOOLEAN, doc JSON, raw BLOB,
+  name VARCHAR(100) CHARACTER SET utf8mb4 UNIQUE, note TEXT, at DATETIME(3), ts TIMESTAMP NULL,
+  day DATE, t TIME, color ENUM('red','green','blue'), opts SET('a','b','c'), bits BIT(8)
+) ENGINE=InnoDB;
+CREATE INDEX items_n ON items (n);
+CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(100));
+CREATE TRIGGER items_audit AFTER INSERT ON items FOR EACH ROW INSERT INTO audit(what) VALUES (NEW.name);
+INSERT INTO items (n, f, small, flag, doc, raw, name, note, at, ts, day, t, color, opts, bits)
+SELECT seq * 1.5, seq / 3, seq % 100, seq % 2, JSON_OBJECT('k', seq, 'arr', JSON_ARRAY(seq, 'x')), UNHEX(MD5(seq)),
+       CONCAT('item-', seq, '-ünïcødé ✓'), REPEAT('é', seq % 40), '2024-03-10 12:00:00.123' + INTERVAL seq HOUR,
+       '2024-03-10 12:00:00' + INTERVAL seq MINUTE, '2024-01-01' + INTERVAL seq DAY, '12:34:56',
+       ELT(1 + seq % 3, 'red', 'green', 'blue'), 'a,c', seq % 256
+FROM seq_1_to_20000;
+CREATE VIEW expensive AS SELECT id, name, n FROM items WHERE n > 1000;
+CREATE FUNCTION add_tax(x DECIMAL(20,6)) RETURNS DECIMAL(20,6) DETERMINISTIC RETURN x * 1.2;
+CREATE PROCEDURE bump(IN delta INT) UPDATE items SET small = small + delta WHERE id = 1;
+CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
+USE crm;
+CREATE TABLE contacts (id INT PRIMARY KEY, email VARCHAR(200)) ENGINE=InnoDB;
+INSERT INTO contacts SELECT seq, CONCAT('c', seq, '@example.com') FROM seq_1_to_500;
+`
+
+func fingerprint(t *testing.T, m *testserver.MariaDB) string {
+	t.Helper()
+	return m.SQL(t, `
+SELECT GROUP_CONCAT(schema_name ORDER BY schema_name) FROM information_schema.schemata;
+SELECT GROUP_CONCAT(CONCAT(user, '@', host) ORDER BY user, host) FROM mysql.user WHERE user NOT IN ('mariadb.sys', 'mysql');
+CHECKSUM TABLE shop.items, shop.audit, crm.contacts EXTENDED;
+SELECT COUNT(*), MAX(id) FROM shop.items;
+SELECT MD5(GROUP_CONCAT(name, doc, HEX(raw), bits ORDER BY id)) FROM shop.items;
+SELECT GROUP_CONCAT(table_name, ':', IFNULL(auto_increment, 0) ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'shop';
+SELECT GROUP_CONCAT(routine_name, ':', MD5(routine_definition) ORDER BY routine_name) FROM information_schema.routines WHERE routine_schema = 'shop';
+SELECT GROUP_CONCAT(trigger_name ORDER BY trigger_name) FROM information_schema.triggers WHERE trigger_schema = 'shop';
+SELECT GROUP_CONCAT(event_name, ':', status ORDER BY event_name) FROM information_schema.events WHERE event_schema = 'shop';
+SELECT MD5(view_definition) FROM information_schema.views WHERE table_schema = 'shop';
+SELECT GROUP_CONCAT(index_name ORDER BY index_name) FROM information_schema.statistics WHERE table_schema = 'shop' AND table_name = 'items';
+SHOW GRANTS FOR 'reporter'@'%';
+SELECT shop.add_tax(10);`)
+}
+
+func options(m *testserver.MariaDB) Options {
+	return Options{Conn: &appbinding.Connection{Host: m.Host, Port: m.Port, Username: m.User, Password: m.Password}}
+}
+
+func openRepo(t *testing.T) *repository.Repository {
+	t.Helper()
+	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &repository.Location{Kind: repository.BackendLocal,
+		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+func TestBackupDropRestore(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, schema)
+	want := fingerprint(t, m)
+	r := openRepo(t)
+	o := options(m)
+	if err := Wait(ctx, o, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SQL(t, "UPDATE shop.items SET note = 'changed' WHERE id < 5;")
+	st2, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st2.UploadedBytes*4 > st.UploadedBytes {
+		t.Errorf("second backup uploaded %d bytes, first %d", st2.UploadedBytes, st.UploadedBytes)
+	}
+	first, err := r.Resolve(ctx, st.Name, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SQL(t, "DROP DATABASE shop; DROP DATABASE crm; DROP USER 'reporter'@'%';")
+	if err := Restore(ctx, r, first, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, m); got != want {
+		t.Errorf("restored server differs:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestRestoreReportsFailingStatement(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, "CREATE DATABASE one; CREATE TABLE one.t (x INT PRIMARY KEY); INSERT INTO one.t VALUES (1);")
+	r := openRepo(t)
+	o := options(m)
+	o.Args = []string{"one"} // a single database: the dump has no CREATE DATABASE, its INSERT collides
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
+	m.SQL(t, "CREATE DATABASE two;")
+	o.Conn.Database = ""
+	err = Restore(ctx, r, s, o)
+	if err == nil || !strings.Contains(err.Error(), "No database selected") || !strings.Contains(err.Error(), "dump line") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestKilledServerLeavesNoSnapshot(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, "CREATE DATABASE big; USE big; CREATE TABLE big.b (id INT PRIMARY KEY, pad TEXT); INSERT INTO big.b SELECT seq, REPEAT(MD5(seq), 8) FROM seq_1_to_400000;")
+	r := openRepo(t)
+	var once sync.Once
+	var fed atomic.Int64
+	_, err := Backup(ctx, r, options(m), repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
+		if fed.Add(n) > 4<<20 {
+			once.Do(m.Stop)
+		}
+	})})
+	if err == nil || !strings.Contains(err.Error(), "mysqldump failed") {
+		t.Fatalf("backup of a killed server: %v", err)
+	}
+	if snaps, _ := r.Snapshots(ctx, repository.Filter{}); len(snaps) != 0 {
+		t.Fatalf("%d snapshots after a failed dump", len(snaps))
+	}
+}
+
+func TestDumpArgs(t *testing.T) {
+	if got := strings.Join(DumpArgs(nil), " "); got != "--single-transaction --routines --events --triggers --flush-privileges --all-databases" {
+		t.Errorf("default %q", got)
+	}
+	if got := strings.Join(DumpArgs([]string{"--databases", "a", "b"}), " "); got != "--single-transaction --routines --events --triggers --flush-privileges --databases a b" {
+		t.Errorf("user %q", got)
+	}
+}
+
+type progressFunc func(int64)
+
+func (f progressFunc) Add(n int64) { f(n) }
