@@ -27,7 +27,7 @@ func NewRootCommand() *cobra.Command {
 		Version:       Version,
 	}
 	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand(),
-		newBackupPGCommand(), newRestorePGCommand())
+		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand())
 	return root
 }
 

@@ -192,3 +192,93 @@ func replace(list []string, old, new string) []string {
 	}
 	return out
 }
+
+func TestMariaDBStepsWithStashFunctionFlags(t *testing.T) {
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO app.t SELECT seq, MD5(seq) FROM app.seq_1_to_5000;")
+	dir := t.TempDir()
+	writeManifest(t, dir, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: db-auth, namespace: demo}
+stringData: {username: %s, password: %s}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: maria, namespace: demo}
+spec:
+  type: kubedb.com/mariadb
+  version: 10.6.23
+  clientConfig:
+    url: tcp(%s:%d)/
+  secret: {name: db-auth}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: repo-secret, namespace: demo}
+stringData: {RESTIC_PASSWORD: e2e}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: demo}
+spec:
+  backend:
+    local: {mountPath: %s}
+    storageSecretName: repo-secret
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: maria-backup, namespace: demo}
+spec:
+  schedule: "@daily"
+  task:
+    name: mariadb-backup-10.6.23
+    params: [{name: args, value: --databases app}]
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}}
+  retentionPolicy: {name: keep-1, keepLast: 1, prune: true}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: maria-restore, namespace: demo}
+spec:
+  task: {name: mariadb-restore-10.6.23}
+  repository: {name: repo}
+  target:
+    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}
+    rules: [{snapshots: [latest]}]
+`, m.User, m.Password, m.Host, m.Port, filepath.Join(dir, "repo")))
+	set, err := manifest.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, _ := catalog.Builtin()
+	repo := set.Repositories["demo/repo"]
+	job, err := plan.BackupJob(plan.BackupRequest{Config: set.BackupConfigurations["demo/maria-backup"], Session: "maria-1", Repository: repo, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	args := job.Spec.Template.Spec.InitContainers[0].Args
+	if args[0] != "backup-mysql" || !contains(args, "--mysql-args=--databases app") {
+		t.Fatalf("planned args %v", args)
+	}
+	args = replace(replace(args, "--output-dir=/stash-tmp/output", "--output-dir="+out), "--scratch-dir=/stash-tmp", "--scratch-dir="+t.TempDir())
+	mustRun(t, nil, append(args, "-f", dir)...)
+	if hs := readOutput(t, out)["hostBackupStats"].([]any)[0].(map[string]any); hs["phase"] != "Succeeded" {
+		t.Fatalf("backup output %v", hs)
+	}
+	m.SQL(t, "DROP DATABASE app;")
+	jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: set.RestoreSessions["demo/maria-restore"], Repository: repo, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = jobs[0].Spec.Template.Spec.InitContainers[0].Args
+	args = replace(replace(args, "--output-dir=/stash-tmp/output", "--output-dir="+out), "--scratch-dir=/stash-tmp", "--scratch-dir="+t.TempDir())
+	mustRun(t, nil, append(args, "-f", dir)...)
+	if hs := readOutput(t, out)["hostRestoreStats"].([]any)[0].(map[string]any); hs["phase"] != "Succeeded" {
+		t.Fatalf("restore output %v", hs)
+	}
+	if got := m.SQL(t, "SELECT COUNT(*) FROM app.t"); got != "5000" {
+		t.Errorf("restored rows: %s", got)
+	}
+}

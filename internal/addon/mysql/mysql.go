@@ -42,8 +42,8 @@ var consistency = []string{"--single-transaction", "--routines", "--events", "--
 // Options describe the server and the tools.
 type Options struct {
 	Conn *appbinding.Connection
-	// Args are the mysqldump arguments (--mysql-args); empty means
-	// --all-databases.
+	// Args are the mysqldump arguments (--mysql-args) for a backup, empty
+	// meaning --all-databases; for a restore, extra mysql client arguments.
 	Args []string
 	// BinDir, if set, is where mysqldump, mysql and mysqladmin are.
 	BinDir string
@@ -164,7 +164,7 @@ var errLine = regexp.MustCompile(`at line (\d+)`)
 
 // Restore streams snapshot s into the mysql client.
 func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
-	args := append([]string{"--no-defaults"}, o.connArgs()...)
+	args := append(append([]string{"--no-defaults"}, o.connArgs()...), o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
 	cmd.Env = o.env()
 	stderr := &tail{}

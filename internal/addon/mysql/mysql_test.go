@@ -127,7 +127,7 @@ func TestRestoreReportsFailingStatement(t *testing.T) {
 	}
 	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
 	m.SQL(t, "CREATE DATABASE two;")
-	o.Conn.Database = ""
+	o.Args = nil
 	err = Restore(ctx, r, s, o)
 	if err == nil || !strings.Contains(err.Error(), "No database selected") || !strings.Contains(err.Error(), "dump line") {
 		t.Fatalf("err = %v", err)
