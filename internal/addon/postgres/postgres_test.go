@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/blob/s3"
 
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
@@ -190,3 +191,37 @@ func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
 type progressFunc func(int64)
 
 func (f progressFunc) Add(n int64) { f(n) }
+
+// TestBackupRestoreOnMinIO runs the dump and restore through an S3
+// repository on a real MinIO server.
+func TestBackupRestoreOnMinIO(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.StartMinIO(t)
+	srv.MakeBucket(t, "pg-dumps")
+	r, err := repository.OpenOrInit(ctx, repository.Options{Password: "pw", Location: &repository.Location{Kind: repository.BackendS3,
+		S3: &s3.Options{Endpoint: srv.Endpoint, DoNotUseTLS: true, BucketName: "pg-dumps", Prefix: "demo/",
+			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	pg := testserver.StartPostgres(t)
+	pg.SQL(t, "postgres", schema)
+	want := fingerprint(t, pg)
+	o := options(pg)
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Resolve(ctx, st.Name, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.SQL(t, "postgres", "DROP DATABASE shop; DROP DATABASE analytics; DROP ROLE reporter;")
+	if err := Restore(ctx, r, s, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, pg); got != want {
+		t.Errorf("restored database differs:\n got %s\nwant %s", got, want)
+	}
+}
