@@ -74,6 +74,12 @@ spec:
 // stepArgs plans the Job and returns the addon step's args, as the
 // catalog's Function gives them (Stash's flags).
 func stepArgs(t *testing.T, dir string, restore bool, session string) []string {
+	return plannedArgs(t, dir, restore, session)[0]
+}
+
+// plannedArgs returns the args of every container of the planned Job, in
+// order (init containers, then the main one: update-status).
+func plannedArgs(t *testing.T, dir string, restore bool, session string) [][]string {
 	t.Helper()
 	set, err := manifest.Load(dir)
 	if err != nil {
@@ -89,13 +95,15 @@ func stepArgs(t *testing.T, dir string, restore bool, session string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return jobs[0].Spec.Template.Spec.InitContainers[0].Args
+		p := jobs[0].Spec.Template.Spec
+		return [][]string{p.InitContainers[0].Args, p.Containers[0].Args}
 	}
 	job, err := plan.BackupJob(plan.BackupRequest{Config: set.BackupConfigurations["demo/pg-backup"], Session: session, Repository: repo, Catalog: cat})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return job.Spec.Template.Spec.InitContainers[0].Args
+	p := job.Spec.Template.Spec
+	return [][]string{p.InitContainers[0].Args, p.Containers[0].Args}
 }
 
 func readOutput(t *testing.T, dir string) map[string]any {
@@ -116,6 +124,7 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 	pg.SQL(t, "postgres", "CREATE DATABASE app; \\connect app\n CREATE TABLE t (id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g;")
 	dir := pgManifests(t, pg)
 	out := t.TempDir()
+	stateDir := t.TempDir()
 	for i := range 3 {
 		args := stepArgs(t, dir, false, fmt.Sprintf("pg-backup-%d", i))
 		if args[0] != "backup-pg" || !contains(args, "--retention-keep-last=2") || !contains(args, "--output-dir=/stash-tmp/output") {
@@ -132,6 +141,18 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 		snap := hs["snapshots"].([]any)[0].(map[string]any)
 		if snap["path"] != "dumpfile.sql" || snap["name"] == "" || snap["totalSize"] == "" {
 			t.Fatalf("snapshot stats %v", snap)
+		}
+		// The Job's last container, update-status, records the result.
+		status := plannedArgs(t, dir, false, fmt.Sprintf("pg-backup-%d", i))[1]
+		status = replace(status, "--output-dir=/stash-tmp/output", "--output-dir="+out)
+		r := mustRun(t, nil, append(status, "--state-dir", stateDir)...)
+		if !strings.Contains(r.stdout, fmt.Sprintf("BackupSession demo/pg-backup-%d: Succeeded", i)) {
+			t.Errorf("update-status: %s", r.stdout)
+		}
+		b, err := os.ReadFile(filepath.Join(stateDir, "demo", "backupsessions", fmt.Sprintf("pg-backup-%d.json", i)))
+		if err != nil || !strings.Contains(string(b), `"hostname": "host-0"`) || !strings.Contains(string(b), `"path": "dumpfile.sql"`) ||
+			!strings.Contains(string(b), `"kind": "AppBinding"`) {
+			t.Errorf("recorded status %s %v", b, err)
 		}
 	}
 	// Retention (keep last 2) ran after each successful backup.

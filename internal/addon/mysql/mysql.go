@@ -177,14 +177,14 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start mysql: %w", err)
 	}
-	lines := &lineRecorder{w: stdin, recent: map[int]string{}}
+	lines := &lineRecorder{w: stdin}
 	_, rerr := r.RestoreStream(ctx, s, DumpFile, lines, nil)
 	stdin.Close()
 	if werr := cmd.Wait(); werr != nil {
 		ctxMsg := ""
 		if m := errLine.FindStringSubmatch(stderr.String()); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			if l, ok := lines.recent[n]; ok {
+			if l, ok := lines.lineAt(n); ok {
 				ctxMsg = fmt.Sprintf(" (dump line %d: %s)", n, l)
 			}
 		}
@@ -196,13 +196,17 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	return nil
 }
 
-// lineRecorder passes data through and remembers recent short lines by
-// number, to show the statement the client failed on.
+// lineRecorder passes data through and remembers recent lines by number
+// (their first bytes), to show the statement the client failed on, without
+// allocating per line.
 type lineRecorder struct {
-	w       io.Writer
-	line    int
-	partial []byte
-	recent  map[int]string
+	w    io.Writer
+	line int
+	cur  []byte
+	ring [2000]struct {
+		n int
+		b []byte
+	}
 }
 
 func (l *lineRecorder) Write(p []byte) (int, error) {
@@ -210,18 +214,32 @@ func (l *lineRecorder) Write(p []byte) (int, error) {
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
-			if len(l.partial) < 500 {
-				l.partial = append(l.partial, rest...)
+			if len(l.cur) < 500 {
+				l.cur = append(l.cur, rest[:min(len(rest), 500-len(l.cur))]...)
 			}
 			break
 		}
-		l.line++
-		if len(l.partial)+i < 500 {
-			l.recent[l.line] = string(append(l.partial, rest[:i]...))
+		if len(l.cur) < 500 {
+			l.cur = append(l.cur, rest[:min(i, 500-len(l.cur))]...)
 		}
-		delete(l.recent, l.line-2000)
-		l.partial = nil
+		l.line++
+		slot := &l.ring[l.line%len(l.ring)]
+		slot.n = l.line
+		slot.b = append(slot.b[:0], l.cur...)
+		l.cur = l.cur[:0]
 		rest = rest[i+1:]
 	}
 	return l.w.Write(p)
+}
+
+// lineAt returns recent line n, if still kept.
+func (l *lineRecorder) lineAt(n int) (string, bool) {
+	if n <= 0 {
+		return "", false
+	}
+	slot := l.ring[n%len(l.ring)]
+	if slot.n != n {
+		return "", false
+	}
+	return string(slot.b), true
 }

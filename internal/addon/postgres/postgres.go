@@ -265,19 +265,31 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 }
 
 // lineFilter drops the lines a pattern matches and remembers recent lines
-// by number, to show the statement psql failed on.
+// by number, to show the statement psql failed on. It runs on every line
+// of a dump, so it avoids per-line allocation.
 type lineFilter struct {
 	w       *bufio.Writer
 	drop    *regexp.Regexp
 	partial []byte
 	line    int
-	recent  map[int]string
+	ring    [keepLines]struct {
+		n int
+		b []byte
+	}
 }
 
-const keepLines = 2000
+const (
+	keepLines   = 2000
+	maxLineKept = 500
+)
+
+var (
+	createRole = []byte("CREATE ROLE ")
+	alterRole  = []byte("ALTER ROLE ")
+)
 
 func newLineFilter(w io.Writer, drop *regexp.Regexp) *lineFilter {
-	return &lineFilter{w: bufio.NewWriterSize(w, 1<<20), drop: drop, recent: map[int]string{}}
+	return &lineFilter{w: bufio.NewWriterSize(w, 1<<20), drop: drop}
 }
 
 func (f *lineFilter) Write(p []byte) (int, error) {
@@ -291,7 +303,7 @@ func (f *lineFilter) Write(p []byte) (int, error) {
 		var line []byte
 		if len(f.partial) > 0 {
 			line = append(f.partial, p[:i+1]...)
-			f.partial = nil
+			f.partial = f.partial[:0]
 		} else {
 			line = p[:i+1]
 		}
@@ -304,15 +316,16 @@ func (f *lineFilter) Write(p []byte) (int, error) {
 }
 
 func (f *lineFilter) emit(line []byte) error {
-	// Lines are counted as psql sees them, after dropping.
-	if f.drop.Match(bytes.TrimRight(line, "\r\n")) {
+	// Only role statements can be dropped; test the prefix before the
+	// pattern.
+	if (bytes.HasPrefix(line, createRole) || bytes.HasPrefix(line, alterRole)) && f.drop.Match(bytes.TrimRight(line, "\r\n")) {
 		return nil
 	}
+	// Lines are counted as psql sees them, after dropping.
 	f.line++
-	if len(line) < 500 {
-		f.recent[f.line] = string(bytes.TrimRight(line, "\n"))
-	}
-	delete(f.recent, f.line-keepLines)
+	slot := &f.ring[f.line%keepLines]
+	slot.n = f.line
+	slot.b = append(slot.b[:0], line[:min(len(line), maxLineKept)]...)
 	_, err := f.w.Write(line)
 	return err
 }
@@ -328,6 +341,18 @@ func (f *lineFilter) Flush() error {
 	return f.w.Flush()
 }
 
+// lineAt returns recent line n, if still kept.
+func (f *lineFilter) lineAt(n int) (string, bool) {
+	if n <= 0 {
+		return "", false
+	}
+	slot := f.ring[n%keepLines]
+	if slot.n != n {
+		return "", false
+	}
+	return string(bytes.TrimRight(slot.b, "\n")), true
+}
+
 var psqlLine = regexp.MustCompile(`psql:<stdin>:(\d+): ERROR`)
 
 // context shows the statement psql reported failing on, when still known.
@@ -337,7 +362,7 @@ func (f *lineFilter) context(stderr string) string {
 		return ""
 	}
 	n, _ := strconv.Atoi(m[1])
-	if s, ok := f.recent[n]; ok {
+	if s, ok := f.lineAt(n); ok {
 		return fmt.Sprintf(" (dump line %d: %s)", n, s)
 	}
 	return ""

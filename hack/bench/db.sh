@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Database benchmark: a pgbench database (scale ${PG_SCALE:-50}) and a MariaDB
+# database of similar size, each backed up and restored
+#   - by stash (backup-pg / restore-pg, backup-mysql / restore-mysql),
+#   - by the dump tool alone (pg_dumpall > /dev/null, mysqldump > /dev/null),
+#   - by Stash's own pipeline (pg_dumpall | restic backup --stdin), and
+#   - restored by the client alone (psql < dump.sql, mysql < dump.sql).
+# Prints seconds, MiB/s of dump and peak RSS for each. Run as root (servers
+# run as the postgres and mysql users) on a machine with the Debian packages
+# (hack/install-servers.sh installs them).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+PG_SCALE=${PG_SCALE:-50}
+MARIA_ROWS=${MARIA_ROWS:-$((PG_SCALE * 100000))}
+work=$(mktemp -d /var/tmp/stash-dbbench.XXXXXX)
+chmod 755 "$work"
+cleanup() {
+  [[ -n ${pgbin:-} ]] && runuser -u postgres -- "$pgbin/pg_ctl" -D "$work/pg/data" -m immediate stop >/dev/null 2>&1 || true
+  [[ -n ${maria_pid:-} ]] && kill -9 "$maria_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+hack/install-servers.sh
+command -v restic >/dev/null || apt-get install -y restic >/dev/null
+go build -o bin/stash ./cmd/stash
+pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | tail -1)")
+export PATH=$pgbin:$PATH
+pgport=55432 mport=53306
+
+declare -A secs rss mb
+measure() { # NAME CMD...: time a shell pipeline, record seconds and peak RSS of its largest process
+  local name=$1; shift
+  sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+  /usr/bin/time -f "%e %M" -o "$work/time.$name" bash -c "$*"
+  read -r secs[$name] rss[$name] < "$work/time.$name"
+}
+
+echo "== PostgreSQL: pgbench scale $PG_SCALE" >&2
+mkdir -p "$work/pg" && chown postgres "$work/pg"
+echo pgbench-pw > "$work/pg/pw" && chown postgres "$work/pg/pw"
+runuser -u postgres -- initdb -D "$work/pg/data" -U postgres --pwfile "$work/pg/pw" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+runuser -u postgres -- pg_ctl -D "$work/pg/data" -l "$work/pg/log" -w -o "-p $pgport -k $work/pg -c listen_addresses=127.0.0.1 -c fsync=off -c max_wal_size=4GB" start >/dev/null
+export PGPASSWORD=pgbench-pw
+pgc="-h 127.0.0.1 -p $pgport -U postgres"
+psql $pgc -q -c "CREATE DATABASE bench"
+pgbench $pgc -q -i -s "$PG_SCALE" bench 2>/dev/null
+pgsize=$(psql $pgc -tA -c "SELECT pg_database_size('bench')")
+
+echo "== MariaDB: $MARIA_ROWS rows" >&2
+mkdir -p "$work/maria" && chown mysql "$work/maria"
+mariadb-install-db --no-defaults --datadir="$work/maria/data" --user=mysql --auth-root-authentication-method=normal --skip-test-db >/dev/null
+/usr/sbin/mariadbd --no-defaults --datadir="$work/maria/data" --port=$mport --bind-address=127.0.0.1 --socket="$work/maria/sock" \
+  --skip-name-resolve --user=mysql --innodb-flush-log-at-trx-commit=0 --innodb-buffer-pool-size=1G --log-error="$work/maria/err" &
+maria_pid=$!
+for _ in $(seq 60); do mariadb --no-defaults --socket="$work/maria/sock" -uroot -e "SELECT 1" >/dev/null 2>&1 && break; sleep 1; done
+mariadb --no-defaults --socket="$work/maria/sock" -uroot -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY 'maria-pw'; ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY 'maria-pw'; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+CREATE DATABASE bench; USE bench;
+CREATE TABLE accounts (aid INT PRIMARY KEY, bid INT, abalance INT, filler CHAR(84)) ENGINE=InnoDB;
+INSERT INTO accounts SELECT seq, seq DIV 100000, 0, RPAD('', 84, ' ') FROM seq_1_to_$MARIA_ROWS;
+CREATE TABLE history (tid INT, bid INT, aid INT, delta INT, mtime DATETIME, filler CHAR(22));"
+export MYSQL_PWD=maria-pw
+mc="--no-defaults -h 127.0.0.1 -P $mport -u root --protocol=TCP"
+msize=$(mariadb $mc -N -e "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = 'bench'")
+
+cat > "$work/manifests.yaml" <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: pg-auth, namespace: bench}
+stringData: {username: postgres, password: pgbench-pw}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: pg, namespace: bench}
+spec:
+  clientConfig: {url: "postgresql://127.0.0.1:$pgport/postgres"}
+  secret: {name: pg-auth}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: maria-auth, namespace: bench}
+stringData: {username: root, password: maria-pw}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: maria, namespace: bench}
+spec:
+  clientConfig: {url: "tcp(127.0.0.1:$mport)/"}
+  secret: {name: maria-auth}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: repo-secret, namespace: bench}
+stringData: {RESTIC_PASSWORD: bench}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: bench}
+spec:
+  backend:
+    local: {mountPath: $work/stash-repo}
+    storageSecretName: repo-secret
+YAML
+export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$work/restic-cache
+restic -q -r "$work/restic-repo" init
+"$root/bin/stash" repo -f "$work/manifests.yaml" -n bench init >/dev/null
+st="$root/bin/stash"
+common="-f $work/manifests.yaml --namespace bench --repository repo --scratch-dir $work"
+
+# PostgreSQL
+measure pg_dumpall      "pg_dumpall $pgc > $work/pg.sql"
+pgdump=$(stat -c %s "$work/pg.sql")
+measure pg_dump_null    "pg_dumpall $pgc > /dev/null"
+measure pg_stash_backup "$st backup-pg $common --appbinding pg --hostname pg > /dev/null"
+measure pg_restic       "pg_dumpall $pgc | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host pg"
+psql $pgc -q -c "DROP DATABASE bench"
+measure pg_psql_restore "psql $pgc -q -d postgres -f $work/pg.sql > /dev/null 2>&1"
+psql $pgc -q -c "DROP DATABASE bench"
+measure pg_stash_restore "$st restore-pg $common --appbinding pg --hostname pg > /dev/null"
+[[ $(psql $pgc -tA -d bench -c "SELECT count(*) FROM pgbench_accounts") == $((PG_SCALE * 100000)) ]] || { echo "pgbench data did not come back" >&2; exit 1; }
+
+# MariaDB
+dumpflags="--single-transaction --routines --events --triggers --all-databases"
+measure my_dump         "mysqldump $mc $dumpflags > $work/my.sql"
+mydump=$(stat -c %s "$work/my.sql")
+measure my_dump_null    "mysqldump $mc $dumpflags > /dev/null"
+measure my_stash_backup "$st backup-mysql $common --appbinding maria --hostname maria > /dev/null"
+measure my_restic       "mysqldump $mc $dumpflags | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host maria"
+mariadb $mc -e "DROP DATABASE bench"
+measure my_mysql_restore "mariadb $mc < $work/my.sql"
+mariadb $mc -e "DROP DATABASE bench"
+measure my_stash_restore "$st restore-mysql $common --appbinding maria --hostname maria > /dev/null"
+[[ $(mariadb $mc -N -e "SELECT COUNT(*) FROM bench.accounts") == "$MARIA_ROWS" ]] || { echo "MariaDB data did not come back" >&2; exit 1; }
+
+row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" 'BEGIN { printf "%-20s %8.2f %10.0f %10d\n", n, s, b / 1048576 / s, r / 1024 }'; }
+echo
+echo "PostgreSQL: pgbench scale $PG_SCALE, database $((pgsize >> 20)) MiB, pg_dumpall output $((pgdump >> 20)) MiB"
+printf "%-20s %8s %10s %10s\n" step seconds "dump MiB/s" "RSS MiB"
+for s in pg_dump_null pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
+echo
+echo "MariaDB: $MARIA_ROWS rows, database $((msize >> 20)) MiB, mysqldump output $((mydump >> 20)) MiB"
+printf "%-20s %8s %10s %10s\n" step seconds "dump MiB/s" "RSS MiB"
+for s in my_dump_null my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
+echo
+echo "repositories: stash $(du -sm "$work/stash-repo" | cut -f1) MiB, restic $(du -sm "$work/restic-repo" | cut -f1) MiB (both dumps each)"

@@ -1,0 +1,161 @@
+// Package status turns a step's result (output.json) into BackupSession
+// and RestoreSession status as Stash computes it: host stats per target,
+// target phases, session phase. The merge is pure; where the status is
+// kept is behind Recorder (the API server in a cluster, the local
+// runtime's store on one machine).
+package status
+
+import (
+	"context"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+)
+
+// Recorder stores the result of one host's backup or restore.
+type Recorder interface {
+	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats) (*stashv1beta1.BackupSessionStatus, error)
+	RecordRestore(ctx context.Context, namespace, session string, totalHosts int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error)
+}
+
+// MergeBackup adds host stats to the target's entry of a BackupSession
+// status (replacing a host's earlier stats) and recomputes the target and
+// session phases. It returns a new status; the input is not changed.
+func MergeBackup(in stashv1beta1.BackupSessionStatus, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats) stashv1beta1.BackupSessionStatus {
+	out := *in.DeepCopy()
+	idx := -1
+	for i, t := range out.Targets {
+		if t.Ref.Kind == target.Kind && t.Ref.Name == target.Name && t.Ref.Namespace == target.Namespace {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		out.Targets = append(out.Targets, stashv1beta1.BackupTargetStatus{Ref: target})
+		idx = len(out.Targets) - 1
+	}
+	t := &out.Targets[idx]
+	if totalHosts > 0 {
+		t.TotalHosts = &totalHosts
+	}
+	for _, s := range stats {
+		replaced := false
+		for i := range t.Stats {
+			if t.Stats[i].Hostname == s.Hostname {
+				t.Stats[i], replaced = s, true
+			}
+		}
+		if !replaced {
+			t.Stats = append(t.Stats, s)
+		}
+	}
+	t.Phase = targetPhase(t.TotalHosts, len(t.Stats), countFailed(t.Stats))
+	out.Phase = sessionPhase(out)
+	return out
+}
+
+func countFailed(stats []stashv1beta1.HostBackupStats) int {
+	n := 0
+	for _, s := range stats {
+		if s.Phase == "Failed" {
+			n++
+		}
+	}
+	return n
+}
+
+// targetPhase follows Stash: Pending until the host count is known,
+// Running until every host reported, then Failed if any host failed.
+func targetPhase(total *int32, reported, failed int) stashv1beta1.TargetPhase {
+	switch {
+	case total == nil:
+		return "Pending"
+	case reported < int(*total):
+		return "Running"
+	case failed > 0:
+		return "Failed"
+	}
+	return "Succeeded"
+}
+
+// sessionPhase is the session's phase from its targets (Stash also waits
+// for metrics and post-backup actions, which a runtime records as
+// conditions; a False one of those fails the session).
+func sessionPhase(s stashv1beta1.BackupSessionStatus) stashv1beta1.BackupSessionPhase {
+	for _, c := range s.Conditions {
+		if c.Type == "BackupSkipped" && c.Status == "True" {
+			return stashv1beta1.BackupSessionSkipped
+		}
+	}
+	if len(s.Targets) == 0 {
+		return stashv1beta1.BackupSessionPending
+	}
+	allPending, anyRunning, anyFailed := true, false, false
+	for _, t := range s.Targets {
+		switch t.Phase {
+		case "Running":
+			anyRunning, allPending = true, false
+		case "Failed":
+			anyFailed, allPending = true, false
+		case "Succeeded":
+			allPending = false
+		}
+	}
+	for _, c := range s.Conditions {
+		switch c.Type {
+		case "DeadlineExceeded":
+			if c.Status == "True" {
+				anyFailed = true
+			}
+		case "RetentionPolicyApplied", "RepositoryIntegrityVerified", "RepositoryMetricsPushed", "MetricsPushed", "BackupHistoryCleaned":
+			if c.Status == "False" {
+				anyFailed = true
+			}
+		}
+	}
+	switch {
+	case allPending:
+		return stashv1beta1.BackupSessionPending
+	case anyRunning:
+		return stashv1beta1.BackupSessionRunning
+	case anyFailed:
+		return stashv1beta1.BackupSessionFailed
+	}
+	return stashv1beta1.BackupSessionSucceeded
+}
+
+// MergeRestore adds host stats to a RestoreSession status and recomputes
+// its phase: Running until every host reported, then Failed if any host
+// failed, else Succeeded.
+func MergeRestore(in stashv1beta1.RestoreSessionStatus, totalHosts int32, stats []stashv1beta1.HostRestoreStats) stashv1beta1.RestoreSessionStatus {
+	out := *in.DeepCopy()
+	if totalHosts > 0 {
+		out.TotalHosts = &totalHosts
+	}
+	for _, s := range stats {
+		replaced := false
+		for i := range out.Stats {
+			if out.Stats[i].Hostname == s.Hostname {
+				out.Stats[i], replaced = s, true
+			}
+		}
+		if !replaced {
+			out.Stats = append(out.Stats, s)
+		}
+	}
+	failed := 0
+	for _, s := range out.Stats {
+		if s.Phase == "Failed" {
+			failed++
+		}
+	}
+	switch {
+	case out.TotalHosts == nil:
+		out.Phase = stashv1beta1.RestorePending
+	case len(out.Stats) < int(*out.TotalHosts):
+		out.Phase = stashv1beta1.RestoreRunning
+	case failed > 0:
+		out.Phase = stashv1beta1.RestoreFailed
+	default:
+		out.Phase = stashv1beta1.RestoreSucceeded
+	}
+	return out
+}

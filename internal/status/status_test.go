@@ -1,0 +1,69 @@
+package status
+
+import (
+	"testing"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+)
+
+var db = stashv1beta1.TargetRef{Kind: "AppBinding", Name: "db"}
+
+func host(name, phase string) stashv1beta1.HostBackupStats {
+	return stashv1beta1.HostBackupStats{Hostname: name, Phase: stashv1beta1.HostPhase(phase)}
+}
+
+func TestMergeBackup(t *testing.T) {
+	tests := []struct {
+		name        string
+		start       stashv1beta1.BackupSessionStatus
+		total       int32
+		stats       []stashv1beta1.HostBackupStats
+		wantTarget  stashv1beta1.TargetPhase
+		wantSession stashv1beta1.BackupSessionPhase
+		wantHosts   int
+	}{
+		{"one host succeeds", stashv1beta1.BackupSessionStatus{}, 1, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Succeeded", "Succeeded", 1},
+		{"one host fails", stashv1beta1.BackupSessionStatus{}, 1, []stashv1beta1.HostBackupStats{host("host-0", "Failed")}, "Failed", "Failed", 1},
+		{"two of three hosts", stashv1beta1.BackupSessionStatus{}, 3, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded"), host("host-1", "Failed")}, "Running", "Running", 2},
+		{"unknown host count", stashv1beta1.BackupSessionStatus{}, 0, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Pending", "Pending", 1},
+		{
+			"a retried host replaces its stats",
+			stashv1beta1.BackupSessionStatus{Targets: []stashv1beta1.BackupTargetStatus{{Ref: db, Stats: []stashv1beta1.HostBackupStats{host("host-0", "Failed")}}}},
+			1, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Succeeded", "Succeeded", 1,
+		},
+		{
+			"deadline exceeded fails the session",
+			stashv1beta1.BackupSessionStatus{Conditions: []stashv1beta1.Condition{{Type: "DeadlineExceeded", Status: "True"}}},
+			1, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Succeeded", "Failed", 1,
+		},
+		{
+			"failed retention fails the session",
+			stashv1beta1.BackupSessionStatus{Conditions: []stashv1beta1.Condition{{Type: "RetentionPolicyApplied", Status: "False"}}},
+			1, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Succeeded", "Failed", 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := MergeBackup(tt.start, db, tt.total, tt.stats)
+			if len(got.Targets) != 1 || got.Targets[0].Phase != tt.wantTarget || got.Phase != tt.wantSession || len(got.Targets[0].Stats) != tt.wantHosts {
+				t.Errorf("got %+v", got)
+			}
+		})
+	}
+	in := stashv1beta1.BackupSessionStatus{}
+	MergeBackup(in, db, 1, []stashv1beta1.HostBackupStats{host("h", "Succeeded")})
+	if len(in.Targets) != 0 {
+		t.Error("input changed")
+	}
+}
+
+func TestMergeRestore(t *testing.T) {
+	st := MergeRestore(stashv1beta1.RestoreSessionStatus{}, 2, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}})
+	if st.Phase != stashv1beta1.RestoreRunning {
+		t.Errorf("one of two: %s", st.Phase)
+	}
+	st = MergeRestore(st, 2, []stashv1beta1.HostRestoreStats{{Hostname: "host-1", Phase: "Failed"}})
+	if st.Phase != stashv1beta1.RestoreFailed || len(st.Stats) != 2 {
+		t.Errorf("two of two, one failed: %+v", st)
+	}
+}
