@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/runtime/local"
+)
+
+func newLocalCommand() *cobra.Command {
+	var (
+		files     []string
+		stateDir  string
+		namespace string
+		output    string
+	)
+	runtime := func() *local.Runtime {
+		return &local.Runtime{Files: files, StateDir: stateDir, Stdout: os.Stderr, Stderr: os.Stderr}
+	}
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run Stash's manifests on this machine, without Kubernetes",
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringSliceVarP(&files, "filename", "f", nil, "files or directories of manifests")
+	pf.StringVar(&stateDir, "state-dir", local.DefaultStateDir(), "where sessions and their status are kept")
+	pf.StringVarP(&namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the object")
+	pf.StringVarP(&output, "output", "o", outputText, "output format: text or json")
+
+	report := func(s *local.Session) error {
+		if output == outputJSON {
+			return writeJSON(stdout, s)
+		}
+		fmt.Fprintf(stdout, "%s %s/%s: %s in %s", s.Kind, s.Namespace, s.Name, s.Phase, s.End.Sub(s.Start).Round(time.Millisecond))
+		if s.Error != "" {
+			fmt.Fprintf(stdout, " (%s)", s.Error)
+		}
+		fmt.Fprintln(stdout)
+		return nil
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "trigger NAME",
+		Short: "Run one backup session of BackupConfiguration NAME now and wait for it; exit 0 only on success",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			s, err := runtime().Trigger(c.Context(), namespace, args[0])
+			if s != nil {
+				if rerr := report(s); rerr != nil {
+					return rerr
+				}
+			}
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "restore NAME",
+		Short: "Run RestoreSession NAME now and wait for it; exit 0 only on success",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			s, err := runtime().Restore(c.Context(), namespace, args[0])
+			if s != nil {
+				if rerr := report(s); rerr != nil {
+					return rerr
+				}
+			}
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "sessions",
+		Short: "List the sessions this machine ran",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			store, err := local.OpenStore(stateDir)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if _, err := store.FailInterrupted(func(pid int) bool { return pid > 0 && processAlive(pid) }); err != nil {
+				return err
+			}
+			list, err := store.List()
+			if err != nil {
+				return err
+			}
+			if output == outputJSON {
+				if list == nil {
+					list = []local.Session{}
+				}
+				return writeJSON(stdout, list)
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tKIND\tINVOKER\tPHASE\tSTART\tDURATION\tERROR")
+			for _, s := range list {
+				d := ""
+				if !s.End.IsZero() {
+					d = s.End.Sub(s.Start).Round(time.Millisecond).String()
+				}
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Kind, s.InvokerName, s.Phase,
+					s.Start.Local().Format("2006-01-02 15:04:05"), d, s.Error)
+			}
+			return tw.Flush()
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,5 @@
+package cli
+
+import "syscall"
+
+func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }

@@ -1,0 +1,128 @@
+// Package local is the local runtime: it runs the Jobs the planner builds
+// as processes on this machine, keeps sessions in an embedded store, and
+// records their status.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// stashImages are the image names the local runtime runs as this binary.
+var stashImages = map[string]bool{
+	"stash": true, "stash-postgres": true, "stash-mysql": true, "stash-mongodb": true, "stash-elasticsearch": true,
+}
+
+// ErrForeignImage means a step's image is not a Stash image.
+var ErrForeignImage = errors.New("only Stash's own images run locally")
+
+// IsStashImage reports whether an image is one of Stash's: the local
+// runtime runs those as this very binary.
+func IsStashImage(image string) bool {
+	name := image
+	if i := strings.LastIndex(name, "@"); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	return stashImages[path.Base(name)]
+}
+
+// Executor runs a Job's containers in order as processes of this binary.
+type Executor struct {
+	// Binary is the stash binary to run (default: this process's).
+	Binary string
+	// Mounts maps container paths (/stash-tmp, a local repository's
+	// mountPath) to directories on this machine.
+	Mounts map[string]string
+	// ExtraArgs are appended to every step (-f manifests, --state-dir).
+	ExtraArgs func(c corev1.Container) []string
+	// Stdout and Stderr receive the steps' output.
+	Stdout, Stderr io.Writer
+}
+
+// mapPath rewrites a container path under a mount to the local directory.
+func (e *Executor) mapPath(s string) string {
+	best := ""
+	for from := range e.Mounts {
+		if (s == from || strings.HasPrefix(s, from+"/")) && len(from) > len(best) {
+			best = from
+		}
+	}
+	if best == "" {
+		return s
+	}
+	return e.Mounts[best] + strings.TrimPrefix(s, best)
+}
+
+// mapArg rewrites --flag=/container/path and bare paths.
+func (e *Executor) mapArg(a string) string {
+	if strings.HasPrefix(a, "-") {
+		if k, v, ok := strings.Cut(a, "="); ok {
+			return k + "=" + e.mapPath(v)
+		}
+		return a
+	}
+	return e.mapPath(a)
+}
+
+// Run runs every container of job (init containers, then the main one),
+// stopping at the first that fails.
+func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
+	pod := job.Spec.Template.Spec
+	steps := append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...)
+	for _, c := range steps {
+		if !IsStashImage(c.Image) {
+			return fmt.Errorf("step %s: image %s is not a Stash image: %w (use the catalog's Functions, or run this step in a cluster)", c.Name, c.Image, ErrForeignImage)
+		}
+	}
+	bin := e.Binary
+	if bin == "" {
+		var err error
+		if bin, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	for _, dir := range e.Mounts {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+	}
+	for _, c := range steps {
+		args := make([]string, 0, len(c.Args)+4)
+		for _, a := range c.Args {
+			args = append(args, e.mapArg(a))
+		}
+		if e.ExtraArgs != nil {
+			args = append(args, e.ExtraArgs(c)...)
+		}
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Env = os.Environ()
+		for _, ev := range c.Env {
+			switch {
+			case ev.ValueFrom == nil:
+				cmd.Env = append(cmd.Env, ev.Name+"="+ev.Value)
+			case ev.Name == "POD_NAME":
+				cmd.Env = append(cmd.Env, "POD_NAME="+job.Name)
+			case ev.Name == "NODE_NAME":
+				host, _ := os.Hostname()
+				cmd.Env = append(cmd.Env, "NODE_NAME="+host)
+			}
+		}
+		cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("step %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}

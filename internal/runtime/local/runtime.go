@@ -1,0 +1,292 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/catalog"
+	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/validation"
+)
+
+// Runtime runs the sessions of a set of manifests on this machine.
+type Runtime struct {
+	Files    []string
+	StateDir string
+	// Binary is the stash binary the steps run (default: this process).
+	Binary         string
+	Stdout, Stderr io.Writer
+	Now            func() time.Time
+}
+
+// DefaultStateDir is where state lives unless --state-dir says otherwise.
+func DefaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "stash")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "stash")
+	}
+	return filepath.Join(os.TempDir(), "stash-state")
+}
+
+func (rt *Runtime) now() time.Time {
+	if rt.Now != nil {
+		return rt.Now()
+	}
+	return time.Now()
+}
+
+// InvalidError lists the objects whose validation failed.
+type InvalidError struct{ Results []validation.Result }
+
+func (e *InvalidError) Error() string {
+	msg := "the manifests are invalid; nothing was started:"
+	for _, r := range e.Results {
+		for _, er := range r.Errors {
+			msg += fmt.Sprintf("\n  %s %s: %s", r.Kind, r.Name, er)
+		}
+	}
+	return msg
+}
+
+// Load reads and validates the manifests; an invalid set is refused whole.
+func (rt *Runtime) Load() (*manifest.Set, *catalog.Catalog, error) {
+	set, err := manifest.Load(rt.Files...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Builtin()
+	if err != nil {
+		return nil, nil, err
+	}
+	cat = cat.With(set.Functions, set.Tasks)
+	var bad []validation.Result
+	for _, r := range validation.All(set, cat) {
+		if len(r.Errors) > 0 {
+			bad = append(bad, r)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, nil, &InvalidError{Results: bad}
+	}
+	return set, cat, nil
+}
+
+func (rt *Runtime) statusDir() string { return filepath.Join(rt.StateDir, "status") }
+
+func (rt *Runtime) sessionDir(ns, name string) string {
+	return filepath.Join(rt.StateDir, "sessions", ns, name)
+}
+
+// mounts maps the paths steps use to directories of this machine.
+func (rt *Runtime) mounts(ns, session string, repo *stashv1alpha1.Repository) (map[string]string, error) {
+	dir := rt.sessionDir(ns, session)
+	m := map[string]string{
+		plan.ScratchDir:       filepath.Join(dir, "tmp"),
+		plan.InterimMountPath: filepath.Join(dir, "interim"),
+	}
+	if l := repo.Spec.Backend.Local; l != nil && l.MountPath != "" {
+		loc, err := repository.ResolveLocation(repo.Spec.Backend, nil)
+		if err != nil {
+			return nil, err
+		}
+		m[l.MountPath] = loc.Filesystem.Path
+	}
+	return m, nil
+}
+
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+// Trigger runs one backup session of BackupConfiguration name now and
+// returns it finished.
+func (rt *Runtime) Trigger(ctx context.Context, namespace, name string) (*Session, error) {
+	set, cat, err := rt.Load()
+	if err != nil {
+		return nil, err
+	}
+	bc, ok := set.BackupConfigurations[manifest.Key(namespace, name)]
+	if !ok {
+		return nil, fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(namespace, name))
+	}
+	store, err := OpenStore(rt.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if _, err := store.FailInterrupted(alive); err != nil {
+		return nil, err
+	}
+	sess := &Session{
+		Name: fmt.Sprintf("%s-%d", bc.Name, rt.now().Unix()), Namespace: bc.Namespace, Kind: "BackupSession",
+		InvokerKind: "BackupConfiguration", InvokerName: bc.Name, Start: rt.now().UTC(), PID: os.Getpid(),
+	}
+	// One session per BackupConfiguration at a time, as in Stash.
+	existing, err := store.List()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range existing {
+		if s.InvokerName == bc.Name && s.Namespace == bc.Namespace && s.Kind == "BackupSession" && s.Phase == "Running" {
+			sess.Phase, sess.End, sess.Error = "Skipped", rt.now().UTC(), "session "+s.Name+" of this BackupConfiguration is still running"
+			return sess, store.Put(sess)
+		}
+	}
+	l := validation.ManifestLookup{Set: set, Catalog: cat}
+	repo, _ := l.Repository(orNS(bc.Spec.Repository.Namespace, bc.Namespace), bc.Spec.Repository.Name)
+	var ab *appcatalogv1alpha1.AppBinding
+	if bc.Spec.Target != nil && bc.Spec.Target.Ref.Kind == "AppBinding" {
+		ab, _ = l.AppBinding(orNS(bc.Spec.Target.Ref.Namespace, bc.Namespace), bc.Spec.Target.Ref.Name)
+	}
+	job, err := plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: sess.Name, Repository: repo, Catalog: cat})
+	if err != nil {
+		return nil, err
+	}
+	sess.Phase = "Running"
+	if err := store.Put(sess); err != nil {
+		return nil, err
+	}
+	runErr := rt.execute(ctx, job, repo, sess)
+	return rt.finish(store, sess, runErr)
+}
+
+// Restore runs RestoreSession name now and returns it finished.
+func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Session, error) {
+	set, cat, err := rt.Load()
+	if err != nil {
+		return nil, err
+	}
+	rs, ok := set.RestoreSessions[manifest.Key(namespace, name)]
+	if !ok {
+		return nil, fmt.Errorf("RestoreSession %s not found in the manifests", manifest.Key(namespace, name))
+	}
+	store, err := OpenStore(rt.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	defer store.Close()
+	if _, err := store.FailInterrupted(alive); err != nil {
+		return nil, err
+	}
+	l := validation.ManifestLookup{Set: set, Catalog: cat}
+	repo, _ := l.Repository(orNS(rs.Spec.Repository.Namespace, rs.Namespace), rs.Spec.Repository.Name)
+	var ab *appcatalogv1alpha1.AppBinding
+	if t := rs.Spec.Target; t != nil && t.Ref.Kind == "AppBinding" {
+		ab, _ = l.AppBinding(orNS(t.Ref.Namespace, rs.Namespace), t.Ref.Name)
+	}
+	jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, AppBinding: ab, Repository: repo, Catalog: cat})
+	if err != nil {
+		return nil, err
+	}
+	sess := &Session{
+		Name: rs.Name, Namespace: rs.Namespace, Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: rs.Name,
+		Start: rt.now().UTC(), Phase: "Running", PID: os.Getpid(),
+	}
+	// A RestoreSession runs again when restored again: its old status goes.
+	_ = os.Remove(filepath.Join(rt.statusDir(), sess.Namespace, "restoresessions", sess.Name+".json"))
+	if err := store.Put(sess); err != nil {
+		return nil, err
+	}
+	var runErr error
+	for _, job := range jobs {
+		if runErr = rt.execute(ctx, job, repo, sess); runErr != nil {
+			break
+		}
+	}
+	return rt.finish(store, sess, runErr)
+}
+
+func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1alpha1.Repository, sess *Session) error {
+	mounts, err := rt.mounts(sess.Namespace, sess.Name, repo)
+	if err != nil {
+		return err
+	}
+	e := &Executor{
+		Binary: rt.Binary, Mounts: mounts, Stdout: rt.Stdout, Stderr: rt.Stderr,
+		ExtraArgs: func(c corev1.Container) []string {
+			if len(c.Args) > 0 && c.Args[0] == "update-status" {
+				return []string{"--state-dir", rt.statusDir()}
+			}
+			var out []string
+			for _, f := range rt.Files {
+				abs, _ := filepath.Abs(f)
+				out = append(out, "-f", abs)
+			}
+			return out
+		},
+	}
+	return e.Run(ctx, job)
+}
+
+// finish reads the status update-status recorded and closes the session.
+func (rt *Runtime) finish(store *Store, sess *Session, runErr error) (*Session, error) {
+	sess.End = rt.now().UTC()
+	kind := "backupsessions"
+	if sess.Kind == "RestoreSession" {
+		kind = "restoresessions"
+	}
+	raw, err := os.ReadFile(filepath.Join(rt.statusDir(), sess.Namespace, kind, sess.Name+".json"))
+	if err == nil {
+		sess.Status = raw
+	}
+	switch {
+	case runErr != nil:
+		sess.Phase, sess.Error = "Failed", runErr.Error()
+	case err != nil:
+		sess.Phase, sess.Error = "Failed", "no status was recorded: "+err.Error()
+	default:
+		var st struct {
+			Phase   string `json:"phase"`
+			Targets []struct {
+				Stats []stashv1beta1.HostBackupStats `json:"stats"`
+			} `json:"targets"`
+			Stats []stashv1beta1.HostRestoreStats `json:"stats"`
+		}
+		if jerr := json.Unmarshal(raw, &st); jerr != nil {
+			sess.Phase, sess.Error = "Failed", jerr.Error()
+			break
+		}
+		sess.Phase = st.Phase
+		for _, t := range st.Targets {
+			for _, h := range t.Stats {
+				if h.Error != "" {
+					sess.Error = h.Hostname + ": " + h.Error
+				}
+			}
+		}
+		for _, h := range st.Stats {
+			if h.Error != "" {
+				sess.Error = h.Hostname + ": " + h.Error
+			}
+		}
+	}
+	if err := store.Put(sess); err != nil {
+		return sess, err
+	}
+	if sess.Phase != "Succeeded" {
+		return sess, errors.New(sess.Kind + " " + sess.Namespace + "/" + sess.Name + " " + sess.Phase + ": " + sess.Error)
+	}
+	return sess, nil
+}
+
+func orNS(ns, def string) string {
+	if ns == "" {
+		return def
+	}
+	return ns
+}

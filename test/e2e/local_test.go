@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stash-backup/stash/internal/testserver"
+)
+
+func localRuntimeManifests(t *testing.T, pg *testserver.Postgres, extra string) string {
+	dir := t.TempDir()
+	writeManifest(t, dir, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: pg-auth, namespace: demo}
+stringData: {username: %s, password: %s}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: pg, namespace: demo}
+spec:
+  clientConfig: {url: "postgresql://%s:%d/postgres"}
+  secret: {name: pg-auth}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: repo-secret, namespace: demo}
+stringData: {RESTIC_PASSWORD: e2e}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: demo}
+spec:
+  backend:
+    local:
+      mountPath: /safe/data
+      hostPath: {path: %s}
+      subPath: pg
+    storageSecretName: repo-secret
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: pg-backup, namespace: demo}
+spec:
+  schedule: "*/5 * * * *"
+  task:
+    name: postgres-backup-15.1
+    params: [{name: waitTimeout, value: "3"}]
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: pg}}
+  retentionPolicy: {name: keep-3, keepLast: 3, prune: true}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: pg-restore, namespace: demo}
+spec:
+  task: {name: postgres-restore-15.1}
+  repository: {name: repo}
+  target:
+    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: pg}
+    rules: [{snapshots: [latest]}]
+%s`, pg.User, pg.Password, pg.Host, pg.Port, filepath.Join(dir, "backups"), extra))
+	return dir
+}
+
+func TestLocalRuntimeTriggerAndRestore(t *testing.T) {
+	pg := testserver.StartPostgres(t)
+	pg.SQL(t, "postgres", "CREATE DATABASE app; \\connect app\n CREATE TABLE t (id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 2000) g;")
+	dir := localRuntimeManifests(t, pg, "")
+	state := t.TempDir()
+	r := mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "pg-backup")
+	if !strings.Contains(r.stdout, "BackupSession demo/pg-backup-") || !strings.Contains(r.stdout, ": Succeeded") {
+		t.Fatalf("trigger: %s\n%s", r.stdout, r.stderr)
+	}
+	// The repository landed in hostPath/subPath, as Stash puts it.
+	if _, err := os.Stat(filepath.Join(dir, "backups", "pg", "kopia.repository.f")); err != nil {
+		t.Errorf("repository not at hostPath/subPath: %v", err)
+	}
+	pg.SQL(t, "postgres", "DROP DATABASE app;")
+	r = mustRun(t, nil, "local", "restore", "-f", dir, "--state-dir", state, "-n", "demo", "pg-restore")
+	if !strings.Contains(r.stdout, "RestoreSession demo/pg-restore: Succeeded") {
+		t.Fatalf("restore: %s\n%s", r.stdout, r.stderr)
+	}
+	if got := pg.SQL(t, "app", "SELECT count(*) FROM t"); got != "2000" {
+		t.Errorf("restored rows %s", got)
+	}
+	r = mustRun(t, nil, "local", "sessions", "--state-dir", state, "-o", "json")
+	var sessions []struct {
+		Name, Kind, Phase string
+		Status            json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sessions); err != nil || len(sessions) != 2 {
+		t.Fatalf("sessions %s: %v", r.stdout, err)
+	}
+	if sessions[0].Kind != "BackupSession" || sessions[0].Phase != "Succeeded" || !strings.Contains(string(sessions[0].Status), `dumpfile.sql`) {
+		t.Errorf("backup session %s %s %s: %s", sessions[0].Name, sessions[0].Kind, sessions[0].Phase, sessions[0].Status)
+	}
+
+	// A failing backup (server down) is a Failed session and exit 1.
+	pg.Stop()
+	f := run(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "pg-backup")
+	if f.code == 0 || !strings.Contains(f.stdout, ": Failed") || !strings.Contains(f.stdout, "not ready after 3s") {
+		t.Errorf("trigger with the server down: %+v", f)
+	}
+}
+
+func TestLocalRuntimeRefusesForeignImagesAndInvalidManifests(t *testing.T) {
+	pg := &testserver.Postgres{User: "u", Password: "p", Host: "127.0.0.1", Port: 1}
+	dir := localRuntimeManifests(t, pg, `---
+apiVersion: stash.appscode.com/v1beta1
+kind: Function
+metadata: {name: custom-dump}
+spec:
+  image: docker.io/library/postgres:15
+  args: [pg_dumpall]
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: Task
+metadata: {name: custom-task}
+spec:
+  steps: [{name: custom-dump}]
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: custom, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: custom-task}
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: pg}}
+  retentionPolicy: {name: k, keepLast: 1, prune: true}
+`)
+	state := t.TempDir()
+	r := run(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "custom")
+	if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "image docker.io/library/postgres:15 is not a Stash image: only Stash's own images run locally") {
+		t.Errorf("foreign image: %+v", r)
+	}
+	bad := t.TempDir()
+	writeManifest(t, bad, `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: b, namespace: demo}
+spec:
+  schedule: "not cron"
+  task: {name: postgres-backup-15.1}
+  repository: {name: missing}
+  target: {ref: {kind: AppBinding, name: pg}}
+  retentionPolicy: {name: k, keepLast: 1, prune: true}
+`)
+	r = run(t, nil, "local", "trigger", "-f", bad, "--state-dir", state, "-n", "demo", "b")
+	if r.code == 0 || !strings.Contains(r.stderr, "nothing was started") || !strings.Contains(r.stderr, "spec.schedule: Invalid value") ||
+		!strings.Contains(r.stderr, `spec.repository: Not found: "demo/missing"`) {
+		t.Errorf("invalid manifests: %+v", r)
+	}
+}
