@@ -43,7 +43,18 @@ func newLocalCommand() *cobra.Command {
 		fmt.Fprintln(stdout)
 		return nil
 	}
-	cmd.AddCommand(&cobra.Command{
+	var listen string
+	runCmd := &cobra.Command{
+		Use:   "run",
+		Short: "Schedule every BackupConfiguration of the manifests, follow their changes, serve /metrics and /healthz",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			s := &local.Scheduler{Runtime: runtime(), Listen: listen}
+			return s.Run(c.Context())
+		},
+	}
+	runCmd.Flags().StringVar(&listen, "listen", "127.0.0.1:9090", "address for /metrics and /healthz (empty: none)")
+	cmd.AddCommand(runCmd, &cobra.Command{
 		Use:   "trigger NAME",
 		Short: "Run one backup session of BackupConfiguration NAME now and wait for it; exit 0 only on success",
 		Args:  cobra.ExactArgs(1),

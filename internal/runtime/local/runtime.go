@@ -161,8 +161,25 @@ func (rt *Runtime) Trigger(ctx context.Context, namespace, name string) (*Sessio
 	if err := store.Put(sess); err != nil {
 		return nil, err
 	}
-	runErr := rt.execute(ctx, job, repo, sess)
-	return rt.finish(store, sess, runErr)
+	runCtx := ctx
+	if to := bc.Spec.TimeOut; to != nil && to.Duration > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, to.Duration)
+		defer cancel()
+	}
+	runErr := rt.execute(runCtx, job, repo, sess)
+	if runErr != nil && runCtx.Err() == context.DeadlineExceeded {
+		runErr = fmt.Errorf("timeOut %s exceeded: %w", bc.Spec.TimeOut.Duration, runErr)
+	}
+	done, err := rt.finish(store, sess, runErr)
+	limit := 1
+	if l := bc.Spec.BackupHistoryLimit; l != nil {
+		limit = int(*l)
+	}
+	if herr := store.KeepNewest("BackupSession", bc.Namespace, bc.Name, limit); herr != nil && err == nil {
+		err = herr
+	}
+	return done, err
 }
 
 // Restore runs RestoreSession name now and returns it finished.

@@ -28,9 +28,11 @@ type Session struct {
 	PID    int             `json:"pid,omitempty"`
 }
 
-// Store keeps sessions in a bbolt file under the state directory.
+// Store keeps sessions in a bbolt file under the state directory. The file
+// is opened for each operation only, because bbolt locks it exclusively
+// and several processes (the runtime, triggers, `local sessions`) share it.
 type Store struct {
-	db *bolt.DB
+	path string
 }
 
 var sessionsBucket = []byte("sessions")
@@ -40,22 +42,45 @@ func OpenStore(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, "state.db"), 0o600, &bolt.Options{Timeout: 10 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("open state store in %s: %w", dir, err)
-	}
-	if err := db.Update(func(tx *bolt.Tx) error {
+	s := &Store{path: filepath.Join(dir, "state.db")}
+	err := s.update(func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(sessionsBucket)
 		return err
-	}); err != nil {
-		db.Close()
+	})
+	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return s, nil
 }
 
-// Close closes the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) open() (*bolt.DB, error) {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 30 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", s.path, err)
+	}
+	return db, nil
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	db, err := s.open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.Update(fn)
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	db, err := s.open()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(fn)
+}
+
+// Close is a no-op kept for symmetry: the file is not held open.
+func (s *Store) Close() error { return nil }
 
 func key(sess *Session) []byte { return []byte(sess.Kind + "/" + sess.Namespace + "/" + sess.Name) }
 
@@ -65,13 +90,13 @@ func (s *Store) Put(sess *Session) error {
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Put(key(sess), b) })
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Put(key(sess), b) })
 }
 
 // List returns every session, oldest first.
 func (s *Store) List() ([]Session, error) {
 	var out []Session
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(sessionsBucket).ForEach(func(_, v []byte) error {
 			var sess Session
 			if err := json.Unmarshal(v, &sess); err != nil {
@@ -107,4 +132,30 @@ func (s *Store) FailInterrupted(alive func(pid int) bool) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// Delete removes a session.
+func (s *Store) Delete(sess *Session) error {
+	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Delete(key(sess)) })
+}
+
+// KeepNewest deletes the finished sessions of an invoker beyond the newest
+// limit, as backupHistoryLimit asks; running sessions are kept.
+func (s *Store) KeepNewest(kind, namespace, invoker string, limit int) error {
+	list, err := s.List()
+	if err != nil {
+		return err
+	}
+	var mine []Session
+	for _, x := range list {
+		if x.Kind == kind && x.Namespace == namespace && x.InvokerName == invoker && x.Phase != "Running" {
+			mine = append(mine, x)
+		}
+	}
+	for i := 0; i < len(mine)-limit; i++ { // oldest first
+		if err := s.Delete(&mine[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
