@@ -27,7 +27,7 @@ func NewRootCommand() *cobra.Command {
 		Version:       Version,
 	}
 	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand(),
-		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newUpdateStatusCommand(), newLocalCommand())
+		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand())
 	return root
 }
 

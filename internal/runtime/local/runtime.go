@@ -240,6 +240,9 @@ func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1a
 				return []string{"--state-dir", rt.statusDir()}
 			}
 			var out []string
+			if len(c.Args) > 0 && c.Args[0] == "run-hook" {
+				out = append(out, "--state-dir", rt.statusDir())
+			}
 			for _, f := range rt.Files {
 				abs, _ := filepath.Abs(f)
 				out = append(out, "-f", abs)
