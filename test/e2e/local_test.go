@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stash-backup/stash/internal/testserver"
 )
@@ -153,5 +155,84 @@ spec:
 	if r.code == 0 || !strings.Contains(r.stderr, "nothing was started") || !strings.Contains(r.stderr, "spec.schedule: Invalid value") ||
 		!strings.Contains(r.stderr, `spec.repository: Not found: "demo/missing"`) {
 		t.Errorf("invalid manifests: %+v", r)
+	}
+}
+
+// TestLocalRuntimeRetryAndKill: a failing session is retried as
+// retryConfig says; a runtime killed mid-backup leaves a Failed session and
+// the next backup succeeds.
+func TestLocalRuntimeRetryAndKill(t *testing.T) {
+	pg := testserver.StartPostgres(t)
+	pg.SQL(t, "postgres", "CREATE DATABASE big; \\connect big\n CREATE TABLE b AS SELECT g, repeat(md5(g::text), 16) AS pad FROM generate_series(1, 300000) g;")
+	dir := localRuntimeManifests(t, pg, `---
+apiVersion: v1
+kind: Secret
+metadata: {name: wrong-auth, namespace: demo}
+stringData: {username: postgres, password: wrong}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: wrong, namespace: demo}
+spec:
+  clientConfig: {url: "postgresql://127.0.0.1:1/postgres"}
+  secret: {name: wrong-auth}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: flaky, namespace: demo}
+spec:
+  schedule: "@daily"
+  task:
+    name: postgres-backup-15.1
+    params: [{name: waitTimeout, value: "1"}]
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: wrong}}
+  retentionPolicy: {name: k, keepLast: 5, prune: true}
+  backupHistoryLimit: 5
+  retryConfig: {maxRetry: 2, delay: 1s}
+`)
+	state := t.TempDir()
+	r := run(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "flaky")
+	if r.code == 0 || !strings.Contains(r.stdout, "-retry-2: Failed") {
+		t.Errorf("retried trigger: %+v", r)
+	}
+	var flaky []string
+	for _, s := range listSessions(t, state) {
+		if s.InvokerName == "flaky" {
+			flaky = append(flaky, s.Name+":"+s.Phase)
+		}
+	}
+	if len(flaky) != 3 {
+		t.Errorf("flaky sessions %v: want the first and two retries", flaky)
+	}
+
+	cmd := exec.Command(stashBin, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "pg-backup")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		for _, s := range listSessions(t, state) {
+			if s.InvokerName == "pg-backup" && s.Phase == "Running" {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(300 * time.Millisecond)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	var killed *sessionJSON
+	for _, s := range listSessions(t, state) {
+		if s.InvokerName == "pg-backup" {
+			s := s
+			killed = &s
+		}
+	}
+	if killed == nil || killed.Phase != "Failed" || !strings.Contains(killed.Error, "runtime stopped") {
+		t.Fatalf("session of the killed runtime: %+v", killed)
+	}
+	r = mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "pg-backup")
+	if !strings.Contains(r.stdout, "Succeeded") {
+		t.Errorf("backup after the kill: %+v", r)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"strings"
+	"syscall"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -120,6 +121,9 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 			}
 		}
 		cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
+		// A step dies with the runtime: a killed runtime leaves no
+		// half-run step behind to race the next session.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("step %s: %w", c.Name, err)
 		}

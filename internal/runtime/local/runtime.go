@@ -114,8 +114,38 @@ func (rt *Runtime) mounts(ns, session string, repo *stashv1alpha1.Repository) (m
 func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
 // Trigger runs one backup session of BackupConfiguration name now and
-// returns it finished.
+// returns it finished. A failed session is retried as retryConfig says
+// (each retry is a new session named <first>-retry-<n>, after the delay);
+// the last session is returned.
 func (rt *Runtime) Trigger(ctx context.Context, namespace, name string) (*Session, error) {
+	sess, err := rt.trigger(ctx, namespace, name, "")
+	if err == nil || sess == nil || sess.Phase != "Failed" {
+		return sess, err
+	}
+	set, _, lerr := rt.Load()
+	if lerr != nil {
+		return sess, err
+	}
+	bc := set.BackupConfigurations[manifest.Key(namespace, name)]
+	if bc == nil || bc.Spec.RetryConfig == nil {
+		return sess, err
+	}
+	first := sess.Name
+	for i := 1; i <= int(bc.Spec.RetryConfig.MaxRetry); i++ {
+		select {
+		case <-ctx.Done():
+			return sess, err
+		case <-time.After(bc.Spec.RetryConfig.Delay.Duration):
+		}
+		sess, err = rt.trigger(ctx, namespace, name, fmt.Sprintf("%s-retry-%d", first, i))
+		if err == nil || sess == nil || sess.Phase != "Failed" {
+			return sess, err
+		}
+	}
+	return sess, err
+}
+
+func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName string) (*Session, error) {
 	set, cat, err := rt.Load()
 	if err != nil {
 		return nil, err
@@ -132,8 +162,11 @@ func (rt *Runtime) Trigger(ctx context.Context, namespace, name string) (*Sessio
 	if _, err := store.FailInterrupted(alive); err != nil {
 		return nil, err
 	}
+	if sessionName == "" {
+		sessionName = fmt.Sprintf("%s-%d", bc.Name, rt.now().Unix())
+	}
 	sess := &Session{
-		Name: fmt.Sprintf("%s-%d", bc.Name, rt.now().Unix()), Namespace: bc.Namespace, Kind: "BackupSession",
+		Name: sessionName, Namespace: bc.Namespace, Kind: "BackupSession",
 		InvokerKind: "BackupConfiguration", InvokerName: bc.Name, Start: rt.now().UTC(), PID: os.Getpid(),
 	}
 	// One session per BackupConfiguration at a time, as in Stash.
