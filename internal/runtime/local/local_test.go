@@ -1,0 +1,96 @@
+package local
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestIsStashImage(t *testing.T) {
+	for img, want := range map[string]bool{
+		"ghcr.io/stash-backup/stash:latest":           true,
+		"ghcr.io/stash-backup/stash-postgres:v1.2":    true,
+		"localhost:5000/stash-mysql@sha256:abc":       true,
+		"stash":                                       true,
+		"docker.io/library/postgres:15":               false,
+		"ghcr.io/stashed/stash-postgres-other:11.9-1": false,
+	} {
+		if got := IsStashImage(img); got != want {
+			t.Errorf("%s: %v", img, got)
+		}
+	}
+}
+
+func TestMapArg(t *testing.T) {
+	e := &Executor{Mounts: map[string]string{"/stash-tmp": "/state/s/tmp", "/safe/data": "/backups/pg", "/safe": "/x"}}
+	for in, want := range map[string]string{
+		"--output-dir=/stash-tmp/output": "--output-dir=/state/s/tmp/output",
+		"--bucket=/safe/data":            "--bucket=/backups/pg",
+		"--bucket=/safe/database":        "--bucket=/x/database",
+		"--bucket=/safety":               "--bucket=/safety",
+		"--path=/safe/other":             "--path=/x/other",
+		"/stash-tmp":                     "/state/s/tmp",
+		"--flag":                         "--flag",
+		"backup-pg":                      "backup-pg",
+	} {
+		if got := e.mapArg(in); got != want {
+			t.Errorf("%s -> %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestStore(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, phase := range []string{"Succeeded", "Failed", "Succeeded", "Running"} {
+		if err := s.Put(&Session{Name: "bc-" + string(rune('a'+i)), Namespace: "demo", Kind: "BackupSession", InvokerName: "bc",
+			Phase: phase, Start: base.Add(time.Duration(i) * time.Hour), PID: 999999999}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.KeepNewest("BackupSession", "demo", "bc", 2); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.List()
+	var names []string
+	for _, x := range list {
+		names = append(names, x.Name+":"+x.Phase)
+	}
+	if strings.Join(names, ",") != "bc-b:Failed,bc-c:Succeeded,bc-d:Running" {
+		t.Errorf("after KeepNewest(2): %v", names)
+	}
+	n, err := s.FailInterrupted(func(int) bool { return false })
+	if err != nil || n != 1 {
+		t.Fatalf("FailInterrupted: %d %v", n, err)
+	}
+	list, _ = s.List()
+	if last := list[len(list)-1]; last.Phase != "Failed" || !strings.Contains(last.Error, "runtime stopped") {
+		t.Errorf("interrupted session %+v", last)
+	}
+}
+
+func TestWriteMetrics(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	WriteMetrics(&b, []Session{
+		{Name: "a", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Succeeded", Start: base, End: base.Add(4 * time.Second)},
+		{Name: "b", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Failed", Start: base.Add(time.Hour), End: base.Add(time.Hour + 2*time.Second)},
+		{Name: "r", Namespace: "demo", Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: "r", Phase: "Succeeded", Start: base, End: base.Add(time.Second)},
+	})
+	out := b.String()
+	for _, want := range []string{
+		`stash_appscode_com_backupsession_success{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 0`,
+		`stash_appscode_com_backupsession_duration_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 2`,
+		`stash_appscode_com_backupsession_last_success_time_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 1.767225604e+09`,
+		`stash_appscode_com_restoresession_success{invoker_kind="RestoreSession",invoker_name="r",namespace="demo"} 1`,
+		"# TYPE stash_appscode_com_backupsession_success gauge",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("metrics lack %s\n%s", want, out)
+		}
+	}
+}
