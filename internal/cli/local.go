@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/runtime/local"
 )
@@ -104,17 +107,49 @@ func newLocalCommand() *cobra.Command {
 				return writeJSON(stdout, list)
 			}
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKIND\tINVOKER\tPHASE\tSTART\tDURATION\tERROR")
+			fmt.Fprintln(tw, "NAME\tKIND\tINVOKER\tPHASE\tSTART\tDURATION\tHOSTS\tSNAPSHOT\tSIZE\tUPLOADED\tERROR")
 			for _, s := range list {
 				d := ""
 				if !s.End.IsZero() {
 					d = s.End.Sub(s.Start).Round(time.Millisecond).String()
 				}
-				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Kind, s.InvokerName, s.Phase,
-					s.Start.Local().Format("2006-01-02 15:04:05"), d, s.Error)
+				hosts, snap, size, up := sessionStats(s.Status)
+				fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Namespace, s.Name, s.Kind, s.InvokerName, s.Phase,
+					s.Start.Local().Format("2006-01-02 15:04:05"), d, hosts, snap, size, up, s.Error)
 			}
 			return tw.Flush()
 		},
 	})
 	return cmd
+}
+
+// sessionStats summarises a session status for the sessions table: hosts,
+// the first snapshot's short ID, its size and uploaded bytes.
+func sessionStats(raw []byte) (hosts, snapshot, size, uploaded string) {
+	var st struct {
+		Targets []struct {
+			Stats []stashv1beta1.HostBackupStats `json:"stats"`
+		} `json:"targets"`
+		Stats []stashv1beta1.HostRestoreStats `json:"stats"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &st) != nil {
+		return "", "", "", ""
+	}
+	var hs []string
+	for _, t := range st.Targets {
+		for _, h := range t.Stats {
+			hs = append(hs, h.Hostname)
+			if snapshot == "" && len(h.Snapshots) > 0 {
+				sn := h.Snapshots[0]
+				snapshot, size, uploaded = sn.Name, sn.TotalSize, sn.Uploaded
+				if len(snapshot) > 8 {
+					snapshot = snapshot[:8]
+				}
+			}
+		}
+	}
+	for _, h := range st.Stats {
+		hs = append(hs, h.Hostname)
+	}
+	return strings.Join(hs, ","), snapshot, size, uploaded
 }

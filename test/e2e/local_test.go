@@ -236,3 +236,65 @@ spec:
 		t.Errorf("backup after the kill: %+v", r)
 	}
 }
+
+func TestLocalRuntimeMariaDB(t *testing.T) {
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO app.t SELECT seq, MD5(seq) FROM app.seq_1_to_3000;")
+	dir := t.TempDir()
+	writeManifest(t, dir, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: db-auth, namespace: demo}
+stringData: {username: %s, password: %s}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: maria, namespace: demo}
+spec:
+  clientConfig: {url: "tcp(%s:%d)/"}
+  secret: {name: db-auth}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: repo-secret, namespace: demo}
+stringData: {RESTIC_PASSWORD: e2e}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: demo}
+spec:
+  backend:
+    local: {mountPath: /safe/data, hostPath: {path: %s}}
+    storageSecretName: repo-secret
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: maria-backup, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: mariadb-backup-10.6.23}
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}}
+  retentionPolicy: {name: k, keepLast: 3, prune: true}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: maria-restore, namespace: demo}
+spec:
+  task: {name: mariadb-restore-10.6.23}
+  repository: {name: repo}
+  target:
+    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}
+    rules: [{snapshots: [latest]}]
+`, m.User, m.Password, m.Host, m.Port, filepath.Join(dir, "backups")))
+	state := t.TempDir()
+	mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "maria-backup")
+	m.SQL(t, "DROP DATABASE app;")
+	mustRun(t, nil, "local", "restore", "-f", dir, "--state-dir", state, "-n", "demo", "maria-restore")
+	if got := m.SQL(t, "SELECT COUNT(*) FROM app.t"); got != "3000" {
+		t.Errorf("restored rows: %s", got)
+	}
+	r := mustRun(t, nil, "local", "sessions", "--state-dir", state)
+	if !strings.Contains(r.stdout, "maria-backup") || !strings.Contains(r.stdout, "host-0") || !strings.Contains(r.stdout, "KiB") {
+		t.Errorf("sessions table:\n%s", r.stdout)
+	}
+}
