@@ -76,9 +76,11 @@ func TestStore(t *testing.T) {
 func TestWriteMetrics(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var b bytes.Buffer
+	status := []byte(`{"phase":"Failed","targets":[{"ref":{"kind":"AppBinding","name":"pg"},"stats":[{"hostname":"host-0","phase":"Failed","duration":"1.5s",
+		"snapshots":[{"name":"abc","path":"dumpfile.sql","totalSize":"2.000 MiB","uploaded":"512 B","processingTime":"1.25s","fileStats":{"totalFiles":1,"newFiles":0,"modifiedFiles":1,"unmodifiedFiles":0}}]}]}]}`)
 	WriteMetrics(&b, []Session{
 		{Name: "a", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Succeeded", Start: base, End: base.Add(4 * time.Second)},
-		{Name: "b", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Failed", Start: base.Add(time.Hour), End: base.Add(time.Hour + 2*time.Second)},
+		{Name: "b", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Failed", Start: base.Add(time.Hour), End: base.Add(time.Hour + 2*time.Second), Status: status},
 		{Name: "r", Namespace: "demo", Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: "r", Phase: "Succeeded", Start: base, End: base.Add(time.Second)},
 	})
 	out := b.String()
@@ -88,6 +90,12 @@ func TestWriteMetrics(t *testing.T) {
 		`stash_appscode_com_backupsession_last_success_time_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 1.767225604e+09`,
 		`stash_appscode_com_restoresession_success{invoker_kind="RestoreSession",invoker_name="r",namespace="demo"} 1`,
 		"# TYPE stash_appscode_com_backupsession_success gauge",
+		`stash_appscode_com_backupsession_host_backup_success{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 0`,
+		`stash_appscode_com_backupsession_host_data_size_bytes{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 2.097152e+06`,
+		`stash_appscode_com_backupsession_host_data_uploaded_bytes{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 512`,
+		`stash_appscode_com_backupsession_host_files_modified{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 1`,
+		`stash_appscode_com_backupsession_host_backup_duration_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 1.5`,
+		`stash_appscode_com_backupsession_target_host_count_total{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg"} 1`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s\n%s", want, out)

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/manifest"
 )
 
@@ -216,6 +218,7 @@ func WriteMetrics(w io.Writer, sessions []Session) {
 		{"stash_appscode_com_restoresession_success", "1 if the last restore session succeeded"},
 		{"stash_appscode_com_restoresession_duration_seconds", "duration of the last restore session"},
 	}
+	writeHostMetrics(w, keys, latest)
 	for _, group := range [][]metric{backup, restore} {
 		for _, m := range group {
 			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
@@ -243,4 +246,89 @@ func WriteMetrics(w io.Writer, sessions []Session) {
 			}
 		}
 	}
+}
+
+// writeHostMetrics renders Stash's per-host backup metrics from the newest
+// session's status.
+func writeHostMetrics(w io.Writer, keys []string, latest map[string]Session) {
+	type sample struct {
+		labels string
+		v      float64
+	}
+	series := map[string][]sample{}
+	order := []string{
+		"stash_appscode_com_backupsession_target_host_count_total",
+		"stash_appscode_com_backupsession_host_backup_success",
+		"stash_appscode_com_backupsession_host_backup_duration_seconds",
+		"stash_appscode_com_backupsession_host_data_size_bytes",
+		"stash_appscode_com_backupsession_host_data_uploaded_bytes",
+		"stash_appscode_com_backupsession_host_data_processing_time_seconds",
+		"stash_appscode_com_backupsession_host_files_total",
+		"stash_appscode_com_backupsession_host_files_new",
+		"stash_appscode_com_backupsession_host_files_modified",
+		"stash_appscode_com_backupsession_host_files_unmodified",
+	}
+	for _, k := range keys {
+		s := latest[k]
+		if s.Kind != "BackupSession" || len(s.Status) == 0 {
+			continue
+		}
+		var st stashv1beta1.BackupSessionStatus
+		if json.Unmarshal(s.Status, &st) != nil {
+			continue
+		}
+		base := fmt.Sprintf(`invoker_kind=%q,invoker_name=%q,namespace=%q`, s.InvokerKind, s.InvokerName, s.Namespace)
+		for _, t := range st.Targets {
+			tl := base + fmt.Sprintf(`,kind=%q,name=%q`, t.Ref.Kind, t.Ref.Name)
+			series[order[0]] = append(series[order[0]], sample{tl, float64(len(t.Stats))})
+			for _, h := range t.Stats {
+				hl := tl + fmt.Sprintf(`,hostname=%q`, h.Hostname)
+				ok := 0.0
+				if h.Phase == "Succeeded" {
+					ok = 1
+				}
+				series[order[1]] = append(series[order[1]], sample{hl, ok})
+				if d, err := time.ParseDuration(h.Duration); err == nil {
+					series[order[2]] = append(series[order[2]], sample{hl, d.Seconds()})
+				}
+				var size, up, proc float64
+				var files [4]int64
+				for _, sn := range h.Snapshots {
+					size += parseBytes(sn.TotalSize)
+					up += parseBytes(sn.Uploaded)
+					if d, err := time.ParseDuration(sn.ProcessingTime); err == nil {
+						proc += d.Seconds()
+					}
+					for i, p := range []*int64{sn.FileStats.TotalFiles, sn.FileStats.NewFiles, sn.FileStats.ModifiedFiles, sn.FileStats.UnmodifiedFiles} {
+						if p != nil {
+							files[i] += *p
+						}
+					}
+				}
+				series[order[3]] = append(series[order[3]], sample{hl, size})
+				series[order[4]] = append(series[order[4]], sample{hl, up})
+				series[order[5]] = append(series[order[5]], sample{hl, proc})
+				for i := range files {
+					series[order[6+i]] = append(series[order[6+i]], sample{hl, float64(files[i])})
+				}
+			}
+		}
+	}
+	for _, name := range order {
+		fmt.Fprintf(w, "# TYPE %s gauge\n", name)
+		for _, smp := range series[name] {
+			fmt.Fprintf(w, "%s{%s} %g\n", name, smp.labels, smp.v)
+		}
+	}
+}
+
+// parseBytes reads back a size as the stats render it ("12.345 MiB").
+func parseBytes(s string) float64 {
+	var v float64
+	var unit string
+	if _, err := fmt.Sscanf(s, "%g %s", &v, &unit); err != nil {
+		return 0
+	}
+	mult := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50}[unit]
+	return v * mult
 }
