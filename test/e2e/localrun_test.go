@@ -89,6 +89,10 @@ func TestLocalRun(t *testing.T) {
 	if !strings.Contains(string(body), `stash_appscode_com_backupsession_success{invoker_kind="BackupConfiguration",invoker_name="pg-backup",namespace="demo"} 1`) {
 		t.Errorf("metrics:\n%s", body)
 	}
+	if !strings.Contains(string(body), `stash_appscode_com_repository_integrity{name="repo",namespace="demo",backend="local",bucket="",prefix=""} 1`) ||
+		!strings.Contains(string(body), "stash_appscode_com_repository_snapshot_count{") {
+		t.Errorf("repository metrics:\n%s", body)
+	}
 	if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port)); err != nil || resp.StatusCode != 200 {
 		t.Errorf("healthz: %v", err)
 	}

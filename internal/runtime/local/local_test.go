@@ -82,6 +82,8 @@ func TestWriteMetrics(t *testing.T) {
 		{Name: "a", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Succeeded", Start: base, End: base.Add(4 * time.Second)},
 		{Name: "b", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Failed", Start: base.Add(time.Hour), End: base.Add(time.Hour + 2*time.Second), Status: status},
 		{Name: "r", Namespace: "demo", Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: "r", Phase: "Succeeded", Start: base, End: base.Add(time.Second)},
+		{Name: "c", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "other", Phase: "Succeeded", Start: base, End: base.Add(time.Second),
+			Repository: &RepositoryState{Name: "repo", Namespace: "demo", Backend: "s3", Bucket: "b", Prefix: "p/", Integrity: true, SizeBytes: 4096, SnapshotCount: 3}},
 	})
 	out := b.String()
 	for _, want := range []string{
@@ -90,6 +92,9 @@ func TestWriteMetrics(t *testing.T) {
 		`stash_appscode_com_backupsession_last_success_time_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 1.767225604e+09`,
 		`stash_appscode_com_restoresession_success{invoker_kind="RestoreSession",invoker_name="r",namespace="demo"} 1`,
 		"# TYPE stash_appscode_com_backupsession_success gauge",
+		`stash_appscode_com_repository_integrity{name="repo",namespace="demo",backend="s3",bucket="b",prefix="p/"} 1`,
+		`stash_appscode_com_repository_size_bytes{name="repo",namespace="demo",backend="s3",bucket="b",prefix="p/"} 4096`,
+		`stash_appscode_com_repository_snapshot_count{name="repo",namespace="demo",backend="s3",bucket="b",prefix="p/"} 3`,
 		`stash_appscode_com_backupsession_host_backup_success{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 0`,
 		`stash_appscode_com_backupsession_host_data_size_bytes{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 2.097152e+06`,
 		`stash_appscode_com_backupsession_host_data_uploaded_bytes{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 512`,

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -205,6 +206,12 @@ func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName str
 		runErr = fmt.Errorf("timeOut %s exceeded: %w", bc.Spec.TimeOut.Duration, runErr)
 	}
 	done, err := rt.finish(store, sess, runErr)
+	if done != nil && done.Phase == "Succeeded" {
+		done.Repository = rt.repositoryState(ctx, set, repo)
+		if perr := store.Put(done); perr != nil && err == nil {
+			err = perr
+		}
+	}
 	limit := 1
 	if l := bc.Spec.BackupHistoryLimit; l != nil {
 		limit = int(*l)
@@ -342,4 +349,55 @@ func orNS(ns, def string) string {
 		return def
 	}
 	return ns
+}
+
+// repositoryState runs the post-backup actions: an integrity check of the
+// repository's metadata and its size and snapshot count.
+func (rt *Runtime) repositoryState(ctx context.Context, set *manifest.Set, repo *stashv1alpha1.Repository) *RepositoryState {
+	st := &RepositoryState{Name: repo.Name, Namespace: repo.Namespace}
+	b := repo.Spec.Backend
+	switch {
+	case b.Local != nil:
+		st.Backend = "local"
+	case b.S3 != nil:
+		st.Backend, st.Bucket, st.Prefix = "s3", b.S3.Bucket, b.S3.Prefix
+	case b.GCS != nil:
+		st.Backend, st.Bucket, st.Prefix = "gcs", b.GCS.Bucket, b.GCS.Prefix
+	case b.Azure != nil:
+		st.Backend, st.Bucket, st.Prefix = "azure", b.Azure.Container, b.Azure.Prefix
+	case b.B2 != nil:
+		st.Backend, st.Bucket, st.Prefix = "b2", b.B2.Bucket, b.B2.Prefix
+	}
+	fail := func(err error) *RepositoryState { st.Error = err.Error(); return st }
+	secret, err := set.StorageSecret(repo)
+	if err != nil {
+		return fail(err)
+	}
+	loc, err := repository.ResolveLocation(b, secret)
+	if err != nil {
+		return fail(err)
+	}
+	pw, err := repository.Password(secret)
+	if err != nil {
+		return fail(err)
+	}
+	r, err := repository.Open(ctx, repository.Options{Location: loc, Password: pw})
+	if err != nil {
+		return fail(err)
+	}
+	defer r.Close(ctx) //nolint:errcheck
+	check, err := r.Check(ctx, false)
+	if err != nil {
+		return fail(err)
+	}
+	st.Integrity = check.OK
+	if !check.OK {
+		st.Error = strings.Join(check.Errors, "; ")
+	}
+	stats, err := r.Stats(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	st.SizeBytes, st.SnapshotCount = stats.TotalBytes, stats.SnapshotCount
+	return st
 }

@@ -219,6 +219,7 @@ func WriteMetrics(w io.Writer, sessions []Session) {
 		{"stash_appscode_com_restoresession_duration_seconds", "duration of the last restore session"},
 	}
 	writeHostMetrics(w, keys, latest)
+	writeRepositoryMetrics(w, sessions)
 	for _, group := range [][]metric{backup, restore} {
 		for _, m := range group {
 			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
@@ -331,4 +332,44 @@ func parseBytes(s string) float64 {
 	}
 	mult := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50}[unit]
 	return v * mult
+}
+
+// writeRepositoryMetrics renders Stash's repository metrics from the newest
+// post-backup state of each repository.
+func writeRepositoryMetrics(w io.Writer, sessions []Session) {
+	latest := map[string]Session{}
+	for _, s := range sessions {
+		if s.Repository == nil {
+			continue
+		}
+		k := s.Repository.Namespace + "/" + s.Repository.Name
+		if cur, ok := latest[k]; !ok || s.Start.After(cur.Start) {
+			latest[k] = s
+		}
+	}
+	keys := make([]string, 0, len(latest))
+	for k := range latest {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, name := range []string{"integrity", "size_bytes", "snapshot_count"} {
+		metric := "stash_appscode_com_repository_" + name
+		fmt.Fprintf(w, "# TYPE %s gauge\n", metric)
+		for _, k := range keys {
+			r := latest[k].Repository
+			labels := fmt.Sprintf(`name=%q,namespace=%q,backend=%q,bucket=%q,prefix=%q`, r.Name, r.Namespace, r.Backend, r.Bucket, r.Prefix)
+			var v float64
+			switch name {
+			case "integrity":
+				if r.Integrity {
+					v = 1
+				}
+			case "size_bytes":
+				v = float64(r.SizeBytes)
+			case "snapshot_count":
+				v = float64(r.SnapshotCount)
+			}
+			fmt.Fprintf(w, "%s{%s} %g\n", metric, labels, v)
+		}
+	}
 }

@@ -26,6 +26,23 @@ type Session struct {
 	// Status is the BackupSessionStatus or RestoreSessionStatus JSON.
 	Status json.RawMessage `json:"status,omitempty"`
 	PID    int             `json:"pid,omitempty"`
+	// Repository is the state of the repository after a backup (Stash's
+	// post-backup actions VerifyRepositoryIntegrity and
+	// SendRepositoryMetrics).
+	Repository *RepositoryState `json:"repository,omitempty"`
+}
+
+// RepositoryState is what the post-backup actions found.
+type RepositoryState struct {
+	Name          string `json:"name"`
+	Namespace     string `json:"namespace"`
+	Backend       string `json:"backend"`
+	Bucket        string `json:"bucket,omitempty"`
+	Prefix        string `json:"prefix,omitempty"`
+	Integrity     bool   `json:"integrity"`
+	SizeBytes     int64  `json:"sizeBytes"`
+	SnapshotCount int    `json:"snapshotCount"`
+	Error         string `json:"error,omitempty"`
 }
 
 // Store keeps sessions in a bbolt file under the state directory. The file
