@@ -26,6 +26,9 @@ type Connection struct {
 	CABundle []byte
 	// InsecureSkipTLSVerify disables server certificate checks.
 	InsecureSkipTLSVerify bool
+	// ClientCert and ClientKey are the PEM client certificate and key from
+	// the AppBinding's spec.tlsSecret.
+	ClientCert, ClientKey []byte
 	Username              string
 	Password              string
 	// Secret is the transformed credentials Secret, for tools that need
@@ -187,4 +190,17 @@ func Transform(data map[string][]byte, ts []appcatalogv1alpha1.SecretTransform) 
 		}
 	}
 	return out, nil
+}
+
+// ApplyTLS takes the client certificate and key (tls.crt, tls.key) and, if
+// the AppBinding gave none, the CA (ca.crt) from spec.tlsSecret's data.
+func ApplyTLS(c *Connection, data map[string][]byte) error {
+	c.ClientCert, c.ClientKey = data["tls.crt"], data["tls.key"]
+	if (len(c.ClientCert) == 0) != (len(c.ClientKey) == 0) {
+		return errors.New("spec.tlsSecret must hold both tls.crt and tls.key")
+	}
+	if len(c.CABundle) == 0 {
+		c.CABundle = data["ca.crt"]
+	}
+	return nil
 }

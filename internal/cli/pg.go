@@ -127,5 +127,14 @@ func pgOptions(cmd *cobra.Command, f *addonFlags, src source.Source, user string
 	if err != nil {
 		return postgres.Options{}, err
 	}
+	if ts := ab.Spec.TLSSecret; ts != nil {
+		data, err := src.SecretData(ctx, ns, ts.Name)
+		if err != nil {
+			return postgres.Options{}, fmt.Errorf("AppBinding %s/%s: spec.tlsSecret: %w", ns, ab.Name, err)
+		}
+		if err := appbinding.ApplyTLS(conn, data); err != nil {
+			return postgres.Options{}, fmt.Errorf("AppBinding %s/%s: %w", ns, ab.Name, err)
+		}
+	}
 	return postgres.Options{Conn: conn, User: user, ScratchDir: f.scratchDir}, nil
 }

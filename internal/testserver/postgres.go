@@ -21,6 +21,7 @@ type Postgres struct {
 	Password string
 	dataDir  string
 	runAs    []string
+	extra    string
 }
 
 // PostgresBinDir finds Debian's PostgreSQL binaries.
@@ -35,7 +36,14 @@ func PostgresBinDir() string {
 // StartPostgres starts a throwaway PostgreSQL server on a free port with
 // password authentication over TCP. PostgreSQL refuses to run as root, so
 // as root it runs as the postgres user.
-func StartPostgres(t testing.TB) *Postgres {
+func StartPostgres(t testing.TB) *Postgres { return startPostgres(t, nil) }
+
+// StartPostgresTLS starts a server that accepts only TLS connections
+// authenticated by a client certificate (pg_hba "hostssl … cert"), signed
+// by tls.CA, for user postgres.
+func StartPostgresTLS(t testing.TB, tls *TLSFiles) *Postgres { return startPostgres(t, tls) }
+
+func startPostgres(t testing.TB, tls *TLSFiles) *Postgres {
 	t.Helper()
 	bin := PostgresBinDir()
 	if bin == "" {
@@ -68,8 +76,22 @@ func StartPostgres(t testing.TB) *Postgres {
 		exec.Command("chown", "postgres", pwfile).Run()
 	}
 	p.run(t, "initdb", "-D", p.dataDir, "-U", p.User, "--pwfile", pwfile, "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8")
+	if tls != nil {
+		files := map[string][]byte{"server.crt": tls.ServerCert, "server.key": tls.ServerKey, "ca.crt": tls.CA,
+			"pg_hba.conf": []byte("local all all trust\nhostssl all all 127.0.0.1/32 cert\n")}
+		for name, data := range files {
+			path := filepath.Join(p.dataDir, name)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.runAs) > 0 {
+				exec.Command("chown", "postgres", path).Run()
+			}
+		}
+		p.extra = " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=ca.crt"
+	}
 	p.run(t, "pg_ctl", "-D", p.dataDir, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.Port, dir), "start")
+		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off%s", p.Port, dir, p.extra), "start")
 	t.Cleanup(func() { p.Stop() })
 	return p
 }
@@ -97,7 +119,22 @@ func (p *Postgres) Start(t testing.TB) {
 	t.Helper()
 	dir := filepath.Dir(p.dataDir)
 	p.run(t, "pg_ctl", "-D", p.dataDir, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "-o",
-		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.Port, dir), "start")
+		fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off%s", p.Port, dir, p.extra), "start")
+}
+
+// LocalSQL runs statements over the server's Unix socket (trusted), for
+// servers that take only certificate logins over TCP.
+func (p *Postgres) LocalSQL(t testing.TB, db, sql string) string {
+	t.Helper()
+	args := append(append([]string{}, p.runAs...), filepath.Join(p.BinDir, "psql"), "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1",
+		"-h", filepath.Dir(p.dataDir), "-p", strconv.Itoa(p.Port), "-U", p.User, "-d", db)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stdin = strings.NewReader(sql)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("psql: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // SQL runs statements with psql against database db and returns the

@@ -72,23 +72,49 @@ func (o *Options) tool(name string) string {
 // line.
 func (o *Options) env() ([]string, error) {
 	env := append(os.Environ(), "PGPASSWORD="+o.Conn.Password, "PGCONNECT_TIMEOUT=10")
-	if m := o.Conn.Query.Get("sslmode"); m != "" {
-		env = append(env, "PGSSLMODE="+m)
+	mode := o.Conn.Query.Get("sslmode")
+	if mode == "" && len(o.Conn.ClientCert) > 0 {
+		// A client certificate means TLS; verify the server when a CA is
+		// known.
+		mode = "require"
+		if len(o.Conn.CABundle) > 0 {
+			mode = "verify-full"
+		}
 	}
-	if len(o.Conn.CABundle) > 0 {
+	if mode != "" {
+		env = append(env, "PGSSLMODE="+mode)
+	}
+	write := func(pattern string, data []byte) (string, error) {
 		dir := o.ScratchDir
 		if dir == "" {
 			dir = os.TempDir()
 		}
-		f, err := os.CreateTemp(dir, "pg-ca-*.crt")
+		// libpq refuses a key file others can read; CreateTemp makes 0600.
+		f, err := os.CreateTemp(dir, pattern)
 		if err != nil {
-			return nil, fmt.Errorf("write CA bundle: %w", err)
+			return "", err
 		}
 		defer f.Close()
-		if _, err := f.Write(o.Conn.CABundle); err != nil {
-			return nil, fmt.Errorf("write CA bundle: %w", err)
+		_, err = f.Write(data)
+		return f.Name(), err
+	}
+	for _, x := range []struct {
+		data    []byte
+		pattern string
+		env     string
+	}{
+		{o.Conn.CABundle, "pg-ca-*.crt", "PGSSLROOTCERT"},
+		{o.Conn.ClientCert, "pg-client-*.crt", "PGSSLCERT"},
+		{o.Conn.ClientKey, "pg-client-*.key", "PGSSLKEY"},
+	} {
+		if len(x.data) == 0 {
+			continue
 		}
-		env = append(env, "PGSSLROOTCERT="+f.Name())
+		name, err := write(x.pattern, x.data)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", x.env, err)
+		}
+		env = append(env, x.env+"="+name)
 	}
 	return env, nil
 }

@@ -225,3 +225,41 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 		t.Errorf("restored database differs:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestClientCertificate backs up and restores a server that accepts only
+// TLS logins with a client certificate (the AppBinding's tlsSecret), and
+// verifies the server against the caBundle.
+func TestClientCertificate(t *testing.T) {
+	ctx := context.Background()
+	tls := testserver.NewTLS(t, "postgres")
+	pg := testserver.StartPostgresTLS(t, tls)
+	pg.LocalSQL(t, "postgres", "CREATE DATABASE secure; \\connect secure\n CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 1000);")
+	r := openRepo(t)
+	conn := &appbinding.Connection{Host: pg.Host, Port: pg.Port, Username: "postgres", CABundle: tls.CA}
+	o := Options{Conn: conn, BinDir: pg.BinDir, ScratchDir: t.TempDir()}
+	// Without the client certificate the server refuses the login.
+	if _, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
+		t.Fatal("backup without a client certificate succeeded")
+	}
+	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert, "tls.key": tls.ClientKey}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Wait(ctx, o, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
+	pg.LocalSQL(t, "postgres", "DROP DATABASE secure;")
+	if err := Restore(ctx, r, s, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := pg.LocalSQL(t, "secure", "SELECT count(*) FROM t"); got != "1000" {
+		t.Errorf("restored rows %s", got)
+	}
+	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert}); err == nil {
+		t.Error("a certificate without its key was accepted")
+	}
+}
