@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/blob/s3"
 
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
@@ -166,3 +167,34 @@ func TestDumpArgs(t *testing.T) {
 type progressFunc func(int64)
 
 func (f progressFunc) Add(n int64) { f(n) }
+
+// TestBackupRestoreOnMinIO runs a MariaDB dump and restore through an S3
+// repository on a real MinIO server.
+func TestBackupRestoreOnMinIO(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.StartMinIO(t)
+	srv.MakeBucket(t, "maria-dumps")
+	r, err := repository.OpenOrInit(ctx, repository.Options{Password: "pw", Location: &repository.Location{Kind: repository.BackendS3,
+		S3: &s3.Options{Endpoint: srv.Endpoint, DoNotUseTLS: true, BucketName: "maria-dumps", Prefix: "demo/",
+			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, schema)
+	want := fingerprint(t, m)
+	o := options(m)
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
+	m.SQL(t, "DROP DATABASE shop; DROP DATABASE crm; DROP USER 'reporter'@'%';")
+	if err := Restore(ctx, r, s, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, m); got != want {
+		t.Errorf("restored server differs:\n got %s\nwant %s", got, want)
+	}
+}
