@@ -128,5 +128,14 @@ func mysqlOptions(ctx context.Context, f *addonFlags, src source.Source) (mysql.
 	if err != nil {
 		return mysql.Options{}, err
 	}
-	return mysql.Options{Conn: conn}, nil
+	if ts := ab.Spec.TLSSecret; ts != nil {
+		data, err := src.SecretData(ctx, ns, ts.Name)
+		if err != nil {
+			return mysql.Options{}, fmt.Errorf("AppBinding %s/%s: spec.tlsSecret: %w", ns, ab.Name, err)
+		}
+		if err := appbinding.ApplyTLS(conn, data); err != nil {
+			return mysql.Options{}, fmt.Errorf("AppBinding %s/%s: %w", ns, ab.Name, err)
+		}
+	}
+	return mysql.Options{Conn: conn, ScratchDir: f.scratchDir}, nil
 }

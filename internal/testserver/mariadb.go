@@ -21,11 +21,18 @@ type MariaDB struct {
 	Password string
 	dir      string
 	cmd      *exec.Cmd
+	sock     string
 }
 
 // StartMariaDB starts a throwaway MariaDB server on a free port; root may
 // log in over TCP with Password.
-func StartMariaDB(t testing.TB) *MariaDB {
+func StartMariaDB(t testing.TB) *MariaDB { return startMariaDB(t, nil) }
+
+// StartMariaDBTLS starts a server with TLS; tls.CA signs its certificate
+// and the client certificates it accepts.
+func StartMariaDBTLS(t testing.TB, tls *TLSFiles) *MariaDB { return startMariaDB(t, tls) }
+
+func startMariaDB(t testing.TB, tls *TLSFiles) *MariaDB {
 	t.Helper()
 	if _, err := exec.LookPath("mariadbd"); err != nil {
 		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
@@ -61,11 +68,22 @@ func StartMariaDB(t testing.TB) *MariaDB {
 		t.Fatalf("mariadb-install-db: %v\n%s", err, out)
 	}
 	sock := filepath.Join(dir, "sock")
+	m.sock = sock
 	srv := []string{"--no-defaults", "--datadir=" + data, "--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1",
 		"--socket=" + sock, "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0", "--log-error=" + filepath.Join(dir, "error.log"),
 		"--pid-file=" + filepath.Join(dir, "pid")}
 	if runUser != "" {
 		srv = append(srv, runUser)
+	}
+	if tls != nil {
+		for name, data := range map[string][]byte{"ca.pem": tls.CA, "server.pem": tls.ServerCert, "server-key.pem": tls.ServerKey} {
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		srv = append(srv, "--ssl-ca="+filepath.Join(dir, "ca.pem"), "--ssl-cert="+filepath.Join(dir, "server.pem"),
+			"--ssl-key="+filepath.Join(dir, "server-key.pem"))
 	}
 	m.cmd = exec.Command("/usr/sbin/mariadbd", srv...)
 	if err := m.cmd.Start(); err != nil {
@@ -105,6 +123,18 @@ func (m *MariaDB) SQL(t testing.TB, sql string) string {
 	t.Helper()
 	cmd := exec.Command("mariadb", "--no-defaults", "-h", m.Host, "-P", strconv.Itoa(m.Port), "-u", m.User, "-N", "-B")
 	cmd.Env = append(os.Environ(), "MYSQL_PWD="+m.Password)
+	cmd.Stdin = strings.NewReader(sql)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("mariadb: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// SocketSQL runs statements as root over the server's Unix socket.
+func (m *MariaDB) SocketSQL(t testing.TB, sql string) string {
+	t.Helper()
+	cmd := exec.Command("mariadb", "--no-defaults", "--socket="+m.sock, "-uroot", "-N", "-B")
 	cmd.Stdin = strings.NewReader(sql)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -47,6 +47,56 @@ type Options struct {
 	Args []string
 	// BinDir, if set, is where mysqldump, mysql and mysqladmin are.
 	BinDir string
+	// ScratchDir holds the TLS files the clients read.
+	ScratchDir string
+
+	tlsArgs []string
+}
+
+// prepareTLS writes the CA and client certificate to files and returns
+// the client flags: the server is verified against the CA when one is
+// given.
+func (o *Options) prepareTLS() ([]string, error) {
+	if o.tlsArgs != nil || (len(o.Conn.CABundle) == 0 && len(o.Conn.ClientCert) == 0) {
+		return o.tlsArgs, nil
+	}
+	dir := o.ScratchDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	write := func(pattern string, data []byte) (string, error) {
+		f, err := os.CreateTemp(dir, pattern)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		_, err = f.Write(data)
+		return f.Name(), err
+	}
+	args := []string{"--ssl"}
+	if len(o.Conn.CABundle) > 0 {
+		name, err := write("mysql-ca-*.pem", o.Conn.CABundle)
+		if err != nil {
+			return nil, fmt.Errorf("write CA bundle: %w", err)
+		}
+		args = append(args, "--ssl-ca="+name)
+		if !o.Conn.InsecureSkipTLSVerify {
+			args = append(args, "--ssl-verify-server-cert")
+		}
+	}
+	if len(o.Conn.ClientCert) > 0 {
+		cert, err := write("mysql-client-*.pem", o.Conn.ClientCert)
+		if err != nil {
+			return nil, fmt.Errorf("write client certificate: %w", err)
+		}
+		key, err := write("mysql-client-*.key", o.Conn.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("write client key: %w", err)
+		}
+		args = append(args, "--ssl-cert="+cert, "--ssl-key="+key)
+	}
+	o.tlsArgs = args
+	return args, nil
 }
 
 func (o *Options) tool(name string) string {
@@ -65,7 +115,7 @@ func (o *Options) user() string {
 
 func (o *Options) connArgs() []string {
 	args := []string{"--host=" + o.Conn.Host, "--port=" + strconv.Itoa(o.Conn.Port), "--user=" + o.user(), "--protocol=TCP"}
-	return args
+	return append(args, o.tlsArgs...)
 }
 
 func (o *Options) env() []string {
@@ -75,6 +125,9 @@ func (o *Options) env() []string {
 
 // Wait pings the server until it answers or the timeout passes.
 func Wait(ctx context.Context, o Options, timeout time.Duration) error {
+	if _, err := o.prepareTLS(); err != nil {
+		return err
+	}
 	deadline := time.Now().Add(timeout)
 	for {
 		cmd := exec.CommandContext(ctx, o.tool("mysqladmin"), append([]string{"--no-defaults"}, append(o.connArgs(), "--connect-timeout=5", "ping")...)...)
@@ -128,6 +181,9 @@ func DumpArgs(user []string) []string {
 // Backup streams mysqldump into the repository as dumpfile.sql; a failed
 // or truncated dump never becomes a snapshot.
 func Backup(ctx context.Context, r *repository.Repository, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+	if _, err := o.prepareTLS(); err != nil {
+		return nil, err
+	}
 	dumpCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
@@ -164,6 +220,9 @@ var errLine = regexp.MustCompile(`at line (\d+)`)
 
 // Restore streams snapshot s into the mysql client.
 func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
+	if _, err := o.prepareTLS(); err != nil {
+		return err
+	}
 	args := append(append([]string{"--no-defaults"}, o.connArgs()...), o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
 	cmd.Env = o.env()

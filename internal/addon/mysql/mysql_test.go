@@ -198,3 +198,36 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 		t.Errorf("restored server differs:\n got %s\nwant %s", got, want)
 	}
 }
+
+// TestClientCertificate backs up and restores as a user that must present
+// a client certificate (REQUIRE X509), verifying the server against the CA.
+func TestClientCertificate(t *testing.T) {
+	ctx := context.Background()
+	tls := testserver.NewTLS(t, "certuser")
+	m := testserver.StartMariaDBTLS(t, tls)
+	m.SocketSQL(t, "CREATE USER 'certuser'@'%' IDENTIFIED BY 'cert-pw' REQUIRE X509; GRANT ALL ON *.* TO 'certuser'@'%';"+
+		"CREATE DATABASE secure; CREATE TABLE secure.t (x INT); INSERT INTO secure.t SELECT seq FROM secure.seq_1_to_1000;")
+	r := openRepo(t)
+	conn := &appbinding.Connection{Host: "127.0.0.1", Port: m.Port, Username: "certuser", Password: "cert-pw", CABundle: tls.CA}
+	o := Options{Conn: conn, Args: []string{"--databases", "secure"}, ScratchDir: t.TempDir()}
+	if _, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
+		t.Fatal("backup without a client certificate succeeded")
+	}
+	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert, "tls.key": tls.ClientKey}); err != nil {
+		t.Fatal(err)
+	}
+	o = Options{Conn: conn, Args: []string{"--databases", "secure"}, ScratchDir: t.TempDir()}
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
+	m.SocketSQL(t, "DROP DATABASE secure;")
+	o.Args = nil
+	if err := Restore(ctx, r, s, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.SocketSQL(t, "SELECT COUNT(*) FROM secure.t"); got != "1000" {
+		t.Errorf("restored rows %s", got)
+	}
+}
