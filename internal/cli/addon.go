@@ -270,3 +270,77 @@ func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repositor
 }
 
 func splitArgs(s string) []string { return strings.Fields(s) }
+
+// driver is what the step commands need from a database driver.
+type driver struct {
+	dumpFile string
+	wait     func(ctx context.Context, timeout time.Duration) error
+	backup   func(ctx context.Context, r *repository.Repository, bo repository.BackupOptions) (*repository.SnapshotStats, error)
+	restore  func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error
+}
+
+// runBackup is the body of every backup-* step: find the objects, wait for
+// the database, dump into the repository, apply retention, report.
+func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
+	start := time.Now()
+	stats, err := func() ([]repository.SnapshotStats, error) {
+		src, err := f.source()
+		if err != nil {
+			return nil, err
+		}
+		d, err := prepare(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
+			return nil, err
+		}
+		r, err := f.openRepository(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close(ctx) //nolint:errcheck
+		tags := map[string]string{"appbinding": f.appBinding}
+		if f.backupSession != "" {
+			tags["backup-session"] = f.backupSession
+		}
+		st, err := d.backup(ctx, r, repository.BackupOptions{Host: f.hostname, Tags: tags})
+		if err != nil {
+			return nil, err
+		}
+		if err := f.applyRetention(ctx, r, d.dumpFile); err != nil {
+			return nil, err
+		}
+		return []repository.SnapshotStats{*st}, nil
+	}()
+	return f.finishBackup(start, stats, err)
+}
+
+// runRestore is the body of every restore-* step.
+func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
+	start := time.Now()
+	err := func() error {
+		src, err := f.source()
+		if err != nil {
+			return err
+		}
+		d, err := prepare(ctx, src)
+		if err != nil {
+			return err
+		}
+		if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
+			return err
+		}
+		r, err := f.openRepository(ctx, src)
+		if err != nil {
+			return err
+		}
+		defer r.Close(ctx) //nolint:errcheck
+		s, err := r.Resolve(ctx, f.snapshot, repository.Filter{Host: orStr(f.sourceHostname, f.hostname), Path: d.dumpFile})
+		if err != nil {
+			return err
+		}
+		return d.restore(ctx, r, s)
+	}()
+	return f.finishRestore(start, err)
+}

@@ -3,13 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/stash-backup/stash/internal/addon/mysql"
-	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/source"
 )
@@ -22,43 +20,14 @@ func newBackupMySQLCommand() *cobra.Command {
 		Short: "Back up a MySQL or MariaDB server named by an AppBinding (the mysql-backup-* and mariadb-backup-* Functions)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			start := time.Now()
-			stats, err := func() ([]repository.SnapshotStats, error) {
+			return f.runBackup(cmd.Context(), func(ctx context.Context, src source.Source) (driver, error) {
 				if multiDump != "" {
-					return nil, errors.New("--multi-dump-args is not supported: back up each selection with its own BackupConfiguration and --mysql-args")
-				}
-				src, err := f.source()
-				if err != nil {
-					return nil, err
+					return driver{}, errors.New("--multi-dump-args is not supported: back up each selection with its own BackupConfiguration and --mysql-args")
 				}
 				o, err := mysqlOptions(ctx, f, src)
-				if err != nil {
-					return nil, err
-				}
 				o.Args = splitArgs(mysqlArgs)
-				if err := mysql.Wait(ctx, o, time.Duration(f.waitTimeout)*time.Second); err != nil {
-					return nil, err
-				}
-				r, err := f.openRepository(ctx, src)
-				if err != nil {
-					return nil, err
-				}
-				defer r.Close(ctx) //nolint:errcheck
-				tags := map[string]string{"appbinding": f.appBinding}
-				if f.backupSession != "" {
-					tags["backup-session"] = f.backupSession
-				}
-				st, err := mysql.Backup(ctx, r, o, repository.BackupOptions{Host: f.hostname, Tags: tags})
-				if err != nil {
-					return nil, err
-				}
-				if err := f.applyRetention(ctx, r, mysql.DumpFile); err != nil {
-					return nil, err
-				}
-				return []repository.SnapshotStats{*st}, nil
-			}()
-			return f.finishBackup(start, stats, err)
+				return mysqlDriver(o), err
+			})
 		},
 	}
 	f.register(cmd, false)
@@ -75,33 +44,11 @@ func newRestoreMySQLCommand() *cobra.Command {
 		Short: "Restore a MySQL or MariaDB dump into the server named by an AppBinding",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			start := time.Now()
-			err := func() error {
-				src, err := f.source()
-				if err != nil {
-					return err
-				}
+			return f.runRestore(cmd.Context(), func(ctx context.Context, src source.Source) (driver, error) {
 				o, err := mysqlOptions(ctx, f, src)
-				if err != nil {
-					return err
-				}
 				o.Args = splitArgs(mysqlArgs)
-				if err := mysql.Wait(ctx, o, time.Duration(f.waitTimeout)*time.Second); err != nil {
-					return err
-				}
-				r, err := f.openRepository(ctx, src)
-				if err != nil {
-					return err
-				}
-				defer r.Close(ctx) //nolint:errcheck
-				s, err := r.Resolve(ctx, f.snapshot, repository.Filter{Host: orStr(f.sourceHostname, f.hostname), Path: mysql.DumpFile})
-				if err != nil {
-					return err
-				}
-				return mysql.Restore(ctx, r, s, o)
-			}()
-			return f.finishRestore(start, err)
+				return mysqlDriver(o), err
+			})
 		},
 	}
 	f.register(cmd, true)
@@ -109,33 +56,23 @@ func newRestoreMySQLCommand() *cobra.Command {
 	return cmd
 }
 
+func mysqlDriver(o mysql.Options) driver {
+	return driver{
+		dumpFile: mysql.DumpFile,
+		wait:     func(ctx context.Context, d time.Duration) error { return mysql.Wait(ctx, o, d) },
+		backup: func(ctx context.Context, r *repository.Repository, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+			return mysql.Backup(ctx, r, o, bo)
+		},
+		restore: func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error {
+			return mysql.Restore(ctx, r, s, o)
+		},
+	}
+}
+
 func mysqlOptions(ctx context.Context, f *addonFlags, src source.Source) (mysql.Options, error) {
-	if f.appBinding == "" {
-		return mysql.Options{}, errors.New("--appbinding is empty: name the AppBinding of the database")
-	}
-	ns := orStr(f.appBindingNamespace, f.namespace)
-	ab, err := src.AppBinding(ctx, ns, f.appBinding)
+	conn, err := connection(ctx, f, src, mysql.DefaultPort, mysql.UserKeys, mysql.PasswordKeys)
 	if err != nil {
 		return mysql.Options{}, err
-	}
-	var secret map[string][]byte
-	if ab.Spec.Secret != nil {
-		if secret, err = src.SecretData(ctx, ns, ab.Spec.Secret.Name); err != nil {
-			return mysql.Options{}, fmt.Errorf("AppBinding %s/%s: spec.secret: %w", ns, ab.Name, err)
-		}
-	}
-	conn, err := appbinding.Resolve(ab, secret, mysql.DefaultPort, mysql.UserKeys, mysql.PasswordKeys)
-	if err != nil {
-		return mysql.Options{}, err
-	}
-	if ts := ab.Spec.TLSSecret; ts != nil {
-		data, err := src.SecretData(ctx, ns, ts.Name)
-		if err != nil {
-			return mysql.Options{}, fmt.Errorf("AppBinding %s/%s: spec.tlsSecret: %w", ns, ab.Name, err)
-		}
-		if err := appbinding.ApplyTLS(conn, data); err != nil {
-			return mysql.Options{}, fmt.Errorf("AppBinding %s/%s: %w", ns, ab.Name, err)
-		}
 	}
 	return mysql.Options{Conn: conn, ScratchDir: f.scratchDir}, nil
 }

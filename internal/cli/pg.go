@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -20,40 +21,11 @@ func newBackupPGCommand() *cobra.Command {
 		Short: "Back up a PostgreSQL database named by an AppBinding (the postgres-backup-* Function)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			start := time.Now()
-			stats, err := func() ([]repository.SnapshotStats, error) {
-				src, err := f.source()
-				if err != nil {
-					return nil, err
-				}
-				o, err := pgOptions(cmd, f, src, user)
-				if err != nil {
-					return nil, err
-				}
+			return f.runBackup(cmd.Context(), func(ctx context.Context, src source.Source) (driver, error) {
+				o, err := pgOptions(ctx, f, src, user)
 				o.BackupCmd, o.Args = backupCmd, splitArgs(pgArgs)
-				if err := postgres.Wait(ctx, o, time.Duration(f.waitTimeout)*time.Second); err != nil {
-					return nil, err
-				}
-				r, err := f.openRepository(ctx, src)
-				if err != nil {
-					return nil, err
-				}
-				defer r.Close(ctx) //nolint:errcheck
-				tags := map[string]string{"appbinding": f.appBinding}
-				if f.backupSession != "" {
-					tags["backup-session"] = f.backupSession
-				}
-				st, err := postgres.Backup(ctx, r, o, repository.BackupOptions{Host: f.hostname, Tags: tags})
-				if err != nil {
-					return nil, err
-				}
-				if err := f.applyRetention(ctx, r, postgres.DumpFile); err != nil {
-					return nil, err
-				}
-				return []repository.SnapshotStats{*st}, nil
-			}()
-			return f.finishBackup(start, stats, err)
+				return pgDriver(o), err
+			})
 		},
 	}
 	f.register(cmd, false)
@@ -71,33 +43,11 @@ func newRestorePGCommand() *cobra.Command {
 		Short: "Restore a PostgreSQL dump into the database named by an AppBinding (the postgres-restore-* Function)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			start := time.Now()
-			err := func() error {
-				src, err := f.source()
-				if err != nil {
-					return err
-				}
-				o, err := pgOptions(cmd, f, src, user)
-				if err != nil {
-					return err
-				}
+			return f.runRestore(cmd.Context(), func(ctx context.Context, src source.Source) (driver, error) {
+				o, err := pgOptions(ctx, f, src, user)
 				o.Args = splitArgs(pgArgs)
-				if err := postgres.Wait(ctx, o, time.Duration(f.waitTimeout)*time.Second); err != nil {
-					return err
-				}
-				r, err := f.openRepository(ctx, src)
-				if err != nil {
-					return err
-				}
-				defer r.Close(ctx) //nolint:errcheck
-				s, err := r.Resolve(ctx, f.snapshot, repository.Filter{Host: orStr(f.sourceHostname, f.hostname), Path: postgres.DumpFile})
-				if err != nil {
-					return err
-				}
-				return postgres.Restore(ctx, r, s, o)
-			}()
-			return f.finishRestore(start, err)
+				return pgDriver(o), err
+			})
 		},
 	}
 	f.register(cmd, true)
@@ -106,35 +56,56 @@ func newRestorePGCommand() *cobra.Command {
 	return cmd
 }
 
-func pgOptions(cmd *cobra.Command, f *addonFlags, src source.Source, user string) (postgres.Options, error) {
-	ctx := cmd.Context()
+func pgDriver(o postgres.Options) driver {
+	return driver{
+		dumpFile: postgres.DumpFile,
+		wait:     func(ctx context.Context, d time.Duration) error { return postgres.Wait(ctx, o, d) },
+		backup: func(ctx context.Context, r *repository.Repository, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+			return postgres.Backup(ctx, r, o, bo)
+		},
+		restore: func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error {
+			return postgres.Restore(ctx, r, s, o)
+		},
+	}
+}
+
+func pgOptions(ctx context.Context, f *addonFlags, src source.Source, user string) (postgres.Options, error) {
+	conn, err := connection(ctx, f, src, postgres.DefaultPort, postgres.UserKeys, postgres.PasswordKeys)
+	if err != nil {
+		return postgres.Options{}, err
+	}
+	return postgres.Options{Conn: conn, User: user, ScratchDir: f.scratchDir}, nil
+}
+
+// connection resolves the AppBinding named by the flags, its Secret and
+// its tlsSecret into a connection.
+func connection(ctx context.Context, f *addonFlags, src source.Source, port int, userKeys, passwordKeys []string) (*appbinding.Connection, error) {
 	if f.appBinding == "" {
-		return postgres.Options{}, fmt.Errorf("--appbinding is empty: name the AppBinding of the database")
+		return nil, fmt.Errorf("--appbinding is empty: name the AppBinding of the database")
 	}
 	ns := orStr(f.appBindingNamespace, f.namespace)
 	ab, err := src.AppBinding(ctx, ns, f.appBinding)
 	if err != nil {
-		return postgres.Options{}, err
+		return nil, err
 	}
 	var secret map[string][]byte
 	if ab.Spec.Secret != nil {
-		secret, err = src.SecretData(ctx, ns, ab.Spec.Secret.Name)
-		if err != nil {
-			return postgres.Options{}, fmt.Errorf("AppBinding %s/%s: spec.secret: %w", ns, ab.Name, err)
+		if secret, err = src.SecretData(ctx, ns, ab.Spec.Secret.Name); err != nil {
+			return nil, fmt.Errorf("AppBinding %s/%s: spec.secret: %w", ns, ab.Name, err)
 		}
 	}
-	conn, err := appbinding.Resolve(ab, secret, postgres.DefaultPort, postgres.UserKeys, postgres.PasswordKeys)
+	conn, err := appbinding.Resolve(ab, secret, port, userKeys, passwordKeys)
 	if err != nil {
-		return postgres.Options{}, err
+		return nil, err
 	}
 	if ts := ab.Spec.TLSSecret; ts != nil {
 		data, err := src.SecretData(ctx, ns, ts.Name)
 		if err != nil {
-			return postgres.Options{}, fmt.Errorf("AppBinding %s/%s: spec.tlsSecret: %w", ns, ab.Name, err)
+			return nil, fmt.Errorf("AppBinding %s/%s: spec.tlsSecret: %w", ns, ab.Name, err)
 		}
 		if err := appbinding.ApplyTLS(conn, data); err != nil {
-			return postgres.Options{}, fmt.Errorf("AppBinding %s/%s: %w", ns, ab.Name, err)
+			return nil, fmt.Errorf("AppBinding %s/%s: %w", ns, ab.Name, err)
 		}
 	}
-	return postgres.Options{Conn: conn, User: user, ScratchDir: f.scratchDir}, nil
+	return conn, nil
 }

@@ -15,9 +15,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 )
@@ -147,27 +147,6 @@ func Wait(ctx context.Context, o Options, timeout time.Duration) error {
 	}
 }
 
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 8<<10 {
-		t.buf = t.buf[len(t.buf)-8<<10:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
-}
-
 // DumpArgs are the mysqldump arguments for user args: the consistency
 // flags, then the user's selection or --all-databases.
 func DumpArgs(user []string) []string {
@@ -184,36 +163,12 @@ func Backup(ctx context.Context, r *repository.Repository, o Options, bo reposit
 	if _, err := o.prepareTLS(); err != nil {
 		return nil, err
 	}
-	dumpCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
-	cmd := exec.CommandContext(dumpCtx, o.tool("mysqldump"), args...)
-	cmd.Env = o.env()
-	stderr := &tail{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start mysqldump: %w", err)
-	}
-	waited := false
-	bo.BeforeCommit = func() error {
-		waited = true
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("mysqldump failed: %v: %s", err, stderr.String())
-		}
-		return nil
-	}
-	stats, err := r.BackupStream(ctx, DumpFile, stdout, bo)
-	if !waited {
-		cancel()
-		if werr := cmd.Wait(); err == nil && werr != nil {
-			err = fmt.Errorf("mysqldump failed: %v: %s", werr, stderr.String())
-		}
-	}
-	return stats, err
+	return dump.Stream(ctx, r, DumpFile, func(ctx context.Context) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
+		cmd.Env = o.env()
+		return cmd
+	}, bo)
 }
 
 var errLine = regexp.MustCompile(`at line (\d+)`)
@@ -226,7 +181,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	args := append(append([]string{"--no-defaults"}, o.connArgs()...), o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
 	cmd.Env = o.env()
-	stderr := &tail{}
+	stderr := &dump.Tail{}
 	cmd.Stderr = stderr
 	cmd.Stdout = io.Discard
 	stdin, err := cmd.StdinPipe()

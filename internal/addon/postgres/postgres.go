@@ -16,9 +16,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 )
@@ -151,30 +151,6 @@ func Wait(ctx context.Context, o Options, timeout time.Duration) error {
 	}
 }
 
-// tail keeps the last bytes written to it, for error messages.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailSize = 8 << 10
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailSize {
-		t.buf = t.buf[len(t.buf)-tailSize:]
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
-}
-
 // Backup streams the dump into the repository as dumpfile.sql. The dump's
 // exit status decides: a failed or truncated dump never becomes a snapshot.
 func Backup(ctx context.Context, r *repository.Repository, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
@@ -194,39 +170,11 @@ func Backup(ctx context.Context, r *repository.Repository, o Options, bo reposit
 		args = append(args, "--dbname", o.Conn.Database)
 	}
 	args = append(args, o.Args...)
-	dumpCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.CommandContext(dumpCtx, o.tool(cmdName), args...)
-	cmd.Env = env
-	stderr := &tail{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", cmdName, err)
-	}
-	waited := false
-	bo.BeforeCommit = func() error {
-		waited = true
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("%s failed: %v: %s", cmdName, err, stderr.String())
-		}
-		return nil
-	}
-	stats, err := r.BackupStream(ctx, DumpFile, stdout, bo)
-	if !waited {
-		cancel()
-		werr := cmd.Wait()
-		if err == nil && werr != nil {
-			err = fmt.Errorf("%s failed: %v: %s", cmdName, werr, stderr.String())
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return stats, nil
+	return dump.Stream(ctx, r, DumpFile, func(ctx context.Context) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, o.tool(cmdName), args...)
+		cmd.Env = env
+		return cmd
+	}, bo)
 }
 
 func hasDBArg(args []string) bool {
@@ -264,7 +212,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	args = append(args, o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("psql"), args...)
 	cmd.Env = env
-	stderr := &tail{}
+	stderr := &dump.Tail{}
 	cmd.Stderr = stderr
 	cmd.Stdout = io.Discard
 	stdin, err := cmd.StdinPipe()

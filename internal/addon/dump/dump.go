@@ -1,0 +1,81 @@
+// Package dump holds what every database driver does the same way: run a
+// dump tool and stream its stdout into a repository, committing the
+// snapshot only when the tool exits 0, and keep the tail of a tool's
+// stderr for error messages.
+package dump
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/stash-backup/stash/internal/repository"
+)
+
+// Tail keeps the last bytes written to it.
+type Tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailSize = 8 << 10
+
+// Write implements io.Writer.
+func (t *Tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailSize {
+		t.buf = t.buf[len(t.buf)-tailSize:]
+	}
+	return len(p), nil
+}
+
+// String returns what was kept, trimmed.
+func (t *Tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
+// Stream runs the dump command made by newCmd (with a context it cancels
+// on failure) and stores its stdout as the file name. The snapshot is
+// committed only after the command exits 0: a failed or truncated dump
+// never becomes a snapshot.
+func Stream(ctx context.Context, r *repository.Repository, name string, newCmd func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+	dumpCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := newCmd(dumpCtx)
+	tool := filepath.Base(cmd.Path)
+	stderr := &Tail{}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", tool, err)
+	}
+	waited := false
+	bo.BeforeCommit = func() error {
+		waited = true
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
+		}
+		return nil
+	}
+	stats, err := r.BackupStream(ctx, name, stdout, bo)
+	if !waited {
+		cancel()
+		if werr := cmd.Wait(); err == nil && werr != nil {
+			err = fmt.Errorf("%s failed: %v: %s", tool, werr, stderr.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return stats, nil
+}
