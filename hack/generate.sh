@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Generates deep-copy functions (api/**/zz_generated.deepcopy.go) and CRDs
-# (config/crd/bases) with controller-gen, pinned in hack/codegen and built
-# into bin/. With --verify, fails if the committed files are stale.
+# Generates deep-copy functions (api/**/zz_generated.deepcopy.go), CRDs
+# (config/crd/bases) and the addon catalog, with controller-gen pinned in
+# hack/codegen, and checks the CRDs with apiextensions' own validation
+# (hack/crdcheck); tools are built into bin/. With --verify, fails if the
+# committed files are stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p bin
@@ -10,6 +12,13 @@ want=$(sha256sum hack/codegen/go.mod hack/codegen/go.sum | sha256sum | cut -c1-1
 if [[ ! -x bin/controller-gen || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "building controller-gen into bin/ ..." >&2
   (cd hack/codegen && go build -o ../../bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen)
+  echo "$want" > "$stamp"
+fi
+stamp=bin/.crdcheck-stamp
+want=$(sha256sum hack/crdcheck/go.mod hack/crdcheck/go.sum hack/crdcheck/main.go | sha256sum | cut -c1-16)
+if [[ ! -x bin/crdcheck || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "building crdcheck (apiextensions validation) into bin/ ..." >&2
+  (cd hack/crdcheck && go build -o ../../bin/crdcheck .)
   echo "$want" > "$stamp"
 fi
 verify=false
@@ -23,6 +32,9 @@ go run ./hack/gen-catalog addons
 bin/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 rm -rf config/crd/bases
 bin/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
+# Every CRD must pass the validation kube-apiserver applies on create
+# (structural schema, defaults, CEL rules within their cost budget).
+bin/crdcheck config/crd/bases/*.yaml >/dev/null
 if $verify; then
   if ! diff -r "$tmp/api" api >/dev/null || ! diff -r "$tmp/config" config >/dev/null || ! diff -r "$tmp/addons" addons >/dev/null; then
     diff -r "$tmp/api" api || true

@@ -49,7 +49,7 @@ type RepositorySpec struct {
 // Backend is kmodules' store.Backend: exactly one provider and the Secret
 // holding its credentials and RESTIC_PASSWORD.
 //
-// +kubebuilder:validation:XValidation:rule="[has(self.local), has(self.s3), has(self.gcs), has(self.azure), has(self.swift), has(self.b2), has(self.rest)].filter(x, x).size() == 1",message="set exactly one backend: local, s3, gcs, azure, swift, b2 or rest"
+// +kubebuilder:validation:XValidation:rule="(has(self.local) ? 1 : 0) + (has(self.s3) ? 1 : 0) + (has(self.gcs) ? 1 : 0) + (has(self.azure) ? 1 : 0) + (has(self.swift) ? 1 : 0) + (has(self.b2) ? 1 : 0) + (has(self.rest) ? 1 : 0) == 1",message="set exactly one backend: local, s3, gcs, azure, swift, b2 or rest"
 type Backend struct {
 	StorageSecretName string          `json:"storageSecretName,omitempty"`
 	Local             *LocalSpec      `json:"local,omitempty"`

@@ -28,6 +28,7 @@ type BackupBatch struct {
 
 // BackupBatchSpec is the desired state of a BackupBatch.
 type BackupBatchSpec struct {
+	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Members []BackupConfigurationTemplateSpec `json:"members,omitempty"`
 	// +optional
@@ -105,6 +106,7 @@ type RestoreBatchSpec struct {
 	// +optional
 	Driver     Snapshotter     `json:"driver,omitempty"`
 	Repository ObjectReference `json:"repository"`
+	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Members []RestoreTargetSpec `json:"members,omitempty"`
 	// +kubebuilder:default=Parallel

@@ -75,6 +75,7 @@ type RestoreTarget struct {
 	// +optional
 	VolumeClaimTemplates []PersistentVolumeClaim `json:"volumeClaimTemplates,omitempty"`
 	// +optional
+	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:XValidation:rule="self.filter(r, !has(r.targetHosts) || size(r.targetHosts) == 0).size() <= 1",message="at most one rule may leave targetHosts empty"
 	Rules []Rule `json:"rules,omitempty"`
 	// +optional
@@ -86,18 +87,23 @@ type RestoreTarget struct {
 type Rule struct {
 	// TargetHosts the rule applies to; empty means every host without a
 	// rule of its own.
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	TargetHosts []string `json:"targetHosts,omitempty"`
 	// SourceHost whose snapshots are restored; empty means the same host.
 	// +optional
 	SourceHost string `json:"sourceHost,omitempty"`
 	// Snapshots are snapshot IDs or "latest".
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Snapshots []string `json:"snapshots,omitempty"`
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Paths []string `json:"paths,omitempty"`
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Exclude []string `json:"exclude,omitempty"`
+	// +kubebuilder:validation:MaxItems=1000
 	// +optional
 	Include []string `json:"include,omitempty"`
 }
@@ -234,7 +240,7 @@ type RetryConfig struct {
 }
 
 // Handler is kmodules' prober.Handler: exactly one action.
-// +kubebuilder:validation:XValidation:rule="[has(self.exec), has(self.httpGet), has(self.httpPost), has(self.tcpSocket)].filter(x, x).size() == 1",message="set exactly one of exec, httpGet, httpPost, tcpSocket"
+// +kubebuilder:validation:XValidation:rule="(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + (has(self.httpPost) ? 1 : 0) + (has(self.tcpSocket) ? 1 : 0) == 1",message="set exactly one of exec, httpGet, httpPost, tcpSocket"
 type Handler struct {
 	// +optional
 	Exec *corev1.ExecAction `json:"exec,omitempty"`

@@ -45,6 +45,7 @@ type RestoreSessionSpec struct {
 	Driver     Snapshotter     `json:"driver,omitempty"`
 	Repository ObjectReference `json:"repository"`
 	// Rules is deprecated: use target.rules.
+	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Rules []Rule `json:"rules,omitempty"`
 	// +optional
