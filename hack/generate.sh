@@ -33,8 +33,9 @@ bin/controller-gen object:headerFile=hack/boilerplate.go.txt paths=./api/...
 rm -rf config/crd/bases
 bin/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 # Every CRD must pass the validation kube-apiserver applies on create
-# (structural schema, defaults, CEL rules within their cost budget).
-bin/crdcheck config/crd/bases/*.yaml >/dev/null
+# (structural schema, defaults, CEL rules within their cost budget), and
+# the CEL rules must accept and reject the test objects as they expect.
+bin/crdcheck -objects config/crd/testdata/cel-objects.yaml config/crd/bases/*.yaml >/dev/null
 if $verify; then
   if ! diff -r "$tmp/api" api >/dev/null || ! diff -r "$tmp/config" config >/dev/null || ! diff -r "$tmp/addons" addons >/dev/null; then
     diff -r "$tmp/api" api || true
