@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/stash-backup/stash/internal/cli"
@@ -18,11 +19,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stash:", err)
 		os.Exit(1)
 	}
+	// STASH_CPUPROFILE=file profiles a whole command, for performance work
+	// on the binary as users run it.
+	if path := os.Getenv("STASH_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.NewRootCommand().ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "stash:", err)
 	}
+	pprof.StopCPUProfile()
 	os.Exit(cli.ExitCode(err))
 }
