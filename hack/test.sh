@@ -9,7 +9,7 @@ hack/install-servers.sh
 echo "== generated code and CRDs are up to date" >&2
 hack/generate.sh --verify
 echo "== gofmt / go vet" >&2
-unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*'))
+unformatted=$(gofmt -l $(git ls-files --cached --others --exclude-standard '*.go' 2>/dev/null | while read -r f; do [[ -f $f ]] && echo "$f"; done))
 if [[ -n $unformatted ]]; then
   echo "gofmt needed on:" >&2; echo "$unformatted" >&2; exit 1
 fi

@@ -93,7 +93,7 @@ func newLocalCommand() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			if _, err := store.FailInterrupted(func(pid int) bool { return pid > 0 && processAlive(pid) }); err != nil {
+			if _, err := store.FailInterrupted(local.ProcessAlive); err != nil {
 				return err
 			}
 			list, err := store.List()

@@ -383,14 +383,14 @@ func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev, c
 		switch {
 		case !ok:
 			newFiles++
-		case old != mustID(curIDs(f)):
-			modified++
+		default:
+			if cur, _ := curIDs(f); cur != old {
+				modified++
+			}
 		}
 	}
 	return newFiles, modified
 }
-
-func mustID(id object.ID, _ bool) object.ID { return id }
 
 // treeLookup returns a function that finds the object ID of a file, by path
 // relative to the snapshot root, reading each directory once.
@@ -407,10 +407,11 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 		if !ok {
 			entries = map[string]object.ID{}
 			var d fs.Entry = root
+			var derr error
 			if dir != "" {
-				d, err = snapshotfs.GetNestedEntry(ctx, root, strings.Split(dir, "/"))
+				d, derr = snapshotfs.GetNestedEntry(ctx, root, strings.Split(dir, "/"))
 			}
-			if err == nil {
+			if derr == nil {
 				if dd, ok := d.(fs.Directory); ok {
 					_ = fs.IterateEntries(ctx, dd, func(_ context.Context, e fs.Entry) error {
 						if h, ok := e.(object.HasObjectID); ok {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -180,7 +179,7 @@ func (r *Repository) removeStaleLocks(ctx context.Context) {
 		return
 	}
 	for _, md := range mds {
-		if time.Since(md.Timestamp) > lockStale && strings.HasPrefix(string(md.BlobID), lockBlobPrefix) {
+		if time.Since(md.Timestamp) > lockStale {
 			_ = r.st.DeleteBlob(ctx, md.BlobID)
 		}
 	}

@@ -291,6 +291,3 @@ func (r *Repository) Close(ctx context.Context) error {
 	}
 	return err
 }
-
-// Location returns where the repository lives.
-func (r *Repository) Location() *Location { return r.opts.Location }

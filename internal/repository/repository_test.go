@@ -600,3 +600,30 @@ func TestStats(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestTreeLookupAfterMiss: a path whose directory is not in the snapshot
+// must not make later lookups fail (file stats call it for every hashed
+// file, new directories included).
+func TestTreeLookupAfterMiss(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"a.txt": "a", "sub/b.txt": "b"})
+	stats, err := r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Resolve(ctx, stats[0].Name, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := treeLookup(ctx, r.rep, s.man)
+	if _, ok := lookup("no-such-dir/x.txt"); ok {
+		t.Error("found a file in a missing directory")
+	}
+	for _, p := range []string{"a.txt", "sub/b.txt"} {
+		if _, ok := lookup(p); !ok {
+			t.Errorf("%s not found after a miss", p)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -78,4 +80,54 @@ func Stream(ctx context.Context, r *repository.Repository, name string, newCmd f
 		return nil, err
 	}
 	return stats, nil
+}
+
+// Lines remembers the most recent lines fed to a database client, by
+// number, so that an error naming a line can quote the statement. It keeps
+// the first bytes of each line in a fixed ring, without allocating per line.
+type Lines struct {
+	n    int
+	ring [keepLines]struct {
+		n int
+		b []byte
+	}
+}
+
+const (
+	keepLines   = 2000
+	maxLineKept = 500
+)
+
+// Add records the next line (without its newline).
+func (l *Lines) Add(line []byte) {
+	l.n++
+	slot := &l.ring[l.n%keepLines]
+	slot.n = l.n
+	slot.b = append(slot.b[:0], line[:min(len(line), maxLineKept)]...)
+}
+
+// At returns line n, if it is still kept.
+func (l *Lines) At(n int) (string, bool) {
+	if n <= 0 {
+		return "", false
+	}
+	slot := l.ring[n%keepLines]
+	if slot.n != n {
+		return "", false
+	}
+	return string(slot.b), true
+}
+
+// Quote finds the line number lineRE captures in a client's error output
+// and returns " (dump line N: statement)", or "" when the line is unknown.
+func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
+	m := lineRE.FindStringSubmatch(stderr)
+	if m == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(m[1])
+	if s, ok := l.At(n); ok {
+		return fmt.Sprintf(" (dump line %d: %s)", n, s)
+	}
+	return ""
 }

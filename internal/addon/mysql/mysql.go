@@ -195,14 +195,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	_, rerr := r.RestoreStream(ctx, s, DumpFile, lines, nil)
 	stdin.Close()
 	if werr := cmd.Wait(); werr != nil {
-		ctxMsg := ""
-		if m := errLine.FindStringSubmatch(stderr.String()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			if l, ok := lines.lineAt(n); ok {
-				ctxMsg = fmt.Sprintf(" (dump line %d: %s)", n, l)
-			}
-		}
-		return fmt.Errorf("mysql failed: %v: %s%s", werr, stderr.String(), ctxMsg)
+		return fmt.Errorf("mysql failed: %v: %s%s", werr, stderr.String(), lines.lines.Quote(stderr.String(), errLine))
 	}
 	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
 		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
@@ -210,17 +203,12 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	return nil
 }
 
-// lineRecorder passes data through and remembers recent lines by number
-// (their first bytes), to show the statement the client failed on, without
-// allocating per line.
+// lineRecorder passes data through and numbers its lines, to quote the
+// statement the client failed on.
 type lineRecorder struct {
-	w    io.Writer
-	line int
-	cur  []byte
-	ring [2000]struct {
-		n int
-		b []byte
-	}
+	w     io.Writer
+	cur   []byte
+	lines dump.Lines
 }
 
 func (l *lineRecorder) Write(p []byte) (int, error) {
@@ -228,32 +216,13 @@ func (l *lineRecorder) Write(p []byte) (int, error) {
 	for len(rest) > 0 {
 		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
-			if len(l.cur) < 500 {
-				l.cur = append(l.cur, rest[:min(len(rest), 500-len(l.cur))]...)
-			}
+			l.cur = append(l.cur, rest[:min(len(rest), max(0, 500-len(l.cur)))]...)
 			break
 		}
-		if len(l.cur) < 500 {
-			l.cur = append(l.cur, rest[:min(i, 500-len(l.cur))]...)
-		}
-		l.line++
-		slot := &l.ring[l.line%len(l.ring)]
-		slot.n = l.line
-		slot.b = append(slot.b[:0], l.cur...)
+		l.cur = append(l.cur, rest[:min(i, max(0, 500-len(l.cur)))]...)
+		l.lines.Add(l.cur)
 		l.cur = l.cur[:0]
 		rest = rest[i+1:]
 	}
 	return l.w.Write(p)
-}
-
-// lineAt returns recent line n, if still kept.
-func (l *lineRecorder) lineAt(n int) (string, bool) {
-	if n <= 0 {
-		return "", false
-	}
-	slot := l.ring[n%len(l.ring)]
-	if slot.n != n {
-		return "", false
-	}
-	return string(slot.b), true
 }

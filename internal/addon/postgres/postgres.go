@@ -230,7 +230,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	stdin.Close()
 	werr := cmd.Wait()
 	if werr != nil {
-		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.context(stderr.String()))
+		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.lines.Quote(stderr.String(), psqlLine))
 	}
 	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
 		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
@@ -238,24 +238,14 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	return nil
 }
 
-// lineFilter drops the lines a pattern matches and remembers recent lines
-// by number, to show the statement psql failed on. It runs on every line
-// of a dump, so it avoids per-line allocation.
+// lineFilter drops the lines a pattern matches and numbers the rest as
+// psql sees them, to quote the statement psql failed on.
 type lineFilter struct {
 	w       *bufio.Writer
 	drop    *regexp.Regexp
 	partial []byte
-	line    int
-	ring    [keepLines]struct {
-		n int
-		b []byte
-	}
+	lines   dump.Lines
 }
-
-const (
-	keepLines   = 2000
-	maxLineKept = 500
-)
 
 var (
 	createRole = []byte("CREATE ROLE ")
@@ -296,10 +286,7 @@ func (f *lineFilter) emit(line []byte) error {
 		return nil
 	}
 	// Lines are counted as psql sees them, after dropping.
-	f.line++
-	slot := &f.ring[f.line%keepLines]
-	slot.n = f.line
-	slot.b = append(slot.b[:0], line[:min(len(line), maxLineKept)]...)
+	f.lines.Add(bytes.TrimRight(line, "\n"))
 	_, err := f.w.Write(line)
 	return err
 }
@@ -315,29 +302,4 @@ func (f *lineFilter) Flush() error {
 	return f.w.Flush()
 }
 
-// lineAt returns recent line n, if still kept.
-func (f *lineFilter) lineAt(n int) (string, bool) {
-	if n <= 0 {
-		return "", false
-	}
-	slot := f.ring[n%keepLines]
-	if slot.n != n {
-		return "", false
-	}
-	return string(bytes.TrimRight(slot.b, "\n")), true
-}
-
 var psqlLine = regexp.MustCompile(`psql:<stdin>:(\d+): ERROR`)
-
-// context shows the statement psql reported failing on, when still known.
-func (f *lineFilter) context(stderr string) string {
-	m := psqlLine.FindStringSubmatch(stderr)
-	if m == nil {
-		return ""
-	}
-	n, _ := strconv.Atoi(m[1])
-	if s, ok := f.lineAt(n); ok {
-		return fmt.Sprintf(" (dump line %d: %s)", n, s)
-	}
-	return ""
-}

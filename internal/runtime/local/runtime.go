@@ -112,33 +112,26 @@ func (rt *Runtime) mounts(ns, session string, repo *stashv1alpha1.Repository) (m
 	return m, nil
 }
 
-func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+// ProcessAlive reports whether a process exists (what FailInterrupted asks).
+func ProcessAlive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
 // Trigger runs one backup session of BackupConfiguration name now and
 // returns it finished. A failed session is retried as retryConfig says
 // (each retry is a new session named <first>-retry-<n>, after the delay);
 // the last session is returned.
 func (rt *Runtime) Trigger(ctx context.Context, namespace, name string) (*Session, error) {
-	sess, err := rt.trigger(ctx, namespace, name, "")
-	if err == nil || sess == nil || sess.Phase != "Failed" {
-		return sess, err
-	}
-	set, _, lerr := rt.Load()
-	if lerr != nil {
-		return sess, err
-	}
-	bc := set.BackupConfigurations[manifest.Key(namespace, name)]
-	if bc == nil || bc.Spec.RetryConfig == nil {
+	sess, retry, err := rt.trigger(ctx, namespace, name, "")
+	if err == nil || sess == nil || sess.Phase != "Failed" || retry == nil {
 		return sess, err
 	}
 	first := sess.Name
-	for i := 1; i <= int(bc.Spec.RetryConfig.MaxRetry); i++ {
+	for i := 1; i <= int(retry.MaxRetry); i++ {
 		select {
 		case <-ctx.Done():
 			return sess, err
-		case <-time.After(bc.Spec.RetryConfig.Delay.Duration):
+		case <-time.After(retry.Delay.Duration):
 		}
-		sess, err = rt.trigger(ctx, namespace, name, fmt.Sprintf("%s-retry-%d", first, i))
+		sess, _, err = rt.trigger(ctx, namespace, name, fmt.Sprintf("%s-retry-%d", first, i))
 		if err == nil || sess == nil || sess.Phase != "Failed" {
 			return sess, err
 		}
@@ -146,22 +139,32 @@ func (rt *Runtime) Trigger(ctx context.Context, namespace, name string) (*Sessio
 	return sess, err
 }
 
-func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName string) (*Session, error) {
+// trigger runs one session and also returns the invoker's retryConfig as it
+// read it.
+func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName string) (*Session, *stashv1beta1.RetryConfig, error) {
+	sess, bc, err := rt.runBackup(ctx, namespace, name, sessionName)
+	if bc == nil {
+		return sess, nil, err
+	}
+	return sess, bc.Spec.RetryConfig, err
+}
+
+func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName string) (*Session, *stashv1beta1.BackupConfiguration, error) {
 	set, cat, err := rt.Load()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	bc, ok := set.BackupConfigurations[manifest.Key(namespace, name)]
 	if !ok {
-		return nil, fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(namespace, name))
+		return nil, nil, fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(namespace, name))
 	}
 	store, err := OpenStore(rt.StateDir)
 	if err != nil {
-		return nil, err
+		return nil, bc, err
 	}
 	defer store.Close()
-	if _, err := store.FailInterrupted(alive); err != nil {
-		return nil, err
+	if _, err := store.FailInterrupted(ProcessAlive); err != nil {
+		return nil, bc, err
 	}
 	if sessionName == "" {
 		sessionName = fmt.Sprintf("%s-%d", bc.Name, rt.now().Unix())
@@ -173,12 +176,12 @@ func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName str
 	// One session per BackupConfiguration at a time, as in Stash.
 	existing, err := store.List()
 	if err != nil {
-		return nil, err
+		return nil, bc, err
 	}
 	for _, s := range existing {
 		if s.InvokerName == bc.Name && s.Namespace == bc.Namespace && s.Kind == "BackupSession" && s.Phase == "Running" {
 			sess.Phase, sess.End, sess.Error = "Skipped", rt.now().UTC(), "session "+s.Name+" of this BackupConfiguration is still running"
-			return sess, store.Put(sess)
+			return sess, bc, store.Put(sess)
 		}
 	}
 	l := validation.ManifestLookup{Set: set, Catalog: cat}
@@ -189,11 +192,11 @@ func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName str
 	}
 	job, err := plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: sess.Name, Repository: repo, Catalog: cat})
 	if err != nil {
-		return nil, err
+		return nil, bc, err
 	}
 	sess.Phase = "Running"
 	if err := store.Put(sess); err != nil {
-		return nil, err
+		return nil, bc, err
 	}
 	runCtx := ctx
 	if to := bc.Spec.TimeOut; to != nil && to.Duration > 0 {
@@ -219,7 +222,7 @@ func (rt *Runtime) trigger(ctx context.Context, namespace, name, sessionName str
 	if herr := store.KeepNewest("BackupSession", bc.Namespace, bc.Name, limit); herr != nil && err == nil {
 		err = herr
 	}
-	return done, err
+	return done, bc, err
 }
 
 // Restore runs RestoreSession name now and returns it finished.
@@ -237,7 +240,7 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 		return nil, err
 	}
 	defer store.Close()
-	if _, err := store.FailInterrupted(alive); err != nil {
+	if _, err := store.FailInterrupted(ProcessAlive); err != nil {
 		return nil, err
 	}
 	l := validation.ManifestLookup{Set: set, Catalog: cat}

@@ -55,7 +55,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := store.FailInterrupted(alive)
+	n, err := store.FailInterrupted(ProcessAlive)
 	store.Close()
 	if err != nil {
 		return err

@@ -1,5 +1,0 @@
-package cli
-
-import "syscall"
-
-func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
