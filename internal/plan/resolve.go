@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -294,6 +295,14 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: js.ownerName + "-" + js.interim.Name},
 		}})
 	}
+	if l := localBackend(js.inv.Repository); l != nil {
+		// Steps reach a local backend through its volume, mounted where
+		// the Function's --bucket (REPOSITORY_BUCKET) points.
+		volumes = append(volumes, corev1.Volume{Name: LocalBackendVolume, VolumeSource: l.VolumeSource})
+		for i := range containers {
+			containers[i].VolumeMounts = append(containers[i].VolumeMounts, corev1.VolumeMount{Name: LocalBackendVolume, MountPath: l.MountPath, SubPath: l.SubPath})
+		}
+	}
 	labels := map[string]string{
 		LabelComponent: js.component, LabelManagedBy: ManagedBy,
 		LabelInvokerType: js.inv.InvokerKind, LabelInvokerName: js.inv.InvokerName,
@@ -346,6 +355,19 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 
 func ptr[T any](v T) *T { return &v }
 
+// localBackend returns the Repository's local backend when it names a
+// volume (hostPath, PVC, NFS, …) that a pod must mount.
+func localBackend(r *stashv1alpha1.Repository) *stashv1alpha1.LocalSpec {
+	if r == nil || r.Spec.Backend.Local == nil {
+		return nil
+	}
+	l := r.Spec.Backend.Local
+	if reflect.DeepEqual(l.VolumeSource, corev1.VolumeSource{}) {
+		return nil
+	}
+	return l
+}
+
 // containerName is Stash's: the Function name with dots replaced, and the
 // step index.
 func containerName(fn string, i int) string {
@@ -364,6 +386,9 @@ func stepContainer(js jobSpec, fnName string, i int, spec stashv1beta1.FunctionS
 		VolumeDevices:   spec.VolumeDevices,
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		Env:             downwardEnv(js.ordinal),
+		// The last log lines of a failed step become its termination
+		// message, which the operator copies into the session's error.
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 	if js.interim != nil {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: InterimVolume, MountPath: InterimMountPath})

@@ -27,6 +27,7 @@ const (
 	ScratchVolume      = "stash-tmp-dir"
 	InterimMountPath   = "/stash-interim-volume"
 	InterimVolume      = "stash-interim-volume"
+	LocalBackendVolume = "stash-local-backend"
 	DefaultTargetMount = "/stash-data"
 )
 

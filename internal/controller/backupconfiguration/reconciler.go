@@ -1,0 +1,274 @@
+// Package backupconfiguration reconciles BackupConfigurations: it checks
+// their references, keeps Stash's conditions and phase, and owns the
+// trigger CronJob that creates a BackupSession on schedule.
+package backupconfiguration
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller"
+	"github.com/stash-backup/stash/internal/controller/rbac"
+	"github.com/stash-backup/stash/internal/kube"
+	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/status"
+	"github.com/stash-backup/stash/internal/validation"
+)
+
+// Condition types of a BackupConfiguration (Stash's names).
+const (
+	CondRepositoryFound    = "RepositoryFound"
+	CondBackendSecretFound = "BackendSecretFound"
+	CondBackupTargetFound  = "BackupTargetFound"
+	CondCronJobCreated     = "CronJobCreated"
+	CondValidationPassed   = "ValidationPassed"
+)
+
+// TriggerName is the name of a BackupConfiguration's trigger CronJob and
+// of its ServiceAccount.
+func TriggerName(bc string) string { return "stash-trigger-" + bc }
+
+// Reconciler reconciles BackupConfigurations.
+type Reconciler struct {
+	Client client.Client
+	Config controller.Config
+	Events record.EventRecorder
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (r *Reconciler) now() metav1.Time {
+	if r.Now != nil {
+		return metav1.NewTime(r.Now())
+	}
+	return metav1.Now()
+}
+
+// SetupWithManager registers the reconciler.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&stashv1beta1.BackupConfiguration{}).
+		Owns(&batchv1.CronJob{}).
+		Named("backupconfiguration").
+		Complete(r)
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	bc := &stashv1beta1.BackupConfiguration{}
+	if err := r.Client.Get(ctx, req.NamespacedName, bc); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !bc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
+	st := bc.Status.DeepCopy()
+	now := r.now()
+	set := func(t string, ok bool, reason, msg string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: bc.Generation}, now)
+	}
+
+	repoNS := bc.Spec.Repository.Namespace
+	if repoNS == "" {
+		repoNS = bc.Namespace
+	}
+	repo, repoFound := lookup.Repository(repoNS, bc.Spec.Repository.Name)
+	set(CondRepositoryFound, repoFound, pick(repoFound, "RepositoryAvailable", "RepositoryNotAvailable"),
+		pick(repoFound, "Repository "+repoNS+"/"+bc.Spec.Repository.Name+" exists.", "Repository "+repoNS+"/"+bc.Spec.Repository.Name+" does not exist."))
+	secretFound := false
+	if repoFound {
+		_, secretFound = lookup.SecretData(repo.Namespace, repo.Spec.Backend.StorageSecretName)
+		set(CondBackendSecretFound, secretFound, pick(secretFound, "BackendSecretAvailable", "BackendSecretNotAvailable"),
+			pick(secretFound, "Secret "+repo.Namespace+"/"+repo.Spec.Backend.StorageSecretName+" exists.", "Secret "+repo.Namespace+"/"+repo.Spec.Backend.StorageSecretName+" does not exist."))
+	}
+	targetFound, targetMsg := r.targetExists(ctx, bc)
+	set(CondBackupTargetFound, targetFound, pick(targetFound, "TargetAvailable", "TargetNotAvailable"), targetMsg)
+
+	errs := validation.BackupConfiguration(bc, lookup)
+	var invalid field.ErrorList
+	for _, e := range errs {
+		if e.Type != field.ErrorTypeNotFound {
+			invalid = append(invalid, e)
+		}
+	}
+	if t := bc.Spec.Target; t != nil && bc.Spec.Task.Name == "" && isWorkload(t.Ref.Kind) {
+		invalid = append(invalid, field.Invalid(field.NewPath("spec", "task", "name"), "",
+			"backing up a "+t.Ref.Kind+" through an injected sidecar is not supported by this operator yet: back up its PVCs with the pvc-backup Task"))
+	}
+	validMsg := "Validation has been passed successfully."
+	if len(invalid) > 0 {
+		validMsg = invalid.ToAggregate().Error()
+	}
+	set(CondValidationPassed, len(invalid) == 0, pick(len(invalid) == 0, "ResourceValidationPassed", "ResourceValidationFailed"), validMsg)
+
+	var requeue time.Duration
+	switch {
+	case len(invalid) > 0:
+		st.Phase = stashv1beta1.InvokerInvalid
+	case !repoFound || !secretFound || !targetFound || len(errs) > 0:
+		st.Phase = stashv1beta1.InvokerNotReady
+		// References may appear later; look again without waiting for
+		// an event on an object this controller does not watch.
+		requeue = 15 * time.Second
+	default:
+		if err := r.ensureCronJob(ctx, bc); err != nil {
+			set(CondCronJobCreated, false, "CronJobCreationFailed", err.Error())
+			r.Events.Event(bc, corev1.EventTypeWarning, controller.ReasonCronJobCreationFailed, err.Error())
+			st.Phase = stashv1beta1.InvokerNotReady
+			requeue = 10 * time.Second
+		} else {
+			set(CondCronJobCreated, true, "CronJobCreationSucceeded", "Successfully created backup triggering CronJob.")
+			st.Phase = stashv1beta1.InvokerReady
+		}
+	}
+	st.ObservedGeneration = bc.Generation
+	if !equalStatus(bc.Status, *st) {
+		bc.Status = *st
+		if err := r.Client.Status().Update(ctx, bc); err != nil {
+			return ctrl.Result{}, fmt.Errorf("update status of BackupConfiguration %s/%s: %w", bc.Namespace, bc.Name, err)
+		}
+	}
+	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+func equalStatus(a, b stashv1beta1.BackupConfigurationStatus) bool {
+	if a.Phase != b.Phase || a.ObservedGeneration != b.ObservedGeneration || len(a.Conditions) != len(b.Conditions) {
+		return false
+	}
+	for i := range a.Conditions {
+		x, y := a.Conditions[i], b.Conditions[i]
+		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message || x.ObservedGeneration != y.ObservedGeneration {
+			return false
+		}
+	}
+	return true
+}
+
+func pick[T any](c bool, a, b T) T {
+	if c {
+		return a
+	}
+	return b
+}
+
+func isWorkload(kind string) bool {
+	switch kind {
+	case "Deployment", "StatefulSet", "DaemonSet", "DeploymentConfig", "ReplicaSet", "ReplicationController":
+		return true
+	}
+	return false
+}
+
+// targetExists says whether the object the BackupConfiguration backs up
+// exists.
+func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupConfiguration) (bool, string) {
+	t := bc.Spec.Target
+	if t == nil {
+		return false, "spec.target is not set."
+	}
+	ns := t.Ref.Namespace
+	if ns == "" {
+		ns = bc.Namespace
+	}
+	var obj client.Object
+	switch t.Ref.Kind {
+	case "AppBinding":
+		ab, ok := (kube.Lookup{Ctx: ctx, Reader: r.Client}).AppBinding(ns, t.Ref.Name)
+		if ok {
+			obj = ab
+		}
+	case "PersistentVolumeClaim":
+		obj = &corev1.PersistentVolumeClaim{}
+	default:
+		// Other kinds (workloads) are checked by validation; the sidecar
+		// model is not implemented, so their existence does not matter.
+		return true, fmt.Sprintf("%s %s/%s", t.Ref.Kind, ns, t.Ref.Name)
+	}
+	if obj == nil {
+		return false, fmt.Sprintf("AppBinding %s/%s does not exist.", ns, t.Ref.Name)
+	}
+	if _, isPVC := obj.(*corev1.PersistentVolumeClaim); isPVC {
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: t.Ref.Name}, obj); err != nil {
+			return false, fmt.Sprintf("PersistentVolumeClaim %s/%s does not exist.", ns, t.Ref.Name)
+		}
+	}
+	return true, fmt.Sprintf("%s %s/%s exists.", t.Ref.Kind, ns, t.Ref.Name)
+}
+
+// ensureCronJob creates or updates the trigger CronJob (or removes it when
+// the BackupConfiguration has no schedule).
+func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupConfiguration) error {
+	name := TriggerName(bc.Name)
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: bc.Namespace}}
+	if strings.TrimSpace(bc.Spec.Schedule) == "" {
+		return client.IgnoreNotFound(r.Client.Delete(ctx, cj))
+	}
+	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, "", name, rbac.TriggerRules()); err != nil {
+		return err
+	}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, cj, func() error {
+		labels := map[string]string{
+			plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: bc.Name,
+			plan.LabelComponent: "stash-trigger", plan.LabelManagedBy: plan.ManagedBy,
+		}
+		cj.Labels = labels
+		cj.Spec.Schedule = bc.Spec.Schedule
+		cj.Spec.Suspend = &bc.Spec.Paused
+		cj.Spec.ConcurrencyPolicy = batchv1.ForbidConcurrent
+		cj.Spec.SuccessfulJobsHistoryLimit = ptr(int32(1))
+		cj.Spec.FailedJobsHistoryLimit = ptr(int32(1))
+		jt := &cj.Spec.JobTemplate
+		jt.Labels = map[string]string{"stash.appscode.com/delete-job-on-completion": "true"}
+		jt.Spec.BackoffLimit = ptr(int32(3))
+		jt.Spec.TTLSecondsAfterFinished = ptr(int32(300))
+		pod := &jt.Spec.Template
+		pod.Labels = labels
+		pod.Spec.ServiceAccountName = name
+		pod.Spec.RestartPolicy = corev1.RestartPolicyNever
+		c := corev1.Container{
+			Name:            "stash-trigger",
+			Image:           r.Config.Image.String(),
+			ImagePullPolicy: corev1.PullIfNotPresent,
+			Args: []string{"create-backupsession", "--invoker-kind=BackupConfiguration",
+				"--invoker-name=" + bc.Name, "--namespace=" + bc.Namespace},
+			TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		}
+		if rs := bc.Spec.RuntimeSettings.Container; rs != nil {
+			c.Resources = rs.Resources
+			c.SecurityContext = rs.SecurityContext
+		}
+		if len(pod.Spec.Containers) == 1 {
+			// Keep fields the API server defaulted so the update is a no-op
+			// when nothing of ours changed.
+			old := pod.Spec.Containers[0]
+			old.Name, old.Image, old.Args, old.ImagePullPolicy = c.Name, c.Image, c.Args, c.ImagePullPolicy
+			old.Resources, old.SecurityContext, old.TerminationMessagePolicy = c.Resources, c.SecurityContext, c.TerminationMessagePolicy
+			c = old
+		}
+		pod.Spec.Containers = []corev1.Container{c}
+		return controllerutil.SetControllerReference(bc, cj, r.Client.Scheme())
+	})
+	if err != nil {
+		return fmt.Errorf("CronJob %s/%s: %w", bc.Namespace, name, err)
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }
