@@ -1,0 +1,457 @@
+// Package backupsession reconciles BackupSessions of the job model: it
+// decides whether a session runs or is skipped, creates its Job from the
+// planner, and derives the session's phase from the Job and its pods, so
+// a session never stays Running after its Job is gone, failed, or the
+// operator restarted. Finished sessions get retries, history cleanup,
+// events and metrics.
+package backupsession
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller"
+	"github.com/stash-backup/stash/internal/controller/jobstate"
+	"github.com/stash-backup/stash/internal/controller/rbac"
+	"github.com/stash-backup/stash/internal/kube"
+	"github.com/stash-backup/stash/internal/metrics"
+	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/status"
+)
+
+// Session condition types (Stash's names).
+const (
+	CondBackupSkipped         = "BackupSkipped"
+	CondHistoryCleaned        = "BackupHistoryCleaned"
+	CondDeadlineExceeded      = "DeadlineExceeded"
+	CondMetricsPushed         = "MetricsPushed"
+	CondBackupExecutorEnsured = "BackupExecutorEnsured"
+	CondBackupDisrupted       = "BackupDisrupted"
+)
+
+// Reconciler reconciles BackupSessions.
+type Reconciler struct {
+	Client client.Client
+	// APIReader reads past the cache, to confirm that a Job is really gone
+	// before a session is failed for it.
+	APIReader client.Reader
+	Config    controller.Config
+	Events    record.EventRecorder
+	Metrics   *metrics.Metrics
+	Now       func() time.Time
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager registers the reconciler.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&stashv1beta1.BackupSession{}).
+		Owns(&batchv1.Job{}).
+		Named("backupsession").
+		Complete(r)
+}
+
+// JobName is the name of a BackupSession's Job (the planner's).
+func JobName(session string) string { return "stash-backup-" + session + "-0" }
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	bs := &stashv1beta1.BackupSession{}
+	if err := r.Client.Get(ctx, req.NamespacedName, bs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !bs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	switch bs.Status.Phase {
+	case stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSkipped:
+		return r.finish(ctx, bs)
+	case stashv1beta1.BackupSessionRunning:
+		return r.track(ctx, bs)
+	}
+	return r.start(ctx, bs)
+}
+
+func (r *Reconciler) setStatus(ctx context.Context, bs *stashv1beta1.BackupSession, st stashv1beta1.BackupSessionStatus) error {
+	bs.Status = st
+	if err := r.Client.Status().Update(ctx, bs); err != nil {
+		return fmt.Errorf("update status of BackupSession %s/%s: %w", bs.Namespace, bs.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) skip(ctx context.Context, bs *stashv1beta1.BackupSession, reason, msg string) (ctrl.Result, error) {
+	st := bs.Status.DeepCopy()
+	st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondBackupSkipped, Status: metav1.ConditionTrue, Reason: reason, Message: msg}, metav1.NewTime(r.now()))
+	st.Phase = stashv1beta1.BackupSessionSkipped
+	r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupSkipped, msg)
+	return ctrl.Result{}, r.setStatus(ctx, bs, *st)
+}
+
+func (r *Reconciler) fail(ctx context.Context, bs *stashv1beta1.BackupSession, target stashv1beta1.TargetRef, host, msg string) (ctrl.Result, error) {
+	st := status.MergeBackup(bs.Status, target, 1, []stashv1beta1.HostBackupStats{{Hostname: host, Phase: "Failed", Error: msg}})
+	if st.Phase != stashv1beta1.BackupSessionFailed {
+		st.Phase = stashv1beta1.BackupSessionFailed
+	}
+	if err := r.setStatus(ctx, bs, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{Requeue: true}, nil
+}
+
+func (r *Reconciler) invoker(ctx context.Context, bs *stashv1beta1.BackupSession) (*stashv1beta1.BackupConfiguration, error) {
+	bc := &stashv1beta1.BackupConfiguration{}
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: bs.Spec.Invoker.Name}, bc)
+	return bc, err
+}
+
+func targetOf(bc *stashv1beta1.BackupConfiguration) (stashv1beta1.TargetRef, string) {
+	if bc == nil || bc.Spec.Target == nil {
+		return stashv1beta1.TargetRef{}, "host-0"
+	}
+	ref := bc.Spec.Target.Ref
+	if ref.Namespace == "" {
+		ref.Namespace = bc.Namespace
+	}
+	host := bc.Spec.Target.Alias
+	if host == "" {
+		host = "host-0"
+	}
+	return ref, host
+}
+
+// start decides whether a new session runs and, if so, creates its Job.
+func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) (ctrl.Result, error) {
+	if bs.Spec.Invoker.Kind != "" && bs.Spec.Invoker.Kind != "BackupConfiguration" {
+		return r.skip(ctx, bs, "InvokerNotSupported", bs.Spec.Invoker.Kind+" invokers are not supported by this operator yet; use a BackupConfiguration")
+	}
+	bc, err := r.invoker(ctx, bs)
+	if apierrors.IsNotFound(err) {
+		return r.skip(ctx, bs, "InvokerNotFound", fmt.Sprintf("BackupConfiguration %s/%s does not exist.", bs.Namespace, bs.Spec.Invoker.Name))
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if bc.Status.Phase != stashv1beta1.InvokerReady {
+		return r.skip(ctx, bs, "InvokerNotReady", fmt.Sprintf("BackupConfiguration %s is %q, not Ready: see its conditions.", bc.Name, orStr(string(bc.Status.Phase), "new")))
+	}
+	var list stashv1beta1.BackupSessionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(bs.Namespace)); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, o := range list.Items {
+		if o.Name != bs.Name && o.Spec.Invoker.Name == bc.Name && o.Status.Phase == stashv1beta1.BackupSessionRunning {
+			return r.skip(ctx, bs, "SkippedTakingNewBackup", fmt.Sprintf("Skipped taking new backup: BackupSession %s of the same BackupConfiguration is still running.", o.Name))
+		}
+	}
+
+	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
+	repoNS := orStr(bc.Spec.Repository.Namespace, bc.Namespace)
+	repo, _ := lookup.Repository(repoNS, bc.Spec.Repository.Name)
+	ref, host := targetOf(bc)
+	var ab *appcatalogv1alpha1.AppBinding
+	if ref.Kind == "AppBinding" {
+		ab, _ = lookup.AppBinding(ref.Namespace, ref.Name)
+	}
+	job, err := plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: bs.Name, Repository: repo, Catalog: lookup, Image: r.Config.Image})
+	if err != nil {
+		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+		return r.fail(ctx, bs, ref, host, "resolve the backup Job: "+err.Error())
+	}
+	sa := job.Spec.Template.Spec.ServiceAccountName
+	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, "", sa, rbac.BackupRules()); err != nil {
+		return ctrl.Result{}, err
+	}
+	if repoNS != bc.Namespace {
+		if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, repoNS, sa, rbac.RepositoryReadRules()); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if t := bc.Spec.InterimVolumeTemplate; t != nil {
+		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: bs.Name + "-" + t.Name, Namespace: bs.Namespace, Labels: t.Labels}, Spec: t.Spec}
+		if err := controllerutil.SetControllerReference(bs, pvc, r.Client.Scheme()); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.Client.Create(ctx, pvc); err != nil && !apierrors.IsAlreadyExists(err) {
+			return ctrl.Result{}, fmt.Errorf("create interim PVC: %w", err)
+		}
+	}
+	job.OwnerReferences = nil
+	if err := controllerutil.SetControllerReference(bs, job, r.Client.Scheme()); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+		return ctrl.Result{}, fmt.Errorf("create Job %s/%s: %w", job.Namespace, job.Name, err)
+	}
+	r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupJobCreated, "Created backup Job "+job.Name)
+
+	now := metav1.NewTime(r.now())
+	st := bs.Status.DeepCopy()
+	one := int32(1)
+	st.Targets = []stashv1beta1.BackupTargetStatus{{
+		Ref: ref, TotalHosts: &one, Phase: "Running",
+		PreBackupActions:  []string{"InitializeBackendRepository"},
+		PostBackupActions: []string{"ApplyRetentionPolicy", "VerifyRepositoryIntegrity", "SendRepositoryMetrics"},
+		Conditions: []stashv1beta1.Condition{{Type: CondBackupExecutorEnsured, Status: metav1.ConditionTrue, Reason: "SuccessfullyEnsuredBackupExecutor",
+			Message: "Backup Job " + job.Name + " created.", LastTransitionTime: now}},
+	}}
+	st.Phase = stashv1beta1.BackupSessionRunning
+	if to := bc.Spec.TimeOut; to != nil && to.Duration > 0 {
+		d := metav1.NewTime(bs.CreationTimestamp.Add(to.Duration))
+		st.SessionDeadline = &d
+	}
+	if err := r.setStatus(ctx, bs, *st); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupRunning, "Backup is running.")
+	return r.requeueForDeadline(bs), nil
+}
+
+func (r *Reconciler) requeueForDeadline(bs *stashv1beta1.BackupSession) ctrl.Result {
+	// Jobs and pods we own wake us; the periodic look is a safety net.
+	after := time.Minute
+	if d := bs.Status.SessionDeadline; d != nil {
+		if until := d.Sub(r.now()); until < after {
+			after = until + time.Second
+		}
+	}
+	return ctrl.Result{RequeueAfter: after}
+}
+
+// track derives a running session's outcome from its Job.
+func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) (ctrl.Result, error) {
+	bc, err := r.invoker(ctx, bs)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if apierrors.IsNotFound(err) {
+		bc = nil
+	}
+	ref, host := targetOf(bc)
+	if len(bs.Status.Targets) > 0 {
+		ref = bs.Status.Targets[0].Ref
+	}
+	name := JobName(bs.Name)
+	if d := bs.Status.SessionDeadline; d != nil && !r.now().Before(d.Time) {
+		_ = r.Client.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: bs.Namespace}}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+		bs.Status.Conditions = status.SetCondition(bs.Status.Conditions, stashv1beta1.Condition{Type: CondDeadlineExceeded, Status: metav1.ConditionTrue, Reason: "FailedToCompleteWithinDeadline",
+			Message: "Failed to complete backup within the deadline " + d.UTC().Format(time.RFC3339) + " (spec.timeOut)."}, metav1.NewTime(r.now()))
+		return r.fail(ctx, bs, ref, host, "timeOut exceeded: the backup did not finish before "+d.UTC().Format(time.RFC3339))
+	}
+	job := &batchv1.Job{}
+	err = r.Client.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: name}, job)
+	if apierrors.IsNotFound(err) {
+		err = r.APIReader.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: name}, job)
+	}
+	if apierrors.IsNotFound(err) {
+		return r.fail(ctx, bs, ref, host, "backup Job "+name+" is gone before it reported a result (deleted, or never created)")
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.now())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	switch state {
+	case jobstate.Failed:
+		return r.fail(ctx, bs, ref, host, msg)
+	case jobstate.Complete:
+		// update-status, the Job's last container, records the result. If
+		// the session still looks Running, read it past the cache before
+		// concluding that it never did.
+		fresh := &stashv1beta1.BackupSession{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(bs), fresh); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if fresh.Status.Phase != stashv1beta1.BackupSessionRunning {
+			return ctrl.Result{Requeue: true}, nil
+		}
+		return r.fail(ctx, fresh, ref, host, "backup Job "+name+" completed without recording a result in the session")
+	}
+	return r.requeueForDeadline(bs), nil
+}
+
+// finish runs once per finished session: retry, history cleanup, events
+// and metrics. The BackupHistoryCleaned condition marks it done.
+func (r *Reconciler) finish(ctx context.Context, bs *stashv1beta1.BackupSession) (ctrl.Result, error) {
+	if status.FindCondition(bs.Status.Conditions, CondHistoryCleaned) != nil {
+		return ctrl.Result{}, nil
+	}
+	bc, err := r.invoker(ctx, bs)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, err
+	}
+	if apierrors.IsNotFound(err) {
+		bc = nil
+	}
+	st := bs.Status.DeepCopy()
+	now := r.now()
+	if st.SessionDuration == "" {
+		st.SessionDuration = now.Sub(bs.CreationTimestamp.Time).Round(time.Second).String()
+	}
+
+	// Retry a failed session after retryConfig.delay.
+	if bc != nil && st.Phase == stashv1beta1.BackupSessionFailed && bc.Spec.RetryConfig != nil && bs.Spec.RetryLeft > 0 {
+		if st.NextRetry == nil {
+			next := metav1.NewTime(now.Add(bc.Spec.RetryConfig.Delay.Duration))
+			st.NextRetry = &next
+			return ctrl.Result{RequeueAfter: bc.Spec.RetryConfig.Delay.Duration}, r.setStatus(ctx, bs, *st)
+		}
+		if now.Before(st.NextRetry.Time) {
+			return ctrl.Result{RequeueAfter: st.NextRetry.Sub(now)}, nil
+		}
+		if st.Retried == nil || !*st.Retried {
+			retry := NewSession(bc, st.NextRetry.Time, bs.Spec.RetryLeft-1)
+			if err := r.Client.Create(ctx, retry); err != nil && !apierrors.IsAlreadyExists(err) {
+				return ctrl.Result{}, fmt.Errorf("create retry BackupSession: %w", err)
+			}
+			t := true
+			st.Retried = &t
+		}
+	}
+
+	limit := int32(1)
+	if bc != nil && bc.Spec.BackupHistoryLimit != nil {
+		limit = *bc.Spec.BackupHistoryLimit
+	}
+	if err := r.cleanHistory(ctx, bs, limit); err != nil {
+		st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondHistoryCleaned, Status: metav1.ConditionFalse, Reason: "FailedToCleanBackupHistory", Message: err.Error()}, metav1.NewTime(now))
+	} else {
+		st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondHistoryCleaned, Status: metav1.ConditionTrue, Reason: "SuccessfullyCleanedBackupHistory",
+			Message: fmt.Sprintf("Kept the newest %d finished sessions.", limit)}, metav1.NewTime(now))
+	}
+	if r.Metrics != nil && st.Phase != stashv1beta1.BackupSessionSkipped {
+		r.Metrics.BackupSession(bs.Namespace, bs.Spec.Invoker.Name, repositoryName(bc), *st, bs.CreationTimestamp.Time, now)
+		st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondMetricsPushed, Status: metav1.ConditionTrue, Reason: "SuccessfullyPushedMetrics", Message: "Exported by the operator's /metrics."}, metav1.NewTime(now))
+	}
+	switch st.Phase {
+	case stashv1beta1.BackupSessionSucceeded:
+		r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupSucceeded, "Backup session completed successfully.")
+	case stashv1beta1.BackupSessionFailed:
+		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupFailed, "Backup session failed: "+firstError(*st))
+	}
+	return ctrl.Result{}, r.setStatus(ctx, bs, *st)
+}
+
+func repositoryName(bc *stashv1beta1.BackupConfiguration) string {
+	if bc == nil {
+		return ""
+	}
+	return bc.Spec.Repository.Name
+}
+
+func firstError(st stashv1beta1.BackupSessionStatus) string {
+	for _, t := range st.Targets {
+		for _, s := range t.Stats {
+			if s.Error != "" {
+				return s.Error
+			}
+		}
+	}
+	for _, c := range st.Conditions {
+		if c.Status == metav1.ConditionFalse || c.Type == CondDeadlineExceeded {
+			return c.Message
+		}
+	}
+	return "see the session's status"
+}
+
+// cleanHistory deletes the invoker's finished sessions beyond the newest
+// limit (never the session being finished, never a running one). Their
+// Jobs go with them through owner references.
+func (r *Reconciler) cleanHistory(ctx context.Context, bs *stashv1beta1.BackupSession, limit int32) error {
+	var list stashv1beta1.BackupSessionList
+	if err := r.Client.List(ctx, &list, client.InNamespace(bs.Namespace)); err != nil {
+		return err
+	}
+	var done []stashv1beta1.BackupSession
+	for _, o := range list.Items {
+		if o.Spec.Invoker.Name != bs.Spec.Invoker.Name || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		switch o.Status.Phase {
+		case stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSkipped:
+			done = append(done, o)
+		}
+	}
+	sort.Slice(done, func(i, j int) bool {
+		a, b := done[i].CreationTimestamp, done[j].CreationTimestamp
+		if a.Equal(&b) {
+			return done[i].Name > done[j].Name
+		}
+		return b.Before(&a)
+	})
+	var errs []string
+	for i, o := range done {
+		if int32(i) < limit || o.Name == bs.Name {
+			continue
+		}
+		if err := r.Client.Delete(ctx, &done[i], client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("delete old sessions: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// NewSession is the BackupSession a trigger creates for bc at t, as Stash
+// names and labels it.
+func NewSession(bc *stashv1beta1.BackupConfiguration, t time.Time, retryLeft int32) *stashv1beta1.BackupSession {
+	bs := &stashv1beta1.BackupSession{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("%s-%d", bc.Name, t.Unix()), Namespace: bc.Namespace,
+			Labels: map[string]string{
+				plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: bc.Name,
+				plan.LabelComponent: "stash-backup", plan.LabelManagedBy: plan.ManagedBy,
+			},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: stashv1beta1.GroupVersion.String(), Kind: "BackupConfiguration", Name: bc.Name, UID: bc.UID,
+				Controller: ptr(true), BlockOwnerDeletion: ptr(true),
+			}},
+		},
+		Spec: stashv1beta1.BackupSessionSpec{
+			Invoker:   stashv1beta1.BackupInvokerRef{APIGroup: stashv1beta1.GroupVersion.Group, Kind: "BackupConfiguration", Name: bc.Name},
+			RetryLeft: retryLeft,
+		},
+	}
+	if bc.Spec.Target != nil {
+		ref := bc.Spec.Target.Ref
+		bs.Labels["stash.appscode.com/target-kind"] = ref.Kind
+		bs.Labels["stash.appscode.com/target-name"] = ref.Name
+		bs.Labels["stash.appscode.com/target-namespace"] = orStr(ref.Namespace, bc.Namespace)
+	}
+	return bs
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func orStr(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
