@@ -83,6 +83,13 @@ func (f *addonFlags) register(cmd *cobra.Command, restore bool) {
 
 func (f *addonFlags) source() (source.Source, error) {
 	if len(f.files) == 0 {
+		if clusterAvailable() {
+			c, err := clusterClient()
+			if err != nil {
+				return nil, err
+			}
+			return source.Kube{Reader: c}, nil
+		}
 		return nil, errors.New("no object source: outside a cluster pass -f with the manifests holding the AppBinding, Secrets and Repository")
 	}
 	set, err := manifest.Load(f.files...)

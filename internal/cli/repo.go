@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/repository"
 )
@@ -35,22 +36,32 @@ func (f *repoFlags) register(cmd *cobra.Command) {
 	pf.IntVar(&f.parallelism, "parallelism", 0, "concurrent hashing, compression and transfers (default: CPUs)")
 }
 
-// options resolves the flags into repository options.
-func (f *repoFlags) options() (repository.Options, error) {
+// options resolves the flags (the Repository and its Secret come from
+// the -f manifests, or from the cluster when no -f is given there) into repository options.
+func (f *repoFlags) options(ctx context.Context) (repository.Options, error) {
 	if err := checkOutput(f.output); err != nil {
 		return repository.Options{}, err
 	}
-	set, err := manifest.Load(f.files...)
-	if err != nil {
-		return repository.Options{}, err
-	}
-	repo, err := set.Repository(f.namespace, f.repository)
-	if err != nil {
-		return repository.Options{}, err
-	}
-	secret, err := set.StorageSecret(repo)
-	if err != nil {
-		return repository.Options{}, err
+	var (
+		repo   *stashv1alpha1.Repository
+		secret map[string][]byte
+	)
+	if len(f.files) == 0 && clusterAvailable() {
+		var err error
+		if repo, secret, err = clusterRepository(ctx, f.namespace, f.repository); err != nil {
+			return repository.Options{}, err
+		}
+	} else {
+		set, err := manifest.Load(f.files...)
+		if err != nil {
+			return repository.Options{}, err
+		}
+		if repo, err = set.Repository(f.namespace, f.repository); err != nil {
+			return repository.Options{}, err
+		}
+		if secret, err = set.StorageSecret(repo); err != nil {
+			return repository.Options{}, err
+		}
 	}
 	loc, err := repository.ResolveLocation(repo.Spec.Backend, secret)
 	if err != nil {
@@ -67,7 +78,7 @@ func (f *repoFlags) options() (repository.Options, error) {
 }
 
 func (f *repoFlags) open(ctx context.Context) (*repository.Repository, error) {
-	o, err := f.options()
+	o, err := f.options(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +100,7 @@ func newRepoCommand() *cobra.Command {
 		newRepoForgetCommand(f),
 		newRepoCheckCommand(f),
 		newRepoStatsCommand(f),
+		newRepoWipeCommand(f),
 	)
 	return cmd
 }
@@ -99,7 +111,7 @@ func newRepoInitCommand(f *repoFlags) *cobra.Command {
 		Short: "Create an empty, encrypted repository",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o, err := f.options()
+			o, err := f.options(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -137,7 +149,7 @@ func newRepoBackupCommand(f *repoFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o, err := f.options()
+			o, err := f.options(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -473,4 +485,33 @@ func newRepoStatsCommand(f *repoFlags) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func newRepoWipeCommand(f *repoFlags) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "wipe --yes",
+		Short: "Delete the whole repository from its backend: every snapshot and all data (needs the password)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !yes {
+				return fmt.Errorf("wipe deletes every snapshot in the repository and cannot be undone: pass --yes to confirm")
+			}
+			o, err := f.options(cmd.Context())
+			if err != nil {
+				return err
+			}
+			n, err := repository.Wipe(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if f.output == outputJSON {
+				return writeJSON(stdout, map[string]any{"location": o.Location.String(), "deletedBlobs": n})
+			}
+			fmt.Fprintf(stdout, "wiped %s: deleted %d blobs\n", o.Location, n)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm that every snapshot is to be deleted")
+	return cmd
 }

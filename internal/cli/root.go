@@ -26,8 +26,13 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		Version:       Version,
 	}
+	root.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to use (default: $KUBECONFIG, or the pod's service account in a cluster)")
 	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand(),
-		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand())
+		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
+		newOperatorCommand(), newCreateBackupSessionCommand(), newTriggerCommand(), newPauseResumeCommand(true), newPauseResumeCommand(false), newDescribeCommand())
+	if IsKubectlPlugin() {
+		root.Use = "kubectl stash"
+	}
 	return root
 }
 

@@ -29,6 +29,9 @@ const (
 	LabelComponent   = "app.kubernetes.io/component"
 	LabelManagedBy   = "app.kubernetes.io/managed-by"
 	ManagedBy        = "stash.appscode.com"
+	// AnnotationHostname on a step Job names the host whose stats it
+	// reports, so a runtime can fail that host when the Job fails.
+	AnnotationHostname = "stash.appscode.com/hostname"
 )
 
 // Default pod users: backups run as 65535 so that update-status can read
@@ -337,6 +340,7 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: metav1.ObjectMeta{
 			Name: js.name, Namespace: js.inv.Namespace, Labels: labels,
+			Annotations: map[string]string{AnnotationHostname: js.inv.Hostname},
 			OwnerReferences: []metav1.OwnerReference{{
 				APIVersion: stashv1beta1.GroupVersion.String(), Kind: js.owner, Name: js.ownerName,
 				Controller: ptr(true), BlockOwnerDeletion: ptr(true),

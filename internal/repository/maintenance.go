@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync/atomic"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/format"
 	"github.com/kopia/kopia/repo/content/index"
 	"github.com/kopia/kopia/repo/content/indexblob"
 	"github.com/kopia/kopia/repo/maintenance"
@@ -298,4 +300,43 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// Wipe deletes every blob of the repository at opts.Location: all
+// snapshots and all data. It first opens the repository, so only someone
+// holding its password can wipe it, and a location that holds no Stash
+// repository is never touched. It returns how many blobs it deleted.
+func Wipe(ctx context.Context, opts Options) (int, error) {
+	r, err := Open(ctx, opts)
+	if err != nil {
+		return 0, err
+	}
+	if err := r.Close(ctx); err != nil {
+		return 0, err
+	}
+	st, err := newStorage(ctx, opts.Location, false)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close(ctx) //nolint:errcheck
+	var ids []blob.ID
+	if err := st.ListBlobs(ctx, "", func(m blob.Metadata) error {
+		ids = append(ids, m.BlobID)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("list blobs of %s: %w", opts.Location, err)
+	}
+	// The format blob goes last, so an interrupted wipe leaves a
+	// repository that still opens and can be wiped again.
+	sort.Slice(ids, func(i, j int) bool { return !isFormatBlob(ids[i]) && isFormatBlob(ids[j]) })
+	for i, id := range ids {
+		if err := st.DeleteBlob(ctx, id); err != nil && !errors.Is(err, blob.ErrBlobNotFound) {
+			return i, fmt.Errorf("delete blob %s of %s: %w", id, opts.Location, err)
+		}
+	}
+	return len(ids), nil
+}
+
+func isFormatBlob(id blob.ID) bool {
+	return id == format.KopiaRepositoryBlobID || id == format.KopiaBlobCfgBlobID
 }

@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
@@ -64,7 +65,7 @@ func RepositoryReadRules() []rbacv1.PolicyRule {
 
 // Ensure creates or updates ServiceAccount name in namespace, a Role of
 // the same name with rules, and the RoleBinding between them, all owned by
-// owner so that they go when it goes. roleNamespace, when different from
+// owner (when not nil) so that they go when it goes. roleNamespace, when different from
 // namespace, puts the Role and RoleBinding there (cross-namespace
 // Repository); then they are not owned, since owners cannot cross
 // namespaces, and are labelled for cleanup instead.
@@ -73,7 +74,7 @@ func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
 	if _, err := controllerutil.CreateOrUpdate(ctx, c, sa, func() error {
 		setLabels(sa)
-		return controllerutil.SetOwnerReference(owner, sa, scheme)
+		return setOwner(owner, sa, scheme)
 	}); err != nil {
 		return fmt.Errorf("ServiceAccount %s/%s: %w", namespace, name, err)
 	}
@@ -85,7 +86,7 @@ func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace
 		setLabels(role)
 		role.Rules = rules
 		if roleNamespace == namespace {
-			return controllerutil.SetOwnerReference(owner, role, scheme)
+			return setOwner(owner, role, scheme)
 		}
 		return nil
 	}); err != nil {
@@ -97,7 +98,7 @@ func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace
 		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}
 		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}}
 		if roleNamespace == namespace {
-			return controllerutil.SetOwnerReference(owner, rb, scheme)
+			return setOwner(owner, rb, scheme)
 		}
 		return nil
 	}); err != nil {
@@ -108,6 +109,23 @@ func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace
 		return fmt.Errorf("RoleBinding %s/%s: %w", roleNamespace, name, err)
 	}
 	return nil
+}
+
+// setOwner makes owner (when there is one) an owner of o.
+func setOwner(owner, o client.Object, scheme *runtime.Scheme) error {
+	if owner == nil {
+		return nil
+	}
+	return controllerutil.SetOwnerReference(owner, o, scheme)
+}
+
+// Remove deletes the ServiceAccount, Role and RoleBinding named name in
+// namespace (those Ensure made without an owner).
+func Remove(ctx context.Context, c client.Client, namespace, name string) {
+	meta := metav1.ObjectMeta{Name: name, Namespace: namespace}
+	for _, o := range []client.Object{&rbacv1.RoleBinding{ObjectMeta: meta}, &rbacv1.Role{ObjectMeta: meta}, &corev1.ServiceAccount{ObjectMeta: meta}} {
+		_ = c.Delete(ctx, o)
+	}
 }
 
 func setLabels(o client.Object) {

@@ -1,0 +1,366 @@
+// Package restoresession reconciles RestoreSessions of the job model: it
+// validates them, creates the PVCs of volumeClaimTemplates and one restore
+// Job per host from the planner, and derives the session's phase from the
+// Jobs, so that no session stays Running after its Jobs are gone or failed.
+package restoresession
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller"
+	"github.com/stash-backup/stash/internal/controller/jobstate"
+	"github.com/stash-backup/stash/internal/controller/rbac"
+	"github.com/stash-backup/stash/internal/kube"
+	"github.com/stash-backup/stash/internal/metrics"
+	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/status"
+	"github.com/stash-backup/stash/internal/validation"
+)
+
+// Condition types of a RestoreSession (Stash's names).
+const (
+	CondRestoreTargetFound = "RestoreTargetFound"
+	CondRestoreJobCreated  = "RestoreJobCreated"
+	CondMetricsPushed      = "MetricsPushed"
+	CondDeadlineExceeded   = "DeadlineExceeded"
+	CondValidationPassed   = "ValidationPassed"
+)
+
+// Reconciler reconciles RestoreSessions.
+type Reconciler struct {
+	Client    client.Client
+	APIReader client.Reader
+	Config    controller.Config
+	Events    record.EventRecorder
+	Metrics   *metrics.Metrics
+	Now       func() time.Time
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager registers the reconciler.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&stashv1beta1.RestoreSession{}).
+		Owns(&batchv1.Job{}).
+		Named("restoresession").
+		Complete(r)
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rs := &stashv1beta1.RestoreSession{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rs); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !rs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	switch rs.Status.Phase {
+	case stashv1beta1.RestoreSucceeded, stashv1beta1.RestoreFailed:
+		return r.finish(ctx, rs)
+	case stashv1beta1.RestoreInvalid:
+		if status.FindCondition(rs.Status.Conditions, CondValidationPassed) != nil &&
+			status.FindCondition(rs.Status.Conditions, CondValidationPassed).ObservedGeneration == rs.Generation {
+			return ctrl.Result{}, nil
+		}
+	case stashv1beta1.RestoreRunning:
+		return r.track(ctx, rs)
+	}
+	return r.start(ctx, rs)
+}
+
+func (r *Reconciler) setStatus(ctx context.Context, rs *stashv1beta1.RestoreSession, st stashv1beta1.RestoreSessionStatus) error {
+	rs.Status = st
+	if err := r.Client.Status().Update(ctx, rs); err != nil {
+		return fmt.Errorf("update status of RestoreSession %s/%s: %w", rs.Namespace, rs.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) cond(st *stashv1beta1.RestoreSessionStatus, gen int64, t string, ok bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen}, metav1.NewTime(r.now()))
+}
+
+func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
+	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
+	st := rs.Status.DeepCopy()
+	errs := validation.RestoreSession(rs, lookup)
+	var invalid, missing field.ErrorList
+	for _, e := range errs {
+		if e.Type == field.ErrorTypeNotFound {
+			missing = append(missing, e)
+		} else {
+			invalid = append(invalid, e)
+		}
+	}
+	if len(invalid) > 0 {
+		r.cond(st, rs.Generation, CondValidationPassed, false, "ResourceValidationFailed", invalid.ToAggregate().Error())
+		st.Phase = stashv1beta1.RestoreInvalid
+		return ctrl.Result{}, r.setStatus(ctx, rs, *st)
+	}
+	if len(missing) > 0 {
+		r.cond(st, rs.Generation, CondRestoreTargetFound, false, "ReferencesNotFound", missing.ToAggregate().Error())
+		st.Phase = stashv1beta1.RestorePending
+		if err := r.setStatus(ctx, rs, *st); err != nil {
+			return ctrl.Result{}, err
+		}
+		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
+	}
+	repoNS := rs.Spec.Repository.Namespace
+	if repoNS == "" {
+		repoNS = rs.Namespace
+	}
+	repo, _ := lookup.Repository(repoNS, rs.Spec.Repository.Name)
+	var ab *appcatalogv1alpha1.AppBinding
+	var ref stashv1beta1.TargetRef
+	if t := rs.Spec.Target; t != nil {
+		ref = t.Ref
+		if ref.Namespace == "" {
+			ref.Namespace = rs.Namespace
+		}
+		if ref.Kind == "AppBinding" {
+			ab, _ = lookup.AppBinding(ref.Namespace, ref.Name)
+		}
+	}
+	jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, AppBinding: ab, Repository: repo, Catalog: lookup, Image: r.Config.Image})
+	if err != nil {
+		r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
+		r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
+		st.Phase = stashv1beta1.RestoreFailed
+		return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
+	}
+	sa := jobs[0].Spec.Template.Spec.ServiceAccountName
+	if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, "", sa, rbac.RestoreRules()); err != nil {
+		return ctrl.Result{}, err
+	}
+	if repoNS != rs.Namespace {
+		if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, repoNS, sa, rbac.RepositoryReadRules()); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	if err := r.ensureClaims(ctx, rs, jobs); err != nil {
+		return ctrl.Result{}, err
+	}
+	for _, job := range jobs {
+		job.OwnerReferences = nil
+		if err := controllerutil.SetControllerReference(rs, job, r.Client.Scheme()); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
+			r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
+			return ctrl.Result{}, fmt.Errorf("create Job %s/%s: %w", job.Namespace, job.Name, err)
+		}
+		r.Events.Event(rs, corev1.EventTypeNormal, controller.ReasonRestoreJobCreated, "Created restore Job "+job.Name)
+	}
+	n := int32(len(jobs))
+	st.TotalHosts = &n
+	st.Phase = stashv1beta1.RestoreRunning
+	r.cond(st, rs.Generation, CondValidationPassed, true, "ResourceValidationPassed", "Validation has been passed successfully.")
+	r.cond(st, rs.Generation, CondRestoreTargetFound, true, "TargetAvailable", "Restore target found.")
+	r.cond(st, rs.Generation, CondRestoreJobCreated, true, "RestoreJobCreationSucceeded", fmt.Sprintf("Created %d restore Job(s).", n))
+	if to := rs.Spec.TimeOut; to != nil && to.Duration > 0 {
+		d := metav1.NewTime(rs.CreationTimestamp.Add(to.Duration))
+		st.SessionDeadline = &d
+	}
+	if err := r.setStatus(ctx, rs, *st); err != nil {
+		return ctrl.Result{}, err
+	}
+	return r.requeue(rs), nil
+}
+
+// ensureClaims creates the PVCs of volumeClaimTemplates (one per replica,
+// ${POD_ORDINAL} substituted in names) that the restore Jobs mount. They
+// are not owned by the session: the restored data outlives it.
+func (r *Reconciler) ensureClaims(ctx context.Context, rs *stashv1beta1.RestoreSession, jobs []*batchv1.Job) error {
+	t := rs.Spec.Target
+	if t == nil || len(t.VolumeClaimTemplates) == 0 {
+		return nil
+	}
+	replicas := 1
+	if t.Replicas != nil {
+		replicas = int(*t.Replicas)
+	}
+	for ord := 0; ord < replicas; ord++ {
+		vars := map[string]string{"POD_ORDINAL": strconv.Itoa(ord)}
+		for _, tpl := range t.VolumeClaimTemplates {
+			name, err := plan.Substitute(tpl.Name, vars)
+			if err != nil {
+				return fmt.Errorf("spec.target.volumeClaimTemplates %q: %w", tpl.Name, err)
+			}
+			pvc := &corev1.PersistentVolumeClaim{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rs.Namespace, Labels: tpl.Labels, Annotations: tpl.Annotations},
+				Spec:       *tpl.Spec.DeepCopy(),
+			}
+			if err := r.Client.Create(ctx, pvc); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create PVC %s/%s: %w", rs.Namespace, name, err)
+			}
+			// The Task mounts ${TARGET_NAME}, which is the template's
+			// name: point each Job at its own replica's claim.
+			if ord < len(jobs) {
+				for i, v := range jobs[ord].Spec.Template.Spec.Volumes {
+					if c := v.PersistentVolumeClaim; c != nil && strings.Contains(c.ClaimName, "${") {
+						if n, err := plan.Substitute(c.ClaimName, vars); err == nil {
+							jobs[ord].Spec.Template.Spec.Volumes[i].PersistentVolumeClaim.ClaimName = n
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Reconciler) requeue(rs *stashv1beta1.RestoreSession) ctrl.Result {
+	after := time.Minute
+	if d := rs.Status.SessionDeadline; d != nil {
+		if until := d.Sub(r.now()); until < after {
+			after = until + time.Second
+		}
+	}
+	return ctrl.Result{RequeueAfter: after}
+}
+
+func (r *Reconciler) fail(ctx context.Context, rs *stashv1beta1.RestoreSession, hosts map[string]string) (ctrl.Result, error) {
+	var stats []stashv1beta1.HostRestoreStats
+	for h, msg := range hosts {
+		stats = append(stats, stashv1beta1.HostRestoreStats{Hostname: h, Phase: "Failed", Error: msg})
+	}
+	st := status.MergeRestore(rs.Status, 0, stats)
+	if err := r.setStatus(ctx, rs, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{Requeue: true}, nil
+}
+
+func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
+	var jobs batchv1.JobList
+	if err := r.APIReader.List(ctx, &jobs, client.InNamespace(rs.Namespace), client.MatchingLabels{plan.LabelInvokerName: rs.Name, plan.LabelInvokerType: "RestoreSession"}); err != nil {
+		return ctrl.Result{}, err
+	}
+	reported := map[string]bool{}
+	for _, s := range rs.Status.Stats {
+		reported[s.Hostname] = true
+	}
+	failed := map[string]string{}
+	if d := rs.Status.SessionDeadline; d != nil && !r.now().Before(d.Time) {
+		for _, j := range jobs.Items {
+			_ = r.Client.Delete(ctx, &j, client.PropagationPolicy(metav1.DeletePropagationBackground))
+			if h := j.Annotations[plan.AnnotationHostname]; !reported[h] {
+				failed[h] = "timeOut exceeded: the restore did not finish before " + d.UTC().Format(time.RFC3339)
+			}
+		}
+		r.cond(&rs.Status, rs.Generation, CondDeadlineExceeded, true, "FailedToCompleteWithinDeadline", "Failed to complete restore within the deadline (spec.timeOut).")
+		if len(failed) == 0 {
+			failed["host-0"] = "timeOut exceeded"
+		}
+		return r.fail(ctx, rs, failed)
+	}
+	total := 1
+	if rs.Status.TotalHosts != nil {
+		total = int(*rs.Status.TotalHosts)
+	}
+	if len(jobs.Items) < total && len(reported) < total {
+		return r.fail(ctx, rs, map[string]string{"host-0": fmt.Sprintf("restore Jobs are gone before they reported a result: %d of %d left", len(jobs.Items), total)})
+	}
+	completedUnreported := false
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		h := j.Annotations[plan.AnnotationHostname]
+		if reported[h] {
+			continue
+		}
+		state, msg, err := jobstate.Of(ctx, r.APIReader, j, r.now())
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		switch state {
+		case jobstate.Failed:
+			failed[h] = msg
+		case jobstate.Complete:
+			completedUnreported = true
+		}
+	}
+	if completedUnreported {
+		fresh := &stashv1beta1.RestoreSession{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(rs), fresh); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		got := map[string]bool{}
+		for _, s := range fresh.Status.Stats {
+			got[s.Hostname] = true
+		}
+		for i := range jobs.Items {
+			j := &jobs.Items[i]
+			h := j.Annotations[plan.AnnotationHostname]
+			if got[h] {
+				continue
+			}
+			if s, _ := jobstate.FromPods(j, nil, r.now()); s == jobstate.Complete {
+				failed[h] = "restore Job " + j.Name + " completed without recording a result in the session"
+			}
+		}
+		rs = fresh
+	}
+	if len(failed) > 0 {
+		return r.fail(ctx, rs, failed)
+	}
+	return r.requeue(rs), nil
+}
+
+func (r *Reconciler) finish(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
+	if status.FindCondition(rs.Status.Conditions, CondMetricsPushed) != nil {
+		return ctrl.Result{}, nil
+	}
+	st := rs.Status.DeepCopy()
+	now := r.now()
+	if st.SessionDuration == "" {
+		st.SessionDuration = now.Sub(rs.CreationTimestamp.Time).Round(time.Second).String()
+	}
+	var ref stashv1beta1.TargetRef
+	if rs.Spec.Target != nil {
+		ref = rs.Spec.Target.Ref
+	}
+	if r.Metrics != nil {
+		r.Metrics.RestoreSession(rs.Namespace, rs.Name, rs.Spec.Repository.Name, *st, rs.CreationTimestamp.Time, now, ref)
+	}
+	r.cond(st, rs.Generation, CondMetricsPushed, true, "SuccessfullyPushedMetrics", "Exported by the operator's /metrics.")
+	if st.Phase == stashv1beta1.RestoreSucceeded {
+		r.Events.Event(rs, corev1.EventTypeNormal, controller.ReasonRestoreSucceeded, "Restore session completed successfully.")
+	} else {
+		msg := "see the session's status"
+		for _, s := range st.Stats {
+			if s.Error != "" {
+				msg = s.Error
+				break
+			}
+		}
+		r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreFailed, "Restore session failed: "+msg)
+	}
+	return ctrl.Result{}, r.setStatus(ctx, rs, *st)
+}
