@@ -5,6 +5,7 @@
 package metrics
 
 import (
+	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -64,10 +65,19 @@ func New() *Metrics {
 	return m
 }
 
-// Register adds every gauge to reg.
+// Register adds every gauge to reg. Gauges reg already holds (an
+// operator started twice in one process) are taken over.
 func (m *Metrics) Register(reg prometheus.Registerer) error {
-	for _, g := range m.gauges {
-		if err := reg.Register(g); err != nil {
+	for name, g := range m.gauges {
+		err := reg.Register(g)
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(*prometheus.GaugeVec); ok {
+				m.gauges[name] = existing
+				continue
+			}
+		}
+		if err != nil {
 			return err
 		}
 	}

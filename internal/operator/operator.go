@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -58,6 +59,10 @@ type Options struct {
 	// ValidatingWebhook and MutatingWebhook name the webhook
 	// configurations whose caBundle the operator keeps current.
 	ValidatingWebhook, MutatingWebhook string
+	// Restartable lets one process build the manager more than once
+	// (tests restart the operator); controller names are then not
+	// checked for uniqueness.
+	Restartable bool
 }
 
 // DefaultOptions are the flags' defaults.
@@ -82,6 +87,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 		// A restarted or new leader derives every session's state from
 		// its Jobs, so leadership can move at any time.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    ctrlconfig.Controller{SkipNameValidation: &o.Restartable},
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Secrets are read one by one when needed; caching every
 			// Secret of the cluster would cost memory for nothing.

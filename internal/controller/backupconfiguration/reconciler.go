@@ -112,11 +112,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		invalid = append(invalid, field.Invalid(field.NewPath("spec", "task", "name"), "",
 			"backing up a "+t.Ref.Kind+" through an injected sidecar is not supported by this operator yet: back up its PVCs with the pvc-backup Task"))
 	}
-	validMsg := "Validation has been passed successfully."
-	if len(invalid) > 0 {
-		validMsg = invalid.ToAggregate().Error()
+	switch {
+	case len(invalid) > 0:
+		set(CondValidationPassed, false, "ResourceValidationFailed", invalid.ToAggregate().Error())
+	case len(errs) > 0:
+		set(CondValidationPassed, false, "ReferencesNotFound", errs.ToAggregate().Error())
+	default:
+		set(CondValidationPassed, true, "ResourceValidationPassed", "Validation has been passed successfully.")
 	}
-	set(CondValidationPassed, len(invalid) == 0, pick(len(invalid) == 0, "ResourceValidationPassed", "ResourceValidationFailed"), validMsg)
 
 	var requeue time.Duration
 	switch {
