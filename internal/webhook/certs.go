@@ -305,4 +305,3 @@ func serial() *big.Int {
 	}
 	return n
 }
-

@@ -71,7 +71,9 @@ func (v Validator[T]) ValidateDelete(context.Context, T) (admission.Warnings, er
 // Validators returns the validators of the three kinds.
 func Validators(r client.Reader, cat *catalog.Catalog) (Validator[*stashv1alpha1.Repository], Validator[*stashv1beta1.BackupConfiguration], Validator[*stashv1beta1.RestoreSession]) {
 	return Validator[*stashv1alpha1.Repository]{Reader: r, Catalog: cat, Kind: schema.GroupKind{Group: stashv1alpha1.GroupVersion.Group, Kind: "Repository"},
-			Check: func(o *stashv1alpha1.Repository, l validation.Lookup) field.ErrorList { return validation.Repository(o, l) }},
+			Check: func(o *stashv1alpha1.Repository, l validation.Lookup) field.ErrorList {
+				return validation.Repository(o, l)
+			}},
 		Validator[*stashv1beta1.BackupConfiguration]{Reader: r, Catalog: cat, Kind: schema.GroupKind{Group: stashv1beta1.GroupVersion.Group, Kind: "BackupConfiguration"},
 			Check: validation.BackupConfiguration},
 		Validator[*stashv1beta1.RestoreSession]{Reader: r, Catalog: cat, Kind: schema.GroupKind{Group: stashv1beta1.GroupVersion.Group, Kind: "RestoreSession"},
