@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -58,3 +60,14 @@ func (k *KubeAPI) Stop() error { return k.Env.Stop() }
 
 // ErrKubeMissing says that kube-apiserver and etcd are not built.
 var ErrKubeMissing = fmt.Errorf("kube-apiserver and etcd are missing from bin/kube/%s: run hack/build-kube.sh", KubeVersion)
+
+// WriteKubeconfig writes a kubeconfig for the API server's admin user.
+func (k *KubeAPI) WriteKubeconfig(path string) error {
+	c := k.Config
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
+	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	cfg.CurrentContext = "envtest"
+	return clientcmd.WriteToFile(*cfg, path)
+}
