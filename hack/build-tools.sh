@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the test-only binaries (MinIO) from the tools module in hack/tools
-# into bin/. A binary is rebuilt only when hack/tools/go.sum changes, so CI
+# Builds the test-only binaries (MinIO from hack/tools, helm from
+# hack/helm) into bin/. A binary is rebuilt only when hack/tools/go.sum changes, so CI
 # and repeated runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,9 +8,17 @@ root=$PWD
 mkdir -p bin
 stamp=bin/.tools-stamp
 want=$(sha256sum hack/tools/go.mod hack/tools/go.sum | sha256sum | cut -c1-16)
-if [[ -x bin/minio && -f $stamp && $(cat "$stamp") == "$want" ]]; then
-  exit 0
+if [[ ! -x bin/minio || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "building MinIO (test-only S3 server) into bin/ ..." >&2
+  (cd hack/tools && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/minio" github.com/minio/minio)
+  echo "$want" > "$stamp"
 fi
-echo "building MinIO (test-only S3 server) into bin/ ..." >&2
-(cd hack/tools && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/minio" github.com/minio/minio)
-echo "$want" > "$stamp"
+
+# helm renders charts/stash for the end-to-end cluster (helm template).
+stamp=bin/.helm-stamp
+want=$(sha256sum hack/helm/go.mod hack/helm/go.sum | sha256sum | cut -c1-16)
+if [[ ! -x bin/helm || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
+  echo "building helm into bin/ ..." >&2
+  (cd hack/helm && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/helm" helm.sh/helm/v3/cmd/helm)
+  echo "$want" > "$stamp"
+fi
