@@ -28,7 +28,7 @@ func NewRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to use (default: $KUBECONFIG, or the pod's service account in a cluster)")
 	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand(),
-		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
+		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newBackupPVCCommand(), newRestorePVCCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
 		newOperatorCommand(), newCreateBackupSessionCommand(), newTriggerCommand(), newPauseResumeCommand(true), newPauseResumeCommand(false), newDescribeCommand())
 	if IsKubectlPlugin() {
 		root.Use = "kubectl stash"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the images the end-to-end cluster runs, as docker-archive
+# tarballs in bin/images/ (no Docker engine, no registry: hack/image writes
+# them with go-containerregistry, and hack/cluster/cluster.sh imports them
+# into containerd). They mirror the release Dockerfiles in build/, made
+# from this machine's Debian packages instead of a base image:
+#   localhost/pause:3.10          the sandbox image
+#   localhost/stash:e2e           the operator and the stash steps
+#   localhost/stash-postgres:e2e  stash + PostgreSQL client tools (addon)
+#   localhost/postgres:15-e2e     a PostgreSQL 15 server for the tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+out=bin/images
+mkdir -p "$out" bin/image-build
+work=bin/image-build
+tag=${STASH_E2E_TAG:-e2e}
+pgbin=/usr/lib/postgresql/15/bin
+for p in $pgbin/pg_dump /bin/busybox; do
+  [[ -x $p ]] || { echo "missing $p: run hack/install-servers.sh (postgresql) and apt-get install busybox-static" >&2; exit 1; }
+done
+image() { (cd hack/image && go run . "$@"); }
+
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/stash-backup/stash/internal/cli.Version=$tag" -o $work/stash ./cmd/stash
+(cd hack/image && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/$work/pause" ./pause)
+
+cat > $work/passwd <<'P'
+root:x:0:0:root:/root:/bin/sh
+postgres:x:999:999:postgres:/var/lib/postgresql:/bin/sh
+nobody:x:65534:65534:nobody:/nonexistent:/bin/sh
+stash:x:65535:65535:stash:/tmp:/bin/sh
+P
+cat > $work/group <<'G'
+root:x:0:
+postgres:x:999:
+nogroup:x:65534:
+stash:x:65535:
+G
+common=(-add "$root/$work/passwd:/etc/passwd" -add "$root/$work/group:/etc/group" -dir /tmp -add /bin/busybox:/bin/busybox)
+bb=()
+for l in sh ls cat mkdir rm sleep env id; do bb+=(-link "/bin/$l:busybox"); done
+
+image -o "$root/$out/pause.tar" -tag localhost/pause:3.10 -add "$root/$work/pause:/pause" -entrypoint /pause
+image -o "$root/$out/stash.tar" -tag "localhost/stash:$tag" "${common[@]}" "${bb[@]}" \
+  -add "$root/$work/stash:/usr/local/bin/stash" -entrypoint /usr/local/bin/stash -user 65535
+image -o "$root/$out/stash-postgres.tar" -tag "localhost/stash-postgres:$tag" -libs "${common[@]}" "${bb[@]}" \
+  -add "$root/$work/stash:/usr/local/bin/stash" \
+  -add "$pgbin/pg_dump:/usr/bin/pg_dump" -add "$pgbin/pg_dumpall:/usr/bin/pg_dumpall" -add "$pgbin/psql:/usr/bin/psql" -add "$pgbin/pg_isready:/usr/bin/pg_isready" \
+  -entrypoint /usr/local/bin/stash -user 65535
+image -o "$root/$out/postgres.tar" -tag "localhost/postgres:15-$tag" -libs "${common[@]}" "${bb[@]}" \
+  -add /usr/lib/postgresql/15:/usr/lib/postgresql/15 -add /usr/share/postgresql/15:/usr/share/postgresql/15 \
+  -add /usr/share/zoneinfo:/usr/share/zoneinfo -dir /var/run/postgresql \
+  -entrypoint "/bin/sh -c" -user 999
+ls -la "$out" >&2
