@@ -57,7 +57,11 @@ func FreePort(t testing.TB) int {
 
 // StartMinIO starts a MinIO server in a temporary directory; it is stopped
 // when the test ends.
-func StartMinIO(t testing.TB) *MinIO {
+func StartMinIO(t testing.TB) *MinIO { return StartMinIOOn(t, "127.0.0.1") }
+
+// StartMinIOOn starts MinIO listening on host (an address pods of the
+// test cluster can reach, for the end-to-end tests).
+func StartMinIOOn(t testing.TB, host string) *MinIO {
 	t.Helper()
 	bin := filepath.Join(RepoRoot(), "bin", "minio")
 	if _, err := os.Stat(bin); err != nil {
@@ -65,7 +69,7 @@ func StartMinIO(t testing.TB) *MinIO {
 	}
 	dir := t.TempDir()
 	port, cport := FreePort(t), FreePort(t)
-	m := &MinIO{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), AccessKey: "stash-test", SecretKey: "stash-test-secret"}
+	m := &MinIO{Endpoint: fmt.Sprintf("%s:%d", host, port), AccessKey: "stash-test", SecretKey: "stash-test-secret"}
 	cmd := exec.Command(bin, "server", dir, "--quiet", "--address", m.Endpoint, "--console-address", fmt.Sprintf("127.0.0.1:%d", cport))
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.AccessKey, "MINIO_ROOT_PASSWORD="+m.SecretKey,
