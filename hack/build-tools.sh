@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the test-only binaries (MinIO from hack/tools, helm from
-# hack/helm) into bin/. A binary is rebuilt only when hack/tools/go.sum changes, so CI
+# hack/helm) into bin/. A binary is rebuilt only when its module changes, so CI
 # and repeated runs reuse it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
