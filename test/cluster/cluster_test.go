@@ -19,10 +19,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -158,6 +160,7 @@ func (e *env) repository(name string) *stashv1alpha1.Repository {
 }
 
 func TestClusterEndToEnd(t *testing.T) {
+	ctrl.SetLogger(logr.Discard())
 	root := testserver.RepoRoot()
 	if os.Geteuid() != 0 {
 		if testserver.Required() {
@@ -208,6 +211,51 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("postgres backup, data loss, restore, retention", e.postgres)
 	t.Run("operator killed mid-session", e.operatorRestart)
 	t.Run("pvc backup and restore", e.pvc)
+	t.Run("scheduled backup and pause", e.scheduled)
+}
+
+// scheduled lets the trigger CronJob start a backup (its pod runs
+// `stash create-backupsession` with the trigger's own RBAC), then pauses
+// the BackupConfiguration with kubectl stash.
+func (e *env) scheduled(t *testing.T) {
+	e.t = t
+	e.kubectlApply(`apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: data-every-minute, namespace: demo}
+spec:
+  schedule: "* * * * *"
+  task: {name: pvc-backup}
+  repository: {name: s3-repo}
+  target:
+    ref: {apiVersion: v1, kind: PersistentVolumeClaim, name: data}
+    paths: [/source/data]
+    volumeMounts: [{name: data, mountPath: /source/data}]
+  retentionPolicy: {name: keep-last-3, keepLast: 3, prune: true}
+`)
+	e.waitBCReady("data-every-minute")
+	var name string
+	eventually(t, 150*time.Second, "a BackupSession from the CronJob", func() error {
+		var list stashv1beta1.BackupSessionList
+		if err := e.c.List(context.Background(), &list, client.InNamespace("demo")); err != nil {
+			return err
+		}
+		for _, bs := range list.Items {
+			if bs.Spec.Invoker.Name == "data-every-minute" {
+				name = bs.Name
+				return nil
+			}
+		}
+		return fmt.Errorf("none yet")
+	})
+	e.waitSession(name, stashv1beta1.BackupSessionSucceeded)
+	e.must("", e.stash, "pause", "backup", "--backupconfig", "data-every-minute", "-n", "demo")
+	eventually(t, 30*time.Second, "CronJob suspended", func() error {
+		out := e.must("", e.kubectl, "get", "cronjob", "-n", "demo", "stash-trigger-data-every-minute", "-o", "jsonpath={.spec.suspend}")
+		if out != "true" {
+			return fmt.Errorf("suspend %q", out)
+		}
+		return nil
+	})
 }
 
 func lastLine(s string) string {
