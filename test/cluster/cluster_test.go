@@ -176,13 +176,16 @@ func TestClusterEndToEnd(t *testing.T) {
 	e.must("", "hack/build-kube.sh", "all")
 	e.must("", "hack/images.sh")
 	t.Logf("binaries and images ready in %s", time.Since(start).Round(time.Second))
+	// Every run starts from an empty cluster: objects of an earlier run
+	// would otherwise come back with etcd's data.
+	e.must("", "hack/cluster/cluster.sh", "down", "--purge")
 	up := time.Now()
 	out := e.must("", "hack/cluster/cluster.sh", "up")
 	t.Cleanup(func() {
 		if os.Getenv("STASH_KEEP_CLUSTER") == "1" {
 			return
 		}
-		if out, err := e.run("", "hack/cluster/cluster.sh", "down"); err != nil {
+		if out, err := e.run("", "hack/cluster/cluster.sh", "down", "--purge"); err != nil {
 			t.Errorf("cluster down: %v\n%s", err, out)
 		}
 	})
