@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,6 +11,8 @@ import (
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/source"
 )
+
+const defaultMySQLArgs = "--all-databases"
 
 func newBackupMySQLCommand() *cobra.Command {
 	f := &addonFlags{}
@@ -21,18 +23,25 @@ func newBackupMySQLCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return f.runBackup(cmd.Context(), func(ctx context.Context, src source.Source) (driver, error) {
-				if multiDump != "" {
-					return driver{}, errors.New("--multi-dump-args is not supported: back up each selection with its own BackupConfiguration and --mysql-args")
+				multi, err := mysql.ParseMultiDump(multiDump)
+				if err != nil {
+					return driver{}, fmt.Errorf("--multi-dump-args: %w", err)
 				}
 				o, err := mysqlOptions(ctx, f, src)
 				o.Args = splitArgs(mysqlArgs)
+				o.MultiDump = multi
+				if len(multi) > 0 && mysqlArgs == defaultMySQLArgs {
+					// The Function's default selection would override each
+					// dump's own --databases.
+					o.Args = nil
+				}
 				return mysqlDriver(o), err
 			})
 		},
 	}
 	f.register(cmd, false)
-	cmd.Flags().StringVar(&mysqlArgs, "mysql-args", "--all-databases", "mysqldump selection and options")
-	cmd.Flags().StringVar(&multiDump, "multi-dump-args", "", "not supported")
+	cmd.Flags().StringVar(&mysqlArgs, "mysql-args", defaultMySQLArgs, "mysqldump selection and options")
+	cmd.Flags().StringVar(&multiDump, "multi-dump-args", "", `several dumps into one backup, run in order: "$args=<mysqldump args> $args=<mysqldump args> …"`)
 	return cmd
 }
 

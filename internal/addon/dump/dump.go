@@ -6,7 +6,9 @@ package dump
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -130,4 +132,51 @@ func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
 		return fmt.Sprintf(" (dump line %d: %s)", n, s)
 	}
 	return ""
+}
+
+// StreamSeq runs several dump commands one after the other and stores
+// their concatenated stdout as the file name, as Stash's multiDumpArgs
+// joins its dumps with &&: a failing command stops the rest, and the
+// snapshot is committed only when every command exited 0.
+func StreamSeq(ctx context.Context, r *repository.Repository, name string, newCmds []func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+	if len(newCmds) == 1 {
+		return Stream(ctx, r, name, newCmds[0], bo)
+	}
+	dumpCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for i, nc := range newCmds {
+			cmd := nc(dumpCtx)
+			tail := &Tail{}
+			cmd.Stdout, cmd.Stderr = pw, tail
+			if rerr := cmd.Run(); rerr != nil {
+				err = fmt.Errorf("%s (dump %d of %d) failed: %v: %s", filepath.Base(cmd.Path), i+1, len(newCmds), rerr, tail.String())
+				break
+			}
+		}
+		pw.CloseWithError(err) // nil: the reader sees EOF
+		done <- err
+	}()
+	var result error
+	waited := false
+	bo.BeforeCommit = func() error {
+		waited = true
+		result = <-done
+		return result
+	}
+	stats, err := r.BackupStream(ctx, name, pr, bo)
+	if !waited {
+		cancel()
+		_ = pr.CloseWithError(errors.New("backup stopped"))
+		if derr := <-done; err == nil && derr != nil {
+			err = derr
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return stats, nil
 }

@@ -42,6 +42,9 @@ var consistency = []string{"--single-transaction", "--routines", "--events", "--
 // Options describe the server and the tools.
 type Options struct {
 	Conn *appbinding.Connection
+	// MultiDump, when set, runs one mysqldump per entry (each with Args
+	// and its own arguments) into the same dump (multiDumpArgs).
+	MultiDump [][]string
 	// Args are the mysqldump arguments (--mysql-args) for a backup, empty
 	// meaning --all-databases; for a restore, extra mysql client arguments.
 	Args []string
@@ -163,12 +166,50 @@ func Backup(ctx context.Context, r *repository.Repository, o Options, bo reposit
 	if _, err := o.prepareTLS(); err != nil {
 		return nil, err
 	}
-	args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
-	return dump.Stream(ctx, r, DumpFile, func(ctx context.Context) *exec.Cmd {
-		cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
-		cmd.Env = o.env()
-		return cmd
-	}, bo)
+	if len(o.MultiDump) == 0 {
+		args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
+		return dump.Stream(ctx, r, DumpFile, func(ctx context.Context) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
+			cmd.Env = o.env()
+			return cmd
+		}, bo)
+	}
+	var cmds []func(context.Context) *exec.Cmd
+	for _, extra := range o.MultiDump {
+		// The consistency flags first, so that each dump's own flags
+		// (--skip-triggers, --no-data, …) win.
+		args := append([]string{"--no-defaults"}, o.connArgs()...)
+		args = append(append(append(args, consistency...), o.Args...), extra...)
+		cmds = append(cmds, func(ctx context.Context) *exec.Cmd {
+			cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
+			cmd.Env = o.env()
+			return cmd
+		})
+	}
+	return dump.StreamSeq(ctx, r, DumpFile, cmds, bo)
+}
+
+// ParseMultiDump splits Stash's multiDumpArgs ("$args=<args> $args=<args>
+// …") into the arguments of each dump. Text before the first $args= is an
+// error, so a value missing the marker is not silently one dump.
+func ParseMultiDump(s string) ([][]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	const marker = "$args="
+	if !strings.HasPrefix(s, marker) {
+		return nil, fmt.Errorf("multiDumpArgs %q: each dump's arguments start with $args=", s)
+	}
+	var out [][]string
+	for _, part := range strings.Split(s[len(marker):], marker) {
+		f := strings.Fields(part)
+		if len(f) == 0 {
+			return nil, fmt.Errorf("multiDumpArgs %q: a $args= has no arguments", s)
+		}
+		out = append(out, f)
+	}
+	return out, nil
 }
 
 var errLine = regexp.MustCompile(`at line (\d+)`)

@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -229,5 +230,67 @@ func TestClientCertificate(t *testing.T) {
 	}
 	if got := m.SocketSQL(t, "SELECT COUNT(*) FROM secure.t"); got != "1000" {
 		t.Errorf("restored rows %s", got)
+	}
+}
+
+func TestParseMultiDump(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{"", "", false},
+		{"$args=--databases a", "[[--databases a]]", false},
+		{"$args=--no-data --databases a $args=--no-create-info --databases a", "[[--no-data --databases a] [--no-create-info --databases a]]", false},
+		{"  $args= --databases a\n $args=--databases b ", "[[--databases a] [--databases b]]", false},
+		{"--databases a", "", true},
+		{"$args= $args=--databases b", "", true},
+	}
+	for _, tt := range tests {
+		got, err := ParseMultiDump(tt.in)
+		if (err != nil) != tt.wantErr || (err == nil && fmt.Sprint(got) != tt.want && !(tt.want == "" && got == nil)) {
+			t.Errorf("ParseMultiDump(%q) = %v, %v; want %s (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+// TestMultiDump backs up two databases with two mysqldump runs into one
+// dump (Stash's multiDumpArgs), restores both, and checks that a failing
+// second dump leaves no snapshot.
+func TestMultiDump(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, "CREATE DATABASE one; CREATE TABLE one.t (x INT PRIMARY KEY); INSERT INTO one.t VALUES (1),(2);"+
+		"CREATE DATABASE two; CREATE TABLE two.u (y TEXT); INSERT INTO two.u VALUES ('a'),('b'),('c');")
+	r := openRepo(t)
+	o := options(m)
+	var err error
+	if o.MultiDump, err = ParseMultiDump("$args=--databases one $args=--databases two"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SQL(t, "DROP DATABASE one; DROP DATABASE two;")
+	s, err := r.Resolve(ctx, st.Name, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.MultiDump = nil
+	if err := Restore(ctx, r, s, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(m.SQL(t, "SELECT (SELECT COUNT(*) FROM one.t), (SELECT COUNT(*) FROM two.u);")); got != "2\t3" {
+		t.Errorf("restored counts %q", got)
+	}
+
+	o.MultiDump, _ = ParseMultiDump("$args=--databases one $args=--databases nosuch")
+	_, err = Backup(ctx, r, o, repository.BackupOptions{Host: "host-1"})
+	if err == nil || !strings.Contains(err.Error(), "dump 2 of 2") {
+		t.Fatalf("failing second dump: %v", err)
+	}
+	if snaps, _ := r.Snapshots(ctx, repository.Filter{Host: "host-1"}); len(snaps) != 0 {
+		t.Fatalf("%d snapshots after a failed multi-dump", len(snaps))
 	}
 }
