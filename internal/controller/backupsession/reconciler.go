@@ -403,9 +403,17 @@ func (r *Reconciler) cleanHistory(ctx context.Context, bs *stashv1beta1.BackupSe
 		}
 		return b.Before(&a)
 	})
+	// The newest real outcome (Succeeded or Failed) stays even when
+	// Skipped sessions are newer, so the last backup's result is visible.
+	lastOutcome := -1
+	for i, o := range done {
+		if lastOutcome < 0 && (o.Status.Phase == stashv1beta1.BackupSessionSucceeded || o.Status.Phase == stashv1beta1.BackupSessionFailed) {
+			lastOutcome = i
+		}
+	}
 	var errs []string
 	for i, o := range done {
-		if int32(i) < limit || o.Name == bs.Name {
+		if int32(i) < limit || o.Name == bs.Name || i == lastOutcome {
 			continue
 		}
 		if err := r.Client.Delete(ctx, &done[i], client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {

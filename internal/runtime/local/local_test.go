@@ -107,3 +107,29 @@ func TestWriteMetrics(t *testing.T) {
 		}
 	}
 }
+
+// Skipped sessions never push the last real outcome out of the history.
+func TestKeepNewestKeepsLastOutcome(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, phase := range []string{"Succeeded", "Succeeded", "Skipped", "Skipped", "Skipped"} {
+		if err := s.Put(&Session{Name: "bc-" + string(rune('a'+i)), Namespace: "demo", Kind: "BackupSession", InvokerName: "bc",
+			Phase: phase, Start: base.Add(time.Duration(i) * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.KeepNewest("BackupSession", "demo", "bc", 2); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.List()
+	var names []string
+	for _, x := range list {
+		names = append(names, x.Name+":"+x.Phase)
+	}
+	if strings.Join(names, ",") != "bc-b:Succeeded,bc-d:Skipped,bc-e:Skipped" {
+		t.Errorf("after KeepNewest(2): %v", names)
+	}
+}

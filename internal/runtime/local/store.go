@@ -169,7 +169,18 @@ func (s *Store) KeepNewest(kind, namespace, invoker string, limit int) error {
 			mine = append(mine, x)
 		}
 	}
+	// The newest real outcome (Succeeded or Failed) always stays, even
+	// when Skipped sessions are newer: metrics and `sessions` report it.
+	lastOutcome := -1
+	for i, x := range mine {
+		if x.Phase == "Succeeded" || x.Phase == "Failed" {
+			lastOutcome = i
+		}
+	}
 	for i := 0; i < len(mine)-limit; i++ { // oldest first
+		if i == lastOutcome {
+			continue
+		}
 		if err := s.Delete(&mine[i]); err != nil {
 			return err
 		}
