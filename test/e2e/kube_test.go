@@ -10,9 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -25,6 +27,7 @@ import (
 // a client and a kubeconfig for the stash binary.
 func startKube(t *testing.T) (client.Client, string) {
 	t.Helper()
+	ctrl.SetLogger(logr.Discard())
 	k, err := testserver.StartKubeAPI()
 	if errors.Is(err, testserver.ErrKubeMissing) {
 		if testserver.Required() {
