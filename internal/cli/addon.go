@@ -299,10 +299,7 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
-			return nil, err
-		}
-		r, err := f.openRepository(ctx, src)
+		r, err := f.openWhileWaiting(ctx, src, d)
 		if err != nil {
 			return nil, err
 		}
@@ -323,6 +320,30 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 	return f.finishBackup(start, stats, err)
 }
 
+// openWhileWaiting opens the repository while the database server comes
+// up: both take time (the repository's key derivation, a server's start),
+// and neither needs the other.
+func (f *addonFlags) openWhileWaiting(ctx context.Context, src source.Source, d driver) (*repository.Repository, error) {
+	type opened struct {
+		r   *repository.Repository
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		r, err := f.openRepository(ctx, src)
+		ch <- opened{r, err}
+	}()
+	werr := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second)
+	o := <-ch
+	if werr != nil {
+		if o.r != nil {
+			_ = o.r.Close(ctx)
+		}
+		return nil, werr
+	}
+	return o.r, o.err
+}
+
 // runRestore is the body of every restore-* step.
 func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
 	start := time.Now()
@@ -335,10 +356,7 @@ func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Contex
 		if err != nil {
 			return err
 		}
-		if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
-			return err
-		}
-		r, err := f.openRepository(ctx, src)
+		r, err := f.openWhileWaiting(ctx, src, d)
 		if err != nil {
 			return err
 		}
