@@ -596,6 +596,9 @@ spec:
     rules:
     - snapshots: [latest]
 `)
+	if rs := get(t, c, ns, "restore-pg", &stashv1beta1.RestoreSession{}); rs.Spec.Repository.Namespace != ns {
+		t.Errorf("spec.repository.namespace = %q, want %q (defaulting webhook)", rs.Spec.Repository.Namespace, ns)
+	}
 	jobName := "stash-restore-restore-pg-0"
 	eventually(t, 20*time.Second, "restore Job", func() error {
 		return c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: jobName}, &batchv1.Job{})
@@ -668,4 +671,60 @@ spec:
 		}
 		return nil
 	})
+}
+
+// TestCrossNamespaceRepository checks usagePolicy: a Repository of
+// another namespace is refused unless it allows it, and an allowed one gets
+// the backup Job's ServiceAccount a Role in the Repository's namespace.
+func TestCrossNamespaceRepository(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	repoNS := newNamespace(t, c)
+	ns := newNamespace(t, c)
+	mustApply(t, c, repoNS, fixtures)
+	mustApply(t, c, ns, `
+apiVersion: v1
+kind: Secret
+metadata: {name: pg-auth}
+stringData: {username: postgres, password: pw}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: pg}
+spec:
+  type: kubedb.com/postgres
+  version: "14.0"
+  clientConfig:
+    service: {name: pg, port: 5432, scheme: postgresql}
+  secret: {name: pg-auth}
+`)
+	bc := strings.Replace(backupConfiguration("shared", ""), "repository: {name: s3-repo}", "repository: {name: s3-repo, namespace: "+repoNS+"}", 1)
+	err := apply(t, c, ns, bc)
+	if err == nil || !strings.Contains(err.Error(), "usagePolicy") {
+		t.Fatalf("BackupConfiguration using a Repository that allows only its own namespace: %v", err)
+	}
+	repo := get(t, c, repoNS, "s3-repo", &stashv1alpha1.Repository{})
+	all := stashv1alpha1.NamespacesFromAll
+	repo.Spec.UsagePolicy = &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{From: &all}}
+	if err := c.Update(context.Background(), repo); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, c, ns, bc)
+	eventually(t, 20*time.Second, "Ready", func() error {
+		o := get(t, c, ns, "shared", &stashv1beta1.BackupConfiguration{})
+		if o.Status.Phase != stashv1beta1.InvokerReady {
+			return fmt.Errorf("phase %q %+v", o.Status.Phase, o.Status.Conditions)
+		}
+		return nil
+	})
+	name := createSession(t, c, ns, "shared")
+	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+	role := get(t, c, repoNS, "stash-backup-shared", &rbacv1.Role{})
+	if !grants(role, "", "secrets", "get") || !grants(role, "stash.appscode.com", "repositories", "get") {
+		t.Errorf("Role in the Repository's namespace: %+v", role.Rules)
+	}
+	rb := get(t, c, repoNS, "stash-backup-shared", &rbacv1.RoleBinding{})
+	if len(rb.Subjects) != 1 || rb.Subjects[0].Namespace != ns {
+		t.Errorf("RoleBinding subjects %+v", rb.Subjects)
+	}
 }
