@@ -36,11 +36,7 @@ func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stash
 		return nil, fmt.Errorf("record status of BackupSession %s/%s: %w", ns, session, err)
 	}
 	for _, s := range stats {
-		reason, typ, msg := "Host Backup Succeeded", corev1.EventTypeNormal, fmt.Sprintf("Backup of host %s succeeded.", s.Hostname)
-		if s.Phase == "Failed" {
-			reason, typ, msg = "Host Backup Failed", corev1.EventTypeWarning, fmt.Sprintf("Backup of host %s failed: %s", s.Hostname, s.Error)
-		}
-		k.event(ctx, bs, typ, reason, msg)
+		k.hostEvent(ctx, bs, "Backup", s.Hostname, string(s.Phase), s.Error)
 	}
 	return &bs.Status, nil
 }
@@ -59,13 +55,18 @@ func (k Kube) RecordRestore(ctx context.Context, ns, session string, total int32
 		return nil, fmt.Errorf("record status of RestoreSession %s/%s: %w", ns, session, err)
 	}
 	for _, s := range stats {
-		reason, typ, msg := "Host Restore Succeeded", corev1.EventTypeNormal, fmt.Sprintf("Restore of host %s succeeded.", s.Hostname)
-		if s.Phase == "Failed" {
-			reason, typ, msg = "Host Restore Failed", corev1.EventTypeWarning, fmt.Sprintf("Restore of host %s failed: %s", s.Hostname, s.Error)
-		}
-		k.event(ctx, rs, typ, reason, msg)
+		k.hostEvent(ctx, rs, "Restore", s.Hostname, string(s.Phase), s.Error)
 	}
 	return &rs.Status, nil
+}
+
+// hostEvent emits Stash's "Host Backup/Restore Succeeded/Failed" event.
+func (k Kube) hostEvent(ctx context.Context, obj client.Object, what, host, phase, errMsg string) {
+	if phase == "Failed" {
+		k.event(ctx, obj, corev1.EventTypeWarning, "Host "+what+" Failed", fmt.Sprintf("%s of host %s failed: %s", what, host, errMsg))
+		return
+	}
+	k.event(ctx, obj, corev1.EventTypeNormal, "Host "+what+" Succeeded", fmt.Sprintf("%s of host %s succeeded.", what, host))
 }
 
 // event writes a core/v1 Event. A step has no event broadcaster and must

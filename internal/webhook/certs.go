@@ -224,48 +224,54 @@ func (c *Certs) generate(old map[string][]byte) (map[string][]byte, error) {
 
 func (c *Certs) patchCABundle(ctx context.Context, ca []byte) error {
 	if c.Validating != "" {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := c.Client.Get(ctx, client.ObjectKey{Name: c.Validating}, v); err != nil {
-				return err
-			}
-			changed := false
+		v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		err := c.setBundles(ctx, c.Validating, v, ca, func() []*[]byte {
+			var out []*[]byte
 			for i := range v.Webhooks {
-				if !bytes.Equal(v.Webhooks[i].ClientConfig.CABundle, ca) {
-					v.Webhooks[i].ClientConfig.CABundle, changed = ca, true
-				}
+				out = append(out, &v.Webhooks[i].ClientConfig.CABundle)
 			}
-			if !changed {
-				return nil
-			}
-			return c.Client.Update(ctx, v)
+			return out
 		})
-		if client.IgnoreNotFound(err) != nil {
+		if err != nil {
 			return fmt.Errorf("set caBundle of ValidatingWebhookConfiguration %s: %w", c.Validating, err)
 		}
 	}
 	if c.Mutating != "" {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := c.Client.Get(ctx, client.ObjectKey{Name: c.Mutating}, m); err != nil {
-				return err
-			}
-			changed := false
+		m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+		err := c.setBundles(ctx, c.Mutating, m, ca, func() []*[]byte {
+			var out []*[]byte
 			for i := range m.Webhooks {
-				if !bytes.Equal(m.Webhooks[i].ClientConfig.CABundle, ca) {
-					m.Webhooks[i].ClientConfig.CABundle, changed = ca, true
-				}
+				out = append(out, &m.Webhooks[i].ClientConfig.CABundle)
 			}
-			if !changed {
-				return nil
-			}
-			return c.Client.Update(ctx, m)
+			return out
 		})
-		if client.IgnoreNotFound(err) != nil {
+		if err != nil {
 			return fmt.Errorf("set caBundle of MutatingWebhookConfiguration %s: %w", c.Mutating, err)
 		}
 	}
 	return nil
+}
+
+// setBundles reads the webhook configuration name into obj and writes ca
+// into every caBundle that bundles points at, updating only on a change.
+// A configuration that does not exist (webhooks not installed) is fine.
+func (c *Certs) setBundles(ctx context.Context, name string, obj client.Object, ca []byte, bundles func() []*[]byte) error {
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.Client.Get(ctx, client.ObjectKey{Name: name}, obj); err != nil {
+			return err
+		}
+		changed := false
+		for _, b := range bundles() {
+			if !bytes.Equal(*b, ca) {
+				*b, changed = ca, true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		return c.Client.Update(ctx, obj)
+	})
+	return client.IgnoreNotFound(err)
 }
 
 func writeIfChanged(path string, data []byte) error {
