@@ -727,4 +727,21 @@ spec:
 	if len(rb.Subjects) != 1 || rb.Subjects[0].Namespace != ns {
 		t.Errorf("RoleBinding subjects %+v", rb.Subjects)
 	}
+
+	// Deleting the BackupConfiguration takes its grants in the other
+	// namespace with it.
+	if err := c.Delete(context.Background(), get(t, c, ns, "shared", &stashv1beta1.BackupConfiguration{})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "grants in the Repository's namespace removed", func() error {
+		for _, o := range []client.Object{&rbacv1.Role{}, &rbacv1.RoleBinding{}} {
+			if err := c.Get(context.Background(), client.ObjectKey{Namespace: repoNS, Name: "stash-backup-shared"}, o); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%T still there (%v)", o, err)
+			}
+		}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "shared"}, &stashv1beta1.BackupConfiguration{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("BackupConfiguration still there (%v)", err)
+		}
+		return nil
+	})
 }

@@ -36,6 +36,13 @@ const (
 	CondValidationPassed   = "ValidationPassed"
 )
 
+// Finalizer is Stash's finalizer on invokers.
+const Finalizer = "stash.appscode.com"
+
+// backupServiceAccount is the planner's ServiceAccount of a
+// BackupConfiguration's backup Jobs (and of its Roles).
+func backupServiceAccount(bc string) string { return "stash-backup-" + bc }
+
 // TriggerName is the name of a BackupConfiguration's trigger CronJob and
 // of its ServiceAccount.
 func TriggerName(bc string) string { return "stash-trigger-" + bc }
@@ -71,8 +78,26 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, bc); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	repoNS := bc.Spec.Repository.Namespace
+	if repoNS == "" {
+		repoNS = bc.Namespace
+	}
+	// Roles granted in a Repository's other namespace cannot be owned by
+	// the BackupConfiguration; a finalizer removes them with it, so no
+	// grant on that namespace's Secrets outlives it.
 	if !bc.DeletionTimestamp.IsZero() {
+		if controllerutil.ContainsFinalizer(bc, Finalizer) {
+			rbac.Remove(ctx, r.Client, repoNS, backupServiceAccount(bc.Name))
+			controllerutil.RemoveFinalizer(bc, Finalizer)
+			return ctrl.Result{}, client.IgnoreNotFound(r.Client.Update(ctx, bc))
+		}
 		return ctrl.Result{}, nil
+	}
+	if repoNS != bc.Namespace && !controllerutil.ContainsFinalizer(bc, Finalizer) {
+		controllerutil.AddFinalizer(bc, Finalizer)
+		if err := r.Client.Update(ctx, bc); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to BackupConfiguration %s/%s: %w", bc.Namespace, bc.Name, err)
+		}
 	}
 	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
 	st := bc.Status.DeepCopy()
@@ -85,10 +110,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: bc.Generation}, now)
 	}
 
-	repoNS := bc.Spec.Repository.Namespace
-	if repoNS == "" {
-		repoNS = bc.Namespace
-	}
 	repo, repoFound := lookup.Repository(repoNS, bc.Spec.Repository.Name)
 	set(CondRepositoryFound, repoFound, pick(repoFound, "RepositoryAvailable", "RepositoryNotAvailable"),
 		pick(repoFound, "Repository "+repoNS+"/"+bc.Spec.Repository.Name+" exists.", "Repository "+repoNS+"/"+bc.Spec.Repository.Name+" does not exist."))
