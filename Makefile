@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: all build demo test test-unit bench tools fmt vet clean
+.PHONY: all build demo test test-unit bench bench-db bench-operator tools images cluster-up cluster-down fmt vet clean
 
 all: build
 
@@ -28,6 +28,26 @@ tools:
 
 bench:
 	hack/bench/bench.sh
+
+bench-db:
+	hack/bench/db.sh
+
+# 1 000 BackupConfigurations against a real kube-apiserver: time to Ready
+# and the operator's peak RSS.
+bench-operator: build
+	hack/build-kube.sh
+	$(GO) run ./hack/bench/operator -n 1000 -stash bin/stash
+
+# The e2e images (bin/images/*.tar) and a real single-node cluster.
+images:
+	hack/images.sh
+
+cluster-up: images
+	hack/build-kube.sh all
+	hack/cluster/cluster.sh up
+
+cluster-down:
+	hack/cluster/cluster.sh down
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
