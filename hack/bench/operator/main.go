@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,9 +207,12 @@ func run(n int, stash string) error {
 func waitReady(addr string, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		out, err := exec.Command("curl", "-sf", "http://"+addr+"/readyz").CombinedOutput()
-		if err == nil && strings.TrimSpace(string(out)) == "ok" {
-			return nil
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
