@@ -3,6 +3,8 @@
 package controller
 
 import (
+	"time"
+
 	"github.com/stash-backup/stash/internal/catalog"
 	"github.com/stash-backup/stash/internal/plan"
 )
@@ -14,6 +16,16 @@ type Config struct {
 	Image plan.Image
 	// Catalog resolves Functions and Tasks not installed in the cluster.
 	Catalog *catalog.Catalog
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Clock returns the current time.
+func (c Config) Clock() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // Event reasons and sources as Stash names them (§15 of the reference).

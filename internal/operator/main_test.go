@@ -10,14 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,7 +23,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/operator"
@@ -94,7 +91,9 @@ func startOperator(t *testing.T) *runningOperator {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	installWebhooks(t, c, port)
+	if err := testserver.InstallWebhooks(ctx, c, port); err != nil {
+		t.Fatal(err)
+	}
 	o := operator.DefaultOptions()
 	o.Image = testImage
 	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
@@ -136,53 +135,6 @@ func startOperator(t *testing.T) *runningOperator {
 		return nil
 	})
 	return &runningOperator{stop: stop, metricsAddr: o.MetricsAddr}
-}
-
-// installWebhooks installs config/webhook/webhooks.yaml with each
-// service reference turned into a URL of the local webhook server.
-func installWebhooks(t *testing.T, c client.Client, port int) {
-	t.Helper()
-	ctx := context.Background()
-	b, err := os.ReadFile(filepath.Join(testserver.RepoRoot(), "config", "webhook", "webhooks.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := func(cc *admissionregistrationv1.WebhookClientConfig) {
-		u := fmt.Sprintf("https://127.0.0.1:%d%s", port, *cc.Service.Path)
-		cc.URL, cc.Service = &u, nil
-	}
-	for _, doc := range splitYAML(t, b) {
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal(doc, &meta); err != nil {
-			t.Fatal(err)
-		}
-		switch meta.Kind {
-		case "ValidatingWebhookConfiguration":
-			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := yaml.Unmarshal(doc, v); err != nil {
-				t.Fatal(err)
-			}
-			for i := range v.Webhooks {
-				url(&v.Webhooks[i].ClientConfig)
-			}
-			_ = c.Delete(ctx, v)
-			if err := c.Create(ctx, v); err != nil {
-				t.Fatal(err)
-			}
-		case "MutatingWebhookConfiguration":
-			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := yaml.Unmarshal(doc, m); err != nil {
-				t.Fatal(err)
-			}
-			for i := range m.Webhooks {
-				url(&m.Webhooks[i].ClientConfig)
-			}
-			_ = c.Delete(ctx, m)
-			if err := c.Create(ctx, m); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
 
 func splitYAML(t testing.TB, b []byte) [][]byte {

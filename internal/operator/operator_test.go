@@ -21,6 +21,7 @@ import (
 	"github.com/stash-backup/stash/internal/controller/backupconfiguration"
 	"github.com/stash-backup/stash/internal/controller/backupsession"
 	repocontroller "github.com/stash-backup/stash/internal/controller/repository"
+	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/status"
 )
 
@@ -250,7 +251,7 @@ func TestWebhooksRejectInvalidObjects(t *testing.T) {
 	cases := []struct {
 		name, manifest, want string
 	}{
-		{"bad schedule", backupConfiguration("bad-cron", "")[0:0] + strings.Replace(backupConfiguration("bad-cron", ""), `"*/5 * * * *"`, `"every five minutes"`, 1), "spec.schedule"},
+		{"bad schedule", strings.Replace(backupConfiguration("bad-cron", ""), `"*/5 * * * *"`, `"every five minutes"`, 1), "spec.schedule"},
 		{"workload without paths", `
 apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
@@ -331,7 +332,7 @@ func TestBackupSessionSucceeds(t *testing.T) {
 		t.Fatalf("targets %+v", bs.Status.Targets)
 	}
 
-	job := get(t, c, ns, backupsession.JobName(name), &batchv1.Job{})
+	job := get(t, c, ns, plan.BackupJobName(name), &batchv1.Job{})
 	spec := job.Spec.Template.Spec
 	if len(spec.InitContainers) != 1 || spec.InitContainers[0].Args[0] != "backup-pg" || spec.Containers[0].Args[0] != "update-status" {
 		t.Fatalf("Job steps: init %v main %v", spec.InitContainers, spec.Containers)
@@ -420,7 +421,7 @@ func TestBackupSessionFailsWithStepError(t *testing.T) {
 	waitReady(t, c, ns, "pg-backup")
 	name := createSession(t, c, ns, "pg-backup")
 	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
-	jobName := backupsession.JobName(name)
+	jobName := plan.BackupJobName(name)
 	// The step crashed: its pod shows the termination message (last log
 	// lines, by the planner's FallbackToLogsOnError).
 	pod := &corev1.Pod{
@@ -464,7 +465,7 @@ func TestBackupSessionNeverStuckRunning(t *testing.T) {
 	// hand, or lost with its node). The next operator fails the session
 	// instead of leaving it Running (Stash #1170, #1488).
 	op.stop()
-	if err := c.Delete(context.Background(), &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: backupsession.JobName(name), Namespace: ns}},
+	if err := c.Delete(context.Background(), &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: plan.BackupJobName(name), Namespace: ns}},
 		client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,17 @@ const (
 	restoreUser int64 = 0
 )
 
+// BackupJobName is the name of a BackupSession's Job.
+func BackupJobName(session string) string { return "stash-backup-" + session + "-0" }
+
+// BackupServiceAccount is the ServiceAccount (and Role) of a
+// BackupConfiguration's backup Jobs.
+func BackupServiceAccount(bc string) string { return "stash-backup-" + bc }
+
+// RestoreServiceAccount is the ServiceAccount (and Role) of a
+// RestoreSession's Jobs.
+func RestoreServiceAccount(rs string) string { return "stash-restore-" + rs }
+
 // BackupRequest is what the Job of one BackupSession is built from.
 type BackupRequest struct {
 	Config *stashv1beta1.BackupConfiguration
@@ -82,8 +93,8 @@ func BackupJob(req BackupRequest) (*batchv1.Job, error) {
 	js := jobSpec{
 		inv: inv, task: taskRef, runtime: bc.Spec.RuntimeSettings, tempDir: bc.Spec.TempDir,
 		interim: bc.Spec.InterimVolumeTemplate, owner: "BackupSession", ownerName: req.Session,
-		name: "stash-backup-" + req.Session + "-0", component: "stash-backup",
-		serviceAccount: "stash-backup-" + bc.Name, user: backupUser,
+		name: BackupJobName(req.Session), component: "stash-backup",
+		serviceAccount: BackupServiceAccount(bc.Name), user: backupUser,
 	}
 	if h := bc.Spec.Hooks; h != nil {
 		js.preHook, js.postHook = h.PreBackup, h.PostBackup
@@ -161,7 +172,7 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 		js := jobSpec{
 			inv: inv, task: taskRef, runtime: rs.Spec.RuntimeSettings, tempDir: rs.Spec.TempDir,
 			interim: rs.Spec.InterimVolumeTemplate, owner: "RestoreSession", ownerName: rs.Name,
-			name: name, component: "stash-restore", serviceAccount: "stash-restore-" + rs.Name, user: restoreUser,
+			name: name, component: "stash-restore", serviceAccount: RestoreServiceAccount(rs.Name), user: restoreUser,
 			restoreGroup: true,
 		}
 		if perReplica {

@@ -1,14 +1,20 @@
 package testserver
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 )
 
 // KubeVersion is the Kubernetes release hack/build-kube.sh builds.
@@ -70,4 +76,50 @@ func (k *KubeAPI) WriteKubeconfig(path string) error {
 	cfg.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
 	cfg.CurrentContext = "envtest"
 	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// InstallWebhooks installs config/webhook/webhooks.yaml with each service
+// reference turned into a URL of a webhook server on 127.0.0.1:port,
+// replacing configurations an earlier install made.
+func InstallWebhooks(ctx context.Context, c client.Client, port int) error {
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "webhook", "webhooks.yaml"))
+	if err != nil {
+		return err
+	}
+	url := func(cc *admissionregistrationv1.WebhookClientConfig) {
+		u := fmt.Sprintf("https://127.0.0.1:%d%s", port, *cc.Service.Path)
+		cc.URL, cc.Service = &u, nil
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var obj client.Object
+		switch {
+		case strings.Contains(doc, "kind: ValidatingWebhookConfiguration"):
+			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+			if err := yaml.Unmarshal([]byte(doc), v); err != nil {
+				return err
+			}
+			for i := range v.Webhooks {
+				url(&v.Webhooks[i].ClientConfig)
+			}
+			obj = v
+		case strings.Contains(doc, "kind: MutatingWebhookConfiguration"):
+			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
+			if err := yaml.Unmarshal([]byte(doc), m); err != nil {
+				return err
+			}
+			for i := range m.Webhooks {
+				url(&m.Webhooks[i].ClientConfig)
+			}
+			obj = m
+		default:
+			continue
+		}
+		if err := c.Delete(ctx, obj.DeepCopyObject().(client.Object)); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("install webhook configuration %s: %w", obj.GetName(), err)
+		}
+	}
+	return nil
 }

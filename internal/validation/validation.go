@@ -179,7 +179,7 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		errs = append(errs, field.Required(spec.Child("target"), "set target.ref to the workload, PVC or AppBinding to back up"))
 	} else {
 		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, bc.Namespace, l)...)
-		workload := isWorkload(t.Ref.Kind)
+		workload := IsWorkload(t.Ref.Kind)
 		task, err := plan.AddonTask(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task)
 		if err != nil {
 			errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
@@ -229,7 +229,9 @@ func appBinding(ref stashv1beta1.TargetRef, ns string, l Lookup) *appcatalogv1al
 	return ab
 }
 
-func isWorkload(kind string) bool {
+// IsWorkload says whether kind is a workload, backed up through the
+// sidecar model rather than a Task.
+func IsWorkload(kind string) bool {
 	switch kind {
 	case "Deployment", "StatefulSet", "DaemonSet", "DeploymentConfig", "ReplicaSet", "ReplicationController":
 		return true
@@ -272,7 +274,7 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 	} else if len(t.VolumeClaimTemplates) == 0 {
 		errs = append(errs, field.Required(spec.Child("target", "ref"), "set target.ref, or target.volumeClaimTemplates"))
 	}
-	workload := isWorkload(t.Ref.Kind)
+	workload := IsWorkload(t.Ref.Kind)
 	task, err := plan.AddonTask(appBinding(t.Ref, rs.Namespace, l), true, rs.Spec.Task)
 	if err != nil {
 		errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))

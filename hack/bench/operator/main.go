@@ -24,12 +24,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -99,7 +97,7 @@ func run(n int, stash string) error {
 		}
 	}
 	port := freePort()
-	if err := installWebhooks(ctx, c, port); err != nil {
+	if err := testserver.InstallWebhooks(ctx, c, port); err != nil {
 		return err
 	}
 	probe := "127.0.0.1:" + strconv.Itoa(freePort())
@@ -217,43 +215,4 @@ func waitReady(addr string, d time.Duration) error {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return fmt.Errorf("operator not ready within %s", d)
-}
-
-// installWebhooks installs config/webhook/webhooks.yaml pointed at the
-// local webhook server.
-func installWebhooks(ctx context.Context, c client.Client, port int) error {
-	b, err := os.ReadFile(filepath.Join(testserver.RepoRoot(), "config", "webhook", "webhooks.yaml"))
-	if err != nil {
-		return err
-	}
-	for _, doc := range strings.Split(string(b), "\n---\n") {
-		url := func(cc *admissionregistrationv1.WebhookClientConfig) {
-			u := fmt.Sprintf("https://127.0.0.1:%d%s", port, *cc.Service.Path)
-			cc.URL, cc.Service = &u, nil
-		}
-		if strings.Contains(doc, "kind: ValidatingWebhookConfiguration") {
-			v := &admissionregistrationv1.ValidatingWebhookConfiguration{}
-			if err := yaml.Unmarshal([]byte(doc), v); err != nil {
-				return err
-			}
-			for i := range v.Webhooks {
-				url(&v.Webhooks[i].ClientConfig)
-			}
-			if err := c.Create(ctx, v); err != nil {
-				return err
-			}
-		} else if strings.Contains(doc, "kind: MutatingWebhookConfiguration") {
-			m := &admissionregistrationv1.MutatingWebhookConfiguration{}
-			if err := yaml.Unmarshal([]byte(doc), m); err != nil {
-				return err
-			}
-			for i := range m.Webhooks {
-				url(&m.Webhooks[i].ClientConfig)
-			}
-			if err := c.Create(ctx, m); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/controller/rbac"
@@ -39,10 +40,6 @@ const (
 // Finalizer is Stash's finalizer on invokers.
 const Finalizer = "stash.appscode.com"
 
-// backupServiceAccount is the planner's ServiceAccount of a
-// BackupConfiguration's backup Jobs (and of its Roles).
-func backupServiceAccount(bc string) string { return "stash-backup-" + bc }
-
 // TriggerName is the name of a BackupConfiguration's trigger CronJob and
 // of its ServiceAccount.
 func TriggerName(bc string) string { return "stash-trigger-" + bc }
@@ -52,15 +49,6 @@ type Reconciler struct {
 	Client client.Client
 	Config controller.Config
 	Events record.EventRecorder
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
-}
-
-func (r *Reconciler) now() metav1.Time {
-	if r.Now != nil {
-		return metav1.NewTime(r.Now())
-	}
-	return metav1.Now()
 }
 
 // SetupWithManager registers the reconciler.
@@ -87,7 +75,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	// grant on that namespace's Secrets outlives it.
 	if !bc.DeletionTimestamp.IsZero() {
 		if controllerutil.ContainsFinalizer(bc, Finalizer) {
-			rbac.Remove(ctx, r.Client, repoNS, backupServiceAccount(bc.Name))
+			rbac.Remove(ctx, r.Client, repoNS, plan.BackupServiceAccount(bc.Name))
 			controllerutil.RemoveFinalizer(bc, Finalizer)
 			return ctrl.Result{}, client.IgnoreNotFound(r.Client.Update(ctx, bc))
 		}
@@ -101,7 +89,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
 	st := bc.Status.DeepCopy()
-	now := r.now()
+	now := metav1.NewTime(r.Config.Clock())
 	set := func(t string, ok bool, reason, msg string) {
 		s := metav1.ConditionFalse
 		if ok {
@@ -129,7 +117,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			invalid = append(invalid, e)
 		}
 	}
-	if t := bc.Spec.Target; t != nil && bc.Spec.Task.Name == "" && isWorkload(t.Ref.Kind) {
+	if t := bc.Spec.Target; t != nil && bc.Spec.Task.Name == "" && validation.IsWorkload(t.Ref.Kind) {
 		invalid = append(invalid, field.Invalid(field.NewPath("spec", "task", "name"), "",
 			"backing up a "+t.Ref.Kind+" through an injected sidecar is not supported by this operator yet: back up its PVCs with the pvc-backup Task"))
 	}
@@ -192,14 +180,6 @@ func pick[T any](c bool, a, b T) T {
 	return b
 }
 
-func isWorkload(kind string) bool {
-	switch kind {
-	case "Deployment", "StatefulSet", "DaemonSet", "DeploymentConfig", "ReplicaSet", "ReplicationController":
-		return true
-	}
-	return false
-}
-
 // targetExists says whether the object the BackupConfiguration backs up
 // exists.
 func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupConfiguration) (bool, string) {
@@ -214,10 +194,7 @@ func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupCo
 	var obj client.Object
 	switch t.Ref.Kind {
 	case "AppBinding":
-		ab, ok := (kube.Lookup{Ctx: ctx, Reader: r.Client}).AppBinding(ns, t.Ref.Name)
-		if ok {
-			obj = ab
-		}
+		obj = &appcatalogv1alpha1.AppBinding{}
 	case "PersistentVolumeClaim":
 		obj = &corev1.PersistentVolumeClaim{}
 	default:
@@ -225,13 +202,8 @@ func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupCo
 		// model is not implemented, so their existence does not matter.
 		return true, fmt.Sprintf("%s %s/%s", t.Ref.Kind, ns, t.Ref.Name)
 	}
-	if obj == nil {
-		return false, fmt.Sprintf("AppBinding %s/%s does not exist.", ns, t.Ref.Name)
-	}
-	if _, isPVC := obj.(*corev1.PersistentVolumeClaim); isPVC {
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: t.Ref.Name}, obj); err != nil {
-			return false, fmt.Sprintf("PersistentVolumeClaim %s/%s does not exist.", ns, t.Ref.Name)
-		}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: t.Ref.Name}, obj); err != nil {
+		return false, fmt.Sprintf("%s %s/%s does not exist.", t.Ref.Kind, ns, t.Ref.Name)
 	}
 	return true, fmt.Sprintf("%s %s/%s exists.", t.Ref.Kind, ns, t.Ref.Name)
 }

@@ -52,14 +52,6 @@ type Reconciler struct {
 	Config    controller.Config
 	Events    record.EventRecorder
 	Metrics   *metrics.Metrics
-	Now       func() time.Time
-}
-
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // SetupWithManager registers the reconciler.
@@ -70,9 +62,6 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("backupsession").
 		Complete(r)
 }
-
-// JobName is the name of a BackupSession's Job (the planner's).
-func JobName(session string) string { return "stash-backup-" + session + "-0" }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -102,7 +91,7 @@ func (r *Reconciler) setStatus(ctx context.Context, bs *stashv1beta1.BackupSessi
 
 func (r *Reconciler) skip(ctx context.Context, bs *stashv1beta1.BackupSession, reason, msg string) (ctrl.Result, error) {
 	st := bs.Status.DeepCopy()
-	st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondBackupSkipped, Status: metav1.ConditionTrue, Reason: reason, Message: msg}, metav1.NewTime(r.now()))
+	st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondBackupSkipped, Status: metav1.ConditionTrue, Reason: reason, Message: msg}, metav1.NewTime(r.Config.Clock()))
 	st.Phase = stashv1beta1.BackupSessionSkipped
 	r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupSkipped, msg)
 	return ctrl.Result{}, r.setStatus(ctx, bs, *st)
@@ -206,7 +195,7 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	}
 	r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupJobCreated, "Created backup Job "+job.Name)
 
-	now := metav1.NewTime(r.now())
+	now := metav1.NewTime(r.Config.Clock())
 	st := bs.Status.DeepCopy()
 	one := int32(1)
 	st.Targets = []stashv1beta1.BackupTargetStatus{{
@@ -232,7 +221,7 @@ func (r *Reconciler) requeueForDeadline(bs *stashv1beta1.BackupSession) ctrl.Res
 	// Jobs and pods we own wake us; the periodic look is a safety net.
 	after := time.Minute
 	if d := bs.Status.SessionDeadline; d != nil {
-		if until := d.Sub(r.now()); until < after {
+		if until := d.Sub(r.Config.Clock()); until < after {
 			after = until + time.Second
 		}
 	}
@@ -252,11 +241,11 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	if len(bs.Status.Targets) > 0 {
 		ref = bs.Status.Targets[0].Ref
 	}
-	name := JobName(bs.Name)
-	if d := bs.Status.SessionDeadline; d != nil && !r.now().Before(d.Time) {
+	name := plan.BackupJobName(bs.Name)
+	if d := bs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {
 		_ = r.Client.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: bs.Namespace}}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 		bs.Status.Conditions = status.SetCondition(bs.Status.Conditions, stashv1beta1.Condition{Type: CondDeadlineExceeded, Status: metav1.ConditionTrue, Reason: "FailedToCompleteWithinDeadline",
-			Message: "Failed to complete backup within the deadline " + d.UTC().Format(time.RFC3339) + " (spec.timeOut)."}, metav1.NewTime(r.now()))
+			Message: "Failed to complete backup within the deadline " + d.UTC().Format(time.RFC3339) + " (spec.timeOut)."}, metav1.NewTime(r.Config.Clock()))
 		return r.fail(ctx, bs, ref, host, "timeOut exceeded: the backup did not finish before "+d.UTC().Format(time.RFC3339))
 	}
 	job := &batchv1.Job{}
@@ -270,7 +259,7 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.now())
+	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.Config.Clock())
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -307,7 +296,7 @@ func (r *Reconciler) finish(ctx context.Context, bs *stashv1beta1.BackupSession)
 		bc = nil
 	}
 	st := bs.Status.DeepCopy()
-	now := r.now()
+	now := r.Config.Clock()
 	if st.SessionDuration == "" {
 		st.SessionDuration = now.Sub(bs.CreationTimestamp.Time).Round(time.Second).String()
 	}

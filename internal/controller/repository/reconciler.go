@@ -43,14 +43,6 @@ type Reconciler struct {
 	Config    controller.Config
 	Events    record.EventRecorder
 	Metrics   *metrics.Metrics
-	Now       func() time.Time
-}
-
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // SetupWithManager registers the reconciler.
@@ -129,7 +121,7 @@ func (r *Reconciler) delete(ctx context.Context, repo *stashv1alpha1.Repository)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.now())
+	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.Config.Clock())
 	if err != nil {
 		return ctrl.Result{}, err
 	}

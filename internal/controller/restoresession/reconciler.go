@@ -49,14 +49,6 @@ type Reconciler struct {
 	Config    controller.Config
 	Events    record.EventRecorder
 	Metrics   *metrics.Metrics
-	Now       func() time.Time
-}
-
-func (r *Reconciler) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // SetupWithManager registers the reconciler.
@@ -104,7 +96,7 @@ func (r *Reconciler) cond(st *stashv1beta1.RestoreSessionStatus, gen int64, t st
 	if ok {
 		s = metav1.ConditionTrue
 	}
-	st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen}, metav1.NewTime(r.now()))
+	st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen}, metav1.NewTime(r.Config.Clock()))
 }
 
 func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
@@ -239,7 +231,7 @@ func (r *Reconciler) ensureClaims(ctx context.Context, rs *stashv1beta1.RestoreS
 func (r *Reconciler) requeue(rs *stashv1beta1.RestoreSession) ctrl.Result {
 	after := time.Minute
 	if d := rs.Status.SessionDeadline; d != nil {
-		if until := d.Sub(r.now()); until < after {
+		if until := d.Sub(r.Config.Clock()); until < after {
 			after = until + time.Second
 		}
 	}
@@ -268,7 +260,7 @@ func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		reported[s.Hostname] = true
 	}
 	failed := map[string]string{}
-	if d := rs.Status.SessionDeadline; d != nil && !r.now().Before(d.Time) {
+	if d := rs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {
 		for _, j := range jobs.Items {
 			_ = r.Client.Delete(ctx, &j, client.PropagationPolicy(metav1.DeletePropagationBackground))
 			if h := j.Annotations[plan.AnnotationHostname]; !reported[h] {
@@ -295,7 +287,7 @@ func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		if reported[h] {
 			continue
 		}
-		state, msg, err := jobstate.Of(ctx, r.APIReader, j, r.now())
+		state, msg, err := jobstate.Of(ctx, r.APIReader, j, r.Config.Clock())
 		if err != nil {
 			return ctrl.Result{}, err
 		}
@@ -321,7 +313,7 @@ func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession)
 			if got[h] {
 				continue
 			}
-			if s, _ := jobstate.FromPods(j, nil, r.now()); s == jobstate.Complete {
+			if s, _ := jobstate.FromPods(j, nil, r.Config.Clock()); s == jobstate.Complete {
 				failed[h] = "restore Job " + j.Name + " completed without recording a result in the session"
 			}
 		}
@@ -338,7 +330,7 @@ func (r *Reconciler) finish(ctx context.Context, rs *stashv1beta1.RestoreSession
 		return ctrl.Result{}, nil
 	}
 	st := rs.Status.DeepCopy()
-	now := r.now()
+	now := r.Config.Clock()
 	if st.SessionDuration == "" {
 		st.SessionDuration = now.Sub(rs.CreationTimestamp.Time).Round(time.Second).String()
 	}
