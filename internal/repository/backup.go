@@ -57,8 +57,8 @@ func (o *BackupOptions) check() error {
 	return nil
 }
 
-// streamChunk is the read size when copying a stream into the object
-// writer: large enough to amortise the splitter's per-call cost.
+// streamChunk is the buffer size when copying a restored stream to its
+// writer.
 const streamChunk = 1 << 20
 
 // BackupStream stores everything read from src as a snapshot holding one
@@ -90,29 +90,20 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 		Purpose:  "stash backup stream " + name,
 		OnUpload: func(n int64) { uploaded.Add(n) },
 	}, func(ctx context.Context, w repo.RepositoryWriter) error {
-		ow := w.NewObjectWriter(ctx, object.WriterOptions{
-			Description:        "STREAMFILE:" + name,
-			Compressor:         comp,
-			MetadataCompressor: comp,
-			// kopia's uploader writes a stream synchronously; letting
-			// chunk hashing, compression and encryption run while the
-			// splitter reads on is what makes stream backups fast.
-			AsyncWrites: 2 * r.opts.parallelism(),
-		})
-		defer ow.Close() //nolint:errcheck
-
-		n, err := copyChunks(ctx, ow, src, o.Progress)
+		sw := &streamWriter{
+			rw: w, comp: comp, metaComp: comp, name: name, progress: o.Progress,
+			// Hashing, compression and encryption of chunks run on
+			// every core while the chunker reads on.
+			workers: r.opts.parallelism(),
+		}
+		oid, n, err := sw.write(ctx, src)
 		if err != nil {
-			return fmt.Errorf("read stream %s: %w", name, err)
+			return err
 		}
 		if o.BeforeCommit != nil {
 			if err := o.BeforeCommit(); err != nil {
 				return fmt.Errorf("stream %s not committed: %w", name, err)
 			}
-		}
-		oid, err := ow.Result()
-		if err != nil {
-			return fmt.Errorf("store stream %s: %w", name, err)
 		}
 		end := time.Now()
 		man := &snapshot.Manifest{

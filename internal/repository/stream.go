@@ -1,0 +1,266 @@
+package repository
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+
+	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/compression"
+	"github.com/kopia/kopia/repo/content"
+	"github.com/kopia/kopia/repo/object"
+
+	"github.com/stash-backup/stash/internal/chunker"
+)
+
+// streamWindow is how much of a stream is read ahead of the chunker: a few
+// maximum chunks, so that refills (and the copy of the unchunked rest to the
+// window's front) are rare.
+const streamWindow = 4 * chunker.MaxSize
+
+// indexPrefix is kopia's content prefix for object indexes (its
+// indirectContentPrefix): such contents are packed with metadata.
+const indexPrefix = content.IDPrefix("x")
+
+// chunkSplitter is the kopia splitter each chunk is written with: larger
+// than chunker.MaxSize, so kopia never cuts a chunk again and each chunk is
+// one content.
+const chunkSplitter = "FIXED-8M"
+
+// streamWriter stores a stream as one kopia object. It does what kopia's
+// object writer does, with two differences that make stream backups
+// several times cheaper in CPU: chunk boundaries come from internal/chunker
+// (a gear hash) instead of buzhash, and chunks that sampling shows to be
+// random (already compressed or encrypted data) are stored without trying
+// to compress them. Chunks are written by parallel workers and listed in
+// order in kopia's own index object format, so kopia reads, verifies and
+// garbage-collects the result like any object it wrote.
+type streamWriter struct {
+	rw       repo.RepositoryWriter
+	comp     compression.Name // "" or "none" when off
+	metaComp compression.Name
+	workers  int
+	name     string
+	progress Progress
+}
+
+type chunkJob struct {
+	idx int
+	buf []byte
+}
+
+// write reads src to the end and returns the object holding it and its
+// length. On error nothing refers to the contents written so far; kopia's
+// maintenance removes them.
+func (s *streamWriter) write(ctx context.Context, src io.Reader) (object.ID, int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		mu      sync.Mutex
+		entries []object.IndirectObjectEntry
+		werr    error
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if werr == nil {
+			werr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+
+	// Buffers circulate between the reader and the workers; their number
+	// bounds memory (workers+2 chunks of at most MaxSize) and applies
+	// back-pressure to the reader.
+	nbuf := s.workers + 2
+	free := make(chan []byte, nbuf)
+	for range nbuf {
+		free <- nil // allocated on first use
+	}
+	jobs := make(chan chunkJob)
+	var wg sync.WaitGroup
+	for range s.workers {
+		wg.Go(func() {
+			for j := range jobs {
+				oid, err := s.writeChunk(ctx, j.buf)
+				if err != nil {
+					fail(fmt.Errorf("write chunk %d of %s: %w", j.idx, s.name, err))
+				} else {
+					mu.Lock()
+					entries[j.idx].Object = oid
+					mu.Unlock()
+				}
+				free <- j.buf[:0]
+			}
+		})
+	}
+
+	total, rerr := s.split(ctx, src, free, jobs, func(n int) int {
+		mu.Lock()
+		defer mu.Unlock()
+		idx := len(entries)
+		entries = append(entries, object.IndirectObjectEntry{Start: entriesEnd(entries), Length: int64(n)})
+		return idx
+	})
+	close(jobs)
+	wg.Wait()
+	if werr != nil {
+		return object.EmptyID, 0, werr
+	}
+	if rerr != nil {
+		return object.EmptyID, 0, rerr
+	}
+
+	switch len(entries) {
+	case 0:
+		// An empty object, as kopia stores it (one empty content).
+		oid, err := s.writeChunk(ctx, nil)
+		return oid, 0, err
+	case 1:
+		return entries[0].Object, total, nil
+	}
+	oid, err := s.writeIndex(ctx, entries)
+	return oid, total, err
+}
+
+// writeChunk stores one chunk as one content through kopia's object
+// writer, which hashes, deduplicates, compresses, encrypts and packs it.
+func (s *streamWriter) writeChunk(ctx context.Context, b []byte) (object.ID, error) {
+	comp := s.comp
+	if incompressible(b) {
+		comp = ""
+	}
+	w := s.rw.NewObjectWriter(ctx, object.WriterOptions{
+		Description:        "STREAMFILE:" + s.name,
+		Compressor:         comp,
+		MetadataCompressor: s.metaComp,
+		Splitter:           chunkSplitter,
+	})
+	defer w.Close() //nolint:errcheck
+	if _, err := w.Write(b); err != nil {
+		return object.EmptyID, err
+	}
+	return w.Result()
+}
+
+func entriesEnd(e []object.IndirectObjectEntry) int64 {
+	if len(e) == 0 {
+		return 0
+	}
+	last := e[len(e)-1]
+	return last.Start + last.Length
+}
+
+// split reads src through a window, cuts chunks and hands each to the
+// workers in a buffer from free; add records a chunk of n bytes and returns
+// its index.
+func (s *streamWriter) split(ctx context.Context, src io.Reader, free chan []byte, jobs chan<- chunkJob, add func(n int) int) (int64, error) {
+	win := make([]byte, streamWindow)
+	var total int64
+	filled, eof := 0, false
+	for {
+		if !eof {
+			n, err := io.ReadFull(src, win[filled:])
+			filled += n
+			if s.progress != nil && n > 0 {
+				s.progress.Add(int64(n))
+			}
+			total += int64(n)
+			switch {
+			case err == io.EOF || err == io.ErrUnexpectedEOF:
+				eof = true
+			case err != nil:
+				return total, fmt.Errorf("read stream %s: %w", s.name, err)
+			}
+		}
+		data := win[:filled]
+		for len(data) > 0 && (eof || len(data) >= chunker.MaxSize) {
+			c := chunker.Cut(data)
+			var buf []byte
+			select {
+			case buf = <-free:
+			case <-ctx.Done():
+				return total, ctx.Err()
+			}
+			buf = append(buf, data[:c]...)
+			select {
+			case jobs <- chunkJob{idx: add(c), buf: buf}:
+			case <-ctx.Done():
+				return total, ctx.Err()
+			}
+			data = data[c:]
+		}
+		if eof {
+			return total, nil
+		}
+		filled = copy(win, data)
+	}
+}
+
+// writeIndex stores the list of chunks the way kopia's object writer does
+// for an object of several chunks: a JSON index object in "x" contents,
+// referred to with one more level of indirection.
+func (s *streamWriter) writeIndex(ctx context.Context, entries []object.IndirectObjectEntry) (object.ID, error) {
+	iw := s.rw.NewObjectWriter(ctx, object.WriterOptions{
+		Description:        "LIST(STREAMFILE:" + s.name + ")",
+		Prefix:             indexPrefix,
+		Compressor:         s.metaComp,
+		MetadataCompressor: s.metaComp,
+	})
+	defer iw.Close() //nolint:errcheck
+	index := struct {
+		StreamID string                       `json:"stream"`
+		Entries  []object.IndirectObjectEntry `json:"entries"`
+	}{"kopia:indirect", entries}
+	if err := json.NewEncoder(iw).Encode(index); err != nil {
+		return object.EmptyID, fmt.Errorf("write index of %s: %w", s.name, err)
+	}
+	iid, err := iw.Result()
+	if err != nil {
+		return object.EmptyID, fmt.Errorf("write index of %s: %w", s.name, err)
+	}
+	oid, err := object.ParseID("I" + iid.String())
+	if err != nil {
+		return object.EmptyID, fmt.Errorf("index of %s: %w", s.name, err)
+	}
+	return oid, nil
+}
+
+// Sampling for incompressible: 32 windows of 256 bytes spread over the
+// chunk; random data shows an entropy near 8 bits per byte, text 4-6,
+// base64 6.
+const (
+	sampleWindows    = 32
+	sampleWindow     = 256
+	entropyThreshold = 7.5
+)
+
+// incompressible reports whether b looks like random bytes, for which zstd
+// would spend its time and then store the chunk uncompressed anyway. A
+// chunk that is only partly random usually samples below the threshold and
+// is compressed as before.
+func incompressible(b []byte) bool {
+	if len(b) < sampleWindows*sampleWindow*4 {
+		return false
+	}
+	var hist [256]int
+	step := (len(b) - sampleWindow) / (sampleWindows - 1)
+	for w := range sampleWindows {
+		for _, c := range b[w*step : w*step+sampleWindow] {
+			hist[c]++
+		}
+	}
+	const n = float64(sampleWindows * sampleWindow)
+	var h float64
+	for _, k := range hist {
+		if k > 0 {
+			p := float64(k) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	return h >= entropyThreshold
+}
