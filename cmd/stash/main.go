@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/stash-backup/stash/internal/cli"
+	"github.com/stash-backup/stash/internal/hugepage"
 	"github.com/stash-backup/stash/internal/priority"
 )
 
@@ -28,6 +29,11 @@ func main() {
 			}
 		}
 	}
+	if os.Getenv("STASH_HUGEPAGES") != "off" && !isOperator(os.Args) {
+		// Backups and restores touch a few hundred MiB of fresh memory;
+		// the long-running operator keeps its small heap as it is.
+		_, _ = hugepage.Enable(hugepage.DefaultReserve)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.NewRootCommand().ExecuteContext(ctx)
 	stop()
@@ -36,4 +42,13 @@ func main() {
 	}
 	pprof.StopCPUProfile()
 	os.Exit(cli.ExitCode(err))
+}
+
+func isOperator(args []string) bool {
+	for _, a := range args[1:] {
+		if a == "operator" {
+			return true
+		}
+	}
+	return false
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
+	"math/bits"
 	"sync"
 
 	"github.com/kopia/kopia/repo"
@@ -231,36 +231,32 @@ func (s *streamWriter) writeIndex(ctx context.Context, entries []object.Indirect
 }
 
 // Sampling for incompressible: 32 windows of 256 bytes spread over the
-// chunk; random data shows an entropy near 8 bits per byte, text 4-6,
-// base64 6.
+// chunk. 256 random bytes hold about 162 distinct values (rarely below
+// 140); text has at most 95 (printable ASCII), base64 64.
 const (
-	sampleWindows    = 32
-	sampleWindow     = 256
-	entropyThreshold = 7.5
+	sampleWindows  = 32
+	sampleWindow   = 256
+	randomDistinct = 128
 )
 
-// incompressible reports whether b looks like random bytes, for which zstd
-// would spend its time and then store the chunk uncompressed anyway. A
-// chunk that is only partly random usually samples below the threshold and
-// is compressed as before.
+// incompressible reports whether every sampled window of b looks like
+// random bytes, for which zstd would spend its time and then store the
+// chunk uncompressed anyway. One window that does not (text next to a
+// compressed column, say) keeps compression on for the chunk.
 func incompressible(b []byte) bool {
 	if len(b) < sampleWindows*sampleWindow*4 {
 		return false
 	}
-	var hist [256]int
 	step := (len(b) - sampleWindow) / (sampleWindows - 1)
 	for w := range sampleWindows {
+		var seen [4]uint64
 		for _, c := range b[w*step : w*step+sampleWindow] {
-			hist[c]++
+			seen[c>>6] |= 1 << (c & 63)
+		}
+		n := bits.OnesCount64(seen[0]) + bits.OnesCount64(seen[1]) + bits.OnesCount64(seen[2]) + bits.OnesCount64(seen[3])
+		if n < randomDistinct {
+			return false
 		}
 	}
-	const n = float64(sampleWindows * sampleWindow)
-	var h float64
-	for _, k := range hist {
-		if k > 0 {
-			p := float64(k) / n
-			h -= p * math.Log2(p)
-		}
-	}
-	return h >= entropyThreshold
+	return true
 }

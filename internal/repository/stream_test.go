@@ -121,6 +121,7 @@ func TestIncompressible(t *testing.T) {
 		{"zeros", make([]byte, 1<<20), false},
 		{"base64 of random", b64, false},
 		{"half text, half random", mixed, false},
+		{"random with a little text", append(randomBytes(900<<10, 35), bytes.Repeat([]byte("abc,"), 40<<10)...), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := incompressible(tc.data); got != tc.want {
