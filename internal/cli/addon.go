@@ -14,6 +14,7 @@ import (
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/source"
@@ -282,8 +283,10 @@ func splitArgs(s string) []string { return strings.Fields(s) }
 type driver struct {
 	dumpFile string
 	wait     func(ctx context.Context, timeout time.Duration) error
-	backup   func(ctx context.Context, r *repository.Repository, bo repository.BackupOptions) (*repository.SnapshotStats, error)
-	restore  func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error
+	// backup starts the dump at once and takes the repository from repo
+	// when it is open.
+	backup  func(ctx context.Context, repo dump.Repo, bo repository.BackupOptions) (*repository.SnapshotStats, error)
+	restore func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error
 }
 
 // runBackup is the body of every backup-* step: find the objects, wait for
@@ -299,16 +302,22 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		r, err := f.openWhileWaiting(ctx, src, d)
-		if err != nil {
+		// The repository opens (key derivation) while the server is
+		// awaited and while the dump tool starts dumping.
+		opening := f.startOpen(ctx, src)
+		defer opening.close(ctx)
+		if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
 			return nil, err
 		}
-		defer r.Close(ctx) //nolint:errcheck
 		tags := map[string]string{"appbinding": f.appBinding}
 		if f.backupSession != "" {
 			tags["backup-session"] = f.backupSession
 		}
-		st, err := d.backup(ctx, r, repository.BackupOptions{Host: f.hostname, Tags: tags})
+		st, err := d.backup(ctx, opening.get, repository.BackupOptions{Host: f.hostname, Tags: tags})
+		if err != nil {
+			return nil, err
+		}
+		r, err := opening.get()
 		if err != nil {
 			return nil, err
 		}
@@ -320,28 +329,47 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 	return f.finishBackup(start, stats, err)
 }
 
-// openWhileWaiting opens the repository while the database server comes
-// up: both take time (the repository's key derivation, a server's start),
-// and neither needs the other.
-func (f *addonFlags) openWhileWaiting(ctx context.Context, src source.Source, d driver) (*repository.Repository, error) {
-	type opened struct {
-		r   *repository.Repository
-		err error
-	}
-	ch := make(chan opened, 1)
+// pendingRepo is a repository opening in the background.
+type pendingRepo struct {
+	done chan struct{}
+	r    *repository.Repository
+	err  error
+}
+
+// startOpen opens the repository on a goroutine: opening derives the key
+// (scrypt, a few hundred milliseconds), which need not wait for the
+// database server or hold up the dump.
+func (f *addonFlags) startOpen(ctx context.Context, src source.Source) *pendingRepo {
+	p := &pendingRepo{done: make(chan struct{})}
 	go func() {
-		r, err := f.openRepository(ctx, src)
-		ch <- opened{r, err}
+		defer close(p.done)
+		p.r, p.err = f.openRepository(ctx, src)
 	}()
-	werr := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second)
-	o := <-ch
-	if werr != nil {
-		if o.r != nil {
-			_ = o.r.Close(ctx)
-		}
-		return nil, werr
+	return p
+}
+
+// get waits for the repository to be open.
+func (p *pendingRepo) get() (*repository.Repository, error) {
+	<-p.done
+	return p.r, p.err
+}
+
+// close waits for the open to finish and closes what it opened.
+func (p *pendingRepo) close(ctx context.Context) {
+	if r, err := p.get(); err == nil {
+		_ = r.Close(ctx)
 	}
-	return o.r, o.err
+}
+
+// openWhileWaiting opens the repository while the database server comes
+// up: both take time, and neither needs the other.
+func (f *addonFlags) openWhileWaiting(ctx context.Context, src source.Source, d driver) (*repository.Repository, error) {
+	opening := f.startOpen(ctx, src)
+	if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
+		opening.close(ctx)
+		return nil, err
+	}
+	return opening.get()
 }
 
 // runRestore is the body of every restore-* step.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/addon/mysql"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/source"
@@ -69,8 +70,8 @@ func mysqlDriver(o mysql.Options) driver {
 	return driver{
 		dumpFile: mysql.DumpFile,
 		wait:     func(ctx context.Context, d time.Duration) error { return mysql.Wait(ctx, o, d) },
-		backup: func(ctx context.Context, r *repository.Repository, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
-			return mysql.Backup(ctx, r, o, bo)
+		backup: func(ctx context.Context, repo dump.Repo, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+			return mysql.Backup(ctx, repo, o, bo)
 		},
 		restore: func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error {
 			return mysql.Restore(ctx, r, s, o)

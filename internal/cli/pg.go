@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/addon/postgres"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
@@ -60,8 +61,8 @@ func pgDriver(o postgres.Options) driver {
 	return driver{
 		dumpFile: postgres.DumpFile,
 		wait:     func(ctx context.Context, d time.Duration) error { return postgres.Wait(ctx, o, d) },
-		backup: func(ctx context.Context, r *repository.Repository, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
-			return postgres.Backup(ctx, r, o, bo)
+		backup: func(ctx context.Context, repo dump.Repo, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+			return postgres.Backup(ctx, repo, o, bo)
 		},
 		restore: func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error {
 			return postgres.Restore(ctx, r, s, o)

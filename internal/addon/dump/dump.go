@@ -45,11 +45,30 @@ func (t *Tail) String() string {
 	return strings.TrimSpace(string(t.buf))
 }
 
+// Repo yields the repository a dump goes into. It may still be opening
+// when the dump starts: opening derives the repository's key, which takes a
+// few hundred milliseconds that the dump tool can spend dumping.
+type Repo func() (*repository.Repository, error)
+
+// Ready is the Repo of an already open repository.
+func Ready(r *repository.Repository) Repo {
+	return func() (*repository.Repository, error) { return r, nil }
+}
+
+// aheadBytes bounds how much of a dump is buffered while the repository
+// opens (or while the data mover is momentarily busy): a dump tool writes
+// 50-150 MiB/s here, and opening takes 0.2-0.5 s.
+const (
+	aheadBlock  = 1 << 20
+	aheadBlocks = 32
+)
+
 // Stream runs the dump command made by newCmd (with a context it cancels
-// on failure) and stores its stdout as the file name. The snapshot is
-// committed only after the command exits 0: a failed or truncated dump
-// never becomes a snapshot.
-func Stream(ctx context.Context, r *repository.Repository, name string, newCmd func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+// on failure) and stores its stdout as the file name. The command starts
+// before the repository is ready; its output waits in a bounded buffer.
+// The snapshot is committed only after the command exits 0: a failed or
+// truncated dump never becomes a snapshot.
+func Stream(ctx context.Context, repo Repo, name string, newCmd func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
 	dumpCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := newCmd(dumpCtx)
@@ -63,6 +82,8 @@ func Stream(ctx context.Context, r *repository.Repository, name string, newCmd f
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", tool, err)
 	}
+	ahead := newAheadReader(stdout, aheadBlock, aheadBlocks)
+	defer ahead.Close()
 	waited := false
 	bo.BeforeCommit = func() error {
 		waited = true
@@ -71,9 +92,14 @@ func Stream(ctx context.Context, r *repository.Repository, name string, newCmd f
 		}
 		return nil
 	}
-	stats, err := r.BackupStream(ctx, name, stdout, bo)
+	var stats *repository.SnapshotStats
+	r, err := repo()
+	if err == nil {
+		stats, err = r.BackupStream(ctx, name, ahead, bo)
+	}
 	if !waited {
 		cancel()
+		ahead.Close()
 		if werr := cmd.Wait(); err == nil && werr != nil {
 			err = fmt.Errorf("%s failed: %v: %s", tool, werr, stderr.String())
 		}
@@ -82,6 +108,88 @@ func Stream(ctx context.Context, r *repository.Repository, name string, newCmd f
 		return nil, err
 	}
 	return stats, nil
+}
+
+// aheadReader reads its source on a goroutine into up to n blocks, so the
+// writer of the source (a dump tool) never waits on the reader until n
+// blocks are waiting.
+type aheadReader struct {
+	full   chan []byte
+	free   chan []byte
+	done   chan struct{}
+	once   sync.Once
+	cur    []byte
+	curBuf []byte
+	err    error // the source's error, valid once full is closed
+}
+
+func newAheadReader(src io.Reader, block, n int) *aheadReader {
+	a := &aheadReader{
+		full: make(chan []byte, n),
+		free: make(chan []byte, n),
+		done: make(chan struct{}),
+	}
+	for range n {
+		a.free <- nil // allocated on first use: a small dump stays small
+	}
+	go a.fill(src, block)
+	return a
+}
+
+func (a *aheadReader) fill(src io.Reader, block int) {
+	defer close(a.full)
+	for {
+		var buf []byte
+		select {
+		case buf = <-a.free:
+		case <-a.done:
+			return
+		}
+		if buf == nil {
+			buf = make([]byte, block)
+		}
+		n, err := io.ReadFull(src, buf[:block])
+		if n > 0 {
+			select {
+			case a.full <- buf[:n]:
+			case <-a.done:
+				return
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return
+		}
+		if err != nil {
+			a.err = err
+			return
+		}
+	}
+}
+
+// Read implements io.Reader.
+func (a *aheadReader) Read(p []byte) (int, error) {
+	for len(a.cur) == 0 {
+		if a.curBuf != nil {
+			a.free <- a.curBuf[:cap(a.curBuf)]
+			a.curBuf = nil
+		}
+		b, ok := <-a.full
+		if !ok {
+			if a.err != nil {
+				return 0, a.err
+			}
+			return 0, io.EOF
+		}
+		a.cur, a.curBuf = b, b
+	}
+	n := copy(p, a.cur)
+	a.cur = a.cur[n:]
+	return n, nil
+}
+
+// Close stops reading ahead; the source is left to its owner.
+func (a *aheadReader) Close() {
+	a.once.Do(func() { close(a.done) })
 }
 
 // Lines remembers the most recent lines fed to a database client, by
@@ -138,9 +246,9 @@ func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
 // their concatenated stdout as the file name, as Stash's multiDumpArgs
 // joins its dumps with &&: a failing command stops the rest, and the
 // snapshot is committed only when every command exited 0.
-func StreamSeq(ctx context.Context, r *repository.Repository, name string, newCmds []func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
 	if len(newCmds) == 1 {
-		return Stream(ctx, r, name, newCmds[0], bo)
+		return Stream(ctx, repo, name, newCmds[0], bo)
 	}
 	dumpCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -167,8 +275,15 @@ func StreamSeq(ctx context.Context, r *repository.Repository, name string, newCm
 		result = <-done
 		return result
 	}
-	stats, err := r.BackupStream(ctx, name, pr, bo)
+	ahead := newAheadReader(pr, aheadBlock, aheadBlocks)
+	defer ahead.Close()
+	var stats *repository.SnapshotStats
+	r, err := repo()
+	if err == nil {
+		stats, err = r.BackupStream(ctx, name, ahead, bo)
+	}
 	if !waited {
+		ahead.Close()
 		cancel()
 		_ = pr.CloseWithError(errors.New("backup stopped"))
 		if derr := <-done; err == nil && derr != nil {

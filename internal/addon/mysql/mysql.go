@@ -162,13 +162,13 @@ func DumpArgs(user []string) []string {
 
 // Backup streams mysqldump into the repository as dumpfile.sql; a failed
 // or truncated dump never becomes a snapshot.
-func Backup(ctx context.Context, r *repository.Repository, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
 	if _, err := o.prepareTLS(); err != nil {
 		return nil, err
 	}
 	if len(o.MultiDump) == 0 {
 		args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
-		return dump.Stream(ctx, r, DumpFile, func(ctx context.Context) *exec.Cmd {
+		return dump.Stream(ctx, repo, DumpFile, func(ctx context.Context) *exec.Cmd {
 			cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
 			cmd.Env = o.env()
 			return cmd
@@ -186,7 +186,7 @@ func Backup(ctx context.Context, r *repository.Repository, o Options, bo reposit
 			return cmd
 		})
 	}
-	return dump.StreamSeq(ctx, r, DumpFile, cmds, bo)
+	return dump.StreamSeq(ctx, repo, DumpFile, cmds, bo)
 }
 
 // ParseMultiDump splits Stash's multiDumpArgs ("$args=<args> $args=<args>

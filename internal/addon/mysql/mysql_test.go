@@ -13,6 +13,7 @@ import (
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
 
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/testserver"
@@ -91,12 +92,12 @@ func TestBackupDropRestore(t *testing.T) {
 	if err := Wait(ctx, o, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.SQL(t, "UPDATE shop.items SET note = 'changed' WHERE id < 5;")
-	st2, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st2, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestRestoreReportsFailingStatement(t *testing.T) {
 	r := openRepo(t)
 	o := options(m)
 	o.Args = []string{"one"} // a single database: the dump has no CREATE DATABASE, its INSERT collides
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +144,7 @@ func TestKilledServerLeavesNoSnapshot(t *testing.T) {
 	r := openRepo(t)
 	var once sync.Once
 	var fed atomic.Int64
-	_, err := Backup(ctx, r, options(m), repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
+	_, err := Backup(ctx, dump.Ready(r), options(m), repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
 		if fed.Add(n) > 4<<20 {
 			once.Do(m.Stop)
 		}
@@ -186,7 +187,7 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 	m.SQL(t, schema)
 	want := fingerprint(t, m)
 	o := options(m)
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,14 +212,14 @@ func TestClientCertificate(t *testing.T) {
 	r := openRepo(t)
 	conn := &appbinding.Connection{Host: "127.0.0.1", Port: m.Port, Username: "certuser", Password: "cert-pw", CABundle: tls.CA}
 	o := Options{Conn: conn, Args: []string{"--databases", "secure"}, ScratchDir: t.TempDir()}
-	if _, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
+	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil {
 		t.Fatal("backup without a client certificate succeeded")
 	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert, "tls.key": tls.ClientKey}); err != nil {
 		t.Fatal(err)
 	}
 	o = Options{Conn: conn, Args: []string{"--databases", "secure"}, ScratchDir: t.TempDir()}
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +269,7 @@ func TestMultiDump(t *testing.T) {
 	if o.MultiDump, err = ParseMultiDump("$args=--databases one $args=--databases two"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +287,7 @@ func TestMultiDump(t *testing.T) {
 	}
 
 	o.MultiDump, _ = ParseMultiDump("$args=--databases one $args=--databases nosuch")
-	_, err = Backup(ctx, r, o, repository.BackupOptions{Host: "host-1"})
+	_, err = Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-1"})
 	if err == nil || !strings.Contains(err.Error(), "dump 2 of 2") {
 		t.Fatalf("failing second dump: %v", err)
 	}

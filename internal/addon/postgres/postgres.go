@@ -153,7 +153,7 @@ func Wait(ctx context.Context, o Options, timeout time.Duration) error {
 
 // Backup streams the dump into the repository as dumpfile.sql. The dump's
 // exit status decides: a failed or truncated dump never becomes a snapshot.
-func Backup(ctx context.Context, r *repository.Repository, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
 	cmdName := o.BackupCmd
 	if cmdName == "" {
 		cmdName = "pg_dumpall"
@@ -170,7 +170,7 @@ func Backup(ctx context.Context, r *repository.Repository, o Options, bo reposit
 		args = append(args, "--dbname", o.Conn.Database)
 	}
 	args = append(args, o.Args...)
-	return dump.Stream(ctx, r, DumpFile, func(ctx context.Context) *exec.Cmd {
+	return dump.Stream(ctx, repo, DumpFile, func(ctx context.Context) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, o.tool(cmdName), args...)
 		cmd.Env = env
 		return cmd

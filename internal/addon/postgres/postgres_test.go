@@ -13,6 +13,7 @@ import (
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
 
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/testserver"
@@ -105,7 +106,7 @@ func TestBackupDropRestore(t *testing.T) {
 	if err := Wait(ctx, o, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestBackupDropRestore(t *testing.T) {
 	}
 	// A small change adds a small fraction of the first backup's bytes.
 	pg.SQL(t, "shop", "UPDATE items SET note = 'changed' WHERE id < 5;")
-	st2, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st2, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestRestoreStopsAtFirstError(t *testing.T) {
 	pg.SQL(t, "postgres", "CREATE DATABASE one; \\connect one\n CREATE TABLE t (x int); INSERT INTO t VALUES (1);")
 	r := openRepo(t)
 	o := options(pg)
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
 	o := options(pg)
 	var stopped sync.Once
 	var fed atomic.Int64
-	_, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
+	_, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
 		// Kill the server once part of the dump went through.
 		if fed.Add(n) > 4<<20 {
 			stopped.Do(pg.Stop)
@@ -209,7 +210,7 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 	pg.SQL(t, "postgres", schema)
 	want := fingerprint(t, pg)
 	o := options(pg)
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestClientCertificate(t *testing.T) {
 	conn := &appbinding.Connection{Host: pg.Host, Port: pg.Port, Username: "postgres", CABundle: tls.CA}
 	o := Options{Conn: conn, BinDir: pg.BinDir, ScratchDir: t.TempDir()}
 	// Without the client certificate the server refuses the login.
-	if _, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
+	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil {
 		t.Fatal("backup without a client certificate succeeded")
 	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert, "tls.key": tls.ClientKey}); err != nil {
@@ -247,7 +248,7 @@ func TestClientCertificate(t *testing.T) {
 	if err := Wait(ctx, o, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
