@@ -29,6 +29,26 @@ export PATH=$pgbin:$PATH
 pgport=55432 mport=53306
 
 declare -A secs rss mb
+# Backups repeat ROUNDS times, interleaved (tool alone, stash, restic, then
+# again), and report the median: on a 2-vCPU virtual machine one dump's time
+# varies by up to 1.5x from run to run.
+ROUNDS=${ROUNDS:-3}
+rounds() { # NAME CMD NAME CMD ...: measure each ROUNDS times, keep the medians
+  local -a args=("$@")
+  local r i
+  for ((r = 1; r <= ROUNDS; r++)); do
+    for ((i = 0; i < ${#args[@]}; i += 2)); do
+      measure "${args[i]}.$r" "${args[i+1]}"
+    done
+  done
+  for ((i = 0; i < ${#args[@]}; i += 2)); do
+    local n=${args[i]} all=""
+    for ((r = 1; r <= ROUNDS; r++)); do all+="${secs[$n.$r]} ${rss[$n.$r]}"$'\n'; done
+    read -r secs[$n] rss[$n] < <(printf '%s' "$all" | sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR == m')
+    runs[$n]=$(printf '%s' "$all" | awk '{printf "%s%s", sep, $1; sep=" "}')
+  done
+}
+declare -A runs
 measure() { # NAME CMD...: time a shell pipeline, record seconds and peak RSS of its largest process
   local name=$1; shift
   sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
@@ -110,9 +130,9 @@ common="-f $work/manifests.yaml --namespace bench --repository repo --scratch-di
 # PostgreSQL
 measure pg_dumpall      "pg_dumpall $pgc > $work/pg.sql"
 pgdump=$(stat -c %s "$work/pg.sql")
-measure pg_dump_null    "pg_dumpall $pgc > /dev/null"
-measure pg_stash_backup "$st backup-pg $common --appbinding pg --hostname pg > /dev/null"
-measure pg_restic       "pg_dumpall $pgc | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host pg"
+rounds pg_dump_null    "pg_dumpall $pgc > /dev/null" \
+       pg_stash_backup "$st backup-pg $common --appbinding pg --hostname pg > /dev/null" \
+       pg_restic       "pg_dumpall $pgc | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host pg"
 psql $pgc -q -c "DROP DATABASE bench"
 measure pg_psql_restore "psql $pgc -q -d postgres -f $work/pg.sql > /dev/null 2>&1"
 psql $pgc -q -c "DROP DATABASE bench"
@@ -123,23 +143,23 @@ measure pg_stash_restore "$st restore-pg $common --appbinding pg --hostname pg >
 dumpflags="--single-transaction --routines --events --triggers --all-databases"
 measure my_dump         "mysqldump $mc $dumpflags > $work/my.sql"
 mydump=$(stat -c %s "$work/my.sql")
-measure my_dump_null    "mysqldump $mc $dumpflags > /dev/null"
-measure my_stash_backup "$st backup-mysql $common --appbinding maria --hostname maria > /dev/null"
-measure my_restic       "mysqldump $mc $dumpflags | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host maria"
+rounds my_dump_null    "mysqldump $mc $dumpflags > /dev/null" \
+       my_stash_backup "$st backup-mysql $common --appbinding maria --hostname maria > /dev/null" \
+       my_restic       "mysqldump $mc $dumpflags | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host maria"
 mariadb $mc -e "DROP DATABASE bench"
 measure my_mysql_restore "mariadb $mc < $work/my.sql"
 mariadb $mc -e "DROP DATABASE bench"
 measure my_stash_restore "$st restore-mysql $common --appbinding maria --hostname maria > /dev/null"
 [[ $(mariadb $mc -N -e "SELECT COUNT(*) FROM bench.accounts") == "$MARIA_ROWS" ]] || { echo "MariaDB data did not come back" >&2; exit 1; }
 
-row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" 'BEGIN { printf "%-20s %8.2f %10.0f %10d\n", n, s, b / 1048576 / s, r / 1024 }'; }
+row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" -v all="${runs[$1]:-}" 'BEGIN { printf "%-20s %8.2f %10.0f %10d   %s\n", n, s, b / 1048576 / s, r / 1024, all }'; }
 echo
 echo "PostgreSQL: pgbench scale $PG_SCALE, database $((pgsize >> 20)) MiB, pg_dumpall output $((pgdump >> 20)) MiB"
-printf "%-20s %8s %10s %10s\n" step seconds "dump MiB/s" "RSS MiB"
+printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round, for backups: median shown)"
 for s in pg_dump_null pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
 echo
 echo "MariaDB: $MARIA_ROWS rows, database $((msize >> 20)) MiB, mysqldump output $((mydump >> 20)) MiB"
-printf "%-20s %8s %10s %10s\n" step seconds "dump MiB/s" "RSS MiB"
+printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round, for backups: median shown)"
 for s in my_dump_null my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
 echo
 echo "repositories: stash $(du -sm "$work/stash-repo" | cut -f1) MiB, restic $(du -sm "$work/restic-repo" | cut -f1) MiB (both dumps each)"
