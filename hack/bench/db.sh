@@ -33,11 +33,13 @@ declare -A secs rss mb
 # again), and report the median: on a 2-vCPU virtual machine one dump's time
 # varies by up to 1.5x from run to run.
 ROUNDS=${ROUNDS:-3}
+# $before, if set, runs (untimed) before each measurement.
 rounds() { # NAME CMD NAME CMD ...: measure each ROUNDS times, keep the medians
   local -a args=("$@")
   local r i
   for ((r = 1; r <= ROUNDS; r++)); do
     for ((i = 0; i < ${#args[@]}; i += 2)); do
+      [[ -n ${before:-} ]] && bash -c "$before"
       measure "${args[i]}.$r" "${args[i+1]}"
     done
   done
@@ -133,10 +135,9 @@ pgdump=$(stat -c %s "$work/pg.sql")
 rounds pg_dump_null    "pg_dumpall $pgc > /dev/null" \
        pg_stash_backup "$st backup-pg $common --appbinding pg --hostname pg > /dev/null" \
        pg_restic       "pg_dumpall $pgc | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host pg"
-psql $pgc -q -c "DROP DATABASE bench"
-measure pg_psql_restore "psql $pgc -q -d postgres -f $work/pg.sql > /dev/null 2>&1"
-psql $pgc -q -c "DROP DATABASE bench"
-measure pg_stash_restore "$st restore-pg $common --appbinding pg --hostname pg > /dev/null"
+before="psql $pgc -q -c 'DROP DATABASE bench'" \
+rounds pg_psql_restore  "psql $pgc -q -d postgres -f $work/pg.sql > /dev/null 2>&1" \
+       pg_stash_restore "$st restore-pg $common --appbinding pg --hostname pg > /dev/null"
 [[ $(psql $pgc -tA -d bench -c "SELECT count(*) FROM pgbench_accounts") == $((PG_SCALE * 100000)) ]] || { echo "pgbench data did not come back" >&2; exit 1; }
 
 # MariaDB
@@ -146,20 +147,19 @@ mydump=$(stat -c %s "$work/my.sql")
 rounds my_dump_null    "mysqldump $mc $dumpflags > /dev/null" \
        my_stash_backup "$st backup-mysql $common --appbinding maria --hostname maria > /dev/null" \
        my_restic       "mysqldump $mc $dumpflags | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host maria"
-mariadb $mc -e "DROP DATABASE bench"
-measure my_mysql_restore "mariadb $mc < $work/my.sql"
-mariadb $mc -e "DROP DATABASE bench"
-measure my_stash_restore "$st restore-mysql $common --appbinding maria --hostname maria > /dev/null"
+before="mariadb $mc -e 'DROP DATABASE bench'" \
+rounds my_mysql_restore "mariadb $mc < $work/my.sql" \
+       my_stash_restore "$st restore-mysql $common --appbinding maria --hostname maria > /dev/null"
 [[ $(mariadb $mc -N -e "SELECT COUNT(*) FROM bench.accounts") == "$MARIA_ROWS" ]] || { echo "MariaDB data did not come back" >&2; exit 1; }
 
 row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" -v all="${runs[$1]:-}" 'BEGIN { printf "%-20s %8.2f %10.0f %10d   %s\n", n, s, b / 1048576 / s, r / 1024, all }'; }
 echo
 echo "PostgreSQL: pgbench scale $PG_SCALE, database $((pgsize >> 20)) MiB, pg_dumpall output $((pgdump >> 20)) MiB"
-printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round, for backups: median shown)"
+printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
 for s in pg_dump_null pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
 echo
 echo "MariaDB: $MARIA_ROWS rows, database $((msize >> 20)) MiB, mysqldump output $((mydump >> 20)) MiB"
-printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round, for backups: median shown)"
+printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
 for s in my_dump_null my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
 echo
 echo "repositories: stash $(du -sm "$work/stash-repo" | cut -f1) MiB, restic $(du -sm "$work/restic-repo" | cut -f1) MiB (both dumps each)"

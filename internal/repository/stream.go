@@ -186,6 +186,9 @@ func (s *streamWriter) split(ctx context.Context, src io.Reader, free chan []byt
 			case <-ctx.Done():
 				return total, ctx.Err()
 			}
+			if buf == nil {
+				buf = make([]byte, 0, chunker.MaxSize)
+			}
 			buf = append(buf, data[:c]...)
 			select {
 			case jobs <- chunkJob{idx: add(c), buf: buf}:
