@@ -6,15 +6,16 @@ package dump
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/stash-backup/stash/internal/repository"
 )
@@ -69,45 +70,26 @@ const (
 // The snapshot is committed only after the command exits 0: a failed or
 // truncated dump never becomes a snapshot.
 func Stream(ctx context.Context, repo Repo, name string, newCmd func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
-	dumpCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := newCmd(dumpCtx)
-	tool := filepath.Base(cmd.Path)
-	stderr := &Tail{}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
+	return StreamSeq(ctx, repo, name, []func(context.Context) *exec.Cmd{newCmd}, bo)
+}
+
+// batchReader sleeps briefly after a short read, so that the next read of
+// the pipe finds a batch instead of the few KiB a dump tool writes at a
+// time. With a 1 MiB pipe buffer, a dump writing 150 MiB/s fills under a
+// sixth of it in that time, so the tool never waits for it.
+type batchReader struct{ r io.Reader }
+
+const (
+	batchShort = 256 << 10
+	batchPause = time.Millisecond
+)
+
+func (b batchReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err == nil && n < batchShort && n < len(p) {
+		time.Sleep(batchPause)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", tool, err)
-	}
-	ahead := newAheadReader(stdout, aheadBlock, aheadBlocks)
-	defer ahead.Close()
-	waited := false
-	bo.BeforeCommit = func() error {
-		waited = true
-		if err := cmd.Wait(); err != nil {
-			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
-		}
-		return nil
-	}
-	var stats *repository.SnapshotStats
-	r, err := repo()
-	if err == nil {
-		stats, err = r.BackupStream(ctx, name, ahead, bo)
-	}
-	if !waited {
-		cancel()
-		ahead.Close()
-		if werr := cmd.Wait(); err == nil && werr != nil {
-			err = fmt.Errorf("%s failed: %v: %s", tool, werr, stderr.String())
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	return stats, nil
+	return n, err
 }
 
 // aheadReader reads its source on a goroutine into up to n blocks, so the
@@ -247,45 +229,39 @@ func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
 // joins its dumps with &&: a failing command stops the rest, and the
 // snapshot is committed only when every command exited 0.
 func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
-	if len(newCmds) == 1 {
-		return Stream(ctx, repo, name, newCmds[0], bo)
-	}
 	dumpCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, pw := io.Pipe()
+	pr, pw, err := newPipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe for the dump: %w", err)
+	}
+	// Closed last: a dump tool's own children (pg_dumpall's pg_dump) may
+	// outlive a killed parent and get EPIPE only from this close.
+	defer pr.Close()
 	done := make(chan error, 1)
 	go func() {
-		var err error
-		for i, nc := range newCmds {
-			cmd := nc(dumpCtx)
-			tail := &Tail{}
-			cmd.Stdout, cmd.Stderr = pw, tail
-			if rerr := cmd.Run(); rerr != nil {
-				err = fmt.Errorf("%s (dump %d of %d) failed: %v: %s", filepath.Base(cmd.Path), i+1, len(newCmds), rerr, tail.String())
-				break
-			}
-		}
-		pw.CloseWithError(err) // nil: the reader sees EOF
+		err := runSeq(dumpCtx, newCmds, pw)
+		pw.Close() // the reader sees EOF once every writer is gone
 		done <- err
 	}()
-	var result error
+	ahead := newAheadReader(batchReader{pr}, aheadBlock, aheadBlocks)
+	defer ahead.Close()
 	waited := false
 	bo.BeforeCommit = func() error {
 		waited = true
-		result = <-done
-		return result
+		return <-done
 	}
-	ahead := newAheadReader(pr, aheadBlock, aheadBlocks)
-	defer ahead.Close()
 	var stats *repository.SnapshotStats
 	r, err := repo()
 	if err == nil {
 		stats, err = r.BackupStream(ctx, name, ahead, bo)
 	}
 	if !waited {
-		ahead.Close()
 		cancel()
-		_ = pr.CloseWithError(errors.New("backup stopped"))
+		ahead.Close()
+		// A child of the killed tool may still write (and hold its stderr
+		// open, which Wait waits for): closing the read end stops it.
+		pr.Close()
 		if derr := <-done; err == nil && derr != nil {
 			err = derr
 		}
@@ -294,4 +270,28 @@ func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(conte
 		return nil, err
 	}
 	return stats, nil
+}
+
+// runSeq runs the commands in order with stdout w, stopping at the first
+// failure, which it reports with the tail of the command's stderr.
+func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *os.File) error {
+	for i, nc := range newCmds {
+		cmd := nc(ctx)
+		tool := filepath.Base(cmd.Path)
+		if len(newCmds) > 1 {
+			tool = fmt.Sprintf("%s (dump %d of %d)", tool, i+1, len(newCmds))
+		}
+		stderr := &Tail{}
+		cmd.Stdout, cmd.Stderr = w, stderr
+		// Bounds the wait for a child of the tool that keeps stderr open
+		// after the tool is gone.
+		cmd.WaitDelay = 10 * time.Second
+		if err := cmd.Start(); err != nil {
+			return fmt.Errorf("start %s: %w", tool, err)
+		}
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
+		}
+	}
+	return nil
 }

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -144,5 +146,47 @@ func TestFailedDumpNoSnapshot(t *testing.T) {
 	snaps, err := r.Snapshots(ctx, repository.Filter{})
 	if err != nil || len(snaps) != 0 {
 		t.Fatalf("snapshots after a failed dump: %v, %v", snaps, err)
+	}
+}
+
+// TestNoOrphanWriter: a dump tool's child that holds the pipe (as
+// pg_dumpall's pg_dump does) does not outlive a failed backup, and does not
+// keep it waiting.
+func TestNoOrphanWriter(t *testing.T) {
+	ctx := context.Background()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	newCmd := func(ctx context.Context) *exec.Cmd {
+		return exec.CommandContext(ctx, "sh", "-c", "cat /dev/zero & echo $! > "+pidFile+"; wait")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Stream(ctx, func() (*repository.Repository, error) {
+			time.Sleep(200 * time.Millisecond) // the child is writing by now
+			return nil, errors.New("storage unreachable")
+		}, "dump.bin", newCmd, repository.BackupOptions{Host: "h"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "storage unreachable") {
+			t.Fatalf("got %v, want the open error", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Stream hangs while a child of the dump tool holds the pipe")
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := syscall.Kill(pid, 0); err != nil {
+			return // gone
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("the dump tool's child %d still runs after the backup failed", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package dump
+
+import "os"
+
+func newPipe() (r, w *os.File, err error) { return os.Pipe() }
