@@ -6,6 +6,7 @@ package dump
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stash-backup/stash/internal/repository"
@@ -294,4 +296,29 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 		}
 	}
 	return nil
+}
+
+// StartWithStdin starts a database client with stdin on a pipe made by
+// newPipe (large, blocking: far fewer wake-ups than os/exec's StdinPipe
+// for a restore's gigabytes) and returns the pipe's write end, which the
+// caller closes when done.
+func StartWithStdin(cmd *exec.Cmd) (*os.File, error) {
+	r, w, err := newPipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe for %s: %w", filepath.Base(cmd.Path), err)
+	}
+	cmd.Stdin = r
+	err = cmd.Start()
+	r.Close() // the client has its own copy
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
+	}
+	return w, nil
+}
+
+// ClientGone reports whether a write failed because the client exited
+// (its own error, from Wait, is the one to report).
+func ClientGone(err error) bool {
+	return errors.Is(err, io.ErrClosedPipe) || errors.Is(err, syscall.EPIPE) || errors.Is(err, os.ErrClosed)
 }

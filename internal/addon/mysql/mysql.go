@@ -6,7 +6,6 @@ package mysql
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -225,12 +224,9 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	stderr := &dump.Tail{}
 	cmd.Stderr = stderr
 	cmd.Stdout = io.Discard
-	stdin, err := cmd.StdinPipe()
+	stdin, err := dump.StartWithStdin(cmd)
 	if err != nil {
 		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start mysql: %w", err)
 	}
 	lines := &lineRecorder{w: stdin}
 	_, rerr := r.RestoreStream(ctx, s, DumpFile, lines, nil)
@@ -238,7 +234,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	if werr := cmd.Wait(); werr != nil {
 		return fmt.Errorf("mysql failed: %v: %s%s", werr, stderr.String(), lines.lines.Quote(stderr.String(), errLine))
 	}
-	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+	if rerr != nil && !dump.ClientGone(rerr) {
 		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
 	}
 	return nil

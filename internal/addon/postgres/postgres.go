@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -215,12 +214,9 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	stderr := &dump.Tail{}
 	cmd.Stderr = stderr
 	cmd.Stdout = io.Discard
-	stdin, err := cmd.StdinPipe()
+	stdin, err := dump.StartWithStdin(cmd)
 	if err != nil {
 		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start psql: %w", err)
 	}
 	filter := newLineFilter(stdin, roleLine(o.user()))
 	_, rerr := r.RestoreStream(ctx, s, DumpFile, filter, nil)
@@ -232,7 +228,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 	if werr != nil {
 		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.lines.Quote(stderr.String(), psqlLine))
 	}
-	if rerr != nil && !errors.Is(rerr, io.ErrClosedPipe) {
+	if rerr != nil && !dump.ClientGone(rerr) {
 		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
 	}
 	return nil
