@@ -3,6 +3,7 @@ package hugepage
 import (
 	"bufio"
 	"bytes"
+	"math"
 	"os"
 	"runtime"
 	"strconv"
@@ -19,10 +20,20 @@ const minMapping = 4 << 20
 // huge pages on the process's large private anonymous mappings (the heap
 // arenas among them), and releases the reservation, so that later
 // allocations reuse advised memory. It returns the bytes advised. It does
-// nothing when the kernel has transparent huge pages off. The advice only
-// changes how memory is backed, never what a program computes.
+// nothing when the kernel has transparent huge pages off or overcommit is
+// strict, and reserves at most a quarter of a cgroup memory limit. The
+// advice only changes how memory is backed, never what a program computes.
 func Enable(reserve int) (int64, error) {
 	if mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || bytes.Contains(mode, []byte("[never]")) {
+		return 0, nil
+	}
+	// Under strict overcommit the untouched reservation still counts
+	// against the commit limit; a failed heap growth is fatal in Go.
+	if oc, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err != nil || strings.TrimSpace(string(oc)) == "2" {
+		return 0, nil
+	}
+	reserve = min(reserve, cgroupLimit()/4)
+	if reserve < minMapping {
 		return 0, nil
 	}
 	// The Go runtime maps heap arenas when the heap grows and never
@@ -64,4 +75,18 @@ func adviseMappings() (int64, error) {
 		}
 	}
 	return advised, sc.Err()
+}
+
+// cgroupLimit is the memory limit of the process's cgroup (v2, as in a
+// Kubernetes pod), or a large number when there is none.
+func cgroupLimit() int {
+	b, err := os.ReadFile("/sys/fs/cgroup/memory.max")
+	if err != nil {
+		return math.MaxInt
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b))) // "max" when unlimited
+	if err != nil {
+		return math.MaxInt
+	}
+	return n
 }
