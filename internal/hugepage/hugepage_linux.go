@@ -21,8 +21,9 @@ const minMapping = 4 << 20
 // arenas among them), and releases the reservation, so that later
 // allocations reuse advised memory. It returns the bytes advised. It does
 // nothing when the kernel has transparent huge pages off or overcommit is
-// strict, and reserves at most a quarter of a cgroup memory limit. The
-// advice only changes how memory is backed, never what a program computes.
+// strict, and reserves at most a quarter of the machine's memory or of a
+// cgroup memory limit. The advice only changes how memory is backed, never
+// what a program computes.
 func Enable(reserve int) (int64, error) {
 	if mode, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil || bytes.Contains(mode, []byte("[never]")) {
 		return 0, nil
@@ -32,7 +33,7 @@ func Enable(reserve int) (int64, error) {
 	if oc, err := os.ReadFile("/proc/sys/vm/overcommit_memory"); err != nil || strings.TrimSpace(string(oc)) == "2" {
 		return 0, nil
 	}
-	reserve = min(reserve, cgroupLimit()/4)
+	reserve = min(reserve, cgroupLimit()/4, memTotal()/4)
 	if reserve < minMapping {
 		return 0, nil
 	}
@@ -89,4 +90,23 @@ func cgroupLimit() int {
 		return math.MaxInt
 	}
 	return n
+}
+
+// memTotal is the machine's memory (MemTotal in /proc/meminfo), or a
+// large number when unknown: on a small machine even an untouched
+// reservation can exceed what the kernel's overcommit heuristic allows.
+func memTotal() int {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return math.MaxInt
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return math.MaxInt
 }

@@ -36,7 +36,7 @@ func TestEnableBacksHeapWithHugePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := int64(min(DefaultReserve, cgroupLimit()/4)); advised < want {
+	if want := int64(min(DefaultReserve, cgroupLimit()/4, memTotal()/4)); advised < want {
 		t.Fatalf("advised %d bytes, want at least the %d reserved", advised, want)
 	}
 	sink = make([]byte, 64<<20)
@@ -47,5 +47,13 @@ func TestEnableBacksHeapWithHugePages(t *testing.T) {
 	// page at hand; half is plenty to show the advice took effect.
 	if got := anonHuge(t) - before; got < 32<<20 {
 		t.Fatalf("64 MiB touched after Enable; %d bytes of it on huge pages", got)
+	}
+}
+
+func TestMemTotal(t *testing.T) {
+	// This machine kind has 24 GiB; any Linux machine has more than 64 MiB
+	// and less than 64 TiB.
+	if n := memTotal(); n < 64<<20 || n > 64<<40 {
+		t.Fatalf("memTotal = %d", n)
 	}
 }
