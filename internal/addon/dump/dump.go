@@ -58,12 +58,14 @@ func Ready(r *repository.Repository) Repo {
 	return func() (*repository.Repository, error) { return r, nil }
 }
 
-// aheadBytes bounds how much of a dump is buffered while the repository
-// opens (or while the data mover is momentarily busy): a dump tool writes
-// 50-150 MiB/s here, and opening takes 0.2-0.5 s.
+// aheadBlock and aheadBlocks bound how much of a dump is buffered while the
+// repository opens (or while the data mover is momentarily busy): a dump
+// tool writes 50-150 MiB/s here, and opening takes 0.2-0.6 s when it shares
+// the CPU with the dump. 64 MiB instead of 32 took about 0.05 s off a 1 s
+// MariaDB dump's backup (4 runs each) for 13 MiB more peak RSS.
 const (
 	aheadBlock  = 1 << 20
-	aheadBlocks = 32
+	aheadBlocks = 64
 )
 
 // Stream runs the dump command made by newCmd (with a context it cancels
