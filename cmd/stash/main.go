@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/stash-backup/stash/internal/cli"
@@ -44,10 +45,15 @@ func main() {
 	os.Exit(cli.ExitCode(err))
 }
 
+// isOperator reports whether the command is `stash operator`: its first
+// argument that is neither a flag nor the value of the root's --kubeconfig.
 func isOperator(args []string) bool {
-	for _, a := range args[1:] {
-		if a == "operator" {
-			return true
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--kubeconfig":
+			i++
+		case !strings.HasPrefix(a, "-"):
+			return a == "operator"
 		}
 	}
 	return false

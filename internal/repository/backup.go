@@ -91,7 +91,7 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 		OnUpload: func(n int64) { uploaded.Add(n) },
 	}, func(ctx context.Context, w repo.RepositoryWriter) error {
 		sw := &streamWriter{
-			rw: w, comp: comp, metaComp: comp, name: name, progress: o.Progress,
+			rw: w, comp: comp, name: name, progress: o.Progress,
 			// Hashing, compression and encryption of chunks run on
 			// every core while the chunker reads on.
 			workers: r.opts.parallelism(),

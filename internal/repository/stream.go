@@ -41,8 +41,7 @@ const chunkSplitter = "FIXED-8M"
 // (TestStreamWriterObjects, TestForgetAndPruneFreeSpace).
 type streamWriter struct {
 	rw       repo.RepositoryWriter
-	comp     compression.Name // "" or "none" when off
-	metaComp compression.Name
+	comp     compression.Name // for data and the index; "" or "none" when off
 	workers  int
 	name     string
 	progress Progress
@@ -138,7 +137,7 @@ func (s *streamWriter) writeChunk(ctx context.Context, b []byte) (object.ID, err
 	w := s.rw.NewObjectWriter(ctx, object.WriterOptions{
 		Description:        "STREAMFILE:" + s.name,
 		Compressor:         comp,
-		MetadataCompressor: s.metaComp,
+		MetadataCompressor: s.comp,
 		Splitter:           chunkSplitter,
 	})
 	defer w.Close() //nolint:errcheck
@@ -212,8 +211,8 @@ func (s *streamWriter) writeIndex(ctx context.Context, entries []object.Indirect
 	iw := s.rw.NewObjectWriter(ctx, object.WriterOptions{
 		Description:        "LIST(STREAMFILE:" + s.name + ")",
 		Prefix:             indexPrefix,
-		Compressor:         s.metaComp,
-		MetadataCompressor: s.metaComp,
+		Compressor:         s.comp,
+		MetadataCompressor: s.comp,
 	})
 	defer iw.Close() //nolint:errcheck
 	index := struct {

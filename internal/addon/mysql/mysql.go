@@ -165,25 +165,22 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 	if _, err := o.prepareTLS(); err != nil {
 		return nil, err
 	}
-	if len(o.MultiDump) == 0 {
-		args := append([]string{"--no-defaults"}, append(o.connArgs(), DumpArgs(o.Args)...)...)
-		return dump.Stream(ctx, repo, DumpFile, func(ctx context.Context) *exec.Cmd {
+	dumpWith := func(args []string) func(context.Context) *exec.Cmd {
+		args = append(append([]string{"--no-defaults"}, o.connArgs()...), args...)
+		return func(ctx context.Context) *exec.Cmd {
 			cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
 			cmd.Env = o.env()
 			return cmd
-		}, bo)
+		}
+	}
+	if len(o.MultiDump) == 0 {
+		return dump.Stream(ctx, repo, DumpFile, dumpWith(DumpArgs(o.Args)), bo)
 	}
 	var cmds []func(context.Context) *exec.Cmd
 	for _, extra := range o.MultiDump {
 		// The consistency flags first, so that each dump's own flags
 		// (--skip-triggers, --no-data, …) win.
-		args := append([]string{"--no-defaults"}, o.connArgs()...)
-		args = append(append(append(args, consistency...), o.Args...), extra...)
-		cmds = append(cmds, func(ctx context.Context) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
-			cmd.Env = o.env()
-			return cmd
-		})
+		cmds = append(cmds, dumpWith(append(append(append([]string{}, consistency...), o.Args...), extra...)))
 	}
 	return dump.StreamSeq(ctx, repo, DumpFile, cmds, bo)
 }
