@@ -302,18 +302,19 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		// The repository opens (key derivation) while the server is
-		// awaited and while the dump tool starts dumping.
+		// The repository opens (key derivation) while the dump tool
+		// starts dumping.
 		opening := f.startOpen(ctx, src)
 		defer opening.close(ctx)
-		if err := d.wait(ctx, time.Duration(f.waitTimeout)*time.Second); err != nil {
-			return nil, err
-		}
 		tags := map[string]string{"appbinding": f.appBinding}
 		if f.backupSession != "" {
 			tags["backup-session"] = f.backupSession
 		}
-		st, err := d.backup(ctx, opening.get, repository.BackupOptions{Host: f.hostname, Tags: tags})
+		st, err := dump.BackupWhenReady(ctx,
+			func(ctx context.Context) error { return d.wait(ctx, time.Duration(f.waitTimeout)*time.Second) },
+			func(ctx context.Context) (*repository.SnapshotStats, error) {
+				return d.backup(ctx, opening.get, repository.BackupOptions{Host: f.hostname, Tags: tags})
+			})
 		if err != nil {
 			return nil, err
 		}

@@ -190,3 +190,117 @@ func TestNoOrphanWriter(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestNoOutputError: only a dump that failed before writing a byte is a
+// NoOutputError, the kind BackupWhenReady retries once the server answers.
+func TestNoOutputError(t *testing.T) {
+	ctx := context.Background()
+	r := openRepo(t)
+	for _, tc := range []struct {
+		script   string
+		noOutput bool
+	}{
+		{"echo 'could not connect to server' >&2; exit 2", true},
+		{"printf x; echo 'connection lost' >&2; exit 2", false},
+		{"exit 0", false}, // an empty dump that succeeded is a snapshot
+	} {
+		newCmd := func(ctx context.Context) *exec.Cmd { return exec.CommandContext(ctx, "sh", "-c", tc.script) }
+		_, err := Stream(ctx, Ready(r), "dump.sql", newCmd, repository.BackupOptions{Host: "h"})
+		var noOutput *NoOutputError
+		if got := errors.As(err, &noOutput); got != tc.noOutput {
+			t.Errorf("%q: NoOutputError %v, want %v (err %v)", tc.script, got, tc.noOutput, err)
+		}
+		if noOutput != nil && !strings.Contains(err.Error(), "could not connect to server") {
+			t.Errorf("%q: message %q lost the tool's stderr", tc.script, err)
+		}
+	}
+	// The open error of the repository is no NoOutputError, even though
+	// the dump had not written anything by then.
+	_, err := Stream(ctx, func() (*repository.Repository, error) { return nil, errors.New("storage unreachable") },
+		"dump.sql", func(ctx context.Context) *exec.Cmd { return exec.CommandContext(ctx, "sh", "-c", "sleep 5") },
+		repository.BackupOptions{Host: "h"})
+	var noOutput *NoOutputError
+	if errors.As(err, &noOutput) {
+		t.Errorf("open failure reported as NoOutputError: %v", err)
+	}
+}
+
+func TestBackupWhenReady(t *testing.T) {
+	ok := &repository.SnapshotStats{Name: "s1"}
+	refused := &NoOutputError{Err: errors.New("mysqldump failed: Can't connect to server")}
+	denied := &NoOutputError{Err: errors.New("mysqldump failed: Access denied")}
+	truncated := errors.New("mysqldump failed after 3 MiB: Lost connection")
+	notReady := errors.New("MySQL at db:3306 not ready after 2s (--wait-timeout)")
+	type result struct {
+		st  *repository.SnapshotStats
+		err error
+	}
+	for _, tc := range []struct {
+		name     string
+		backups  []result // what each call of backup returns, in order
+		waitErr  error
+		want     result
+		calls    int
+		waitCall bool
+	}{
+		{"server up", []result{{ok, nil}}, nil, result{ok, nil}, 1, false},
+		{"server starting", []result{{nil, refused}, {ok, nil}}, nil, result{ok, nil}, 2, true},
+		{"server never comes", []result{{nil, refused}}, notReady, result{nil, notReady}, 1, true},
+		{"failure after output is not retried", []result{{nil, truncated}}, nil, result{nil, truncated}, 1, false},
+		{"a real error fails twice", []result{{nil, denied}, {nil, denied}}, nil, result{nil, denied}, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls, waited := 0, false
+			st, err := BackupWhenReady(context.Background(),
+				func(context.Context) error { waited = true; return tc.waitErr },
+				func(context.Context) (*repository.SnapshotStats, error) {
+					if calls >= len(tc.backups) {
+						t.Fatalf("backup called %d times", calls+1)
+					}
+					r := tc.backups[calls]
+					calls++
+					return r.st, r.err
+				})
+			if st != tc.want.st || !errors.Is(err, tc.want.err) {
+				t.Errorf("got %v, %v; want %v, %v", st, err, tc.want.st, tc.want.err)
+			}
+			if calls != tc.calls || waited != tc.waitCall {
+				t.Errorf("backup called %d times (want %d), waited %v (want %v)", calls, tc.calls, waited, tc.waitCall)
+			}
+		})
+	}
+}
+
+// TestAheadReaderReusesBlocks: when the reader keeps up with the source,
+// a returned block is reused before a new one is made (fresh memory costs
+// a page fault per page), so a long dump touches a few blocks, not all.
+func TestAheadReaderReusesBlocks(t *testing.T) {
+	data := bytes.Repeat([]byte("x"), 64<<10)
+	a := newAheadReader(slowReader{iotest.HalfReader(bytes.NewReader(data))}, 1024, 16)
+	defer a.Close()
+	seen := map[*byte]bool{}
+	buf := make([]byte, 1024)
+	for {
+		n, err := a.Read(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			seen[&a.curBuf[:1][0]] = true
+		}
+	}
+	if len(seen) > 3 {
+		t.Errorf("%d distinct blocks for 64 blocks from a slow source, want reuse", len(seen))
+	}
+}
+
+// slowReader is a dump tool slower than its reader.
+type slowReader struct{ r io.Reader }
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(200 * time.Microsecond)
+	return s.r.Read(p)
+}

@@ -187,6 +187,29 @@ func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
 	if errors.Is(werr, context.DeadlineExceeded) {
 		t.Error("wait returned a bare deadline error")
 	}
+
+	// A backup started while the server is down does not ask first: its
+	// dump fails without output, and runs again once the server answers.
+	started := make(chan struct{})
+	go func() {
+		defer close(started)
+		time.Sleep(1500 * time.Millisecond)
+		pg.Start(t)
+	}()
+	calls := 0
+	st, err := dump.BackupWhenReady(ctx,
+		func(ctx context.Context) error { return Wait(ctx, o, 60*time.Second) },
+		func(ctx context.Context) (*repository.SnapshotStats, error) {
+			calls++
+			return Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+		})
+	<-started
+	if err != nil {
+		t.Fatalf("backup while the server starts: %v", err)
+	}
+	if calls != 2 || st.TotalBytes < 20<<20 {
+		t.Errorf("backup ran %d times (want 2: refused, then after the wait) and stored %d bytes", calls, st.TotalBytes)
+	}
 }
 
 type progressFunc func(int64)
