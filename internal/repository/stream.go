@@ -76,11 +76,7 @@ func (s *streamWriter) write(ctx context.Context, src io.Reader) (object.ID, int
 	// Buffers circulate between the reader and the workers; their number
 	// bounds memory (workers+2 chunks of at most MaxSize) and applies
 	// back-pressure to the reader.
-	nbuf := s.workers + 2
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		free <- nil // allocated on first use
-	}
+	bufs := &bufferPool{free: make(chan []byte, s.workers+2), max: s.workers + 2}
 	jobs := make(chan chunkJob)
 	var wg sync.WaitGroup
 	for range s.workers {
@@ -94,12 +90,12 @@ func (s *streamWriter) write(ctx context.Context, src io.Reader) (object.ID, int
 					entries[j.idx].Object = oid
 					mu.Unlock()
 				}
-				free <- j.buf[:0]
+				bufs.put(j.buf)
 			}
 		})
 	}
 
-	total, rerr := s.split(ctx, src, free, jobs, func(n int) int {
+	total, rerr := s.split(ctx, src, bufs, jobs, func(n int) int {
 		mu.Lock()
 		defer mu.Unlock()
 		idx := len(entries)
@@ -155,10 +151,39 @@ func entriesEnd(e []object.IndirectObjectEntry) int64 {
 	return last.Start + last.Length
 }
 
+// bufferPool hands out up to max chunk buffers, reusing a returned one
+// before making another: memory the process has not touched yet costs a
+// page fault per page, several milliseconds per MiB on the virtual
+// machines backups run on (docs/benchmarks.md).
+type bufferPool struct {
+	free      chan []byte
+	max, made int // made is only touched by get's caller
+}
+
+func (p *bufferPool) get(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-p.free:
+		return b, nil
+	default:
+	}
+	if p.made < p.max {
+		p.made++
+		return make([]byte, 0, chunker.MaxSize), nil
+	}
+	select {
+	case b := <-p.free:
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *bufferPool) put(b []byte) { p.free <- b[:0] }
+
 // split reads src through a window, cuts chunks and hands each to the
-// workers in a buffer from free; add records a chunk of n bytes and returns
-// its index.
-func (s *streamWriter) split(ctx context.Context, src io.Reader, free chan []byte, jobs chan<- chunkJob, add func(n int) int) (int64, error) {
+// workers in a buffer from bufs; add records a chunk of n bytes and
+// returns its index.
+func (s *streamWriter) split(ctx context.Context, src io.Reader, bufs *bufferPool, jobs chan<- chunkJob, add func(n int) int) (int64, error) {
 	win := make([]byte, streamWindow)
 	var total int64
 	filled, eof := 0, false
@@ -180,14 +205,9 @@ func (s *streamWriter) split(ctx context.Context, src io.Reader, free chan []byt
 		data := win[:filled]
 		for len(data) > 0 && (eof || len(data) >= chunker.MaxSize) {
 			c := chunker.Cut(data)
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				return total, ctx.Err()
-			}
-			if buf == nil {
-				buf = make([]byte, 0, chunker.MaxSize)
+			buf, err := bufs.get(ctx)
+			if err != nil {
+				return total, err
 			}
 			buf = append(buf, data[:c]...)
 			select {

@@ -304,3 +304,64 @@ func (s slowReader) Read(p []byte) (int, error) {
 	time.Sleep(200 * time.Microsecond)
 	return s.r.Read(p)
 }
+
+// TestLargeStdout: a dump tool that writes through the C library's stdio
+// (as mysqldump and pg_dump do) writes its output in 1 MiB writes, not the
+// 4 KiB glibc gives a pipe, and the output is unchanged.
+func TestLargeStdout(t *testing.T) {
+	if stdbuf() == "" {
+		t.Skip("no stdbuf (coreutils) on this machine")
+	}
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("no strace to count the tool's writes")
+	}
+	// awk writes each line through stdio, like a dump tool.
+	script := `BEGIN { for (i = 0; i < 200000; i++) printf "INSERT INTO t VALUES (%d, 'row');\n", i }`
+	var want bytes.Buffer
+	ref := exec.Command("awk", script)
+	ref.Stdout = &want
+	if err := ref.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env       string
+		maxWrites int
+	}{{"", 20}, {"STASH_DUMP_STDBUF=off", 1 << 30}} {
+		if k, v, ok := strings.Cut(tc.env, "="); ok {
+			t.Setenv(k, v) // the opt-out; stays set for the later cases
+		}
+		trace := filepath.Join(t.TempDir(), "trace")
+		cmd := exec.Command("awk", script)
+		largeStdout(cmd)
+		cmd.Args = append([]string{"strace", "-f", "-e", "trace=write", "-o", trace, cmd.Path}, cmd.Args[1:]...)
+		cmd.Path, _ = exec.LookPath("strace")
+		pr, pw, err := newPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout = pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pw.Close()
+		got, err := io.ReadAll(pr)
+		pr.Close()
+		if werr := cmd.Wait(); werr != nil || err != nil {
+			t.Fatal(werr, err)
+		}
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Fatalf("%q: output differs (%d bytes, want %d)", tc.env, len(got), want.Len())
+		}
+		b, err := os.ReadFile(trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writes := strings.Count(string(b), "write(1,")
+		if tc.env == "" && writes > tc.maxWrites {
+			t.Errorf("%d writes for %d bytes under stdbuf, want at most %d", writes, len(got), tc.maxWrites)
+		}
+		if tc.env != "" && writes < len(got)/8192 {
+			t.Errorf("without stdbuf: %d writes for %d bytes; the test does not see the C library's small buffer", writes, len(got))
+		}
+	}
+}
