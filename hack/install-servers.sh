@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the database servers the tests start (Debian packages): PostgreSQL
-# and MariaDB (and strace, which one test uses). Tests start their own throwaway instances on free ports; the
-# packages' own services are stopped and disabled so they hold no ports.
+# and MariaDB, and strace, which one test uses. Tests start their own
+# throwaway instances on free ports; the packages' own services are stopped
+# and disabled so they hold no ports.
 set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
