@@ -141,7 +141,7 @@ common="-f $work/manifests.yaml --namespace bench --repository repo --scratch-di
 # The fixed cost of a backup (process start, repository open, commit),
 # on a database of a few KiB: stash minus the dump tool alone.
 psql $pgc -q -c "CREATE DATABASE tiny" && psql $pgc -q -d tiny -c "CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 100) g"
-mariadb $mc -e "CREATE DATABASE tiny; CREATE TABLE tiny.t AS SELECT seq AS id, MD5(seq) AS v FROM seq_1_to_100"
+mariadb $mc -e "CREATE DATABASE tiny; USE tiny; CREATE TABLE t AS SELECT seq AS id, MD5(seq) AS v FROM seq_1_to_100"
 rounds pg_tiny_dump  "pg_dump $pgc -d tiny > /dev/null" \
        pg_tiny_stash "$st backup-pg $common --appbinding pg --hostname pg-tiny --backup-cmd pg_dump --pg-args '-d tiny' > /dev/null" \
        my_tiny_dump  "mysqldump $mc --single-transaction --routines --events --triggers --databases tiny > /dev/null" \
