@@ -289,8 +289,9 @@ type driver struct {
 	restore func(ctx context.Context, r *repository.Repository, s repository.Snapshot) error
 }
 
-// runBackup is the body of every backup-* step: find the objects, wait for
-// the database, dump into the repository, apply retention, report.
+// runBackup is the body of every backup-* step: find the objects, dump into
+// the repository (waiting for the database only if the dump could not
+// reach it), apply retention, report.
 func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
 	start := time.Now()
 	stats, err := func() ([]repository.SnapshotStats, error) {
@@ -377,6 +378,10 @@ func (f *addonFlags) openWhileWaiting(ctx context.Context, src source.Source, d 
 func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
 	start := time.Now()
 	err := func() error {
+		if strings.Contains(f.snapshot, ",") {
+			// A restore rule's snapshots arrive joined by commas.
+			return fmt.Errorf("--snapshot %q names several snapshots: a database restore takes one dump, give one snapshot ID or latest", f.snapshot)
+		}
 		src, err := f.source()
 		if err != nil {
 			return err

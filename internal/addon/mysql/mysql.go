@@ -49,56 +49,32 @@ type Options struct {
 	Args []string
 	// BinDir, if set, is where mysqldump, mysql and mysqladmin are.
 	BinDir string
-	// ScratchDir holds the TLS files the clients read.
+	// ScratchDir holds the TLS files while a tool runs.
 	ScratchDir string
-
-	tlsArgs []string
 }
 
-// prepareTLS writes the CA and client certificate to files and returns
-// the client flags: the server is verified against the CA when one is
-// given.
-func (o *Options) prepareTLS() ([]string, error) {
-	if o.tlsArgs != nil || (len(o.Conn.CABundle) == 0 && len(o.Conn.ClientCert) == 0) {
-		return o.tlsArgs, nil
+// tls writes the CA and client certificate to files and returns the
+// client flags, and what removes the files once the tool has exited. The
+// server is verified against the CA when one is given.
+func (o *Options) tls() (args []string, remove func(), err error) {
+	files, err := dump.WriteTLS(o.Conn, o.ScratchDir)
+	if err != nil {
+		return nil, nil, err
 	}
-	dir := o.ScratchDir
-	if dir == "" {
-		dir = os.TempDir()
+	if files.CA == "" && files.Cert == "" {
+		return nil, files.Remove, nil
 	}
-	write := func(pattern string, data []byte) (string, error) {
-		f, err := os.CreateTemp(dir, pattern)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		_, err = f.Write(data)
-		return f.Name(), err
-	}
-	args := []string{"--ssl"}
-	if len(o.Conn.CABundle) > 0 {
-		name, err := write("mysql-ca-*.pem", o.Conn.CABundle)
-		if err != nil {
-			return nil, fmt.Errorf("write CA bundle: %w", err)
-		}
-		args = append(args, "--ssl-ca="+name)
+	args = []string{"--ssl"}
+	if files.CA != "" {
+		args = append(args, "--ssl-ca="+files.CA)
 		if !o.Conn.InsecureSkipTLSVerify {
 			args = append(args, "--ssl-verify-server-cert")
 		}
 	}
-	if len(o.Conn.ClientCert) > 0 {
-		cert, err := write("mysql-client-*.pem", o.Conn.ClientCert)
-		if err != nil {
-			return nil, fmt.Errorf("write client certificate: %w", err)
-		}
-		key, err := write("mysql-client-*.key", o.Conn.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("write client key: %w", err)
-		}
-		args = append(args, "--ssl-cert="+cert, "--ssl-key="+key)
+	if files.Cert != "" {
+		args = append(args, "--ssl-cert="+files.Cert, "--ssl-key="+files.Key)
 	}
-	o.tlsArgs = args
-	return args, nil
+	return args, files.Remove, nil
 }
 
 func (o *Options) tool(name string) string {
@@ -115,9 +91,11 @@ func (o *Options) user() string {
 	return "root"
 }
 
-func (o *Options) connArgs() []string {
-	args := []string{"--host=" + o.Conn.Host, "--port=" + strconv.Itoa(o.Conn.Port), "--user=" + o.user(), "--protocol=TCP"}
-	return append(args, o.tlsArgs...)
+// connArgs are the client flags that reach the server: address, user and
+// the TLS flags.
+func (o *Options) connArgs(tls []string) []string {
+	args := []string{"--no-defaults", "--host=" + o.Conn.Host, "--port=" + strconv.Itoa(o.Conn.Port), "--user=" + o.user(), "--protocol=TCP"}
+	return append(args, tls...)
 }
 
 func (o *Options) env() []string {
@@ -127,12 +105,14 @@ func (o *Options) env() []string {
 
 // Wait pings the server until it answers or the timeout passes.
 func Wait(ctx context.Context, o Options, timeout time.Duration) error {
-	if _, err := o.prepareTLS(); err != nil {
+	tls, remove, err := o.tls()
+	if err != nil {
 		return err
 	}
+	defer remove()
 	deadline := time.Now().Add(timeout)
 	for {
-		cmd := exec.CommandContext(ctx, o.tool("mysqladmin"), append([]string{"--no-defaults"}, append(o.connArgs(), "--connect-timeout=5", "ping")...)...)
+		cmd := exec.CommandContext(ctx, o.tool("mysqladmin"), append(o.connArgs(tls), "--connect-timeout=5", "ping")...)
 		cmd.Env = o.env()
 		out, err := cmd.CombinedOutput()
 		if err == nil {
@@ -162,11 +142,13 @@ func DumpArgs(user []string) []string {
 // Backup streams mysqldump into the repository as dumpfile.sql; a failed
 // or truncated dump never becomes a snapshot.
 func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
-	if _, err := o.prepareTLS(); err != nil {
+	tls, remove, err := o.tls()
+	if err != nil {
 		return nil, err
 	}
+	defer remove()
 	dumpWith := func(args []string) func(context.Context) *exec.Cmd {
-		args = append(append([]string{"--no-defaults"}, o.connArgs()...), args...)
+		args = append(o.connArgs(tls), args...)
 		return func(ctx context.Context) *exec.Cmd {
 			cmd := exec.CommandContext(ctx, o.tool("mysqldump"), args...)
 			cmd.Env = o.env()
@@ -212,10 +194,12 @@ var errLine = regexp.MustCompile(`at line (\d+)`)
 
 // Restore streams snapshot s into the mysql client.
 func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
-	if _, err := o.prepareTLS(); err != nil {
+	tls, remove, err := o.tls()
+	if err != nil {
 		return err
 	}
-	args := append(append([]string{"--no-defaults"}, o.connArgs()...), o.Args...)
+	defer remove()
+	args := append(o.connArgs(tls), o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
 	cmd.Env = o.env()
 	stderr := &dump.Tail{}

@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -231,6 +232,9 @@ func TestClientCertificate(t *testing.T) {
 	}
 	if got := m.SocketSQL(t, "SELECT COUNT(*) FROM secure.t"); got != "1000" {
 		t.Errorf("restored rows %s", got)
+	}
+	if left, _ := os.ReadDir(o.ScratchDir); len(left) != 0 {
+		t.Errorf("the CA, certificate and key outlived the tools: %d entries in the scratch directory", len(left))
 	}
 }
 

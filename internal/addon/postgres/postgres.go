@@ -43,7 +43,7 @@ type Options struct {
 	BackupCmd string
 	// Args are extra arguments for the dump or psql (--pg-args).
 	Args []string
-	// ScratchDir holds files the tools need (the CA bundle).
+	// ScratchDir holds the TLS files while a tool runs.
 	ScratchDir string
 	// BinDir, if set, is where pg_dump, pg_dumpall, psql and pg_isready
 	// are; else PATH.
@@ -68,54 +68,36 @@ func (o *Options) tool(name string) string {
 }
 
 // env is the libpq environment: the password never appears on a command
-// line.
-func (o *Options) env() ([]string, error) {
-	env := append(os.Environ(), "PGPASSWORD="+o.Conn.Password, "PGCONNECT_TIMEOUT=10")
+// line. The TLS files it names exist until remove is called.
+func (o *Options) env() (env []string, remove func(), err error) {
+	env = append(os.Environ(), "PGPASSWORD="+o.Conn.Password, "PGCONNECT_TIMEOUT=10")
 	mode := o.Conn.Query.Get("sslmode")
-	if mode == "" && len(o.Conn.ClientCert) > 0 {
-		// A client certificate means TLS; verify the server when a CA is
-		// known.
+	if mode == "" && (len(o.Conn.ClientCert) > 0 || len(o.Conn.CABundle) > 0) {
+		// A CA or a client certificate means TLS. libpq's default,
+		// prefer, would neither insist on TLS nor check the server
+		// against the CA it was given.
 		mode = "require"
-		if len(o.Conn.CABundle) > 0 {
+		if len(o.Conn.CABundle) > 0 && !o.Conn.InsecureSkipTLSVerify {
 			mode = "verify-full"
 		}
 	}
 	if mode != "" {
 		env = append(env, "PGSSLMODE="+mode)
 	}
-	write := func(pattern string, data []byte) (string, error) {
-		dir := o.ScratchDir
-		if dir == "" {
-			dir = os.TempDir()
-		}
-		// libpq refuses a key file others can read; CreateTemp makes 0600.
-		f, err := os.CreateTemp(dir, pattern)
-		if err != nil {
-			return "", err
-		}
-		defer f.Close()
-		_, err = f.Write(data)
-		return f.Name(), err
+	files, err := dump.WriteTLS(o.Conn, o.ScratchDir)
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, x := range []struct {
-		data    []byte
-		pattern string
-		env     string
-	}{
-		{o.Conn.CABundle, "pg-ca-*.crt", "PGSSLROOTCERT"},
-		{o.Conn.ClientCert, "pg-client-*.crt", "PGSSLCERT"},
-		{o.Conn.ClientKey, "pg-client-*.key", "PGSSLKEY"},
+	for _, x := range []struct{ path, env string }{
+		{files.CA, "PGSSLROOTCERT"},
+		{files.Cert, "PGSSLCERT"},
+		{files.Key, "PGSSLKEY"},
 	} {
-		if len(x.data) == 0 {
-			continue
+		if x.path != "" {
+			env = append(env, x.env+"="+x.path)
 		}
-		name, err := write(x.pattern, x.data)
-		if err != nil {
-			return nil, fmt.Errorf("write %s: %w", x.env, err)
-		}
-		env = append(env, x.env+"="+name)
 	}
-	return env, nil
+	return env, files.Remove, nil
 }
 
 func (o *Options) connArgs() []string {
@@ -125,10 +107,11 @@ func (o *Options) connArgs() []string {
 // Wait polls the server with pg_isready until it accepts connections or
 // the timeout passes.
 func Wait(ctx context.Context, o Options, timeout time.Duration) error {
-	env, err := o.env()
+	env, remove, err := o.env()
 	if err != nil {
 		return err
 	}
+	defer remove()
 	deadline := time.Now().Add(timeout)
 	var last string
 	for {
@@ -160,10 +143,11 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 	if cmdName != "pg_dumpall" && cmdName != "pg_dump" {
 		return nil, fmt.Errorf("--backup-cmd %q: use pg_dumpall or pg_dump", cmdName)
 	}
-	env, err := o.env()
+	env, remove, err := o.env()
 	if err != nil {
 		return nil, err
 	}
+	defer remove()
 	args := o.connArgs()
 	if cmdName == "pg_dump" && o.Conn.Database != "" && !hasDBArg(o.Args) {
 		args = append(args, "--dbname", o.Conn.Database)
@@ -195,10 +179,11 @@ func roleLine(role string) *regexp.Regexp {
 
 // Restore streams snapshot s into psql, which stops at the first error.
 func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
-	env, err := o.env()
+	env, remove, err := o.env()
 	if err != nil {
 		return err
 	}
+	defer remove()
 	// --file=- makes psql name the failing line (psql:<stdin>:N: ERROR).
 	args := append(o.connArgs(), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--file=-")
 	db := o.Conn.Database

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -285,5 +286,8 @@ func TestClientCertificate(t *testing.T) {
 	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert}); err == nil {
 		t.Error("a certificate without its key was accepted")
+	}
+	if left, _ := os.ReadDir(o.ScratchDir); len(left) != 0 {
+		t.Errorf("the CA, certificate and key outlived the tools: %d entries in the scratch directory", len(left))
 	}
 }
