@@ -333,7 +333,7 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 		if len(newCmds) > 1 {
 			tool = fmt.Sprintf("%s (dump %d of %d)", tool, i+1, len(newCmds))
 		}
-		largeStdout(cmd)
+		largeStdio(cmd, "-o")
 		stderr := &Tail{}
 		cmd.Stdout, cmd.Stderr = w, stderr
 		// Bounds the wait for a child of the tool that keeps stderr open
@@ -349,13 +349,15 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 	return nil
 }
 
-// stdoutBuffer is the stdio buffer a dump tool's output goes through. The
-// C library gives a pipe 4 KiB: mysqldump made 125 000 writes for a
-// 490 MiB dump, and writing into a pipe took it 1.4 times as long as
-// writing to /dev/null, on the virtual machines backups run on, where a
-// system call is expensive (docs/benchmarks.md). With 1 MiB, the size of
-// the pipe, it took as long as into /dev/null.
-const stdoutBuffer = "1M"
+// stdioBuffer is the stdio buffer a dump tool writes its output with, and
+// a database client reads a restore with. The C library gives a pipe
+// 4 KiB: mysqldump made 125 000 writes for a 490 MiB dump, and writing
+// into a pipe took it 1.4 times as long as writing to /dev/null, on the
+// virtual machines backups run on, where a system call is expensive
+// (docs/benchmarks.md). With 1 MiB, the size of the pipe, it took as long
+// as into /dev/null; psql reading a restore from a pipe spent half the
+// system time.
+const stdioBuffer = "1M"
 
 var stdbuf = sync.OnceValue(func() string {
 	p, err := exec.LookPath("stdbuf")
@@ -365,35 +367,38 @@ var stdbuf = sync.OnceValue(func() string {
 	return p
 })
 
-// largeStdout makes cmd run under coreutils' stdbuf, which sets the stdout
-// buffer of the tool, and of the tools it starts (pg_dumpall's pg_dump),
-// through the C library. Where stdbuf is missing, or the tool does not use
-// the C library's stdio, the tool runs as it is: the buffer only changes
-// how the output is written, never what.
-func largeStdout(cmd *exec.Cmd) {
+// largeStdio makes cmd run under coreutils' stdbuf, which sets the buffer
+// of the tool's stdout (flag "-o") or stdin ("-i"), and of the tools it
+// starts (pg_dumpall's pg_dump), through the C library. Where stdbuf is
+// missing, or the tool does not use the C library's stdio for that stream
+// (the mysql client reads its input itself), the tool runs as it would:
+// the buffer only changes how data moves, never what.
+func largeStdio(cmd *exec.Cmd, flag string) {
 	sb := stdbuf()
 	if sb == "" || cmd.Err != nil || os.Getenv("STASH_DUMP_STDBUF") == "off" {
 		return
 	}
-	cmd.Args = append([]string{"stdbuf", "-o" + stdoutBuffer, cmd.Path}, cmd.Args[1:]...)
+	cmd.Args = append([]string{"stdbuf", flag + stdioBuffer, cmd.Path}, cmd.Args[1:]...)
 	cmd.Path = sb
 }
 
 // StartWithStdin starts a database client with stdin on a pipe made by
 // newPipe (large, blocking: far fewer wake-ups than os/exec's StdinPipe
-// for a restore's gigabytes) and returns the pipe's write end, which the
-// caller closes when done.
+// for a restore's gigabytes), read through a 1 MiB stdio buffer, and
+// returns the pipe's write end, which the caller closes when done.
 func StartWithStdin(cmd *exec.Cmd) (*os.File, error) {
+	tool := filepath.Base(cmd.Path)
 	r, w, err := newPipe()
 	if err != nil {
-		return nil, fmt.Errorf("pipe for %s: %w", filepath.Base(cmd.Path), err)
+		return nil, fmt.Errorf("pipe for %s: %w", tool, err)
 	}
+	largeStdio(cmd, "-i")
 	cmd.Stdin = r
 	err = cmd.Start()
 	r.Close() // the client has its own copy
 	if err != nil {
 		w.Close()
-		return nil, fmt.Errorf("start %s: %w", filepath.Base(cmd.Path), err)
+		return nil, fmt.Errorf("start %s: %w", tool, err)
 	}
 	return w, nil
 }

@@ -332,7 +332,7 @@ func TestLargeStdout(t *testing.T) {
 		}
 		trace := filepath.Join(t.TempDir(), "trace")
 		cmd := exec.Command("awk", script)
-		largeStdout(cmd)
+		largeStdio(cmd, "-o")
 		cmd.Args = append([]string{"strace", "-f", "-e", "trace=write", "-o", trace, cmd.Path}, cmd.Args[1:]...)
 		cmd.Path, _ = exec.LookPath("strace")
 		pr, pw, err := newPipe()
@@ -363,5 +363,39 @@ func TestLargeStdout(t *testing.T) {
 		if tc.env != "" && writes < len(got)/8192 {
 			t.Errorf("without stdbuf: %d writes for %d bytes; the test does not see the C library's small buffer", writes, len(got))
 		}
+	}
+}
+
+// TestLargeStdin: a client started by StartWithStdin that reads through
+// stdio (as psql does; sed here) reads a restore in large reads, not 4 KiB
+// ones, and gets every byte.
+func TestLargeStdin(t *testing.T) {
+	for _, tool := range []string{"stdbuf", "strace", "sed"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("no %s on this machine", tool)
+		}
+	}
+	data := bytes.Repeat([]byte("INSERT INTO t VALUES (1, 'a row of a restore');\n"), 60_000) // 2.9 MB
+	trace := filepath.Join(t.TempDir(), "trace")
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command("strace", "-f", "-e", "trace=read", "-o", trace, "sed", "-n", "w "+out)
+	stdin, err := StartWithStdin(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stdin.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, data) {
+		t.Fatalf("the client got %d bytes, want the %d written", len(got), len(data))
+	}
+	b, _ := os.ReadFile(trace)
+	// 4 KiB reads would be over 700.
+	if reads := strings.Count(string(b), "read(0,"); reads > 100 {
+		t.Errorf("%d reads of stdin for %d bytes, want large reads", reads, len(data))
 	}
 }
