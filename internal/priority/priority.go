@@ -4,6 +4,7 @@
 package priority
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -23,7 +24,7 @@ func FromEnv() error {
 		if err != nil || n < -20 || n > 19 {
 			return fmt.Errorf("NICE_ADJUSTMENT=%q: want an integer from -20 to 19", v)
 		}
-		if err := syscall.Setpriority(syscall.PRIO_PROCESS, 0, n); err != nil {
+		if err := eachThread(func(tid int) error { return syscall.Setpriority(syscall.PRIO_PROCESS, tid, n) }); err != nil {
 			return fmt.Errorf("set nice %d: %w", n, err)
 		}
 	}
@@ -40,8 +41,14 @@ func FromEnv() error {
 			}
 		}
 		prio := class<<ioprioClassShift | data
-		if _, _, errno := syscall.Syscall(syscall.SYS_IOPRIO_SET, ioprioWhoProcess, 0, uintptr(prio)); errno != 0 {
-			return fmt.Errorf("set ionice class %d data %d: %w", class, data, errno)
+		err = eachThread(func(tid int) error {
+			if _, _, errno := syscall.Syscall(syscall.SYS_IOPRIO_SET, ioprioWhoProcess, uintptr(tid), uintptr(prio)); errno != 0 {
+				return errno
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("set ionice class %d data %d: %w", class, data, err)
 		}
 	}
 	return nil
@@ -60,4 +67,28 @@ func Get() (nice int, ioClass, ioData int, err error) {
 		return nice, 0, 0, errno
 	}
 	return nice, int(p) >> ioprioClassShift, int(p) & 0xff, nil
+}
+
+// eachThread calls set for every thread of this process. Linux keeps the
+// nice value and the I/O priority per thread, and setpriority(2) and
+// ioprio_set(2) given 0 change only the calling one; the Go runtime runs
+// goroutines on several threads, some started before main, and starts new
+// ones from whichever thread needs one (inheriting its priorities), so all
+// must change.
+func eachThread(set func(tid int) error) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return set(0)
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		// A thread may have exited since the listing.
+		if err := set(tid); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+	}
+	return nil
 }

@@ -21,6 +21,24 @@ func TestFromEnv(t *testing.T) {
 		if nice != 7 || class != 3 {
 			t.Fatalf("nice %d, io class %d data %d", nice, class, data)
 		}
+		// Every thread, not only the calling one: the runtime runs
+		// goroutines on threads started before FromEnv.
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			t.Skip(err)
+		}
+		for _, task := range tasks {
+			b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+			if err != nil {
+				continue // exited
+			}
+			// Field 19 is the nice value; the command name (field 2)
+			// ends with the last ')'.
+			f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+			if f[16] != "7" {
+				t.Errorf("thread %s has nice %s, want 7", task.Name(), f[16])
+			}
+		}
 		return
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=TestFromEnv", "-test.v")
