@@ -62,6 +62,32 @@ measure() { # NAME CMD...: time a shell pipeline, record seconds and peak RSS of
   read -r secs[$name] rss[$name] < "$work/time.$name"
 }
 
+# What a second backup adds after 1 % of the rows changed, to fresh
+# repositories: a first backup, then one after changing a contiguous 1 %
+# of the rows (the target), then one after changing every hundredth row.
+# A dump is cut into chunks of about 1 MiB (some 10 000 rows); a change
+# spread over every chunk changes every chunk, for stash and restic alike.
+declare -A grew
+dedup() { # NAME STASH_CMD RESTIC_CMD CONTIGUOUS_SQL SCATTERED_SQL
+  local name=$1 scmd=$2 rcmd=$3 before after
+  rm -rf "$work/dedup-repo" "$work/dedup-restic"
+  "$root/bin/stash" repo -f "$work/manifests.yaml" -n bench --repository dedup init >/dev/null
+  restic -q -r "$work/dedup-restic" init
+  local step sql
+  for step in first contiguous scattered; do
+    case $step in contiguous) sql=$4 ;; scattered) sql=$5 ;; *) sql="" ;; esac
+    [[ -n $sql ]] && bash -c "$sql"
+    for tool in stash restic; do
+      local repo=$work/dedup-repo cmd=$scmd
+      [[ $tool == restic ]] && repo=$work/dedup-restic cmd=$rcmd
+      before=$(du -sb "$repo" | cut -f1)
+      bash -c "$cmd" >/dev/null
+      after=$(du -sb "$repo" | cut -f1)
+      grew[$name.$tool.$step]=$((after - before))
+    done
+  done
+}
+
 echo "== PostgreSQL: pgbench scale $PG_SCALE" >&2
 mkdir -p "$work/pg" && chown postgres "$work/pg"
 echo pgbench-pw > "$work/pg/pw" && chown postgres "$work/pg/pw"
@@ -131,10 +157,18 @@ spec:
   backend:
     local: {mountPath: $work/stash-repo}
     storageSecretName: repo-secret
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: dedup, namespace: bench}
+spec:
+  backend:
+    local: {mountPath: $work/dedup-repo}
+    storageSecretName: repo-secret
 YAML
 export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=$work/restic-cache
 restic -q -r "$work/restic-repo" init
-"$root/bin/stash" repo -f "$work/manifests.yaml" -n bench init >/dev/null
+"$root/bin/stash" repo -f "$work/manifests.yaml" -n bench --repository repo init >/dev/null
 st="$root/bin/stash"
 common="-f $work/manifests.yaml --namespace bench --repository repo --scratch-dir $work"
 
@@ -162,6 +196,10 @@ before="psql $pgc -q -c 'DROP DATABASE bench' && psql $pgc -q -c CHECKPOINT && s
 rounds pg_psql_restore  "psql $pgc -q -d postgres -f $work/pg.sql > /dev/null 2>&1" \
        pg_stash_restore "$st restore-pg $common --appbinding pg --hostname pg > /dev/null"
 [[ $(psql $pgc -tA -d bench -c "SELECT count(*) FROM pgbench_accounts") == $((PG_SCALE * 100000)) ]] || { echo "pgbench data did not come back" >&2; exit 1; }
+dedup pg "$st backup-pg -f $work/manifests.yaml --namespace bench --repository dedup --scratch-dir $work --appbinding pg --hostname pg" \
+  "pg_dumpall $pgc | restic -q -r $work/dedup-restic backup --stdin --stdin-filename dumpfile.sql --host pg" \
+  "psql $pgc -q -d bench -c 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= $((PG_SCALE * 1000))'" \
+  "psql $pgc -q -d bench -c 'UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 100 = 50'"
 
 # MariaDB
 dumpflags="--single-transaction --routines --events --triggers --all-databases"
@@ -174,6 +212,10 @@ before="mariadb $mc -e 'DROP DATABASE bench' && sync" \
 rounds my_mysql_restore "mariadb $mc < $work/my.sql" \
        my_stash_restore "$st restore-mysql $common --appbinding maria --hostname maria > /dev/null"
 [[ $(mariadb $mc -N -e "SELECT COUNT(*) FROM bench.accounts") == "$MARIA_ROWS" ]] || { echo "MariaDB data did not come back" >&2; exit 1; }
+dedup my "$st backup-mysql -f $work/manifests.yaml --namespace bench --repository dedup --scratch-dir $work --appbinding maria --hostname maria" \
+  "mysqldump $mc $dumpflags | restic -q -r $work/dedup-restic backup --stdin --stdin-filename dumpfile.sql --host maria" \
+  "mariadb $mc -e 'UPDATE bench.accounts SET abalance = abalance + 1 WHERE aid <= $((MARIA_ROWS / 100))'" \
+  "mariadb $mc -e 'UPDATE bench.accounts SET abalance = abalance + 1 WHERE aid % 100 = 50'"
 
 row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" -v all="${runs[$1]:-}" 'BEGIN { printf "%-20s %8.2f %10.0f %10d   %s\n", n, s, b / 1048576 / s, r / 1024, all }'; }
 echo
@@ -188,5 +230,14 @@ echo
 echo "Fixed cost of a backup: a database of 100 rows (stash minus the tool alone)"
 printf "%-20s %8s   %s\n" step seconds "(each round; the median is shown)"
 for s in pg_tiny_dump pg_tiny_stash my_tiny_dump my_tiny_stash; do printf "%-20s %8.2f   %s\n" $s "${secs[$s]}" "${runs[$s]}"; done
+echo
+echo "Second backups to fresh repositories (bytes the repository grew; target: contiguous 1 % adds <= 5 % of the first)"
+printf "%-10s %12s %14s %8s %14s %8s\n" "" first "1 % contiguous" "" "1 % scattered" ""
+for n in pg my; do
+  for tool in stash restic; do
+    f=${grew[$n.$tool.first]} c=${grew[$n.$tool.contiguous]} x=${grew[$n.$tool.scattered]}
+    awk -v n="$n $tool" -v f="$f" -v c="$c" -v x="$x" 'BEGIN { printf "%-12s %8.1f MiB %10.2f MiB %6.2f %% %10.2f MiB %6.1f %%\n", n, f/1048576, c/1048576, 100*c/f, x/1048576, 100*x/f }'
+  done
+done
 echo
 echo "repositories: stash $(du -sm "$work/stash-repo" | cut -f1) MiB, restic $(du -sm "$work/restic-repo" | cut -f1) MiB (both dumps each)"
