@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -59,16 +58,6 @@ func Ready(r *repository.Repository) Repo {
 	return func() (*repository.Repository, error) { return r, nil }
 }
 
-// aheadBlock and aheadBlocks bound how much of a dump is buffered while the
-// repository opens (or while the data mover is momentarily busy): a dump
-// tool writes 50-150 MiB/s here, and opening takes 0.2-0.6 s when it shares
-// the CPU with the dump. 64 MiB instead of 32 took about 0.05 s off a 1 s
-// MariaDB dump's backup (4 runs each) for 13 MiB more peak RSS.
-const (
-	aheadBlock  = 1 << 20
-	aheadBlocks = 64
-)
-
 // Stream runs the dump command made by newCmd (with a context it cancels
 // on failure) and stores its stdout as the file name. The command starts
 // before the repository is ready; its output waits in a bounded buffer.
@@ -95,99 +84,6 @@ func (b batchReader) Read(p []byte) (int, error) {
 		time.Sleep(batchPause)
 	}
 	return n, err
-}
-
-// aheadReader reads its source on a goroutine into up to n blocks, so the
-// writer of the source (a dump tool) never waits on the reader until n
-// blocks are waiting.
-type aheadReader struct {
-	full   chan []byte
-	free   chan []byte
-	done   chan struct{}
-	once   sync.Once
-	cur    []byte
-	curBuf []byte
-	err    error // the source's error, valid once full is closed
-	read   atomic.Int64
-}
-
-func newAheadReader(src io.Reader, block, n int) *aheadReader {
-	a := &aheadReader{
-		full: make(chan []byte, n),
-		free: make(chan []byte, n),
-		done: make(chan struct{}),
-	}
-	go a.fill(src, block, n)
-	return a
-}
-
-func (a *aheadReader) fill(src io.Reader, block, n int) {
-	defer close(a.full)
-	allocated := 0
-	for {
-		// A returned block is reused before a new one is made: memory
-		// the process has not touched yet costs a page fault per page,
-		// and on the virtual machines backups run on that is 2-4 ms per
-		// MiB, more than the dump's data costs to store
-		// (docs/benchmarks.md). A small dump stays small, too.
-		var buf []byte
-		select {
-		case buf = <-a.free:
-		default:
-			if allocated < n {
-				allocated++
-				buf = make([]byte, block)
-				break
-			}
-			select {
-			case buf = <-a.free:
-			case <-a.done:
-				return
-			}
-		}
-		n, err := io.ReadFull(src, buf[:block])
-		if n > 0 {
-			select {
-			case a.full <- buf[:n]:
-			case <-a.done:
-				return
-			}
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return
-		}
-		if err != nil {
-			a.err = err
-			return
-		}
-	}
-}
-
-// Read implements io.Reader.
-func (a *aheadReader) Read(p []byte) (int, error) {
-	for len(a.cur) == 0 {
-		if a.curBuf != nil {
-			a.free <- a.curBuf[:cap(a.curBuf)]
-			a.curBuf = nil
-		}
-		b, ok := <-a.full
-		if !ok {
-			if a.err != nil {
-				return 0, a.err
-			}
-			return 0, io.EOF
-		}
-		a.cur, a.curBuf = b, b
-	}
-	n := copy(p, a.cur)
-	a.cur = a.cur[n:]
-	a.read.Add(int64(n))
-	return n, nil
-}
-
-// Close stops reading ahead; the source is left to its owner.
-func (a *aheadReader) Close() {
-	a.once.Do(func() { close(a.done) })
 }
 
 // Lines remembers the most recent lines fed to a database client, by
@@ -260,7 +156,7 @@ func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(conte
 		pw.Close() // the reader sees EOF once every writer is gone
 		done <- err
 	}()
-	ahead := newAheadReader(batchReader{pr}, aheadBlock, aheadBlocks)
+	ahead := newAheadReader(batchReader{pr}, aheadBlock, aheadRaw, aheadItems)
 	defer ahead.Close()
 	waited := false
 	var dumpErr error

@@ -23,7 +23,7 @@ import (
 func TestAheadReader(t *testing.T) {
 	data := bytes.Repeat([]byte("0123456789abcdef"), 100_000) // 1.6 MB
 	for _, block := range []int{1, 1000, 1 << 20, 4 << 20} {
-		a := newAheadReader(iotest.HalfReader(bytes.NewReader(data)), block, 3)
+		a := newAheadReader(iotest.HalfReader(bytes.NewReader(data)), block, 3, 8)
 		got, err := io.ReadAll(iotest.OneByteReader(io.LimitReader(a, 10)))
 		if err != nil || string(got) != string(data[:10]) {
 			t.Fatalf("block %d: first bytes %q, %v", block, got, err)
@@ -35,12 +35,12 @@ func TestAheadReader(t *testing.T) {
 		a.Close()
 	}
 	boom := errors.New("pipe broke")
-	a := newAheadReader(io.MultiReader(bytes.NewReader(data[:5000]), iotest.ErrReader(boom)), 1024, 2)
+	a := newAheadReader(io.MultiReader(bytes.NewReader(data[:5000]), iotest.ErrReader(boom)), 1024, 2, 4)
 	if _, err := io.ReadAll(a); !errors.Is(err, boom) {
 		t.Fatalf("source error: got %v, want %v", err, boom)
 	}
 	// Close while the filler waits for room: it must return, not leak.
-	a = newAheadReader(bytes.NewReader(data), 1024, 2)
+	a = newAheadReader(bytes.NewReader(data), 1024, 2, 4)
 	a.Close()
 	select {
 	case <-drained(a):
@@ -276,7 +276,7 @@ func TestBackupWhenReady(t *testing.T) {
 // a page fault per page), so a long dump touches a few blocks, not all.
 func TestAheadReaderReusesBlocks(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 64<<10)
-	a := newAheadReader(slowReader{iotest.HalfReader(bytes.NewReader(data))}, 1024, 16)
+	a := newAheadReader(slowReader{iotest.HalfReader(bytes.NewReader(data))}, 1024, 16, 16)
 	defer a.Close()
 	seen := map[*byte]bool{}
 	buf := make([]byte, 1024)
@@ -288,7 +288,7 @@ func TestAheadReaderReusesBlocks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 {
+		if n > 0 && a.curBuf != nil {
 			seen[&a.curBuf[:1][0]] = true
 		}
 	}
