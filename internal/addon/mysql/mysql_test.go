@@ -97,6 +97,15 @@ func TestBackupDropRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An unchanged server dumps to the same bytes (no completion date in
+	// the dump), so a second backup stores no new data.
+	same, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.TotalBytes != st.TotalBytes || same.UploadedBytes*10 > st.UploadedBytes {
+		t.Errorf("backup of an unchanged server: %d bytes (first %d), uploaded %d (first %d)", same.TotalBytes, st.TotalBytes, same.UploadedBytes, st.UploadedBytes)
+	}
 	m.SQL(t, "UPDATE shop.items SET note = 'changed' WHERE id < 5;")
 	st2, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
@@ -159,10 +168,10 @@ func TestKilledServerLeavesNoSnapshot(t *testing.T) {
 }
 
 func TestDumpArgs(t *testing.T) {
-	if got := strings.Join(DumpArgs(nil), " "); got != "--single-transaction --routines --events --triggers --flush-privileges --all-databases" {
+	if got := strings.Join(DumpArgs(nil), " "); got != "--single-transaction --routines --events --triggers --flush-privileges --skip-dump-date --all-databases" {
 		t.Errorf("default %q", got)
 	}
-	if got := strings.Join(DumpArgs([]string{"--databases", "a", "b"}), " "); got != "--single-transaction --routines --events --triggers --flush-privileges --databases a b" {
+	if got := strings.Join(DumpArgs([]string{"--databases", "a", "b"}), " "); got != "--single-transaction --routines --events --triggers --flush-privileges --skip-dump-date --databases a b" {
 		t.Errorf("user %q", got)
 	}
 }
