@@ -13,6 +13,7 @@ import (
 	"github.com/kopia/kopia/repo/content"
 	"github.com/kopia/kopia/repo/object"
 
+	"github.com/stash-backup/stash/internal/bufpool"
 	"github.com/stash-backup/stash/internal/chunker"
 )
 
@@ -76,7 +77,7 @@ func (s *streamWriter) write(ctx context.Context, src io.Reader) (object.ID, int
 	// Buffers circulate between the reader and the workers; their number
 	// bounds memory (workers+2 chunks of at most MaxSize) and applies
 	// back-pressure to the reader.
-	bufs := &bufferPool{free: make(chan []byte, s.workers+2), max: s.workers + 2}
+	bufs := bufpool.New(chunker.MaxSize, s.workers+2)
 	jobs := make(chan chunkJob)
 	var wg sync.WaitGroup
 	for range s.workers {
@@ -90,7 +91,7 @@ func (s *streamWriter) write(ctx context.Context, src io.Reader) (object.ID, int
 					entries[j.idx].Object = oid
 					mu.Unlock()
 				}
-				bufs.put(j.buf)
+				bufs.Put(j.buf)
 			}
 		})
 	}
@@ -151,39 +152,10 @@ func entriesEnd(e []object.IndirectObjectEntry) int64 {
 	return last.Start + last.Length
 }
 
-// bufferPool hands out up to max chunk buffers, reusing a returned one
-// before making another: memory the process has not touched yet costs a
-// page fault per page, several milliseconds per MiB on the virtual
-// machines backups run on (docs/benchmarks.md).
-type bufferPool struct {
-	free      chan []byte
-	max, made int // made is only touched by get's caller
-}
-
-func (p *bufferPool) get(ctx context.Context) ([]byte, error) {
-	select {
-	case b := <-p.free:
-		return b, nil
-	default:
-	}
-	if p.made < p.max {
-		p.made++
-		return make([]byte, 0, chunker.MaxSize), nil
-	}
-	select {
-	case b := <-p.free:
-		return b, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (p *bufferPool) put(b []byte) { p.free <- b[:0] }
-
 // split reads src through a window, cuts chunks and hands each to the
 // workers in a buffer from bufs; add records a chunk of n bytes and
 // returns its index.
-func (s *streamWriter) split(ctx context.Context, src io.Reader, bufs *bufferPool, jobs chan<- chunkJob, add func(n int) int) (int64, error) {
+func (s *streamWriter) split(ctx context.Context, src io.Reader, bufs *bufpool.Pool, jobs chan<- chunkJob, add func(n int) int) (int64, error) {
 	win := make([]byte, streamWindow)
 	var total int64
 	filled, eof := 0, false
@@ -205,11 +177,11 @@ func (s *streamWriter) split(ctx context.Context, src io.Reader, bufs *bufferPoo
 		data := win[:filled]
 		for len(data) > 0 && (eof || len(data) >= chunker.MaxSize) {
 			c := chunker.Cut(data)
-			buf, err := bufs.get(ctx)
-			if err != nil {
-				return total, err
+			buf := bufs.Get(ctx.Done())
+			if buf == nil {
+				return total, ctx.Err()
 			}
-			buf = append(buf, data[:c]...)
+			buf = append(buf[:0], data[:c]...)
 			select {
 			case jobs <- chunkJob{idx: add(c), buf: buf}:
 			case <-ctx.Done():

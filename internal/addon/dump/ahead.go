@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/klauspost/compress/s2"
+
+	"github.com/stash-backup/stash/internal/bufpool"
 )
 
 // The read-ahead holds a dump's output while the repository opens (or
@@ -45,10 +47,10 @@ type aheadItem struct {
 // a MiB and decompressing it again; and the same memory holds a longer
 // stretch of the dump (docs/benchmarks.md).
 type aheadReader struct {
-	full chan aheadItem
-	free chan []byte // raw blocks returned by the reader
-	done chan struct{}
-	once sync.Once
+	full   chan aheadItem
+	blocks *bufpool.Pool // raw blocks, reused before new ones are made
+	done   chan struct{}
+	once   sync.Once
 
 	// Only the reader touches these.
 	cur    []byte
@@ -62,37 +64,23 @@ type aheadReader struct {
 
 func newAheadReader(src io.Reader, block, raw, items int) *aheadReader {
 	a := &aheadReader{
-		full: make(chan aheadItem, items),
-		free: make(chan []byte, raw),
-		done: make(chan struct{}),
+		full:   make(chan aheadItem, items),
+		blocks: bufpool.New(block, raw),
+		done:   make(chan struct{}),
 	}
-	go a.fill(src, block, raw)
+	go a.fill(src, block)
 	return a
 }
 
-func (a *aheadReader) fill(src io.Reader, block, raw int) {
+func (a *aheadReader) fill(src io.Reader, block int) {
 	defer close(a.full)
-	allocated := 0
 	var scratch []byte // S2 output before it is copied to its exact size
 	for {
-		// A returned block is reused before a new one is made: fresh
-		// memory costs a page fault per page. A small dump stays small.
-		var buf []byte
-		select {
-		case buf = <-a.free:
-		default:
-			if allocated < raw {
-				allocated++
-				buf = make([]byte, block)
-				break
-			}
-			select {
-			case buf = <-a.free:
-			case <-a.done:
-				return
-			}
+		buf := a.blocks.Get(a.done)
+		if buf == nil {
+			return
 		}
-		n, err := io.ReadFull(src, buf[:block])
+		n, err := io.ReadFull(src, buf)
 		if n > 0 {
 			it := aheadItem{b: buf[:n]}
 			if len(a.full) >= aheadBacklog && a.compressed.Load() < aheadCompressed {
@@ -104,7 +92,7 @@ func (a *aheadReader) fill(src io.Reader, block, raw int) {
 				if c := s2.Encode(scratch, buf[:n]); len(c) < n-n/4 {
 					it = aheadItem{b: append([]byte(nil), c...), compressed: true}
 					a.compressed.Add(int64(len(it.b)))
-					a.free <- buf
+					a.blocks.Put(buf)
 				}
 			}
 			select {
@@ -127,7 +115,7 @@ func (a *aheadReader) fill(src io.Reader, block, raw int) {
 func (a *aheadReader) Read(p []byte) (int, error) {
 	for len(a.cur) == 0 {
 		if a.curBuf != nil {
-			a.free <- a.curBuf[:cap(a.curBuf)]
+			a.blocks.Put(a.curBuf)
 			a.curBuf = nil
 		}
 		it, ok := <-a.full
