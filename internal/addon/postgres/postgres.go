@@ -46,8 +46,12 @@ type Options struct {
 	// ScratchDir holds the TLS files while a tool runs.
 	ScratchDir string
 	// BinDir, if set, is where pg_dump, pg_dumpall, psql and pg_isready
-	// are; else PATH.
+	// are. Else, when ToolsRoot holds several versions of the client
+	// tools, the ones that match the server (ChooseTools); else PATH.
 	BinDir string
+	// ToolsRoot holds client tools per major version, <root>/<major>/bin;
+	// empty means DefaultToolsRoot.
+	ToolsRoot string
 }
 
 func (o *Options) user() string {
@@ -148,6 +152,15 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 		return nil, err
 	}
 	defer remove()
+	o, probeFailed, err := o.withTools(ctx, env)
+	if probeFailed {
+		// As when the dump itself cannot connect: the server may be
+		// starting, so BackupWhenReady waits for it and tries again.
+		return nil, &dump.NoOutputError{Err: err}
+	}
+	if err != nil {
+		return nil, err
+	}
 	args := o.connArgs()
 	if cmdName == "pg_dump" && o.Conn.Database != "" && !hasDBArg(o.Args) {
 		args = append(args, "--dbname", o.Conn.Database)
@@ -184,6 +197,9 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 		return err
 	}
 	defer remove()
+	if o, _, err = o.withTools(ctx, env); err != nil {
+		return err
+	}
 	// --file=- makes psql name the failing line (psql:<stdin>:N: ERROR).
 	args := append(o.connArgs(), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--file=-")
 	db := o.Conn.Database
