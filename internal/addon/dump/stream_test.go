@@ -399,3 +399,69 @@ func TestLargeStdin(t *testing.T) {
 		t.Errorf("%d reads of stdin for %d bytes, want large reads", reads, len(data))
 	}
 }
+
+// TestToolsRunFirst: every dump tool of a sequence runs at the process's
+// own CPU priority, and the data mover's threads at STASH_DUMP_YIELD lower
+// from the first tool on. It runs as a child process: the lowering lasts
+// as long as the process.
+func TestToolsRunFirst(t *testing.T) {
+	if os.Getenv("DUMP_CHILD") != "yield" {
+		for _, yield := range []string{"", "3", "off"} {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestToolsRunFirst$", "-test.v")
+			cmd.Env = append(os.Environ(), "DUMP_CHILD=yield", "STASH_DUMP_YIELD="+yield)
+			if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "PASS") {
+				t.Fatalf("STASH_DUMP_YIELD=%s: child: %v\n%s", yield, err, out)
+			}
+		}
+		t.Setenv("STASH_DUMP_YIELD", "20")
+		_, err := Stream(context.Background(), Ready(openRepo(t)), "d", func(ctx context.Context) *exec.Cmd { return exec.CommandContext(ctx, "true") }, repository.BackupOptions{Host: "h"})
+		if err == nil || !strings.Contains(err.Error(), `STASH_DUMP_YIELD="20": want off or 0 to 19`) {
+			t.Fatalf("STASH_DUMP_YIELD=20: %v", err)
+		}
+		return
+	}
+	ctx := context.Background()
+	r := openRepo(t)
+	base := niceOfThread(t, "self")
+	by := map[string]int{"": dumpYield, "3": 3, "off": 0}[os.Getenv("STASH_DUMP_YIELD")]
+	// Each tool prints its own nice value; the second, started after the
+	// first was, also the lowest priority (highest nice) among this
+	// process's threads.
+	self := strconv.Itoa(os.Getpid())
+	own := `cut -d' ' -f19 /proc/self/stat`
+	first := func(ctx context.Context) *exec.Cmd { return exec.CommandContext(ctx, "sh", "-c", own) }
+	second := func(ctx context.Context) *exec.Cmd {
+		return exec.CommandContext(ctx, "sh", "-c", own+`; cat /proc/`+self+`/task/*/stat | cut -d' ' -f19 | sort -n | tail -1`)
+	}
+	st, err := StreamSeq(ctx, Ready(r), "d", []func(context.Context) *exec.Cmd{first, second}, repository.BackupOptions{Host: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Resolve(ctx, st.Name, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := r.RestoreStream(ctx, s, "d", &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	lowered := strconv.Itoa(min(base+by, 19))
+	want := strings.Join([]string{strconv.Itoa(base), strconv.Itoa(base), lowered}, "\n") + "\n"
+	if out.String() != want {
+		t.Fatalf("first tool's nice, second's, highest of the threads = %q, want %q", out.String(), want)
+	}
+}
+
+func niceOfThread(t *testing.T, pid string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		t.Skip(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	n, err := strconv.Atoi(f[16])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
