@@ -227,6 +227,21 @@ echo "MariaDB: $MARIA_ROWS rows, database $((msize >> 20)) MiB, mysqldump output
 printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
 for s in my_dump_null my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
 echo
+# Rounds are interleaved, so each round's ratio compares runs made within
+# seconds of each other, in the same phase of a machine whose speed swings.
+echo "Per-round ratios to the tool or client alone (the median, then each round; targets <= 1.15)"
+ratio() { # NAME BASE
+  local r out="" all=""
+  for ((r = 1; r <= ROUNDS; r++)); do
+    all+=$(awk -v a="${secs[$1.$r]}" -v b="${secs[$2.$r]}" 'BEGIN { printf "%.2f\n", a / b }')$'\n'
+  done
+  printf "%-20s %6s   %s\n" "$1" "$(printf '%s' "$all" | sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR == m')" "$(printf '%s' "$all" | tr '\n' ' ')"
+}
+for s in pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
+ratio pg_stash_restore pg_psql_restore
+for s in my_stash_backup my_restic; do ratio $s my_dump_null; done
+ratio my_stash_restore my_mysql_restore
+echo
 echo "Fixed cost of a backup: a database of 100 rows (stash minus the tool alone)"
 printf "%-20s %8s   %s\n" step seconds "(each round; the median is shown)"
 for s in pg_tiny_dump pg_tiny_stash my_tiny_dump my_tiny_stash; do printf "%-20s %8.2f   %s\n" $s "${secs[$s]}" "${runs[$s]}"; done
