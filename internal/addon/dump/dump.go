@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/stash-backup/stash/internal/priority"
 	"github.com/stash-backup/stash/internal/repository"
 )
 
@@ -224,10 +223,6 @@ func BackupWhenReady(ctx context.Context, wait func(context.Context) error, back
 // runSeq runs the commands in order with stdout w, stopping at the first
 // failure, which it reports with the tail of the command's stderr.
 func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *os.File) error {
-	yield, err := yieldBy()
-	if err != nil {
-		return err
-	}
 	for i, nc := range newCmds {
 		cmd := nc(ctx)
 		tool := filepath.Base(cmd.Path)
@@ -240,44 +235,14 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 		// Bounds the wait for a child of the tool that keeps stderr open
 		// after the tool is gone.
 		cmd.WaitDelay = 10 * time.Second
-		if err := priority.Start(cmd); err != nil {
+		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", tool, err)
 		}
-		// Lowered after every start: threads made since the last one
-		// are lowered too. Failing to is no reason to fail a backup.
-		_ = priority.Yield(yield)
 		if err := cmd.Wait(); err != nil {
 			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
 		}
 	}
 	return nil
-}
-
-// dumpYield is how much lower than the dump tool's the data mover's CPU
-// priority is (nice values), and STASH_DUMP_YIELD, from 0 (the same) to
-// 19 or off, overrides it. The tool is a backup's critical path: it runs on one
-// thread, and the backup ends when the tool ends and the data mover has
-// caught up. The data mover has a 64 MiB read-ahead to absorb the times it
-// does not get the CPU; the tool, which at equal priority got only its
-// share against the data mover's threads, does not. With two CPUs for
-// the tool, the database server and the data mover, a backup of MariaDB
-// took 1.26 times the dump alone at equal priority and 1.14 times with
-// the data mover 10 lower (docs/benchmarks.md).
-const dumpYield = 10
-
-func yieldBy() (int, error) {
-	switch v := os.Getenv("STASH_DUMP_YIELD"); v {
-	case "":
-		return dumpYield, nil
-	case "off":
-		return 0, nil
-	default:
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > 19 {
-			return 0, fmt.Errorf("STASH_DUMP_YIELD=%q: want off or 0 to 19", v)
-		}
-		return n, nil
-	}
 }
 
 // stdioBuffer is the stdio buffer a dump tool writes its output with, and
