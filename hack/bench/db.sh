@@ -33,6 +33,7 @@ declare -A secs rss mb
 # again), and report the median: on a 2-vCPU virtual machine one dump's time
 # varies by up to 1.5x from run to run.
 ROUNDS=${ROUNDS:-5}
+median() { sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR == m'; } # of ROUNDS lines, by the first field
 # $before, if set, runs (untimed) before each measurement.
 rounds() { # NAME CMD NAME CMD ...: measure each ROUNDS times, keep the medians
   local -a args=("$@")
@@ -46,7 +47,7 @@ rounds() { # NAME CMD NAME CMD ...: measure each ROUNDS times, keep the medians
   for ((i = 0; i < ${#args[@]}; i += 2)); do
     local n=${args[i]} all=""
     for ((r = 1; r <= ROUNDS; r++)); do all+="${secs[$n.$r]} ${rss[$n.$r]}"$'\n'; done
-    read -r secs[$n] rss[$n] < <(printf '%s' "$all" | sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR == m')
+    read -r secs[$n] rss[$n] < <(printf '%s' "$all" | median)
     runs[$n]=$(printf '%s' "$all" | awk '{printf "%s%s", sep, $1; sep=" "}')
   done
 }
@@ -231,11 +232,11 @@ echo
 # seconds of each other, in the same phase of a machine whose speed swings.
 echo "Per-round ratios to the tool or client alone (the median, then each round; targets <= 1.15)"
 ratio() { # NAME BASE
-  local r out="" all=""
+  local r all=""
   for ((r = 1; r <= ROUNDS; r++)); do
     all+=$(awk -v a="${secs[$1.$r]}" -v b="${secs[$2.$r]}" 'BEGIN { printf "%.2f\n", a / b }')$'\n'
   done
-  printf "%-20s %6s   %s\n" "$1" "$(printf '%s' "$all" | sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR == m')" "$(printf '%s' "$all" | tr '\n' ' ')"
+  printf "%-20s %6s   %s\n" "$1" "$(printf '%s' "$all" | median)" "$(printf '%s' "$all" | tr '\n' ' ')"
 }
 for s in pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
 ratio pg_stash_restore pg_psql_restore

@@ -152,13 +152,7 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 		return nil, err
 	}
 	defer remove()
-	o, probeFailed, err := o.withTools(ctx, env)
-	if probeFailed {
-		// As when the dump itself cannot connect: the server may be
-		// starting, so BackupWhenReady waits for it and tries again.
-		return nil, &dump.NoOutputError{Err: err}
-	}
-	if err != nil {
+	if o, err = o.withTools(ctx, env); err != nil {
 		return nil, err
 	}
 	args := o.connArgs()
@@ -197,7 +191,7 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 		return err
 	}
 	defer remove()
-	if o, _, err = o.withTools(ctx, env); err != nil {
+	if o, err = o.withTools(ctx, env); err != nil {
 		return err
 	}
 	// --file=- makes psql name the failing line (psql:<stdin>:N: ERROR).

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/stash-backup/stash/internal/addon/dump"
 )
 
 // DefaultToolsRoot is where Debian's and the PostgreSQL project's (PGDG)
@@ -126,11 +128,12 @@ func ServerMajor(ctx context.Context, psql string, o *Options, env []string) (Ma
 // set, or one version or none under the tools root, o is used as it is
 // (its tools from PATH), without asking the server: a second connection
 // before every dump costs a client process and tens of milliseconds.
-// probeFailed reports that the server could not be asked, as when it is
-// still starting.
-func (o Options) withTools(ctx context.Context, env []string) (_ Options, probeFailed bool, err error) {
+// A server that cannot be asked, as one still starting, is reported as a
+// dump.NoOutputError, as a dump that could not connect would be, so that a
+// backup waits for the server and tries again.
+func (o Options) withTools(ctx context.Context, env []string) (Options, error) {
 	if o.BinDir != "" {
-		return o, false, nil
+		return o, nil
 	}
 	root := o.ToolsRoot
 	if root == "" {
@@ -138,17 +141,17 @@ func (o Options) withTools(ctx context.Context, env []string) (_ Options, probeF
 	}
 	installed := installedTools(root)
 	if len(installed) < 2 {
-		return o, false, nil
+		return o, nil
 	}
 	newest := installed[len(installed)-1]
 	server, err := ServerMajor(ctx, filepath.Join(root, newest.String(), "bin", "psql"), &o, env)
 	if err != nil {
-		return o, true, err
+		return o, &dump.NoOutputError{Err: err}
 	}
 	m, err := ChooseTools(server, installed)
 	if err != nil {
-		return o, false, err
+		return o, err
 	}
 	o.BinDir = filepath.Join(root, m.String(), "bin")
-	return o, false, nil
+	return o, nil
 }

@@ -148,7 +148,7 @@ func TestToolsMatchTheServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		o := Options{Conn: conn, ToolsRoot: root}
-		got, _, err := withTools(t, o)
+		got, err := withTools(t, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +172,7 @@ func TestToolsMatchTheServer(t *testing.T) {
 	t.Run("next newer", func(t *testing.T) {
 		root := toolsRoot(t, pg.BinDir, []string{newer}, []string{older})
 		o := Options{Conn: conn, ToolsRoot: root}
-		got, _, err := withTools(t, o)
+		got, err := withTools(t, o)
 		if err != nil || got.BinDir != filepath.Join(root, newer, "bin") {
 			t.Fatalf("tools %s, %v; want version %s", got.BinDir, err, newer)
 		}
@@ -213,14 +213,14 @@ func TestToolsMatchTheServer(t *testing.T) {
 		// asking the server.
 		root := toolsRoot(t, pg.BinDir, nil, []string{server.String()})
 		o := Options{Conn: conn, ToolsRoot: root}
-		got, _, err := withTools(t, o)
+		got, err := withTools(t, o)
 		if err != nil || got.BinDir != "" {
 			t.Fatalf("tools %q, %v; want PATH", got.BinDir, err)
 		}
 	})
 }
 
-func withTools(t *testing.T, o Options) (Options, bool, error) {
+func withTools(t *testing.T, o Options) (Options, error) {
 	t.Helper()
 	env, remove, err := o.env()
 	if err != nil {
