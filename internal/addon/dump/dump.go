@@ -143,7 +143,7 @@ func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
 func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
 	dumpCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, pw, err := newPipe()
+	pr, pw, err := newOutputPipe()
 	if err != nil {
 		return nil, fmt.Errorf("pipe for the dump: %w", err)
 	}

@@ -8,13 +8,30 @@ import (
 // fSetPipeSize is F_SETPIPE_SZ.
 const fSetPipeSize = 1031
 
-// newPipe returns a pipe for a dump tool's stdout whose read end does
-// plain blocking reads, with a buffer of up to 1 MiB. os.Pipe's read end
-// goes through Go's poller, and a dump tool writes a few KiB at a time: a
-// pg_dumpall of 465 MiB cost stash 97 000 reads, 29 000 of them EAGAIN, each
-// with an epoll wait and a goroutine wake-up (measured with strace -c:
-// about 1.7 s of system time on a 3.4 s dump).
-func newPipe() (r, w *os.File, err error) {
+// newPipe returns a pipe with a buffer of up to 1 MiB whose ends both
+// block: a database client reads a restore from it. os.Pipe's ends go
+// through Go's poller; writing a restore through it woke the writer for
+// every few KiB the client read.
+func newPipe() (r, w *os.File, err error) { return pipe(false) }
+
+// newOutputPipe returns a pipe for a dump tool's stdout, with a buffer of
+// up to 1 MiB, whose read end goes through Go's poller while the tool's end
+// blocks, as a tool expects of its stdout.
+//
+// A blocking read leaves the reading goroutine in a system call while the
+// tool produces its next MiB, and Go's sysmon thread then takes its
+// processor back and polls every 20 µs for a while. On a 2-CPU machine
+// each of those wake-ups preempts the dump tool or the database server: per
+// backup of a 491 MiB MariaDB dump, sysmon woke 7 800 times, and stash
+// preempted mysqldump 2 500 times and mariadbd 2 950 times (perf,
+// sched_switch). Parked on the poller the goroutine holds no processor:
+// 2 400 wake-ups, 360 and 1 160 preemptions (docs/benchmarks.md). The
+// poller's cost, one wake-up per write of the tool, is small because the
+// tool writes through a 1 MiB stdio buffer (largeStdio) and batchReader
+// pauses after a short read.
+func newOutputPipe() (r, w *os.File, err error) { return pipe(true) }
+
+func pipe(pollRead bool) (r, w *os.File, err error) {
 	var fds [2]int
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC); err != nil {
 		return nil, nil, err
@@ -26,6 +43,16 @@ func newPipe() (r, w *os.File, err error) {
 			break
 		}
 	}
-	// os.NewFile keeps a blocking descriptor blocking (no poller).
+	if pollRead {
+		// O_NONBLOCK is per open file description: the write end, which
+		// the tool inherits, stays blocking.
+		if err := syscall.SetNonblock(fds[0], true); err != nil {
+			syscall.Close(fds[0])
+			syscall.Close(fds[1])
+			return nil, nil, err
+		}
+	}
+	// os.NewFile puts a non-blocking descriptor on the poller and keeps a
+	// blocking one blocking.
 	return os.NewFile(uintptr(fds[0]), "|0"), os.NewFile(uintptr(fds[1]), "|1"), nil
 }

@@ -335,7 +335,7 @@ func TestLargeStdout(t *testing.T) {
 		largeStdio(cmd, "-o")
 		cmd.Args = append([]string{"strace", "-f", "-e", "trace=write", "-o", trace, cmd.Path}, cmd.Args[1:]...)
 		cmd.Path, _ = exec.LookPath("strace")
-		pr, pw, err := newPipe()
+		pr, pw, err := newOutputPipe()
 		if err != nil {
 			t.Fatal(err)
 		}
