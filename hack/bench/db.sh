@@ -3,6 +3,7 @@
 # database of similar size, each backed up and restored
 #   - by stash (backup-pg / restore-pg, backup-mysql / restore-mysql),
 #   - by the dump tool alone (pg_dumpall > /dev/null, mysqldump > /dev/null),
+#   - by the pipe alone (the tool's output handed to cat, which drops it),
 #   - by Stash's own pipeline (pg_dumpall | restic backup --stdin), and
 #   - restored by the client alone (psql < dump.sql, mysql < dump.sql).
 # Prints seconds, MiB/s of dump and peak RSS for each. Run as root (servers
@@ -187,7 +188,11 @@ mariadb $mc -e "DROP DATABASE tiny"
 # PostgreSQL
 measure pg_dumpall      "pg_dumpall $pgc > $work/pg.sql"
 pgdump=$(stat -c %s "$work/pg.sql")
+# "The pipe alone" is the tool writing through the same 1 MiB stdio buffer
+# into a pipe that cat empties: what handing the dump to any other process
+# costs, before that process does anything with it.
 rounds pg_dump_null    "pg_dumpall $pgc > /dev/null" \
+       pg_pipe         "stdbuf -o1M pg_dumpall $pgc | cat > /dev/null" \
        pg_stash_backup "$st backup-pg $common --appbinding pg --hostname pg > /dev/null" \
        pg_restic       "pg_dumpall $pgc | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host pg"
 # Each round starts from a clean slate: the previous restore's dirty pages
@@ -207,6 +212,7 @@ dumpflags="--single-transaction --routines --events --triggers --all-databases"
 measure my_dump         "mysqldump $mc $dumpflags > $work/my.sql"
 mydump=$(stat -c %s "$work/my.sql")
 rounds my_dump_null    "mysqldump $mc $dumpflags > /dev/null" \
+       my_pipe         "stdbuf -o1M mysqldump $mc $dumpflags | cat > /dev/null" \
        my_stash_backup "$st backup-mysql $common --appbinding maria --hostname maria > /dev/null" \
        my_restic       "mysqldump $mc $dumpflags | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host maria"
 before="mariadb $mc -e 'DROP DATABASE bench' && sync" \
@@ -222,11 +228,11 @@ row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" -v all="${r
 echo
 echo "PostgreSQL: pgbench scale $PG_SCALE, database $((pgsize >> 20)) MiB, pg_dumpall output $((pgdump >> 20)) MiB"
 printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
-for s in pg_dump_null pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
+for s in pg_dump_null pg_pipe pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
 echo
 echo "MariaDB: $MARIA_ROWS rows, database $((msize >> 20)) MiB, mysqldump output $((mydump >> 20)) MiB"
 printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
-for s in my_dump_null my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
+for s in my_dump_null my_pipe my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
 echo
 # Rounds are interleaved, so each round's ratio compares runs made within
 # seconds of each other, in the same phase of a machine whose speed swings.
@@ -236,12 +242,15 @@ ratio() { # NAME BASE
   for ((r = 1; r <= ROUNDS; r++)); do
     all+=$(awk -v a="${secs[$1.$r]}" -v b="${secs[$2.$r]}" 'BEGIN { printf "%.2f\n", a / b }')$'\n'
   done
-  printf "%-20s %6s   %s\n" "$1" "$(printf '%s' "$all" | median)" "$(printf '%s' "$all" | tr '\n' ' ')"
+  printf "%-36s %6s   %s\n" "$1 / $2" "$(printf '%s' "$all" | median)" "$(printf '%s' "$all" | tr '\n' ' ')"
 }
-for s in pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
+for s in pg_pipe pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
 ratio pg_stash_restore pg_psql_restore
-for s in my_stash_backup my_restic; do ratio $s my_dump_null; done
+for s in my_pipe my_stash_backup my_restic; do ratio $s my_dump_null; done
 ratio my_stash_restore my_mysql_restore
+echo "stash's backups against the pipe alone (what stash adds beyond handing the dump to another process)"
+ratio pg_stash_backup pg_pipe
+ratio my_stash_backup my_pipe
 echo
 echo "Fixed cost of a backup: a database of 100 rows (stash minus the tool alone)"
 printf "%-20s %8s   %s\n" step seconds "(each round; the median is shown)"
