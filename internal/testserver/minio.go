@@ -7,7 +7,6 @@ package testserver
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,17 +41,6 @@ func missing(t testing.TB, what string) {
 		t.Fatalf("%s is required (STASH_REQUIRE_SERVERS=1) but missing: run hack/build-tools.sh", what)
 	}
 	t.Skipf("%s missing: run hack/build-tools.sh (or make test) to build it", what)
-}
-
-// FreePort returns a TCP port free on 127.0.0.1 at the time of the call.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // StartMinIO starts a MinIO server in a temporary directory; it is stopped
