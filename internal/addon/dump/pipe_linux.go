@@ -9,9 +9,9 @@ import (
 const fSetPipeSize = 1031
 
 // newPipe returns a pipe with a buffer of up to 1 MiB whose ends both
-// block: a database client reads a restore from it. os.Pipe's ends go
-// through Go's poller; writing a restore through it woke the writer for
-// every few KiB the client read.
+// block: a database client reads a restore from it (StartWithStdin). The
+// writer, stash, blocks in the kernel while the client is behind, instead
+// of being woken through Go's poller for every read the client makes.
 func newPipe() (r, w *os.File, err error) { return pipe(false) }
 
 // newOutputPipe returns a pipe for a dump tool's stdout, with a buffer of

@@ -84,28 +84,23 @@ func TestChooseTools(t *testing.T) {
 func toolsRoot(t *testing.T, realBin string, good, bad []string) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, v := range good {
+	put := func(v string, tool func(path, name string) error) {
 		bin := filepath.Join(root, v, "bin")
 		if err := os.MkdirAll(bin, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for _, tool := range []string{"pg_dump", "pg_dumpall", "psql", "pg_isready"} {
-			if err := os.Symlink(filepath.Join(realBin, tool), filepath.Join(bin, tool)); err != nil {
+		for _, name := range []string{"pg_dump", "pg_dumpall", "psql", "pg_isready"} {
+			if err := tool(filepath.Join(bin, name), name); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
+	for _, v := range good {
+		put(v, func(path, name string) error { return os.Symlink(filepath.Join(realBin, name), path) })
+	}
 	for _, v := range bad {
-		bin := filepath.Join(root, v, "bin")
-		if err := os.MkdirAll(bin, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, tool := range []string{"pg_dump", "pg_dumpall", "psql", "pg_isready"} {
-			script := "#!/bin/sh\necho 'wrong tools: " + v + "' >&2\nexit 3\n"
-			if err := os.WriteFile(filepath.Join(bin, tool), []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		script := "#!/bin/sh\necho 'wrong tools: " + v + "' >&2\nexit 3\n"
+		put(v, func(path, _ string) error { return os.WriteFile(path, []byte(script), 0o755) })
 	}
 	// Not a version, and a version without tools: both ignored.
 	for _, d := range []string{"common/bin", "12/lib"} {
@@ -159,7 +154,10 @@ func TestToolsMatchTheServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
+		s, err := r.Resolve(ctx, st.Name, repository.Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		pg.SQL(t, "postgres", "DROP DATABASE one;")
 		if err := Restore(ctx, r, s, o); err != nil {
 			t.Fatal(err)
