@@ -7,7 +7,7 @@ GO ?= go
 all: build
 
 build:
-	$(GO) build -o bin/stash ./cmd/stash
+	hack/build-stash.sh
 
 # The main job: a real backup and restore of a directory and of a stream
 # into a local, encrypted repository.

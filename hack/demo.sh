@@ -15,7 +15,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 pgport=${DEMO_PG_PORT:-54329}
 
 step "build bin/stash"
-go build -o bin/stash ./cmd/stash
+hack/build-stash.sh
 stash() { "$root/bin/stash" "$@"; }
 
 pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres 2>/dev/null | tail -1)" 2>/dev/null || true)

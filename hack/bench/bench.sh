@@ -15,7 +15,7 @@ trap 'rm -rf "$work"' EXIT
 
 command -v restic >/dev/null || { echo "installing restic (Debian) to compare against" >&2; apt-get install -y restic >/dev/null; }
 [[ -x /usr/bin/time ]] || apt-get install -y time >/dev/null
-go build -o bin/stash ./cmd/stash
+hack/build-stash.sh
 go build -o bin/genstream ./hack/bench/genstream
 
 echo "generating ${SIZE_MB} MiB streams in $work ..." >&2

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 hack/install-servers.sh
 command -v restic >/dev/null || apt-get install -y restic >/dev/null
-go build -o bin/stash ./cmd/stash
+hack/build-stash.sh
 pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | tail -1)")
 export PATH=$pgbin:$PATH
 pgport=55432 mport=53306

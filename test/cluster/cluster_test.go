@@ -201,7 +201,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	// kubectl stash: the stash binary installed as a kubectl plugin.
 	plugins := t.TempDir()
 	e.stash = filepath.Join(plugins, "kubectl-stash")
-	e.must("", "go", "build", "-o", e.stash, "./cmd/stash")
+	e.must("", filepath.Join(e.root, "hack", "build-stash.sh"), e.stash)
 
 	t.Run("install with the Helm chart", e.install)
 	if t.Failed() {

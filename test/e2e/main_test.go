@@ -23,7 +23,8 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	stashBin = filepath.Join(dir, "stash")
-	build := exec.Command("go", "build", "-o", stashBin, "./cmd/stash")
+	// Built as users get it (hack/build-stash.sh).
+	build := exec.Command(filepath.Join(testserver.RepoRoot(), "hack", "build-stash.sh"), stashBin)
 	build.Dir = testserver.RepoRoot()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
