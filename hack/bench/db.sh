@@ -224,6 +224,17 @@ dedup my "$st backup-mysql -f $work/manifests.yaml --namespace bench --repositor
   "mariadb $mc -e 'UPDATE bench.accounts SET abalance = abalance + 1 WHERE aid <= $((MARIA_ROWS / 100))'" \
   "mariadb $mc -e 'UPDATE bench.accounts SET abalance = abalance + 1 WHERE aid % 100 = 50'"
 
+# Free page reporting (a virtio balloon that hands the guest's free memory
+# back to the host) makes every MiB a process touches fresh cost a few ms
+# (docs/benchmarks.md): it weighs on stash, which touches about 85 MiB,
+# and hardly on the dump tools.
+reporting=off
+if [[ -r /sys/module/page_reporting/parameters/page_reporting_order ]] &&
+  grep -q '^.....1' /sys/bus/virtio/drivers/virtio_balloon/virtio*/features 2>/dev/null; then
+  reporting="on (order $(cat /sys/module/page_reporting/parameters/page_reporting_order))"
+fi
+echo
+echo "Machine: $(nproc) CPUs, $(awk '/MemTotal/ {printf "%d GiB", $2 / 1048576}' /proc/meminfo), free page reporting $reporting"
 row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" -v all="${runs[$1]:-}" 'BEGIN { printf "%-20s %8.2f %10.0f %10d   %s\n", n, s, b / 1048576 / s, r / 1024, all }'; }
 echo
 echo "PostgreSQL: pgbench scale $PG_SCALE, database $((pgsize >> 20)) MiB, pg_dumpall output $((pgdump >> 20)) MiB"
