@@ -267,6 +267,16 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		os.RemoveAll(configDir) //nolint:errcheck
 		return nil, classifyOpenError(opts.Location, err)
 	}
+	// kopia reads the config only while opening. Removed now, the storage
+	// credentials in it stay on disk for the open alone: a process killed
+	// later (SIGKILL, the OOM killer) would otherwise leave them in the
+	// temporary directory for good. The directory stays for kopia's
+	// maintenance lock file, which it puts beside the config.
+	if err := os.Remove(configFile); err != nil {
+		rep.Close(ctx)          //nolint:errcheck
+		os.RemoveAll(configDir) //nolint:errcheck
+		return nil, fmt.Errorf("remove repository config: %w", err)
+	}
 	// The key derivation (scrypt) left 64 MiB of garbage. Collected now,
 	// those pages serve the backup's or restore's buffers; left to the
 	// next collection, which a stream backup reaches only near its end,

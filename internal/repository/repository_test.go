@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
@@ -37,13 +38,15 @@ func localOptionsB(t testing.TB) Options {
 }
 
 var (
+	// shared holds the package's MinIO, stopped by TestMain.
+	shared    testserver.Shared
 	minioOnce sync.Once
 	minioSrv  *testserver.MinIO
 	bucketSeq int
 )
 
 func s3Options(t *testing.T) Options {
-	minioOnce.Do(func() { minioSrv = testserver.StartMinIO(&onceT{T: t}) })
+	minioOnce.Do(func() { minioSrv = testserver.StartMinIO(shared.For(t)) })
 	if minioSrv == nil {
 		testserver.StartMinIO(t) // reports skip or failure for this test
 		return Options{}
@@ -58,19 +61,6 @@ func s3Options(t *testing.T) Options {
 		}},
 		Password: "test-password",
 	}
-}
-
-// onceT lets a package-wide server outlive the test that started it: its
-// cleanups are never run (the process exit stops the server).
-type onceT struct{ *testing.T }
-
-func (o *onceT) Cleanup(func()) {}
-func (o *onceT) TempDir() string {
-	d, err := os.MkdirTemp("", "stash-minio-")
-	if err != nil {
-		o.T.Fatal(err)
-	}
-	return d
 }
 
 func backends() []backend {
@@ -625,5 +615,56 @@ func TestTreeLookupAfterMiss(t *testing.T) {
 		if _, ok := lookup(p); !ok {
 			t.Errorf("%s not found after a miss", p)
 		}
+	}
+}
+
+// TestOpenLeavesNoCredentialsOnDisk: kopia's connection config, which
+// holds the storage credentials, is gone once the repository is open, so
+// a backup killed later leaves none behind; maintenance, which keeps its
+// lock file beside the config, still runs.
+func TestOpenLeavesNoCredentialsOnDisk(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			ctx := context.Background()
+			o := be.opts(t)
+			r := openNew(t, o)
+			secret := "test-password"
+			if o.Location.S3 != nil {
+				secret = o.Location.S3.SecretAccessKey
+			}
+			var files []string
+			err := filepath.WalkDir(r.configDir, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				files = append(files, p)
+				if b, rerr := os.ReadFile(p); rerr == nil && bytes.Contains(b, []byte(secret)) {
+					t.Errorf("%s holds a secret", p)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) != 0 {
+				t.Errorf("files left in the config directory of an open repository: %v", files)
+			}
+			if _, err := r.BackupStream(ctx, "dumpfile.sql", bytes.NewReader(testStream(1<<20, 3)), BackupOptions{Host: "h"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.Forget(ctx, Policy{KeepLast: 1}, Filter{}, false); err != nil {
+				t.Fatalf("forget after the config was removed: %v", err)
+			}
+			if _, err := r.Prune(ctx); err != nil {
+				t.Fatalf("prune after the config was removed: %v", err)
+			}
+			dir := r.configDir
+			if err := r.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("config directory %s still there after Close (%v)", dir, err)
+			}
+		})
 	}
 }

@@ -319,6 +319,8 @@ func TestKilledBackupLeavesRepositoryValid(t *testing.T) {
 }
 
 var (
+	// shared holds the package's MinIO, stopped by TestMain.
+	shared    testserver.Shared
 	minioOnce sync.Once
 	minioSrv  *testserver.MinIO
 )
@@ -327,25 +329,13 @@ func minio(t *testing.T) *testserver.MinIO {
 	t.Helper()
 	minioOnce.Do(func() {
 		if _, err := os.Stat(filepath.Join(testserver.RepoRoot(), "bin", "minio")); err == nil {
-			minioSrv = testserver.StartMinIO(&keepT{t})
+			minioSrv = testserver.StartMinIO(shared.For(t))
 		}
 	})
 	if minioSrv == nil {
 		testserver.StartMinIO(t) // skips, or fails when servers are required
 	}
 	return minioSrv
-}
-
-// keepT keeps a package-wide server alive past the test that started it.
-type keepT struct{ *testing.T }
-
-func (k *keepT) Cleanup(func()) {}
-func (k *keepT) TempDir() string {
-	d, err := os.MkdirTemp("", "stash-e2e-minio-")
-	if err != nil {
-		k.T.Fatal(err)
-	}
-	return d
 }
 
 // TestConcurrentBackupProcesses runs two backup processes into one
