@@ -6,6 +6,8 @@ package repository
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
@@ -226,27 +229,31 @@ func OpenOrInit(ctx context.Context, opts Options) (*Repository, error) {
 }
 
 func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, error) {
-	// kopia keeps its connection (storage credentials included) in a config
-	// file; it lives in a private directory for the life of this handle.
-	configDir, err := os.MkdirTemp("", "stash-repo-")
-	if err != nil {
-		return nil, fmt.Errorf("create repository config directory: %w", err)
-	}
-	configFile := filepath.Join(configDir, "repository.config")
 	if _, err := st.GetMetadata(ctx, format.KopiaRepositoryBlobID); err != nil {
-		os.RemoveAll(configDir) //nolint:errcheck
 		if errors.Is(err, blob.ErrBlobNotFound) {
 			return nil, classifyOpenError(opts.Location, repo.ErrRepositoryNotInitialized)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, opts.Location, err)
 	}
+	// kopia opens a repository from a connection config file, in a
+	// private directory for the life of this handle (its maintenance lock
+	// file goes beside it). The config names st, which this process has
+	// open, instead of describing the storage with its credentials: no
+	// secret is ever written to disk, even by a backup killed mid-way, and
+	// kopia uses the connection already made instead of making a second.
+	configDir, err := os.MkdirTemp("", "stash-repo-")
+	if err != nil {
+		return nil, fmt.Errorf("create repository config directory: %w", err)
+	}
+	configFile := filepath.Join(configDir, "repository.config")
+	handle := openStorages.add(st)
+	defer openStorages.remove(handle)
 	// The config is written here rather than by repo.Connect, which opens
 	// the repository once more to verify it (a second scrypt key
 	// derivation, about half a second) and, on failure, deletes the cache
 	// directory it was given.
-	ci := st.ConnectionInfo()
 	lc := repo.LocalConfig{
-		Storage: &ci,
+		Storage: &blob.ConnectionInfo{Type: handleStorageType, Config: &handleConfig{Handle: handle}},
 		// No local cache: kopia's data cache writes every chunk a restore
 		// reads to disk again (measured: restores 2x slower), and it needs
 		// a data cache to have a metadata cache. Indexes are compacted by
@@ -267,16 +274,6 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		os.RemoveAll(configDir) //nolint:errcheck
 		return nil, classifyOpenError(opts.Location, err)
 	}
-	// kopia reads the config only while opening. Removed now, the storage
-	// credentials in it stay on disk for the open alone: a process killed
-	// later (SIGKILL, the OOM killer) would otherwise leave them in the
-	// temporary directory for good. The directory stays for kopia's
-	// maintenance lock file, which it puts beside the config.
-	if err := os.Remove(configFile); err != nil {
-		rep.Close(ctx)          //nolint:errcheck
-		os.RemoveAll(configDir) //nolint:errcheck
-		return nil, fmt.Errorf("remove repository config: %w", err)
-	}
 	// The key derivation (scrypt) left 64 MiB of garbage. Collected now,
 	// those pages serve the backup's or restore's buffers; left to the
 	// next collection, which a stream backup reaches only near its end,
@@ -285,6 +282,65 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	runtime.GC()
 	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir}, nil
 }
+
+// handleStorageType is the kopia storage type of a connection config that
+// names a storage this process has open (see open).
+const handleStorageType = "stash-open-storage"
+
+// handleConfig is the whole of such a config: a handle, no credentials.
+type handleConfig struct {
+	Handle string `json:"handle"`
+}
+
+func init() {
+	blob.AddSupportedStorage(handleStorageType, handleConfig{}, func(_ context.Context, c *handleConfig, _ bool) (blob.Storage, error) {
+		st, ok := openStorages.get(c.Handle)
+		if !ok {
+			return nil, fmt.Errorf("storage %q is not open in this process", c.Handle)
+		}
+		return st, nil
+	})
+}
+
+// openStorages are the storages that repositories being opened name in
+// their connection configs.
+var openStorages = storageHandles{m: map[string]blob.Storage{}}
+
+type storageHandles struct {
+	mu sync.Mutex
+	m  map[string]blob.Storage
+}
+
+func (h *storageHandles) add(st blob.Storage) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	id := hex.EncodeToString(b)
+	h.mu.Lock()
+	h.m[id] = kopiaView{st}
+	h.mu.Unlock()
+	return id
+}
+
+func (h *storageHandles) get(id string) (blob.Storage, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st, ok := h.m[id]
+	return st, ok
+}
+
+func (h *storageHandles) remove(id string) {
+	h.mu.Lock()
+	delete(h.m, id)
+	h.mu.Unlock()
+}
+
+// kopiaView is a Repository's storage as kopia sees it: kopia closes the
+// storage of a repository when it closes the repository, and this one is
+// the Repository's, which closes it itself, last.
+type kopiaView struct{ blob.Storage }
+
+// Close implements blob.Storage.
+func (kopiaView) Close(context.Context) error { return nil }
 
 func classifyOpenError(loc *Location, err error) error {
 	switch {

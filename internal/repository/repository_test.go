@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -618,45 +619,59 @@ func TestTreeLookupAfterMiss(t *testing.T) {
 	}
 }
 
-// TestOpenLeavesNoCredentialsOnDisk: kopia's connection config, which
-// holds the storage credentials, is gone once the repository is open, so
-// a backup killed later leaves none behind; maintenance, which keeps its
-// lock file beside the config, still runs.
+// TestOpenLeavesNoCredentialsOnDisk: kopia's connection config names the
+// storage this process opened instead of holding its credentials, so a
+// backup killed at any point leaves none behind; maintenance, which keeps
+// its lock file beside the config, still runs; Close removes the config.
 func TestOpenLeavesNoCredentialsOnDisk(t *testing.T) {
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			ctx := context.Background()
 			o := be.opts(t)
 			r := openNew(t, o)
-			secret := "test-password"
+			secrets := []string{o.Password}
 			if o.Location.S3 != nil {
-				secret = o.Location.S3.SecretAccessKey
+				secrets = append(secrets, o.Location.S3.AccessKeyID, o.Location.S3.SecretAccessKey)
 			}
-			var files []string
+			var configs int
 			err := filepath.WalkDir(r.configDir, func(p string, d fs.DirEntry, err error) error {
 				if err != nil || d.IsDir() {
 					return err
 				}
-				files = append(files, p)
-				if b, rerr := os.ReadFile(p); rerr == nil && bytes.Contains(b, []byte(secret)) {
-					t.Errorf("%s holds a secret", p)
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				for _, s := range secrets {
+					if bytes.Contains(b, []byte(s)) {
+						t.Errorf("%s holds a secret:\n%s", p, b)
+					}
+				}
+				var lc struct {
+					Storage struct{ Type string } `json:"storage"`
+				}
+				if filepath.Base(p) == "repository.config" {
+					configs++
+					if err := json.Unmarshal(b, &lc); err != nil || lc.Storage.Type != handleStorageType {
+						t.Errorf("config %s: storage type %q (%v), want %q:\n%s", p, lc.Storage.Type, err, handleStorageType, b)
+					}
 				}
 				return nil
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(files) != 0 {
-				t.Errorf("files left in the config directory of an open repository: %v", files)
+			if configs != 1 {
+				t.Errorf("%d connection configs in %s, want 1", configs, r.configDir)
 			}
 			if _, err := r.BackupStream(ctx, "dumpfile.sql", bytes.NewReader(testStream(1<<20, 3)), BackupOptions{Host: "h"}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := r.Forget(ctx, Policy{KeepLast: 1}, Filter{}, false); err != nil {
-				t.Fatalf("forget after the config was removed: %v", err)
+				t.Fatalf("forget: %v", err)
 			}
 			if _, err := r.Prune(ctx); err != nil {
-				t.Fatalf("prune after the config was removed: %v", err)
+				t.Fatalf("prune: %v", err)
 			}
 			dir := r.configDir
 			if err := r.Close(ctx); err != nil {
@@ -664,6 +679,9 @@ func TestOpenLeavesNoCredentialsOnDisk(t *testing.T) {
 			}
 			if _, err := os.Stat(dir); !os.IsNotExist(err) {
 				t.Errorf("config directory %s still there after Close (%v)", dir, err)
+			}
+			if n := len(openStorages.m); n != 0 {
+				t.Errorf("%d storage handles left after open", n)
 			}
 		})
 	}
