@@ -9,22 +9,59 @@ import (
 )
 
 // TLSFiles are a connection's CA bundle, client certificate and key as
-// files, the only way the client tools take them. A name is empty for what
-// the connection lacks.
+// paths a client tool can open, the only way the tools take them. A path is
+// empty for what the connection lacks.
 type TLSFiles struct {
 	CA, Cert, Key string
-	dir           string
+	dir           string     // files on disk, when memory files are not to be had
+	mem           []*os.File // memory files (Linux), open while the tools run
 }
 
-// WriteTLS writes c's TLS material into a new directory under dir (the
-// system's temporary directory when empty), readable by the owner only:
-// libpq refuses a key file others can read. It writes nothing when c has
-// no TLS material. Remove deletes the files; callers remove them once the
-// tools have exited, so that no private key outlives the step.
+// WriteTLS makes c's TLS material openable by the client tools, readable
+// by the owner only (libpq refuses a key file others can read). On Linux
+// it lives in memory files, which no disk ever holds and which vanish with
+// the process, even one killed with SIGKILL; elsewhere, or where those
+// cannot be made, in files in a new directory under dir (the system's
+// temporary directory when empty). It makes nothing when c has no TLS
+// material. Remove releases it; callers remove it once the tools have
+// exited.
 func WriteTLS(c *appbinding.Connection, dir string) (*TLSFiles, error) {
+	return writeTLS(c, dir, memFiles)
+}
+
+func writeTLS(c *appbinding.Connection, dir string, inMemory bool) (*TLSFiles, error) {
 	t := &TLSFiles{}
 	if len(c.CABundle) == 0 && len(c.ClientCert) == 0 && len(c.ClientKey) == 0 {
 		return t, nil
+	}
+	parts := []struct {
+		data []byte
+		name string
+		dst  *string
+	}{
+		{c.CABundle, "ca.crt", &t.CA},
+		{c.ClientCert, "tls.crt", &t.Cert},
+		{c.ClientKey, "tls.key", &t.Key},
+	}
+	if inMemory {
+		ok := true
+		for _, p := range parts {
+			if len(p.data) == 0 {
+				continue
+			}
+			f, path, err := memFile(p.name, p.data)
+			if err != nil {
+				ok = false
+				break
+			}
+			t.mem = append(t.mem, f)
+			*p.dst = path
+		}
+		if ok {
+			return t, nil
+		}
+		t.Remove()
+		*t = TLSFiles{}
 	}
 	if dir == "" {
 		dir = os.TempDir()
@@ -34,31 +71,30 @@ func WriteTLS(c *appbinding.Connection, dir string) (*TLSFiles, error) {
 		return nil, fmt.Errorf("directory for the TLS files (--scratch-dir): %w", err)
 	}
 	t.dir = d
-	for _, f := range []struct {
-		data []byte
-		name string
-		dst  *string
-	}{
-		{c.CABundle, "ca.crt", &t.CA},
-		{c.ClientCert, "tls.crt", &t.Cert},
-		{c.ClientKey, "tls.key", &t.Key},
-	} {
-		if len(f.data) == 0 {
+	for _, p := range parts {
+		if len(p.data) == 0 {
 			continue
 		}
-		p := filepath.Join(d, f.name)
-		if err := os.WriteFile(p, f.data, 0o600); err != nil {
+		path := filepath.Join(d, p.name)
+		if err := os.WriteFile(path, p.data, 0o600); err != nil {
 			t.Remove()
-			return nil, fmt.Errorf("write %s: %w", f.name, err)
+			return nil, fmt.Errorf("write %s: %w", p.name, err)
 		}
-		*f.dst = p
+		*p.dst = path
 	}
 	return t, nil
 }
 
-// Remove deletes the files.
+// Remove releases the files.
 func (t *TLSFiles) Remove() {
-	if t != nil && t.dir != "" {
+	if t == nil {
+		return
+	}
+	for _, f := range t.mem {
+		f.Close() //nolint:errcheck // memory files; closing frees them
+	}
+	t.mem = nil
+	if t.dir != "" {
 		os.RemoveAll(t.dir) //nolint:errcheck // best effort; the directory is private
 	}
 }
