@@ -54,7 +54,8 @@ type Options struct {
 	Args []string
 	// BinDir, if set, is where mysqldump, mysql and mysqladmin are.
 	BinDir string
-	// ScratchDir holds the TLS files while a tool runs.
+	// ScratchDir holds the TLS files while a tool runs, where they cannot
+	// be memory files (dump.WriteTLS).
 	ScratchDir string
 }
 

@@ -43,7 +43,8 @@ type Options struct {
 	BackupCmd string
 	// Args are extra arguments for the dump or psql (--pg-args).
 	Args []string
-	// ScratchDir holds the TLS files while a tool runs.
+	// ScratchDir holds the TLS files while a tool runs, where they cannot
+	// be memory files (dump.WriteTLS).
 	ScratchDir string
 	// BinDir, if set, is where pg_dump, pg_dumpall, psql and pg_isready
 	// are. Else, when ToolsRoot holds several versions of the client
