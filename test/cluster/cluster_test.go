@@ -40,6 +40,11 @@ type env struct {
 	kubectl    string
 	stash      string
 	c          client.Client
+	// dataDir holds the PVC's hostPath volume. It belongs to the whole
+	// suite, not to the pvc subtest: the scheduled subtest backs up the
+	// same PVC later, and a missing hostPath is created again (empty, by
+	// the container runtime) and left behind.
+	dataDir string
 }
 
 func (e *env) run(stdin string, name string, args ...string) (string, error) {
@@ -179,6 +184,9 @@ func TestClusterEndToEnd(t *testing.T) {
 	// Every run starts from an empty cluster: objects of an earlier run
 	// would otherwise come back with etcd's data.
 	e.must("", "hack/cluster/cluster.sh", "down", "--purge")
+	// Made before the cluster starts, so that it is removed after the
+	// cluster is down (cleanups run last first) and no pod recreates it.
+	e.dataDir = t.TempDir()
 	up := time.Now()
 	out := e.must("", "hack/cluster/cluster.sh", "up")
 	t.Cleanup(func() {
@@ -250,7 +258,12 @@ spec:
 		}
 		return fmt.Errorf("none yet")
 	})
-	e.waitSession(name, stashv1beta1.BackupSessionSucceeded)
+	bs := e.waitSession(name, stashv1beta1.BackupSessionSucceeded)
+	// The PVC still holds what the pvc subtest restored: two files.
+	if st := bs.Status.Targets[0].Stats; len(st) != 1 || len(st[0].Snapshots) != 1 ||
+		st[0].Snapshots[0].FileStats.TotalFiles == nil || *st[0].Snapshots[0].FileStats.TotalFiles != 2 {
+		t.Errorf("scheduled backup of the PVC: stats %+v, want one snapshot of 2 files", st)
+	}
 	e.must("", e.stash, "pause", "backup", "--backupconfig", "data-every-minute", "-n", "demo")
 	eventually(t, 30*time.Second, "CronJob suspended", func() error {
 		out := e.must("", e.kubectl, "get", "cronjob", "-n", "demo", "stash-trigger-data-every-minute", "-o", "jsonpath={.spec.suspend}")
@@ -505,7 +518,7 @@ func (e *env) operatorRestart(t *testing.T) {
 
 func (e *env) pvc(t *testing.T) {
 	e.t = t
-	hostDir := filepath.Join(t.TempDir(), "pv")
+	hostDir := filepath.Join(e.dataDir, "pv")
 	if err := os.MkdirAll(hostDir, 0o777); err != nil {
 		t.Fatal(err)
 	}
