@@ -247,14 +247,17 @@ for s in my_dump_null my_pipe my_stash_backup my_restic my_mysql_restore my_stas
 echo
 # Rounds are interleaved, so each round's ratio compares runs made within
 # seconds of each other, in the same phase of a machine whose speed swings.
-echo "Per-round ratios to the tool or client alone (the median, then each round; targets <= 1.15)"
+echo "Per-round ratios to the tool or client alone (the median, the middle half of the rounds, then each round; targets <= 1.15)"
 ratio() { # NAME BASE
   local r all=""
   for ((r = 1; r <= ROUNDS; r++)); do
     all+=$(awk -v a="${secs[$1.$r]}" -v b="${secs[$2.$r]}" 'BEGIN { printf "%.2f\n", a / b }')$'\n'
   done
-  printf "%-36s %6s   %s\n" "$1 / $2" "$(printf '%s' "$all" | median)" "$(printf '%s' "$all" | tr '\n' ' ')"
+  printf "%-36s %6s   %-11s   %s\n" "$1 / $2" "$(printf '%s' "$all" | median)" "$(printf '%s' "$all" | quartiles)" "$(printf '%s' "$all" | tr '\n' ' ')"
 }
+# The middle half of the rounds (first to third quartile): how far one
+# run's median can be trusted on a machine whose speed swings.
+quartiles() { sort -n | awk '{ v[NR] = $1 } END { q1 = int((NR + 3) / 4); q3 = int((3 * NR + 3) / 4); printf "%s-%s", v[q1], v[q3] }'; }
 for s in pg_pipe pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
 ratio pg_stash_restore pg_psql_restore
 for s in my_pipe my_stash_backup my_restic; do ratio $s my_dump_null; done
