@@ -224,7 +224,8 @@ dedup my "$st backup-mysql -f $work/manifests.yaml --namespace bench --repositor
   "mariadb $mc -e 'UPDATE bench.accounts SET abalance = abalance + 1 WHERE aid <= $((MARIA_ROWS / 100))'" \
   "mariadb $mc -e 'UPDATE bench.accounts SET abalance = abalance + 1 WHERE aid % 100 = 50'"
 
-# Free page reporting (a virtio balloon that hands the guest's free memory
+# Free page reporting (a virtio balloon with feature bit 5,
+# VIRTIO_BALLOON_F_REPORTING, which hands the guest's free memory
 # back to the host) makes every MiB a process touches fresh cost a few ms
 # (docs/benchmarks.md): it weighs on stash, which touches about 85 MiB,
 # and hardly on the dump tools.

@@ -41,17 +41,11 @@ func localOptionsB(t testing.TB) Options {
 var (
 	// shared holds the package's MinIO, stopped by TestMain.
 	shared    testserver.Shared
-	minioOnce sync.Once
-	minioSrv  *testserver.MinIO
 	bucketSeq int
 )
 
 func s3Options(t *testing.T) Options {
-	minioOnce.Do(func() { minioSrv = testserver.StartMinIO(shared.For(t)) })
-	if minioSrv == nil {
-		testserver.StartMinIO(t) // reports skip or failure for this test
-		return Options{}
-	}
+	minioSrv := shared.MinIO(t)
 	bucketSeq++
 	bucket := fmt.Sprintf("repo-%d-%d", os.Getpid(), bucketSeq)
 	minioSrv.MakeBucket(t, bucket)

@@ -15,6 +15,21 @@ import (
 type Shared struct {
 	mu       sync.Mutex
 	cleanups []func()
+
+	minioOnce sync.Once
+	minio     *MinIO
+}
+
+// MinIO returns the package's MinIO server, started for test t on first
+// use. Where MinIO is missing, t skips, or fails when servers are
+// required, as does every later caller.
+func (s *Shared) MinIO(t testing.TB) *MinIO {
+	t.Helper()
+	s.minioOnce.Do(func() { s.minio = StartMinIO(s.For(t)) })
+	if s.minio == nil {
+		StartMinIO(t) // reports the skip or failure for this test too
+	}
+	return s.minio
 }
 
 // For returns a testing.TB for starting a shared server from test t: it

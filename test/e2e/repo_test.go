@@ -318,25 +318,10 @@ func TestKilledBackupLeavesRepositoryValid(t *testing.T) {
 	}
 }
 
-var (
-	// shared holds the package's MinIO, stopped by TestMain.
-	shared    testserver.Shared
-	minioOnce sync.Once
-	minioSrv  *testserver.MinIO
-)
+// shared holds the package's MinIO, stopped by TestMain.
+var shared testserver.Shared
 
-func minio(t *testing.T) *testserver.MinIO {
-	t.Helper()
-	minioOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(testserver.RepoRoot(), "bin", "minio")); err == nil {
-			minioSrv = testserver.StartMinIO(shared.For(t))
-		}
-	})
-	if minioSrv == nil {
-		testserver.StartMinIO(t) // skips, or fails when servers are required
-	}
-	return minioSrv
-}
+func minio(t *testing.T) *testserver.MinIO { return shared.MinIO(t) }
 
 // TestConcurrentBackupProcesses runs two backup processes into one
 // repository at once; both must succeed and restore.

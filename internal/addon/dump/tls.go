@@ -30,38 +30,22 @@ func WriteTLS(c *appbinding.Connection, dir string) (*TLSFiles, error) {
 }
 
 func writeTLS(c *appbinding.Connection, dir string, inMemory bool) (*TLSFiles, error) {
-	t := &TLSFiles{}
 	if len(c.CABundle) == 0 && len(c.ClientCert) == 0 && len(c.ClientKey) == 0 {
-		return t, nil
-	}
-	parts := []struct {
-		data []byte
-		name string
-		dst  *string
-	}{
-		{c.CABundle, "ca.crt", &t.CA},
-		{c.ClientCert, "tls.crt", &t.Cert},
-		{c.ClientKey, "tls.key", &t.Key},
+		return &TLSFiles{}, nil
 	}
 	if inMemory {
-		ok := true
-		for _, p := range parts {
-			if len(p.data) == 0 {
-				continue
+		t := &TLSFiles{}
+		err := t.fill(c, func(name string, data []byte) (string, error) {
+			f, path, err := memFile(name, data)
+			if err == nil {
+				t.mem = append(t.mem, f)
 			}
-			f, path, err := memFile(p.name, p.data)
-			if err != nil {
-				ok = false
-				break
-			}
-			t.mem = append(t.mem, f)
-			*p.dst = path
-		}
-		if ok {
+			return path, err
+		})
+		if err == nil {
 			return t, nil
 		}
 		t.Remove()
-		*t = TLSFiles{}
 	}
 	if dir == "" {
 		dir = os.TempDir()
@@ -70,19 +54,40 @@ func writeTLS(c *appbinding.Connection, dir string, inMemory bool) (*TLSFiles, e
 	if err != nil {
 		return nil, fmt.Errorf("directory for the TLS files (--scratch-dir): %w", err)
 	}
-	t.dir = d
-	for _, p := range parts {
+	t := &TLSFiles{dir: d}
+	err = t.fill(c, func(name string, data []byte) (string, error) {
+		path := filepath.Join(d, name)
+		return path, os.WriteFile(path, data, 0o600)
+	})
+	if err != nil {
+		t.Remove()
+		return nil, err
+	}
+	return t, nil
+}
+
+// fill stores each piece of c's TLS material that is there with put and
+// sets its path.
+func (t *TLSFiles) fill(c *appbinding.Connection, put func(name string, data []byte) (string, error)) error {
+	for _, p := range []struct {
+		data []byte
+		name string
+		dst  *string
+	}{
+		{c.CABundle, "ca.crt", &t.CA},
+		{c.ClientCert, "tls.crt", &t.Cert},
+		{c.ClientKey, "tls.key", &t.Key},
+	} {
 		if len(p.data) == 0 {
 			continue
 		}
-		path := filepath.Join(d, p.name)
-		if err := os.WriteFile(path, p.data, 0o600); err != nil {
-			t.Remove()
-			return nil, fmt.Errorf("write %s: %w", p.name, err)
+		path, err := put(p.name, p.data)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", p.name, err)
 		}
 		*p.dst = path
 	}
-	return t, nil
+	return nil
 }
 
 // Remove releases the files.
