@@ -223,10 +223,6 @@ func BackupWhenReady(ctx context.Context, wait func(context.Context) error, back
 // runSeq runs the commands in order with stdout w, stopping at the first
 // failure, which it reports with the tail of the command's stderr.
 func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *os.File) error {
-	nice, err := moverNice()
-	if err != nil {
-		return err
-	}
 	for i, nc := range newCmds {
 		cmd := nc(ctx)
 		tool := filepath.Base(cmd.Path)
@@ -239,10 +235,9 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 		// Bounds the wait for a child of the tool that keeps stderr open
 		// after the tool is gone.
 		cmd.WaitDelay = 10 * time.Second
-		if err := start(cmd); err != nil {
+		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", tool, err)
 		}
-		yieldCPU(nice)
 		if err := cmd.Wait(); err != nil {
 			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
 		}
@@ -289,23 +284,18 @@ func largeStdio(cmd *exec.Cmd, flag string) {
 // returns the pipe's write end, which the caller closes when done.
 func StartWithStdin(cmd *exec.Cmd) (*os.File, error) {
 	tool := filepath.Base(cmd.Path)
-	nice, err := moverNice()
-	if err != nil {
-		return nil, err
-	}
 	r, w, err := newPipe()
 	if err != nil {
 		return nil, fmt.Errorf("pipe for %s: %w", tool, err)
 	}
 	largeStdio(cmd, "-i")
 	cmd.Stdin = r
-	err = start(cmd)
+	err = cmd.Start()
 	r.Close() // the client has its own copy
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("start %s: %w", tool, err)
 	}
-	yieldCPU(nice)
 	return w, nil
 }
 
