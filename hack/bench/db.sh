@@ -3,7 +3,8 @@
 # database of similar size, each backed up and restored
 #   - by stash (backup-pg / restore-pg, backup-mysql / restore-mysql),
 #   - by the dump tool alone (pg_dumpall > /dev/null, mysqldump > /dev/null),
-#   - by the pipe alone (the tool's output handed to cat, which drops it),
+#   - by the pipe alone (the tool's output handed to cat, which drops it,
+#     and, through a 1 MiB pipe like stash's, to hack/bench/pipesink),
 #   - by Stash's own pipeline (pg_dumpall | restic backup --stdin), and
 #   - restored by the client alone (psql < dump.sql, mysql < dump.sql).
 # Prints seconds, MiB/s of dump and peak RSS for each. Run as root (servers
@@ -25,6 +26,7 @@ trap cleanup EXIT
 hack/install-servers.sh
 command -v restic >/dev/null || apt-get install -y restic >/dev/null
 hack/build-stash.sh
+go build -o bin/pipesink ./hack/bench/pipesink
 pgbin=$(dirname "$(ls /usr/lib/postgresql/*/bin/postgres | tail -1)")
 export PATH=$pgbin:$PATH
 pgport=55432 mport=53306
@@ -189,10 +191,14 @@ mariadb $mc -e "DROP DATABASE tiny"
 measure pg_dumpall      "pg_dumpall $pgc > $work/pg.sql"
 pgdump=$(stat -c %s "$work/pg.sql")
 # "The pipe alone" is the tool writing through the same 1 MiB stdio buffer
-# into a pipe that cat empties: what handing the dump to any other process
-# costs, before that process does anything with it.
+# into a pipe that cat empties; "the 1 MiB pipe" the same into a pipe as
+# large as stash's, emptied by pipesink, which does nothing else: what
+# handing the dump to another process costs, before that process does
+# anything with it. cat's 64 KiB pipe makes the tool wait for cat 16 times
+# per 1 MiB write, so only the second is the floor for stash.
 rounds pg_dump_null    "pg_dumpall $pgc > /dev/null" \
        pg_pipe         "stdbuf -o1M pg_dumpall $pgc | cat > /dev/null" \
+       pg_pipe1m       "$root/bin/pipesink stdbuf -o1M pg_dumpall $pgc" \
        pg_stash_backup "$st backup-pg $common --appbinding pg --hostname pg > /dev/null" \
        pg_restic       "pg_dumpall $pgc | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host pg"
 # Each round starts from a clean slate: the previous restore's dirty pages
@@ -213,6 +219,7 @@ measure my_dump         "mysqldump $mc $dumpflags > $work/my.sql"
 mydump=$(stat -c %s "$work/my.sql")
 rounds my_dump_null    "mysqldump $mc $dumpflags > /dev/null" \
        my_pipe         "stdbuf -o1M mysqldump $mc $dumpflags | cat > /dev/null" \
+       my_pipe1m       "$root/bin/pipesink stdbuf -o1M mysqldump $mc $dumpflags" \
        my_stash_backup "$st backup-mysql $common --appbinding maria --hostname maria > /dev/null" \
        my_restic       "mysqldump $mc $dumpflags | restic -q -r $work/restic-repo backup --stdin --stdin-filename dumpfile.sql --host maria"
 before="mariadb $mc -e 'DROP DATABASE bench' && sync" \
@@ -240,11 +247,11 @@ row() { awk -v n="$1" -v s="${secs[$1]}" -v r="${rss[$1]}" -v b="$2" -v all="${r
 echo
 echo "PostgreSQL: pgbench scale $PG_SCALE, database $((pgsize >> 20)) MiB, pg_dumpall output $((pgdump >> 20)) MiB"
 printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
-for s in pg_dump_null pg_pipe pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
+for s in pg_dump_null pg_pipe pg_pipe1m pg_stash_backup pg_restic pg_psql_restore pg_stash_restore; do row $s "$pgdump"; done
 echo
 echo "MariaDB: $MARIA_ROWS rows, database $((msize >> 20)) MiB, mysqldump output $((mydump >> 20)) MiB"
 printf "%-20s %8s %10s %10s   %s\n" step seconds "dump MiB/s" "RSS MiB" "(each round; the median is shown)"
-for s in my_dump_null my_pipe my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
+for s in my_dump_null my_pipe my_pipe1m my_stash_backup my_restic my_mysql_restore my_stash_restore; do row $s "$mydump"; done
 echo
 # Rounds are interleaved, so each round's ratio compares runs made within
 # seconds of each other, in the same phase of a machine whose speed swings.
@@ -259,13 +266,15 @@ ratio() { # NAME BASE
 # The middle half of the rounds (first to third quartile): how far one
 # run's median can be trusted on a machine whose speed swings.
 quartiles() { sort -n | awk '{ v[NR] = $1 } END { q1 = int((NR + 3) / 4); q3 = int((3 * NR + 3) / 4); printf "%s-%s", v[q1], v[q3] }'; }
-for s in pg_pipe pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
+for s in pg_pipe pg_pipe1m pg_stash_backup pg_restic; do ratio $s pg_dump_null; done
 ratio pg_stash_restore pg_psql_restore
-for s in my_pipe my_stash_backup my_restic; do ratio $s my_dump_null; done
+for s in my_pipe my_pipe1m my_stash_backup my_restic; do ratio $s my_dump_null; done
 ratio my_stash_restore my_mysql_restore
-echo "stash's backups against the pipe alone (what stash adds beyond handing the dump to another process)"
+echo "stash's backups against the pipes alone (what stash adds beyond handing the dump to another process)"
 ratio pg_stash_backup pg_pipe
+ratio pg_stash_backup pg_pipe1m
 ratio my_stash_backup my_pipe
+ratio my_stash_backup my_pipe1m
 echo
 echo "Fixed cost of a backup: a database of 100 rows (stash minus the tool alone)"
 printf "%-20s %8s   %s\n" step seconds "(each round; the median is shown)"
