@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 	"strings"
 	"sync"
 
@@ -82,6 +83,8 @@ type Repository struct {
 	st        blob.Storage
 	opts      Options
 	configDir string
+	// configLock holds configDir for this process (configdir.go).
+	configLock *os.File
 }
 
 func (o *Options) parallelism() int {
@@ -241,7 +244,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	// open, instead of describing the storage with its credentials: no
 	// secret is ever written to disk, even by a backup killed mid-way, and
 	// kopia uses the connection already made instead of making a second.
-	configDir, err := os.MkdirTemp("", "stash-repo-")
+	configDir, configLock, err := newConfigDir()
 	if err != nil {
 		return nil, fmt.Errorf("create repository config directory: %w", err)
 	}
@@ -266,12 +269,12 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		err = os.WriteFile(configFile, cfg, 0o600)
 	}
 	if err != nil {
-		os.RemoveAll(configDir) //nolint:errcheck
+		removeConfigDir(configDir, configLock)
 		return nil, fmt.Errorf("write repository config: %w", err)
 	}
 	rep, err := repo.Open(ctx, configFile, opts.Password, &repo.Options{DisableRepositoryLog: true})
 	if err != nil {
-		os.RemoveAll(configDir) //nolint:errcheck
+		removeConfigDir(configDir, configLock)
 		return nil, classifyOpenError(opts.Location, err)
 	}
 	// The key derivation (scrypt) left 64 MiB of garbage. Collected now,
@@ -280,7 +283,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	// the buffers fault in fresh pages, at 2-4 ms per MiB on the virtual
 	// machines backups run on (docs/benchmarks.md).
 	runtime.GC()
-	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir}, nil
+	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock}, nil
 }
 
 // handleStorageType is the kopia storage type of a connection config that
@@ -358,8 +361,19 @@ func (r *Repository) Close(ctx context.Context) error {
 	if cerr := r.st.Close(ctx); err == nil {
 		err = cerr
 	}
-	if rerr := os.RemoveAll(r.configDir); err == nil {
+	if rerr := removeConfigDir(r.configDir, r.configLock); err == nil {
 		err = rerr
+	}
+	// After the backup or restore, not before: off its way.
+	sweepConfigDirs(time.Now())
+	return err
+}
+
+// removeConfigDir removes dir, then lets go of its lock.
+func removeConfigDir(dir string, lock *os.File) error {
+	err := os.RemoveAll(dir)
+	if lock != nil {
+		lock.Close()
 	}
 	return err
 }
