@@ -14,9 +14,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"time"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
