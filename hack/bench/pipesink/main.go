@@ -16,10 +16,9 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
-)
 
-// fSetPipeSize is F_SETPIPE_SZ.
-const fSetPipeSize = 1031
+	"golang.org/x/sys/unix"
+)
 
 func main() {
 	if len(os.Args) < 2 {
@@ -35,8 +34,8 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "pipesink: pipe:", err)
 		return 2
 	}
-	if _, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fSetPipeSize, 1<<20); errno != 0 {
-		fmt.Fprintln(os.Stderr, "pipesink: a 1 MiB pipe:", errno)
+	if _, err := unix.FcntlInt(uintptr(fds[1]), unix.F_SETPIPE_SZ, 1<<20); err != nil {
+		fmt.Fprintln(os.Stderr, "pipesink: a 1 MiB pipe:", err)
 		return 2
 	}
 	w := os.NewFile(uintptr(fds[1]), "|1")
