@@ -303,10 +303,10 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		// The repository opens (key derivation) while the dump tool
-		// starts dumping.
-		opening := f.startOpen(ctx, src)
-		defer opening.close(ctx)
+		// The dump asks for the repository once the tool has started,
+		// and it opens (key derivation) while the tool dumps.
+		opening := dump.NewOpenOnce(func() (*repository.Repository, error) { return f.openRepository(ctx, src) })
+		defer func() { _ = opening.Close(ctx) }()
 		tags := map[string]string{"appbinding": f.appBinding}
 		if f.backupSession != "" {
 			tags["backup-session"] = f.backupSession
@@ -314,12 +314,12 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		st, err := dump.BackupWhenReady(ctx,
 			func(ctx context.Context) error { return d.wait(ctx, time.Duration(f.waitTimeout)*time.Second) },
 			func(ctx context.Context) (*repository.SnapshotStats, error) {
-				return d.backup(ctx, opening.get, repository.BackupOptions{Host: f.hostname, Tags: tags})
+				return d.backup(ctx, opening.Get, repository.BackupOptions{Host: f.hostname, Tags: tags})
 			})
 		if err != nil {
 			return nil, err
 		}
-		r, err := opening.get()
+		r, err := opening.Get()
 		if err != nil {
 			return nil, err
 		}

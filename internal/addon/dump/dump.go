@@ -48,10 +48,42 @@ func (t *Tail) String() string {
 	return strings.TrimSpace(string(t.buf))
 }
 
-// Repo yields the repository a dump goes into. It may still be opening
-// when the dump starts: opening derives the repository's key, which takes a
-// few hundred milliseconds that the dump tool can spend dumping.
+// Repo yields the repository a dump goes into. Stream asks for it only
+// once the dump tool has started: opening derives the repository's key,
+// which takes a few hundred milliseconds that the tool can spend dumping,
+// and an open already under way slowed the tool's start by 10-15 ms
+// (docs/benchmarks.md). A Repo that opens on its first call (OpenOnce)
+// therefore opens while the tool dumps.
 type Repo func() (*repository.Repository, error)
+
+// OpenOnce is a Repo that calls open on its first call and returns the
+// same result on every call. Close closes what it opened.
+type OpenOnce struct {
+	once sync.Once
+	open func() (*repository.Repository, error)
+	r    *repository.Repository
+	err  error
+}
+
+// NewOpenOnce returns an OpenOnce that will open with open.
+func NewOpenOnce(open func() (*repository.Repository, error)) *OpenOnce {
+	return &OpenOnce{open: open}
+}
+
+// Get opens the repository the first time it is called.
+func (o *OpenOnce) Get() (*repository.Repository, error) {
+	o.once.Do(func() { o.r, o.err = o.open() })
+	return o.r, o.err
+}
+
+// Close closes the repository if Get opened it; a Get after Close fails.
+func (o *OpenOnce) Close(ctx context.Context) error {
+	o.once.Do(func() { o.err = errors.New("repository closed before it was opened") })
+	if o.r == nil {
+		return nil
+	}
+	return o.r.Close(ctx)
+}
 
 // Ready is the Repo of an already open repository.
 func Ready(r *repository.Repository) Repo {
@@ -60,7 +92,8 @@ func Ready(r *repository.Repository) Repo {
 
 // Stream runs the dump command made by newCmd (with a context it cancels
 // on failure) and stores its stdout as the file name. The command starts
-// before the repository is ready; its output waits in a bounded buffer.
+// before the repository is asked for (repo); its output waits in a bounded
+// buffer while the repository opens.
 // The snapshot is committed only after the command exits 0: a failed or
 // truncated dump never becomes a snapshot.
 func Stream(ctx context.Context, repo Repo, name string, newCmd func(context.Context) *exec.Cmd, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
@@ -151,8 +184,9 @@ func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(conte
 	// outlive a killed parent and get EPIPE only from this close.
 	defer pr.Close()
 	done := make(chan error, 1)
+	started := make(chan struct{})
 	go func() {
-		err := runSeq(dumpCtx, newCmds, pw)
+		err := runSeq(dumpCtx, newCmds, pw, started)
 		pw.Close() // the reader sees EOF once every writer is gone
 		done <- err
 	}()
@@ -166,6 +200,7 @@ func StreamSeq(ctx context.Context, repo Repo, name string, newCmds []func(conte
 		return dumpErr
 	}
 	var stats *repository.SnapshotStats
+	<-started
 	r, err := repo()
 	if err == nil {
 		stats, err = r.BackupStream(ctx, name, ahead, bo)
@@ -221,8 +256,12 @@ func BackupWhenReady(ctx context.Context, wait func(context.Context) error, back
 }
 
 // runSeq runs the commands in order with stdout w, stopping at the first
-// failure, which it reports with the tail of the command's stderr.
-func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *os.File) error {
+// failure, which it reports with the tail of the command's stderr. It
+// closes started once the first command has started or failed to.
+func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *os.File, started chan<- struct{}) error {
+	var once sync.Once
+	signal := func() { once.Do(func() { close(started) }) }
+	defer signal()
 	for i, nc := range newCmds {
 		cmd := nc(ctx)
 		tool := filepath.Base(cmd.Path)
@@ -238,6 +277,7 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 		if err := cmd.Start(); err != nil {
 			return fmt.Errorf("start %s: %w", tool, err)
 		}
+		signal()
 		if err := cmd.Wait(); err != nil {
 			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
 		}

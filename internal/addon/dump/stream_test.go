@@ -107,6 +107,75 @@ func TestDumpRunsWhileRepositoryOpens(t *testing.T) {
 	}
 }
 
+// TestRepositoryAskedAfterToolStarted: the repository is asked for only
+// once the dump tool runs, so that opening it never delays the tool's
+// start; a tool that cannot start still gets its error reported.
+func TestRepositoryAskedAfterToolStarted(t *testing.T) {
+	ctx := context.Background()
+	r := openRepo(t)
+	var cmd *exec.Cmd
+	newCmd := func(ctx context.Context) *exec.Cmd {
+		cmd = exec.CommandContext(ctx, "sh", "-c", "echo dumped")
+		return cmd
+	}
+	asked := 0
+	repo := func() (*repository.Repository, error) {
+		asked++
+		if cmd == nil || cmd.Process == nil {
+			return nil, errors.New("repository asked for before the dump tool started")
+		}
+		return r, nil
+	}
+	if _, err := Stream(ctx, repo, "dump.sql", newCmd, repository.BackupOptions{Host: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	if asked != 1 {
+		t.Fatalf("repository asked for %d times, want 1", asked)
+	}
+	missing := func(ctx context.Context) *exec.Cmd {
+		return exec.CommandContext(ctx, filepath.Join(t.TempDir(), "no-such-dump-tool"))
+	}
+	_, err := Stream(ctx, Ready(r), "dump.sql", missing, repository.BackupOptions{Host: "h"})
+	if err == nil || !strings.Contains(err.Error(), "no-such-dump-tool") {
+		t.Fatalf("got %v, want the tool's start error", err)
+	}
+}
+
+// TestOpenOnce: the repository opens on the first Get only, Close closes
+// what was opened, and Close before any Get opens nothing.
+func TestOpenOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "repo")
+	opens := 0
+	open := func() (*repository.Repository, error) {
+		opens++
+		return repository.OpenOrInit(ctx, repository.Options{
+			Location: &repository.Location{Kind: repository.BackendLocal, Filesystem: &filesystem.Options{Path: path}},
+			Password: "pw",
+		})
+	}
+	o := NewOpenOnce(open)
+	r1, err := o.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := o.Get()
+	if err != nil || r1 != r2 || opens != 1 {
+		t.Fatalf("second Get: %v, same repository %v, %d opens; want one open", err, r1 == r2, opens)
+	}
+	if err := o.Close(ctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	unused := NewOpenOnce(open)
+	if err := unused.Close(ctx); err != nil {
+		t.Fatalf("Close before Get: %v", err)
+	}
+	if r, err := unused.Get(); err == nil || r != nil || opens != 1 {
+		t.Fatalf("Get after Close: %v, %v, %d opens; want an error and no open", r, err, opens)
+	}
+}
+
 // TestOpenFailureStopsDump: when the repository cannot be opened, the dump
 // is stopped and the open error is what the step reports.
 func TestOpenFailureStopsDump(t *testing.T) {
