@@ -157,6 +157,10 @@ func (l *Lines) At(n int) (string, bool) {
 
 // Quote finds the line number lineRE captures in a client's error output
 // and returns " (dump line N: statement)", or "" when the line is unknown.
+// Only the statement's head is quoted (Redact): the quote
+// goes into the session's status, events and output.json, and a failing
+// line may be a role's password hash (pg_dumpall's ALTER ROLE … PASSWORD,
+// mysqldump's mysql.global_priv rows) or a row of the user's data.
 func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
 	m := lineRE.FindStringSubmatch(stderr)
 	if m == nil {
@@ -164,9 +168,27 @@ func (l *Lines) Quote(stderr string, lineRE *regexp.Regexp) string {
 	}
 	n, _ := strconv.Atoi(m[1])
 	if s, ok := l.At(n); ok {
-		return fmt.Sprintf(" (dump line %d: %s)", n, s)
+		return fmt.Sprintf(" (dump line %d: %s)", n, Redact(s))
 	}
 	return ""
+}
+
+// Redact shortens a dump's statement to what names it: the text before its
+// first string literal and before the rows of an INSERT, then "…". Where a
+// literal ends cannot be told from one line (a backslash escapes a quote in
+// MySQL, not in PostgreSQL), so nothing after the first quote is kept.
+func Redact(stmt string) string {
+	cut := len(stmt)
+	if i := strings.IndexByte(stmt, '\''); i >= 0 {
+		cut = i + 1
+	}
+	if i := strings.Index(stmt, " VALUES "); i >= 0 && i+len(" VALUES") < cut {
+		cut = i + len(" VALUES ")
+	}
+	if cut == len(stmt) {
+		return stmt
+	}
+	return stmt[:cut] + "…"
 }
 
 // StreamSeq runs several dump commands one after the other and stores
@@ -337,6 +359,25 @@ func StartWithStdin(cmd *exec.Cmd) (*os.File, error) {
 		return nil, fmt.Errorf("start %s: %w", tool, err)
 	}
 	return w, nil
+}
+
+// EndClient ends the input of a database client started with
+// StartWithStdin, after streamErr ended the stream into it (nil when the
+// whole dump was written). A stream that broke off, rather than stopped
+// because the client exited, kills the client before its input closes:
+// psql and mysql run a statement left unterminated at the end of their
+// input, which would commit the statement or row the break cut in two.
+// It then returns streamErr, after the client has exited; otherwise nil,
+// and the caller waits for the client and reports its exit.
+func EndClient(cmd *exec.Cmd, stdin *os.File, streamErr error) error {
+	if streamErr == nil || ClientGone(streamErr) {
+		stdin.Close()
+		return nil
+	}
+	_ = cmd.Process.Kill()
+	stdin.Close()
+	_ = cmd.Wait()
+	return fmt.Errorf("%w (the database client was stopped before it could run the statement the break cut off)", streamErr)
 }
 
 // ClientGone reports whether a write failed because the client exited

@@ -33,3 +33,26 @@ func TestLines(t *testing.T) {
 		t.Errorf("quote without a line: %q", q)
 	}
 }
+
+func TestRedact(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`CREATE TABLE t (x int);`, `CREATE TABLE t (x int);`},
+		{`ALTER ROLE app WITH LOGIN PASSWORD 'SCRAM-SHA-256$4096:abc$def:ghi';`, `ALTER ROLE app WITH LOGIN PASSWORD '…`},
+		{`INSERT INTO global_priv VALUES ('localhost','root','{"authentication_string":"*6C8989366EAF75BB670AD8EA7A7FC1176A95CEF4"}');`,
+			`INSERT INTO global_priv VALUES …`},
+		{`INSERT INTO accounts VALUES (1,2,3),(4,5,6);`, `INSERT INTO accounts VALUES …`},
+		{`INSERT INTO t VALUES ('C:\', 'secret');`, `INSERT INTO t VALUES …`},
+		{`CREATE USER 'app'@'%' IDENTIFIED BY PASSWORD '*6C89';`, `CREATE USER '…`},
+		{`SELECT "quoted identifier", $$body$$;`, `SELECT "quoted identifier", $$body$$;`},
+	} {
+		if got := Redact(c.in); got != c.want {
+			t.Errorf("Redact(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	var l Lines
+	l.Add([]byte(`ALTER ROLE app WITH PASSWORD 'md5d41d8cd98f00b204e9800998ecf8427e';`))
+	q := l.Quote("psql:<stdin>:1: ERROR:  must be superuser", regexp.MustCompile(`psql:<stdin>:(\d+):`))
+	if strings.Contains(q, "md5d41d8") || !strings.Contains(q, "ALTER ROLE app") {
+		t.Errorf("quote %q: want the statement without its password hash", q)
+	}
+}

@@ -200,6 +200,16 @@ var errLine = regexp.MustCompile(`at line (\d+)`)
 
 // Restore streams snapshot s into the mysql client.
 func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
+	return restore(ctx, o, func(w io.Writer) error {
+		if _, err := r.RestoreStream(ctx, s, DumpFile, w, nil); err != nil {
+			return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
+		}
+		return nil
+	})
+}
+
+// restore runs the mysql client with what stream writes as its input.
+func restore(ctx context.Context, o Options, stream func(io.Writer) error) error {
 	tls, remove, err := o.tls()
 	if err != nil {
 		return err
@@ -216,13 +226,11 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 		return err
 	}
 	lines := &lineRecorder{w: stdin}
-	_, rerr := r.RestoreStream(ctx, s, DumpFile, lines, nil)
-	stdin.Close()
+	if err := dump.EndClient(cmd, stdin, stream(lines)); err != nil {
+		return err
+	}
 	if werr := cmd.Wait(); werr != nil {
 		return fmt.Errorf("mysql failed: %v: %s%s", werr, stderr.String(), lines.lines.Quote(stderr.String(), errLine))
-	}
-	if rerr != nil && !dump.ClientGone(rerr) {
-		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
 	}
 	return nil
 }

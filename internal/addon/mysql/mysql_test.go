@@ -2,7 +2,9 @@ package mysql
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,6 +146,28 @@ func TestRestoreReportsFailingStatement(t *testing.T) {
 	err = Restore(ctx, r, s, o)
 	if err == nil || !strings.Contains(err.Error(), "No database selected") || !strings.Contains(err.Error(), "dump line") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBrokenStreamRunsNoPartialStatement: when the stream from the
+// repository breaks off in the middle of a statement, the mysql client
+// must not run the part it got, and the repository's error is reported.
+func TestBrokenStreamRunsNoPartialStatement(t *testing.T) {
+	ctx := context.Background()
+	m := testserver.StartMariaDB(t)
+	m.SQL(t, "CREATE DATABASE torn; CREATE TABLE torn.t (x INT); INSERT INTO torn.t VALUES (1);")
+	err := restore(ctx, options(m), func(w io.Writer) error {
+		// Cut off from "DELETE FROM torn.t WHERE x > 1;".
+		if _, err := io.WriteString(w, "DELETE FROM torn.t\n"); err != nil {
+			return err
+		}
+		return errors.New("read pack blob: unexpected EOF")
+	})
+	if err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("err = %v, want the stream's error", err)
+	}
+	if got := strings.TrimSpace(m.SQL(t, "SELECT count(*) FROM torn.t;")); !strings.HasSuffix(got, "1") {
+		t.Fatalf("torn.t holds %q rows, want 1: mysql ran the cut-off statement", got)
 	}
 }
 

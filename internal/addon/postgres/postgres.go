@@ -187,6 +187,16 @@ func roleLine(role string) *regexp.Regexp {
 
 // Restore streams snapshot s into psql, which stops at the first error.
 func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
+	return restore(ctx, o, func(w io.Writer) error {
+		if _, err := r.RestoreStream(ctx, s, DumpFile, w, nil); err != nil {
+			return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
+		}
+		return nil
+	})
+}
+
+// restore runs psql with what stream writes as its input.
+func restore(ctx context.Context, o Options, stream func(io.Writer) error) error {
 	env, remove, err := o.env()
 	if err != nil {
 		return err
@@ -215,17 +225,15 @@ func Restore(ctx context.Context, r *repository.Repository, s repository.Snapsho
 		return err
 	}
 	filter := newLineFilter(stdin, roleLine(o.user()))
-	_, rerr := r.RestoreStream(ctx, s, DumpFile, filter, nil)
+	rerr := stream(filter)
 	if rerr == nil {
 		rerr = filter.Flush()
 	}
-	stdin.Close()
-	werr := cmd.Wait()
-	if werr != nil {
-		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.lines.Quote(stderr.String(), psqlLine))
+	if err := dump.EndClient(cmd, stdin, rerr); err != nil {
+		return err
 	}
-	if rerr != nil && !dump.ClientGone(rerr) {
-		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), rerr)
+	if werr := cmd.Wait(); werr != nil {
+		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.lines.Quote(stderr.String(), psqlLine))
 	}
 	return nil
 }

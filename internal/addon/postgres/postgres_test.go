@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -156,6 +157,29 @@ func TestRestoreStopsAtFirstError(t *testing.T) {
 	err = Restore(ctx, r, s, o)
 	if err == nil || !strings.Contains(err.Error(), `database "one" already exists`) || !strings.Contains(err.Error(), "CREATE DATABASE one") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestBrokenStreamRunsNoPartialStatement: when the stream from the
+// repository breaks off in the middle of a COPY, psql must not end the
+// COPY at the end of its input, which commits the rows it got, and the
+// repository's error is reported. The rows are more than the restore's
+// 1 MiB write buffer, so that psql has received some of them.
+func TestBrokenStreamRunsNoPartialStatement(t *testing.T) {
+	ctx := context.Background()
+	pg := testserver.StartPostgres(t)
+	pg.SQL(t, "postgres", "CREATE TABLE torn (x int); INSERT INTO torn VALUES (1);")
+	err := restore(ctx, options(pg), func(w io.Writer) error {
+		if _, err := io.WriteString(w, "COPY torn (x) FROM stdin;\n"+strings.Repeat("2\n", 1<<20)); err != nil {
+			return err
+		}
+		return errors.New("read pack blob: unexpected EOF")
+	})
+	if err == nil || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("err = %v, want the stream's error", err)
+	}
+	if got := strings.TrimSpace(pg.SQL(t, "postgres", "SELECT count(*) FROM torn;")); got != "1" {
+		t.Fatalf("torn holds %s rows, want 1: psql committed the cut-off COPY", got)
 	}
 }
 
