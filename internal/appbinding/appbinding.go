@@ -51,7 +51,7 @@ func Resolve(ab *appcatalogv1alpha1.AppBinding, secret map[string][]byte, defaul
 	switch {
 	case cc.URL != nil && *cc.URL != "":
 		if err := parseURL(c, *cc.URL); err != nil {
-			return nil, fmt.Errorf("AppBinding %s: spec.clientConfig.url %q: %w", name, *cc.URL, err)
+			return nil, fmt.Errorf("AppBinding %s: spec.clientConfig.url %q: %w", name, redactURL(*cc.URL), err)
 		}
 	case cc.Service != nil:
 		s := cc.Service
@@ -102,9 +102,41 @@ func first(data map[string][]byte, keys []string) string {
 	return ""
 }
 
+// redactURL hides what a URL holds before its '@', a password perhaps:
+// the URL goes into an error message, and from there into a session's
+// status and events.
+func redactURL(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 && i < at {
+		start = i + len("://")
+	}
+	return raw[:start] + "…" + raw[at:]
+}
+
+var errCredentials = errors.New("must not hold credentials: put them in the AppBinding's Secret")
+
 // parseURL accepts the forms AppBindings use: scheme://host:port/db?query,
 // host:port, and KubeDB's MySQL form tcp(host:port)/db.
 func parseURL(c *Connection, raw string) error {
+	if err := parseURLForm(c, raw); err != nil {
+		return err
+	}
+	if c.Host == "" {
+		// The tools would fall back to a local socket, far from the
+		// server the AppBinding means.
+		return errors.New("names no host")
+	}
+	return nil
+}
+
+func parseURLForm(c *Connection, raw string) error {
+	if user, _, ok := strings.Cut(raw, "@tcp("); ok && !strings.Contains(user, "/") {
+		return errCredentials // the MySQL driver's user:password@tcp(host:port)/
+	}
 	if strings.HasPrefix(raw, "tcp(") {
 		end := strings.Index(raw, ")")
 		if end < 0 {
@@ -129,10 +161,14 @@ func parseURL(c *Connection, raw string) error {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which the caller quotes redacted
+		}
 		return err
 	}
 	if u.User != nil {
-		return errors.New("must not hold credentials: put them in the AppBinding's Secret")
+		return errCredentials
 	}
 	c.Scheme = u.Scheme
 	if err := setHostPort(c, u.Host); err != nil {

@@ -62,7 +62,12 @@ func TestResolve(t *testing.T) {
 			},
 			want: Connection{Scheme: "tcp", Host: "pg", Port: 5432, Username: "u", Password: "override"},
 		},
-		{name: "credentials in url", cc: appcatalogv1alpha1.ClientConfig{URL: strp("postgresql://u:p@h:1/db")}, err: "must not hold credentials"},
+		{name: "credentials in url", cc: appcatalogv1alpha1.ClientConfig{URL: strp("postgresql://u:S3cret@h:1/db")}, err: "must not hold credentials"},
+		{name: "credentials in mysql dsn", cc: appcatalogv1alpha1.ClientConfig{URL: strp("root:S3cret@tcp(mysql:3306)/")}, err: "must not hold credentials"},
+		{name: "unparsable url with credentials", cc: appcatalogv1alpha1.ClientConfig{URL: strp("postgresql://u:S3cret@h:1/db%zz")}, err: "invalid URL escape"},
+		{name: "no host", cc: appcatalogv1alpha1.ClientConfig{URL: strp("postgresql:///db")}, err: "names no host"},
+		{name: "no host, port only", cc: appcatalogv1alpha1.ClientConfig{URL: strp(":5432")}, err: "names no host"},
+		{name: "no host, mysql form", cc: appcatalogv1alpha1.ClientConfig{URL: strp("tcp(:3306)/")}, err: "names no host"},
 		{name: "bad port", cc: appcatalogv1alpha1.ClientConfig{URL: strp("h:99999")}, err: "bad port"},
 		{name: "nothing", cc: appcatalogv1alpha1.ClientConfig{}, err: "set spec.clientConfig.url or spec.clientConfig.service"},
 	}
@@ -76,6 +81,9 @@ func TestResolve(t *testing.T) {
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				if strings.Contains(err.Error(), "S3cret") {
+					t.Fatalf("err %v holds the password", err)
 				}
 				return
 			}
