@@ -153,11 +153,11 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 		return nil, err
 	}
 	defer remove()
-	if o, err = o.withTools(ctx, env); err != nil {
+	if o, err = o.withTools(ctx, cmdName, env); err != nil {
 		return nil, err
 	}
 	args := o.connArgs()
-	if cmdName == "pg_dump" && o.Conn.Database != "" && !hasDBArg(o.Args) {
+	if _, named := namedDatabase(cmdName, o.Args); cmdName == "pg_dump" && o.Conn.Database != "" && !named {
 		args = append(args, "--dbname", o.Conn.Database)
 	}
 	args = append(args, o.Args...)
@@ -168,13 +168,16 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 	}, bo)
 }
 
-func hasDBArg(args []string) bool {
-	for _, a := range args {
-		if a == "-d" || a == "--dbname" || strings.HasPrefix(a, "--dbname=") {
-			return true
-		}
+// database is the database tool connects to: the one the user's
+// arguments name, else the AppBinding's, else "postgres".
+func (o *Options) database(tool string) string {
+	if db, named := namedDatabase(tool, o.Args); named {
+		return db
 	}
-	return false
+	if o.Conn.Database != "" {
+		return o.Conn.Database
+	}
+	return "postgres"
 }
 
 // roleLine matches the statements of a dump that would create or change the
@@ -202,17 +205,13 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 		return err
 	}
 	defer remove()
-	if o, err = o.withTools(ctx, env); err != nil {
+	if o, err = o.withTools(ctx, "psql", env); err != nil {
 		return err
 	}
 	// --file=- makes psql name the failing line (psql:<stdin>:N: ERROR).
 	args := append(o.connArgs(), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--file=-")
-	db := o.Conn.Database
-	if db == "" {
-		db = "postgres"
-	}
-	if !hasDBArg(o.Args) {
-		args = append(args, "--dbname", db)
+	if _, named := namedDatabase("psql", o.Args); !named {
+		args = append(args, "--dbname", o.database("psql"))
 	}
 	args = append(args, o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("psql"), args...)

@@ -183,6 +183,31 @@ func TestBrokenStreamRunsNoPartialStatement(t *testing.T) {
 	}
 }
 
+// TestRestoreIntoPositionalDatabase: a database named in --pg-args as
+// psql's positional argument, as Stash's own pipelines passed it, is where
+// a restore goes, and a pg_dump backup reads the database named so.
+func TestRestoreIntoPositionalDatabase(t *testing.T) {
+	ctx := context.Background()
+	pg := testserver.StartPostgres(t)
+	pg.SQL(t, "postgres", "CREATE DATABASE one; CREATE DATABASE two; \\connect one\n CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 7);")
+	r := openRepo(t)
+	o := options(pg)
+	o.Conn.Database = "postgres" // the AppBinding names another database
+	o.BackupCmd, o.Args = "pg_dump", []string{"one"}
+	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
+	o.Args = []string{"two"}
+	if err := Restore(ctx, r, s, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(pg.SQL(t, "two", "SELECT count(*) FROM t;")); got != "7" {
+		t.Fatalf("database two holds %s rows of t, want 7", got)
+	}
+}
+
 func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
 	ctx := context.Background()
 	pg := testserver.StartPostgres(t)

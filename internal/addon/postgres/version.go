@@ -101,12 +101,10 @@ func executable(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-// ServerMajor asks the server for its version with psql.
-func ServerMajor(ctx context.Context, psql string, o *Options, env []string) (Major, error) {
-	db := o.Conn.Database
-	if db == "" {
-		db = "postgres"
-	}
+// ServerMajor asks the server for its version with psql, connected to
+// database db: the one the tool will use, which the user may be allowed
+// to connect to where "postgres" is not.
+func ServerMajor(ctx context.Context, psql string, o *Options, db string, env []string) (Major, error) {
 	args := append(o.connArgs(), "--no-psqlrc", "--no-password", "--no-align", "--tuples-only", "--dbname", db, "--command", "SHOW server_version_num")
 	cmd := exec.CommandContext(ctx, psql, args...)
 	cmd.Env = env
@@ -131,7 +129,7 @@ func ServerMajor(ctx context.Context, psql string, o *Options, env []string) (Ma
 // A server that cannot be asked, as one still starting, is reported as a
 // dump.NoOutputError, as a dump that could not connect would be, so that a
 // backup waits for the server and tries again.
-func (o Options) withTools(ctx context.Context, env []string) (Options, error) {
+func (o Options) withTools(ctx context.Context, tool string, env []string) (Options, error) {
 	if o.BinDir != "" {
 		return o, nil
 	}
@@ -144,7 +142,7 @@ func (o Options) withTools(ctx context.Context, env []string) (Options, error) {
 		return o, nil
 	}
 	newest := installed[len(installed)-1]
-	server, err := ServerMajor(ctx, filepath.Join(root, newest.String(), "bin", "psql"), &o, env)
+	server, err := ServerMajor(ctx, filepath.Join(root, newest.String(), "bin", "psql"), &o, o.database(tool), env)
 	if err != nil {
 		return o, &dump.NoOutputError{Err: err}
 	}

@@ -206,6 +206,24 @@ func TestToolsMatchTheServer(t *testing.T) {
 		}
 	})
 
+	t.Run("the user's database", func(t *testing.T) {
+		// A user who may connect only to the database the dump reads:
+		// the version is asked there, not in "postgres".
+		pg.SQL(t, "postgres", "CREATE ROLE limited LOGIN PASSWORD 'limited-pw'; REVOKE CONNECT ON DATABASE postgres FROM PUBLIC; GRANT CONNECT ON DATABASE one TO limited;")
+		t.Cleanup(func() { pg.SQL(t, "postgres", "GRANT CONNECT ON DATABASE postgres TO PUBLIC;") })
+		root := toolsRoot(t, pg.BinDir, []string{server.String(), newer}, nil)
+		limited := &appbinding.Connection{Host: pg.Host, Port: pg.Port, Username: "limited", Password: "limited-pw"}
+		if _, err := withTools(t, Options{Conn: limited, ToolsRoot: root}); err == nil {
+			t.Fatal("asking in database postgres worked: the test cannot tell which database was asked")
+		}
+		for _, args := range [][]string{{"one"}, {"--dbname=one"}, {"-t", "t", "one"}} {
+			got, err := withTools(t, Options{Conn: limited, ToolsRoot: root, Args: args})
+			if err != nil || got.BinDir != filepath.Join(root, server.String(), "bin") {
+				t.Fatalf("--pg-args %q: tools %q, %v; want version %s", args, got.BinDir, err, server)
+			}
+		}
+	})
+
 	t.Run("one version", func(t *testing.T) {
 		// One version (or none) under the root: PATH's tools, without
 		// asking the server.
@@ -225,5 +243,5 @@ func withTools(t *testing.T, o Options) (Options, error) {
 		t.Fatal(err)
 	}
 	defer remove()
-	return o.withTools(context.Background(), env)
+	return o.withTools(context.Background(), "pg_dump", env)
 }
