@@ -61,21 +61,32 @@ type Options struct {
 
 // tls writes the CA and client certificate to files and returns the
 // client flags, and what removes the files once the tool has exited. The
-// server is verified against the CA when one is given.
+// server is verified against the CA when one is given, unless the
+// AppBinding says insecureSkipTLSVerify: then the client gets no CA,
+// since with one it checks the server's chain even without
+// --ssl-verify-server-cert, and is told not to verify (MariaDB 11.4's
+// clients verify by default).
 func (o *Options) tls() (args []string, remove func(), err error) {
-	files, err := dump.WriteTLS(o.Conn, o.ScratchDir)
+	conn := o.Conn
+	insecure := o.Conn.InsecureSkipTLSVerify
+	if insecure && len(conn.CABundle) > 0 {
+		c := *conn
+		c.CABundle = nil
+		conn = &c
+	}
+	files, err := dump.WriteTLS(conn, o.ScratchDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	if files.CA == "" && files.Cert == "" {
+	if len(o.Conn.CABundle) == 0 && files.Cert == "" {
 		return nil, files.Remove, nil
 	}
 	args = []string{"--ssl"}
-	if files.CA != "" {
-		args = append(args, "--ssl-ca="+files.CA)
-		if !o.Conn.InsecureSkipTLSVerify {
-			args = append(args, "--ssl-verify-server-cert")
-		}
+	switch {
+	case files.CA != "":
+		args = append(args, "--ssl-ca="+files.CA, "--ssl-verify-server-cert")
+	case insecure:
+		args = append(args, "--skip-ssl-verify-server-cert")
 	}
 	if files.Cert != "" {
 		args = append(args, "--ssl-cert="+files.Cert, "--ssl-key="+files.Key)

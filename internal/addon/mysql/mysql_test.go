@@ -266,6 +266,17 @@ func TestClientCertificate(t *testing.T) {
 	if got := m.SocketSQL(t, "SELECT COUNT(*) FROM secure.t"); got != "1000" {
 		t.Errorf("restored rows %s", got)
 	}
+	// A CA that did not sign the server's certificate fails the check,
+	// unless the AppBinding says insecureSkipTLSVerify.
+	conn.CABundle = testserver.NewTLS(t, "certuser").CA
+	o.Args = []string{"--databases", "secure"}
+	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil {
+		t.Fatal("backup against another CA succeeded, want the server's certificate refused")
+	}
+	conn.InsecureSkipTLSVerify = true
+	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatalf("insecureSkipTLSVerify with another CA: %v", err)
+	}
 	if left, _ := os.ReadDir(o.ScratchDir); len(left) != 0 {
 		t.Errorf("the CA, certificate and key outlived the tools: %d entries in the scratch directory", len(left))
 	}

@@ -25,6 +25,7 @@ func TestSSLMode(t *testing.T) {
 		{"disabled in the URL", "sslmode=disable", false, false, false, "disable"},
 		{"CA only", "", true, false, false, "verify-full"},
 		{"CA, insecure", "", true, false, true, "require"},
+		{"CA and certificate, insecure", "", true, true, true, "require"},
 		{"certificate only", "", false, true, false, "require"},
 		{"CA and certificate", "", true, true, false, "verify-full"},
 		{"the URL's mode wins", "sslmode=verify-ca", true, true, false, "verify-ca"},
@@ -51,14 +52,22 @@ func TestSSLMode(t *testing.T) {
 				switch k {
 				case "PGSSLMODE":
 					got = v
-				case "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY":
+				case "PGSSLROOTCERT":
+					if tc.insecure {
+						if v != noRootCA {
+							t.Errorf("insecure: PGSSLROOTCERT %q, want %q, so that libpq verifies nothing", v, noRootCA)
+						}
+						continue
+					}
+					files = append(files, v)
+				case "PGSSLCERT", "PGSSLKEY":
 					files = append(files, v)
 				}
 			}
 			if got != tc.want {
 				t.Errorf("PGSSLMODE %q, want %q", got, tc.want)
 			}
-			if want := map[bool]int{true: 1}[tc.ca] + map[bool]int{true: 2}[tc.cert]; len(files) != want {
+			if want := map[bool]int{true: 1}[tc.ca && !tc.insecure] + map[bool]int{true: 2}[tc.cert]; len(files) != want {
 				t.Errorf("%d TLS files in the environment, want %d", len(files), want)
 			}
 			for _, f := range files {

@@ -89,7 +89,19 @@ func (o *Options) env() (env []string, remove func(), err error) {
 	if mode != "" {
 		env = append(env, "PGSSLMODE="+mode)
 	}
-	files, err := dump.WriteTLS(o.Conn, o.ScratchDir)
+	conn := o.Conn
+	if o.Conn.InsecureSkipTLSVerify && !strings.HasPrefix(mode, "verify-") {
+		// libpq checks the server against a root CA whenever it has one,
+		// even in mode require: against the AppBinding's CA, or else
+		// ~/.postgresql/root.crt. A path that cannot exist gives it none,
+		// as insecureSkipTLSVerify asks; an sslmode verify-* in the URL
+		// still verifies.
+		c := *o.Conn
+		c.CABundle = nil
+		conn = &c
+		env = append(env, "PGSSLROOTCERT="+noRootCA)
+	}
+	files, err := dump.WriteTLS(conn, o.ScratchDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -104,6 +116,9 @@ func (o *Options) env() (env []string, remove func(), err error) {
 	}
 	return env, files.Remove, nil
 }
+
+// noRootCA is a path no file can have (/dev/null is not a directory).
+const noRootCA = "/dev/null/no-root-ca"
 
 func (o *Options) connArgs() []string {
 	return []string{"--username", o.user(), "--host", o.Conn.Host, "--port", strconv.Itoa(o.Conn.Port)}

@@ -333,6 +333,16 @@ func TestClientCertificate(t *testing.T) {
 	if got := pg.LocalSQL(t, "secure", "SELECT count(*) FROM t"); got != "1000" {
 		t.Errorf("restored rows %s", got)
 	}
+	// A CA that did not sign the server's certificate fails the check,
+	// unless the AppBinding says insecureSkipTLSVerify.
+	conn.CABundle = testserver.NewTLS(t, "postgres").CA
+	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil || !strings.Contains(err.Error(), "certificate verify failed") {
+		t.Fatalf("backup against another CA: %v, want the server's certificate refused", err)
+	}
+	conn.InsecureSkipTLSVerify = true
+	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatalf("insecureSkipTLSVerify with another CA: %v", err)
+	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert}); err == nil {
 		t.Error("a certificate without its key was accepted")
 	}
