@@ -113,7 +113,7 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 	fl.StringVar(&target.Namespace, "target-namespace", "", "namespace of the target")
 	fl.StringVar(&f.outputDir, "output-dir", "", "directory holding output.json")
 	fl.StringVar(&stateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the status store directory")
-	fl.Int32Var(&totalHosts, "total-hosts", 1, "hosts the target has (job model: 1)")
+	fl.Int32Var(&totalHosts, "total-hosts", 0, "hosts the target has (0: the count the operator set, else 1)")
 	// The repository, for the post-backup actions.
 	fl.StringVar(&f.provider, "provider", "", "backend: local, s3, gcs, azure, b2")
 	fl.StringVar(&f.bucket, "bucket", "", "bucket or container (local: the repository directory)")

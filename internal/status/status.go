@@ -33,9 +33,7 @@ func MergeBackup(in stashv1beta1.BackupSessionStatus, target stashv1beta1.Target
 		idx = len(out.Targets) - 1
 	}
 	t := &out.Targets[idx]
-	if totalHosts > 0 {
-		t.TotalHosts = &totalHosts
-	}
+	t.TotalHosts = hostCount(t.TotalHosts, totalHosts)
 	for _, s := range stats {
 		replaced := false
 		for i := range t.Stats {
@@ -50,6 +48,22 @@ func MergeBackup(in stashv1beta1.BackupSessionStatus, target stashv1beta1.Target
 	t.Phase = targetPhase(t.TotalHosts, len(t.Stats), countFailed(t.Stats))
 	out.Phase = sessionPhase(out)
 	return out
+}
+
+// hostCount is a target's host count after a host reported: given, when
+// the reporting step was told it (--total-hosts); else the count the
+// operator set when it started the target's jobs, which a step must not
+// overwrite (a restore of three replicas would turn Succeeded when the
+// first host reported); else one, the job model's one host.
+func hostCount(have *int32, given int32) *int32 {
+	switch {
+	case given > 0:
+		return &given
+	case have != nil:
+		return have
+	}
+	one := int32(1)
+	return &one
 }
 
 func countFailed(stats []stashv1beta1.HostBackupStats) int {
@@ -124,12 +138,10 @@ func sessionPhase(s stashv1beta1.BackupSessionStatus) stashv1beta1.BackupSession
 
 // MergeRestore adds host stats to a RestoreSession status and recomputes
 // its phase: Running until every host reported, then Failed if any host
-// failed, else Succeeded.
+// failed, else Succeeded; Failed whenever the deadline passed.
 func MergeRestore(in stashv1beta1.RestoreSessionStatus, totalHosts int32, stats []stashv1beta1.HostRestoreStats) stashv1beta1.RestoreSessionStatus {
 	out := *in.DeepCopy()
-	if totalHosts > 0 {
-		out.TotalHosts = &totalHosts
-	}
+	out.TotalHosts = hostCount(out.TotalHosts, totalHosts)
 	for _, s := range stats {
 		replaced := false
 		for i := range out.Stats {
@@ -147,7 +159,17 @@ func MergeRestore(in stashv1beta1.RestoreSessionStatus, totalHosts int32, stats 
 			failed++
 		}
 	}
+	deadline := false
+	for _, c := range out.Conditions {
+		if c.Type == "DeadlineExceeded" && c.Status == "True" {
+			deadline = true
+		}
+	}
 	switch {
+	case deadline:
+		// The operator failed the session at its deadline (spec.timeOut);
+		// a host reporting afterwards does not revive it.
+		out.Phase = stashv1beta1.RestoreFailed
 	case out.TotalHosts == nil:
 		out.Phase = stashv1beta1.RestorePending
 	case len(out.Stats) < int(*out.TotalHosts):

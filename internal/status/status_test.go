@@ -25,7 +25,12 @@ func TestMergeBackup(t *testing.T) {
 		{"one host succeeds", stashv1beta1.BackupSessionStatus{}, 1, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Succeeded", "Succeeded", 1},
 		{"one host fails", stashv1beta1.BackupSessionStatus{}, 1, []stashv1beta1.HostBackupStats{host("host-0", "Failed")}, "Failed", "Failed", 1},
 		{"two of three hosts", stashv1beta1.BackupSessionStatus{}, 3, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded"), host("host-1", "Failed")}, "Running", "Running", 2},
-		{"unknown host count", stashv1beta1.BackupSessionStatus{}, 0, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Pending", "Pending", 1},
+		{"host count given nowhere: one host", stashv1beta1.BackupSessionStatus{}, 0, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Succeeded", "Succeeded", 1},
+		{
+			"the operator's host count is kept",
+			stashv1beta1.BackupSessionStatus{Targets: []stashv1beta1.BackupTargetStatus{{Ref: db, TotalHosts: ptr(3)}}},
+			0, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, "Running", "Running", 1,
+		},
 		{
 			"a retried host replaces its stats",
 			stashv1beta1.BackupSessionStatus{Targets: []stashv1beta1.BackupTargetStatus{{Ref: db, Stats: []stashv1beta1.HostBackupStats{host("host-0", "Failed")}}}},
@@ -57,7 +62,23 @@ func TestMergeBackup(t *testing.T) {
 	}
 }
 
+func ptr(n int32) *int32 { return &n }
+
 func TestMergeRestore(t *testing.T) {
+	// The operator set three hosts (one job per replica); a step that
+	// is not told the count keeps it.
+	three := stashv1beta1.RestoreSessionStatus{TotalHosts: ptr(3)}
+	if st := MergeRestore(three, 0, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}}); st.Phase != stashv1beta1.RestoreRunning || *st.TotalHosts != 3 {
+		t.Errorf("one of three: %s, %d hosts", st.Phase, *st.TotalHosts)
+	}
+	if st := MergeRestore(stashv1beta1.RestoreSessionStatus{}, 0, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}}); st.Phase != stashv1beta1.RestoreSucceeded {
+		t.Errorf("no count anywhere, one host: %s", st.Phase)
+	}
+	late := stashv1beta1.RestoreSessionStatus{TotalHosts: ptr(1), Conditions: []stashv1beta1.Condition{{Type: "DeadlineExceeded", Status: "True"}}}
+	if st := MergeRestore(late, 0, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}}); st.Phase != stashv1beta1.RestoreFailed {
+		t.Errorf("a host reporting after the deadline: %s, want Failed", st.Phase)
+	}
+
 	st := MergeRestore(stashv1beta1.RestoreSessionStatus{}, 2, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}})
 	if st.Phase != stashv1beta1.RestoreRunning {
 		t.Errorf("one of two: %s", st.Phase)
