@@ -182,6 +182,21 @@ func (f *addonFlags) storageSecret(ctx context.Context, src source.Source) (map[
 type Output struct {
 	HostBackupStats  []stashv1beta1.HostBackupStats  `json:"hostBackupStats,omitempty"`
 	HostRestoreStats []stashv1beta1.HostRestoreStats `json:"hostRestoreStats,omitempty"`
+	// Retention is what the --retention-* flags did after the backup;
+	// absent when they set no policy.
+	Retention *RetentionOutput `json:"retention,omitempty"`
+}
+
+// RetentionOutput is the outcome of a backup step's retention policy. A
+// failure here does not fail the backup, whose snapshot is committed;
+// update-status turns it into RetentionPolicyApplied=False.
+type RetentionOutput struct {
+	// SnapshotsRemoved counts the snapshots forgotten, or on a dry run
+	// those that would have been.
+	SnapshotsRemoved int    `json:"snapshotsRemoved"`
+	DryRun           bool   `json:"dryRun,omitempty"`
+	Pruned           bool   `json:"pruned,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 // OutputFile is the name of a step's result in --output-dir.
@@ -210,11 +225,12 @@ func toAPIStats(s repository.SnapshotStats) stashv1beta1.SnapshotStats {
 	}
 }
 
-// finishBackup reports a backup's result. With --output-dir the result,
-// success or failure, goes to output.json and the step succeeds, so that
+// finishBackup reports a backup's result and what retention did after it
+// (ret; nil without a policy). With --output-dir the result, success or
+// failure, goes to output.json and the step succeeds, so that
 // update-status (the next step) records it, as in Stash; without, a
-// failure is the exit status.
-func (f *addonFlags) finishBackup(start time.Time, stats []repository.SnapshotStats, err error) error {
+// failure, of the backup or of its retention, is the exit status.
+func (f *addonFlags) finishBackup(start time.Time, stats []repository.SnapshotStats, ret *RetentionOutput, err error) error {
 	hs := stashv1beta1.HostBackupStats{Hostname: f.hostname, Duration: time.Since(start).Round(time.Millisecond).String()}
 	if err != nil {
 		hs.Phase, hs.Error = "Failed", err.Error()
@@ -224,19 +240,29 @@ func (f *addonFlags) finishBackup(start time.Time, stats []repository.SnapshotSt
 			hs.Snapshots = append(hs.Snapshots, toAPIStats(s))
 		}
 	}
+	var retErr error
+	if ret != nil && ret.Error != "" {
+		retErr = fmt.Errorf("the backup succeeded, its retention policy failed: %s", ret.Error)
+	}
 	if f.outputDir != "" {
-		if werr := writeOutput(f.outputDir, Output{HostBackupStats: []stashv1beta1.HostBackupStats{hs}}); werr != nil {
+		if werr := writeOutput(f.outputDir, Output{HostBackupStats: []stashv1beta1.HostBackupStats{hs}, Retention: ret}); werr != nil {
 			return errors.Join(err, werr)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "stash: backup failed (recorded in output.json):", err)
+		}
+		if retErr != nil {
+			fmt.Fprintln(os.Stderr, "stash:", retErr, "(recorded in output.json)")
 		}
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return writeJSON(stdout, hs)
+	if werr := writeJSON(stdout, hs); werr != nil {
+		return werr
+	}
+	return retErr
 }
 
 func (f *addonFlags) finishRestore(start time.Time, err error) error {
@@ -259,22 +285,43 @@ func (f *addonFlags) finishRestore(start time.Time, err error) error {
 	return writeJSON(stdout, hs)
 }
 
-// applyRetention forgets (and prunes) this host's dumps by the
-// --retention-* flags after a successful backup.
-func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repository, path string) error {
+// applyRetention forgets (and prunes) this host's snapshots of paths by
+// the --retention-* flags, after a successful backup. It returns nil when
+// the flags set no policy; an error is in the result, not returned: the
+// backup's snapshot is committed whatever retention does.
+func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repository, paths ...string) *RetentionOutput {
 	p := repository.PolicyFromAPI(f.retention)
 	if p.Empty() {
 		return nil
 	}
-	if _, err := r.Forget(ctx, p, repository.Filter{Host: f.hostname, Path: path}, f.retention.DryRun); err != nil {
-		return fmt.Errorf("apply retention policy: %w", err)
+	out := &RetentionOutput{DryRun: f.retention.DryRun}
+	for _, path := range paths {
+		res, err := r.Forget(ctx, p, repository.Filter{Host: f.hostname, Path: path}, f.retention.DryRun)
+		if err != nil {
+			out.Error = fmt.Sprintf("apply retention policy to %s: %v", path, err)
+			return out
+		}
+		out.SnapshotsRemoved += res.Removed
+		if res.DryRun {
+			// A dry run is for reading what would go.
+			for _, g := range res.Groups {
+				for _, d := range g.Decisions {
+					if !d.Keep {
+						fmt.Fprintf(os.Stderr, "stash: retention dry run: would forget snapshot %s of %s (%s)\n",
+							d.Snapshot.ShortID(), path, d.Snapshot.Time.Format(time.RFC3339))
+					}
+				}
+			}
+		}
 	}
 	if f.retention.Prune && !f.retention.DryRun {
 		if _, err := r.Prune(ctx); err != nil {
-			return fmt.Errorf("prune: %w", err)
+			out.Error = fmt.Sprintf("prune: %v", err)
+			return out
 		}
+		out.Pruned = true
 	}
-	return nil
+	return out
 }
 
 func splitArgs(s string) []string { return strings.Fields(s) }
@@ -294,6 +341,7 @@ type driver struct {
 // reach it), apply retention, report.
 func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
 	start := time.Now()
+	var ret *RetentionOutput
 	stats, err := func() ([]repository.SnapshotStats, error) {
 		src, err := f.source()
 		if err != nil {
@@ -323,12 +371,10 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		if err := f.applyRetention(ctx, r, d.dumpFile); err != nil {
-			return nil, err
-		}
+		ret = f.applyRetention(ctx, r, d.dumpFile)
 		return []repository.SnapshotStats{*st}, nil
 	}()
-	return f.finishBackup(start, stats, err)
+	return f.finishBackup(start, stats, ret, err)
 }
 
 // pendingRepo is a repository opening in the background.

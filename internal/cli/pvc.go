@@ -38,6 +38,7 @@ func newBackupPVCCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			start := time.Now()
+			var ret *RetentionOutput
 			stats, err := func() ([]repository.SnapshotStats, error) {
 				dirs := splitList(paths)
 				if len(dirs) == 0 {
@@ -63,14 +64,14 @@ func newBackupPVCCommand() *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				for _, s := range st {
-					if err := f.applyRetention(ctx, r, s.Path); err != nil {
-						return nil, err
-					}
+				paths := make([]string, len(st))
+				for i, s := range st {
+					paths[i] = s.Path
 				}
+				ret = f.applyRetention(ctx, r, paths...)
 				return st, nil
 			}()
-			return f.finishBackup(start, stats, err)
+			return f.finishBackup(start, stats, ret, err)
 		},
 	}
 	f.register(cmd, false)

@@ -76,12 +76,16 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 				if target.Namespace == "" {
 					target.Namespace = f.namespace
 				}
-				if kc != nil && allSucceeded(out.HostBackupStats) {
+				if allSucceeded(out.HostBackupStats) {
 					// Post-backup actions run before the stats are
 					// recorded, so the session turns final with their
-					// conditions already in place.
-					conds := postBackup(ctx, kc, &f, invokerName)
-					if err := addSessionConditions(ctx, kc, f.namespace, backupSession, conds); err != nil {
+					// conditions already in place. Outside a cluster
+					// only retention's outcome is recorded.
+					conds := []stashv1beta1.Condition{retentionCondition(out.Retention, metav1.Now())}
+					if kc != nil {
+						conds = append(conds, postBackup(ctx, kc, &f, invokerName, out.Retention)...)
+					}
+					if err := rec.SetBackupConditions(ctx, f.namespace, backupSession, conds); err != nil {
 						return err
 					}
 				}
@@ -141,11 +145,30 @@ func allSucceeded(stats []stashv1beta1.HostBackupStats) bool {
 	return len(stats) > 0
 }
 
+// retentionCondition is RetentionPolicyApplied from what the backup step's
+// --retention-* flags did (ret is nil when they set no policy). A failure
+// is False, which fails the session as in Stash, while the host's backup
+// and its snapshot stay recorded as Succeeded.
+func retentionCondition(ret *RetentionOutput, now metav1.Time) stashv1beta1.Condition {
+	c := stashv1beta1.Condition{Type: "RetentionPolicyApplied", Status: metav1.ConditionTrue, Reason: "Succeeded", LastTransitionTime: now}
+	switch {
+	case ret == nil:
+		c.Message = "No retention policy set."
+	case ret.Error != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, "Failed", ret.Error
+	case ret.DryRun:
+		c.Message = fmt.Sprintf("Dry run: %d snapshots would be removed.", ret.SnapshotsRemoved)
+	default:
+		c.Message = fmt.Sprintf("Applied by the backup step: %d snapshots removed.", ret.SnapshotsRemoved)
+	}
+	return c
+}
+
 // postBackup verifies the repository and records its state in the
-// invoker's Repository. Retention already ran in the backup step (the
-// --retention-* flags of the addon Functions). Failures become False
-// conditions, which fail the session, rather than a failed step.
-func postBackup(ctx context.Context, c client.Client, f *addonFlags, invoker string) []stashv1beta1.Condition {
+// invoker's Repository, with the snapshots retention removed (ret).
+// Failures become False conditions, which fail the session, rather than a
+// failed step.
+func postBackup(ctx context.Context, c client.Client, f *addonFlags, invoker string, ret *RetentionOutput) []stashv1beta1.Condition {
 	now := metav1.Now()
 	cond := func(t string, err error, okMsg string) stashv1beta1.Condition {
 		if err != nil {
@@ -153,8 +176,7 @@ func postBackup(ctx context.Context, c client.Client, f *addonFlags, invoker str
 		}
 		return stashv1beta1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "Succeeded", Message: okMsg, LastTransitionTime: now}
 	}
-	conds := []stashv1beta1.Condition{{Type: "RetentionPolicyApplied", Status: metav1.ConditionTrue, Reason: "Succeeded",
-		Message: "Applied by the backup step.", LastTransitionTime: now}}
+	var conds []stashv1beta1.Condition
 	r, err := f.openRepository(ctx, source.Kube{Reader: c})
 	if err != nil {
 		return append(conds, cond("RepositoryIntegrityVerified", err, ""))
@@ -177,6 +199,9 @@ func postBackup(ctx context.Context, c client.Client, f *addonFlags, invoker str
 			st.Integrity = &integrity
 			st.TotalSize = stats.TotalSize
 			st.SnapshotCount = int64(stats.SnapshotCount)
+			if ret != nil && ret.Error == "" && !ret.DryRun {
+				st.SnapshotsRemovedOnLastCleanup = int64(ret.SnapshotsRemoved)
+			}
 		})
 	}
 	return append(conds, cond("RepositoryMetricsPushed", err, "Repository status updated; the operator exports its metrics."))
@@ -201,15 +226,3 @@ func recordRepositoryStatus(ctx context.Context, c client.Client, ns, invoker st
 	})
 }
 
-func addSessionConditions(ctx context.Context, c client.Client, ns, name string, conds []stashv1beta1.Condition) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		bs := &stashv1beta1.BackupSession{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, bs); err != nil {
-			return fmt.Errorf("get BackupSession %s/%s: %w", ns, name, err)
-		}
-		for _, cd := range conds {
-			bs.Status.Conditions = status.SetCondition(bs.Status.Conditions, cd, cd.LastTransitionTime)
-		}
-		return c.Status().Update(ctx, bs)
-	})
-}

@@ -74,3 +74,19 @@ func (f FileRecorder) RecordRestore(_ context.Context, ns, session string, total
 	}
 	return &st, nil
 }
+
+// SetBackupConditions implements Recorder.
+func (f FileRecorder) SetBackupConditions(_ context.Context, ns, session string, conds []stashv1beta1.Condition) error {
+	p := f.path(ns, "backupsessions", session)
+	var st stashv1beta1.BackupSessionStatus
+	if err := readJSON(p, &st); err != nil {
+		return fmt.Errorf("read status of BackupSession %s/%s: %w", ns, session, err)
+	}
+	for _, c := range conds {
+		st.Conditions = SetCondition(st.Conditions, c, c.LastTransitionTime)
+	}
+	if err := writeJSON(p, st); err != nil {
+		return fmt.Errorf("record conditions of BackupSession %s/%s: %w", ns, session, err)
+	}
+	return nil
+}

@@ -41,6 +41,20 @@ func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stash
 	return &bs.Status, nil
 }
 
+// SetBackupConditions implements Recorder.
+func (k Kube) SetBackupConditions(ctx context.Context, ns, session string, conds []stashv1beta1.Condition) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		bs := &stashv1beta1.BackupSession{}
+		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, bs); err != nil {
+			return fmt.Errorf("get BackupSession %s/%s: %w", ns, session, err)
+		}
+		for _, c := range conds {
+			bs.Status.Conditions = SetCondition(bs.Status.Conditions, c, c.LastTransitionTime)
+		}
+		return k.Client.Status().Update(ctx, bs)
+	})
+}
+
 // RecordRestore implements Recorder.
 func (k Kube) RecordRestore(ctx context.Context, ns, session string, total int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error) {
 	rs := &stashv1beta1.RestoreSession{}

@@ -15,6 +15,9 @@ import (
 type Recorder interface {
 	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats) (*stashv1beta1.BackupSessionStatus, error)
 	RecordRestore(ctx context.Context, namespace, session string, totalHosts int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error)
+	// SetBackupConditions sets conditions of a BackupSession (the
+	// post-backup actions'), replacing those of the same types.
+	SetBackupConditions(ctx context.Context, namespace, session string, conds []stashv1beta1.Condition) error
 }
 
 // MergeBackup adds host stats to the target's entry of a BackupSession

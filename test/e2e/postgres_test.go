@@ -142,6 +142,10 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 		if snap["path"] != "dumpfile.sql" || snap["name"] == "" || snap["totalSize"] == "" {
 			t.Fatalf("snapshot stats %v", snap)
 		}
+		// Retention's outcome: the third backup removes the first dump.
+		if ret, _ := res["retention"].(map[string]any); ret == nil || ret["snapshotsRemoved"] != float64(max(0, i-1)) || ret["error"] != nil {
+			t.Fatalf("retention in output.json after backup %d: %v", i, res["retention"])
+		}
 		// The Job's last container, update-status, records the result.
 		status := plannedArgs(t, dir, false, fmt.Sprintf("pg-backup-%d", i))[1]
 		status = replace(status, "--output-dir=/stash-tmp/output", "--output-dir="+out)
@@ -155,6 +159,25 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 			t.Errorf("recorded status %s %v", b, err)
 		}
 	}
+	// A retention policy that failed after a committed backup: the host
+	// stays Succeeded with its snapshot, RetentionPolicyApplied is False,
+	// and that fails the session, as in Stash.
+	failed := `{"hostBackupStats": [{"hostname": "host-0", "phase": "Succeeded", "snapshots": [{"name": "abc", "path": "dumpfile.sql"}]}],
+  "retention": {"snapshotsRemoved": 0, "error": "prune: storage unavailable"}}`
+	if err := os.WriteFile(filepath.Join(out, "output.json"), []byte(failed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	status := plannedArgs(t, dir, false, "pg-backup-ret")[1]
+	status = replace(status, "--output-dir=/stash-tmp/output", "--output-dir="+out)
+	if r := mustRun(t, nil, append(status, "--state-dir", stateDir)...); !strings.Contains(r.stdout, "BackupSession demo/pg-backup-ret: Failed") {
+		t.Errorf("update-status after a failed retention: %s", r.stdout)
+	}
+	b, err := os.ReadFile(filepath.Join(stateDir, "demo", "backupsessions", "pg-backup-ret.json"))
+	if err != nil || !strings.Contains(string(b), `"type": "RetentionPolicyApplied"`) || !strings.Contains(string(b), `"message": "prune: storage unavailable"`) ||
+		!strings.Contains(string(b), `"phase": "Succeeded"`) || !strings.Contains(string(b), `"name": "abc"`) {
+		t.Errorf("recorded status after a failed retention: %s %v", b, err)
+	}
+
 	// Retention (keep last 2) ran after each successful backup.
 	repoManifest := filepath.Join(dir, "repository.yaml")
 	snaps := snapshots(t, repoManifest, "-n", "demo", "--repository", "repo")

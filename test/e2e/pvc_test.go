@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -16,6 +17,14 @@ func TestPVCSteps(t *testing.T) {
 kind: Secret
 metadata: {name: repo-secret, namespace: demo}
 stringData: {RESTIC_PASSWORD: e2e}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: demo}
+spec:
+  backend:
+    storageSecretName: repo-secret
+    local: {mountPath: /safe/data, hostPath: {path: `+dir+`}, subPath: repo}
 `)
 	data := filepath.Join(t.TempDir(), "data")
 	files := map[string]string{"a.txt": "alpha", "sub/b.txt": "beta", "sub/deeper/c.bin": string(make([]byte, 100000))}
@@ -37,6 +46,17 @@ stringData: {RESTIC_PASSWORD: e2e}
 	hs := readOutput(t, out)["hostBackupStats"].([]any)[0].(map[string]any)
 	if hs["phase"] != "Succeeded" || len(hs["snapshots"].([]any)) != 1 {
 		t.Fatalf("backup output %v", hs)
+	}
+	// A dry run of a policy that would remove the first snapshot says so
+	// and removes nothing.
+	r := mustRun(t, nil, append([]string{"backup-pvc", "--backup-paths=" + data, "--hostname=host-0", "--backupsession=s2",
+		"--retention-keep-last=1", "--retention-dry-run=true"}, common...)...)
+	ret, _ := readOutput(t, out)["retention"].(map[string]any)
+	if ret == nil || ret["dryRun"] != true || ret["snapshotsRemoved"] != float64(1) || !strings.Contains(r.stderr, "retention dry run: would forget snapshot") {
+		t.Fatalf("dry run: output %v, stderr %s", ret, r.stderr)
+	}
+	if n := len(snapshots(t, filepath.Join(dir, "repository.yaml"), "-n", "demo", "--repository", "repo")); n != 2 {
+		t.Fatalf("%d snapshots after a dry run, want 2", n)
 	}
 
 	// Damage the volume: one file changed, one removed.
