@@ -225,4 +225,3 @@ func recordRepositoryStatus(ctx context.Context, c client.Client, ns, invoker st
 		return c.Status().Update(ctx, repo)
 	})
 }
-
