@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -100,6 +101,16 @@ func (f *addonFlags) source() (source.Source, error) {
 	return source.Manifests{Set: set}, nil
 }
 
+// defaultHost makes an empty --hostname host-0, the job model's host, as
+// the Functions pass it (--hostname=${HOSTNAME:=}): a backup needs a host,
+// and a restore filtering on an empty one would match every host's
+// snapshots.
+func (f *addonFlags) defaultHost() {
+	if f.hostname == "" {
+		f.hostname = "host-0"
+	}
+}
+
 func orStr(s, d string) string {
 	if s == "" {
 		return d
@@ -123,7 +134,12 @@ func (f *addonFlags) openRepository(ctx context.Context, src source.Source) (*re
 	} else {
 		switch f.provider {
 		case "local":
-			backend.Local = &stashv1alpha1.LocalSpec{MountPath: f.bucket}
+			// Stash's local repository is <bucket>/<path>: two databases
+			// with their own --path must not share one repository.
+			if slices.Contains(strings.Split(filepath.ToSlash(f.prefix), "/"), "..") {
+				return nil, fmt.Errorf("--path %q: must stay inside --bucket (no \"..\")", f.prefix)
+			}
+			backend.Local = &stashv1alpha1.LocalSpec{MountPath: filepath.Join(f.bucket, f.prefix)}
 		case "s3":
 			backend.S3 = &stashv1alpha1.S3Spec{Endpoint: f.endpoint, Bucket: f.bucket, Prefix: f.prefix, Region: f.region, InsecureTLS: f.insecureTLS}
 		case "gcs":
@@ -341,6 +357,7 @@ type driver struct {
 // reach it), apply retention, report.
 func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
 	start := time.Now()
+	f.defaultHost()
 	var ret *RetentionOutput
 	stats, err := func() ([]repository.SnapshotStats, error) {
 		src, err := f.source()
@@ -423,6 +440,7 @@ func (f *addonFlags) openWhileWaiting(ctx context.Context, src source.Source, d 
 // runRestore is the body of every restore-* step.
 func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Context, source.Source) (driver, error)) error {
 	start := time.Now()
+	f.defaultHost()
 	err := func() error {
 		if strings.Contains(f.snapshot, ",") {
 			// A restore rule's snapshots arrive joined by commas.

@@ -44,9 +44,7 @@ func newBackupPVCCommand() *cobra.Command {
 				if len(dirs) == 0 {
 					return nil, errors.New("--backup-paths is empty: set the BackupConfiguration's target.paths to the mounted directories to back up")
 				}
-				if f.hostname == "" {
-					f.hostname = "host-0"
-				}
+				f.defaultHost()
 				src, err := f.source()
 				if err != nil {
 					return nil, err
@@ -102,9 +100,7 @@ func newRestorePVCCommand() *cobra.Command {
 			ctx := cmd.Context()
 			start := time.Now()
 			err := func() error {
-				if f.hostname == "" {
-					f.hostname = "host-0"
-				}
+				f.defaultHost()
 				src, err := f.source()
 				if err != nil {
 					return err

@@ -197,9 +197,12 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 	}
 	args = replace(args, "--output-dir=/stash-tmp/output", "--output-dir="+out)
 	args = replace(args, "--scratch-dir=/stash-tmp", "--scratch-dir="+t.TempDir())
+	// Empty host names, as ${HOSTNAME:=} expands without one, mean
+	// host-0, not every host.
+	args = append(replace(args, "--source-hostname=host-0", "--source-hostname="), "--hostname=")
 	mustRun(t, nil, append(args, "-f", dir)...)
 	res := readOutput(t, out)
-	if hs := res["hostRestoreStats"].([]any)[0].(map[string]any); hs["phase"] != "Succeeded" {
+	if hs := res["hostRestoreStats"].([]any)[0].(map[string]any); hs["phase"] != "Succeeded" || hs["hostname"] != "host-0" {
 		t.Fatalf("restore output %v", res)
 	}
 	if got := pg.SQL(t, "app", "SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM t"); !strings.HasPrefix(got, "5000|") {

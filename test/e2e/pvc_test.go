@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,8 @@ spec:
 		}
 	}
 	out := t.TempDir()
-	common := []string{"--provider=local", "--bucket=" + repoDir, "--storage-secret-name=repo-secret", "--namespace=demo",
+	// --path is the repository's directory inside --bucket, as in Stash.
+	common := []string{"--provider=local", "--bucket=" + dir, "--path=repo", "--storage-secret-name=repo-secret", "--namespace=demo",
 		"--scratch-dir=" + t.TempDir(), "--output-dir=" + out, "-f", dir}
 	mustRun(t, nil, append([]string{"backup-pvc", "--backup-paths=" + data, "--hostname=host-0", "--backupsession=s1",
 		"--retention-keep-last=5", "--exclude=", "--args=", "--invoker-kind=BackupConfiguration", "--invoker-name=x",
@@ -76,6 +78,14 @@ spec:
 		if err != nil || string(b) != content {
 			t.Errorf("%s after restore: %q %v", name, b, err)
 		}
+	}
+
+	if _, err := os.Stat(filepath.Join(repoDir, "kopia.repository.f")); err != nil {
+		t.Errorf("the repository is not in --bucket/--path: %v", err)
+	}
+	mustRun(t, nil, append([]string{"backup-pvc", "--backup-paths=" + data}, replace(common, "--path=repo", "--path=../elsewhere")...)...)
+	if hs := readOutput(t, out)["hostBackupStats"].([]any)[0].(map[string]any); hs["phase"] != "Failed" || !strings.Contains(fmt.Sprint(hs["error"]), "must stay inside --bucket") {
+		t.Errorf("--path leaving --bucket: %v", hs)
 	}
 
 	// No snapshot for the host: the failure is recorded, naming why.
