@@ -101,6 +101,29 @@ func (f *addonFlags) source() (source.Source, error) {
 	return source.Manifests{Set: set}, nil
 }
 
+// checkCounts refuses negative counts, which would otherwise read as unset:
+// a --retention-keep-last=-1 would keep nothing by it.
+func (f *addonFlags) checkCounts() error {
+	for _, c := range []struct {
+		flag string
+		n    int64
+	}{
+		{"--max-connections", f.maxConnections},
+		{"--retention-keep-last", f.retention.KeepLast},
+		{"--retention-keep-hourly", f.retention.KeepHourly},
+		{"--retention-keep-daily", f.retention.KeepDaily},
+		{"--retention-keep-weekly", f.retention.KeepWeekly},
+		{"--retention-keep-monthly", f.retention.KeepMonthly},
+		{"--retention-keep-yearly", f.retention.KeepYearly},
+		{"--wait-timeout", int64(f.waitTimeout)},
+	} {
+		if c.n < 0 {
+			return fmt.Errorf("%s=%d: must be 0 or more", c.flag, c.n)
+		}
+	}
+	return nil
+}
+
 // defaultHost makes an empty --hostname host-0, the job model's host, as
 // the Functions pass it (--hostname=${HOSTNAME:=}): a backup needs a host,
 // and a restore filtering on an empty one would match every host's
@@ -360,6 +383,9 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 	f.defaultHost()
 	var ret *RetentionOutput
 	stats, err := func() ([]repository.SnapshotStats, error) {
+		if err := f.checkCounts(); err != nil {
+			return nil, err
+		}
 		src, err := f.source()
 		if err != nil {
 			return nil, err
@@ -442,6 +468,9 @@ func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Contex
 	start := time.Now()
 	f.defaultHost()
 	err := func() error {
+		if err := f.checkCounts(); err != nil {
+			return err
+		}
 		if strings.Contains(f.snapshot, ",") {
 			// A restore rule's snapshots arrive joined by commas.
 			return fmt.Errorf("--snapshot %q names several snapshots: a database restore takes one dump, give one snapshot ID or latest", f.snapshot)

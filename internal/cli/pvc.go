@@ -45,6 +45,9 @@ func newBackupPVCCommand() *cobra.Command {
 					return nil, errors.New("--backup-paths is empty: set the BackupConfiguration's target.paths to the mounted directories to back up")
 				}
 				f.defaultHost()
+				if err := f.checkCounts(); err != nil {
+					return nil, err
+				}
 				src, err := f.source()
 				if err != nil {
 					return nil, err

@@ -87,6 +87,10 @@ spec:
 	if hs := readOutput(t, out)["hostBackupStats"].([]any)[0].(map[string]any); hs["phase"] != "Failed" || !strings.Contains(fmt.Sprint(hs["error"]), "must stay inside --bucket") {
 		t.Errorf("--path leaving --bucket: %v", hs)
 	}
+	mustRun(t, nil, append([]string{"backup-pvc", "--backup-paths=" + data, "--retention-keep-last=-1"}, common...)...)
+	if hs := readOutput(t, out)["hostBackupStats"].([]any)[0].(map[string]any); hs["phase"] != "Failed" || !strings.Contains(fmt.Sprint(hs["error"]), "--retention-keep-last=-1: must be 0 or more") {
+		t.Errorf("a negative count: %v", hs)
+	}
 
 	// No snapshot for the host: the failure is recorded, naming why.
 	mustRun(t, nil, append([]string{"restore-pvc", "--hostname=host-9", "--snapshots=latest"}, common...)...)
