@@ -101,6 +101,18 @@ func (f *addonFlags) source() (source.Source, error) {
 	return source.Manifests{Set: set}, nil
 }
 
+// backendFlagNames turns the Repository fields in a backend error into the
+// flags they came from.
+var backendFlagNames = strings.NewReplacer(
+	"spec.backend.local.mountPath", "--bucket (with --provider=local)",
+	"spec.backend.s3.endpoint", "--endpoint",
+	"spec.backend.s3.bucket", "--bucket",
+	"spec.backend.gcs.bucket", "--bucket",
+	"spec.backend.azure.container", "--bucket",
+	"spec.backend.b2.bucket", "--bucket",
+	"spec.backend.s3", "--provider=s3 with --endpoint",
+)
+
 // checkCounts refuses negative counts, which would otherwise read as unset:
 // a --retention-keep-last=-1 would keep nothing by it.
 func (f *addonFlags) checkCounts() error {
@@ -183,6 +195,11 @@ func (f *addonFlags) openRepository(ctx context.Context, src source.Source) (*re
 	}
 	loc, err := repository.ResolveLocation(backend, secret)
 	if err != nil {
+		if f.repository == "" {
+			// The backend came from flags: name them, not the
+			// Repository's fields the message speaks of.
+			return nil, errors.New(backendFlagNames.Replace(err.Error()))
+		}
 		return nil, err
 	}
 	pw, err := repository.Password(secret)

@@ -91,6 +91,10 @@ spec:
 	if hs := readOutput(t, out)["hostBackupStats"].([]any)[0].(map[string]any); hs["phase"] != "Failed" || !strings.Contains(fmt.Sprint(hs["error"]), "--retention-keep-last=-1: must be 0 or more") {
 		t.Errorf("a negative count: %v", hs)
 	}
+	// A backend from flags is faulted by its flags' names.
+	if r := run(t, nil, "backup-pvc", "--backup-paths="+data, "--provider=s3", "--bucket=b", "--storage-secret-name=repo-secret", "--namespace=demo", "-f", dir); r.code == 0 || !strings.Contains(r.stderr, "--endpoint is required") {
+		t.Errorf("s3 without --endpoint: %+v", r)
+	}
 
 	// No snapshot for the host: the failure is recorded, naming why.
 	mustRun(t, nil, append([]string{"restore-pvc", "--hostname=host-9", "--snapshots=latest"}, common...)...)
