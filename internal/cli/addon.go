@@ -505,7 +505,13 @@ func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Contex
 			return err
 		}
 		defer r.Close(ctx) //nolint:errcheck
-		s, err := r.Resolve(ctx, f.snapshot, repository.Filter{Host: orStr(f.sourceHostname, f.hostname), Path: d.dumpFile})
+		filter := repository.Filter{Host: orStr(f.sourceHostname, f.hostname), Path: d.dumpFile}
+		if f.snapshot != "" && f.snapshot != repository.Latest {
+			// An ID names one snapshot, whichever host took it, as
+			// Stash's restic dump <id> does.
+			filter.Host = ""
+		}
+		s, err := r.Resolve(ctx, f.snapshot, filter)
 		if err != nil {
 			return err
 		}

@@ -125,6 +125,7 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 	dir := pgManifests(t, pg)
 	out := t.TempDir()
 	stateDir := t.TempDir()
+	var lastSnapshot string
 	for i := range 3 {
 		args := stepArgs(t, dir, false, fmt.Sprintf("pg-backup-%d", i))
 		if args[0] != "backup-pg" || !contains(args, "--retention-keep-last=2") || !contains(args, "--output-dir=/stash-tmp/output") {
@@ -142,6 +143,7 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 		if snap["path"] != "dumpfile.sql" || snap["name"] == "" || snap["totalSize"] == "" {
 			t.Fatalf("snapshot stats %v", snap)
 		}
+		lastSnapshot = snap["name"].(string)
 		// Retention's outcome: the third backup removes the first dump.
 		if ret, _ := res["retention"].(map[string]any); ret == nil || ret["snapshotsRemoved"] != float64(max(0, i-1)) || ret["error"] != nil {
 			t.Fatalf("retention in output.json after backup %d: %v", i, res["retention"])
@@ -207,6 +209,17 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 	}
 	if got := pg.SQL(t, "app", "SELECT count(*), md5(string_agg(v, ',' ORDER BY id)) FROM t"); !strings.HasPrefix(got, "5000|") {
 		t.Errorf("restored table: %s", got)
+	}
+	// A snapshot named by ID is restored whichever host took it, as
+	// Stash's restic dump <id>: here into host-1's restore.
+	pg.SQL(t, "postgres", "DROP DATABASE app;")
+	byID := append(replace(args, "--snapshot=latest", "--snapshot="+lastSnapshot), "--hostname=host-1")
+	mustRun(t, nil, append(byID, "-f", dir)...)
+	if hs := readOutput(t, out)["hostRestoreStats"].([]any)[0].(map[string]any); hs["phase"] != "Succeeded" || hs["hostname"] != "host-1" {
+		t.Fatalf("restore of snapshot %s by another host: %v", lastSnapshot, hs)
+	}
+	if got := pg.SQL(t, "app", "SELECT count(*) FROM t"); got != "5000" {
+		t.Errorf("restored by ID: %s rows", got)
 	}
 
 	// A failed backup is recorded in output.json for update-status.
