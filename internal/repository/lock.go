@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
 )
 
@@ -135,6 +136,14 @@ func (r *Repository) lockShared(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 		if len(excl) == 0 {
+			// The index was read when the repository opened; a prune
+			// may have deleted contents since. A backup deduplicating
+			// against them would commit a snapshot of missing data.
+			// From here no prune can start until the lock is released.
+			if err := r.refresh(ctx); err != nil {
+				l.release()
+				return nil, err
+			}
 			return l.release, nil
 		}
 		l.release()
@@ -147,6 +156,18 @@ func (r *Repository) lockShared(ctx context.Context) (func(), error) {
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// refresh reloads the repository's index from storage.
+func (r *Repository) refresh(ctx context.Context) error {
+	dr, ok := r.rep.(repo.DirectRepository)
+	if !ok {
+		return nil
+	}
+	if err := dr.Refresh(ctx); err != nil {
+		return fmt.Errorf("reload the repository's index: %w", err)
+	}
+	return nil
 }
 
 // errBusy means another client holds a lock.

@@ -680,3 +680,54 @@ func TestOpenLeavesNoCredentialsOnDisk(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupAfterOthersPrune: a client that opened the repository before
+// another client forgot and pruned some data must not deduplicate its next
+// backup against that data: the backup would commit a snapshot whose
+// contents are gone. The backup refreshes its index once it holds its
+// lock, after which no prune can run.
+func TestBackupAfterOthersPrune(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	first := openNew(t, o)
+	data := make([]byte, 6<<20)
+	_, _ = rand.Read(data)
+	if _, err := first.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	// The stale client: its index holds data's contents.
+	stale, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close(ctx)
+	// Another client replaces the snapshot and prunes data away.
+	other := make([]byte, 1<<20)
+	_, _ = rand.Read(other)
+	if _, err := first.BackupStream(ctx, "dump.sql", bytes.NewReader(other), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := first.Forget(ctx, Policy{KeepLast: 1}, Filter{}, false); err != nil || res.Removed != 1 {
+		t.Fatalf("forget: %+v %v", res, err)
+	}
+	if pr, err := first.Prune(ctx); err != nil || pr.Mode != PruneImmediate {
+		t.Fatalf("prune: %+v %v", pr, err)
+	}
+	st, err := stale.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close(ctx)
+	s, err := fresh.Resolve(ctx, st.Name, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, err := fresh.RestoreStream(ctx, s, "", &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
+		t.Fatalf("restore of the stale client's backup: %v (%d of %d bytes): it referenced pruned contents", err, got.Len(), len(data))
+	}
+}
