@@ -289,8 +289,12 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 		if man.IncompleteReason != "" {
 			return fmt.Errorf("back up %s: incomplete: %s", abs, man.IncompleteReason)
 		}
-		if n := man.Stats.IgnoredErrorCount; n > 0 {
-			return fmt.Errorf("back up %s: %d entries could not be read", abs, n)
+		// kopia counts a file or directory it could not read in
+		// ErrorCount (IgnoredErrorCount only under an ignore policy) and
+		// still returns a manifest, without those entries: committing it
+		// would report a backup of what it left out.
+		if n := man.Stats.ErrorCount + man.Stats.IgnoredErrorCount; n > 0 {
+			return fmt.Errorf("back up %s: %d entries could not be read%s", abs, n, firstFailure(man))
 		}
 		if o.BeforeCommit != nil {
 			if err := o.BeforeCommit(); err != nil {
@@ -417,4 +421,14 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 		oid, ok := entries[base]
 		return oid, ok
 	}
+}
+
+// firstFailure names the first entry kopia could not read, as ": path:
+// error", or "".
+func firstFailure(man *snapshot.Manifest) string {
+	if man.RootEntry == nil || man.RootEntry.DirSummary == nil || len(man.RootEntry.DirSummary.FailedEntries) == 0 {
+		return ""
+	}
+	e := man.RootEntry.DirSummary.FailedEntries[0]
+	return fmt.Sprintf(", first %s: %s", e.EntryPath, e.Error)
 }

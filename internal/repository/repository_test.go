@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -729,5 +730,78 @@ func TestBackupAfterOthersPrune(t *testing.T) {
 	var got bytes.Buffer
 	if _, err := fresh.RestoreStream(ctx, s, "", &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("restore of the stale client's backup: %v (%d of %d bytes): it referenced pruned contents", err, got.Len(), len(data))
+	}
+}
+
+// TestUnreadableFileFailsBackup: a file the backup cannot read fails the
+// backup, and no snapshot is committed without it. The backup runs as an
+// unprivileged user (root reads everything), in a helper process.
+func TestUnreadableFileFailsBackup(t *testing.T) {
+	if dir := os.Getenv("STASH_TEST_UNREADABLE_HELPER"); dir != "" {
+		r, err := Open(context.Background(), Options{
+			Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}},
+			Password: "test-password",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(context.Background())
+		_, err = r.BackupPaths(context.Background(), []string{filepath.Join(dir, "data")}, BackupOptions{Host: "host-0"})
+		fmt.Printf("backup error: %v\n", err)
+		return
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to make a file that the unprivileged helper cannot read")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) not installed")
+	}
+	dir, err := os.MkdirTemp("", "stash-unreadable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	writeTree(t, filepath.Join(dir, "data"), map[string]string{"readable.txt": "yes", "secret.txt": "no"})
+	if err := os.Chmod(filepath.Join(dir, "data", "secret.txt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}}, Password: "test-password"}
+	if err := Init(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	// The helper may write the repository and its temporary directories,
+	// and read everything but secret.txt.
+	for _, p := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "data", "readable.txt")} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := exec.Command("chown", "-R", "65534:65534", filepath.Join(dir, "repo")).Run(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", os.Args[0], "-test.run=^TestUnreadableFileFailsBackup$")
+	cmd.Env = append(os.Environ(), "STASH_TEST_UNREADABLE_HELPER="+dir, "TMPDIR="+tmp, "HOME="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	if !strings.Contains(string(out), "backup error: back up") || !strings.Contains(string(out), "could not be read, first secret.txt") {
+		t.Fatalf("helper output %s: want the backup to fail naming secret.txt", out)
+	}
+	r, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	if snaps, _ := r.Snapshots(context.Background(), Filter{}); len(snaps) != 0 {
+		t.Fatalf("%d snapshots committed without the unreadable file", len(snaps))
 	}
 }
