@@ -272,11 +272,15 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 		Purpose:  "stash backup " + abs,
 		OnUpload: func(n int64) { uploaded.Add(n) },
 	}, func(ctx context.Context, w repo.RepositoryWriter) error {
+		if err := keepEverything(ctx, w); err != nil {
+			return err
+		}
 		u := upload.NewUploader(w)
 		u.ParallelUploads = r.opts.parallelism()
 		u.Progress = counter
 		// Checkpoints are saved as incomplete snapshots, which listing and
 		// restore never show; they only let kopia skip re-hashing on retry.
+		// kopia applies its retention policy at each one: keepEverything.
 		u.CheckpointInterval = 45 * time.Minute
 		var previous []*snapshot.Manifest
 		if prev != nil {

@@ -18,8 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
+	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/policy"
 
 	"github.com/stash-backup/stash/internal/testserver"
 )
@@ -803,5 +807,33 @@ func TestUnreadableFileFailsBackup(t *testing.T) {
 	defer r.Close(context.Background())
 	if snaps, _ := r.Snapshots(context.Background(), Filter{}); len(snaps) != 0 {
 		t.Fatalf("%d snapshots committed without the unreadable file", len(snaps))
+	}
+}
+
+// TestKopiaRetentionKeepsEverything: kopia applies its own retention
+// policy at every checkpoint of a long directory backup; with its defaults
+// it would delete some of these 14 snapshots (it keeps the latest 10 and
+// one per hour, day, …). After a backup, the repository's policy keeps
+// them all, so only Stash's retention (Forget) removes snapshots.
+func TestKopiaRetentionKeepsEverything(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"a.txt": "a"})
+	for i := range 14 {
+		writeTree(t, src, map[string]string{"a.txt": fmt.Sprint(i)})
+		if _, err := r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "host-0"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	source := snapshot.SourceInfo{Host: "host-0", UserName: clientUser, Path: src}
+	var expired []manifest.ID
+	err := repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{Purpose: "test"}, func(ctx context.Context, w repo.RepositoryWriter) error {
+		var err error
+		expired, err = policy.ApplyRetentionPolicy(ctx, w, source, false)
+		return err
+	})
+	if err != nil || len(expired) != 0 {
+		t.Fatalf("kopia's retention would delete %d of 14 snapshots (%v)", len(expired), err)
 	}
 }
