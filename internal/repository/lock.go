@@ -128,7 +128,7 @@ func (r *Repository) lockShared(ctx context.Context) (func(), error) {
 	for {
 		l, err := acquire(ctx, r.st, lockShared)
 		if err != nil {
-			return nil, err
+			return nil, &lockWriteError{err}
 		}
 		excl, err := freshLocks(ctx, r.st, lockExclusive, "")
 		if err != nil {
@@ -156,6 +156,28 @@ func (r *Repository) lockShared(ctx context.Context) (func(), error) {
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// lockWriteError is a lock that could not be written, as with read-only
+// credentials.
+type lockWriteError struct{ err error }
+
+func (e *lockWriteError) Error() string { return e.err.Error() }
+func (e *lockWriteError) Unwrap() error { return e.err }
+
+// lockForRead takes the shared lock for a restore or a check, so that no
+// prune deletes or rewrites packs while they are read (kopia does not
+// retry a pack that vanished), and reloads the index. Storage this client
+// may not write (read-only credentials, as restores are sometimes given)
+// gets no lock, and the read goes ahead as it would have: reading must not
+// need write access.
+func (r *Repository) lockForRead(ctx context.Context) (func(), error) {
+	unlock, err := r.lockShared(ctx)
+	var lw *lockWriteError
+	if errors.As(err, &lw) {
+		return func() {}, nil
+	}
+	return unlock, err
 }
 
 // refresh reloads the repository's index from storage.

@@ -129,6 +129,11 @@ func (r *Repository) Check(ctx context.Context, readData bool) (*CheckResult, er
 	if !ok {
 		return nil, errors.New("check needs direct storage access")
 	}
+	unlock, err := r.lockForRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	res := &CheckResult{ReadData: readData, ContentsCheck: "ok"}
 	pct := 0.0
 	if readData {

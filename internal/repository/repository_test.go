@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/blob"
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
 	"github.com/kopia/kopia/repo/manifest"
@@ -836,4 +837,85 @@ func TestKopiaRetentionKeepsEverything(t *testing.T) {
 	if err != nil || len(expired) != 0 {
 		t.Fatalf("kopia's retention would delete %d of 14 snapshots (%v)", len(expired), err)
 	}
+}
+
+// blockingWriter holds a restore in progress until release is closed.
+type blockingWriter struct {
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	b.once.Do(func() { close(b.started) })
+	<-b.release
+	return len(p), nil
+}
+
+// TestPruneDefersWhileRestoreRuns: a restore holds the shared lock, so a
+// prune meanwhile is deferred instead of deleting packs the restore reads.
+func TestPruneDefersWhileRestoreRuns(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	data := make([]byte, 4<<20)
+	_, _ = rand.Read(data)
+	st, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := r.Resolve(ctx, st.Name, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.RestoreStream(ctx, s, "", w, nil)
+		done <- err
+	}()
+	<-w.started
+	pr, err := r.Prune(ctx)
+	close(w.release)
+	if err != nil || pr.Mode != PruneDeferred {
+		t.Fatalf("prune during a restore: %+v %v, want deferred", pr, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoreFromReadOnlyStorage: a restore needs no write access; the
+// lock it cannot write is skipped.
+func TestRestoreFromReadOnlyStorage(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	r := openNew(t, o)
+	data := []byte("SELECT 1;\n")
+	st, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := Open(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close(ctx)
+	s, err := ro.Resolve(ctx, st.Name, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro.st = readOnly{ro.st}
+	var got bytes.Buffer
+	if _, err := ro.RestoreStream(ctx, s, "", &got, nil); err != nil || got.String() != string(data) {
+		t.Fatalf("restore from read-only storage: %q %v", got.String(), err)
+	}
+}
+
+// readOnly refuses writes, as a bucket given read-only credentials does (a
+// wrapper over the real local storage: MinIO with a read-only user would
+// test the same path at far more cost).
+type readOnly struct{ blob.Storage }
+
+func (readOnly) PutBlob(context.Context, blob.ID, blob.Bytes, blob.PutOptions) error {
+	return errors.New("403 Forbidden: read-only credentials")
 }

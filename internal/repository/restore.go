@@ -37,6 +37,11 @@ func (r *Repository) RestoreStream(ctx context.Context, s Snapshot, name string,
 	if s.man == nil || s.man.RootEntry == nil {
 		return 0, fmt.Errorf("snapshot %s has no root", s.ID)
 	}
+	unlock, err := r.lockForRead(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	root := s.man.RootEntry
 	var oid object.ID
 	switch {
@@ -198,6 +203,11 @@ func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string,
 			return nil, fmt.Errorf("bad pattern %q: %w", p, err)
 		}
 	}
+	unlock, err := r.lockForRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	root, err := snapshotfs.SnapshotRoot(r.rep, s.man)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot %s: %w", s.ShortID(), err)
