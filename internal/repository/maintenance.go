@@ -75,10 +75,19 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 	if res.Mode == PruneImmediate {
 		err = pruneNow(ctx, dr, r.opts.parallelism())
 	} else {
+		// kopia's safe maintenance writes packs of its own (rewritten
+		// contents) before it indexes them: it holds the shared lock, as
+		// a backup does, so that no other client's immediate prune starts
+		// meanwhile and deletes them as unreferenced.
+		unlockShared, lerr := r.lockShared(ctx)
+		if lerr != nil {
+			return nil, fmt.Errorf("prune: %w", lerr)
+		}
 		err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash prune"},
 			func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 				return snapshotmaintenance.Run(ctx, w, maintenance.ModeFull, true, safety)
 			})
+		unlockShared()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)

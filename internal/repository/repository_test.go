@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -918,4 +919,45 @@ type readOnly struct{ blob.Storage }
 
 func (readOnly) PutBlob(context.Context, blob.ID, blob.Bytes, blob.PutOptions) error {
 	return errors.New("403 Forbidden: read-only credentials")
+}
+
+// lockRecorder records the lock blobs written through it.
+type lockRecorder struct {
+	blob.Storage
+	mu    sync.Mutex
+	kinds []string
+}
+
+func (l *lockRecorder) PutBlob(ctx context.Context, id blob.ID, b blob.Bytes, o blob.PutOptions) error {
+	if rest, ok := strings.CutPrefix(string(id), lockBlobPrefix); ok {
+		l.mu.Lock()
+		l.kinds = append(l.kinds, rest[:1])
+		l.mu.Unlock()
+	}
+	return l.Storage.PutBlob(ctx, id, b, o)
+}
+
+// TestDeferredPruneHoldsSharedLock: a deferred prune (kopia's safe
+// maintenance, which writes packs of its own) registers as a writer, so
+// that no other client's immediate prune deletes what it writes.
+func TestDeferredPruneHoldsSharedLock(t *testing.T) {
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := r.lockShared(ctx) // a backup in progress elsewhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	rec := &lockRecorder{Storage: r.st}
+	r.st = rec
+	pr, err := r.Prune(ctx)
+	if err != nil || pr.Mode != PruneDeferred {
+		t.Fatalf("prune: %+v %v, want deferred", pr, err)
+	}
+	if !slices.Contains(rec.kinds, lockShared) {
+		t.Fatalf("the deferred prune wrote locks %q, want a shared one", rec.kinds)
+	}
 }
