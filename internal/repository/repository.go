@@ -169,7 +169,18 @@ func Init(ctx context.Context, opts Options) error {
 }
 
 func initialize(ctx context.Context, st blob.Storage, opts Options) error {
-	err := repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
+	leader, release, err := electCreator(ctx, st)
+	if err != nil {
+		return fmt.Errorf("initialize repository at %s: %w", opts.Location, err)
+	}
+	defer release()
+	if !leader {
+		if err := awaitCreated(ctx, st); err != nil {
+			return fmt.Errorf("initialize repository at %s: %w", opts.Location, err)
+		}
+		return fmt.Errorf("%w: %s (created by another client meanwhile)", ErrAlreadyExists, opts.Location)
+	}
+	err = repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
 		BlockFormat: format.ContentFormat{
 			Hash:       defaultHash,
 			Encryption: encryption.DefaultAlgorithm,

@@ -961,3 +961,45 @@ func TestDeferredPruneHoldsSharedLock(t *testing.T) {
 		t.Fatalf("the deferred prune wrote locks %q, want a shared one", rec.kinds)
 	}
 }
+
+// TestConcurrentFirstInit: two clients finding no repository at the same
+// time both initialise it; the later format blob wins, and the other
+// client must write nothing under its own key (an index or manifest the
+// winner's key cannot decrypt would break every later open). Both then
+// back up into the one repository, and it checks clean.
+func TestConcurrentFirstInit(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := OpenOrInit(ctx, o)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer r.Close(ctx)
+			_, errs[i] = r.BackupStream(ctx, "dump.sql", strings.NewReader(fmt.Sprintf("client %d\n", i)), BackupOptions{Host: fmt.Sprintf("host-%d", i)})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("client %d: %v", i, err)
+		}
+	}
+	r, err := Open(ctx, o)
+	if err != nil {
+		t.Fatalf("open after concurrent initialisation: %v", err)
+	}
+	defer r.Close(ctx)
+	if snaps, err := r.Snapshots(ctx, Filter{}); err != nil || len(snaps) != 2 {
+		t.Fatalf("snapshots: %d, %v; want both clients'", len(snaps), err)
+	}
+	if c, err := r.Check(ctx, true); err != nil || !c.OK {
+		t.Fatalf("check: %+v %v", c, err)
+	}
+}
