@@ -74,11 +74,11 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := r.lockShared(ctx)
+	lock, err := r.lockSharedHeld(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.release()
 
 	source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: name}
 	prev := r.latestManifest(ctx, source)
@@ -104,6 +104,9 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 			if err := o.BeforeCommit(); err != nil {
 				return fmt.Errorf("stream %s not committed: %w", name, err)
 			}
+		}
+		if err := lock.held(); err != nil {
+			return fmt.Errorf("stream %s: %w", name, err)
 		}
 		end := time.Now()
 		man := &snapshot.Manifest{
@@ -242,11 +245,11 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	if err != nil {
 		return nil, err
 	}
-	unlock, err := r.lockShared(ctx)
+	lock, err := r.lockSharedHeld(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer lock.release()
 
 	entry, err := localfs.NewEntry(abs)
 	if err != nil {
@@ -304,6 +307,9 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 			if err := o.BeforeCommit(); err != nil {
 				return fmt.Errorf("snapshot of %s not committed: %w", abs, err)
 			}
+		}
+		if err := lock.held(); err != nil {
+			return fmt.Errorf("back up %s: %w", abs, err)
 		}
 		man.Tags = toKopiaTags(o.Tags)
 		id, err := snapshot.SaveSnapshot(ctx, w, man)

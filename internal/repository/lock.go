@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kopia/kopia/repo"
@@ -47,6 +48,21 @@ type heldLock struct {
 	st   blob.Storage
 	stop chan struct{}
 	done sync.WaitGroup
+	// lastWritten is when the lock blob was last written (UnixNano).
+	lastWritten atomic.Int64
+}
+
+// held reports an error when the lock may have gone stale in the eyes of
+// other clients, because refreshing it failed for too long (a storage
+// outage, a paused process): a prune may have run meanwhile, and what this
+// client wrote may reference data it deleted.
+func (l *heldLock) held() error {
+	// Others call it stale after lockStale; allow for a refresh in flight.
+	limit := lockStale - min(lockRefresh, lockStale/2)
+	if since := time.Since(time.Unix(0, l.lastWritten.Load())); since > limit {
+		return fmt.Errorf("the repository lock could not be refreshed for %s, so another client may have pruned meanwhile: not committed, retry", since.Round(time.Second))
+	}
+	return nil
 }
 
 func newLockID(kind string) blob.ID {
@@ -67,6 +83,7 @@ func acquire(ctx context.Context, st blob.Storage, kind string) (*heldLock, erro
 	if err := writeLock(ctx, st, l.id, kind); err != nil {
 		return nil, fmt.Errorf("write repository lock: %w", err)
 	}
+	l.lastWritten.Store(time.Now().UnixNano())
 	l.done.Add(1)
 	go func() {
 		defer l.done.Done()
@@ -77,7 +94,10 @@ func acquire(ctx context.Context, st blob.Storage, kind string) (*heldLock, erro
 			case <-l.stop:
 				return
 			case <-t.C:
-				_ = writeLock(context.WithoutCancel(ctx), st, l.id, kind)
+				// A failed refresh is seen by held, before a commit.
+				if writeLock(context.WithoutCancel(ctx), st, l.id, kind) == nil {
+					l.lastWritten.Store(time.Now().UnixNano())
+				}
 			}
 		}
 	}()
@@ -124,6 +144,16 @@ func describeLock(ctx context.Context, st blob.Storage, md blob.Metadata) string
 // lockShared registers a running backup. It waits while an exclusive prune
 // holds the repository, up to lockWait.
 func (r *Repository) lockShared(ctx context.Context) (func(), error) {
+	l, err := r.lockSharedHeld(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return l.release, nil
+}
+
+// lockSharedHeld is lockShared, returning the lock, which a backup asks
+// whether it is still held before it commits.
+func (r *Repository) lockSharedHeld(ctx context.Context) (*heldLock, error) {
 	deadline := time.Now().Add(lockWait)
 	for {
 		l, err := acquire(ctx, r.st, lockShared)
@@ -144,7 +174,7 @@ func (r *Repository) lockShared(ctx context.Context) (func(), error) {
 				l.release()
 				return nil, err
 			}
-			return l.release, nil
+			return l, nil
 		}
 		l.release()
 		if time.Now().After(deadline) {

@@ -1003,3 +1003,55 @@ func TestConcurrentFirstInit(t *testing.T) {
 		t.Fatalf("check: %+v %v", c, err)
 	}
 }
+
+// lockWritesFail refuses to write lock blobs after the first, as a storage
+// outage would refreshes (a wrapper over the real local storage).
+type lockWritesFail struct {
+	blob.Storage
+	mu     sync.Mutex
+	writes int
+}
+
+func (l *lockWritesFail) PutBlob(ctx context.Context, id blob.ID, b blob.Bytes, o blob.PutOptions) error {
+	if strings.HasPrefix(string(id), lockBlobPrefix) {
+		l.mu.Lock()
+		l.writes++
+		n := l.writes
+		l.mu.Unlock()
+		if n > 1 {
+			return errors.New("503 Service Unavailable")
+		}
+	}
+	return l.Storage.PutBlob(ctx, id, b, o)
+}
+
+// pausedReader yields its data only after a pause, as a long dump would.
+type pausedReader struct {
+	pause time.Duration
+	data  io.Reader
+	once  sync.Once
+}
+
+func (p *pausedReader) Read(b []byte) (int, error) {
+	p.once.Do(func() { time.Sleep(p.pause) })
+	return p.data.Read(b)
+}
+
+// TestLostLockBlocksCommit: a backup whose lock could not be refreshed for
+// longer than others wait before calling it stale commits nothing: a prune
+// may have run meanwhile.
+func TestLostLockBlocksCommit(t *testing.T) {
+	oldRefresh, oldStale := lockRefresh, lockStale
+	lockRefresh, lockStale = 50*time.Millisecond, 300*time.Millisecond
+	defer func() { lockRefresh, lockStale = oldRefresh, oldStale }()
+	ctx := context.Background()
+	r := openNew(t, localOptions(t))
+	r.st = &lockWritesFail{Storage: r.st}
+	_, err := r.BackupStream(ctx, "dump.sql", &pausedReader{pause: 500 * time.Millisecond, data: strings.NewReader("x")}, BackupOptions{Host: "host-0"})
+	if err == nil || !strings.Contains(err.Error(), "could not be refreshed") {
+		t.Fatalf("backup with a lost lock: %v, want it refused", err)
+	}
+	if snaps, _ := r.Snapshots(ctx, Filter{}); len(snaps) != 0 {
+		t.Fatalf("%d snapshots committed under a lost lock", len(snaps))
+	}
+}
