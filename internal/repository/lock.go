@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,23 +112,39 @@ func (l *heldLock) release() {
 }
 
 // freshLocks lists the locks of a kind ("" for all) other than own that
-// were refreshed recently.
+// were refreshed recently. Their age is measured on the storage's clock,
+// against own's timestamp, which this client has just written: a client
+// whose clock is ahead of the storage's would otherwise take every lock
+// for stale, and prune while others write. Without own in the listing it
+// falls back to this client's clock.
 func freshLocks(ctx context.Context, st blob.Storage, kind string, own blob.ID) ([]blob.Metadata, error) {
-	mds, err := blob.ListAllBlobs(ctx, st, blob.ID(lockBlobPrefix+kind))
+	mds, err := blob.ListAllBlobs(ctx, st, blob.ID(lockBlobPrefix))
 	if err != nil {
 		return nil, fmt.Errorf("list repository locks: %w", err)
 	}
+	now := storageNow(mds, own)
 	var out []blob.Metadata
 	for _, md := range mds {
-		if md.BlobID == own {
+		if md.BlobID == own || !strings.HasPrefix(string(md.BlobID), lockBlobPrefix+kind) {
 			continue
 		}
-		if time.Since(md.Timestamp) > lockStale {
+		if now.Sub(md.Timestamp) > lockStale {
 			continue
 		}
 		out = append(out, md)
 	}
 	return out, nil
+}
+
+// storageNow is the storage's time: the timestamp of own, a lock written
+// just now, if listed; else this client's clock.
+func storageNow(mds []blob.Metadata, own blob.ID) time.Time {
+	for _, md := range mds {
+		if own != "" && md.BlobID == own {
+			return md.Timestamp
+		}
+	}
+	return time.Now()
 }
 
 func describeLock(ctx context.Context, st blob.Storage, md blob.Metadata) string {
@@ -160,7 +177,7 @@ func (r *Repository) lockSharedHeld(ctx context.Context) (*heldLock, error) {
 		if err != nil {
 			return nil, &lockWriteError{err}
 		}
-		excl, err := freshLocks(ctx, r.st, lockExclusive, "")
+		excl, err := freshLocks(ctx, r.st, lockExclusive, l.id)
 		if err != nil {
 			l.release()
 			return nil, err
@@ -226,7 +243,8 @@ func (r *Repository) refresh(ctx context.Context) error {
 var errBusy = errors.New("repository in use")
 
 // lockExclusiveNow takes the exclusive lock if no other client holds any
-// lock; it does not wait.
+// fresh lock, and removes the stale ones; otherwise it returns errBusy and
+// who holds one.
 func (r *Repository) lockExclusiveNow(ctx context.Context) (func(), string, error) {
 	l, err := acquire(ctx, r.st, lockExclusive)
 	if err != nil {
@@ -242,17 +260,20 @@ func (r *Repository) lockExclusiveNow(ctx context.Context) (func(), string, erro
 		l.release()
 		return nil, who, errBusy
 	}
+	r.removeStaleLocks(ctx, l.id)
 	return l.release, "", nil
 }
 
-// removeStaleLocks deletes lock blobs left behind by killed clients.
-func (r *Repository) removeStaleLocks(ctx context.Context) {
+// removeStaleLocks deletes lock blobs left behind by killed clients, aged
+// on the storage's clock against own, a lock this client holds.
+func (r *Repository) removeStaleLocks(ctx context.Context, own blob.ID) {
 	mds, err := blob.ListAllBlobs(ctx, r.st, blob.ID(lockBlobPrefix))
 	if err != nil {
 		return
 	}
+	now := storageNow(mds, own)
 	for _, md := range mds {
-		if time.Since(md.Timestamp) > lockStale {
+		if md.BlobID != own && now.Sub(md.Timestamp) > lockStale {
 			_ = r.st.DeleteBlob(ctx, md.BlobID)
 		}
 	}

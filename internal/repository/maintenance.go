@@ -53,7 +53,6 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 	if !ok {
 		return nil, errors.New("prune needs direct storage access")
 	}
-	r.removeStaleLocks(ctx)
 	before, nBefore, err := storageSize(ctx, r.st)
 	if err != nil {
 		return nil, err

@@ -1055,3 +1055,43 @@ func TestLostLockBlocksCommit(t *testing.T) {
 		t.Fatalf("%d snapshots committed under a lost lock", len(snaps))
 	}
 }
+
+// skewedClock reports blob timestamps shifted, as a storage server whose
+// clock is behind the clients' (a wrapper over the real local storage).
+type skewedClock struct {
+	blob.Storage
+	by time.Duration
+}
+
+func (s skewedClock) ListBlobs(ctx context.Context, prefix blob.ID, cb func(blob.Metadata) error) error {
+	return s.Storage.ListBlobs(ctx, prefix, func(md blob.Metadata) error {
+		md.Timestamp = md.Timestamp.Add(s.by)
+		return cb(md)
+	})
+}
+
+// TestLockAgeOnStorageClock: with the storage's clock five minutes behind
+// the clients', a backup's fresh lock still defers a prune, and is not
+// removed as stale.
+func TestLockAgeOnStorageClock(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	r := openNew(t, o)
+	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
+		t.Fatal(err)
+	}
+	r.st = skewedClock{Storage: r.st, by: -5 * time.Minute}
+	unlock, err := r.lockShared(ctx) // a backup in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	pr, err := r.Prune(ctx)
+	if err != nil || pr.Mode != PruneDeferred {
+		t.Fatalf("prune during a backup, storage clock behind: %+v %v, want deferred", pr, err)
+	}
+	locks, _ := blob.ListAllBlobs(ctx, r.st, blob.ID(lockBlobPrefix+lockShared))
+	if len(locks) != 1 {
+		t.Fatalf("%d shared locks left, want the backup's", len(locks))
+	}
+}
