@@ -99,15 +99,19 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 		data []byte
 		err  error
 	}
-	slots := make([]chan result, len(entries))
-	for i := range slots {
-		slots[i] = make(chan result, 1)
-	}
 	// The dispatcher takes a semaphore slot before handing out chunk i, so
 	// slots go to chunks in order and the writer's next chunk always has
 	// one: fetching runs at most readAhead chunks (of a few MiB at most)
-	// ahead of writing, whatever order the readers finish in.
-	sem := make(chan struct{}, r.readAhead())
+	// ahead of writing, whatever order the readers finish in. So chunk i
+	// can take result slot i mod readAhead: the writer emptied it (chunk
+	// i-readAhead) before it freed the semaphore slot chunk i waited for.
+	// A slot per chunk would cost memory with the stream's length.
+	ahead := min(r.readAhead(), max(len(entries), 1))
+	slots := make([]chan result, ahead)
+	for i := range slots {
+		slots[i] = make(chan result, 1)
+	}
+	sem := make(chan struct{}, ahead)
 	work := make(chan int)
 	go func() {
 		defer close(work)
@@ -128,7 +132,7 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 		go func() {
 			for i := range work {
 				data, err := r.readObject(ctx, entries[i].Object)
-				slots[i] <- result{data, err}
+				slots[i%len(slots)] <- result{data, err}
 			}
 		}()
 	}
@@ -136,7 +140,7 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 	for i := range entries {
 		var res result
 		select {
-		case res = <-slots[i]:
+		case res = <-slots[i%len(slots)]:
 		case <-ctx.Done():
 			return total, ctx.Err()
 		}
