@@ -729,13 +729,8 @@ func TestBackupAfterOthersPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fresh.Close(ctx)
-	s, err := fresh.Resolve(ctx, st.Name, Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got bytes.Buffer
-	if _, err := fresh.RestoreStream(ctx, s, "", &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
-		t.Fatalf("restore of the stale client's backup: %v (%d of %d bytes): it referenced pruned contents", err, got.Len(), len(data))
+	if got, err := restoreByName(t, fresh, st.Name); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restore of the stale client's backup: %v (%d of %d bytes): it referenced pruned contents", err, len(got), len(data))
 	}
 }
 
@@ -901,14 +896,9 @@ func TestRestoreFromReadOnlyStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close(ctx)
-	s, err := ro.Resolve(ctx, st.Name, Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ro.st = readOnly{ro.st}
-	var got bytes.Buffer
-	if _, err := ro.RestoreStream(ctx, s, "", &got, nil); err != nil || got.String() != string(data) {
-		t.Fatalf("restore from read-only storage: %q %v", got.String(), err)
+	if got, err := restoreByName(t, ro, st.Name); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restore from read-only storage: %q %v", got, err)
 	}
 }
 
@@ -1109,12 +1099,20 @@ func TestRestoreWrapsReadAhead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := r.Resolve(ctx, st.Name, Filter{})
+	if got, err := restoreByName(t, r, st.Name); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restore: %v, %d of %d bytes", err, len(got), len(data))
+	}
+}
+
+// restoreByName restores the stream snapshot named name (an ID) from r.
+func restoreByName(t *testing.T, r *Repository, name string) ([]byte, error) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := r.Resolve(ctx, name, Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got bytes.Buffer
-	if _, err := r.RestoreStream(ctx, s, "", &got, nil); err != nil || !bytes.Equal(got.Bytes(), data) {
-		t.Fatalf("restore: %v, %d of %d bytes, equal %v", err, got.Len(), len(data), bytes.Equal(got.Bytes(), data))
-	}
+	_, err = r.RestoreStream(ctx, s, "", &got, nil)
+	return got.Bytes(), err
 }
