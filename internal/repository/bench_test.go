@@ -93,3 +93,31 @@ func BenchmarkBackupStreamHash(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLockShared measures what a backup or restore spends on its
+// shared lock before it starts: writing the lock, listing the others, and
+// reloading the index (of a repository with 20 snapshots), then releasing.
+func BenchmarkLockShared(b *testing.B) {
+	ctx := context.Background()
+	o := Options{Location: localOptionsB(b).Location, Password: "pw"}
+	if err := Init(ctx, o); err != nil {
+		b.Fatal(err)
+	}
+	r, err := Open(ctx, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close(ctx)
+	for i := range 20 {
+		if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(testStream(1<<20, uint64(i))), BackupOptions{Host: "host-0"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		unlock, err := r.lockShared(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		unlock()
+	}
+}
