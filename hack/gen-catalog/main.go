@@ -160,7 +160,7 @@ func main() {
 	stash := image("stash")
 	// Built-ins, as Stash's operator creates them.
 	write(root, "stash/update-status.yaml", function("update-status", stash, concat(
-		[]string{"update-status"}, repoFlags[:9],
+		[]string{"update-status"}, repoFlags[:11],
 		[]string{
 			"--namespace=${NAMESPACE:=default}",
 			"--backupsession=${BACKUP_SESSION:=}",

@@ -290,7 +290,13 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 		for k, v := range vars {
 			inputs[k] = v
 		}
-		inputs["ADDON_IMAGE"] = fn.Spec.Image
+		// The image as the step will run it: catalog images are templates
+		// (${STASH_DOCKER_REGISTRY:=…}/stash-postgres:${STASH_IMAGE_TAG:=…}).
+		img, err := Substitute(fn.Spec.Image, inputs)
+		if err != nil {
+			return nil, fmt.Errorf("Task %q step %d: Function %q: spec.image: %w", task.Name, i, fn.Name, err)
+		}
+		inputs["ADDON_IMAGE"] = img
 		var spec stashv1beta1.FunctionSpec
 		if err := substituteInto(fn.Spec, inputs, &spec); err != nil {
 			return nil, fmt.Errorf("Task %q step %d: Function %q: %w", task.Name, i, fn.Name, err)

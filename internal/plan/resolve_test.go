@@ -27,6 +27,13 @@ func fn(name string, args ...string) *stashv1beta1.Function {
 	return &stashv1beta1.Function{ObjectMeta: metaNS(name, ""), Spec: stashv1beta1.FunctionSpec{Image: "img/" + name, Args: args}}
 }
 
+// templatedImage gives f an image as the catalog writes them, with a
+// registry variable: ${ADDON_IMAGE} is the image after substitution.
+func templatedImage(f *stashv1beta1.Function) *stashv1beta1.Function {
+	f.Spec.Image = "${STASH_DOCKER_REGISTRY:=img}/" + f.Name
+	return f
+}
+
 func testCatalog() fakeCatalog {
 	return fakeCatalog{
 		tasks: map[string]*stashv1beta1.Task{
@@ -42,7 +49,7 @@ func testCatalog() fakeCatalog {
 			"ghost":  {ObjectMeta: metaNS("ghost", ""), Spec: stashv1beta1.TaskSpec{Steps: []stashv1beta1.FunctionRef{{Name: "missing"}}}},
 		},
 		fns: map[string]*stashv1beta1.Function{
-			"a.step":    fn("a.step", "--p=${p}", "--ns=${NAMESPACE}", "--user=${user:=default-user}", "--img=${ADDON_IMAGE}"),
+			"a.step":    templatedImage(fn("a.step", "--p=${p}", "--ns=${NAMESPACE}", "--user=${user:=default-user}", "--img=${ADDON_IMAGE}")),
 			"b":         fn("b", "--host=${HOSTNAME}", "--session=${BACKUP_SESSION:=}", "--keep=${RETENTION_KEEP_LAST:=0}", "--prune=${RETENTION_PRUNE:=false}"),
 			"c":         fn("c", "--enable-cache=${ENABLE_CACHE}", "--interim=${INTERIM_DATA_DIR}"),
 			"needs-var": fn("needs-var", "--x=${someParam}"),
