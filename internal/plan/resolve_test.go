@@ -30,7 +30,7 @@ func fn(name string, args ...string) *stashv1beta1.Function {
 // templatedImage gives f an image as the catalog writes them, with a
 // registry variable: ${ADDON_IMAGE} is the image after substitution.
 func templatedImage(f *stashv1beta1.Function) *stashv1beta1.Function {
-	f.Spec.Image = "${STASH_DOCKER_REGISTRY:=img}/" + f.Name
+	f.Spec.Image = "${TEST_REGISTRY:=img}/" + f.Name
 	return f
 }
 
