@@ -533,6 +533,11 @@ spec:
         resources: {requests: {storage: 1Gi}}
     rules:
     - snapshots: [latest]
+  interimVolumeTemplate:
+    metadata: {name: stash-tmp-storage}
+    spec:
+      accessModes: [ReadWriteOnce]
+      resources: {requests: {storage: 1Gi}}
 `)
 	var jobs batchv1.JobList
 	eventually(t, 20*time.Second, "two restore Jobs", func() error {
@@ -558,8 +563,13 @@ spec:
 			}
 		}
 	}
-	if !claims["data-pg-0"] || !claims["data-pg-1"] {
-		t.Errorf("Jobs mount %v, want data-pg-0 and data-pg-1", claims)
+	if !claims["data-pg-0"] || !claims["data-pg-1"] || !claims["restore-pvc-stash-tmp-storage"] {
+		t.Errorf("Jobs mount %v, want data-pg-0, data-pg-1 and the interim volume", claims)
+	}
+	// The interim volume the Jobs mount exists, owned by the session.
+	interim := get(t, c, ns, "restore-pvc-stash-tmp-storage", &corev1.PersistentVolumeClaim{})
+	if len(interim.OwnerReferences) != 1 || interim.OwnerReferences[0].Name != "restore-pvc" {
+		t.Errorf("interim PVC owners %v, want the RestoreSession", interim.OwnerReferences)
 	}
 	rs := get(t, c, ns, "restore-pvc", &stashv1beta1.RestoreSession{})
 	if rs.Status.Phase != stashv1beta1.RestoreRunning || rs.Status.TotalHosts == nil || *rs.Status.TotalHosts != 2 {

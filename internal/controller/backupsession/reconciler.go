@@ -176,14 +176,8 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 			return ctrl.Result{}, err
 		}
 	}
-	if t := bc.Spec.InterimVolumeTemplate; t != nil {
-		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: bs.Name + "-" + t.Name, Namespace: bs.Namespace, Labels: t.Labels}, Spec: t.Spec}
-		if err := controllerutil.SetControllerReference(bs, pvc, r.Client.Scheme()); err != nil {
-			return ctrl.Result{}, err
-		}
-		if err := r.Client.Create(ctx, pvc); err != nil && !apierrors.IsAlreadyExists(err) {
-			return ctrl.Result{}, fmt.Errorf("create interim PVC: %w", err)
-		}
+	if err := controller.EnsureInterimClaim(ctx, r.Client, bs, bc.Spec.InterimVolumeTemplate); err != nil {
+		return ctrl.Result{}, err
 	}
 	job.OwnerReferences = nil
 	if err := controllerutil.SetControllerReference(bs, job, r.Client.Scheme()); err != nil {

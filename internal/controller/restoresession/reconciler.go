@@ -159,6 +159,10 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	if err := r.ensureClaims(ctx, rs, jobs); err != nil {
 		return ctrl.Result{}, err
 	}
+	// The Jobs mount it (one claim shared by the replicas' Jobs).
+	if err := controller.EnsureInterimClaim(ctx, r.Client, rs, rs.Spec.InterimVolumeTemplate); err != nil {
+		return ctrl.Result{}, err
+	}
 	for _, job := range jobs {
 		job.OwnerReferences = nil
 		if err := controllerutil.SetControllerReference(rs, job, r.Client.Scheme()); err != nil {
