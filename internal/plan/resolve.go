@@ -154,6 +154,11 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 		if ref.Name == "" && len(t.VolumeClaimTemplates) > 0 {
 			ref.Name = t.VolumeClaimTemplates[0].Name
 		}
+		// A claim name such as data-${POD_ORDINAL} names this replica's
+		// claim; the value of ${TARGET_NAME} is not substituted again.
+		if n, err := Substitute(ref.Name, map[string]string{"POD_ORDINAL": strconv.Itoa(ord)}); err == nil {
+			ref.Name = n
+		}
 		tgt := Target{Ref: ref, Alias: t.Alias, Args: t.Args, Replicas: t.Replicas}
 		if len(t.VolumeMounts) > 0 {
 			tgt.MountPath = t.VolumeMounts[0].MountPath

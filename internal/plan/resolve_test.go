@@ -190,7 +190,7 @@ func TestRuntimeSettingsAndHooks(t *testing.T) {
 func TestRestoreJobsPerReplica(t *testing.T) {
 	cat := testCatalog()
 	cat.tasks["restore"] = &stashv1beta1.Task{ObjectMeta: metaNS("restore", ""), Spec: stashv1beta1.TaskSpec{Steps: []stashv1beta1.FunctionRef{{Name: "r"}}}}
-	cat.fns["r"] = fn("r", "--host=${HOSTNAME}", "--source=${SOURCE_HOSTNAME}", "--snap=${RESTORE_SNAPSHOTS}", "--claim=data-${POD_ORDINAL}")
+	cat.fns["r"] = fn("r", "--host=${HOSTNAME}", "--source=${SOURCE_HOSTNAME}", "--snap=${RESTORE_SNAPSHOTS}", "--claim=data-${POD_ORDINAL}", "--target=${TARGET_NAME}")
 	replicas := int32(3)
 	rs := &stashv1beta1.RestoreSession{ObjectMeta: metaNS("rs", "demo")}
 	rs.Spec.Task = stashv1beta1.TaskRef{Name: "restore"}
@@ -211,9 +211,9 @@ func TestRestoreJobsPerReplica(t *testing.T) {
 		t.Fatalf("%d jobs", len(jobs))
 	}
 	want := []string{
-		"--host=host-0 --source=host-0 --snap=latest --claim=data-0",
-		"--host=host-1 --source=host-0 --snap=latest --claim=data-1",
-		"--host=host-2 --source=host-1 --snap=abcd1234 --claim=data-2",
+		"--host=host-0 --source=host-0 --snap=latest --claim=data-0 --target=data-0",
+		"--host=host-1 --source=host-0 --snap=latest --claim=data-1 --target=data-1",
+		"--host=host-2 --source=host-1 --snap=abcd1234 --claim=data-2 --target=data-2",
 	}
 	for i, j := range jobs {
 		if got := strings.Join(j.Spec.Template.Spec.Containers[0].Args, " "); got != want[i] {
