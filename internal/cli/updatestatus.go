@@ -76,20 +76,18 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 				if target.Namespace == "" {
 					target.Namespace = f.namespace
 				}
+				var conds []stashv1beta1.Condition
 				if allSucceeded(out.HostBackupStats) {
 					// Post-backup actions run before the stats are
-					// recorded, so the session turns final with their
-					// conditions already in place. Outside a cluster
-					// only retention's outcome is recorded.
-					conds := []stashv1beta1.Condition{retentionCondition(out.Retention, metav1.Now())}
+					// recorded, which sets their conditions in the same
+					// update. Outside a cluster only retention's outcome
+					// is recorded.
+					conds = append(conds, retentionCondition(out.Retention, metav1.Now()))
 					if kc != nil {
 						conds = append(conds, postBackup(ctx, kc, &f, invokerName, out.Retention)...)
 					}
-					if err := rec.SetBackupConditions(ctx, f.namespace, backupSession, conds); err != nil {
-						return err
-					}
 				}
-				st, err := rec.RecordBackup(ctx, f.namespace, backupSession, target, totalHosts, out.HostBackupStats)
+				st, err := rec.RecordBackup(ctx, f.namespace, backupSession, target, totalHosts, out.HostBackupStats, conds)
 				if err != nil {
 					return err
 				}

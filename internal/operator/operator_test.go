@@ -357,7 +357,7 @@ func TestBackupSessionSucceeds(t *testing.T) {
 	if _, err := rec.RecordBackup(context.Background(), ns, name, bs.Status.Targets[0].Ref, 1, []stashv1beta1.HostBackupStats{{
 		Hostname: "host-0", Phase: "Succeeded", Duration: "3s",
 		Snapshots: []stashv1beta1.SnapshotStats{{Name: "abcd1234", Path: "/dumpfile.sql", TotalSize: "2.000 MiB", Uploaded: "1.000 MiB", FileStats: stashv1beta1.FileStats{TotalFiles: &n}}},
-	}}); err != nil {
+	}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	setJobCondition(t, c, ns, job.Name, batchv1.JobComplete)

@@ -74,7 +74,7 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.lockSharedHeld(ctx)
+	lock, err := r.lockShared(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.lockSharedHeld(ctx)
+	lock, err := r.lockShared(ctx)
 	if err != nil {
 		return nil, err
 	}

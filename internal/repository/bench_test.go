@@ -38,15 +38,7 @@ func BenchmarkBackupStream(b *testing.B) {
 func BenchmarkRestoreStream(b *testing.B) {
 	data := testStream(64<<20, 8)
 	ctx := context.Background()
-	o := Options{Location: localOptionsB(b).Location, Password: "pw"}
-	if err := Init(ctx, o); err != nil {
-		b.Fatal(err)
-	}
-	r, err := Open(ctx, o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close(ctx)
+	r := openNew(b, Options{Location: localOptionsB(b).Location, Password: "pw"})
 	if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"}); err != nil {
 		b.Fatal(err)
 	}
@@ -99,25 +91,17 @@ func BenchmarkBackupStreamHash(b *testing.B) {
 // reloading the index (of a repository with 20 snapshots), then releasing.
 func BenchmarkLockShared(b *testing.B) {
 	ctx := context.Background()
-	o := Options{Location: localOptionsB(b).Location, Password: "pw"}
-	if err := Init(ctx, o); err != nil {
-		b.Fatal(err)
-	}
-	r, err := Open(ctx, o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close(ctx)
+	r := openNew(b, Options{Location: localOptionsB(b).Location, Password: "pw"})
 	for i := range 20 {
 		if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(testStream(1<<20, uint64(i))), BackupOptions{Host: "host-0"}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for b.Loop() {
-		unlock, err := r.lockShared(ctx)
+		lock, err := r.lockShared(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		unlock()
+		lock.release()
 	}
 }

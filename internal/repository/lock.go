@@ -159,18 +159,9 @@ func describeLock(ctx context.Context, st blob.Storage, md blob.Metadata) string
 }
 
 // lockShared registers a running backup. It waits while an exclusive prune
-// holds the repository, up to lockWait.
-func (r *Repository) lockShared(ctx context.Context) (func(), error) {
-	l, err := r.lockSharedHeld(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return l.release, nil
-}
-
-// lockSharedHeld is lockShared, returning the lock, which a backup asks
-// whether it is still held before it commits.
-func (r *Repository) lockSharedHeld(ctx context.Context) (*heldLock, error) {
+// holds the repository, up to lockWait. A backup asks the lock whether it
+// is still held before it commits.
+func (r *Repository) lockShared(ctx context.Context) (*heldLock, error) {
 	deadline := time.Now().Add(lockWait)
 	for {
 		l, err := acquire(ctx, r.st, lockShared)
@@ -219,12 +210,15 @@ func (e *lockWriteError) Unwrap() error { return e.err }
 // gets no lock, and the read goes ahead as it would have: reading must not
 // need write access.
 func (r *Repository) lockForRead(ctx context.Context) (func(), error) {
-	unlock, err := r.lockShared(ctx)
+	l, err := r.lockShared(ctx)
 	var lw *lockWriteError
-	if errors.As(err, &lw) {
+	switch {
+	case errors.As(err, &lw):
 		return func() {}, nil
+	case err != nil:
+		return nil, err
 	}
-	return unlock, err
+	return l.release, nil
 }
 
 // refresh reloads the repository's index from storage.

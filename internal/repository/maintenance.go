@@ -78,7 +78,7 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 		// contents) before it indexes them: it holds the shared lock, as
 		// a backup does, so that no other client's immediate prune starts
 		// meanwhile and deletes them as unreferenced.
-		unlockShared, lerr := r.lockShared(ctx)
+		shared, lerr := r.lockShared(ctx)
 		if lerr != nil {
 			return nil, fmt.Errorf("prune: %w", lerr)
 		}
@@ -86,7 +86,7 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 			func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 				return snapshotmaintenance.Run(ctx, w, maintenance.ModeFull, true, safety)
 			})
-		unlockShared()
+		shared.release()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)

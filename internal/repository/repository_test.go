@@ -69,13 +69,19 @@ func backends() []backend {
 	return []backend{{"local", localOptions}, {"s3", s3Options}}
 }
 
-func openNew(t *testing.T, o Options) *Repository {
+func openNew(t testing.TB, o Options) *Repository {
 	t.Helper()
-	ctx := context.Background()
-	if err := Init(ctx, o); err != nil {
+	if err := Init(context.Background(), o); err != nil {
 		t.Fatalf("init: %v", err)
 	}
-	r, err := Open(ctx, o)
+	return openExisting(t, o)
+}
+
+// openExisting opens the repository at o as another client would, closed
+// when the test ends.
+func openExisting(t testing.TB, o Options) *Repository {
+	t.Helper()
+	r, err := Open(context.Background(), o)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -481,12 +487,12 @@ func TestPruneDefersWhileBackupRuns(t *testing.T) {
 	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := r.lockShared(ctx) // a backup in progress elsewhere
+	lock, err := r.lockShared(ctx) // a backup in progress elsewhere
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr, err := r.Prune(ctx)
-	unlock()
+	lock.release()
 	if err != nil || pr.Mode != PruneDeferred || !strings.Contains(pr.Reason, "in use by host") {
 		t.Fatalf("prune during backup: %+v %v", pr, err)
 	}
@@ -703,11 +709,7 @@ func TestBackupAfterOthersPrune(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The stale client: its index holds data's contents.
-	stale, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stale.Close(ctx)
+	stale := openExisting(t, o)
 	// Another client replaces the snapshot and prunes data away.
 	other := make([]byte, 1<<20)
 	_, _ = rand.Read(other)
@@ -724,11 +726,7 @@ func TestBackupAfterOthersPrune(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close(ctx)
+	fresh := openExisting(t, o)
 	if got, err := restoreByName(t, fresh, st.Name); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("restore of the stale client's backup: %v (%d of %d bytes): it referenced pruned contents", err, len(got), len(data))
 	}
@@ -797,11 +795,7 @@ func TestUnreadableFileFailsBackup(t *testing.T) {
 	if !strings.Contains(string(out), "backup error: back up") || !strings.Contains(string(out), "could not be read, first secret.txt") {
 		t.Fatalf("helper output %s: want the backup to fail naming secret.txt", out)
 	}
-	r, err := Open(context.Background(), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close(context.Background())
+	r := openExisting(t, o)
 	if snaps, _ := r.Snapshots(context.Background(), Filter{}); len(snaps) != 0 {
 		t.Fatalf("%d snapshots committed without the unreadable file", len(snaps))
 	}
@@ -891,11 +885,7 @@ func TestRestoreFromReadOnlyStorage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close(ctx)
+	ro := openExisting(t, o)
 	ro.st = readOnly{ro.st}
 	if got, err := restoreByName(t, ro, st.Name); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("restore from read-only storage: %q %v", got, err)
@@ -936,11 +926,11 @@ func TestDeferredPruneHoldsSharedLock(t *testing.T) {
 	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := r.lockShared(ctx) // a backup in progress elsewhere
+	lock, err := r.lockShared(ctx) // a backup in progress elsewhere
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lock.release()
 	rec := &lockRecorder{Storage: r.st}
 	r.st = rec
 	pr, err := r.Prune(ctx)
@@ -981,11 +971,7 @@ func TestConcurrentFirstInit(t *testing.T) {
 			t.Fatalf("client %d: %v", i, err)
 		}
 	}
-	r, err := Open(ctx, o)
-	if err != nil {
-		t.Fatalf("open after concurrent initialisation: %v", err)
-	}
-	defer r.Close(ctx)
+	r := openExisting(t, o) // fails the test if the repository cannot be opened
 	if snaps, err := r.Snapshots(ctx, Filter{}); err != nil || len(snaps) != 2 {
 		t.Fatalf("snapshots: %d, %v; want both clients'", len(snaps), err)
 	}
@@ -1071,11 +1057,11 @@ func TestLockAgeOnStorageClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.st = skewedClock{Storage: r.st, by: -5 * time.Minute}
-	unlock, err := r.lockShared(ctx) // a backup in progress
+	lock, err := r.lockShared(ctx) // a backup in progress
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer lock.release()
 	pr, err := r.Prune(ctx)
 	if err != nil || pr.Mode != PruneDeferred {
 		t.Fatalf("prune during a backup, storage clock behind: %+v %v, want deferred", pr, err)

@@ -48,13 +48,13 @@ func writeJSON(path string, v any) error {
 }
 
 // RecordBackup implements Recorder.
-func (f FileRecorder) RecordBackup(_ context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats) (*stashv1beta1.BackupSessionStatus, error) {
+func (f FileRecorder) RecordBackup(_ context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error) {
 	p := f.path(ns, "backupsessions", session)
 	var st stashv1beta1.BackupSessionStatus
 	if err := readJSON(p, &st); err != nil {
 		return nil, fmt.Errorf("read status of BackupSession %s/%s: %w", ns, session, err)
 	}
-	st = MergeBackup(st, target, total, stats)
+	st = MergeBackup(st, target, total, stats, conds...)
 	if err := writeJSON(p, st); err != nil {
 		return nil, fmt.Errorf("record status of BackupSession %s/%s: %w", ns, session, err)
 	}
@@ -73,20 +73,4 @@ func (f FileRecorder) RecordRestore(_ context.Context, ns, session string, total
 		return nil, fmt.Errorf("record status of RestoreSession %s/%s: %w", ns, session, err)
 	}
 	return &st, nil
-}
-
-// SetBackupConditions implements Recorder.
-func (f FileRecorder) SetBackupConditions(_ context.Context, ns, session string, conds []stashv1beta1.Condition) error {
-	p := f.path(ns, "backupsessions", session)
-	var st stashv1beta1.BackupSessionStatus
-	if err := readJSON(p, &st); err != nil {
-		return fmt.Errorf("read status of BackupSession %s/%s: %w", ns, session, err)
-	}
-	for _, c := range conds {
-		st.Conditions = SetCondition(st.Conditions, c, c.LastTransitionTime)
-	}
-	if err := writeJSON(p, st); err != nil {
-		return fmt.Errorf("record conditions of BackupSession %s/%s: %w", ns, session, err)
-	}
-	return nil
 }

@@ -23,13 +23,13 @@ type Kube struct {
 
 // RecordBackup implements Recorder. It retries on conflicts, since several
 // hosts and the operator write the same status.
-func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats) (*stashv1beta1.BackupSessionStatus, error) {
+func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error) {
 	bs := &stashv1beta1.BackupSession{}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, bs); err != nil {
 			return err
 		}
-		bs.Status = MergeBackup(bs.Status, target, total, stats)
+		bs.Status = MergeBackup(bs.Status, target, total, stats, conds...)
 		return k.Client.Status().Update(ctx, bs)
 	})
 	if err != nil {
@@ -39,20 +39,6 @@ func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stash
 		k.hostEvent(ctx, bs, "Backup", s.Hostname, string(s.Phase), s.Error)
 	}
 	return &bs.Status, nil
-}
-
-// SetBackupConditions implements Recorder.
-func (k Kube) SetBackupConditions(ctx context.Context, ns, session string, conds []stashv1beta1.Condition) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		bs := &stashv1beta1.BackupSession{}
-		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, bs); err != nil {
-			return fmt.Errorf("get BackupSession %s/%s: %w", ns, session, err)
-		}
-		for _, c := range conds {
-			bs.Status.Conditions = SetCondition(bs.Status.Conditions, c, c.LastTransitionTime)
-		}
-		return k.Client.Status().Update(ctx, bs)
-	})
 }
 
 // RecordRestore implements Recorder.

@@ -13,18 +13,21 @@ import (
 
 // Recorder stores the result of one host's backup or restore.
 type Recorder interface {
-	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats) (*stashv1beta1.BackupSessionStatus, error)
+	// RecordBackup also sets conds (the post-backup actions'), in the same
+	// update, so that the session turns final with them in place.
+	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error)
 	RecordRestore(ctx context.Context, namespace, session string, totalHosts int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error)
-	// SetBackupConditions sets conditions of a BackupSession (the
-	// post-backup actions'), replacing those of the same types.
-	SetBackupConditions(ctx context.Context, namespace, session string, conds []stashv1beta1.Condition) error
 }
 
 // MergeBackup adds host stats to the target's entry of a BackupSession
-// status (replacing a host's earlier stats) and recomputes the target and
-// session phases. It returns a new status; the input is not changed.
-func MergeBackup(in stashv1beta1.BackupSessionStatus, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats) stashv1beta1.BackupSessionStatus {
+// status (replacing a host's earlier stats), sets conds (replacing those of
+// the same types), and recomputes the target and session phases. It returns
+// a new status; the input is not changed.
+func MergeBackup(in stashv1beta1.BackupSessionStatus, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats, conds ...stashv1beta1.Condition) stashv1beta1.BackupSessionStatus {
 	out := *in.DeepCopy()
+	for _, c := range conds {
+		out.Conditions = SetCondition(out.Conditions, c, c.LastTransitionTime)
+	}
 	idx := -1
 	for i, t := range out.Targets {
 		if t.Ref.Kind == target.Kind && t.Ref.Name == target.Name && t.Ref.Namespace == target.Namespace {

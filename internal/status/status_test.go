@@ -55,6 +55,11 @@ func TestMergeBackup(t *testing.T) {
 			}
 		})
 	}
+	// Conditions given with the stats count in the same merge.
+	failedRetention := stashv1beta1.Condition{Type: "RetentionPolicyApplied", Status: "False"}
+	if got := MergeBackup(stashv1beta1.BackupSessionStatus{}, db, 1, []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}, failedRetention); got.Phase != "Failed" || len(got.Conditions) != 1 {
+		t.Errorf("stats with a failed retention: %+v", got)
+	}
 	in := stashv1beta1.BackupSessionStatus{}
 	MergeBackup(in, db, 1, []stashv1beta1.HostBackupStats{host("h", "Succeeded")})
 	if len(in.Targets) != 0 {

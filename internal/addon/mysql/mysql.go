@@ -69,10 +69,8 @@ type Options struct {
 func (o *Options) tls() (args []string, remove func(), err error) {
 	conn := o.Conn
 	insecure := o.Conn.InsecureSkipTLSVerify
-	if insecure && len(conn.CABundle) > 0 {
-		c := *conn
-		c.CABundle = nil
-		conn = &c
+	if insecure {
+		conn = conn.WithoutCA()
 	}
 	files, err := dump.WriteTLS(conn, o.ScratchDir)
 	if err != nil {

@@ -96,9 +96,7 @@ func (o *Options) env() (env []string, remove func(), err error) {
 		// ~/.postgresql/root.crt. A path that cannot exist gives it none,
 		// as insecureSkipTLSVerify asks; an sslmode verify-* in the URL
 		// still verifies.
-		c := *o.Conn
-		c.CABundle = nil
-		conn = &c
+		conn = o.Conn.WithoutCA()
 		env = append(env, "PGSSLROOTCERT="+noRootCA)
 	}
 	files, err := dump.WriteTLS(conn, o.ScratchDir)
