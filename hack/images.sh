@@ -17,7 +17,8 @@ work=bin/image-build
 tag=${STASH_E2E_TAG:-e2e}
 pgbin=/usr/lib/postgresql/15/bin
 for p in $pgbin/pg_dump /bin/busybox; do
-  [[ -x $p ]] || { echo "missing $p: run hack/install-servers.sh (postgresql) and apt-get install busybox-static" >&2; exit 1; }
+  [[ -x $p ]] || hack/install-servers.sh
+  [[ -x $p ]] || { echo "missing $p: run hack/install-servers.sh as root (it installs postgresql and busybox-static)" >&2; exit 1; }
 done
 image() { (cd hack/image && go run . "$@"); }
 

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the database servers the tests start (Debian packages): PostgreSQL
-# and MariaDB, and strace, which one test uses. Tests start their own
-# throwaway instances on free ports; the packages' own services are stopped
-# and disabled so they hold no ports.
+# and MariaDB, strace, which one test uses, and busybox for the e2e images.
+# Tests start their own throwaway instances on free ports; the packages' own
+# services are stopped and disabled so they hold no ports.
 set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || need+=(mariadb-server mariadb-client)
 # strace counts a dump tool's writes (internal/addon/dump TestLargeStdout).
 command -v strace >/dev/null || need+=(strace)
+# busybox is the shell and tools of the end-to-end cluster's images
+# (hack/images.sh), which are built before the cluster installs its own
+# packages.
+[[ -x /bin/busybox ]] || need+=(busybox-static)
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then
     echo "missing ${need[*]}: run as root, or: sudo apt-get install -y ${need[*]}" >&2
