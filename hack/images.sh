@@ -16,8 +16,8 @@ mkdir -p "$out" bin/image-build
 work=bin/image-build
 tag=${STASH_E2E_TAG:-e2e}
 pgbin=/usr/lib/postgresql/15/bin
+[[ -x $pgbin/pg_dump && -x /bin/busybox ]] || hack/install-servers.sh
 for p in $pgbin/pg_dump /bin/busybox; do
-  [[ -x $p ]] || hack/install-servers.sh
   [[ -x $p ]] || { echo "missing $p: run hack/install-servers.sh as root (it installs postgresql and busybox-static)" >&2; exit 1; }
 done
 image() { (cd hack/image && go run . "$@"); }
