@@ -90,18 +90,43 @@ func hashAt(b []byte, from, end int) uint64 {
 	return fp
 }
 
+// span is how far the two lanes of find run side by side before they
+// move on together. Both lanes hash the same number of bytes, so when one
+// finds a cut, what the other hashed past it (or has still to hash before
+// it) is wasted: with each lane taking half of the whole range, the lane
+// after a cut near the range's start hashed as much again, about a
+// quarter of all the hashing (BenchmarkCut). A short span bounds that
+// waste to half a span per range; each span costs its second lane 64
+// bytes of warm-up.
+const span = 64 << 10
+
 // find returns the first i in [lo, hi) where the gear hash rolled from
 // MinSize has none of mask's bits set after byte i, or -1.
 //
-// The hash is rolled in two lanes, the first and the second half of the
-// range, each one table load, one shift and one add per byte. One lane
+// The hash is rolled in two lanes, the first and the second half of each
+// span, each one table load, one shift and one add per byte. One lane
 // waits on its own previous value at every byte; two independent lanes
 // keep the processor busy in those waits, 1.5 times as fast
 // (BenchmarkCut). The second lane starts from the hash at its first byte,
 // which depends only on the window before it, so the cut points are those
 // of one lane (TestTwoLanesMatchOne, TestCutsArePinned).
 func find(b []byte, lo, hi int, mask uint64) int {
-	fpA := hashAt(b, MinSize, lo)
+	fp := hashAt(b, MinSize, lo)
+	for lo < hi {
+		end := min(lo+span, hi)
+		i, next := findSpan(b, lo, end, fp, mask)
+		if i >= 0 {
+			return i
+		}
+		fp, lo = next, end
+	}
+	return -1
+}
+
+// findSpan is find over [lo, hi), with fpA the hash before byte lo. When
+// it finds no cut it returns -1 and the hash after byte hi-1, where the
+// next span's first lane goes on.
+func findSpan(b []byte, lo, hi int, fpA, mask uint64) (int, uint64) {
 	half := (hi - lo) / 2
 	mid := lo + half
 	a := b[lo:mid]
@@ -111,22 +136,25 @@ func find(b []byte, lo, hi int, mask uint64) int {
 		fpA = fpA<<1 + gear[a[i]]
 		fpC = fpC<<1 + gear[c[i]]
 		if fpA&mask == 0 {
-			return lo + i
+			return lo + i, 0
 		}
 		if fpC&mask == 0 {
 			// The second lane found one; the first may still find an
 			// earlier one in the rest of its half.
 			if j := scan(a[i+1:], fpA, mask); j >= 0 {
-				return lo + i + 1 + j
+				return lo + i + 1 + j, 0
 			}
-			return mid + i
+			return mid + i, 0
 		}
 	}
-	// The second lane is one byte longer when the range is odd.
-	if j := scan(b[mid+half:hi], fpC, mask); j >= 0 {
-		return mid + half + j
+	// The second lane is one byte longer when the span is odd.
+	for j, x := range b[mid+half : hi] {
+		fpC = fpC<<1 + gear[x]
+		if fpC&mask == 0 {
+			return mid + half + j, 0
+		}
 	}
-	return -1
+	return -1, fpC
 }
 
 // scan rolls the hash fp over b and returns the first i after which it has

@@ -204,10 +204,72 @@ func TestTwoLanesMatchOne(t *testing.T) {
 		check("prefix", base[:off+2])
 	}
 	// Zeros never cut, so with zeros up to some point and random bytes
-	// after it, the first hit is in the second lane (and, for some
-	// points, just after the first lane's end).
-	for _, zeros := range []int{AvgSize + 3<<19 - 64, AvgSize + 3<<19 + 1, AvgSize + 3<<19 + 5000, MinSize + 3<<18 + 7} {
+	// after it, the first hit falls where that point puts it: in a second
+	// lane, just after a first lane's end, at a span's first bytes, or in
+	// a later span of either mask.
+	points := []int{AvgSize + 3<<19 - 64, AvgSize + 3<<19 + 1, AvgSize + 3<<19 + 5000, MinSize + 3<<18 + 7}
+	for _, start := range []int{MinSize, MinSize + 5*span, AvgSize, AvgSize + 17*span} {
+		points = append(points, start+span/2-64, start+span/2+1, start+span-1, start+span+1)
+	}
+	for _, zeros := range points {
 		b := append(make([]byte, zeros), random(MaxSize, 8)...)[:MaxSize]
 		check("second lane", b)
 	}
+}
+
+// TestSpanEdges places a hit at chosen bytes around the lanes' and spans'
+// edges: a window of 64 bytes whose hash has none of the strict mask's
+// bits set, after zeros, which never cut. Cut must find it there. A hit
+// in the first 64 bytes of a span checks that a span's first lane goes on
+// with the hash the last span ended with, which random data seldom
+// reaches.
+func TestSpanEdges(t *testing.T) {
+	hit := hitWindow(t)
+	var ends []int
+	for _, start := range []int{MinSize + span, MinSize + 7*span, AvgSize, AvgSize + span, AvgSize + 20*span} {
+		for _, d := range []int{0, 1, 10, window - 1, window, span/2 - 1, span / 2, span/2 + 1, span/2 + 10, span - 1} {
+			ends = append(ends, start+d)
+		}
+	}
+	for _, end := range ends {
+		b := make([]byte, MaxSize)
+		copy(b[end+1-window:], hit)
+		want := end + 1
+		if got := cutOneLane(b); got != want {
+			t.Fatalf("hit ending at %d: one lane cuts at %d, want %d", end, got, want)
+		}
+		if got := Cut(b); got != want {
+			t.Fatalf("hit ending at %d: Cut %d, want %d", end, got, want)
+		}
+	}
+}
+
+// hitWindow finds 64 bytes whose gear hash, after zeros, has none of
+// maskStrict's bits set and that do not hit before their last byte.
+func hitWindow(t *testing.T) []byte {
+	t.Helper()
+	r := rand.New(rand.NewPCG(9, 9))
+	w := make([]byte, window)
+	for range 1 << 20 {
+		for i := range window - 1 {
+			w[i] = byte(r.Uint32())
+		}
+		var fp uint64
+		early := false
+		for _, c := range w[:window-1] {
+			fp = fp<<1 + gear[c]
+			early = early || fp&maskLoose == 0
+		}
+		if early {
+			continue
+		}
+		for x := range 256 {
+			if (fp<<1+gear[x])&maskStrict == 0 {
+				w[window-1] = byte(x)
+				return w
+			}
+		}
+	}
+	t.Fatal("no window found")
+	return nil
 }
