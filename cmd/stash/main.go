@@ -42,7 +42,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "stash:", err)
 	}
 	pprof.StopCPUProfile()
+	if path := os.Getenv("STASH_RUSAGE"); path != "" {
+		writeRusage(path)
+	}
 	os.Exit(cli.ExitCode(err))
+}
+
+// writeRusage writes the process's own CPU time, minor page faults and
+// peak RSS to path (STASH_RUSAGE=file), for performance work: a shell's
+// time of a backup adds the dump tool's CPU to stash's, and on a machine
+// whose speed swings stash's own CPU is a steadier figure than the wall
+// time (hack/bench/db.sh, docs/benchmarks.md).
+func writeRusage(path string) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return
+	}
+	line := fmt.Sprintf("user %.3f system %.3f minflt %d maxrss_kib %d\n",
+		float64(ru.Utime.Nano())/1e9, float64(ru.Stime.Nano())/1e9, ru.Minflt, ru.Maxrss)
+	_ = os.WriteFile(path, []byte(line), 0o644)
 }
 
 // isOperator reports whether the command is `stash operator`: its first

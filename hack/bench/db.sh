@@ -62,9 +62,16 @@ measure() { # NAME CMD...: time a shell pipeline, record seconds and peak RSS of
   # varied by 1.6x between rounds and hid what the target is about (does
   # the data mover keep pace with the dump). DROP_CACHES=1 measures cold.
   if [[ ${DROP_CACHES:-0} == 1 ]]; then sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
-  /usr/bin/time -f "%e %M" -o "$work/time.$name" bash -c "$*"
+  rm -f "$work/rusage.$name"
+  STASH_RUSAGE=$work/rusage.$name /usr/bin/time -f "%e %M" -o "$work/time.$name" bash -c "$*"
   read -r secs[$name] rss[$name] < "$work/time.$name"
+  # stash's own CPU (user + system), without the dump tool's, which the
+  # shell's time adds: written by stash itself (STASH_RUSAGE).
+  if [[ -f $work/rusage.$name ]]; then
+    cpu[$name]=$(awk '{ printf "%.2f", $2 + $4 }' "$work/rusage.$name")
+  fi
 }
+declare -A cpu
 
 # What a second backup adds after 1 % of the rows changed, to fresh
 # repositories: a first backup, then one after changing a contiguous 1 %
@@ -275,6 +282,13 @@ ratio pg_stash_backup pg_pipe
 ratio pg_stash_backup pg_pipe1m
 ratio my_stash_backup my_pipe
 ratio my_stash_backup my_pipe1m
+echo
+echo "stash's own CPU per backup, user + system seconds, without the tool's (the median, the middle half of the rounds, then each round)"
+for s in pg_stash_backup my_stash_backup; do
+  all=""
+  for ((r = 1; r <= ROUNDS; r++)); do all+="${cpu[$s.$r]:-0}"$'\n'; done
+  printf "%-36s %6s   %-11s   %s\n" "$s" "$(printf '%s' "$all" | median)" "$(printf '%s' "$all" | quartiles)" "$(printf '%s' "$all" | tr '\n' ' ')"
+done
 echo
 echo "Fixed cost of a backup: a database of 100 rows (stash minus the tool alone)"
 printf "%-20s %8s   %s\n" step seconds "(each round; the median is shown)"
