@@ -94,10 +94,10 @@ func hashAt(b []byte, from, end int) uint64 {
 // move on together. Both lanes hash the same number of bytes, so when one
 // finds a cut, what the other hashed past it (or has still to hash before
 // it) is wasted: with each lane taking half of the whole range, the lane
-// after a cut near the range's start hashed as much again, about a
-// quarter of all the hashing (BenchmarkCut). A short span bounds that
-// waste to half a span per range; each span costs its second lane 64
-// bytes of warm-up.
+// after a cut near the range's start hashed as much again, 0.878 hashes
+// per byte where 0.777 are needed (docs/benchmarks.md). A short span
+// bounds that waste to half a span per range (0.785 per byte); each span
+// costs its second lane 64 bytes of warm-up.
 const span = 64 << 10
 
 // find returns the first i in [lo, hi) where the gear hash rolled from
