@@ -1,0 +1,121 @@
+// Package affinity keeps this process's threads off the CPU another
+// process runs on, for as long as that process is busy.
+//
+// A backup step streams a dump tool's output into the repository. On a
+// node with few CPUs a busy tool such as mysqldump, which computes all
+// the time, is the backup's critical path: whatever runs on its CPU
+// delays it by about its own share (a 30 % load on the tool's CPU made a
+// MariaDB dump 1.28 times as long, on the server's CPU 1.04 times). Left
+// to the kernel, part of the data mover's work lands on the tool's CPU.
+// Following the tool away made backup-mysql faster in 34 of 40 interleaved
+// rounds on two vCPUs (docs/benchmarks.md, run 25).
+package affinity
+
+import (
+	"os"
+	"runtime"
+	"time"
+)
+
+// poll is how often the tool's CPU is read: the kernel moves a busy
+// process seldom, and each change costs one system call per thread.
+const poll = 5 * time.Millisecond
+
+// idlePolls is how many polls in a row must find the tool asleep before
+// the process may use its CPU again: a busy tool sleeps briefly all the
+// time (waiting for its server or its pipe), a tool that waits for its
+// children (pg_dumpall) sleeps throughout.
+const idlePolls = 4
+
+// minProcs is the least GOMAXPROCS while the process avoids a CPU. On two
+// CPUs the process keeps one, and Go would lower GOMAXPROCS to match
+// (Go 1.25 follows the CPUs a process may use); with one processor the
+// goroutine that empties the tool's pipe waits behind the chunker and the
+// workers, and the tool blocks on a full pipe. With more processors than
+// busy goroutines the kernel shares the CPU among their threads, and a
+// thread that mostly sleeps gets it at once (docs/benchmarks.md).
+const minProcs = 8
+
+// Avoid keeps the calling process off the CPU that process pid runs on
+// while pid is busy, until stop is called, and raises GOMAXPROCS to
+// minProcs the first time it leaves a CPU out. It does nothing where the
+// process may use fewer than two CPUs or affinity is not supported, and
+// leaves GOMAXPROCS alone where the GOMAXPROCS environment variable is
+// set. stop restores the process's CPUs and GOMAXPROCS; call it once.
+func Avoid(pid int) (stop func()) {
+	all, ok := allowed()
+	if !ok || count(all) < 2 {
+		return func() {}
+	}
+	_, fixedProcs := os.LookupEnv("GOMAXPROCS")
+	raised := false // GOMAXPROCS, once a CPU is left out
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		f := follower{all: all, cur: all}
+		t := time.NewTicker(poll)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				if !equal(f.cur, all) {
+					setAll(all)
+				}
+				return
+			case <-t.C:
+			}
+			state, cpu, ok := procState(pid)
+			if !ok {
+				continue
+			}
+			if want, changed := f.next(state, cpu); changed {
+				if !raised && !fixedProcs && !equal(want, all) && runtime.GOMAXPROCS(0) < minProcs {
+					runtime.GOMAXPROCS(minProcs)
+					raised = true
+				}
+				setAll(want)
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		if raised {
+			runtime.SetDefaultGOMAXPROCS()
+		}
+	}
+}
+
+// follower decides, poll by poll, which CPUs the process may use.
+type follower struct {
+	all, cur cpuSet
+	asleep   int // polls in a row that found the tool not running
+}
+
+// next returns the CPUs to use after a poll that found the tool in state
+// (as /proc/PID/stat gives it: 'R' running or runnable) on cpu, and
+// whether that differs from the CPUs in use.
+func (f *follower) next(state byte, cpu int) (cpuSet, bool) {
+	want := f.cur
+	if state == 'R' {
+		f.asleep = 0
+		want = f.all
+		if cpu >= 0 && cpu < len(want)*64 {
+			want = without(want, cpu)
+		}
+		if count(want) == 0 {
+			want = f.all
+		}
+	} else {
+		f.asleep++
+		if f.asleep >= idlePolls {
+			want = f.all
+		}
+	}
+	if equal(want, f.cur) {
+		return f.cur, false
+	}
+	f.cur = want
+	return want, true
+}
