@@ -42,6 +42,9 @@ const minProcs = 8
 // process may use fewer than two CPUs or affinity is not supported, and
 // leaves GOMAXPROCS alone where the GOMAXPROCS environment variable is
 // set. stop restores the process's CPUs and GOMAXPROCS; call it once.
+// It changes every thread of the process, so it is for a process that
+// runs one step, as every backup step is (locally too, the local runtime
+// runs each step as a process of its own).
 func Avoid(pid int) (stop func()) {
 	all, ok := allowed()
 	if !ok || count(all) < 2 {
