@@ -132,10 +132,10 @@ func threadSets(t *testing.T) map[int]cpuSet {
 	return sets
 }
 
-// TestAvoidBusyChild runs a real busy process and checks that every
-// thread of this one keeps off its CPU while Avoid runs, with GOMAXPROCS
-// raised, and that stop gives everything back.
-func TestAvoidBusyChild(t *testing.T) {
+// twoCPUs returns the CPUs this process may use, and skips the test
+// where Avoid has nothing to do: off Linux, or with one CPU.
+func twoCPUs(t *testing.T) cpuSet {
+	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("CPU affinity is Linux's")
 	}
@@ -143,6 +143,14 @@ func TestAvoidBusyChild(t *testing.T) {
 	if !ok || count(all) < 2 {
 		t.Skip("needs two CPUs")
 	}
+	return all
+}
+
+// TestAvoidBusyChild runs a real busy process and checks that every
+// thread of this one keeps off its CPU while Avoid runs, with GOMAXPROCS
+// raised, and that stop gives everything back.
+func TestAvoidBusyChild(t *testing.T) {
+	all := twoCPUs(t)
 	t.Setenv("GOMAXPROCS", "")
 	os.Unsetenv("GOMAXPROCS")
 	procsBefore := runtime.GOMAXPROCS(0)
@@ -200,13 +208,7 @@ func TestAvoidBusyChild(t *testing.T) {
 // TestAvoidSleepingChild: a tool that waits (as pg_dumpall waits for its
 // pg_dump) leaves every CPU to the process.
 func TestAvoidSleepingChild(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("CPU affinity is Linux's")
-	}
-	all, ok := allowed()
-	if !ok || count(all) < 2 {
-		t.Skip("needs two CPUs")
-	}
+	all := twoCPUs(t)
 	cmd := exec.Command("sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
