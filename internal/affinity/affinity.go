@@ -7,8 +7,9 @@
 // delays it by about its own share (a 30 % load on the tool's CPU made a
 // MariaDB dump 1.28 times as long, on the server's CPU 1.04 times). Left
 // to the kernel, part of the data mover's work lands on the tool's CPU.
-// Following the tool away made backup-mysql faster in 34 of 40 interleaved
-// rounds on two vCPUs (docs/benchmarks.md, run 25).
+// Following the tool away made backup-mysql faster in 19 of 20 interleaved
+// rounds on two vCPUs, 1.09 times mysqldump's time alone against 1.16
+// (docs/benchmarks.md, run 25).
 package affinity
 
 import (
@@ -62,7 +63,7 @@ func Avoid(pid int) (stop func()) {
 		for {
 			select {
 			case <-done:
-				if !equal(f.cur, all) {
+				if f.cur != all {
 					setAll(all)
 				}
 				return
@@ -73,7 +74,7 @@ func Avoid(pid int) (stop func()) {
 				continue
 			}
 			if want, changed := f.next(state, cpu); changed {
-				if !raised && !fixedProcs && !equal(want, all) && runtime.GOMAXPROCS(0) < minProcs {
+				if !raised && !fixedProcs && want != all && runtime.GOMAXPROCS(0) < minProcs {
 					runtime.GOMAXPROCS(minProcs)
 					raised = true
 				}
@@ -116,7 +117,7 @@ func (f *follower) next(state byte, cpu int) (cpuSet, bool) {
 			want = f.all
 		}
 	}
-	if equal(want, f.cur) {
+	if want == f.cur {
 		return f.cur, false
 	}
 	f.cur = want

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -121,9 +122,9 @@ func threadSets(t *testing.T) map[int]cpuSet {
 	}
 	sets := map[int]cpuSet{}
 	for _, e := range tasks {
-		var tid int
-		for _, c := range e.Name() {
-			tid = tid*10 + int(c-'0')
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
 		}
 		if s, ok := threadAllowed(tid); ok {
 			sets[tid] = s

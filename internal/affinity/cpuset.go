@@ -18,5 +18,3 @@ func without(s cpuSet, cpu int) cpuSet {
 	s[cpu/64] &^= 1 << (uint(cpu) % 64)
 	return s
 }
-
-func equal(a, b cpuSet) bool { return a == b }

@@ -141,30 +141,28 @@ func findSpan(b []byte, lo, hi int, fpA, mask uint64) (int, uint64) {
 		if fpC&mask == 0 {
 			// The second lane found one; the first may still find an
 			// earlier one in the rest of its half.
-			if j := scan(a[i+1:], fpA, mask); j >= 0 {
+			if j, _ := scan(a[i+1:], fpA, mask); j >= 0 {
 				return lo + i + 1 + j, 0
 			}
 			return mid + i, 0
 		}
 	}
 	// The second lane is one byte longer when the span is odd.
-	for j, x := range b[mid+half : hi] {
-		fpC = fpC<<1 + gear[x]
-		if fpC&mask == 0 {
-			return mid + half + j, 0
-		}
+	j, fp := scan(b[mid+half:hi], fpC, mask)
+	if j >= 0 {
+		return mid + half + j, 0
 	}
-	return -1, fpC
+	return -1, fp
 }
 
 // scan rolls the hash fp over b and returns the first i after which it has
-// none of mask's bits set, or -1.
-func scan(b []byte, fp uint64, mask uint64) int {
+// none of mask's bits set, or -1 and the hash after all of b.
+func scan(b []byte, fp uint64, mask uint64) (int, uint64) {
 	for i, c := range b {
 		fp = fp<<1 + gear[c]
 		if fp&mask == 0 {
-			return i
+			return i, fp
 		}
 	}
-	return -1
+	return -1, fp
 }
