@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -75,6 +76,11 @@ func BackupJob(req BackupRequest) (*batchv1.Job, error) {
 	if taskRef.Name == "" {
 		return nil, fmt.Errorf("BackupConfiguration %s/%s: spec.task.name is empty: the job model needs a Task (sidecar backups of workloads have none)", bc.Namespace, bc.Name)
 	}
+	// Validation refuses these too; the planner refuses again so that a
+	// runtime that skipped validation still cannot build the Job.
+	if errs := CheckTaskParams(req.AppBinding, false, bc.Spec.Task, req.Catalog); len(errs) > 0 {
+		return nil, fmt.Errorf("BackupConfiguration %s/%s: %w", bc.Namespace, bc.Name, errs.ToAggregate())
+	}
 	if bc.Spec.Target == nil {
 		return nil, fmt.Errorf("BackupConfiguration %s/%s: spec.target is required", bc.Namespace, bc.Name)
 	}
@@ -124,6 +130,9 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 	}
 	if taskRef.Name == "" {
 		return nil, fmt.Errorf("RestoreSession %s/%s: spec.task.name is empty: the job model needs a Task", rs.Namespace, rs.Name)
+	}
+	if errs := CheckTaskParams(req.AppBinding, true, rs.Spec.Task, req.Catalog); len(errs) > 0 {
+		return nil, fmt.Errorf("RestoreSession %s/%s: %w", rs.Namespace, rs.Name, errs.ToAggregate())
 	}
 	t := rs.Spec.Target
 	if t == nil {
@@ -268,12 +277,18 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 	if js.ordinal != "" {
 		vars["POD_ORDINAL"] = js.ordinal
 	}
-	for _, p := range js.task.Params {
-		vars[p.Name] = p.Value
-	}
 	task, ok := cat.Task(js.task.Name)
 	if !ok {
 		return nil, fmt.Errorf("Task %q not found: install the addon that provides it (stash addons list)", js.task.Name)
+	}
+	// The one place params meet the variables: whatever the caller checked,
+	// none may replace a variable that chooses image, repository,
+	// namespace or a volume source.
+	if errs := CheckParams(field.NewPath("task", "params"), js.task.Params, task, cat); len(errs) > 0 {
+		return nil, fmt.Errorf("%s %s/%s: %w", js.inv.InvokerKind, js.inv.Namespace, js.inv.InvokerName, errs.ToAggregate())
+	}
+	for _, p := range js.task.Params {
+		vars[p.Name] = p.Value
 	}
 	var taskSpec stashv1beta1.TaskSpec
 	if err := substituteInto(task.Spec, vars, &taskSpec); err != nil {
@@ -304,6 +319,9 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 		inputs["ADDON_IMAGE"] = img
 		var spec stashv1beta1.FunctionSpec
 		if err := substituteInto(fn.Spec, inputs, &spec); err != nil {
+			return nil, fmt.Errorf("Task %q step %d: Function %q: %w", task.Name, i, fn.Name, err)
+		}
+		if err := checkMounts(spec.VolumeMounts, spec.VolumeDevices); err != nil {
 			return nil, fmt.Errorf("Task %q step %d: Function %q: %w", task.Name, i, fn.Name, err)
 		}
 		containers = append(containers, stepContainer(js, fn.Name, i, spec))

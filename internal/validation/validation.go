@@ -185,6 +185,7 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 			errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
 		}
 		errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
+		errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task, planCatalog(l))...)
 		if workload && len(t.Paths) == 0 && bc.Spec.Task.Name == "" {
 			errs = append(errs, field.Required(spec.Child("target", "paths"), "list the directories to back up"))
 		}
@@ -215,6 +216,15 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		errs = append(errs, field.Invalid(spec.Child("retryConfig", "maxRetry"), rc.MaxRetry, "must be 0 or more"))
 	}
 	return errs
+}
+
+// planCatalog returns l as the planner's Catalog, or nil without a Lookup (a
+// nil Lookup inside a non-nil interface would be called).
+func planCatalog(l Lookup) plan.Catalog {
+	if l == nil {
+		return nil
+	}
+	return l
 }
 
 // appBinding returns the AppBinding a target points to, if any.
@@ -280,6 +290,7 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 		errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
 	}
 	errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
+	errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, rs.Namespace, l), true, rs.Spec.Task, planCatalog(l))...)
 	rulesPath := spec.Child("target", "rules")
 	rules := t.Rules
 	if len(rules) == 0 && len(rs.Spec.Rules) > 0 {
