@@ -42,17 +42,6 @@ const (
 	restoreUser int64 = 0
 )
 
-// BackupJobName is the name of a BackupSession's Job.
-func BackupJobName(session string) string { return "stash-backup-" + session + "-0" }
-
-// BackupServiceAccount is the ServiceAccount (and Role) of a
-// BackupConfiguration's backup Jobs.
-func BackupServiceAccount(bc string) string { return "stash-backup-" + bc }
-
-// RestoreServiceAccount is the ServiceAccount (and Role) of a
-// RestoreSession's Jobs.
-func RestoreServiceAccount(rs string) string { return "stash-restore-" + rs }
-
 // BackupRequest is what the Job of one BackupSession is built from.
 type BackupRequest struct {
 	Config *stashv1beta1.BackupConfiguration
@@ -150,13 +139,13 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 	var jobs []*batchv1.Job
 	for ord := range replicas {
 		host := orDefault(t.Alias, "host-0")
-		name := "stash-restore-" + rs.Name + "-0"
+		name := RestoreJobName(rs.Name, -1)
 		if perReplica {
 			host = "host-" + strconv.Itoa(ord)
 			if t.Alias != "" {
 				host = t.Alias + "-" + strconv.Itoa(ord)
 			}
-			name += "-" + strconv.Itoa(ord)
+			name = RestoreJobName(rs.Name, ord)
 		}
 		rule := RuleForHost(rules, host)
 		ref := t.Ref
@@ -348,7 +337,7 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 	}
 	labels := map[string]string{
 		LabelComponent: js.component, LabelManagedBy: ManagedBy,
-		LabelInvokerType: js.inv.InvokerKind, LabelInvokerName: js.inv.InvokerName,
+		LabelInvokerType: js.inv.InvokerKind, LabelInvokerName: LabelValue(js.inv.InvokerName),
 	}
 	pod := corev1.PodSpec{
 		InitContainers:     containers[:len(containers)-1],

@@ -41,8 +41,8 @@ const (
 const Finalizer = "stash.appscode.com"
 
 // TriggerName is the name of a BackupConfiguration's trigger CronJob and
-// of its ServiceAccount.
-func TriggerName(bc string) string { return "stash-trigger-" + bc }
+// of its ServiceAccount, within the CronJob name limit (plan.TriggerName).
+func TriggerName(bc string) string { return plan.TriggerName(bc) }
 
 // Reconciler reconciles BackupConfigurations.
 type Reconciler struct {
