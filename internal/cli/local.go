@@ -62,7 +62,9 @@ func newLocalCommand() *cobra.Command {
 		Short: "Run one backup session of BackupConfiguration NAME now and wait for it; exit 0 only on success",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			s, err := runtime().Trigger(c.Context(), namespace, args[0])
+			rt := runtime()
+			defer rt.Close()
+			s, err := rt.Trigger(c.Context(), namespace, args[0])
 			if s != nil {
 				if rerr := report(s); rerr != nil {
 					return rerr
@@ -75,7 +77,9 @@ func newLocalCommand() *cobra.Command {
 		Short: "Run RestoreSession NAME now and wait for it; exit 0 only on success",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			s, err := runtime().Restore(c.Context(), namespace, args[0])
+			rt := runtime()
+			defer rt.Close()
+			s, err := rt.Restore(c.Context(), namespace, args[0])
 			if s != nil {
 				if rerr := report(s); rerr != nil {
 					return rerr
@@ -93,7 +97,7 @@ func newLocalCommand() *cobra.Command {
 				return err
 			}
 			defer store.Close()
-			if _, err := store.FailInterrupted(local.ProcessAlive); err != nil {
+			if _, err := store.FailInterrupted(local.SessionAlive(stateDir)); err != nil {
 				return err
 			}
 			list, err := store.List()

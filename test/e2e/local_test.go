@@ -228,7 +228,7 @@ spec:
 			killed = &s
 		}
 	}
-	if killed == nil || killed.Phase != "Failed" || !strings.Contains(killed.Error, "runtime stopped") {
+	if killed == nil || killed.Phase != "Failed" || !strings.Contains(killed.Error, "stopped (killed or crashed)") {
 		t.Fatalf("session of the killed runtime: %+v", killed)
 	}
 	r = mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "pg-backup")

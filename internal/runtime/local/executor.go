@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -48,6 +49,9 @@ type Executor struct {
 	Mounts map[string]string
 	// ExtraArgs are appended to every step (-f manifests, --state-dir).
 	ExtraArgs func(c corev1.Container) []string
+	// Env is added to every step's environment ("NAME=value"), after this
+	// process's and before the container's own.
+	Env []string
 	// Stdout and Stderr receive the steps' output.
 	Stdout, Stderr io.Writer
 }
@@ -108,7 +112,7 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 			args = append(args, e.ExtraArgs(c)...)
 		}
 		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = os.Environ()
+		cmd.Env = append(os.Environ(), e.Env...)
 		for _, ev := range c.Env {
 			switch {
 			case ev.ValueFrom == nil:
@@ -121,12 +125,31 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 			}
 		}
 		cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
-		// A step dies with the runtime: a killed runtime leaves no
-		// half-run step behind to race the next session.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Run(); err != nil {
+		if err := runStep(cmd); err != nil {
 			return fmt.Errorf("step %s: %w", c.Name, err)
 		}
 	}
 	return nil
+}
+
+// runStep runs one step process so that it dies with the runtime: a killed
+// runtime leaves no half-run step behind to write into the repository
+// beside the next session.
+//
+//   - Pdeathsig: the kernel SIGKILLs the step when the thread that started
+//     it exits. That thread is the one this goroutine is locked to until
+//     the step is reaped, because Go may otherwise retire a thread (one
+//     whose locked goroutine exited) while the step still runs
+//     (golang/go#27505), which would kill a step of a live runtime.
+//   - Setpgid: the step leads its own process group, so that cancelling
+//     (timeOut, SIGINT/SIGTERM of `local trigger`) kills the tools it
+//     started (pg_dump, psql, hook commands) with it, not the step alone.
+//     The group's ID cannot be reused while the leader is unreaped, and
+//     Cancel runs only before Wait reaps it.
+func runStep(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return cmd.Run()
 }

@@ -63,12 +63,12 @@ func TestStore(t *testing.T) {
 	if strings.Join(names, ",") != "bc-b:Failed,bc-c:Succeeded,bc-d:Running" {
 		t.Errorf("after KeepNewest(2): %v", names)
 	}
-	n, err := s.FailInterrupted(func(int) bool { return false })
+	n, err := s.FailInterrupted(func(*Session) bool { return false })
 	if err != nil || n != 1 {
 		t.Fatalf("FailInterrupted: %d %v", n, err)
 	}
 	list, _ = s.List()
-	if last := list[len(list)-1]; last.Phase != "Failed" || !strings.Contains(last.Error, "runtime stopped") {
+	if last := list[len(list)-1]; last.Phase != "Failed" || last.Error != InterruptedReason {
 		t.Errorf("interrupted session %+v", last)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -33,6 +34,40 @@ type Runtime struct {
 	Binary         string
 	Stdout, Stderr io.Writer
 	Now            func() time.Time
+
+	ownOnce sync.Once
+	own     *owner
+	ownErr  error
+}
+
+// owner is the lock that makes this process the owner of the sessions it
+// runs, taken at the first session and held until Close or exit.
+func (rt *Runtime) owner() (*owner, error) {
+	rt.ownOnce.Do(func() { rt.own, rt.ownErr = acquireOwner(rt.StateDir) })
+	return rt.own, rt.ownErr
+}
+
+// Close releases the runtime's ownership lock. Call it when no session of
+// this Runtime runs any more; exiting does the same.
+func (rt *Runtime) Close() error {
+	rt.ownOnce.Do(func() {}) // no lock taken later
+	if rt.own == nil {
+		return nil
+	}
+	err := rt.own.release()
+	rt.own = nil
+	return err
+}
+
+// sweep fails the sessions whose runtime is gone and removes the lock
+// files such runtimes left.
+func (rt *Runtime) sweep(store *Store) (int, error) {
+	n, err := store.FailInterrupted(SessionAlive(rt.StateDir))
+	if err != nil {
+		return n, fmt.Errorf("fail the sessions of stopped runtimes: %w", err)
+	}
+	removeDeadOwners(rt.StateDir)
+	return n, nil
 }
 
 // DefaultStateDir is where state lives unless --state-dir says otherwise.
@@ -112,7 +147,9 @@ func (rt *Runtime) mounts(ns, session string, repo *stashv1alpha1.Repository) (m
 	return m, nil
 }
 
-// ProcessAlive reports whether a process exists (what FailInterrupted asks).
+// ProcessAlive reports whether a process exists. A zombie and an unrelated
+// process that got the PID both count; only sessions recorded before
+// owner locks existed are judged by it (SessionAlive).
 func ProcessAlive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
 
 // Trigger runs one backup session of BackupConfiguration name now and
@@ -163,7 +200,11 @@ func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName s
 		return nil, bc, err
 	}
 	defer store.Close()
-	if _, err := store.FailInterrupted(ProcessAlive); err != nil {
+	if _, err := rt.sweep(store); err != nil {
+		return nil, bc, err
+	}
+	own, err := rt.owner()
+	if err != nil {
 		return nil, bc, err
 	}
 	if sessionName == "" {
@@ -171,18 +212,7 @@ func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName s
 	}
 	sess := &Session{
 		Name: sessionName, Namespace: bc.Namespace, Kind: "BackupSession",
-		InvokerKind: "BackupConfiguration", InvokerName: bc.Name, Start: rt.now().UTC(), PID: os.Getpid(),
-	}
-	// One session per BackupConfiguration at a time, as in Stash.
-	existing, err := store.List()
-	if err != nil {
-		return nil, bc, err
-	}
-	for _, s := range existing {
-		if s.InvokerName == bc.Name && s.Namespace == bc.Namespace && s.Kind == "BackupSession" && s.Phase == "Running" {
-			sess.Phase, sess.End, sess.Error = "Skipped", rt.now().UTC(), "session "+s.Name+" of this BackupConfiguration is still running"
-			return sess, bc, store.Put(sess)
-		}
+		InvokerKind: "BackupConfiguration", InvokerName: bc.Name, Start: rt.now().UTC(), PID: os.Getpid(), Owner: own.id,
 	}
 	l := validation.ManifestLookup{Set: set, Catalog: cat}
 	repo, _ := l.Repository(orNS(bc.Spec.Repository.Namespace, bc.Namespace), bc.Spec.Repository.Name)
@@ -194,9 +224,15 @@ func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName s
 	if err != nil {
 		return nil, bc, err
 	}
-	sess.Phase = "Running"
-	if err := store.Put(sess); err != nil {
+	// One session per BackupConfiguration at a time, as in Stash; a
+	// Running one whose runtime died is failed here and does not count.
+	running, err := store.Begin(sess, SessionAlive(rt.StateDir))
+	if err != nil {
 		return nil, bc, err
+	}
+	if running != nil {
+		sess.Phase, sess.End, sess.Error = "Skipped", rt.now().UTC(), "session "+running.Name+" of this BackupConfiguration is still running"
+		return sess, bc, store.Put(sess)
 	}
 	runCtx := ctx
 	if to := bc.Spec.TimeOut; to != nil && to.Duration > 0 {
@@ -240,7 +276,11 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 		return nil, err
 	}
 	defer store.Close()
-	if _, err := store.FailInterrupted(ProcessAlive); err != nil {
+	if _, err := rt.sweep(store); err != nil {
+		return nil, err
+	}
+	own, err := rt.owner()
+	if err != nil {
 		return nil, err
 	}
 	l := validation.ManifestLookup{Set: set, Catalog: cat}
@@ -255,13 +295,18 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 	}
 	sess := &Session{
 		Name: rs.Name, Namespace: rs.Namespace, Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: rs.Name,
-		Start: rt.now().UTC(), Phase: "Running", PID: os.Getpid(),
+		Start: rt.now().UTC(), PID: os.Getpid(), Owner: own.id,
+	}
+	running, err := store.Begin(sess, SessionAlive(rt.StateDir))
+	if err != nil {
+		return nil, err
+	}
+	if running != nil {
+		return nil, fmt.Errorf("RestoreSession %s/%s is already running (since %s, runtime pid %d)",
+			sess.Namespace, sess.Name, running.Start.Local().Format(time.RFC3339), running.PID)
 	}
 	// A RestoreSession runs again when restored again: its old status goes.
 	_ = os.Remove(filepath.Join(rt.statusDir(), sess.Namespace, "restoresessions", sess.Name+".json"))
-	if err := store.Put(sess); err != nil {
-		return nil, err
-	}
 	var runErr error
 	for _, job := range jobs {
 		if runErr = rt.execute(ctx, job, repo, sess); runErr != nil {
@@ -276,8 +321,14 @@ func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1a
 	if err != nil {
 		return err
 	}
+	var env []string
+	if sess.Kind == "BackupSession" {
+		// The backup steps tag their snapshots with the invoker, which
+		// Stash's database Functions pass no flag for (cli.EnvInvokerKind).
+		env = []string{"STASH_INVOKER_KIND=" + sess.InvokerKind, "STASH_INVOKER_NAME=" + sess.InvokerName}
+	}
 	e := &Executor{
-		Binary: rt.Binary, Mounts: mounts, Stdout: rt.Stdout, Stderr: rt.Stderr,
+		Binary: rt.Binary, Mounts: mounts, Stdout: rt.Stdout, Stderr: rt.Stderr, Env: env,
 		ExtraArgs: func(c corev1.Container) []string {
 			if len(c.Args) > 0 && c.Args[0] == "update-status" {
 				return []string{"--state-dir", rt.statusDir()}

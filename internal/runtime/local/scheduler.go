@@ -55,14 +55,17 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := store.FailInterrupted(ProcessAlive)
+	n, err := s.Runtime.sweep(store)
 	store.Close()
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		s.Log.Warn("sessions left running by a stopped runtime marked Failed", "count", n)
+		s.Log.Warn("sessions left running by a stopped runtime marked Failed", "count", n, "reason", InterruptedReason)
 	}
+	// Sessions run on cron's goroutines; the lock that owns them goes
+	// once they all finished.
+	defer s.Runtime.Close()
 	s.cron = cron.New(cron.WithParser(cronParser))
 	s.entries, s.specs = map[string]cron.EntryID{}, map[string]string{}
 	s.apply(ctx, set)

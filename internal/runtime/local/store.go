@@ -25,7 +25,12 @@ type Session struct {
 	Error       string    `json:"error,omitempty"`
 	// Status is the BackupSessionStatus or RestoreSessionStatus JSON.
 	Status json.RawMessage `json:"status,omitempty"`
-	PID    int             `json:"pid,omitempty"`
+	// PID is the runtime process's, for people reading the list; whether
+	// the session still runs is Owner's lock to say (owner.go).
+	PID int `json:"pid,omitempty"`
+	// Owner names the lock file (under <state-dir>/owners) that the runtime
+	// running this session holds while it lives.
+	Owner string `json:"owner,omitempty"`
 	// Repository is the state of the repository after a backup (Stash's
 	// post-backup actions VerifyRepositoryIntegrity and
 	// SendRepositoryMetrics).
@@ -103,11 +108,7 @@ func key(sess *Session) []byte { return []byte(sess.Kind + "/" + sess.Namespace 
 
 // Put writes a session.
 func (s *Store) Put(sess *Session) error {
-	b, err := json.Marshal(sess)
-	if err != nil {
-		return err
-	}
-	return s.update(func(tx *bolt.Tx) error { return tx.Bucket(sessionsBucket).Put(key(sess), b) })
+	return s.update(func(tx *bolt.Tx) error { return putTx(tx, sess) })
 }
 
 // List returns every session, oldest first.
@@ -128,27 +129,94 @@ func (s *Store) List() ([]Session, error) {
 }
 
 // FailInterrupted marks sessions left Running by a runtime that died as
-// Failed, so that no session stays Running (Stash's #1170, #1488).
-func (s *Store) FailInterrupted(alive func(pid int) bool) (int, error) {
-	sessions, err := s.List()
-	if err != nil {
-		return 0, err
-	}
+// Failed, so that no session stays Running (Stash's #1170, #1488). alive
+// says whether a session's runtime still holds it (SessionAlive). Each
+// session is re-read and written in one transaction, so that a session
+// that finishes meanwhile keeps its real outcome.
+func (s *Store) FailInterrupted(alive func(*Session) bool) (int, error) {
 	n := 0
-	for i := range sessions {
-		sess := &sessions[i]
-		if sess.Phase != "Running" || (sess.PID != 0 && alive(sess.PID)) {
-			continue
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(sessionsBucket)
+		var dead []*Session
+		err := b.ForEach(func(_, v []byte) error {
+			var sess Session
+			if err := json.Unmarshal(v, &sess); err != nil {
+				return err
+			}
+			if sess.Phase == "Running" && !alive(&sess) {
+				dead = append(dead, &sess)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		sess.Phase = "Failed"
-		sess.Error = "the runtime stopped while this session ran (killed or crashed)"
-		sess.End = time.Now().UTC()
-		if err := s.Put(sess); err != nil {
-			return n, err
+		for _, sess := range dead {
+			markInterrupted(sess)
+			if err := putTx(tx, sess); err != nil {
+				return err
+			}
+			n++
 		}
-		n++
+		return nil
+	})
+	return n, err
+}
+
+func markInterrupted(sess *Session) {
+	sess.Phase, sess.Error, sess.End = "Failed", InterruptedReason, time.Now().UTC()
+}
+
+func putTx(tx *bolt.Tx, sess *Session) error {
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return err
 	}
-	return n, nil
+	return tx.Bucket(sessionsBucket).Put(key(sess), b)
+}
+
+// Begin records sess as Running unless a session of the same kind and
+// invoker still runs: that one is returned and sess is not written. A
+// Running session of the invoker whose runtime is gone (alive says no) is
+// marked Failed first. Check and write are one transaction, so two
+// triggers at once cannot both start.
+func (s *Store) Begin(sess *Session, alive func(*Session) bool) (running *Session, err error) {
+	err = s.update(func(tx *bolt.Tx) error {
+		var dead []*Session
+		err := tx.Bucket(sessionsBucket).ForEach(func(_, v []byte) error {
+			var x Session
+			if err := json.Unmarshal(v, &x); err != nil {
+				return err
+			}
+			if x.Phase != "Running" || x.Kind != sess.Kind || x.Namespace != sess.Namespace || x.InvokerName != sess.InvokerName {
+				return nil
+			}
+			if alive(&x) {
+				running = &x
+			} else {
+				dead = append(dead, &x)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, x := range dead {
+			markInterrupted(x)
+			if err := putTx(tx, x); err != nil {
+				return err
+			}
+		}
+		if running != nil {
+			return nil
+		}
+		sess.Phase = "Running"
+		return putTx(tx, sess)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record session %s/%s: %w", sess.Namespace, sess.Name, err)
+	}
+	return running, nil
 }
 
 // Delete removes a session.
