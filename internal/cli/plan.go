@@ -61,6 +61,9 @@ func newValidateCommand() *cobra.Command {
 					fmt.Fprintln(stdout, "warning:", w)
 				}
 				for _, r := range results {
+					for _, w := range r.Warnings {
+						fmt.Fprintf(stdout, "warning: %s %s: %s\n", r.Kind, r.Name, w)
+					}
 					if len(r.Errors) == 0 {
 						fmt.Fprintf(stdout, "%s %s: valid\n", r.Kind, r.Name)
 						continue

@@ -108,3 +108,12 @@ func (l Lookup) Function(name string) (*stashv1beta1.Function, bool) {
 	}
 	return nil, false
 }
+
+// NamespaceLabels implements validation.Lookup.
+func (l Lookup) NamespaceLabels(name string) (map[string]string, bool) {
+	n := &corev1.Namespace{}
+	if !l.get("", name, n) {
+		return nil, false
+	}
+	return n.Labels, true
+}

@@ -28,8 +28,11 @@ import (
 // Set holds the objects read from manifests, keyed by namespace/name
 // (cluster-scoped kinds by name).
 type Set struct {
-	Repositories         map[string]*stashv1alpha1.Repository
-	Secrets              map[string]*corev1.Secret
+	Repositories map[string]*stashv1alpha1.Repository
+	Secrets      map[string]*corev1.Secret
+	// Namespaces are Namespace objects, keyed by name: their labels
+	// decide Repository usagePolicy selectors.
+	Namespaces           map[string]*corev1.Namespace
 	BackupConfigurations map[string]*stashv1beta1.BackupConfiguration
 	BackupSessions       map[string]*stashv1beta1.BackupSession
 	RestoreSessions      map[string]*stashv1beta1.RestoreSession
@@ -69,6 +72,7 @@ func Load(paths ...string) (*Set, error) {
 	s := &Set{
 		Repositories:         map[string]*stashv1alpha1.Repository{},
 		Secrets:              map[string]*corev1.Secret{},
+		Namespaces:           map[string]*corev1.Namespace{},
 		BackupConfigurations: map[string]*stashv1beta1.BackupConfiguration{},
 		BackupSessions:       map[string]*stashv1beta1.BackupSession{},
 		RestoreSessions:      map[string]*stashv1beta1.RestoreSession{},
@@ -196,6 +200,8 @@ func (s *Set) addDoc(doc []byte, where string) error {
 			o.StringData = nil
 			return &o.ObjectMeta
 		})
+	case group == "" && tm.Kind == "Namespace":
+		return addCluster(s, doc, where, tm.Kind, name, s.Namespaces)
 	case group == "stash.appscode.com" && tm.Kind == "BackupConfiguration":
 		return addNamespaced(s, doc, where, tm.Kind, name, s.BackupConfigurations, func(o *stashv1beta1.BackupConfiguration) *metav1.ObjectMeta { return &o.ObjectMeta })
 	case group == "stash.appscode.com" && tm.Kind == "BackupSession":

@@ -11,8 +11,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -27,6 +30,8 @@ import (
 	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/controller/backupconfiguration"
 	"github.com/stash-backup/stash/internal/controller/backupsession"
+	"github.com/stash-backup/stash/internal/controller/grant"
+	"github.com/stash-backup/stash/internal/controller/rbac"
 	repocontroller "github.com/stash-backup/stash/internal/controller/repository"
 	"github.com/stash-backup/stash/internal/controller/restoresession"
 	"github.com/stash-backup/stash/internal/kube"
@@ -77,6 +82,7 @@ func DefaultOptions() Options {
 // New builds the manager with everything registered; Start runs it.
 func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
 	scheme := kube.NewScheme()
+	managed := labels.SelectorFromSet(labels.Set{rbac.LabelManagedBy: rbac.ManagedBy})
 	mopts := ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -92,6 +98,15 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 			// Secrets are read one by one when needed; caching every
 			// Secret of the cluster would cost memory for nothing.
 			DisableFor: []client.Object{&corev1.Secret{}},
+		}},
+		// The operator reads and changes only the RBAC objects it made:
+		// caching only those keeps memory flat on large clusters, and a
+		// user's object of a name it wants is never seen, so never
+		// adopted (internal/controller/rbac refuses it).
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&rbacv1.Role{}:           {Label: managed},
+			&rbacv1.RoleBinding{}:    {Label: managed},
+			&corev1.ServiceAccount{}: {Label: managed},
 		}},
 	}
 	if o.Webhooks {
@@ -121,6 +136,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 		return nil, err
 	}
 	if err := (&repocontroller.Reconciler{Client: c, APIReader: api, Config: cc, Metrics: m, Events: mgr.GetEventRecorderFor(controller.SourceRepository)}).SetupWithManager(mgr); err != nil { //nolint:staticcheck
+		return nil, err
+	}
+	if err := (&grant.Reconciler{Client: c, APIReader: api}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

@@ -2,6 +2,7 @@ package validation
 
 import (
 	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -62,12 +63,24 @@ func (m ManifestLookup) AppBinding(ns, name string) (*appcatalogv1alpha1.AppBind
 	return a, ok
 }
 
+// NamespaceLabels implements Lookup from the manifests' Namespace objects.
+func (m ManifestLookup) NamespaceLabels(name string) (map[string]string, bool) {
+	n, ok := m.Set.Namespaces[name]
+	if !ok {
+		return nil, false
+	}
+	return n.Labels, true
+}
+
 // Result is the verdict on one object.
 type Result struct {
 	Kind   string   `json:"kind"`
 	Name   string   `json:"name"`
 	Source string   `json:"source,omitempty"`
 	Errors []string `json:"errors,omitempty"`
+	// Warnings are checks that could not be made from the manifests
+	// alone (a usagePolicy selector without the Namespace object).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // All validates every Stash object of a manifest set, sorted by kind and
@@ -78,6 +91,10 @@ func All(set *manifest.Set, cat *catalog.Catalog) []Result {
 	add := func(kind, key string, errs field.ErrorList) {
 		r := Result{Kind: kind, Name: key, Source: set.Source(kind, key)}
 		for _, e := range errs {
+			if unknownNamespace(e) {
+				r.Warnings = append(r.Warnings, "could not check: "+e.Error()+"; add the Namespace manifest with its labels to check it")
+				continue
+			}
 			r.Errors = append(r.Errors, e.Error())
 		}
 		out = append(out, r)
@@ -118,4 +135,11 @@ func sortedKeys[T any](m map[string]T) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// unknownNamespace says whether e is repositoryRef's report that a
+// namespace's labels were not available.
+func unknownNamespace(e *field.Error) bool {
+	v, ok := e.BadValue.(string)
+	return e.Type == field.ErrorTypeNotFound && ok && strings.HasPrefix(v, NamespaceUnknown)
 }

@@ -28,6 +28,10 @@ type Lookup interface {
 	Task(name string) (*stashv1beta1.Task, bool)
 	Function(name string) (*stashv1beta1.Function, bool)
 	AppBinding(namespace, name string) (*appcatalogv1alpha1.AppBinding, bool)
+	// NamespaceLabels returns the labels of a namespace; known is false
+	// when the lookup cannot tell (no such namespace, or no Namespace
+	// object among the manifests).
+	NamespaceLabels(name string) (labels map[string]string, known bool)
 }
 
 // Repository validates a Repository; with a Lookup it also checks that the
@@ -136,12 +140,19 @@ func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 		return field.ErrorList{field.NotFound(p, repoNS+"/"+ref.Name)}
 	}
 	if repoNS != ns {
-		from := stashv1alpha1.NamespacesFromSame
-		if up := r.Spec.UsagePolicy; up != nil && up.AllowedNamespaces.From != nil {
-			from = *up.AllowedNamespaces.From
+		repo := *r
+		repo.Namespace, repo.Name = repoNS, ref.Name
+		var nsLabels map[string]string
+		if NeedsNamespaceLabels(&repo) {
+			l, known := l.NamespaceLabels(ns)
+			if !known {
+				return field.ErrorList{field.NotFound(p, NamespaceUnknown+ns+
+					": its labels are needed to check the Repository's usagePolicy selector, and they could not be read")}
+			}
+			nsLabels = l
 		}
-		if from == stashv1alpha1.NamespacesFromSame {
-			return field.ErrorList{field.Forbidden(p, fmt.Sprintf("Repository %s/%s allows only its own namespace: set its spec.usagePolicy.allowedNamespaces.from to All or Selector", repoNS, ref.Name))}
+		if ok, why := UsageAllowed(&repo, ns, nsLabels); !ok {
+			return field.ErrorList{field.Forbidden(p, why)}
 		}
 	}
 	return nil

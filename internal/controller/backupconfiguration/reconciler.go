@@ -15,10 +15,15 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/controller/rbac"
@@ -37,7 +42,8 @@ const (
 	CondValidationPassed   = "ValidationPassed"
 )
 
-// Finalizer is Stash's finalizer on invokers.
+// Finalizer is the finalizer earlier versions put on invokers; it is
+// removed where found.
 const Finalizer = "stash.appscode.com"
 
 // TriggerName is the name of a BackupConfiguration's trigger CronJob and
@@ -53,11 +59,52 @@ type Reconciler struct {
 
 // SetupWithManager registers the reconciler.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	// A Repository's usagePolicy or a Namespace's labels decide whether a
+	// BackupConfiguration of another namespace may use it: look again when
+	// either changes, so a revoked policy turns it Invalid at once.
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &stashv1beta1.BackupConfiguration{}, IndexRepository, func(o client.Object) []string {
+		bc := o.(*stashv1beta1.BackupConfiguration)
+		return []string{repositoryKey(bc)}
+	}); err != nil {
+		return fmt.Errorf("index BackupConfigurations by Repository: %w", err)
+	}
+	byRepository := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.requests(ctx, client.MatchingFields{IndexRepository: o.GetNamespace() + "/" + o.GetName()})
+	})
+	byNamespace := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.requests(ctx, client.InNamespace(o.GetName()))
+	})
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&stashv1beta1.BackupConfiguration{}).
 		Owns(&batchv1.CronJob{}).
+		Watches(&stashv1alpha1.Repository{}, byRepository).
+		Watches(&corev1.Namespace{}, byNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Named("backupconfiguration").
 		Complete(r)
+}
+
+// IndexRepository indexes BackupConfigurations by the namespace/name of
+// their Repository.
+const IndexRepository = "spec.repository"
+
+func repositoryKey(bc *stashv1beta1.BackupConfiguration) string {
+	ns := bc.Spec.Repository.Namespace
+	if ns == "" {
+		ns = bc.Namespace
+	}
+	return ns + "/" + bc.Spec.Repository.Name
+}
+
+func (r *Reconciler) requests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list stashv1beta1.BackupConfigurationList
+	if err := r.Client.List(ctx, &list, opts...); err != nil {
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, bc := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&bc)})
+	}
+	return out
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -70,22 +117,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if repoNS == "" {
 		repoNS = bc.Namespace
 	}
-	// Roles granted in a Repository's other namespace cannot be owned by
-	// the BackupConfiguration; a finalizer removes them with it, so no
-	// grant on that namespace's Secrets outlives it.
-	if !bc.DeletionTimestamp.IsZero() {
-		if controllerutil.ContainsFinalizer(bc, Finalizer) {
-			rbac.Remove(ctx, r.Client, repoNS, plan.BackupServiceAccount(bc.Name))
-			controllerutil.RemoveFinalizer(bc, Finalizer)
-			return ctrl.Result{}, client.IgnoreNotFound(r.Client.Update(ctx, bc))
-		}
-		return ctrl.Result{}, nil
-	}
-	if repoNS != bc.Namespace && !controllerutil.ContainsFinalizer(bc, Finalizer) {
-		controllerutil.AddFinalizer(bc, Finalizer)
+	// Earlier versions kept a finalizer to remove grants in a shared
+	// Repository's namespace; the grant sweeper (internal/controller/grant)
+	// does that now without blocking deletion, so the finalizer goes.
+	if controllerutil.ContainsFinalizer(bc, Finalizer) {
+		controllerutil.RemoveFinalizer(bc, Finalizer)
 		if err := r.Client.Update(ctx, bc); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer to BackupConfiguration %s/%s: %w", bc.Namespace, bc.Name, err)
+			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
+		return ctrl.Result{Requeue: true}, nil
+	}
+	if !bc.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
 	}
 	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
 	st := bc.Status.DeepCopy()
@@ -216,7 +259,7 @@ func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupC
 	if strings.TrimSpace(bc.Spec.Schedule) == "" {
 		return client.IgnoreNotFound(r.Client.Delete(ctx, cj))
 	}
-	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, "", name, rbac.TriggerRules()); err != nil {
+	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, name, rbac.TriggerRules(bc.Name)); err != nil {
 		return err
 	}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, cj, func() error {

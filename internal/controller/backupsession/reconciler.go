@@ -8,6 +8,7 @@ package backupsession
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -42,6 +43,10 @@ const (
 	CondBackupExecutorEnsured = "BackupExecutorEnsured"
 	CondBackupDisrupted       = "BackupDisrupted"
 )
+
+// InvokerObserveWait is how long a new session waits for the operator to
+// check a changed BackupConfiguration before it is Skipped.
+const InvokerObserveWait = time.Minute
 
 // Reconciler reconciles BackupSessions.
 type Reconciler struct {
@@ -134,12 +139,23 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	if bs.Spec.Invoker.Kind != "" && bs.Spec.Invoker.Kind != "BackupConfiguration" {
 		return r.skip(ctx, bs, "InvokerNotSupported", bs.Spec.Invoker.Kind+" invokers are not supported by this operator yet; use a BackupConfiguration")
 	}
-	bc, err := r.invoker(ctx, bs)
+	// The invoker is read past the cache: what it is now, not what it
+	// was, decides what this session may be granted.
+	bc := &stashv1beta1.BackupConfiguration{}
+	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: bs.Spec.Invoker.Name}, bc)
 	if apierrors.IsNotFound(err) {
 		return r.skip(ctx, bs, "InvokerNotFound", fmt.Sprintf("BackupConfiguration %s/%s does not exist.", bs.Namespace, bs.Spec.Invoker.Name))
 	}
 	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if bc.Status.ObservedGeneration != bc.Generation {
+		// A spec the operator has not checked yet (a Repository just
+		// changed, say) is never run: wait for the check, within reason.
+		if r.Config.Clock().Sub(bs.CreationTimestamp.Time) < InvokerObserveWait {
+			return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+		}
+		return r.skip(ctx, bs, "InvokerNotObserved", fmt.Sprintf("BackupConfiguration %s changed (generation %d) and the operator has not checked the change yet (observed %d).", bc.Name, bc.Generation, bc.Status.ObservedGeneration))
 	}
 	if bc.Status.Phase != stashv1beta1.InvokerReady {
 		return r.skip(ctx, bs, "InvokerNotReady", fmt.Sprintf("BackupConfiguration %s is %q, not Ready: see its conditions.", bc.Name, orStr(string(bc.Status.Phase), "new")))
@@ -154,10 +170,16 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 		}
 	}
 
-	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
-	repoNS := orStr(bc.Spec.Repository.Namespace, bc.Namespace)
-	repo, _ := lookup.Repository(repoNS, bc.Spec.Repository.Name)
 	ref, host := targetOf(bc)
+	repo, err := controller.LiveRepository(ctx, r.APIReader, bc.Namespace, bc.Spec.Repository)
+	if err != nil {
+		if errors.Is(err, controller.ErrNotAllowed) {
+			r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+			return r.fail(ctx, bs, ref, host, err.Error())
+		}
+		return ctrl.Result{}, err
+	}
+	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
 	var ab *appcatalogv1alpha1.AppBinding
 	if ref.Kind == "AppBinding" {
 		ab, _ = lookup.AppBinding(ref.Namespace, ref.Name)
@@ -168,12 +190,20 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 		return r.fail(ctx, bs, ref, host, "resolve the backup Job: "+err.Error())
 	}
 	sa := job.Spec.Template.Spec.ServiceAccountName
-	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, "", sa, rbac.BackupRules()); err != nil {
-		return ctrl.Result{}, err
+	access := rbac.Access{Invoker: bc.Name, Session: bs.Name, Secrets: controller.StepSecrets(bc.Namespace, repo, ab)}
+	if repo.Namespace == bc.Namespace {
+		access.Repository = repo.Name
 	}
-	if repoNS != bc.Namespace {
-		if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, repoNS, sa, rbac.RepositoryReadRules()); err != nil {
-			return ctrl.Result{}, err
+	if ab != nil && ab.Namespace == bc.Namespace {
+		access.AppBinding = ab.Name
+	}
+	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, sa, rbac.BackupRules(access)); err != nil {
+		return r.ensureFailed(ctx, bs, ref, host, err)
+	}
+	if repo.Namespace != bc.Namespace {
+		if err := rbac.EnsureGrant(ctx, r.Client, rbac.OwnerOf("BackupConfiguration", bc), sa, repo.Namespace, repo.Name,
+			rbac.RepositoryRules(repo.Name, repo.Spec.Backend.StorageSecretName)); err != nil {
+			return r.ensureFailed(ctx, bs, ref, host, err)
 		}
 	}
 	if err := controller.EnsureInterimClaim(ctx, r.Client, bs, bc.Spec.InterimVolumeTemplate); err != nil {
@@ -209,6 +239,17 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	}
 	r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupRunning, "Backup is running.")
 	return r.requeueForDeadline(bs), nil
+}
+
+// ensureFailed fails the session when the step's ServiceAccount, Role or
+// grant cannot be made because an object of that name is not Stash's
+// (retrying cannot help); other errors are retried.
+func (r *Reconciler) ensureFailed(ctx context.Context, bs *stashv1beta1.BackupSession, ref stashv1beta1.TargetRef, host string, err error) (ctrl.Result, error) {
+	if errors.Is(err, rbac.ErrNotManaged) {
+		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+		return r.fail(ctx, bs, ref, host, err.Error())
+	}
+	return ctrl.Result{}, err
 }
 
 func (r *Reconciler) requeueForDeadline(bs *stashv1beta1.BackupSession) ctrl.Result {

@@ -1,16 +1,29 @@
 // Package rbac creates the least-privilege ServiceAccounts, Roles and
-// RoleBindings that the operator's Jobs and CronJobs run with.
+// RoleBindings that the operator's Jobs and CronJobs run with, and the
+// grants that let a step read a Repository shared from another namespace.
+//
+// Every rule names its objects (resourceNames) except where Kubernetes
+// cannot (create). The operator only ever updates or deletes objects that
+// carry its managed-by label, so a name it chooses can never take over a
+// user's own Role, RoleBinding or ServiceAccount.
 package rbac
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"regexp"
+	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 )
@@ -20,93 +33,274 @@ const (
 	appcatalogGroup = "appcatalog.appscode.com"
 )
 
-// BackupRules are what a backup Job's steps need: read the AppBinding and
-// Secrets, read the invoker and Repository, write session and Repository
-// status, emit events.
-func BackupRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{stashGroup}, Resources: []string{"backupconfigurations", "backupsessions", "repositories", "functions", "tasks"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{stashGroup}, Resources: []string{"backupsessions/status", "repositories/status"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{appcatalogGroup}, Resources: []string{"appbindings"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+// Labels and annotations of the objects this package makes.
+const (
+	// LabelManagedBy marks every object the operator made; it touches
+	// no other.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedBy is LabelManagedBy's value.
+	ManagedBy = "stash.appscode.com"
+	// LabelGrantOwnerKind, LabelGrantOwnerNamespace and LabelGrantOwnerUID
+	// name the invoker a grant in another namespace was made for.
+	LabelGrantOwnerKind      = "stash.appscode.com/grant-owner-kind"
+	LabelGrantOwnerNamespace = "stash.appscode.com/grant-owner-namespace"
+	LabelGrantOwnerUID       = "stash.appscode.com/grant-owner-uid"
+	// AnnotationGrantOwnerName is the invoker's name (names may exceed a
+	// label value's 63 characters).
+	AnnotationGrantOwnerName = "stash.appscode.com/grant-owner-name"
+	// AnnotationGrantRepository is the Repository a grant opens.
+	AnnotationGrantRepository = "stash.appscode.com/grant-repository"
+)
+
+// ErrNotManaged is returned when an object of the name the operator would
+// use exists and is not the operator's.
+var ErrNotManaged = errors.New("exists and is not managed by Stash")
+
+// Access is what one step Job reads and writes: every name here becomes a
+// resourceNames entry. Empty names are left out.
+type Access struct {
+	// Invoker is the BackupConfiguration (backup) the step reads.
+	Invoker string
+	// Session is the BackupSession or RestoreSession whose status the
+	// step writes.
+	Session string
+	// Repository is the Repository of the step's namespace, when it is
+	// there (a shared one is reached through a grant).
+	Repository string
+	// AppBinding is the target AppBinding.
+	AppBinding string
+	// Secrets are the Secrets of the step's namespace it reads: the
+	// storage Secret (own-namespace Repository), the AppBinding's
+	// credentials, TLS and transform Secrets.
+	Secrets []string
+}
+
+func rule(group, resource string, names []string, verbs ...string) (rbacv1.PolicyRule, bool) {
+	var n []string
+	for _, x := range names {
+		if x != "" {
+			n = append(n, x)
+		}
 	}
+	sort.Strings(n)
+	n = dedupe(n)
+	if len(n) == 0 {
+		return rbacv1.PolicyRule{}, false
+	}
+	return rbacv1.PolicyRule{APIGroups: []string{group}, Resources: []string{resource}, ResourceNames: n, Verbs: verbs}, true
+}
+
+func dedupe(s []string) []string {
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func rules(rs ...func() (rbacv1.PolicyRule, bool)) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, f := range rs {
+		if r, ok := f(); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+var events = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}}
+
+// BackupRules are what a backup Job's steps need: read the invoker, the
+// AppBinding and their Secrets, the Repository when it is local, and write
+// their own session's status and the Repository's.
+func BackupRules(a Access) []rbacv1.PolicyRule {
+	return append(rules(
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "backupconfigurations", []string{a.Invoker}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "backupsessions", []string{a.Session}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "backupsessions/status", []string{a.Session}, "get", "update", "patch")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "repositories", []string{a.Repository}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "repositories/status", []string{a.Repository}, "get", "update", "patch")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(appcatalogGroup, "appbindings", []string{a.AppBinding}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) { return rule("", "secrets", a.Secrets, "get") },
+	), events)
 }
 
 // RestoreRules are what a restore Job's steps need.
-func RestoreRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{stashGroup}, Resources: []string{"restoresessions", "repositories", "functions", "tasks"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{stashGroup}, Resources: []string{"restoresessions/status"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{appcatalogGroup}, Resources: []string{"appbindings"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
+func RestoreRules(a Access) []rbacv1.PolicyRule {
+	return append(rules(
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "restoresessions", []string{a.Session}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "restoresessions/status", []string{a.Session}, "get", "update", "patch")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "repositories", []string{a.Repository}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(appcatalogGroup, "appbindings", []string{a.AppBinding}, "get")
+		},
+		func() (rbacv1.PolicyRule, bool) { return rule("", "secrets", a.Secrets, "get") },
+	), events)
+}
+
+// TriggerRules are what the trigger CronJob needs to start a session:
+// read its BackupConfiguration and create sessions (create cannot be
+// limited to names in Kubernetes).
+func TriggerRules(bc string) []rbacv1.PolicyRule {
+	r, _ := rule(stashGroup, "backupconfigurations", []string{bc}, "get")
+	return []rbacv1.PolicyRule{r,
+		{APIGroups: []string{stashGroup}, Resources: []string{"backupsessions"}, Verbs: []string{"create"}},
+		events,
 	}
 }
 
-// TriggerRules are what the trigger CronJob needs to start a session.
-func TriggerRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{stashGroup}, Resources: []string{"backupconfigurations"}, Verbs: []string{"get"}},
-		{APIGroups: []string{stashGroup}, Resources: []string{"backupsessions"}, Verbs: []string{"create", "get"}},
-		{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},
-	}
-}
-
-// RepositoryReadRules let a ServiceAccount of another namespace read a
-// Repository and its Secret (a Repository shared through usagePolicy).
-func RepositoryReadRules() []rbacv1.PolicyRule {
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{stashGroup}, Resources: []string{"repositories"}, Verbs: []string{"get"}},
-		{APIGroups: []string{stashGroup}, Resources: []string{"repositories/status"}, Verbs: []string{"get", "update", "patch"}},
-		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
-	}
+// RepositoryRules let a ServiceAccount read one Repository and its storage
+// Secret and record the Repository's status: a grant in the Repository's
+// namespace, or the wipe Job's Role.
+func RepositoryRules(repo, secret string) []rbacv1.PolicyRule {
+	return rules(
+		func() (rbacv1.PolicyRule, bool) { return rule(stashGroup, "repositories", []string{repo}, "get") },
+		func() (rbacv1.PolicyRule, bool) {
+			return rule(stashGroup, "repositories/status", []string{repo}, "get", "update", "patch")
+		},
+		func() (rbacv1.PolicyRule, bool) { return rule("", "secrets", []string{secret}, "get") },
+	)
 }
 
 // Ensure creates or updates ServiceAccount name in namespace, a Role of
 // the same name with rules, and the RoleBinding between them, all owned by
-// owner (when not nil) so that they go when it goes. roleNamespace, when different from
-// namespace, puts the Role and RoleBinding there (cross-namespace
-// Repository); then they are not owned, since owners cannot cross
-// namespaces, and are labelled for cleanup instead.
-func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace, roleNamespace, name string, rules []rbacv1.PolicyRule) error {
+// owner (when not nil) so that they go when it goes. An existing object of
+// that name that is not the operator's is left alone and reported.
+func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace, name string, rules []rbacv1.PolicyRule) error {
 	scheme := c.Scheme()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, sa, func() error {
-		setLabels(sa)
-		return setOwner(owner, sa, scheme)
-	}); err != nil {
-		return fmt.Errorf("ServiceAccount %s/%s: %w", namespace, name, err)
+	if err := createOrUpdate(ctx, c, sa, func() error { return setOwner(owner, sa, scheme) }); err != nil {
+		return err
 	}
-	if roleNamespace == "" {
-		roleNamespace = namespace
-	}
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: roleNamespace}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, role, func() error {
-		setLabels(role)
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	if err := createOrUpdate(ctx, c, role, func() error {
 		role.Rules = rules
-		if roleNamespace == namespace {
-			return setOwner(owner, role, scheme)
-		}
-		return nil
+		return setOwner(owner, role, scheme)
 	}); err != nil {
-		return fmt.Errorf("Role %s/%s: %w", roleNamespace, name, err)
+		return err
 	}
-	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: roleNamespace}}
-	if _, err := controllerutil.CreateOrUpdate(ctx, c, rb, func() error {
-		setLabels(rb)
-		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}
-		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}}
-		if roleNamespace == namespace {
-			return setOwner(owner, rb, scheme)
+	return ensureBinding(ctx, c, namespace, name, name, namespace, func(rb *rbacv1.RoleBinding) error { return setOwner(owner, rb, scheme) })
+}
+
+// Owner is the invoker a grant in another namespace is made for.
+type Owner struct {
+	Kind, Namespace, Name string
+	UID                   types.UID
+}
+
+// OwnerOf returns the grant owner of a BackupConfiguration or RestoreSession.
+func OwnerOf(kind string, o client.Object) Owner {
+	return Owner{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName(), UID: o.GetUID()}
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// GrantName is the name of the Role and RoleBinding that open a Repository
+// in another namespace to owner's step ServiceAccount. It starts with
+// "stash-grant-", which no name the operator gives in a namespace's own
+// objects does, and ends with a hash of the owner's namespace, kind and
+// name, so that grants of different owners never share a name.
+func GrantName(o Owner) string {
+	sum := sha256.Sum256([]byte(o.Namespace + "/" + o.Kind + "/" + o.Name))
+	h := hex.EncodeToString(sum[:])[:10]
+	readable := nonName.ReplaceAllString(strings.ToLower(o.Namespace+"-"+o.Name), "-")
+	const max = 63 - len("stash-grant-") - 1 - 10
+	if len(readable) > max {
+		readable = readable[:max]
+	}
+	return "stash-grant-" + strings.Trim(readable, "-") + "-" + h
+}
+
+// EnsureGrant creates or updates, in repoNamespace, a Role with rules and a
+// RoleBinding of it to ServiceAccount sa of owner's namespace. It carries
+// labels naming the owner, so that the sweeper (Sweep) removes it when the
+// owner goes or the Repository stops allowing its namespace; it has no
+// owner reference (they cannot cross namespaces) and no finalizer (an
+// operator outage must never block a namespace's deletion).
+func EnsureGrant(ctx context.Context, c client.Client, o Owner, sa, repoNamespace, repo string, rules []rbacv1.PolicyRule) error {
+	name := GrantName(o)
+	mark := func(obj client.Object) {
+		l := obj.GetLabels()
+		if l == nil {
+			l = map[string]string{}
 		}
+		l[LabelGrantOwnerKind], l[LabelGrantOwnerNamespace], l[LabelGrantOwnerUID] = o.Kind, o.Namespace, string(o.UID)
+		obj.SetLabels(l)
+		a := obj.GetAnnotations()
+		if a == nil {
+			a = map[string]string{}
+		}
+		a[AnnotationGrantOwnerName], a[AnnotationGrantRepository] = o.Name, repo
+		obj.SetAnnotations(a)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: repoNamespace}}
+	if err := createOrUpdate(ctx, c, role, func() error {
+		mark(role)
+		role.Rules = rules
 		return nil
 	}); err != nil {
-		if apierrors.IsInvalid(err) {
-			// roleRef is immutable: replace a binding made for another role.
-			_ = c.Delete(ctx, rb)
+		return err
+	}
+	return ensureBinding(ctx, c, repoNamespace, name, sa, o.Namespace, func(rb *rbacv1.RoleBinding) error {
+		mark(rb)
+		return nil
+	})
+}
+
+func ensureBinding(ctx context.Context, c client.Client, namespace, name, sa, saNamespace string, mutate func(*rbacv1.RoleBinding) error) error {
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	err := createOrUpdate(ctx, c, rb, func() error {
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name}
+		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: saNamespace}}
+		return mutate(rb)
+	})
+	if err != nil && apierrors.IsInvalid(err) {
+		// roleRef is immutable: replace a binding of ours made for
+		// another role; the next reconcile creates it anew.
+		_ = c.Delete(ctx, rb, client.Preconditions{UID: &rb.UID})
+	}
+	return err
+}
+
+// createOrUpdate is controllerutil.CreateOrUpdate that refuses to adopt an
+// object the operator did not make.
+func createOrUpdate(ctx context.Context, c client.Client, o client.Object, mutate func() error) error {
+	kind := fmt.Sprintf("%T", o)
+	kind = kind[strings.LastIndex(kind, ".")+1:]
+	_, err := controllerutil.CreateOrUpdate(ctx, c, o, func() error {
+		if o.GetResourceVersion() != "" && o.GetLabels()[LabelManagedBy] != ManagedBy {
+			return fmt.Errorf("%w: rename or delete it, Stash needs the name", ErrNotManaged)
 		}
-		return fmt.Errorf("RoleBinding %s/%s: %w", roleNamespace, name, err)
+		setLabels(o)
+		return mutate()
+	})
+	if apierrors.IsAlreadyExists(err) {
+		// The cache holds only the operator's own objects: a create that
+		// finds one is a user's object of that name.
+		err = fmt.Errorf("%w: rename or delete it, Stash needs the name", ErrNotManaged)
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s/%s: %w", kind, o.GetNamespace(), o.GetName(), err)
 	}
 	return nil
 }
@@ -120,12 +314,40 @@ func setOwner(owner, o client.Object, scheme *runtime.Scheme) error {
 }
 
 // Remove deletes the ServiceAccount, Role and RoleBinding named name in
-// namespace (those Ensure made without an owner).
+// namespace (those Ensure made without an owner), if they are the
+// operator's.
 func Remove(ctx context.Context, c client.Client, namespace, name string) {
 	meta := metav1.ObjectMeta{Name: name, Namespace: namespace}
 	for _, o := range []client.Object{&rbacv1.RoleBinding{ObjectMeta: meta}, &rbacv1.Role{ObjectMeta: meta}, &corev1.ServiceAccount{ObjectMeta: meta}} {
-		_ = c.Delete(ctx, o)
+		_ = deleteManaged(ctx, c, o)
 	}
+}
+
+// deleteManaged deletes o if it carries the operator's label; the UID
+// precondition keeps a look-then-delete race from removing an object that
+// replaced it.
+func deleteManaged(ctx context.Context, c client.Client, o client.Object) error {
+	if err := c.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if o.GetLabels()[LabelManagedBy] != ManagedBy {
+		return nil
+	}
+	uid := o.GetUID()
+	return client.IgnoreNotFound(c.Delete(ctx, o, client.Preconditions{UID: &uid}))
+}
+
+// RemoveGrant deletes the grant (Role and RoleBinding) named name in
+// namespace, if it is the operator's.
+func RemoveGrant(ctx context.Context, c client.Client, namespace, name string) error {
+	meta := metav1.ObjectMeta{Name: name, Namespace: namespace}
+	var errs []error
+	for _, o := range []client.Object{&rbacv1.RoleBinding{ObjectMeta: meta}, &rbacv1.Role{ObjectMeta: meta}} {
+		if err := deleteManaged(ctx, c, o); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func setLabels(o client.Object) {
@@ -133,6 +355,6 @@ func setLabels(o client.Object) {
 	if l == nil {
 		l = map[string]string{}
 	}
-	l["app.kubernetes.io/managed-by"] = "stash.appscode.com"
+	l[LabelManagedBy] = ManagedBy
 	o.SetLabels(l)
 }

@@ -108,7 +108,7 @@ func (r *Reconciler) delete(ctx context.Context, repo *stashv1alpha1.Repository)
 	job := &batchv1.Job{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: repo.Namespace, Name: name}, job)
 	if apierrors.IsNotFound(err) {
-		if err := rbac.Ensure(ctx, r.Client, nil, repo.Namespace, "", name, rbac.RepositoryReadRules()); err != nil {
+		if err := rbac.Ensure(ctx, r.Client, nil, repo.Namespace, name, rbac.RepositoryRules(repo.Name, repo.Spec.Backend.StorageSecretName)); err != nil {
 			return ctrl.Result{}, err
 		}
 		job = WipeJob(repo, r.Config.Image)

@@ -6,6 +6,7 @@ package restoresession
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -124,11 +125,16 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		}
 		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
 	}
-	repoNS := rs.Spec.Repository.Namespace
-	if repoNS == "" {
-		repoNS = rs.Namespace
+	// Past the cache: a policy revoked a moment ago is never honoured.
+	repo, err := controller.LiveRepository(ctx, r.APIReader, rs.Namespace, rs.Spec.Repository)
+	if err != nil {
+		if !errors.Is(err, controller.ErrNotAllowed) {
+			return ctrl.Result{}, err
+		}
+		r.cond(st, rs.Generation, CondValidationPassed, false, "ResourceValidationFailed", err.Error())
+		st.Phase = stashv1beta1.RestoreInvalid
+		return ctrl.Result{}, r.setStatus(ctx, rs, *st)
 	}
-	repo, _ := lookup.Repository(repoNS, rs.Spec.Repository.Name)
 	var ab *appcatalogv1alpha1.AppBinding
 	var ref stashv1beta1.TargetRef
 	if t := rs.Spec.Target; t != nil {
@@ -148,12 +154,20 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
 	}
 	sa := jobs[0].Spec.Template.Spec.ServiceAccountName
-	if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, "", sa, rbac.RestoreRules()); err != nil {
-		return ctrl.Result{}, err
+	access := rbac.Access{Session: rs.Name, Secrets: controller.StepSecrets(rs.Namespace, repo, ab)}
+	if repo.Namespace == rs.Namespace {
+		access.Repository = repo.Name
 	}
-	if repoNS != rs.Namespace {
-		if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, repoNS, sa, rbac.RepositoryReadRules()); err != nil {
-			return ctrl.Result{}, err
+	if ab != nil && ab.Namespace == rs.Namespace {
+		access.AppBinding = ab.Name
+	}
+	if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, sa, rbac.RestoreRules(access)); err != nil {
+		return r.ensureFailed(ctx, rs, st, err)
+	}
+	if repo.Namespace != rs.Namespace {
+		if err := rbac.EnsureGrant(ctx, r.Client, rbac.OwnerOf("RestoreSession", rs), sa, repo.Namespace, repo.Name,
+			rbac.RepositoryRules(repo.Name, repo.Spec.Backend.StorageSecretName)); err != nil {
+			return r.ensureFailed(ctx, rs, st, err)
 		}
 	}
 	if err := r.ensureClaims(ctx, rs, jobs); err != nil {
@@ -188,6 +202,19 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		return ctrl.Result{}, err
 	}
 	return r.requeue(rs), nil
+}
+
+// ensureFailed fails the session when its ServiceAccount, Role or grant
+// cannot be made because an object of that name is not Stash's (retrying
+// cannot help); other errors are retried.
+func (r *Reconciler) ensureFailed(ctx context.Context, rs *stashv1beta1.RestoreSession, st *stashv1beta1.RestoreSessionStatus, err error) (ctrl.Result, error) {
+	if !errors.Is(err, rbac.ErrNotManaged) {
+		return ctrl.Result{}, err
+	}
+	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
+	r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
+	st.Phase = stashv1beta1.RestoreFailed
+	return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
 }
 
 // ensureClaims creates the PVCs of volumeClaimTemplates (one per replica,

@@ -1,0 +1,77 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/kube"
+	"github.com/stash-backup/stash/internal/validation"
+)
+
+// ErrNotAllowed marks a Repository that exists but does not allow the
+// namespace that uses it.
+var ErrNotAllowed = fmt.Errorf("repository not allowed")
+
+// LiveRepository reads the Repository ref (relative to namespace ns) past
+// the cache and checks that it allows ns, reading ns's labels live when its
+// policy is a selector. A session calls it right before granting anything,
+// so a policy revoked a moment ago is never honoured from a stale cache.
+func LiveRepository(ctx context.Context, r client.Reader, ns string, ref stashv1beta1.ObjectReference) (*stashv1alpha1.Repository, error) {
+	repoNS := ref.Namespace
+	if repoNS == "" {
+		repoNS = ns
+	}
+	repo := &stashv1alpha1.Repository{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: repoNS, Name: ref.Name}, repo); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, fmt.Errorf("Repository %s/%s does not exist", repoNS, ref.Name)
+		}
+		return nil, fmt.Errorf("read Repository %s/%s: %w", repoNS, ref.Name, err)
+	}
+	if repoNS == ns {
+		return repo, nil
+	}
+	var labels map[string]string
+	if validation.NeedsNamespaceLabels(repo) {
+		l, ok := kube.Lookup{Ctx: ctx, Reader: r}.NamespaceLabels(ns)
+		if !ok {
+			return nil, fmt.Errorf("%w: the labels of namespace %s, which Repository %s/%s's usagePolicy selector needs, could not be read", ErrNotAllowed, ns, repoNS, ref.Name)
+		}
+		labels = l
+	}
+	if ok, why := validation.UsageAllowed(repo, ns, labels); !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotAllowed, why)
+	}
+	return repo, nil
+}
+
+// StepSecrets are the Secrets of namespace ns a step reads: the storage
+// Secret when the Repository is in ns, and the AppBinding's credentials,
+// TLS and transform Secrets. They become the resourceNames of the step's
+// Role.
+func StepSecrets(ns string, repo *stashv1alpha1.Repository, ab *appcatalogv1alpha1.AppBinding) []string {
+	var out []string
+	if repo != nil && repo.Namespace == ns {
+		out = append(out, repo.Spec.Backend.StorageSecretName)
+	}
+	if ab != nil {
+		if ab.Spec.Secret != nil {
+			out = append(out, ab.Spec.Secret.Name)
+		}
+		if ab.Spec.TLSSecret != nil {
+			out = append(out, ab.Spec.TLSSecret.Name)
+		}
+		for _, t := range ab.Spec.SecretTransforms {
+			if t.AddKeysFrom != nil && t.AddKeysFrom.SecretRef != nil {
+				out = append(out, t.AddKeysFrom.SecretRef.Name)
+			}
+		}
+	}
+	return out
+}
