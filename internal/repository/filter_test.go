@@ -1,6 +1,10 @@
 package repository
 
-import "testing"
+import (
+	"path"
+	"strings"
+	"testing"
+)
 
 func TestMatcher(t *testing.T) {
 	tests := []struct {
@@ -42,4 +46,61 @@ func TestMatcher(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzMatcher checks the include/exclude matcher on any patterns and path:
+// it never panics, an excluded path is never restored, and a file it
+// restores is reachable, every directory above it being walked (otherwise
+// the restore would silently leave out a file the user asked for).
+func FuzzMatcher(f *testing.F) {
+	seeds := [][3]string{
+		{"", "", "a/b.txt"},
+		{"data/sub/*.sql", "", "data/sub/x.sql"},
+		{"*.sql", "*.tmp", "deep/x/dump.sql"},
+		{"/etc/conf", "", "etc/conf/x"},
+		{"data", "data/tmp", "data/tmp/x"},
+		{"a/*/c", "", "a/b/c/d"},
+		{"a/b/", "", "a/b/c"},
+		{"a//b", "", "a/b/c"},
+		{"[a-c]/x", "b", "b/x"},
+		{"a/b/c/d/e", "", "a/b/c/d/e"},
+	}
+	for _, s := range seeds {
+		f.Add(s[0], s[1], s[2])
+	}
+	f.Fuzz(func(t *testing.T, include, exclude, rel string) {
+		// RestoreTree refuses malformed patterns up front.
+		for _, p := range []string{include, exclude} {
+			if _, err := path.Match(p, ""); err != nil {
+				return
+			}
+		}
+		// Snapshot paths are clean and relative, made of checked names.
+		if rel == "" || path.Clean(rel) != rel || strings.HasPrefix(rel, "/") || rel == "." {
+			return
+		}
+		for _, c := range strings.Split(rel, "/") {
+			if checkEntryName(c) != nil {
+				return
+			}
+		}
+		m := matcher{}
+		if include != "" {
+			m.include = []string{include}
+		}
+		if exclude != "" {
+			m.exclude = []string{exclude}
+		}
+		if !m.fileWanted(rel) {
+			return
+		}
+		if m.excluded(rel) {
+			t.Fatalf("include %q exclude %q: %q is excluded yet restored", include, exclude, rel)
+		}
+		for dir := path.Dir(rel); dir != "."; dir = path.Dir(dir) {
+			if !m.dirWanted(dir) {
+				t.Fatalf("include %q exclude %q: %q is restored but its directory %q is not walked", include, exclude, rel, dir)
+			}
+		}
+	})
 }

@@ -218,28 +218,30 @@ func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string,
 	}
 	if s.Stream {
 		// A stream snapshot's root is its one file; restore it into the
-		// target directory under its name.
+		// target directory under its name (checked like any entry's).
 		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
+	}
+	if dir, ok := root.(fs.Directory); ok {
+		// Every entry's name is checked before anything of its directory
+		// is written: a name with "..", "/" or NUL never reaches the
+		// output.
+		root = &checkedDir{Directory: dir}
 	}
 	if dir, ok := root.(fs.Directory); ok && (len(o.Include) > 0 || len(o.Exclude) > 0) {
 		root = &filteredDir{Directory: dir, rel: "", m: matcher{include: o.Include, exclude: o.Exclude}}
-	}
-	out := &restore.FilesystemOutput{
-		TargetPath:           target,
-		OverwriteDirectories: true,
-		OverwriteFiles:       true,
-		OverwriteSymlinks:    true,
-		WriteFilesAtomically: true,
-		// Restores commonly run unprivileged; ownership is best effort.
-		IgnorePermissionErrors: true,
 	}
 	var keepMode os.FileMode = 0o750
 	if st, err := os.Stat(target); err == nil {
 		keepMode = st.Mode().Perm()
 	}
-	if err := out.Init(ctx); err != nil {
-		return nil, fmt.Errorf("prepare restore target %s: %w", target, err)
+	// The output writes only below target and never through a symlink,
+	// whatever the snapshot holds or the target already has.
+	out, err := newConfinedOutput(target, s.Stream)
+	if err != nil {
+		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
+	// kopia closes the output only when the restore succeeds.
+	defer out.Close(ctx) //nolint:errcheck
 	var progressCb restore.ProgressCallback
 	if o.Progress != nil {
 		var last int64

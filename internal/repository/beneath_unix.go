@@ -1,0 +1,12 @@
+//go:build unix && !linux
+
+package repository
+
+import "errors"
+
+// errNoOpenat2 means the kernel cannot resolve a path with openat2.
+var errNoOpenat2 = errors.New("openat2 unavailable")
+
+// openat2Beneath is Linux's; elsewhere the restore walks the path one
+// O_NOFOLLOW component at a time.
+func openat2Beneath(int, string) (int, error) { return -1, errNoOpenat2 }

@@ -1,0 +1,86 @@
+//go:build !unix
+
+package repository
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/snapshot/restore"
+)
+
+// confinedOutput is kopia's FilesystemOutput with a check, before every
+// write, that no directory between the target and the entry is a symlink
+// or reparse point. Unlike the unix output it is not race-free: a symlink
+// made by another process between check and write is followed.
+type confinedOutput struct {
+	*restore.FilesystemOutput
+	rootPath string
+}
+
+func newConfinedOutput(target string, skipRootAttrs bool) (*confinedOutput, error) {
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, fmt.Errorf("create restore target: %w", err)
+	}
+	out := &restore.FilesystemOutput{
+		TargetPath: target, OverwriteDirectories: true, OverwriteFiles: true, OverwriteSymlinks: true,
+		WriteFilesAtomically: true, IgnorePermissionErrors: true,
+	}
+	if err := out.Init(context.Background()); err != nil {
+		return nil, fmt.Errorf("prepare restore target %s: %w", target, err)
+	}
+	_ = skipRootAttrs // RestoreTree restores the target's mode itself here
+	return &confinedOutput{FilesystemOutput: out, rootPath: target}, nil
+}
+
+// check refuses rel when a directory on its way is a symlink, or when
+// rel itself is a symlink and mustNotLink is set.
+func (o *confinedOutput) check(rel string, mustNotLink bool) error {
+	parts := strings.Split(rel, "/")
+	cur := o.rootPath
+	for i, p := range parts {
+		if p == "" || p == "." || p == ".." {
+			return fmt.Errorf("path component %q of %s: %w", p, rel, ErrUnsafeEntry)
+		}
+		cur = filepath.Join(cur, p)
+		last := i == len(parts)-1
+		st, err := os.Lstat(cur)
+		if err != nil {
+			return nil // not there yet: created below, as a directory or file
+		}
+		if st.Mode()&os.ModeSymlink != 0 && (!last || mustNotLink) {
+			return fmt.Errorf("%s in restore target %s: a directory on its path is a symlink; a restore never writes through one (remove it, or restore into an empty directory)", rel, o.rootPath)
+		}
+	}
+	return nil
+}
+
+// BeginDirectory implements restore.Output.
+func (o *confinedOutput) BeginDirectory(ctx context.Context, rel string, e fs.Directory) error {
+	if rel != "" {
+		if err := o.check(rel, true); err != nil {
+			return err
+		}
+	}
+	return o.FilesystemOutput.BeginDirectory(ctx, rel, e)
+}
+
+// WriteFile implements restore.Output.
+func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, cb restore.FileWriteProgress) error {
+	if err := o.check(rel, false); err != nil {
+		return err
+	}
+	return o.FilesystemOutput.WriteFile(ctx, rel, f, cb)
+}
+
+// CreateSymlink implements restore.Output.
+func (o *confinedOutput) CreateSymlink(ctx context.Context, rel string, e fs.Symlink) error {
+	if err := o.check(rel, false); err != nil {
+		return err
+	}
+	return o.FilesystemOutput.CreateSymlink(ctx, rel, e)
+}

@@ -1,0 +1,389 @@
+//go:build unix
+
+package repository
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/snapshot"
+	"github.com/kopia/kopia/snapshot/restore"
+	"golang.org/x/sys/unix"
+)
+
+// confinedOutput is kopia's restore output written so that nothing lands
+// outside the target, whatever the snapshot or the target already holds:
+// the target is opened once, and every write resolves its path below that
+// handle without following a symlink (openat2 with RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS on Linux, else one O_NOFOLLOW openat per
+// component), then acts on the last component with an *at call that does
+// not follow it either. So a symlink restored a moment earlier, or one
+// another process puts there during the restore, is never written
+// through. kopia's FilesystemOutput joins paths and follows symlinks.
+//
+// Symlinks are restored as symlinks with their target text as recorded.
+type confinedOutput struct {
+	root     *os.File
+	rootPath string
+	// skipRootAttrs leaves the target's own owner, mode and times alone
+	// (a stream snapshot's synthetic directory has none of its own).
+	skipRootAttrs bool
+	uid, gid      int
+}
+
+func newConfinedOutput(target string, skipRootAttrs bool) (*confinedOutput, error) {
+	// The target itself is the caller's choice and may be reached through
+	// symlinks; only what is below it comes from the snapshot.
+	if err := os.MkdirAll(target, 0o700); err != nil {
+		return nil, fmt.Errorf("create restore target: %w", err)
+	}
+	f, err := os.Open(target)
+	if err != nil {
+		return nil, fmt.Errorf("open restore target: %w", err)
+	}
+	if st, err := f.Stat(); err != nil || !st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("restore target %s is not a directory", target)
+	}
+	return &confinedOutput{root: f, rootPath: target, skipRootAttrs: skipRootAttrs, uid: os.Geteuid(), gid: os.Getegid()}, nil
+}
+
+var _ restore.Output = (*confinedOutput)(nil)
+
+// Parallelizable implements restore.Output.
+func (o *confinedOutput) Parallelizable() bool { return true }
+
+// Close implements restore.Output.
+func (o *confinedOutput) Close(context.Context) error { return o.root.Close() }
+
+// WriteDirEntry implements restore.Output; only shallow restores use it.
+func (o *confinedOutput) WriteDirEntry(context.Context, string, *snapshot.DirEntry, fs.Directory) error {
+	return nil
+}
+
+// errBeneath explains a path the restore refused to resolve.
+func (o *confinedOutput) errBeneath(rel string, err error) error {
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOTDIR) {
+		return fmt.Errorf("%s in restore target %s: a directory on its path is a symlink or not a directory; a restore never writes through a symlink (remove it from the target, or restore into an empty directory): %w", rel, o.rootPath, err)
+	}
+	return fmt.Errorf("%s in restore target %s: %w", rel, o.rootPath, err)
+}
+
+// noOpenat2 is set once openat2 is found missing (a kernel before 5.6, or
+// a seccomp profile that refuses it); the component walk is used then.
+var noOpenat2 atomic.Bool
+
+// openDir opens directory rel below the root without following symlinks.
+// The returned close func must be called; rel "" is the root itself.
+func (o *confinedOutput) openDir(rel string) (int, func(), error) {
+	rootFD := int(o.root.Fd())
+	if rel == "" || rel == "." {
+		return rootFD, func() {}, nil
+	}
+	if !noOpenat2.Load() {
+		fd, err := openat2Beneath(rootFD, rel)
+		if err == nil {
+			return fd, func() { unix.Close(fd) }, nil
+		}
+		if !errors.Is(err, errNoOpenat2) {
+			return -1, nil, o.errBeneath(rel, err)
+		}
+		noOpenat2.Store(true)
+	}
+	fd, err := walkBeneath(rootFD, rel)
+	if err != nil {
+		return -1, nil, o.errBeneath(rel, err)
+	}
+	return fd, func() { unix.Close(fd) }, nil
+}
+
+// walkBeneath opens directory rel below dirfd one component at a time,
+// each with O_NOFOLLOW: race-free like openat2, at one call per level.
+func walkBeneath(dirfd int, rel string) (int, error) {
+	cur := dirfd
+	for _, c := range strings.Split(rel, "/") {
+		if c == "" || c == "." || c == ".." {
+			if cur != dirfd {
+				unix.Close(cur)
+			}
+			return -1, fmt.Errorf("path component %q: %w", c, ErrUnsafeEntry)
+		}
+		next, err := unix.Openat(cur, c, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if cur != dirfd {
+			unix.Close(cur)
+		}
+		if err != nil {
+			return -1, err
+		}
+		cur = next
+	}
+	return cur, nil
+}
+
+// split returns rel's directory ("" for the root) and last component.
+func split(rel string) (string, string) {
+	dir, base := path.Split(rel)
+	return strings.TrimSuffix(dir, "/"), base
+}
+
+// ignorable reports errors of setting ownership or modes that a restore
+// running unprivileged (or in a user namespace) cannot avoid, as kopia's
+// IgnorePermissionErrors does.
+func ignorable(err error) bool {
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EINVAL)
+}
+
+// unixMode turns Go's mode bits into the kernel's.
+func unixMode(m os.FileMode) uint32 {
+	u := uint32(m.Perm())
+	if m&os.ModeSetuid != 0 {
+		u |= unix.S_ISUID
+	}
+	if m&os.ModeSetgid != 0 {
+		u |= unix.S_ISGID
+	}
+	if m&os.ModeSticky != 0 {
+		u |= unix.S_ISVTX
+	}
+	return u
+}
+
+// fdAttrs sets owner and mode through an open descriptor, which cannot
+// be redirected by a symlink. Ownership goes first: chown clears setuid.
+func (o *confinedOutput) fdAttrs(fd int, e fs.Entry) error {
+	own := e.Owner()
+	if int(own.UserID) != o.uid || int(own.GroupID) != o.gid {
+		if err := unix.Fchown(fd, int(own.UserID), int(own.GroupID)); err != nil && !ignorable(err) {
+			return fmt.Errorf("set owner: %w", err)
+		}
+	}
+	if err := unix.Fchmod(fd, unixMode(e.Mode()&fs.ModBits)); err != nil && !ignorable(err) {
+		return fmt.Errorf("set mode: %w", err)
+	}
+	return nil
+}
+
+// setTimes sets an entry's times by name in dirfd, not following a
+// symlink there.
+func setTimes(dirfd int, name string, e fs.Entry) error {
+	t := unix.NsecToTimespec(e.ModTime().UnixNano())
+	if err := unix.UtimesNanoAt(dirfd, name, []unix.Timespec{t, t}, unix.AT_SYMLINK_NOFOLLOW); err != nil && !ignorable(err) {
+		return fmt.Errorf("set times: %w", err)
+	}
+	return nil
+}
+
+// BeginDirectory implements restore.Output.
+func (o *confinedOutput) BeginDirectory(_ context.Context, rel string, _ fs.Directory) error {
+	if rel == "" {
+		return nil
+	}
+	dir, base := split(rel)
+	dfd, done, err := o.openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = unix.Mkdirat(dfd, base, 0o700)
+	if errors.Is(err, unix.EEXIST) {
+		var st unix.Stat_t
+		if err = unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return fmt.Errorf("%s in restore target %s exists and is not a directory (a symlink is not followed): remove it, or restore into an empty directory", rel, o.rootPath)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create directory %s in %s: %w", rel, o.rootPath, err)
+	}
+	return nil
+}
+
+// FinishDirectory implements restore.Output: a directory's attributes are
+// set once everything in it is written.
+func (o *confinedOutput) FinishDirectory(_ context.Context, rel string, e fs.Directory) error {
+	if rel == "" {
+		if o.skipRootAttrs {
+			return nil
+		}
+		if err := o.fdAttrs(int(o.root.Fd()), e); err != nil {
+			return fmt.Errorf("restore target %s: %w", o.rootPath, err)
+		}
+		if err := os.Chtimes(o.rootPath, e.ModTime(), e.ModTime()); err != nil && !ignorable(err) {
+			return fmt.Errorf("restore target %s: %w", o.rootPath, err)
+		}
+		return nil
+	}
+	dir, base := split(rel)
+	dfd, done, err := o.openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return o.errBeneath(rel, err)
+	}
+	err = o.fdAttrs(fd, e)
+	unix.Close(fd)
+	if err == nil {
+		err = setTimes(dfd, base, e)
+	}
+	if err != nil {
+		return fmt.Errorf("directory %s in %s: %w", rel, o.rootPath, err)
+	}
+	return nil
+}
+
+// copyBuffers are the buffers file contents are copied with.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+
+// progressWriter reports each write; it also hides *os.File's ReadFrom,
+// which would copy through its own small buffer.
+type progressWriter struct {
+	w  io.Writer
+	cb restore.FileWriteProgress
+}
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	if p.cb != nil && n > 0 {
+		p.cb(int64(n))
+	}
+	return n, err
+}
+
+func tempName() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return ".stash-restore-" + hex.EncodeToString(b[:])
+}
+
+// WriteFile implements restore.Output: the content goes to a new file
+// (O_EXCL, O_NOFOLLOW) in the entry's directory, which replaces the entry
+// by rename once written and synced, as kopia's atomic writes do. A rename
+// replaces a symlink at the name; it never writes through it.
+func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, cb restore.FileWriteProgress) error {
+	dir, base := split(rel)
+	dfd, done, err := o.openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	tmp := tempName()
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create %s in %s: %w", rel, o.rootPath, err)
+	}
+	out := os.NewFile(uintptr(fd), path.Join(o.rootPath, dir, tmp))
+	ok := false
+	defer func() {
+		if !ok {
+			out.Close()
+			unix.Unlinkat(dfd, tmp, 0) //nolint:errcheck
+		}
+	}()
+	r, err := f.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("open %s in the snapshot: %w", rel, err)
+	}
+	defer r.Close()
+	buf := copyBuffers.Get().(*[]byte)
+	_, err = io.CopyBuffer(progressWriter{out, cb}, r, *buf)
+	copyBuffers.Put(buf)
+	if err != nil {
+		return fmt.Errorf("write %s in %s: %w", rel, o.rootPath, err)
+	}
+	if err := o.fdAttrs(fd, f); err != nil {
+		return fmt.Errorf("%s in %s: %w", rel, o.rootPath, err)
+	}
+	// Synced before the rename, so that a crash leaves the old file or
+	// the whole new one, never an empty one under the name.
+	if err := out.Sync(); err != nil {
+		return fmt.Errorf("sync %s in %s: %w", rel, o.rootPath, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("close %s in %s: %w", rel, o.rootPath, err)
+	}
+	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
+		return fmt.Errorf("put %s in place in %s (a directory there is not replaced): %w", rel, o.rootPath, err)
+	}
+	ok = true
+	if err := setTimes(dfd, base, f); err != nil {
+		return fmt.Errorf("%s in %s: %w", rel, o.rootPath, err)
+	}
+	return nil
+}
+
+// CreateSymlink implements restore.Output: the link is made with its
+// recorded target text, replacing a symlink (not a file or directory) at
+// its name.
+func (o *confinedOutput) CreateSymlink(ctx context.Context, rel string, e fs.Symlink) error {
+	target, err := e.Readlink(ctx)
+	if err != nil {
+		return fmt.Errorf("read symlink %s in the snapshot: %w", rel, err)
+	}
+	dir, base := split(rel)
+	dfd, done, err := o.openDir(dir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	err = unix.Symlinkat(target, dfd, base)
+	if errors.Is(err, unix.EEXIST) {
+		var st unix.Stat_t
+		if err = unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+			if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+				return fmt.Errorf("symlink %s: %s already exists in %s and is not a symlink: remove it, or restore into an empty directory", rel, base, o.rootPath)
+			}
+			if err = unix.Unlinkat(dfd, base, 0); err == nil {
+				err = unix.Symlinkat(target, dfd, base)
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create symlink %s in %s: %w", rel, o.rootPath, err)
+	}
+	own := e.Owner()
+	if int(own.UserID) != o.uid || int(own.GroupID) != o.gid {
+		if err := unix.Fchownat(dfd, base, int(own.UserID), int(own.GroupID), unix.AT_SYMLINK_NOFOLLOW); err != nil && !ignorable(err) {
+			return fmt.Errorf("symlink %s in %s: set owner: %w", rel, o.rootPath, err)
+		}
+	}
+	if err := setTimes(dfd, base, e); err != nil {
+		return fmt.Errorf("symlink %s in %s: %w", rel, o.rootPath, err)
+	}
+	return nil
+}
+
+func (o *confinedOutput) lstat(rel string) (unix.Stat_t, bool) {
+	var st unix.Stat_t
+	dir, base := split(rel)
+	dfd, done, err := o.openDir(dir)
+	if err != nil {
+		return st, false
+	}
+	defer done()
+	return st, unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW) == nil
+}
+
+// FileExists implements restore.Output. Only incremental restores ask,
+// which Stash does not run; a regular file of the entry's size counts.
+func (o *confinedOutput) FileExists(_ context.Context, rel string, e fs.File) bool {
+	st, ok := o.lstat(rel)
+	return ok && st.Mode&unix.S_IFMT == unix.S_IFREG && st.Size == e.Size()
+}
+
+// SymlinkExists implements restore.Output.
+func (o *confinedOutput) SymlinkExists(_ context.Context, rel string, _ fs.Symlink) bool {
+	st, ok := o.lstat(rel)
+	return ok && st.Mode&unix.S_IFMT == unix.S_IFLNK
+}
