@@ -117,6 +117,15 @@ func newRestorePVCCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				// A directory snapshot goes back where it was taken, a path
+				// the repository supplies: every one is checked before
+				// anything is restored.
+				reserved := f.reservedDirs(ctx, src)
+				for _, s := range snaps {
+					if err := checkRestoreDestination(s.Path, splitList(paths), reserved); err != nil {
+						return fmt.Errorf("snapshot %s: %w", s.ShortID(), err)
+					}
+				}
 				for _, s := range snaps {
 					// A directory snapshot goes back where it was taken:
 					// the volume is mounted at the same path.
