@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: all build demo test test-unit bench bench-db bench-operator tools images cluster-up cluster-down fmt vet clean
+.PHONY: all build demo test test-unit fuzz bench bench-db bench-operator tools images cluster-up cluster-down fmt vet clean
 
 all: build
 
@@ -22,6 +22,11 @@ test: tools
 # missing server skip).
 test-unit:
 	$(GO) test ./...
+
+# Every fuzz target for FUZZTIME each (default 30s); their seed corpora
+# already run in `make test`.
+fuzz:
+	FUZZTIME=$(or $(FUZZTIME),30s) hack/fuzz.sh
 
 tools:
 	hack/build-tools.sh

@@ -189,13 +189,24 @@ func parseURLForm(c *Connection, raw string) error {
 }
 
 func setHostPort(c *Connection, hp string) error {
+	if strings.Contains(hp, "@") {
+		// tcp(user:password@host:port): the address holds credentials.
+		return errCredentials
+	}
 	host, port, err := net.SplitHostPort(hp)
 	if err != nil {
-		if strings.Contains(err.Error(), "missing port") {
-			c.Host = strings.Trim(hp, "[]")
-			return nil
+		var ae *net.AddrError
+		if !errors.As(err, &ae) {
+			return err
 		}
-		return err
+		if ae.Err != "missing port in address" {
+			// Without the address: the caller quotes the URL, redacted.
+			return errors.New(ae.Err)
+		}
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]"), ""
+	}
+	if !validHost(host) {
+		return fmt.Errorf("bad host %q: give a DNS name or an IP address", host)
 	}
 	c.Host = host
 	if port != "" {
@@ -206,6 +217,28 @@ func setHostPort(c *Connection, hp string) error {
 		c.Port = p
 	}
 	return nil
+}
+
+// validHost accepts a DNS name (with the underscores some container
+// networks use) or an IP address, IPv6 with a zone included: anything
+// else reaches a dump tool as a host it cannot make sense of, or as one
+// more option (a leading '-').
+func validHost(h string) bool {
+	if h == "" {
+		return true // the caller reports a missing host
+	}
+	if ip, _, _ := strings.Cut(h, "%"); net.ParseIP(ip) != nil {
+		return true
+	}
+	if h[0] == '-' || h[0] == '.' {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Transform applies kmodules' secretTransforms in order. addKeysFrom needs
