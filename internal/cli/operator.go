@@ -55,6 +55,8 @@ func newOperatorCommand() *cobra.Command {
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz")
 	fl.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader, for more than one replica")
 	fl.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", o.Namespace), "the operator's namespace (leader lease, webhook certificate)")
+	fl.DurationVar(&o.PendingLimit, "pending-timeout", o.PendingLimit, "how long a step's pod may stay Pending (unschedulable, waiting for a volume) or uncreated before its session fails")
+	fl.DurationVar(&o.DefaultTimeout, "default-session-timeout", o.DefaultTimeout, "deadline of sessions whose invoker sets no spec.timeOut")
 	fl.BoolVar(&o.Webhooks, "enable-webhooks", o.Webhooks, "serve the admission webhooks")
 	fl.IntVar(&o.WebhookPort, "webhook-port", o.WebhookPort, "port of the webhook server")
 	fl.StringVar(&o.WebhookHost, "webhook-host", "", "address the webhook server listens on (default all)")

@@ -75,3 +75,10 @@ func StepSecrets(ns string, repo *stashv1alpha1.Repository, ab *appcatalogv1alph
 	}
 	return out
 }
+
+// Permanent says whether an API error will not go away by sending the same
+// request again: a quota or an admission policy refused it, or the object
+// is invalid.
+func Permanent(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
+}

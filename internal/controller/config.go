@@ -5,7 +5,10 @@ package controller
 import (
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/stash-backup/stash/internal/catalog"
+	"github.com/stash-backup/stash/internal/controller/jobstate"
 	"github.com/stash-backup/stash/internal/plan"
 )
 
@@ -18,7 +21,33 @@ type Config struct {
 	Catalog *catalog.Catalog
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// PendingLimit is how long a step's pod may stay Pending (or not be
+	// created) before its session fails; zero means
+	// jobstate.DefaultPendingLimit.
+	PendingLimit time.Duration
+	// DefaultTimeout is the deadline of a session whose invoker sets no
+	// timeOut; zero means DefaultSessionTimeout.
+	DefaultTimeout time.Duration
 }
+
+// DefaultSessionTimeout is the deadline of a session without a timeOut:
+// no session runs for ever, and the next one is never held back by it.
+const DefaultSessionTimeout = 24 * time.Hour
+
+// Timeout is a session's deadline from its invoker's timeOut, or the
+// default.
+func (c Config) Timeout(timeOut *metav1.Duration) time.Duration {
+	if timeOut != nil && timeOut.Duration > 0 {
+		return timeOut.Duration
+	}
+	if c.DefaultTimeout > 0 {
+		return c.DefaultTimeout
+	}
+	return DefaultSessionTimeout
+}
+
+// Limits are the step start limits for jobstate.
+func (c Config) Limits() jobstate.Limits { return jobstate.Limits{Pending: c.PendingLimit} }
 
 // Clock returns the current time.
 func (c Config) Clock() time.Time {

@@ -31,6 +31,7 @@ import (
 	"github.com/stash-backup/stash/internal/controller/backupconfiguration"
 	"github.com/stash-backup/stash/internal/controller/backupsession"
 	"github.com/stash-backup/stash/internal/controller/grant"
+	"github.com/stash-backup/stash/internal/controller/jobstate"
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	repocontroller "github.com/stash-backup/stash/internal/controller/repository"
 	"github.com/stash-backup/stash/internal/controller/restoresession"
@@ -50,6 +51,13 @@ type Options struct {
 	// Namespace is where the operator runs: the leader lease and the
 	// webhook certificate Secret live there.
 	Namespace string
+
+	// PendingLimit is how long a step's pod may stay Pending or
+	// uncreated before its session fails (0: the default).
+	PendingLimit time.Duration
+	// DefaultTimeout is the deadline of sessions whose invoker sets no
+	// timeOut (0: the default).
+	DefaultTimeout time.Duration
 
 	// Webhooks enables the admission webhooks.
 	Webhooks    bool
@@ -74,6 +82,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Image: plan.DefaultImage, MetricsAddr: ":8080", ProbeAddr: ":8081", Namespace: "stash",
+		PendingLimit: jobstate.DefaultPendingLimit, DefaultTimeout: controller.DefaultSessionTimeout,
 		Webhooks: true, WebhookPort: 9443, CertDir: "/tmp/stash-webhook-certs", ServiceName: "stash-operator",
 		ValidatingWebhook: "stash-validating-webhook", MutatingWebhook: "stash-mutating-webhook",
 	}
@@ -124,7 +133,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 	if err := m.Register(ctrlmetrics.Registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	cc := controller.Config{Image: o.Image, Catalog: cat}
+	cc := controller.Config{Image: o.Image, Catalog: cat, PendingLimit: o.PendingLimit, DefaultTimeout: o.DefaultTimeout}
 	c, api := mgr.GetClient(), mgr.GetAPIReader()
 	if err := (&backupconfiguration.Reconciler{Client: c, Config: cc, Events: mgr.GetEventRecorderFor(controller.SourceBackupConfiguration)}).SetupWithManager(mgr); err != nil { //nolint:staticcheck
 		return nil, err

@@ -730,11 +730,14 @@ spec:
 	})
 	name := createSession(t, c, ns, "shared")
 	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
-	role := get(t, c, repoNS, "stash-backup-shared", &rbacv1.Role{})
+	role := grantOf(t, c, repoNS)
+	if role == nil {
+		t.Fatalf("no grant in the Repository's namespace: %v", rbacIn(t, c, repoNS))
+	}
 	if !grants(role, "", "secrets", "get") || !grants(role, "stash.appscode.com", "repositories", "get") {
 		t.Errorf("Role in the Repository's namespace: %+v", role.Rules)
 	}
-	rb := get(t, c, repoNS, "stash-backup-shared", &rbacv1.RoleBinding{})
+	rb := get(t, c, repoNS, role.Name, &rbacv1.RoleBinding{})
 	if len(rb.Subjects) != 1 || rb.Subjects[0].Namespace != ns {
 		t.Errorf("RoleBinding subjects %+v", rb.Subjects)
 	}
@@ -745,10 +748,8 @@ spec:
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "grants in the Repository's namespace removed", func() error {
-		for _, o := range []client.Object{&rbacv1.Role{}, &rbacv1.RoleBinding{}} {
-			if err := c.Get(context.Background(), client.ObjectKey{Namespace: repoNS, Name: "stash-backup-shared"}, o); !apierrors.IsNotFound(err) {
-				return fmt.Errorf("%T still there (%v)", o, err)
-			}
+		if got := rbacIn(t, c, repoNS); len(got) > 0 {
+			return fmt.Errorf("still there: %v", got)
 		}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "shared"}, &stashv1beta1.BackupConfiguration{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("BackupConfiguration still there (%v)", err)

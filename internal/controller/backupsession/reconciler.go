@@ -83,6 +83,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	case stashv1beta1.BackupSessionRunning:
 		return r.track(ctx, bs)
 	}
+	// A session that could not start (its invoker's checks kept failing,
+	// the API kept refusing) ends at the deadline like any other.
+	if age := r.Config.Clock().Sub(bs.CreationTimestamp.Time); !bs.CreationTimestamp.IsZero() && age > r.Config.Timeout(nil) {
+		return r.skip(ctx, bs, "NeverStarted", fmt.Sprintf("The session could not start within %s; see the operator's events for it.", r.Config.Timeout(nil)))
+	}
 	return r.start(ctx, bs)
 }
 
@@ -215,6 +220,11 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	}
 	if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+		if controller.Permanent(err) {
+			// A quota on Jobs, an admission policy: retrying the same Job
+			// cannot help; the session ends and the next one runs.
+			return r.fail(ctx, bs, ref, host, fmt.Sprintf("create backup Job %s: %v", job.Name, err))
+		}
 		return ctrl.Result{}, fmt.Errorf("create Job %s/%s: %w", job.Namespace, job.Name, err)
 	}
 	r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupJobCreated, "Created backup Job "+job.Name)
@@ -230,10 +240,8 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 			Message: "Backup Job " + job.Name + " created.", LastTransitionTime: now}},
 	}}
 	st.Phase = stashv1beta1.BackupSessionRunning
-	if to := bc.Spec.TimeOut; to != nil && to.Duration > 0 {
-		d := metav1.NewTime(bs.CreationTimestamp.Add(to.Duration))
-		st.SessionDeadline = &d
-	}
+	d := metav1.NewTime(bs.CreationTimestamp.Add(r.Config.Timeout(bc.Spec.TimeOut)))
+	st.SessionDeadline = &d
 	if err := r.setStatus(ctx, bs, *st); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -280,8 +288,8 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	if d := bs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {
 		_ = r.Client.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: bs.Namespace}}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 		bs.Status.Conditions = status.SetCondition(bs.Status.Conditions, stashv1beta1.Condition{Type: CondDeadlineExceeded, Status: metav1.ConditionTrue, Reason: "FailedToCompleteWithinDeadline",
-			Message: "Failed to complete backup within the deadline " + d.UTC().Format(time.RFC3339) + " (spec.timeOut)."}, metav1.NewTime(r.Config.Clock()))
-		return r.fail(ctx, bs, ref, host, "timeOut exceeded: the backup did not finish before "+d.UTC().Format(time.RFC3339))
+			Message: "Failed to complete backup within the deadline " + d.UTC().Format(time.RFC3339) + " (spec.timeOut, or the operator's --default-session-timeout)."}, metav1.NewTime(r.Config.Clock()))
+		return r.fail(ctx, bs, ref, host, "timeOut exceeded: the backup did not finish before "+d.UTC().Format(time.RFC3339)+" (spec.timeOut, or the operator's --default-session-timeout)")
 	}
 	job := &batchv1.Job{}
 	err = r.Client.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: name}, job)
@@ -294,7 +302,7 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.Config.Clock())
+	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.Config.Clock(), r.Config.Limits())
 	if err != nil {
 		return ctrl.Result{}, err
 	}

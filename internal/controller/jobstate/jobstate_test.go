@@ -8,6 +8,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 func TestFromPods(t *testing.T) {
@@ -54,5 +55,68 @@ func TestFromPods(t *testing.T) {
 				t.Fatalf("FromPods = %v %q, want %v containing %q", got, msg, tt.want, tt.msg)
 			}
 		})
+	}
+}
+
+func TestFromInputStartFailures(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "stash-backup-x", UID: "job-uid", CreationTimestamp: metav1.NewTime(now.Add(-2 * time.Minute))}}
+	event := func(uid types.UID, reason, msg string, age time.Duration) corev1.Event {
+		return corev1.Event{InvolvedObject: corev1.ObjectReference{UID: uid}, Reason: reason, Message: msg,
+			FirstTimestamp: metav1.NewTime(now.Add(-age)), LastTimestamp: metav1.NewTime(now.Add(-age / 2))}
+	}
+	pod := func(age time.Duration, phase corev1.PodPhase, mutate func(*corev1.Pod)) corev1.Pod {
+		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", UID: "pod-uid", CreationTimestamp: metav1.NewTime(now.Add(-age))}, Status: corev1.PodStatus{Phase: phase}}
+		if mutate != nil {
+			mutate(&p)
+		}
+		return p
+	}
+	waiting := func(reason string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "backup", State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "secret \"x\" not found"}}}}
+		}
+	}
+	lim := Limits{Pending: 5 * time.Minute}
+	tests := []struct {
+		name   string
+		pods   []corev1.Pod
+		events []corev1.Event
+		want   State
+		msg    string
+	}{
+		{"Pod Security rejection fails at once", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true`, time.Second)}, Failed, "violates PodSecurity"},
+		{"quota within grace waits", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: exceeded quota: no-pods`, 10*time.Second)}, Running, ""},
+		{"quota past grace names the quota", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: exceeded quota: no-pods, requested: pods=1`, 90*time.Second)}, Failed, "exceeded quota: no-pods"},
+		{"missing ServiceAccount past grace", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: error looking up service account ns/sa: serviceaccount "sa" not found`, 2*time.Minute)}, Failed, `serviceaccount "sa" not found`},
+		{"another object's event is not the Job's", nil, []corev1.Event{event("other", "FailedCreate", "violates PodSecurity", time.Hour)}, Running, ""},
+		{"unschedulable within the limit", []corev1.Pod{pod(time.Minute, corev1.PodPending, nil)}, nil, Running, ""},
+		{"unschedulable past the limit", []corev1.Pod{pod(6*time.Minute, corev1.PodPending, func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/1 nodes are available: 1 Insufficient memory."}}
+		})}, nil, Failed, "Insufficient memory"},
+		{"Multi-Attach past the limit", []corev1.Pod{pod(6*time.Minute, corev1.PodPending, nil)}, []corev1.Event{event("pod-uid", "FailedAttachVolume", "Multi-Attach error for volume \"pvc-1\" Volume is already exclusively attached to one node", time.Minute)}, Failed, "Multi-Attach error"},
+		{"config error within grace", []corev1.Pod{pod(time.Minute, corev1.PodPending, waiting("CreateContainerConfigError"))}, nil, Running, ""},
+		{"config error past grace", []corev1.Pod{pod(3*time.Minute, corev1.PodPending, waiting("CreateContainerConfigError"))}, nil, Failed, "CreateContainerConfigError"},
+		{"evicted", []corev1.Pod{pod(time.Minute, corev1.PodFailed, func(p *corev1.Pod) { p.Status.Reason, p.Status.Message = "Evicted", "The node was low on resource: memory." })}, nil, Failed, "Evicted"},
+		{"disrupted (node gone, pod GC)", []corev1.Pod{pod(time.Minute, corev1.PodRunning, func(p *corev1.Pod) {
+			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByPodGC", Message: "PodGC: node no longer exists"}}
+		})}, nil, Failed, "node no longer exists"},
+		{"node stopped reporting", []corev1.Pod{pod(time.Minute, corev1.PodUnknown, func(p *corev1.Pod) { p.Status.Reason = "NodeLost" })}, nil, Failed, "Unknown"},
+		{"deleted mid-step", []corev1.Pod{pod(time.Minute, corev1.PodRunning, func(p *corev1.Pod) { n := metav1.NewTime(now); p.DeletionTimestamp = &n })}, nil, Failed, "deleted before its step finished"},
+		{"running is running", []corev1.Pod{pod(time.Hour, corev1.PodRunning, nil)}, nil, Running, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, msg := FromInput(Input{Job: job, Pods: tt.pods, Events: tt.events}, now, lim)
+			if got != tt.want || !strings.Contains(msg, tt.msg) {
+				t.Fatalf("FromInput = %v %q, want %v containing %q", got, msg, tt.want, tt.msg)
+			}
+		})
+	}
+	// No pod and no event: the pending limit still ends it.
+	old := job.DeepCopy()
+	old.CreationTimestamp = metav1.NewTime(now.Add(-6 * time.Minute))
+	if got, msg := FromInput(Input{Job: old}, now, lim); got != Failed || !strings.Contains(msg, "no pod") {
+		t.Errorf("Job without pods past the limit: %v %q", got, msg)
 	}
 }

@@ -121,7 +121,7 @@ func (r *Reconciler) delete(ctx context.Context, repo *stashv1alpha1.Repository)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.Config.Clock())
+	state, msg, err := jobstate.Of(ctx, r.APIReader, job, r.Config.Clock(), r.Config.Limits())
 	if err != nil {
 		return ctrl.Result{}, err
 	}

@@ -184,6 +184,11 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		}
 		if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
 			r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
+			if controller.Permanent(err) {
+				r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
+				st.Phase = stashv1beta1.RestoreFailed
+				return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
+			}
 			return ctrl.Result{}, fmt.Errorf("create Job %s/%s: %w", job.Namespace, job.Name, err)
 		}
 		r.Events.Event(rs, corev1.EventTypeNormal, controller.ReasonRestoreJobCreated, "Created restore Job "+job.Name)
@@ -194,10 +199,8 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	r.cond(st, rs.Generation, CondValidationPassed, true, "ResourceValidationPassed", "Validation has been passed successfully.")
 	r.cond(st, rs.Generation, CondRestoreTargetFound, true, "TargetAvailable", "Restore target found.")
 	r.cond(st, rs.Generation, CondRestoreJobCreated, true, "RestoreJobCreationSucceeded", fmt.Sprintf("Created %d restore Job(s).", n))
-	if to := rs.Spec.TimeOut; to != nil && to.Duration > 0 {
-		d := metav1.NewTime(rs.CreationTimestamp.Add(to.Duration))
-		st.SessionDeadline = &d
-	}
+	d := metav1.NewTime(rs.CreationTimestamp.Add(r.Config.Timeout(rs.Spec.TimeOut)))
+	st.SessionDeadline = &d
 	if err := r.setStatus(ctx, rs, *st); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -318,7 +321,7 @@ func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		if reported[h] {
 			continue
 		}
-		state, msg, err := jobstate.Of(ctx, r.APIReader, j, r.Config.Clock())
+		state, msg, err := jobstate.Of(ctx, r.APIReader, j, r.Config.Clock(), r.Config.Limits())
 		if err != nil {
 			return ctrl.Result{}, err
 		}

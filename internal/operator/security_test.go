@@ -1,0 +1,434 @@
+package operator_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller/rbac"
+	"github.com/stash-backup/stash/internal/operator"
+)
+
+// startOperatorNoWebhooks runs the operator without its webhooks, and with
+// the webhook configurations removed from the API server: what a cluster
+// installed without webhooks (or whose webhook is down) admits, the
+// reconcilers alone must hold back. startOperator reinstalls them.
+func startOperatorNoWebhooks(t *testing.T) {
+	t.Helper()
+	c := newClient(t)
+	ctx := context.Background()
+	for _, o := range []client.Object{
+		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "stash-validating-webhook"}},
+		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "stash-mutating-webhook"}},
+	} {
+		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+			t.Fatal(err)
+		}
+	}
+	o := operator.DefaultOptions()
+	o.Image = testImage
+	o.Webhooks = false
+	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	o.ProbeAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	o.ExtraIPs = []net.IP{net.ParseIP("127.0.0.1")}
+	o.Restartable = true
+	runCtx, cancel := context.WithCancel(ctx)
+	mgr, err := operator.New(runCtx, api.Config, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("operator: %v", err)
+		}
+	})
+	eventually(t, 30*time.Second, "operator ready", func() error {
+		resp, err := http.Get("http://" + o.ProbeAddr + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	})
+}
+
+// deputy is the confused-deputy setup: namespaces A (an attacker's), B
+// (holding a Repository that allows namespaces labelled team=c) and C
+// (labelled team=c), each with a PostgreSQL AppBinding.
+type deputy struct {
+	a, b, cns string
+}
+
+const appBinding = `
+apiVersion: v1
+kind: Secret
+metadata: {name: pg-auth}
+stringData: {username: postgres, password: pw}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: pg}
+spec:
+  type: kubedb.com/postgres
+  version: "14.0"
+  clientConfig:
+    service: {name: pg, port: 5432, scheme: postgresql}
+  secret: {name: pg-auth}
+`
+
+func newDeputy(t *testing.T, c client.Client) deputy {
+	t.Helper()
+	d := deputy{a: newNamespace(t, c), b: newNamespace(t, c), cns: newNamespace(t, c)}
+	ns := get(t, c, "", d.cns, &corev1.Namespace{})
+	ns.Labels["team"] = "c"
+	if err := c.Update(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, c, d.b, fixtures+`---
+apiVersion: v1
+kind: Secret
+metadata: {name: other-secret}
+stringData: {token: do-not-read}
+`)
+	repo := get(t, c, d.b, "s3-repo", &stashv1alpha1.Repository{})
+	sel := stashv1alpha1.NamespacesFromSelector
+	repo.Spec.UsagePolicy = &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{
+		From: &sel, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "c"}}}}
+	if err := c.Update(context.Background(), repo); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, c, d.a, appBinding)
+	mustApply(t, c, d.cns, appBinding)
+	return d
+}
+
+func (d deputy) backupConfiguration(name string) string {
+	return strings.Replace(backupConfiguration(name, ""), "repository: {name: s3-repo}", "repository: {name: s3-repo, namespace: "+d.b+"}", 1)
+}
+
+func (d deputy) restoreSession(name string) string {
+	return fmt.Sprintf(`
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: %s}
+spec:
+  task: {name: postgres-restore-14.0}
+  repository: {name: s3-repo, namespace: %s}
+  target:
+    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: pg}
+    rules:
+    - snapshots: [latest]
+`, name, d.b)
+}
+
+// rbacIn lists the Roles and RoleBindings of namespace ns.
+func rbacIn(t *testing.T, c client.Client, ns string) []string {
+	t.Helper()
+	var roles rbacv1.RoleList
+	var rbs rbacv1.RoleBindingList
+	if err := c.List(context.Background(), &roles, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.List(context.Background(), &rbs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range roles.Items {
+		out = append(out, "Role/"+r.Name)
+	}
+	for _, r := range rbs.Items {
+		out = append(out, "RoleBinding/"+r.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func grantOf(t *testing.T, c client.Client, ns string) *rbacv1.Role {
+	t.Helper()
+	var roles rbacv1.RoleList
+	if err := c.List(context.Background(), &roles, client.InNamespace(ns), client.HasLabels{rbac.LabelGrantOwnerUID}); err != nil {
+		t.Fatal(err)
+	}
+	if len(roles.Items) != 1 {
+		return nil
+	}
+	return &roles.Items[0]
+}
+
+func waitNoGrant(t *testing.T, c client.Client, ns, what string) {
+	t.Helper()
+	eventually(t, 15*time.Second, what, func() error {
+		if got := rbacIn(t, c, ns); len(got) > 0 {
+			return fmt.Errorf("still in %s: %v", ns, got)
+		}
+		return nil
+	})
+}
+
+func TestConfusedDeputyWebhooksOn(t *testing.T) {
+	startOperator(t)
+	confusedDeputy(t, true)
+}
+
+func TestConfusedDeputyWebhooksOff(t *testing.T) {
+	startOperatorNoWebhooks(t)
+	confusedDeputy(t, false)
+}
+
+func confusedDeputy(t *testing.T, webhooks bool) {
+	c := newClient(t)
+	ctx := context.Background()
+	d := newDeputy(t, c)
+
+	// From A: refused by the webhook, or admitted and held Invalid by the
+	// reconcilers; either way nothing is granted in B.
+	err := apply(t, c, d.a, d.backupConfiguration("steal"))
+	switch {
+	case webhooks && (err == nil || !strings.Contains(err.Error(), "does not match")):
+		t.Fatalf("webhook admitted a BackupConfiguration of A using B's Repository: %v", err)
+	case !webhooks && err != nil:
+		t.Fatal(err)
+	}
+	err = apply(t, c, d.a, d.restoreSession("steal"))
+	switch {
+	case webhooks && (err == nil || !strings.Contains(err.Error(), "does not match")):
+		t.Fatalf("webhook admitted a RestoreSession of A using B's Repository: %v", err)
+	case !webhooks && err != nil:
+		t.Fatal(err)
+	}
+	if !webhooks {
+		eventually(t, 20*time.Second, "A's BackupConfiguration Invalid", func() error {
+			bc := get(t, c, d.a, "steal", &stashv1beta1.BackupConfiguration{})
+			if bc.Status.Phase != stashv1beta1.InvokerInvalid {
+				return fmt.Errorf("phase %q %+v", bc.Status.Phase, bc.Status.Conditions)
+			}
+			return nil
+		})
+		eventually(t, 20*time.Second, "A's RestoreSession Invalid", func() error {
+			rs := get(t, c, d.a, "steal", &stashv1beta1.RestoreSession{})
+			if rs.Status.Phase != stashv1beta1.RestoreInvalid {
+				return fmt.Errorf("phase %q %+v", rs.Status.Phase, rs.Status.Conditions)
+			}
+			return nil
+		})
+		// A session created by hand for the Invalid invoker is skipped.
+		name := createSession(t, c, d.a, "steal")
+		waitSession(t, c, d.a, name, stashv1beta1.BackupSessionSkipped)
+	}
+	if got := rbacIn(t, c, d.b); len(got) > 0 {
+		t.Fatalf("A's objects made RBAC objects in B: %v", got)
+	}
+
+	// From C: the grant in B names only the storage Secret and the
+	// Repository, and binds only C's step ServiceAccount.
+	mustApply(t, c, d.cns, d.backupConfiguration("shared"))
+	waitReady(t, c, d.cns, "shared")
+	name := createSession(t, c, d.cns, "shared")
+	waitSession(t, c, d.cns, name, stashv1beta1.BackupSessionRunning)
+	g := grantOf(t, c, d.b)
+	if g == nil {
+		t.Fatalf("no single grant in B: %v", rbacIn(t, c, d.b))
+	}
+	if !strings.HasPrefix(g.Name, "stash-grant-"+d.cns) {
+		t.Errorf("grant %s is not named after its source namespace", g.Name)
+	}
+	for _, r := range g.Rules {
+		want := "s3-repo"
+		if contains(r.Resources, "secrets") {
+			want = "s3-secret"
+		}
+		if len(r.ResourceNames) != 1 || r.ResourceNames[0] != want {
+			t.Errorf("grant rule %+v does not name exactly %s", r, want)
+		}
+		for _, v := range r.Verbs {
+			if contains(r.Resources, "secrets") && v != "get" {
+				t.Errorf("grant lets C %s Secrets", v)
+			}
+		}
+	}
+	rb := get(t, c, d.b, g.Name, &rbacv1.RoleBinding{})
+	if len(rb.Subjects) != 1 || rb.Subjects[0].Namespace != d.cns || rb.Subjects[0].Kind != rbacv1.ServiceAccountKind {
+		t.Errorf("grant binds %+v", rb.Subjects)
+	}
+
+	// The race: a Ready BackupConfiguration of A pointed at B's Repository
+	// and a session created at once, 200 times. No grant may appear in B,
+	// not even for a moment (B is listed after every round).
+	mustApply(t, c, d.a, fixtures+"---"+backupConfiguration("racer", ""))
+	waitReady(t, c, d.a, "racer")
+	point := func(ref stashv1beta1.ObjectReference) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			bc := get(t, c, d.a, "racer", &stashv1beta1.BackupConfiguration{})
+			bc.Spec.Repository = ref
+			return c.Update(ctx, bc)
+		})
+	}
+	own := stashv1beta1.ObjectReference{Name: "s3-repo"}
+	for i := 0; i < 200; i++ {
+		err := point(stashv1beta1.ObjectReference{Name: "s3-repo", Namespace: d.b})
+		if webhooks != (err != nil) {
+			t.Fatalf("round %d: update pointing A at B's Repository: %v (webhooks %v)", i, err, webhooks)
+		}
+		createSession(t, c, d.a, "racer")
+		if got := rbacIn(t, c, d.b); len(got) != 2 {
+			t.Fatalf("round %d: RBAC objects in B: %v (want only C's grant)", i, got)
+		}
+		if err == nil {
+			if err := point(own); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Every racing session settles, and B still holds only C's grant.
+	eventually(t, 90*time.Second, "racing sessions settled", func() error {
+		var list stashv1beta1.BackupSessionList
+		if err := c.List(ctx, &list, client.InNamespace(d.a)); err != nil {
+			return err
+		}
+		for _, s := range list.Items {
+			if s.Status.Phase == "" {
+				return fmt.Errorf("session %s not started", s.Name)
+			}
+		}
+		return nil
+	})
+	if got := rbacIn(t, c, d.b); len(got) != 2 {
+		t.Fatalf("after the race, RBAC objects in B: %v", got)
+	}
+
+	// Revoking the policy removes C's grant.
+	repo := get(t, c, d.b, "s3-repo", &stashv1alpha1.Repository{})
+	repo.Spec.UsagePolicy.AllowedNamespaces.Selector.MatchLabels["team"] = "x"
+	if err := c.Update(ctx, repo); err != nil {
+		t.Fatal(err)
+	}
+	waitNoGrant(t, c, d.b, "grant removed after the policy was revoked")
+	eventually(t, 20*time.Second, "C's BackupConfiguration Invalid after revocation", func() error {
+		bc := get(t, c, d.cns, "shared", &stashv1beta1.BackupConfiguration{})
+		if bc.Status.Phase != stashv1beta1.InvokerInvalid {
+			return fmt.Errorf("phase %q", bc.Status.Phase)
+		}
+		return nil
+	})
+
+	// A RestoreSession's grant goes with it.
+	repo = get(t, c, d.b, "s3-repo", &stashv1alpha1.Repository{})
+	repo.Spec.UsagePolicy.AllowedNamespaces.Selector.MatchLabels["team"] = "c"
+	if err := c.Update(ctx, repo); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, get(t, c, d.cns, "shared", &stashv1beta1.BackupConfiguration{})); err != nil {
+		t.Fatal(err)
+	}
+	waitNoGrant(t, c, d.b, "grant removed with its BackupConfiguration")
+	mustApply(t, c, d.cns, d.restoreSession("restore"))
+	eventually(t, 20*time.Second, "RestoreSession's grant in B", func() error {
+		if grantOf(t, c, d.b) == nil {
+			return fmt.Errorf("no grant: %v", rbacIn(t, c, d.b))
+		}
+		return nil
+	})
+	if err := c.Delete(ctx, get(t, c, d.cns, "restore", &stashv1beta1.RestoreSession{})); err != nil {
+		t.Fatal(err)
+	}
+	waitNoGrant(t, c, d.b, "grant removed with its RestoreSession")
+}
+
+// TestOperatorAdoptsNothing: a user's Role of the name Stash would give a
+// step's Role is neither changed nor deleted; the session fails saying so.
+func TestOperatorAdoptsNothing(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ctx := context.Background()
+	ns := newNamespace(t, c)
+	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("mine", ""))
+	waitReady(t, c, ns, "mine")
+	userRole := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "stash-backup-mine", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}},
+	}
+	if err := c.Create(ctx, userRole); err != nil {
+		t.Fatal(err)
+	}
+	name := createSession(t, c, ns, "mine")
+	bs := waitSession(t, c, ns, name, stashv1beta1.BackupSessionFailed)
+	if msg := firstStatsError(bs); !strings.Contains(msg, "not managed by Stash") {
+		t.Errorf("session error %q does not say the Role is not Stash's", msg)
+	}
+	got := get(t, c, ns, "stash-backup-mine", &rbacv1.Role{})
+	if len(got.Rules) != 1 || got.Rules[0].Resources[0] != "configmaps" || got.Labels[rbac.LabelManagedBy] != "" {
+		t.Errorf("the user's Role was changed: %+v", got)
+	}
+	// Removing a grant never removes an object that is not the operator's.
+	if err := rbac.RemoveGrant(ctx, c, ns, "stash-backup-mine"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "stash-backup-mine"}, &rbacv1.Role{}); apierrors.IsNotFound(err) {
+		t.Error("RemoveGrant deleted a user's Role")
+	}
+}
+
+func firstStatsError(bs *stashv1beta1.BackupSession) string {
+	for _, t := range bs.Status.Targets {
+		for _, s := range t.Stats {
+			if s.Error != "" {
+				return s.Error
+			}
+		}
+	}
+	return ""
+}
+
+// TestStepRoleNamesItsObjects: the step Role of a same-namespace backup
+// names every Secret, the invoker, the session and the Repository, and
+// nothing cluster-scoped or unnamed beyond events.
+func TestStepRoleNamesItsObjects(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("named", ""))
+	waitReady(t, c, ns, "named")
+	name := createSession(t, c, ns, "named")
+	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+	role := get(t, c, ns, "stash-backup-named", &rbacv1.Role{})
+	want := map[string][]string{
+		"secrets": {"pg-auth", "s3-secret"}, "backupconfigurations": {"named"}, "backupsessions": {name},
+		"backupsessions/status": {name}, "repositories": {"s3-repo"}, "repositories/status": {"s3-repo"}, "appbindings": {"pg"},
+	}
+	for _, r := range role.Rules {
+		res := r.Resources[0]
+		if res == "events" {
+			continue
+		}
+		if fmt.Sprint(r.ResourceNames) != fmt.Sprint(want[res]) {
+			t.Errorf("%s: resourceNames %v, want %v", res, r.ResourceNames, want[res])
+		}
+		delete(want, res)
+	}
+	if len(want) > 0 {
+		t.Errorf("no rule for %v", want)
+	}
+}
