@@ -97,7 +97,9 @@ func TestFromInputStartFailures(t *testing.T) {
 		{"Multi-Attach past the limit", []corev1.Pod{pod(6*time.Minute, corev1.PodPending, nil)}, []corev1.Event{event("pod-uid", "FailedAttachVolume", "Multi-Attach error for volume \"pvc-1\" Volume is already exclusively attached to one node", time.Minute)}, Failed, "Multi-Attach error"},
 		{"config error within grace", []corev1.Pod{pod(time.Minute, corev1.PodPending, waiting("CreateContainerConfigError"))}, nil, Running, ""},
 		{"config error past grace", []corev1.Pod{pod(3*time.Minute, corev1.PodPending, waiting("CreateContainerConfigError"))}, nil, Failed, "CreateContainerConfigError"},
-		{"evicted", []corev1.Pod{pod(time.Minute, corev1.PodFailed, func(p *corev1.Pod) { p.Status.Reason, p.Status.Message = "Evicted", "The node was low on resource: memory." })}, nil, Failed, "Evicted"},
+		{"evicted", []corev1.Pod{pod(time.Minute, corev1.PodFailed, func(p *corev1.Pod) {
+			p.Status.Reason, p.Status.Message = "Evicted", "The node was low on resource: memory."
+		})}, nil, Failed, "Evicted"},
 		{"disrupted (node gone, pod GC)", []corev1.Pod{pod(time.Minute, corev1.PodRunning, func(p *corev1.Pod) {
 			p.Status.Conditions = []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "DeletionByPodGC", Message: "PodGC: node no longer exists"}}
 		})}, nil, Failed, "node no longer exists"},
