@@ -60,6 +60,7 @@ func (c Config) Clock() time.Time {
 // Event reasons and sources as Stash names them (§15 of the reference).
 const (
 	ReasonCronJobCreationFailed   = "CronJob Creation Failed"
+	ReasonBackupTriggerFailed     = "Backup Trigger Failed"
 	ReasonBackupJobCreated        = "Backup Job Created"
 	ReasonBackupJobCreationFailed = "Backup Job Creation Failed"
 	ReasonBackupSkipped           = "BackupSession Skipped"

@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 	}
 	cc := controller.Config{Image: o.Image, Catalog: cat, PendingLimit: o.PendingLimit, DefaultTimeout: o.DefaultTimeout}
 	c, api := mgr.GetClient(), mgr.GetAPIReader()
-	if err := (&backupconfiguration.Reconciler{Client: c, Config: cc, Events: mgr.GetEventRecorderFor(controller.SourceBackupConfiguration)}).SetupWithManager(mgr); err != nil { //nolint:staticcheck
+	if err := (&backupconfiguration.Reconciler{Client: c, APIReader: api, Config: cc, Events: mgr.GetEventRecorderFor(controller.SourceBackupConfiguration)}).SetupWithManager(mgr); err != nil { //nolint:staticcheck
 		return nil, err
 	}
 	if err := (&backupsession.Reconciler{Client: c, APIReader: api, Config: cc, Metrics: m, Events: mgr.GetEventRecorderFor(controller.SourceBackupSession)}).SetupWithManager(mgr); err != nil { //nolint:staticcheck

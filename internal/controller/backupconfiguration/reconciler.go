@@ -26,6 +26,7 @@ import (
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/controller"
+	"github.com/stash-backup/stash/internal/controller/jobstate"
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/plan"
@@ -40,6 +41,10 @@ const (
 	CondBackupTargetFound  = "BackupTargetFound"
 	CondCronJobCreated     = "CronJobCreated"
 	CondValidationPassed   = "ValidationPassed"
+	// CondTriggerSucceeded says whether the trigger CronJob's last run
+	// created its BackupSession: a trigger that cannot (its pod refused,
+	// its ServiceAccount lacking rights) shows here, not only in a Job.
+	CondTriggerSucceeded = "TriggerSucceeded"
 )
 
 // Finalizer is the finalizer earlier versions put on invokers; it is
@@ -53,8 +58,11 @@ func TriggerName(bc string) string { return plan.TriggerName(bc) }
 // Reconciler reconciles BackupConfigurations.
 type Reconciler struct {
 	Client client.Client
-	Config controller.Config
-	Events record.EventRecorder
+	// APIReader reads the trigger Jobs' pods past the cache (the
+	// operator caches no pods).
+	APIReader client.Reader
+	Config    controller.Config
+	Events    record.EventRecorder
 }
 
 // SetupWithManager registers the reconciler.
@@ -71,6 +79,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	byRepository := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.requests(ctx, client.MatchingFields{IndexRepository: o.GetNamespace() + "/" + o.GetName()})
 	})
+	byTriggerJob := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		l := o.GetLabels()
+		if l[plan.LabelComponent] != "stash-trigger" || l[plan.LabelInvokerName] == "" {
+			return nil
+		}
+		// The label holds a bounded form of the name (long names are
+		// hashed), so match it against the namespace's invokers.
+		var out []reconcile.Request
+		for _, req := range r.requests(ctx, client.InNamespace(o.GetNamespace())) {
+			if plan.LabelValue(req.Name) == l[plan.LabelInvokerName] {
+				out = append(out, req)
+			}
+		}
+		return out
+	})
 	byNamespace := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.requests(ctx, client.InNamespace(o.GetName()))
 	})
@@ -78,6 +101,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&stashv1beta1.BackupConfiguration{}).
 		Owns(&batchv1.CronJob{}).
 		Watches(&stashv1alpha1.Repository{}, byRepository).
+		Watches(&batchv1.Job{}, byTriggerJob).
 		Watches(&corev1.Namespace{}, byNamespace, builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Named("backupconfiguration").
 		Complete(r)
@@ -193,6 +217,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			st.Phase = stashv1beta1.InvokerReady
 		}
 	}
+	if st.Phase == stashv1beta1.InvokerReady && strings.TrimSpace(bc.Spec.Schedule) != "" {
+		if err := r.triggerCondition(ctx, bc, set); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	st.ObservedGeneration = bc.Generation
 	if !equalStatus(bc.Status, *st) {
 		bc.Status = *st
@@ -251,6 +280,41 @@ func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupCo
 	return true, fmt.Sprintf("%s %s/%s exists.", t.Ref.Kind, ns, t.Ref.Name)
 }
 
+// triggerCondition sets CondTriggerSucceeded from the newest Job of the
+// trigger CronJob, when there is one.
+func (r *Reconciler) triggerCondition(ctx context.Context, bc *stashv1beta1.BackupConfiguration, set func(t string, ok bool, reason, msg string)) error {
+	var jobs batchv1.JobList
+	if err := r.Client.List(ctx, &jobs, client.InNamespace(bc.Namespace), client.MatchingLabels{plan.LabelComponent: "stash-trigger", plan.LabelInvokerName: plan.LabelValue(bc.Name)}); err != nil {
+		return fmt.Errorf("list trigger Jobs of BackupConfiguration %s/%s: %w", bc.Namespace, bc.Name, err)
+	}
+	var last *batchv1.Job
+	for i := range jobs.Items {
+		if j := &jobs.Items[i]; last == nil || last.CreationTimestamp.Before(&j.CreationTimestamp) {
+			last = j
+		}
+	}
+	if last == nil {
+		return nil
+	}
+	reader := r.APIReader
+	if reader == nil {
+		reader = r.Client
+	}
+	state, msg, err := jobstate.Of(ctx, reader, last, r.Config.Clock(), r.Config.Limits())
+	if err != nil {
+		return err
+	}
+	switch state {
+	case jobstate.Complete:
+		set(CondTriggerSucceeded, true, "BackupSessionCreated", "The trigger Job "+last.Name+" created a BackupSession.")
+	case jobstate.Failed:
+		m := "The trigger Job " + last.Name + " could not create a BackupSession: " + msg
+		set(CondTriggerSucceeded, false, "TriggerFailed", m)
+		r.Events.Event(bc, corev1.EventTypeWarning, controller.ReasonBackupTriggerFailed, m)
+	}
+	return nil
+}
+
 // ensureCronJob creates or updates the trigger CronJob (or removes it when
 // the BackupConfiguration has no schedule).
 func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupConfiguration) error {
@@ -264,7 +328,7 @@ func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupC
 	}
 	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, cj, func() error {
 		labels := map[string]string{
-			plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: bc.Name,
+			plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: plan.LabelValue(bc.Name),
 			plan.LabelComponent: "stash-trigger", plan.LabelManagedBy: plan.ManagedBy,
 		}
 		cj.Labels = labels
@@ -275,6 +339,9 @@ func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupC
 		cj.Spec.FailedJobsHistoryLimit = ptr(int32(1))
 		jt := &cj.Spec.JobTemplate
 		jt.Labels = map[string]string{"stash.appscode.com/delete-job-on-completion": "true"}
+		for k, v := range labels {
+			jt.Labels[k] = v
+		}
 		jt.Spec.BackoffLimit = ptr(int32(3))
 		jt.Spec.TTLSecondsAfterFinished = ptr(int32(300))
 		pod := &jt.Spec.Template

@@ -465,7 +465,7 @@ func NewSession(bc *stashv1beta1.BackupConfiguration, t time.Time, retryLeft int
 		ObjectMeta: metav1.ObjectMeta{
 			Name: fmt.Sprintf("%s-%d", bc.Name, t.Unix()), Namespace: bc.Namespace,
 			Labels: map[string]string{
-				plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: bc.Name,
+				plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: plan.LabelValue(bc.Name),
 				plan.LabelComponent: "stash-backup", plan.LabelManagedBy: plan.ManagedBy,
 			},
 			OwnerReferences: []metav1.OwnerReference{{
@@ -481,7 +481,7 @@ func NewSession(bc *stashv1beta1.BackupConfiguration, t time.Time, retryLeft int
 	if bc.Spec.Target != nil {
 		ref := bc.Spec.Target.Ref
 		bs.Labels["stash.appscode.com/target-kind"] = ref.Kind
-		bs.Labels["stash.appscode.com/target-name"] = ref.Name
+		bs.Labels["stash.appscode.com/target-name"] = plan.LabelValue(ref.Name)
 		bs.Labels["stash.appscode.com/target-namespace"] = orStr(ref.Namespace, bc.Namespace)
 	}
 	return bs

@@ -286,7 +286,7 @@ func (r *Reconciler) fail(ctx context.Context, rs *stashv1beta1.RestoreSession, 
 
 func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
 	var jobs batchv1.JobList
-	if err := r.APIReader.List(ctx, &jobs, client.InNamespace(rs.Namespace), client.MatchingLabels{plan.LabelInvokerName: rs.Name, plan.LabelInvokerType: "RestoreSession"}); err != nil {
+	if err := r.APIReader.List(ctx, &jobs, client.InNamespace(rs.Namespace), client.MatchingLabels{plan.LabelInvokerName: plan.LabelValue(rs.Name), plan.LabelInvokerType: "RestoreSession"}); err != nil {
 		return ctrl.Result{}, err
 	}
 	reported := map[string]bool{}
