@@ -8,10 +8,14 @@
 #   FUZZTIME=2m hack/fuzz.sh             every target for two minutes
 #   hack/fuzz.sh FuzzLoad FuzzSubstitute  only the named targets
 #   FUZZFLAGS='-parallel 1' hack/fuzz.sh  extra go test flags
+#
+# FUZZMINIMIZETIME (default 10s) bounds the shrinking of each new input:
+# Go's default of 60s can spend a whole short run shrinking one input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 FUZZTIME=${FUZZTIME:-30s}
+FUZZMINIMIZETIME=${FUZZMINIMIZETIME:-10s}
 GO=${GO:-go}
 read -r -a extra <<<"${FUZZFLAGS:-}"
 
@@ -38,7 +42,7 @@ for t in "${targets[@]}"; do
   [[ $dir == "$mod" ]] && pkg=.
   echo "== $name ($dir, $FUZZTIME)" >&2
   ran=$((ran + 1))
-  if ! (cd "$root/$mod" && "$GO" test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "${extra[@]}"); then
+  if ! (cd "$root/$mod" && "$GO" test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" "${extra[@]}"); then
     failed+=("$name ($dir)")
   fi
 done

@@ -1,18 +1,16 @@
-package manifest_test
+package manifest
 
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"fmt"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
-
-	"github.com/stash-backup/stash/internal/manifest"
 )
 
 // FuzzLoad loads arbitrary manifest files. What must hold: an error names
@@ -38,14 +36,18 @@ func FuzzLoad(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	empty := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		file := filepath.Join(dir, "m.yaml")
-		if err := os.WriteFile(file, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		set, err := manifest.Load(file)
-		if err != nil {
+		// A manifest that takes this long is a hang (a user's stash
+		// validate or the local runtime would stop): fail loudly, so
+		// that the fuzzer keeps the input.
+		hang := time.AfterFunc(30*time.Second, func() { panic(fmt.Sprintf("loading %d bytes took over 30s: %q", len(data), data)) })
+		defer hang.Stop()
+		// What Load does for each file, without the disk: the fuzzer
+		// spends its time in the parser, not in writing files.
+		const file = "/manifests/m.yaml"
+		set := emptySet(t, empty)
+		if err := set.add(file, data); err != nil {
 			if !strings.Contains(err.Error(), file) {
 				t.Fatalf("error does not name the file: %v", err)
 			}
@@ -62,12 +64,8 @@ func FuzzLoad(f *testing.F) {
 			out.WriteString("---\n")
 			out.Write(raw)
 		}
-		again := filepath.Join(dir, "again.yaml")
-		if err := os.WriteFile(again, out.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		set2, err := manifest.Load(again)
-		if err != nil {
+		set2 := emptySet(t, empty)
+		if err := set2.add("/manifests/again.yaml", out.Bytes()); err != nil {
 			t.Fatalf("loaded objects do not load again: %v\n%s", err, out.Bytes())
 		}
 		docs2 := checkKeys(t, set2)
@@ -88,6 +86,17 @@ func FuzzLoad(f *testing.F) {
 // alone (a namespace in their metadata means nothing).
 var clusterScoped = map[string]bool{"Namespaces": true, "BackupBlueprints": true, "Functions": true, "Tasks": true}
 
+// emptySet is the Set Load starts from (Load of an empty directory), so
+// that fields added to Set later are initialised as Load does.
+func emptySet(t *testing.T, emptyDir string) *Set {
+	t.Helper()
+	set, err := Load(emptyDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
 type loaded struct {
 	kind, key string
 	obj       any
@@ -96,7 +105,7 @@ type loaded struct {
 // checkKeys checks that every object of every map of the Set (found by
 // reflection, so kinds added later are covered) sits under its own key
 // and has a source, and returns them sorted by map and key.
-func checkKeys(t *testing.T, set *manifest.Set) []loaded {
+func checkKeys(t *testing.T, set *Set) []loaded {
 	t.Helper()
 	var out []loaded
 	v := reflect.ValueOf(set).Elem()
@@ -114,7 +123,7 @@ func checkKeys(t *testing.T, set *manifest.Set) []loaded {
 			name := meta.FieldByName("Name").String()
 			ns := meta.FieldByName("Namespace").String()
 			kind := reflect.ValueOf(obj).Elem().FieldByName("TypeMeta").FieldByName("Kind").String()
-			want := manifest.Key(ns, name)
+			want := Key(ns, name)
 			if clusterScoped[field] {
 				want = name
 			}
