@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -81,4 +83,24 @@ func StepSecrets(ns string, repo *stashv1alpha1.Repository, ab *appcatalogv1alph
 // is invalid.
 func Permanent(err error) bool {
 	return apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)
+}
+
+// UnverifiedSettings returns an error naming the privileged fields of an
+// invoker (validation.PrivilegedSettings) when the admission policy that
+// checks who set them is not installed: the operator cannot know who did,
+// so it refuses rather than run them.
+func UnverifiedSettings(ctx context.Context, r client.Reader, fields []string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	b := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+	err := r.Get(ctx, client.ObjectKey{Name: validation.AdmissionPolicy}, b)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("read ValidatingAdmissionPolicyBinding %s: %w", validation.AdmissionPolicy, err)
+	}
+	return fmt.Errorf("%w: %s can only be used when the ValidatingAdmissionPolicy %s is installed (the Helm chart installs it; or kubectl apply -f config/admission), which checks that whoever sets them may create pods in the namespace; install it, or remove the field",
+		ErrNotAllowed, strings.Join(fields, ", "), validation.AdmissionPolicy)
 }

@@ -94,6 +94,9 @@ func startOperator(t *testing.T) *runningOperator {
 	if err := testserver.InstallWebhooks(ctx, c, port); err != nil {
 		t.Fatal(err)
 	}
+	if err := testserver.InstallAdmissionPolicy(ctx, c); err != nil {
+		t.Fatal(err)
+	}
 	o := operator.DefaultOptions()
 	o.Image = testImage
 	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))

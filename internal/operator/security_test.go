@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,13 +18,17 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller/backupconfiguration"
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	"github.com/stash-backup/stash/internal/operator"
+	"github.com/stash-backup/stash/internal/status"
+	"github.com/stash-backup/stash/internal/testserver"
 )
 
 // startOperatorNoWebhooks runs the operator without its webhooks, and with
@@ -40,6 +46,9 @@ func startOperatorNoWebhooks(t *testing.T) {
 		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := testserver.InstallAdmissionPolicy(ctx, c); err != nil {
+		t.Fatal(err)
 	}
 	o := operator.DefaultOptions()
 	o.Image = testImage
@@ -430,5 +439,127 @@ func TestStepRoleNamesItsObjects(t *testing.T) {
 	}
 	if len(want) > 0 {
 		t.Errorf("no rule for %v", want)
+	}
+}
+
+// asUser is a client that acts as user (impersonated by the admin), whose
+// rights are only the rules given in namespace ns.
+func asUser(t *testing.T, ns, user string, rules ...rbacv1.PolicyRule) client.Client {
+	t.Helper()
+	admin := newClient(t)
+	ctx := context.Background()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns}, Rules: rules}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user, Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: user},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}}
+	for _, o := range []client.Object{role, rb} {
+		if err := admin.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := rest.CopyConfig(api.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	c, err := client.New(cfg, client.Options{Scheme: admin.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestRuntimeSettingsNeedPodRights: a user who may create Stash objects but
+// not pods cannot choose the ServiceAccount, node or privileges of a Stash
+// Job, nor have a RestoreSession create PVCs; a user who may create pods
+// can; settings that grant nothing (resources, nice) are open to both.
+func TestRuntimeSettingsNeedPodRights(t *testing.T) {
+	startOperator(t)
+	admin := newClient(t)
+	ns := newNamespace(t, admin)
+	mustApply(t, admin, ns, fixtures)
+	stash := rbacv1.PolicyRule{APIGroups: []string{"stash.appscode.com"}, Resources: []string{"backupconfigurations", "restoresessions"}, Verbs: []string{"get", "create", "update"}}
+	pods := rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "persistentvolumeclaims"}, Verbs: []string{"create"}}
+	mallory := asUser(t, ns, "mallory", stash)
+	alice := asUser(t, ns, "alice", stash, pods)
+
+	settings := map[string]string{
+		"serviceAccountName":        "  runtimeSettings: {pod: {serviceAccountName: default}}",
+		"nodeName":                  "  runtimeSettings: {pod: {nodeName: node-1}}",
+		"pod securityContext":       "  runtimeSettings: {pod: {securityContext: {runAsUser: 0}}}",
+		"container securityContext": "  runtimeSettings: {container: {securityContext: {privileged: true}}}",
+	}
+	i := 0
+	for what, extra := range settings {
+		i++
+		err := apply(t, mallory, ns, backupConfiguration(fmt.Sprintf("m%d", i), extra))
+		if err == nil || !strings.Contains(err.Error(), "only a user who may create pods") {
+			t.Errorf("%s set by a user who cannot create pods: %v", what, err)
+		}
+		if err := apply(t, alice, ns, backupConfiguration(fmt.Sprintf("a%d", i), extra)); err != nil {
+			t.Errorf("%s set by a user who can create pods: %v", what, err)
+		}
+	}
+	if err := apply(t, mallory, ns, backupConfiguration("plain", "  runtimeSettings: {container: {resources: {limits: {memory: 512Mi}}}}")); err != nil {
+		t.Errorf("resources refused: %v", err)
+	}
+	// An update that leaves the setting alone is fine for anyone.
+	bc := get(t, mallory, ns, "a1", &stashv1beta1.BackupConfiguration{})
+	bc.Spec.Paused = true
+	if err := mallory.Update(context.Background(), bc); err != nil {
+		t.Errorf("update that keeps alice's setting: %v", err)
+	}
+
+	rs := `
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: %s}
+spec:
+  task: {name: pvc-restore}
+  repository: {name: s3-repo}
+  target:
+    ref: {apiVersion: v1, kind: PersistentVolumeClaim, name: data}
+    volumeMounts: [{name: data, mountPath: /restore/data}]
+    volumeClaimTemplates:
+    - metadata: {name: data}
+      spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+    rules: [{snapshots: [latest]}]
+`
+	if err := apply(t, mallory, ns, fmt.Sprintf(rs, "m")); err == nil || !strings.Contains(err.Error(), "volumeClaimTemplates") {
+		t.Errorf("RestoreSession creating PVCs for a user who cannot: %v", err)
+	}
+	if err := apply(t, alice, ns, fmt.Sprintf(rs, "a")); err != nil {
+		t.Errorf("RestoreSession creating PVCs for a user who can: %v", err)
+	}
+
+	// Without the policy the operator cannot tell who set them: refused.
+	ctx := context.Background()
+	if err := admin.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "stash-runtime-settings"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = testserver.InstallAdmissionPolicy(ctx, admin) })
+	mustApply(t, admin, ns, backupConfiguration("unverified", settings["serviceAccountName"]))
+	eventually(t, 20*time.Second, "Invalid without the admission policy", func() error {
+		bc := get(t, admin, ns, "unverified", &stashv1beta1.BackupConfiguration{})
+		if bc.Status.Phase != stashv1beta1.InvokerInvalid {
+			return fmt.Errorf("phase %q", bc.Status.Phase)
+		}
+		if c := status.FindCondition(bc.Status.Conditions, backupconfiguration.CondValidationPassed); c == nil || !strings.Contains(c.Message, "stash-runtime-settings") {
+			return fmt.Errorf("condition %+v does not name the policy", c)
+		}
+		return nil
+	})
+}
+
+// TestAdmissionPolicyMatchesChart: the policy applied by kubectl and the
+// one the chart ships are the same.
+func TestAdmissionPolicyMatchesChart(t *testing.T) {
+	a, err := os.ReadFile(filepath.Join(testserver.RepoRoot(), "config", "admission", "runtime-settings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(testserver.RepoRoot(), "charts", "stash", "templates", "admissionpolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Error("config/admission/runtime-settings.yaml and charts/stash/templates/admissionpolicy.yaml differ")
 	}
 }

@@ -123,3 +123,33 @@ func InstallWebhooks(ctx context.Context, c client.Client, port int) error {
 	}
 	return nil
 }
+
+// InstallAdmissionPolicy installs config/admission (the
+// ValidatingAdmissionPolicy the chart ships), replacing an earlier install.
+func InstallAdmissionPolicy(ctx context.Context, c client.Client) error {
+	b, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "admission", "runtime-settings.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, doc := range strings.Split(string(b), "\n---\n") {
+		var obj client.Object
+		switch {
+		case strings.Contains(doc, "kind: ValidatingAdmissionPolicyBinding"):
+			obj = &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}
+		case strings.Contains(doc, "kind: ValidatingAdmissionPolicy"):
+			obj = &admissionregistrationv1.ValidatingAdmissionPolicy{}
+		default:
+			continue
+		}
+		if err := yaml.Unmarshal([]byte(doc), obj); err != nil {
+			return err
+		}
+		if err := c.Delete(ctx, obj.DeepCopyObject().(client.Object)); client.IgnoreNotFound(err) != nil {
+			return err
+		}
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("install %s: %w", obj.GetName(), err)
+		}
+	}
+	return nil
+}

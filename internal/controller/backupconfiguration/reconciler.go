@@ -5,6 +5,7 @@ package backupconfiguration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -188,6 +189,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		invalid = append(invalid, field.Invalid(field.NewPath("spec", "task", "name"), "",
 			"backing up a "+t.Ref.Kind+" through an injected sidecar is not supported by this operator yet: back up its PVCs with the pvc-backup Task"))
 	}
+	if err := controller.UnverifiedSettings(ctx, r.apiReader(), validation.PrivilegedSettings(bc.Spec.RuntimeSettings, nil)); err != nil {
+		if !errors.Is(err, controller.ErrNotAllowed) {
+			return ctrl.Result{}, err
+		}
+		invalid = append(invalid, field.Forbidden(field.NewPath("spec", "runtimeSettings"), err.Error()))
+	}
 	switch {
 	case len(invalid) > 0:
 		set(CondValidationPassed, false, "ResourceValidationFailed", invalid.ToAggregate().Error())
@@ -280,6 +287,13 @@ func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupCo
 	return true, fmt.Sprintf("%s %s/%s exists.", t.Ref.Kind, ns, t.Ref.Name)
 }
 
+func (r *Reconciler) apiReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
+}
+
 // triggerCondition sets CondTriggerSucceeded from the newest Job of the
 // trigger CronJob, when there is one.
 func (r *Reconciler) triggerCondition(ctx context.Context, bc *stashv1beta1.BackupConfiguration, set func(t string, ok bool, reason, msg string)) error {
@@ -296,11 +310,7 @@ func (r *Reconciler) triggerCondition(ctx context.Context, bc *stashv1beta1.Back
 	if last == nil {
 		return nil
 	}
-	reader := r.APIReader
-	if reader == nil {
-		reader = r.Client
-	}
-	state, msg, err := jobstate.Of(ctx, reader, last, r.Config.Clock(), r.Config.Limits())
+	state, msg, err := jobstate.Of(ctx, r.apiReader(), last, r.Config.Clock(), r.Config.Limits())
 	if err != nil {
 		return err
 	}

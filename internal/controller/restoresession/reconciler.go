@@ -125,6 +125,14 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		}
 		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
 	}
+	if err := controller.UnverifiedSettings(ctx, r.APIReader, validation.PrivilegedSettings(rs.Spec.RuntimeSettings, rs.Spec.Target)); err != nil {
+		if !errors.Is(err, controller.ErrNotAllowed) {
+			return ctrl.Result{}, err
+		}
+		r.cond(st, rs.Generation, CondValidationPassed, false, "ResourceValidationFailed", err.Error())
+		st.Phase = stashv1beta1.RestoreInvalid
+		return ctrl.Result{}, r.setStatus(ctx, rs, *st)
+	}
 	// Past the cache: a policy revoked a moment ago is never honoured.
 	repo, err := controller.LiveRepository(ctx, r.APIReader, rs.Namespace, rs.Spec.Repository)
 	if err != nil {
