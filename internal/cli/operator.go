@@ -52,6 +52,7 @@ func newOperatorCommand() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&image, "image", envOr("STASH_IMAGE", plan.DefaultImage.String()), "stash image for Jobs and CronJobs (registry/name:tag)")
 	fl.StringVar(&o.MetricsAddr, "metrics-bind-address", o.MetricsAddr, "address of /metrics (0 disables)")
+	fl.BoolVar(&o.SecureMetrics, "metrics-secure", false, "serve /metrics over HTTPS to clients whose Kubernetes token may get the /metrics URL (the Helm chart turns this on)")
 	fl.StringVar(&o.ProbeAddr, "health-probe-bind-address", o.ProbeAddr, "address of /healthz and /readyz")
 	fl.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader, for more than one replica")
 	fl.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", o.Namespace), "the operator's namespace (leader lease, webhook certificate)")

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
@@ -47,6 +48,10 @@ type Options struct {
 	Image plan.Image
 	// MetricsAddr and ProbeAddr are listen addresses ("0" disables).
 	MetricsAddr, ProbeAddr string
+	// SecureMetrics serves /metrics over HTTPS, to clients that present a
+	// Kubernetes token allowed to get the /metrics non-resource URL
+	// (TokenReview and SubjectAccessReview against the API server).
+	SecureMetrics bool
 	LeaderElection         bool
 	// Namespace is where the operator runs: the leader lease and the
 	// webhook certificate Secret live there.
@@ -88,13 +93,22 @@ func DefaultOptions() Options {
 	}
 }
 
+func metricsOptions(o Options) metricsserver.Options {
+	m := metricsserver.Options{BindAddress: o.MetricsAddr}
+	if o.SecureMetrics {
+		m.SecureServing = true
+		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return m
+}
+
 // New builds the manager with everything registered; Start runs it.
 func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
 	scheme := kube.NewScheme()
 	managed := labels.SelectorFromSet(labels.Set{rbac.LabelManagedBy: rbac.ManagedBy})
 	mopts := ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                 metricsOptions(o),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "stash-operator-leader",

@@ -2,7 +2,9 @@ package operator_test
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -561,5 +564,81 @@ func TestAdmissionPolicyMatchesChart(t *testing.T) {
 	}
 	if string(a) != string(b) {
 		t.Error("config/admission/runtime-settings.yaml and charts/stash/templates/admissionpolicy.yaml differ")
+	}
+}
+
+// TestSecureMetrics: with --metrics-secure, /metrics answers only HTTPS
+// clients whose token may get /metrics: none without a token (401), a
+// ServiceAccount without the right gets 403, one with it gets the metrics.
+func TestSecureMetrics(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	ns := newNamespace(t, c)
+	o := operator.DefaultOptions()
+	o.Image, o.Webhooks, o.Restartable, o.SecureMetrics = testImage, false, true, true
+	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	o.ProbeAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	runCtx, cancel := context.WithCancel(ctx)
+	mgr, err := operator.New(runCtx, api.Config, o)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	token := func(sa string) string {
+		if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: ns}}); err != nil {
+			t.Fatal(err)
+		}
+		tr := &authenticationv1.TokenRequest{}
+		if err := c.SubResource("token").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: ns}}, tr); err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	reader, nobody := token("prometheus"), token("nobody")
+	cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics"},
+		Rules: []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}}
+	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: ns + "-metrics"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: ns}}}
+	for _, obj := range []client.Object{cr, crb} {
+		if err := c.Create(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test checks authentication, not the self-signed certificate
+	get := func(tok string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+o.MetricsAddr+"/metrics", nil)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	eventually(t, 30*time.Second, "metrics served to the allowed token", func() error {
+		if code, body := get(reader); code != http.StatusOK || !strings.Contains(body, "controller_runtime") {
+			return fmt.Errorf("%d %.200s", code, body)
+		}
+		return nil
+	})
+	if code, _ := get(""); code != http.StatusUnauthorized {
+		t.Errorf("without a token: %d, want 401", code)
+	}
+	if code, _ := get(nobody); code != http.StatusForbidden {
+		t.Errorf("token without the right: %d, want 403", code)
+	}
+	if resp, err := http.Get("http://" + o.MetricsAddr + "/metrics"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Error("plain HTTP served the metrics")
+		}
 	}
 }

@@ -297,7 +297,11 @@ func (e *env) nodeIP() string {
 func (e *env) install(t *testing.T) {
 	e.t = t
 	manifests := e.must("", filepath.Join(e.root, "bin", "helm"), "template", "stash", "charts/stash", "--namespace", "stash", "--include-crds",
-		"--set", "image.registry=localhost", "--set", "image.tag=e2e", "--set", "image.pullPolicy=Never")
+		"--set", "image.registry=localhost", "--set", "image.tag=e2e", "--set", "image.pullPolicy=Never",
+		// The test reads /metrics through the API server's service proxy,
+		// which forwards no token; secure serving is tested in
+		// internal/operator (TestSecureMetrics).
+		"--set", "metrics.secure=false")
 	if err := e.c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stash"}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
