@@ -51,8 +51,8 @@ type Options struct {
 	// SecureMetrics serves /metrics over HTTPS, to clients that present a
 	// Kubernetes token allowed to get the /metrics non-resource URL
 	// (TokenReview and SubjectAccessReview against the API server).
-	SecureMetrics bool
-	LeaderElection         bool
+	SecureMetrics  bool
+	LeaderElection bool
 	// Namespace is where the operator runs: the leader lease and the
 	// webhook certificate Secret live there.
 	Namespace string
