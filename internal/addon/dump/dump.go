@@ -307,7 +307,7 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 		err := cmd.Wait()
 		stopAvoiding()
 		if err != nil {
-			return fmt.Errorf("%s failed: %v: %s", tool, err, stderr.String())
+			return fmt.Errorf("%s failed: %v: %s", tool, err, RedactTail(stderr.String()))
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/sqlguard"
 )
 
 // DumpFile is the name a dump is stored under, as in Stash.
@@ -134,7 +135,7 @@ func Wait(ctx context.Context, o Options, timeout time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("MySQL at %s not ready after %s (--wait-timeout): %s", o.Conn.Address(), timeout, strings.TrimSpace(string(out)))
+			return fmt.Errorf("MySQL at %s not ready after %s (--wait-timeout): %s", o.Conn.Address(), timeout, dump.RedactTail(strings.TrimSpace(string(out))))
 		}
 		select {
 		case <-ctx.Done():
@@ -224,7 +225,7 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 		return err
 	}
 	defer remove()
-	args := append(o.connArgs(tls), o.Args...)
+	args := append(append(o.connArgs(tls), clientGuardArgs(ctx, o.tool("mysql"))...), o.Args...)
 	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
 	cmd.Env = o.env()
 	stderr := &dump.Tail{}
@@ -234,36 +235,81 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 	if err != nil {
 		return err
 	}
-	lines := &lineRecorder{w: stdin}
-	if err := dump.EndClient(cmd, stdin, stream(lines)); err != nil {
+	lines := &lineRecorder{w: stdin, guard: sqlguard.NewMySQL()}
+	serr := stream(lines)
+	if serr == nil {
+		serr = lines.Flush()
+	}
+	if err := dump.EndClient(cmd, stdin, serr); err != nil {
 		return err
 	}
 	if werr := cmd.Wait(); werr != nil {
-		return fmt.Errorf("mysql failed: %v: %s%s", werr, stderr.String(), lines.lines.Quote(stderr.String(), errLine))
+		return fmt.Errorf("mysql failed: %v: %s%s", werr, dump.RedactTail(stderr.String()), lines.lines.Quote(stderr.String(), errLine))
 	}
 	return nil
 }
 
 // lineRecorder passes data through and numbers its lines, to quote the
-// statement the client failed on.
+// statement the client failed on. Each line goes through the client
+// command guard before any of it is passed on: a write ending inside a
+// line holds that line back until its end has come.
 type lineRecorder struct {
-	w     io.Writer
-	cur   []byte
-	lines dump.Lines
+	w       io.Writer
+	guard   *sqlguard.MySQL
+	cur     []byte // the start of the line being read, for quoting
+	partial []byte // the line being read, held back for the guard
+	lines   dump.Lines
 }
 
 func (l *lineRecorder) Write(p []byte) (int, error) {
-	rest := p
-	for len(rest) > 0 {
-		i := bytes.IndexByte(rest, '\n')
+	from, checked := 0, 0 // p[from:checked] are whole lines the guard passed
+	for off := 0; off < len(p); {
+		i := bytes.IndexByte(p[off:], '\n')
 		if i < 0 {
-			l.cur = append(l.cur, rest[:min(len(rest), max(0, 500-len(l.cur)))]...)
+			l.cur = append(l.cur, p[off:off+min(len(p)-off, max(0, 500-len(l.cur)))]...)
+			l.partial = append(l.partial, p[off:]...)
 			break
 		}
-		l.cur = append(l.cur, rest[:min(i, max(0, 500-len(l.cur)))]...)
+		end := off + i + 1
+		l.cur = append(l.cur, p[off:off+min(i, max(0, 500-len(l.cur)))]...)
+		line := p[off:end]
+		if len(l.partial) > 0 {
+			l.partial = append(l.partial, line...)
+			line = l.partial
+		}
+		if err := l.guard.Line(line); err != nil {
+			return 0, err
+		}
 		l.lines.Add(l.cur)
 		l.cur = l.cur[:0]
-		rest = rest[i+1:]
+		if len(l.partial) > 0 {
+			// The held-back line, completed, goes out first.
+			if _, err := l.w.Write(l.partial); err != nil {
+				return 0, err
+			}
+			l.partial = l.partial[:0]
+			from = end
+		}
+		checked, off = end, end
 	}
-	return l.w.Write(p)
+	if checked > from {
+		if _, err := l.w.Write(p[from:checked]); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush checks and passes on a last line without a newline.
+func (l *lineRecorder) Flush() error {
+	if len(l.partial) == 0 {
+		return nil
+	}
+	if err := l.guard.Line(l.partial); err != nil {
+		return err
+	}
+	l.lines.Add(l.cur)
+	_, err := l.w.Write(l.partial)
+	l.partial = l.partial[:0]
+	return err
 }

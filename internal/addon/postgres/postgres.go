@@ -20,6 +20,7 @@ import (
 	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/sqlguard"
 )
 
 // DumpFile is the name a dump is stored under, as in Stash.
@@ -221,8 +222,20 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 	if o, err = o.withTools(ctx, "psql", env); err != nil {
 		return err
 	}
+	// A psql that knows \restrict runs the whole dump restricted with a
+	// key the dump cannot know: then psql itself refuses any meta-command
+	// the guard let through, and the guard lifts the restriction only
+	// around the \connect and \encoding lines pg_dump wrote.
+	key := ""
+	if psqlRestricts(ctx, o.tool("psql")) {
+		key = restrictKey()
+	}
+	args := append(o.connArgs(), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1")
+	if key != "" {
+		args = append(args, "--command=\\restrict "+key)
+	}
 	// --file=- makes psql name the failing line (psql:<stdin>:N: ERROR).
-	args := append(o.connArgs(), "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--file=-")
+	args = append(args, "--file=-")
 	if _, named := namedDatabase("psql", o.Args); !named {
 		args = append(args, "--dbname", o.database("psql"))
 	}
@@ -237,6 +250,7 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 		return err
 	}
 	filter := newLineFilter(stdin, roleLine(o.user()))
+	filter.key = key
 	rerr := stream(filter)
 	if rerr == nil {
 		rerr = filter.Flush()
@@ -245,27 +259,32 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 		return err
 	}
 	if werr := cmd.Wait(); werr != nil {
-		return fmt.Errorf("psql failed: %v: %s%s", werr, stderr.String(), filter.lines.Quote(stderr.String(), psqlLine))
+		return fmt.Errorf("psql failed: %v: %s%s", werr, dump.RedactTail(stderr.String()), filter.lines.Quote(stderr.String(), psqlLine))
 	}
 	return nil
 }
 
 // lineFilter drops the lines a pattern matches and numbers the rest as
-// psql sees them, to quote the statement psql failed on.
+// psql sees them, to quote the statement psql failed on. Every line goes
+// through the meta-command guard first.
 type lineFilter struct {
 	w       *bufio.Writer
 	drop    *regexp.Regexp
+	guard   *sqlguard.Psql
+	key     string // psql's \restrict key, "" when psql has no \restrict
 	partial []byte
 	lines   dump.Lines
+	wrapped []byte
 }
 
 var (
+	newline    = []byte("\n")
 	createRole = []byte("CREATE ROLE ")
 	alterRole  = []byte("ALTER ROLE ")
 )
 
 func newLineFilter(w io.Writer, drop *regexp.Regexp) *lineFilter {
-	return &lineFilter{w: bufio.NewWriterSize(w, 1<<20), drop: drop}
+	return &lineFilter{w: bufio.NewWriterSize(w, 1<<20), drop: drop, guard: sqlguard.NewPsql()}
 }
 
 func (f *lineFilter) Write(p []byte) (int, error) {
@@ -292,6 +311,31 @@ func (f *lineFilter) Write(p []byte) (int, error) {
 }
 
 func (f *lineFilter) emit(line []byte) error {
+	act, err := f.guard.Line(line)
+	if err != nil {
+		return err
+	}
+	switch {
+	case act == sqlguard.Restrict:
+		// pg_dump's own pair. Its key is in the dump, so it guards
+		// nothing against whoever wrote the dump; psql runs restricted
+		// with Stash's key instead, which this \unrestrict would not
+		// match (and a psql without \restrict would stop at it). An
+		// empty line keeps psql's line numbers those of the dump.
+		line = newline
+	case act == sqlguard.Meta && f.key != "":
+		// Lifted for this one line, which also keeps line numbers.
+		f.wrapped = append(f.wrapped[:0], `\unrestrict `...)
+		f.wrapped = append(f.wrapped, f.key...)
+		f.wrapped = append(f.wrapped, ' ')
+		f.wrapped = append(f.wrapped, bytes.TrimRight(line, "\r\n")...)
+		f.wrapped = append(f.wrapped, ` \restrict `...)
+		f.wrapped = append(f.wrapped, f.key...)
+		f.wrapped = append(f.wrapped, '\n')
+		f.lines.Add(bytes.TrimRight(line, "\n"))
+		_, err := f.w.Write(f.wrapped)
+		return err
+	}
 	// Only role statements can be dropped; test the prefix before the
 	// pattern.
 	if (bytes.HasPrefix(line, createRole) || bytes.HasPrefix(line, alterRole)) && f.drop.Match(bytes.TrimRight(line, "\r\n")) {
@@ -299,7 +343,7 @@ func (f *lineFilter) emit(line []byte) error {
 	}
 	// Lines are counted as psql sees them, after dropping.
 	f.lines.Add(bytes.TrimRight(line, "\n"))
-	_, err := f.w.Write(line)
+	_, err = f.w.Write(line)
 	return err
 }
 

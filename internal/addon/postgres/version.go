@@ -112,7 +112,7 @@ func ServerMajor(ctx context.Context, psql string, o *Options, db string, env []
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return 0, fmt.Errorf("ask PostgreSQL at %s for its version: %v: %s", o.Conn.Address(), err, strings.TrimSpace(stderr.String()))
+		return 0, fmt.Errorf("ask PostgreSQL at %s for its version: %v: %s", o.Conn.Address(), err, dump.RedactTail(strings.TrimSpace(stderr.String())))
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
 	if err != nil || n < 90000 {
