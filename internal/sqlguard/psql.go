@@ -368,6 +368,10 @@ var (
 	setStdOff = regexp.MustCompile(`(?i)^\s*SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*(?:off|'off'|false|'false')\s*$`)
 	setConfig = regexp.MustCompile(`^\s*SELECT pg_catalog\.set_config\('[a-z_]+', '[^'\\]*', false\)\s*$`)
 	fromStdin = []byte("from stdin")
+	// runsNow are the first words of statements that call functions as
+	// they run.
+	runsNow = map[string]bool{"select": true, "with": true, "values": true, "call": true, "insert": true,
+		"update": true, "delete": true, "merge": true, "execute": true, "table": true}
 )
 
 // endStatement sees a statement end at line[i], its ";": COPY … FROM
@@ -390,6 +394,12 @@ func (p *Psql) endStatement(line []byte, i int) error {
 			p.copyNext = true
 		}
 	}
+	first := string(p.st.first[:p.st.firstLen])
+	// Only a statement that runs now can change a setting now: CREATE
+	// VIEW or FUNCTION … set_config(…) is a definition, and pg_dump
+	// writes those.
+	p.st.std = p.st.std && (first == "set" || first == "reset")
+	p.st.setConfig = p.st.setConfig && runsNow[first]
 	if !p.st.std && !p.st.setConfig {
 		return nil
 	}

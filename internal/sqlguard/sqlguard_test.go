@@ -69,6 +69,9 @@ CREATE FUNCTION public.g() RETURNS text LANGUAGE sql AS $body$ SELECT E'\\! not 
 COMMENT ON TABLE public.t IS 'C:\';
 COMMENT ON COLUMN public.t.a IS E'it\'s \\';
 CREATE TABLE public."T" (a text, "b""c" text);
+CREATE VIEW public.v AS
+ SELECT set_config('app.user'::text, 'x'::text, false) AS set_config;
+ALTER DATABASE app SET standard_conforming_strings TO 'on';
 /* a comment /* nested */ with \! in it */
 COPY public.t (a, b) FROM stdin;
 \\! x
