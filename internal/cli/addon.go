@@ -38,6 +38,11 @@ type addonFlags struct {
 	waitTimeout                                int
 	licenseAPIService                          string
 	retention                                  stashv1alpha1.RetentionPolicy
+	// invokerKind and invokerName name the session's invoker, recorded on
+	// the snapshot (invoker.go).
+	invokerKind, invokerName string
+	// warnings are what a restore step reports beside its result.
+	warnings []string
 	// Local runtime extensions.
 	files      []string
 	repository string
@@ -72,6 +77,8 @@ func (f *addonFlags) register(cmd *cobra.Command, restore bool) {
 		return
 	}
 	fl.StringVar(&f.backupSession, "backupsession", "", "BackupSession this backup belongs to (recorded as a tag)")
+	fl.StringVar(&f.invokerKind, "invoker-kind", "", "kind of the session's invoker (default BackupConfiguration; recorded as a tag)")
+	fl.StringVar(&f.invokerName, "invoker-name", "", "the session's invoker (default: read from the BackupSession; recorded as a tag, and retention counts its snapshots apart)")
 	fl.Int64Var(&f.retention.KeepLast, "retention-keep-last", 0, "")
 	fl.Int64Var(&f.retention.KeepHourly, "retention-keep-hourly", 0, "")
 	fl.Int64Var(&f.retention.KeepDaily, "retention-keep-daily", 0, "")
@@ -241,6 +248,10 @@ type Output struct {
 	// Retention is what the --retention-* flags did after the backup;
 	// absent when they set no policy.
 	Retention *RetentionOutput `json:"retention,omitempty"`
+	// Warnings are things the step did that the user may not expect
+	// (a "latest" that matched several invokers' snapshots); update-status
+	// turns them into conditions and events.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // RetentionOutput is the outcome of a backup step's retention policy. A
@@ -327,7 +338,7 @@ func (f *addonFlags) finishRestore(start time.Time, err error) error {
 		hs.Phase, hs.Error = "Failed", err.Error()
 	}
 	if f.outputDir != "" {
-		if werr := writeOutput(f.outputDir, Output{HostRestoreStats: []stashv1beta1.HostRestoreStats{hs}}); werr != nil {
+		if werr := writeOutput(f.outputDir, Output{HostRestoreStats: []stashv1beta1.HostRestoreStats{hs}, Warnings: f.warnings}); werr != nil {
 			return errors.Join(err, werr)
 		}
 		if err != nil {
@@ -345,14 +356,20 @@ func (f *addonFlags) finishRestore(start time.Time, err error) error {
 // the --retention-* flags, after a successful backup. It returns nil when
 // the flags set no policy; an error is in the result, not returned: the
 // backup's snapshot is committed whatever retention does.
-func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repository, paths ...string) *RetentionOutput {
+//
+// Only inv's snapshots are decided: another BackupConfiguration writing
+// the same host and path into the Repository keeps its own, by its own
+// policy. The snapshots just taken (taken) are always kept, which matters
+// to a policy of keepTags alone.
+func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repository, inv repository.Invoker, taken []string, paths ...string) *RetentionOutput {
 	p := repository.PolicyFromAPI(f.retention)
 	if p.Empty() {
 		return nil
 	}
+	p.KeepIDs = taken
 	out := &RetentionOutput{DryRun: f.retention.DryRun}
 	for _, path := range paths {
-		res, err := r.Forget(ctx, p, repository.Filter{Host: f.hostname, Path: path}, f.retention.DryRun)
+		res, err := r.Forget(ctx, p, repository.Filter{Host: f.hostname, Path: path, Invoker: &inv}, f.retention.DryRun)
 		if err != nil {
 			out.Error = fmt.Sprintf("apply retention policy to %s: %v", path, err)
 			return out
@@ -415,7 +432,12 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		// and it opens (key derivation) while the tool dumps.
 		opening := dump.NewOpenOnce(func() (*repository.Repository, error) { return f.openRepository(ctx, src) })
 		defer func() { _ = opening.Close(ctx) }()
-		tags := map[string]string{"appbinding": f.appBinding}
+		inv := f.invoker(ctx, src)
+		tags := inv.Tags()
+		if tags == nil {
+			tags = map[string]string{}
+		}
+		tags["appbinding"] = f.appBinding
 		if f.backupSession != "" {
 			tags["backup-session"] = f.backupSession
 		}
@@ -431,7 +453,7 @@ func (f *addonFlags) runBackup(ctx context.Context, prepare func(context.Context
 		if err != nil {
 			return nil, err
 		}
-		ret = f.applyRetention(ctx, r, d.dumpFile)
+		ret = f.applyRetention(ctx, r, inv, []string{st.Name}, d.dumpFile)
 		return []repository.SnapshotStats{*st}, nil
 	}()
 	return f.finishBackup(start, stats, ret, err)
@@ -514,6 +536,9 @@ func (f *addonFlags) runRestore(ctx context.Context, prepare func(context.Contex
 		s, err := r.Resolve(ctx, f.snapshot, filter)
 		if err != nil {
 			return err
+		}
+		if f.snapshot == "" || f.snapshot == repository.Latest {
+			f.warnLatest(ctx, r, filter, s)
 		}
 		return d.restore(ctx, r, s)
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -28,7 +29,6 @@ func newBackupPVCCommand() *cobra.Command {
 	var (
 		f                                addonFlags
 		paths, exclude, ignored          string
-		invokerKind, invokerName         string
 		targetKind, targetName, targetNS string
 	)
 	cmd := &cobra.Command{
@@ -57,7 +57,11 @@ func newBackupPVCCommand() *cobra.Command {
 					return nil, err
 				}
 				defer r.Close(ctx) //nolint:errcheck
-				tags := map[string]string{}
+				inv := f.invoker(ctx, src)
+				tags := inv.Tags()
+				if tags == nil {
+					tags = map[string]string{}
+				}
 				if f.backupSession != "" {
 					tags["backup-session"] = f.backupSession
 				}
@@ -65,11 +69,11 @@ func newBackupPVCCommand() *cobra.Command {
 				if err != nil {
 					return nil, err
 				}
-				paths := make([]string, len(st))
+				paths, taken := make([]string, len(st)), make([]string, len(st))
 				for i, s := range st {
-					paths[i] = s.Path
+					paths[i], taken[i] = s.Path, s.Name
 				}
-				ret = f.applyRetention(ctx, r, paths...)
+				ret = f.applyRetention(ctx, r, inv, taken, paths...)
 				return st, nil
 			}()
 			return f.finishBackup(start, stats, ret, err)
@@ -80,8 +84,6 @@ func newBackupPVCCommand() *cobra.Command {
 	fl.StringVar(&paths, "backup-paths", "", "comma-separated directories to back up")
 	fl.StringVar(&exclude, "exclude", "", "comma-separated patterns of files not to back up")
 	fl.StringVar(&ignored, "args", "", "accepted for compatibility")
-	fl.StringVar(&invokerKind, "invoker-kind", "", "accepted for compatibility")
-	fl.StringVar(&invokerName, "invoker-name", "", "accepted for compatibility")
 	fl.StringVar(&targetKind, "target-kind", "", "accepted for compatibility")
 	fl.StringVar(&targetName, "target-name", "", "accepted for compatibility")
 	fl.StringVar(&targetNS, "target-namespace", "", "accepted for compatibility")
@@ -113,9 +115,16 @@ func newRestorePVCCommand() *cobra.Command {
 					return err
 				}
 				defer r.Close(ctx) //nolint:errcheck
-				snaps, err := pvcSnapshots(ctx, r, orStr(f.sourceHostname, f.hostname), splitList(paths), splitList(snapshots))
+				ids := splitList(snapshots)
+				snaps, err := pvcSnapshots(ctx, r, orStr(f.sourceHostname, f.hostname), splitList(paths), ids)
 				if err != nil {
 					return err
+				}
+				// The snapshots "latest" chose follow those named by ID.
+				if named := len(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == repository.Latest })); named < len(snaps) {
+					for _, s := range snaps[named:] {
+						f.warnLatest(ctx, r, repository.Filter{Host: s.Host, Path: s.Path}, s)
+					}
 				}
 				// A directory snapshot goes back where it was taken, a path
 				// the repository supplies: every one is checked before

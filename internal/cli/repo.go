@@ -344,7 +344,7 @@ func newRepoForgetCommand(f *repoFlags) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "forget --keep-last N ... [--prune] [--dry-run]",
-		Short: "Remove snapshots by retention policy, per host and path",
+		Short: "Remove snapshots by retention policy, per host, path and invoker",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -398,7 +398,11 @@ func printForget(w io.Writer, res *repository.ForgetResult) {
 		verb = "would remove"
 	}
 	for _, g := range res.Groups {
-		fmt.Fprintf(w, "host %s, path %s:\n", g.Host, g.Path)
+		inv := g.Invoker
+		if inv == "" {
+			inv = "none"
+		}
+		fmt.Fprintf(w, "host %s, path %s, invoker %s:\n", g.Host, g.Path, inv)
 		for _, d := range g.Decisions {
 			if d.Keep {
 				fmt.Fprintf(w, "  keep   %s  %s  (%s)\n", d.Snapshot.ShortID(), d.Snapshot.Time.Local().Format("2006-01-02 15:04:05"), strings.Join(d.Reasons, ", "))

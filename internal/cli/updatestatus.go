@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -93,7 +94,7 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 				}
 				fmt.Fprintf(stdout, "BackupSession %s/%s: %s\n", f.namespace, backupSession, st.Phase)
 			case restoreSession != "":
-				st, err := rec.RecordRestore(ctx, f.namespace, restoreSession, totalHosts, out.HostRestoreStats)
+				st, err := rec.RecordRestore(ctx, f.namespace, restoreSession, totalHosts, out.HostRestoreStats, warningConditions(out.Warnings, metav1.Now())...)
 				if err != nil {
 					return err
 				}
@@ -132,6 +133,20 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 	fl.BoolVar(&ignoredBool, "metrics-enabled", false, "accepted for compatibility (the operator exports the metrics)")
 	fl.BoolVar(&ignoredBool, "enable-cache", true, "accepted for compatibility")
 	return cmd
+}
+
+// warningConditions turns a restore step's warnings into conditions of
+// its RestoreSession (status.Kube also emits each as a Warning event).
+// Several hosts' warnings share the condition; the last one written says
+// which host, in its message.
+func warningConditions(warnings []string, now metav1.Time) []stashv1beta1.Condition {
+	if len(warnings) == 0 {
+		return nil
+	}
+	return []stashv1beta1.Condition{{
+		Type: status.ConditionLatestOfSeveralInvokers, Status: metav1.ConditionTrue, Reason: "SeveralInvokers",
+		Message: strings.Join(warnings, "; "), LastTransitionTime: now,
+	}}
 }
 
 func allSucceeded(stats []stashv1beta1.HostBackupStats) bool {

@@ -20,6 +20,9 @@ type Filter struct {
 	// Tags must all be present with equal values (an empty value matches
 	// any value).
 	Tags map[string]string
+	// Invoker, when set, selects the snapshots of that invoker (InvokerOf);
+	// a pointer to the zero Invoker selects those that name none.
+	Invoker *Invoker
 }
 
 func (f Filter) match(s Snapshot) bool {
@@ -34,6 +37,9 @@ func (f Filter) match(s Snapshot) bool {
 		if !ok || (v != "" && got != v) {
 			return false
 		}
+	}
+	if f.Invoker != nil && InvokerOf(s) != *f.Invoker {
+		return false
 	}
 	return true
 }

@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -23,6 +24,10 @@ type Policy struct {
 	KeepMonthly int      `json:"keepMonthly,omitempty"`
 	KeepYearly  int      `json:"keepYearly,omitempty"`
 	KeepTags    []string `json:"keepTags,omitempty"`
+	// KeepIDs are snapshots kept whatever the rest says: the one a backup
+	// step just took, which a policy of keepTags alone would otherwise
+	// remove at once, since a new snapshot carries none of them.
+	KeepIDs []string `json:"-"`
 }
 
 // PolicyFromAPI converts a Stash RetentionPolicy.
@@ -49,10 +54,14 @@ type Decision struct {
 	Reasons []string `json:"reasons,omitempty"`
 }
 
-// Group is the snapshots of one (host, path), decided.
+// Group is the snapshots of one (host, path, invoker), decided.
 type Group struct {
-	Host      string     `json:"host"`
-	Path      string     `json:"path"`
+	Host string `json:"host"`
+	Path string `json:"path"`
+	// Invoker is the BackupConfiguration (or other invoker) whose sessions
+	// took the group's snapshots, "namespace/Kind/name"; empty for the
+	// snapshots that name none (imported ones, older ones).
+	Invoker   string     `json:"invoker,omitempty"`
 	Decisions []Decision `json:"decisions"`
 }
 
@@ -62,30 +71,38 @@ type bucket struct {
 	key    func(time.Time) string
 }
 
-// ApplyPolicy decides, per (host, path) group, which snapshots the policy
-// keeps, as restic's forget does: within a group, newest first, a snapshot
-// is kept when it carries a kept tag, is among the last N, or is the newest
-// of an hour, day, ISO week, month or year that still has a quota. Times
-// are compared in UTC. It is pure.
+// ApplyPolicy decides, per (host, path, invoker) group, which snapshots
+// the policy keeps, as restic's forget does: within a group, newest first,
+// a snapshot is kept when it carries a kept tag, is among the last N, or
+// is the newest of an hour, day, ISO week, month or year that still has a
+// quota. Times are compared in UTC. It is pure.
+//
+// The invoker is part of the group because Stash lets several
+// BackupConfigurations write the same host and path into one Repository
+// (two databases of one server, both host-0, both dumpfile.sql): grouped
+// by host and path only, each one's keepLast would count the other's
+// snapshots and forget them.
 func ApplyPolicy(snaps []Snapshot, p Policy) []Group {
-	groups := map[[2]string][]Snapshot{}
+	groups := map[[3]string][]Snapshot{}
 	for _, s := range snaps {
-		k := [2]string{s.Host, s.Path}
+		k := [3]string{s.Host, s.Path, InvokerOf(s).String()}
 		groups[k] = append(groups[k], s)
 	}
-	keys := make([][2]string, 0, len(groups))
+	keys := make([][3]string, 0, len(groups))
 	for k := range groups {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
+		for n := range keys[i] {
+			if keys[i][n] != keys[j][n] {
+				return keys[i][n] < keys[j][n]
+			}
 		}
-		return keys[i][1] < keys[j][1]
+		return false
 	})
 	out := make([]Group, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, Group{Host: k[0], Path: k[1], Decisions: decideGroup(groups[k], p)})
+		out = append(out, Group{Host: k[0], Path: k[1], Invoker: k[2], Decisions: decideGroup(groups[k], p)})
 	}
 	return out
 }
@@ -118,6 +135,9 @@ func decideGroup(snaps []Snapshot, p Policy) []Decision {
 			d.Keep, d.Reasons = true, []string{"no retention policy set"}
 			out = append(out, d)
 			continue
+		}
+		if slices.Contains(p.KeepIDs, s.ID) {
+			d.Reasons = append(d.Reasons, "snapshot just taken")
 		}
 		for _, t := range p.KeepTags {
 			if hasTag(s, t) {
@@ -168,6 +188,9 @@ type ForgetResult struct {
 
 // Forget applies policy p to the snapshots matching f and, unless dryRun,
 // deletes the snapshots it does not keep. Their data is freed by Prune.
+// Each (host, path, invoker) group is decided on its own (ApplyPolicy); a
+// backup step passes its invoker in f.Invoker so that it decides its own
+// group only, by its own policy.
 func (r *Repository) Forget(ctx context.Context, p Policy, f Filter, dryRun bool) (*ForgetResult, error) {
 	snaps, err := r.Snapshots(ctx, f)
 	if err != nil {

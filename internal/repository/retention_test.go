@@ -115,6 +115,44 @@ func TestApplyPolicy(t *testing.T) {
 			},
 		},
 		{
+			// Two BackupConfigurations dumping one server into one
+			// Repository: same host, same path, keepLast 1 each.
+			name: "groups are per invoker too; untagged snapshots are a group of their own",
+			snaps: []Snapshot{
+				snapAt("a-new", "host-0", "dumpfile.sql", base, inv("demo", "a")),
+				snapAt("b-new", "host-0", "dumpfile.sql", base.Add(-time.Minute), inv("demo", "b")),
+				snapAt("a-old", "host-0", "dumpfile.sql", base.Add(-time.Hour), inv("demo", "a")),
+				snapAt("b-old", "host-0", "dumpfile.sql", base.Add(-2*time.Hour), inv("demo", "b")),
+				snapAt("other-ns-b", "host-0", "dumpfile.sql", base.Add(-3*time.Hour), inv("prod", "b")),
+				snapAt("imported-new", "host-0", "dumpfile.sql", base.Add(-4*time.Hour), map[string]string{"backup-session": "x"}),
+				snapAt("imported-old", "host-0", "dumpfile.sql", base.Add(-5*time.Hour), nil),
+			},
+			policy: Policy{KeepLast: 1},
+			want: map[string][]string{
+				"a-new": {"last snapshot"}, "b-new": {"last snapshot"}, "other-ns-b": {"last snapshot"},
+				"imported-new": {"last snapshot"},
+			},
+		},
+		{
+			name: "keepTags alone keeps the snapshot just taken",
+			snaps: []Snapshot{
+				snapAt("new", "h", "/p", base, nil),
+				snapAt("old", "h", "/p", base.Add(-time.Hour), nil),
+				snapAt("pinned", "h", "/p", base.Add(-2*time.Hour), map[string]string{"keep": "yes"}),
+			},
+			policy: Policy{KeepTags: []string{"keep=yes"}, KeepIDs: []string{"new"}},
+			want:   map[string][]string{"new": {"snapshot just taken"}, "pinned": {"tag keep=yes"}},
+		},
+		{
+			name: "the snapshot just taken is kept even when older snapshots fill keepLast",
+			snaps: []Snapshot{
+				snapAt("clock-ahead", "h", "/p", base, nil),
+				snapAt("new", "h", "/p", base.Add(-time.Hour), nil),
+			},
+			policy: Policy{KeepLast: 1, KeepIDs: []string{"new"}},
+			want:   map[string][]string{"clock-ahead": {"last snapshot"}, "new": {"snapshot just taken"}},
+		},
+		{
 			name: "unsorted input and equal times",
 			snaps: []Snapshot{
 				snapAt("x1", "h", "/p", base, nil),
@@ -132,6 +170,49 @@ func TestApplyPolicy(t *testing.T) {
 				t.Errorf("kept %v\nwant %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func inv(ns, name string) map[string]string {
+	return Invoker{Namespace: ns, Kind: "BackupConfiguration", Name: name}.Tags()
+}
+
+func TestApplyPolicyGroupsName(t *testing.T) {
+	base := time.Now()
+	groups := ApplyPolicy([]Snapshot{
+		snapAt("1", "h", "/p", base, inv("demo", "a")),
+		snapAt("2", "h", "/p", base, nil),
+	}, Policy{KeepLast: 1})
+	var got []string
+	for _, g := range groups {
+		got = append(got, g.Host+"|"+g.Path+"|"+g.Invoker)
+	}
+	if want := []string{"h|/p|", "h|/p|demo/BackupConfiguration/a"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("groups %q, want %q", got, want)
+	}
+}
+
+func TestInvokerOf(t *testing.T) {
+	for _, tt := range []struct {
+		tags map[string]string
+		want Invoker
+	}{
+		{nil, Invoker{}},
+		{map[string]string{TagInvokerKind: "BackupConfiguration", TagInvokerNamespace: "demo"}, Invoker{}},
+		{map[string]string{TagInvokerName: "a"}, Invoker{Name: "a"}},
+		{inv("demo", "a"), Invoker{Namespace: "demo", Kind: "BackupConfiguration", Name: "a"}},
+	} {
+		if got := InvokerOf(Snapshot{Tags: tt.tags}); got != tt.want {
+			t.Errorf("InvokerOf(%v) = %+v, want %+v", tt.tags, got, tt.want)
+		}
+	}
+	f := Filter{Invoker: &Invoker{}}
+	if !f.match(Snapshot{}) || f.match(Snapshot{Tags: inv("demo", "a")}) {
+		t.Error("a filter on the zero Invoker selects the untagged snapshots only")
+	}
+	f = Filter{Invoker: &Invoker{Namespace: "demo", Kind: "BackupConfiguration", Name: "a"}}
+	if f.match(Snapshot{}) || !f.match(Snapshot{Tags: inv("demo", "a")}) || f.match(Snapshot{Tags: inv("demo", "b")}) {
+		t.Error("a filter on an invoker selects its snapshots only")
 	}
 }
 

@@ -6,6 +6,12 @@ import (
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
 
+// ConditionLatestOfSeveralInvokers is set on a RestoreSession whose
+// "latest" matched snapshots of several invokers (BackupConfigurations
+// sharing a Repository, host and path): the newest was restored, which may
+// not be the one the user meant. Its message names them.
+const ConditionLatestOfSeveralInvokers = "LatestSnapshotOfSeveralInvokers"
+
 // SetCondition puts c into conds, replacing a condition of the same type.
 // The transition time is kept when the status did not change, so that it
 // says when the condition last flipped.

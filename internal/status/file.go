@@ -62,13 +62,13 @@ func (f FileRecorder) RecordBackup(_ context.Context, ns, session string, target
 }
 
 // RecordRestore implements Recorder.
-func (f FileRecorder) RecordRestore(_ context.Context, ns, session string, total int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error) {
+func (f FileRecorder) RecordRestore(_ context.Context, ns, session string, total int32, stats []stashv1beta1.HostRestoreStats, conds ...stashv1beta1.Condition) (*stashv1beta1.RestoreSessionStatus, error) {
 	p := f.path(ns, "restoresessions", session)
 	var st stashv1beta1.RestoreSessionStatus
 	if err := readJSON(p, &st); err != nil {
 		return nil, fmt.Errorf("read status of RestoreSession %s/%s: %w", ns, session, err)
 	}
-	st = MergeRestore(st, total, stats)
+	st = MergeRestore(st, total, stats, conds...)
 	if err := writeJSON(p, st); err != nil {
 		return nil, fmt.Errorf("record status of RestoreSession %s/%s: %w", ns, session, err)
 	}

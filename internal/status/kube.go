@@ -42,13 +42,13 @@ func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stash
 }
 
 // RecordRestore implements Recorder.
-func (k Kube) RecordRestore(ctx context.Context, ns, session string, total int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error) {
+func (k Kube) RecordRestore(ctx context.Context, ns, session string, total int32, stats []stashv1beta1.HostRestoreStats, conds ...stashv1beta1.Condition) (*stashv1beta1.RestoreSessionStatus, error) {
 	rs := &stashv1beta1.RestoreSession{}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, rs); err != nil {
 			return err
 		}
-		rs.Status = MergeRestore(rs.Status, total, stats)
+		rs.Status = MergeRestore(rs.Status, total, stats, conds...)
 		return k.Client.Status().Update(ctx, rs)
 	})
 	if err != nil {
@@ -56,6 +56,11 @@ func (k Kube) RecordRestore(ctx context.Context, ns, session string, total int32
 	}
 	for _, s := range stats {
 		k.hostEvent(ctx, rs, "Restore", s.Hostname, string(s.Phase), s.Error)
+	}
+	for _, c := range conds {
+		if c.Type == ConditionLatestOfSeveralInvokers && c.Status == "True" {
+			k.event(ctx, rs, corev1.EventTypeWarning, "Latest Snapshot Of Several Invokers", c.Message)
+		}
 	}
 	return &rs.Status, nil
 }

@@ -16,7 +16,9 @@ type Recorder interface {
 	// RecordBackup also sets conds (the post-backup actions'), in the same
 	// update, so that the session turns final with them in place.
 	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error)
-	RecordRestore(ctx context.Context, namespace, session string, totalHosts int32, stats []stashv1beta1.HostRestoreStats) (*stashv1beta1.RestoreSessionStatus, error)
+	// RecordRestore also sets conds (warnings of the restore step, such as
+	// a "latest" that matched several invokers' snapshots).
+	RecordRestore(ctx context.Context, namespace, session string, totalHosts int32, stats []stashv1beta1.HostRestoreStats, conds ...stashv1beta1.Condition) (*stashv1beta1.RestoreSessionStatus, error)
 }
 
 // MergeBackup adds host stats to the target's entry of a BackupSession
@@ -142,11 +144,15 @@ func sessionPhase(s stashv1beta1.BackupSessionStatus) stashv1beta1.BackupSession
 	return stashv1beta1.BackupSessionSucceeded
 }
 
-// MergeRestore adds host stats to a RestoreSession status and recomputes
-// its phase: Running until every host reported, then Failed if any host
-// failed, else Succeeded; Failed whenever the deadline passed.
-func MergeRestore(in stashv1beta1.RestoreSessionStatus, totalHosts int32, stats []stashv1beta1.HostRestoreStats) stashv1beta1.RestoreSessionStatus {
+// MergeRestore adds host stats to a RestoreSession status, sets conds
+// (replacing those of the same types) and recomputes its phase: Running
+// until every host reported, then Failed if any host failed, else
+// Succeeded; Failed whenever the deadline passed.
+func MergeRestore(in stashv1beta1.RestoreSessionStatus, totalHosts int32, stats []stashv1beta1.HostRestoreStats, conds ...stashv1beta1.Condition) stashv1beta1.RestoreSessionStatus {
 	out := *in.DeepCopy()
+	for _, c := range conds {
+		out.Conditions = SetCondition(out.Conditions, c, c.LastTransitionTime)
+	}
 	out.TotalHosts = hostCount(out.TotalHosts, totalHosts)
 	for _, s := range stats {
 		replaced := false

@@ -3,6 +3,8 @@ package status
 import (
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
 
@@ -91,5 +93,16 @@ func TestMergeRestore(t *testing.T) {
 	st = MergeRestore(st, 2, []stashv1beta1.HostRestoreStats{{Hostname: "host-1", Phase: "Failed"}})
 	if st.Phase != stashv1beta1.RestoreFailed || len(st.Stats) != 2 {
 		t.Errorf("two of two, one failed: %+v", st)
+	}
+}
+
+// A restore step's warning is a condition of its RestoreSession, which does
+// not change the phase.
+func TestMergeRestoreConditions(t *testing.T) {
+	now := metav1.Now()
+	st := MergeRestore(stashv1beta1.RestoreSessionStatus{}, 0, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}},
+		stashv1beta1.Condition{Type: ConditionLatestOfSeveralInvokers, Status: "True", Reason: "SeveralInvokers", Message: "m", LastTransitionTime: now})
+	if st.Phase != stashv1beta1.RestoreSucceeded || !IsConditionTrue(st.Conditions, ConditionLatestOfSeveralInvokers) || FindCondition(st.Conditions, ConditionLatestOfSeveralInvokers).Message != "m" {
+		t.Errorf("status %+v", st)
 	}
 }

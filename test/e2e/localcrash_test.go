@@ -151,6 +151,19 @@ spec:
 	if strings.Join(phases, ",") != "Failed,Succeeded" {
 		t.Errorf("slow-backup sessions %v, want the killed one Failed and the next Succeeded", phases)
 	}
+	// Both BackupConfigurations dump host-0's dumpfile.sql into one
+	// Repository: each snapshot names its invoker, and neither one's
+	// retention took the other's.
+	byInvoker := map[string]int{}
+	for _, s := range snapshots(t, manifestFile, "-n", "demo", "--repository", "repo") {
+		if s.Tags["invoker-kind"] != "BackupConfiguration" || s.Tags["invoker-namespace"] != "demo" {
+			t.Errorf("snapshot %s tags %v", s.ID, s.Tags)
+		}
+		byInvoker[s.Tags["invoker-name"]]++
+	}
+	if byInvoker["pg-backup"] != 1 || byInvoker["slow-backup"] != 1 || len(byInvoker) != 2 {
+		t.Errorf("snapshots by invoker %v, want one of pg-backup and one of slow-backup", byInvoker)
+	}
 	_ = cmd.Wait()
 	reaped = true
 }

@@ -52,7 +52,7 @@ spec:
 	// A dry run of a policy that would remove the first snapshot says so
 	// and removes nothing.
 	r := mustRun(t, nil, append([]string{"backup-pvc", "--backup-paths=" + data, "--hostname=host-0", "--backupsession=s2",
-		"--retention-keep-last=1", "--retention-dry-run=true"}, common...)...)
+		"--invoker-name=x", "--retention-keep-last=1", "--retention-dry-run=true"}, common...)...)
 	ret, _ := readOutput(t, out)["retention"].(map[string]any)
 	if ret == nil || ret["dryRun"] != true || ret["snapshotsRemoved"] != float64(1) || !strings.Contains(r.stderr, "retention dry run: would forget snapshot") {
 		t.Fatalf("dry run: output %v, stderr %s", ret, r.stderr)
