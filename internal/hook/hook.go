@@ -94,7 +94,7 @@ func Execute(ctx context.Context, h *stashv1beta1.Handler, sum Summary, host str
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = io.MultiWriter(out, &buf), io.MultiWriter(out, &buf)
-		if err := cmd.Run(); err != nil {
+		if err := runCommand(cmd); err != nil {
 			return fmt.Errorf("exec hook %q failed: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(lastBytes(buf.Bytes(), 2000)))
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,4 +167,49 @@ spec:
 	}
 	_ = cmd.Wait()
 	reaped = true
+}
+
+// TestLocalRuntimeKilledHookDies: a preBackup exec hook's command (a
+// grandchild of the runtime, started by the run-hook step) dies with a
+// killed runtime too, instead of running on outside any session.
+func TestLocalRuntimeKilledHookDies(t *testing.T) {
+	pg := testserver.StartPostgres(t)
+	// A duration no other process on the machine sleeps for.
+	marker := fmt.Sprintf("%d.%d", 3000+os.Getpid()%1000, time.Now().UnixNano()%1000000)
+	dir := localRuntimeManifests(t, pg, fmt.Sprintf(`---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: hooked, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: postgres-backup-15.1}
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: pg}}
+  retentionPolicy: {name: k, keepLast: 5, prune: false}
+  hooks:
+    preBackup:
+      exec: {command: ["sleep", %q]}
+`, marker))
+	cmd := exec.Command(stashBin, "local", "trigger", "-f", dir, "--state-dir", t.TempDir(), "-n", "demo", "hooked")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	waitFor(t, 60*time.Second, func() bool { return len(processesWith(marker, cmd.Process.Pid)) > 0 })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(processesWith(marker, cmd.Process.Pid)) > 0 {
+		if time.Now().After(deadline) {
+			for _, pid := range processesWith(marker, cmd.Process.Pid) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatal("the hook's command outlived the killed runtime")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
