@@ -125,13 +125,11 @@ kind: Secret
 metadata: {name: other-secret}
 stringData: {token: do-not-read}
 `)
-	repo := get(t, c, d.b, "s3-repo", &stashv1alpha1.Repository{})
 	sel := stashv1alpha1.NamespacesFromSelector
-	repo.Spec.UsagePolicy = &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{
-		From: &sel, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "c"}}}}
-	if err := c.Update(context.Background(), repo); err != nil {
-		t.Fatal(err)
-	}
+	updateRepository(t, c, d.b, "s3-repo", func(repo *stashv1alpha1.Repository) {
+		repo.Spec.UsagePolicy = &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{
+			From: &sel, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "c"}}}}
+	})
 	mustApply(t, c, d.a, appBinding)
 	mustApply(t, c, d.cns, appBinding)
 	return d
@@ -154,6 +152,24 @@ spec:
     rules:
     - snapshots: [latest]
 `, name, d.b)
+}
+
+// repositoryFixtures are the Repository and its Secret of fixtures,
+// without the AppBinding.
+var repositoryFixtures = strings.Join(strings.Split(fixtures, "\n---\n")[2:], "\n---\n")
+
+// updateRepository changes a Repository, retrying when the operator wrote
+// its status in between.
+func updateRepository(t *testing.T, c client.Client, ns, name string, change func(*stashv1alpha1.Repository)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		repo := get(t, c, ns, name, &stashv1alpha1.Repository{})
+		change(repo)
+		return c.Update(context.Background(), repo)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // rbacIn lists the Roles and RoleBindings of namespace ns.
@@ -289,7 +305,7 @@ func confusedDeputy(t *testing.T, webhooks bool) {
 	// The race: a Ready BackupConfiguration of A pointed at B's Repository
 	// and a session created at once, 200 times. No grant may appear in B,
 	// not even for a moment (B is listed after every round).
-	mustApply(t, c, d.a, fixtures+"---"+backupConfiguration("racer", ""))
+	mustApply(t, c, d.a, repositoryFixtures+"---"+backupConfiguration("racer", ""))
 	waitReady(t, c, d.a, "racer")
 	point := func(ref stashv1beta1.ObjectReference) error {
 		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -332,11 +348,9 @@ func confusedDeputy(t *testing.T, webhooks bool) {
 	}
 
 	// Revoking the policy removes C's grant.
-	repo := get(t, c, d.b, "s3-repo", &stashv1alpha1.Repository{})
-	repo.Spec.UsagePolicy.AllowedNamespaces.Selector.MatchLabels["team"] = "x"
-	if err := c.Update(ctx, repo); err != nil {
-		t.Fatal(err)
-	}
+	updateRepository(t, c, d.b, "s3-repo", func(repo *stashv1alpha1.Repository) {
+		repo.Spec.UsagePolicy.AllowedNamespaces.Selector.MatchLabels["team"] = "x"
+	})
 	waitNoGrant(t, c, d.b, "grant removed after the policy was revoked")
 	eventually(t, 20*time.Second, "C's BackupConfiguration Invalid after revocation", func() error {
 		bc := get(t, c, d.cns, "shared", &stashv1beta1.BackupConfiguration{})
@@ -347,11 +361,9 @@ func confusedDeputy(t *testing.T, webhooks bool) {
 	})
 
 	// A RestoreSession's grant goes with it.
-	repo = get(t, c, d.b, "s3-repo", &stashv1alpha1.Repository{})
-	repo.Spec.UsagePolicy.AllowedNamespaces.Selector.MatchLabels["team"] = "c"
-	if err := c.Update(ctx, repo); err != nil {
-		t.Fatal(err)
-	}
+	updateRepository(t, c, d.b, "s3-repo", func(repo *stashv1alpha1.Repository) {
+		repo.Spec.UsagePolicy.AllowedNamespaces.Selector.MatchLabels["team"] = "c"
+	})
 	if err := c.Delete(ctx, get(t, c, d.cns, "shared", &stashv1beta1.BackupConfiguration{})); err != nil {
 		t.Fatal(err)
 	}
@@ -489,6 +501,18 @@ func TestRuntimeSettingsNeedPodRights(t *testing.T) {
 		"pod securityContext":       "  runtimeSettings: {pod: {securityContext: {runAsUser: 0}}}",
 		"container securityContext": "  runtimeSettings: {container: {securityContext: {privileged: true}}}",
 	}
+	// The API server loads a new policy asynchronously.
+	eventually(t, 30*time.Second, "admission policy in force", func() error {
+		err := apply(t, mallory, ns, backupConfiguration("probe", settings["serviceAccountName"]))
+		if err == nil {
+			_ = admin.Delete(context.Background(), get(t, admin, ns, "probe", &stashv1beta1.BackupConfiguration{}))
+			return fmt.Errorf("admitted")
+		}
+		if !strings.Contains(err.Error(), "only a user who may create pods") {
+			return err
+		}
+		return nil
+	})
 	i := 0
 	for what, extra := range settings {
 		i++
