@@ -116,7 +116,41 @@ func TestWebhookCertificateRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := secret()
-	if string(last["ca.crt"]) == string(first["ca.crt"]) || string(bundle()) != string(last["ca.crt"]) {
-		t.Fatal("want a new CA, published in caBundle")
+	if string(last["ca.crt"]) == string(first["ca.crt"]) {
+		t.Fatal("want a new CA")
+	}
+	// Both CAs are trusted while the old one is valid: a replica still
+	// serving the old certificate keeps working until it refreshes.
+	if string(bundle()) != string(last["ca.crt"])+string(first["ca.crt"]) {
+		t.Fatal("caBundle does not hold the new CA followed by the old one")
+	}
+	oldPool := x509.NewCertPool()
+	oldPool.AppendCertsFromPEM(bundle())
+	for _, served := range [][]byte{renewed["tls.crt"], last["tls.crt"]} {
+		sc := certOf(t, served)
+		if _, err := sc.Verify(x509.VerifyOptions{DNSName: "stash-operator.stash.svc", Roots: oldPool, CurrentTime: sc.NotBefore.Add(2 * time.Hour)}); err != nil {
+			t.Errorf("a certificate a replica may serve during the rotation does not verify against caBundle: %v", err)
+		}
+	}
+	// Another replica, with its own directory, picks up the new
+	// certificate at its refresh.
+	replica := *certs
+	replica.Dir = t.TempDir()
+	if err := replica.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(replica.Dir, "tls.crt")); err != nil || string(b) != string(last["tls.crt"]) {
+		t.Fatalf("the other replica serves another certificate (%v)", err)
+	}
+	if string(secret()["tls.crt"]) != string(last["tls.crt"]) {
+		t.Fatal("the other replica issued a certificate again")
+	}
+	// Once the old CA has expired, only the new one is trusted.
+	now = certOf(t, first["ca.crt"]).NotAfter.Add(time.Hour)
+	if err := certs.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if string(bundle()) != string(secret()["ca.crt"]) {
+		t.Fatal("the expired CA is still in caBundle")
 	}
 }

@@ -189,7 +189,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 	if err := certs.Ensure(ctx); err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { return certs.Run(ctx, 12*time.Hour) })); err != nil {
+	if err := mgr.Add(certs.Runnable(stashwebhook.Refresh)); err != nil {
 		return nil, err
 	}
 	vr, vb, vs := stashwebhook.Validators(mgr.GetAPIReader(), cat)

@@ -22,6 +22,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -94,7 +95,7 @@ func (c *Certs) Ensure(ctx context.Context) error {
 			}
 			logf.FromContext(ctx).Info("webhook serving certificate issued", "secret", c.Secret.String())
 		}
-		caPEM, certPEM, keyPEM = data["ca.crt"], data["tls.crt"], data["tls.key"]
+		caPEM, certPEM, keyPEM = c.bundle(data), data["tls.crt"], data["tls.key"]
 		return nil
 	})
 	if err != nil {
@@ -108,6 +109,42 @@ func (c *Certs) Ensure(ctx context.Context) error {
 	}
 	return c.patchCABundle(ctx, caPEM)
 }
+
+// bundle is what webhook clients must trust: the CA, and while it has not
+// expired the CA it replaced. A replica still serving a certificate of the
+// old CA (it reads the Secret again only every few minutes) stays trusted
+// through a CA rotation.
+func (c *Certs) bundle(data map[string][]byte) []byte {
+	out := append([]byte{}, data["ca.crt"]...)
+	if prev := data[previousCA]; len(prev) > 0 {
+		if ca, err := parseCert(prev); err == nil && c.now().Before(ca.NotAfter) {
+			out = append(out, prev...)
+		}
+	}
+	return out
+}
+
+// previousCA is the Secret key of the CA a rotation replaced.
+const previousCA = "ca-previous.crt"
+
+// Refresh is how often every replica reads the Secret again, writes the
+// certificate it holds to Dir (the webhook server reloads it) and renews
+// what is due.
+const Refresh = 10 * time.Minute
+
+// Runnable keeps the certificate current on every replica, not only the
+// leader: each serves webhooks with its own copy in Dir.
+func (c *Certs) Runnable(every time.Duration) manager.Runnable { return everyReplica{c: c, every: every} }
+
+type everyReplica struct {
+	c     *Certs
+	every time.Duration
+}
+
+func (e everyReplica) Start(ctx context.Context) error { return e.c.Run(ctx, e.every) }
+
+// NeedLeaderElection implements manager.LeaderElectionRunnable.
+func (everyReplica) NeedLeaderElection() bool { return false }
 
 // Run keeps the certificate current until ctx ends.
 func (c *Certs) Run(ctx context.Context, every time.Duration) error {
@@ -166,6 +203,7 @@ func (c *Certs) valid(data map[string][]byte) bool {
 func (c *Certs) generate(old map[string][]byte) (map[string][]byte, error) {
 	now := c.now()
 	ca, caErr := parseCert(old["ca.crt"])
+	ca0 := ca
 	caKey, keyErr := parseKey(old["ca.key"])
 	caPEM, caKeyPEM := old["ca.crt"], old["ca.key"]
 	if caErr != nil || keyErr != nil || ca.NotAfter.Sub(now) < 2*ServingLifetime {
@@ -215,11 +253,23 @@ func (c *Certs) generate(old map[string][]byte) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{
+	out := map[string][]byte{
 		"ca.crt": caPEM, "ca.key": caKeyPEM,
 		"tls.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		"tls.key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}),
-	}, nil
+	}
+	// Keep trusting the CA being replaced (or the one replaced before) for
+	// as long as it is valid: replicas pick up the new certificate only at
+	// their next refresh.
+	switch {
+	case string(caPEM) != string(old["ca.crt"]) && caErr == nil && now.Before(ca0.NotAfter):
+		out[previousCA] = old["ca.crt"]
+	case len(old[previousCA]) > 0:
+		if prev, err := parseCert(old[previousCA]); err == nil && now.Before(prev.NotAfter) {
+			out[previousCA] = old[previousCA]
+		}
+	}
+	return out, nil
 }
 
 func (c *Certs) patchCABundle(ctx context.Context, ca []byte) error {
