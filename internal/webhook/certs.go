@@ -22,8 +22,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 )
 
 // Certificate lifetimes. The serving certificate is renewed when less
@@ -134,7 +134,9 @@ const Refresh = 10 * time.Minute
 
 // Runnable keeps the certificate current on every replica, not only the
 // leader: each serves webhooks with its own copy in Dir.
-func (c *Certs) Runnable(every time.Duration) manager.Runnable { return everyReplica{c: c, every: every} }
+func (c *Certs) Runnable(every time.Duration) manager.Runnable {
+	return everyReplica{c: c, every: every}
+}
 
 type everyReplica struct {
 	c     *Certs
