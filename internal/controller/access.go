@@ -6,8 +6,12 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -103,4 +107,25 @@ func UnverifiedSettings(ctx context.Context, r client.Reader, fields []string) e
 	}
 	return fmt.Errorf("%w: %s can only be used when the ValidatingAdmissionPolicy %s is installed (the Helm chart installs it; or kubectl apply -f config/admission), which checks that whoever sets them may create pods in the namespace; install it, or remove the field",
 		ErrNotAllowed, strings.Join(fields, ", "), validation.AdmissionPolicy)
+}
+
+// SessionOfPod maps a step pod to the session (of kind) that owns its Job,
+// so that a pod's change (evicted, its node gone, deleted) is seen at once
+// rather than at the next periodic look. The operator caches only pods
+// labelled as Stash's.
+func SessionOfPod(c client.Client, kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		name := o.GetLabels()["batch.kubernetes.io/job-name"]
+		if name == "" {
+			return nil
+		}
+		job := &batchv1.Job{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: o.GetNamespace(), Name: name}, job); err != nil {
+			return nil
+		}
+		if ref := metav1.GetControllerOf(job); ref != nil && ref.Kind == kind {
+			return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: job.Namespace, Name: ref.Name}}}
+		}
+		return nil
+	}
 }

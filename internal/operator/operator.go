@@ -130,6 +130,8 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 			&rbacv1.Role{}:           {Label: managed},
 			&rbacv1.RoleBinding{}:    {Label: managed},
 			&corev1.ServiceAccount{}: {Label: managed},
+			// Step pods, to see an eviction or a lost node at once.
+			&corev1.Pod{}: {Label: managed},
 		}},
 	}
 	if o.Webhooks {

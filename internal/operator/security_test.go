@@ -16,6 +16,7 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -30,6 +31,7 @@ import (
 	"github.com/stash-backup/stash/internal/controller/backupconfiguration"
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	"github.com/stash-backup/stash/internal/operator"
+	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/status"
 	"github.com/stash-backup/stash/internal/testserver"
 )
@@ -664,5 +666,75 @@ func TestSecureMetrics(t *testing.T) {
 		if resp.StatusCode == http.StatusOK {
 			t.Error("plain HTTP served the metrics")
 		}
+	}
+}
+
+// TestSessionEndsWhenItsPodIsLost: there is no kubelet here, so the pod's
+// state is set the way the node lifecycle and pod GC controllers would when
+// its node goes away (DisruptionTarget), and when it is deleted mid-step.
+// The session fails with the cause and the next one runs.
+func TestSessionEndsWhenItsPodIsLost(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ctx := context.Background()
+	ns := newNamespace(t, c)
+	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("lost", ""))
+	waitReady(t, c, ns, "lost")
+	for _, tc := range []struct {
+		name, want string
+		lose       func(p *corev1.Pod)
+	}{
+		{"node gone", "node no longer exists", func(p *corev1.Pod) {
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue,
+				Reason: "DeletionByPodGC", Message: "PodGC: node no longer exists", LastTransitionTime: metav1.Now()})
+			if err := c.Status().Update(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"evicted", "Evicted", func(p *corev1.Pod) {
+			p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
+			if err := c.Status().Update(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"deleted", "was deleted before its step finished", func(p *corev1.Pod) {
+			// A finalizer keeps the deleted pod visible, as a kubelet
+			// still stopping its containers would.
+			p.Finalizers = []string{"stash.test/hold"}
+			if err := c.Update(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Delete(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				p := get(t, c, ns, p.Name, &corev1.Pod{})
+				p.Finalizers = nil
+				_ = c.Update(ctx, p)
+			})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := createSession(t, c, ns, "lost")
+			waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+			job := get(t, c, ns, plan.BackupJobName(name), &batchv1.Job{})
+			labels := map[string]string{"batch.kubernetes.io/job-name": job.Name}
+			for k, v := range job.Spec.Template.Labels {
+				labels[k] = v
+			}
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-pod", Namespace: ns, Labels: labels},
+				Spec:       job.Spec.Template.Spec,
+			}
+			if err := c.Create(ctx, pod); err != nil {
+				t.Fatal(err)
+			}
+			tc.lose(pod)
+			bs := waitSession(t, c, ns, name, stashv1beta1.BackupSessionFailed)
+			if msg := firstStatsError(bs); !strings.Contains(msg, tc.want) {
+				t.Errorf("session error %q does not say %q", msg, tc.want)
+			}
+		})
 	}
 }
