@@ -116,10 +116,15 @@ func (e *env) trigger(bc string, want stashv1beta1.BackupSessionPhase) *stashv1b
 
 func (e *env) waitSession(name string, want stashv1beta1.BackupSessionPhase) *stashv1beta1.BackupSession {
 	e.t.Helper()
+	return e.waitSessionIn("demo", name, want)
+}
+
+func (e *env) waitSessionIn(ns, name string, want stashv1beta1.BackupSessionPhase) *stashv1beta1.BackupSession {
+	e.t.Helper()
 	bs := &stashv1beta1.BackupSession{}
 	deadline := time.Now().Add(4 * time.Minute)
 	for time.Now().Before(deadline) {
-		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: name}, bs); err == nil {
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, bs); err == nil {
 			switch bs.Status.Phase {
 			case want:
 				return bs
@@ -223,6 +228,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("operator killed mid-session", e.operatorRestart)
 	t.Run("pvc backup and restore", e.pvc)
 	t.Run("scheduled backup and pause", e.scheduled)
+	t.Run("restricted Pod Security, quota, lost pod", e.podSecurity)
 }
 
 // scheduled lets the trigger CronJob start a backup (its pod runs
