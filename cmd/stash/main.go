@@ -7,16 +7,19 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 
 	"github.com/stash-backup/stash/internal/cli"
 	"github.com/stash-backup/stash/internal/hugepage"
+	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/priority"
 )
 
 func main() {
+	makeScratchDirs()
 	if err := priority.FromEnv(); err != nil {
 		fmt.Fprintln(os.Stderr, "stash:", err)
 		os.Exit(1)
@@ -46,6 +49,26 @@ func main() {
 		writeRusage(path)
 	}
 	os.Exit(cli.ExitCode(err))
+}
+
+// makeScratchDirs makes the TMPDIR and HOME the planner gives a step
+// (plan.StepTempDir, plan.StepHomeDir): the step's root filesystem is
+// read-only and the /stash-tmp emptyDir they are on starts empty. The
+// first step of a pod makes them for all; the steps may run as different
+// users, so they are world-writable and sticky, like /tmp. Only
+// directories right under plan.ScratchDir are made: a user's HOME that is
+// missing elsewhere is not this binary's to create.
+func makeScratchDirs() {
+	for _, k := range []string{"TMPDIR", "HOME"} {
+		d := os.Getenv(k)
+		if d == "" || filepath.Dir(filepath.Clean(d)) != plan.ScratchDir {
+			continue
+		}
+		if err := os.Mkdir(d, 0o777); err == nil {
+			// Mkdir's mode passes through the umask; chmod does not.
+			_ = os.Chmod(d, os.ModeSticky|0o777)
+		}
+	}
 }
 
 // writeRusage writes the process's own CPU time, minor page faults and

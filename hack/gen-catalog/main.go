@@ -174,6 +174,15 @@ func main() {
 			"--metrics-enabled=true",
 		}), ""))
 	pvcMount := "  volumeMounts:\n  - name: ${targetVolume}\n    mountPath: ${TARGET_MOUNT_PATH}\n"
+	// The PVC steps read and write files of every owner, so they ask for
+	// root explicitly, with only the capabilities that needs (all within
+	// the baseline Pod Security Standard, which does not allow
+	// DAC_READ_SEARCH: a backup reads through DAC_OVERRIDE). A restore
+	// also keeps owners, modes (setgid included) and times.
+	rootSettings := func(caps ...string) string {
+		return "  runtimeSettings:\n    securityContext:\n      runAsUser: 0\n      runAsGroup: 0\n      runAsNonRoot: false\n" +
+			"      capabilities:\n        drop:\n        - ALL\n        add:\n        - " + strings.Join(caps, "\n        - ") + "\n"
+	}
 	pvcVolumes := "  volumes:\n  - name: stash-volume\n    persistentVolumeClaim:\n      claimName: ${TARGET_NAME}\n"
 	write(root, "stash/pvc-backup.yaml", function("pvc-backup", stash, concat(
 		[]string{"backup-pvc"}, repoFlags[:11],
@@ -182,7 +191,7 @@ func main() {
 			"--args=${DRIVER_ARGS:=}", "--namespace=${NAMESPACE:=default}", "--backupsession=${BACKUP_SESSION:=}",
 			"--invoker-kind=${INVOKER_KIND:=}", "--invoker-name=${INVOKER_NAME:=}",
 			"--target-kind=${TARGET_KIND:=}", "--target-name=${TARGET_NAME:=}", "--target-namespace=${TARGET_NAMESPACE:=}",
-		}, retentionFlags, []string{"--output-dir=${outputDir:=}"}), pvcMount)+
+		}, retentionFlags, []string{"--output-dir=${outputDir:=}"}), pvcMount+rootSettings("DAC_OVERRIDE"))+
 		"---\n"+task("pvc-backup", [][2]string{{"pvc-backup", "targetVolume\n      value: stash-volume"}, {"update-status", ""}}, pvcVolumes))
 	write(root, "stash/pvc-restore.yaml", function("pvc-restore", stash, concat(
 		[]string{"restore-pvc"}, repoFlags[:11],
@@ -192,7 +201,7 @@ func main() {
 			"--args=${DRIVER_ARGS:=}", "--namespace=${NAMESPACE:=default}", "--invoker-kind=${INVOKER_KIND:=}",
 			"--invoker-name=${INVOKER_NAME:=}", "--target-kind=${TARGET_KIND:=}", "--target-name=${TARGET_NAME:=}",
 			"--output-dir=${outputDir:=}",
-		}), pvcMount)+
+		}), pvcMount+rootSettings("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"))+
 		"---\n"+task("pvc-restore", [][2]string{{"pvc-restore", "targetVolume\n      value: stash-volume"}, {"update-status", ""}}, pvcVolumes))
 
 	for _, a := range addons {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -34,34 +35,9 @@ func TestGoldenJobs(t *testing.T) {
 	}
 	for _, name := range cat.TaskNames() {
 		t.Run(name, func(t *testing.T) {
-			target := stashv1beta1.TargetRef{APIVersion: "appcatalog.appscode.com/v1alpha1", Kind: "AppBinding", Name: "sample-app"}
-			if strings.HasPrefix(name, "pvc-") {
-				target = stashv1beta1.TargetRef{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: "data-pvc"}
-			}
 			var docs []any
-			if strings.Contains(name, "-backup") {
-				bc := &stashv1beta1.BackupConfiguration{ObjectMeta: metaNS("app-backup", "demo")}
-				bc.Spec.Task = stashv1beta1.TaskRef{Name: name}
-				bc.Spec.Target = &stashv1beta1.BackupTarget{Ref: target, Paths: []string{"/data"}}
-				bc.Spec.Repository = stashv1beta1.ObjectReference{Name: "s3-repo"}
-				bc.Spec.RetentionPolicy = stashv1alpha1.RetentionPolicy{Name: "keep", KeepLast: 5, Prune: true}
-				job, err := plan.BackupJob(plan.BackupRequest{Config: bc, Session: "app-backup-1700000000", Repository: goldenRepo, Catalog: cat})
-				if err != nil {
-					t.Fatal(err)
-				}
-				docs = append(docs, job)
-			} else {
-				rs := &stashv1beta1.RestoreSession{ObjectMeta: metaNS("app-restore", "demo")}
-				rs.Spec.Task = stashv1beta1.TaskRef{Name: name}
-				rs.Spec.Target = &stashv1beta1.RestoreTarget{Ref: target, Rules: []stashv1beta1.Rule{{Snapshots: []string{"latest"}}}}
-				rs.Spec.Repository = stashv1beta1.ObjectReference{Name: "s3-repo"}
-				jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, Repository: goldenRepo, Catalog: cat})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, j := range jobs {
-					docs = append(docs, j)
-				}
+			for _, j := range catalogJobs(t, cat, name, goldenRepo) {
+				docs = append(docs, j)
 			}
 			var got []byte
 			for _, d := range docs {
@@ -87,6 +63,37 @@ func TestGoldenJobs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// catalogJobs builds the Jobs of one catalog Task as the golden files
+// show them: an AppBinding target, or a PVC for the pvc-* Tasks.
+func catalogJobs(t *testing.T, cat plan.Catalog, name string, repo *stashv1alpha1.Repository) []*batchv1.Job {
+	t.Helper()
+	target := stashv1beta1.TargetRef{APIVersion: "appcatalog.appscode.com/v1alpha1", Kind: "AppBinding", Name: "sample-app"}
+	if strings.HasPrefix(name, "pvc-") {
+		target = stashv1beta1.TargetRef{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: "data-pvc"}
+	}
+	if strings.Contains(name, "-backup") {
+		bc := &stashv1beta1.BackupConfiguration{ObjectMeta: metaNS("app-backup", "demo")}
+		bc.Spec.Task = stashv1beta1.TaskRef{Name: name}
+		bc.Spec.Target = &stashv1beta1.BackupTarget{Ref: target, Paths: []string{"/data"}}
+		bc.Spec.Repository = stashv1beta1.ObjectReference{Name: repo.Name}
+		bc.Spec.RetentionPolicy = stashv1alpha1.RetentionPolicy{Name: "keep", KeepLast: 5, Prune: true}
+		job, err := plan.BackupJob(plan.BackupRequest{Config: bc, Session: "app-backup-1700000000", Repository: repo, Catalog: cat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*batchv1.Job{job}
+	}
+	rs := &stashv1beta1.RestoreSession{ObjectMeta: metaNS("app-restore", "demo")}
+	rs.Spec.Task = stashv1beta1.TaskRef{Name: name}
+	rs.Spec.Target = &stashv1beta1.RestoreTarget{Ref: target, Rules: []stashv1beta1.Rule{{Snapshots: []string{"latest"}}}}
+	rs.Spec.Repository = stashv1beta1.ObjectReference{Name: repo.Name}
+	jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, Repository: repo, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
 }
 
 func diffLines(a, b string) string {

@@ -35,13 +35,6 @@ const (
 	AnnotationHostname = "stash.appscode.com/hostname"
 )
 
-// Default pod users: backups run as 65535 so that update-status can read
-// what the backup step wrote; restores run as root to keep file ownership.
-const (
-	backupUser  int64 = 65535
-	restoreUser int64 = 0
-)
-
 // BackupRequest is what the Job of one BackupSession is built from.
 type BackupRequest struct {
 	Config *stashv1beta1.BackupConfiguration
@@ -89,7 +82,7 @@ func BackupJob(req BackupRequest) (*batchv1.Job, error) {
 		inv: inv, task: taskRef, runtime: bc.Spec.RuntimeSettings, tempDir: bc.Spec.TempDir,
 		interim: bc.Spec.InterimVolumeTemplate, owner: "BackupSession", ownerName: req.Session,
 		name: BackupJobName(req.Session), component: "stash-backup",
-		serviceAccount: BackupServiceAccount(bc.Name), user: backupUser,
+		serviceAccount: BackupServiceAccount(bc.Name),
 	}
 	if h := bc.Spec.Hooks; h != nil {
 		js.preHook, js.postHook = h.PreBackup, h.PostBackup
@@ -175,8 +168,7 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 		js := jobSpec{
 			inv: inv, task: taskRef, runtime: rs.Spec.RuntimeSettings, tempDir: rs.Spec.TempDir,
 			interim: rs.Spec.InterimVolumeTemplate, owner: "RestoreSession", ownerName: rs.Name,
-			name: name, component: "stash-restore", serviceAccount: RestoreServiceAccount(rs.Name), user: restoreUser,
-			restoreGroup: true,
+			name: name, component: "stash-restore", serviceAccount: RestoreServiceAccount(rs.Name),
 		}
 		if perReplica {
 			js.ordinal = strconv.Itoa(ord)
@@ -231,8 +223,6 @@ type jobSpec struct {
 	name           string
 	component      string
 	serviceAccount string
-	user           int64
-	restoreGroup   bool
 	ordinal        string
 	preHook        *stashv1beta1.Handler
 	postHook       *stashv1beta1.PostHook
@@ -284,6 +274,12 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 		return nil, fmt.Errorf("Task %q: %w", task.Name, err)
 	}
 	var containers []corev1.Container
+	// Steps run as StepUser under the restricted Pod Security Standard
+	// unless a Function asks for root; then the whole pod does, because
+	// its steps share /stash-tmp (baseline, with the Function's
+	// capabilities).
+	podSecurity := restrictedPodSecurity()
+	root := false
 	if js.preHook != nil {
 		containers = append(containers, hookContainer(js, js.preType))
 	}
@@ -314,6 +310,14 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 			return nil, fmt.Errorf("Task %q step %d: Function %q: %w", task.Name, i, fn.Name, err)
 		}
 		containers = append(containers, stepContainer(js, fn.Name, i, spec))
+		if rs := spec.RuntimeSettings; rs != nil && rs.SecurityContext != nil {
+			if asksForRoot(rs) {
+				root = true
+			}
+			podSecurity = MergePodSecurityContext(podSecurity, &corev1.PodSecurityContext{
+				RunAsUser: rs.SecurityContext.RunAsUser, RunAsGroup: rs.SecurityContext.RunAsGroup, RunAsNonRoot: rs.SecurityContext.RunAsNonRoot,
+			})
+		}
 	}
 	if js.postHook != nil {
 		containers = append(containers, hookContainer(js, js.postType))
@@ -335,6 +339,9 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 			containers[i].VolumeMounts = append(containers[i].VolumeMounts, corev1.VolumeMount{Name: LocalBackendVolume, MountPath: l.MountPath, SubPath: l.SubPath})
 		}
 	}
+	if root {
+		podSecurity = rootPodSecurity()
+	}
 	labels := map[string]string{
 		LabelComponent: js.component, LabelManagedBy: ManagedBy,
 		LabelInvokerType: js.inv.InvokerKind, LabelInvokerName: LabelValue(js.inv.InvokerName),
@@ -345,10 +352,7 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 		RestartPolicy:      corev1.RestartPolicyNever,
 		Volumes:            volumes,
 		ServiceAccountName: js.serviceAccount,
-		SecurityContext:    &corev1.PodSecurityContext{RunAsUser: ptr(js.user)},
-	}
-	if js.restoreGroup {
-		pod.SecurityContext.RunAsGroup = ptr(int64(0))
+		SecurityContext:    podSecurity,
 	}
 	if len(pod.InitContainers) == 0 {
 		pod.InitContainers = nil
@@ -408,6 +412,9 @@ func containerName(fn string, i int) string {
 }
 
 func stepContainer(js jobSpec, fnName string, i int, spec stashv1beta1.FunctionSpec) corev1.Container {
+	// A step of Stash's own image (or the operator's, whatever its name)
+	// writes only where the planner mounts volumes.
+	stash := IsStashImage(spec.Image) || spec.Image == js.inv.Image.String()
 	c := corev1.Container{
 		Name:            containerName(fnName, i),
 		Image:           spec.Image,
@@ -418,7 +425,9 @@ func stepContainer(js jobSpec, fnName string, i int, spec stashv1beta1.FunctionS
 		VolumeMounts:    append(append([]corev1.VolumeMount{}, spec.VolumeMounts...), corev1.VolumeMount{Name: ScratchVolume, MountPath: ScratchDir}),
 		VolumeDevices:   spec.VolumeDevices,
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Env:             downwardEnv(js.ordinal),
+		Env:             append(scratchEnv(stash), downwardEnv(js.ordinal)...),
+		Resources:       defaultResources(),
+		SecurityContext: defaultContainerSecurity(stash),
 		// The last log lines of a failed step become its termination
 		// message, which the operator copies into the session's error.
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
@@ -427,7 +436,10 @@ func stepContainer(js jobSpec, fnName string, i int, spec stashv1beta1.FunctionS
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: InterimVolume, MountPath: InterimMountPath})
 	}
 	if spec.RuntimeSettings != nil {
-		applyContainerSettings(&c, spec.RuntimeSettings)
+		// The Function's user and group are the pod's (see build).
+		fs := *spec.RuntimeSettings
+		fs.SecurityContext = functionContainerSecurity(fs.SecurityContext)
+		applyContainerSettings(&c, &fs)
 	}
 	if js.runtime.Container != nil {
 		applyContainerSettings(&c, js.runtime.Container)
@@ -449,6 +461,9 @@ func downwardEnv(ordinal string) []corev1.EnvVar {
 }
 
 func applyContainerSettings(c *corev1.Container, s *stashv1beta1.ContainerRuntimeSettings) {
+	// Resources a user sets replace the default requests as a whole: a
+	// limit below a default request would make the pod invalid, and the
+	// API server fills requests from limits.
 	if len(s.Resources.Limits) > 0 || len(s.Resources.Requests) > 0 {
 		c.Resources = s.Resources
 	}
@@ -461,9 +476,9 @@ func applyContainerSettings(c *corev1.Container, s *stashv1beta1.ContainerRuntim
 	if s.Lifecycle != nil {
 		c.Lifecycle = s.Lifecycle
 	}
-	if s.SecurityContext != nil {
-		c.SecurityContext = s.SecurityContext
-	}
+	// Field by field, as Stash's UpsertSecurityContext: a user who sets
+	// runAsUser keeps the dropped capabilities.
+	c.SecurityContext = MergeSecurityContext(c.SecurityContext, s.SecurityContext)
 	c.Env = append(c.Env, s.Env...)
 	c.EnvFrom = append(c.EnvFrom, s.EnvFrom...)
 	// Stash wraps restic in nice and ionice; here the step's own process
@@ -499,9 +514,7 @@ func applyPodSettings(p *corev1.PodSpec, s *stashv1beta1.PodRuntimeSettings) {
 	}
 	p.AutomountServiceAccountToken = s.AutomountServiceAccountToken
 	p.NodeName = s.NodeName
-	if s.SecurityContext != nil {
-		p.SecurityContext = s.SecurityContext
-	}
+	p.SecurityContext = MergePodSecurityContext(p.SecurityContext, s.SecurityContext)
 	p.ImagePullSecrets = s.ImagePullSecrets
 	p.Affinity = s.Affinity
 	p.SchedulerName = s.SchedulerName
@@ -532,6 +545,8 @@ func hookContainer(js jobSpec, hookType string) corev1.Container {
 		},
 		ImagePullPolicy: corev1.PullIfNotPresent,
 		VolumeMounts:    []corev1.VolumeMount{{Name: ScratchVolume, MountPath: ScratchDir}},
-		Env:             downwardEnv(js.ordinal),
+		Env:             append(scratchEnv(true), downwardEnv(js.ordinal)...),
+		Resources:       defaultResources(),
+		SecurityContext: defaultContainerSecurity(true),
 	}
 }

@@ -10,35 +10,22 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path"
 	"runtime"
 	"strings"
 	"syscall"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-)
 
-// stashImages are the image names the local runtime runs as this binary.
-var stashImages = map[string]bool{
-	"stash": true, "stash-postgres": true, "stash-mysql": true, "stash-mongodb": true, "stash-elasticsearch": true,
-}
+	"github.com/stash-backup/stash/internal/plan"
+)
 
 // ErrForeignImage means a step's image is not a Stash image.
 var ErrForeignImage = errors.New("only Stash's own images run locally")
 
 // IsStashImage reports whether an image is one of Stash's: the local
 // runtime runs those as this very binary.
-func IsStashImage(image string) bool {
-	name := image
-	if i := strings.LastIndex(name, "@"); i >= 0 {
-		name = name[:i]
-	}
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		name = name[:i]
-	}
-	return stashImages[path.Base(name)]
-}
+func IsStashImage(image string) bool { return plan.IsStashImage(image) }
 
 // Executor runs a Job's containers in order as processes of this binary.
 type Executor struct {
@@ -116,7 +103,15 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 		for _, ev := range c.Env {
 			switch {
 			case ev.ValueFrom == nil:
-				cmd.Env = append(cmd.Env, ev.Name+"="+ev.Value)
+				// TMPDIR and HOME point into /stash-tmp, which is a
+				// directory of this machine here.
+				v := e.mapPath(ev.Value)
+				if (ev.Name == "TMPDIR" || ev.Name == "HOME") && v != ev.Value {
+					if err := os.MkdirAll(v, 0o700); err != nil {
+						return fmt.Errorf("step %s: %s: %w", c.Name, ev.Name, err)
+					}
+				}
+				cmd.Env = append(cmd.Env, ev.Name+"="+v)
 			case ev.Name == "POD_NAME":
 				cmd.Env = append(cmd.Env, "POD_NAME="+job.Name)
 			case ev.Name == "NODE_NAME":
