@@ -1,12 +1,17 @@
 package validation
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	"github.com/stash-backup/stash/internal/catalog"
+	"github.com/stash-backup/stash/internal/manifest"
 )
 
 func TestUsageAllowed(t *testing.T) {
@@ -46,6 +51,87 @@ func TestUsageAllowed(t *testing.T) {
 			}
 			if !ok && !strings.Contains(why, "Repository b/r") {
 				t.Errorf("reason does not name the Repository: %q", why)
+			}
+		})
+	}
+}
+
+// TestValidateSelectorWithNamespaces: stash validate decides a
+// usagePolicy selector from the Namespace manifests, and warns when it has
+// none instead of passing or failing blindly.
+func TestValidateSelectorWithNamespaces(t *testing.T) {
+	const objects = `
+apiVersion: v1
+kind: Secret
+metadata: {name: s3, namespace: b}
+stringData: {RESTIC_PASSWORD: pw, AWS_ACCESS_KEY_ID: id, AWS_SECRET_ACCESS_KEY: key}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: b}
+spec:
+  backend:
+    s3: {endpoint: "http://127.0.0.1:9", bucket: stash, prefix: x}
+    storageSecretName: s3
+  usagePolicy:
+    allowedNamespaces:
+      from: Selector
+      selector: {matchLabels: {team: c}}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: rs, namespace: %s}
+spec:
+  task: {name: pvc-restore}
+  repository: {name: repo, namespace: b}
+  target:
+    ref: {apiVersion: v1, kind: PersistentVolumeClaim, name: data}
+    volumeMounts: [{name: data, mountPath: /data}]
+    rules: [{snapshots: [latest]}]
+`
+	const namespaces = `
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: a, labels: {team: a}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: c, labels: {team: c}}
+`
+	for _, tc := range []struct {
+		name, ns, extra string
+		err, warn       string
+	}{
+		{"matching namespace", "c", namespaces, "", ""},
+		{"other namespace", "a", namespaces, "namespace a does not match", ""},
+		{"no Namespace manifests", "a", "", "", "could not check"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(fmt.Sprintf(objects, tc.ns)+tc.extra), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, err := manifest.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cat, err := catalog.Builtin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got Result
+			for _, r := range All(set, cat) {
+				if r.Kind == "RestoreSession" {
+					got = r
+				}
+			}
+			errs, warns := strings.Join(got.Errors, "; "), strings.Join(got.Warnings, "; ")
+			if (tc.err == "") != (errs == "") || !strings.Contains(errs, tc.err) {
+				t.Errorf("errors %q, want %q", errs, tc.err)
+			}
+			if (tc.warn == "") != (warns == "") || !strings.Contains(warns, tc.warn) {
+				t.Errorf("warnings %q, want %q", warns, tc.warn)
 			}
 		})
 	}
