@@ -165,6 +165,9 @@ func TestBackupConfigurationCronJobAndPause(t *testing.T) {
 	if ctr.Image != testImage.String() || strings.Join(ctr.Args, " ") != "create-backupsession --invoker-kind=BackupConfiguration --invoker-name=pg-backup --namespace="+ns {
 		t.Errorf("trigger container %s %v", ctr.Image, ctr.Args)
 	}
+	if v := plan.PodSecurityViolations(plan.LevelRestricted, &cj.Spec.JobTemplate.Spec.Template.Spec); len(v) > 0 {
+		t.Errorf("trigger pod does not meet restricted Pod Security: %v", v)
+	}
 	if cj.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName != "stash-trigger-pg-backup" {
 		t.Errorf("CronJob service account %q", cj.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName)
 	}
@@ -668,7 +671,7 @@ spec:
 		return c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: jobName}, job)
 	})
 	ctr := job.Spec.Template.Spec.Containers[0]
-	if strings.Join(ctr.Args, " ") != "repo wipe --yes --namespace="+ns+" --repository=wiped" || len(ctr.VolumeMounts) != 1 || ctr.VolumeMounts[0].MountPath != "/var/stash/wiped" {
+	if strings.Join(ctr.Args, " ") != "repo wipe --yes --namespace="+ns+" --repository=wiped" || len(ctr.VolumeMounts) != 2 || ctr.VolumeMounts[0].MountPath != "/var/stash/wiped" || ctr.VolumeMounts[1].MountPath != "/stash-tmp" {
 		t.Fatalf("wipe container %v %v", ctr.Args, ctr.VolumeMounts)
 	}
 	// The Repository waits for the wipe.

@@ -246,3 +246,26 @@ func MergePodSecurityContext(cur, over *corev1.PodSecurityContext) *corev1.PodSe
 	}
 	return out
 }
+
+// HardenPod makes a pod the operator builds itself (the trigger CronJob's,
+// the wipe Job's) meet the restricted Pod Security Standard as step pods
+// do: StepUser, RuntimeDefault seccomp, no privilege escalation, no
+// capabilities, a read-only root filesystem with TMPDIR and HOME on a
+// scratch emptyDir, and the default requests. Settings already on the pod
+// or its containers (a user's runtimeSettings) are merged over the
+// defaults field by field.
+func HardenPod(p *corev1.PodSpec) {
+	pod := restrictedPodSecurity()
+	pod.FSGroup = nil
+	p.SecurityContext = MergePodSecurityContext(pod, p.SecurityContext)
+	p.Volumes = append(p.Volumes, corev1.Volume{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	for i := range p.Containers {
+		c := &p.Containers[i]
+		c.SecurityContext = MergeSecurityContext(defaultContainerSecurity(true), c.SecurityContext)
+		if len(c.Resources.Requests) == 0 && len(c.Resources.Limits) == 0 {
+			c.Resources = defaultResources()
+		}
+		c.Env = append(c.Env, scratchEnv(true)...)
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: ScratchVolume, MountPath: ScratchDir})
+	}
+}

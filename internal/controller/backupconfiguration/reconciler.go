@@ -370,15 +370,24 @@ func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupC
 			c.Resources = rs.Resources
 			c.SecurityContext = rs.SecurityContext
 		}
+		spec := corev1.PodSpec{Containers: []corev1.Container{c}}
+		if rs := bc.Spec.RuntimeSettings.Pod; rs != nil {
+			spec.SecurityContext = rs.SecurityContext
+		}
+		plan.HardenPod(&spec)
+		c = spec.Containers[0]
 		if len(pod.Spec.Containers) == 1 {
 			// Keep fields the API server defaulted so the update is a no-op
 			// when nothing of ours changed.
 			old := pod.Spec.Containers[0]
 			old.Name, old.Image, old.Args, old.ImagePullPolicy = c.Name, c.Image, c.Args, c.ImagePullPolicy
 			old.Resources, old.SecurityContext, old.TerminationMessagePolicy = c.Resources, c.SecurityContext, c.TerminationMessagePolicy
+			old.Env, old.VolumeMounts = c.Env, c.VolumeMounts
 			c = old
 		}
 		pod.Spec.Containers = []corev1.Container{c}
+		pod.Spec.Volumes = spec.Volumes
+		pod.Spec.SecurityContext = spec.SecurityContext
 		return controllerutil.SetControllerReference(bc, cj, r.Client.Scheme())
 	})
 	if err != nil {

@@ -167,9 +167,14 @@ func WipeJob(repo *stashv1alpha1.Repository, image plan.Image) *batchv1.Job {
 		}
 		pod.Volumes = []corev1.Volume{{Name: plan.LocalBackendVolume, VolumeSource: l.VolumeSource}}
 		pod.Containers[0].VolumeMounts = []corev1.VolumeMount{m}
+		// PVC steps write a local backend as root: the wipe must be able
+		// to delete what they wrote.
 		root := int64(0)
-		pod.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &root}
+		pod.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &root, RunAsGroup: &root}
 	}
+	// Object-store backends need nothing of the node: the wipe meets the
+	// restricted Pod Security Standard, as the steps do.
+	plan.HardenPod(&pod)
 	backoff := int32(1)
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: repo.Namespace, Labels: map[string]string{
