@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // State is a Job's outcome.
@@ -87,9 +88,11 @@ func Of(ctx context.Context, r client.Reader, job *batchv1.Job, now time.Time, l
 		// Events explain what no status field does (a quota, a volume
 		// attached elsewhere); without them the cause is still given,
 		// only less precisely.
-		if err := r.List(ctx, &ev, client.InNamespace(job.Namespace), client.MatchingFields{"involvedObject.uid": string(uid)}); err == nil {
-			in.Events = append(in.Events, ev.Items...)
+		if err := r.List(ctx, &ev, client.InNamespace(job.Namespace), client.MatchingFields{"involvedObject.uid": string(uid)}); err != nil {
+			log.FromContext(ctx).Error(err, "list events of a step; its failure will be explained less precisely", "job", job.Name)
+			continue
 		}
+		in.Events = append(in.Events, ev.Items...)
 	}
 	s, msg := FromInput(in, now, lim)
 	return s, msg, nil
