@@ -147,7 +147,10 @@ func createFailure(in Input, now time.Time, lim Limits) string {
 		if strings.Contains(msg, "violates PodSecurity") {
 			return fmt.Sprintf("the step's pod cannot be created: %s (the namespace's Pod Security level refuses it; docs/security.md says what each step needs)", msg)
 		}
-		if now.Sub(firstSeen(ev)) >= CreateGrace {
+		// The Job controller retries with a new pod name each time, so
+		// each refusal is a new event: how long creation has failed is
+		// told by the oldest.
+		if now.Sub(oldestSeen(in.Events, in.Job.UID, "FailedCreate")) >= CreateGrace {
 			return fmt.Sprintf("the step's pod could not be created for %s: %s", CreateGrace, msg)
 		}
 		return ""
@@ -165,6 +168,21 @@ func firstSeen(e *corev1.Event) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// oldestSeen is when the first event about uid with reason was seen.
+func oldestSeen(events []corev1.Event, uid types.UID, reason string) time.Time {
+	var first time.Time
+	for i := range events {
+		e := &events[i]
+		if e.InvolvedObject.UID != uid || e.Reason != reason {
+			continue
+		}
+		if t := firstSeen(e); first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }
 
 // newest returns the newest event about uid with one of reasons.

@@ -88,6 +88,9 @@ func TestFromInputStartFailures(t *testing.T) {
 		{"Pod Security rejection fails at once", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true`, time.Second)}, Failed, "violates PodSecurity"},
 		{"quota within grace waits", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: exceeded quota: no-pods`, 10*time.Second)}, Running, ""},
 		{"quota past grace names the quota", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: exceeded quota: no-pods, requested: pods=1`, 90*time.Second)}, Failed, "exceeded quota: no-pods"},
+		{"quota refused again and again (a new event per pod name)", nil, []corev1.Event{
+			event("job-uid", "FailedCreate", `pods "x-1" is forbidden: exceeded quota: no-pods`, 90*time.Second),
+			event("job-uid", "FailedCreate", `pods "x-2" is forbidden: exceeded quota: no-pods`, 4*time.Second)}, Failed, `pods "x-2" is forbidden: exceeded quota: no-pods`},
 		{"missing ServiceAccount past grace", nil, []corev1.Event{event("job-uid", "FailedCreate", `pods "x" is forbidden: error looking up service account ns/sa: serviceaccount "sa" not found`, 2*time.Minute)}, Failed, `serviceaccount "sa" not found`},
 		{"another object's event is not the Job's", nil, []corev1.Event{event("other", "FailedCreate", "violates PodSecurity", time.Hour)}, Running, ""},
 		{"unschedulable within the limit", []corev1.Pod{pod(time.Minute, corev1.PodPending, nil)}, nil, Running, ""},
