@@ -150,9 +150,16 @@ spec:
 			return err
 		}
 		for _, p := range pods.Items {
-			if strings.Contains(p.Labels["batch.kubernetes.io/job-name"], name) && p.Status.Phase == corev1.PodRunning {
-				pod = p.Name
-				return nil
+			if !strings.Contains(p.Labels["batch.kubernetes.io/job-name"], name) {
+				continue
+			}
+			// The backup step is an init container: the pod is Pending
+			// while it runs.
+			for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+				if cs.State.Running != nil {
+					pod = p.Name
+					return nil
+				}
 			}
 		}
 		return fmt.Errorf("no running pod of %s", name)
