@@ -8,10 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 
+	"github.com/stash-backup/stash/internal/cgroup"
 	"github.com/stash-backup/stash/internal/cli"
 	"github.com/stash-backup/stash/internal/hugepage"
 	"github.com/stash-backup/stash/internal/plan"
@@ -20,6 +22,7 @@ import (
 
 func main() {
 	makeScratchDirs()
+	setMemoryLimit()
 	if err := priority.FromEnv(); err != nil {
 		fmt.Fprintln(os.Stderr, "stash:", err)
 		os.Exit(1)
@@ -98,4 +101,17 @@ func isOperator(args []string) bool {
 		}
 	}
 	return false
+}
+
+// setMemoryLimit makes the Go runtime collect harder as the process nears
+// its cgroup's memory limit (90 % of it), unless GOMEMLIMIT says otherwise:
+// a step in a pod with a limit is then slowed by the collector rather than
+// killed by the kernel.
+func setMemoryLimit() {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	if limit, ok := cgroup.MemoryLimit(); ok {
+		debug.SetMemoryLimit(limit / 10 * 9)
+	}
 }

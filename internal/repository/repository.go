@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/stash-backup/stash/internal/cgroup"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -71,8 +72,11 @@ type Options struct {
 	// "none" disables it).
 	Compression string
 	// Parallelism bounds concurrent hashing, compression and uploads;
-	// 0 means the number of CPUs (at least 2).
+	// 0 means GOMAXPROCS (at least 2, at most MaxParallelism).
 	Parallelism int
+	// MemoryLimit is the memory this process may use, which bounds the
+	// restore read-ahead; 0 means the cgroup's limit, negative none.
+	MemoryLimit int64
 }
 
 // Repository is an open repository. It is safe for concurrent use by the
@@ -87,11 +91,38 @@ type Repository struct {
 	configLock *os.File
 }
 
+// MaxParallelism caps the default parallelism: on a large node without a
+// CPU quota GOMAXPROCS is the node's CPU count, and workers, readers and
+// read-ahead all scale with it.
+const MaxParallelism = 16
+
+// parallelism follows GOMAXPROCS, which Go sets from the cgroup's CPU
+// quota (runtime.NumCPU would be the node's CPUs, whatever the pod's limit).
 func (o *Options) parallelism() int {
 	if o.Parallelism > 0 {
 		return o.Parallelism
 	}
-	return max(runtime.NumCPU(), 2)
+	return min(max(runtime.GOMAXPROCS(0), 2), MaxParallelism)
+}
+
+// NoLimitBudget is the memory a restore's read-ahead may hold when the
+// cgroup sets no memory limit.
+const NoLimitBudget = 512 << 20
+
+// readAheadBudget is the memory a restore's read-ahead may hold: a quarter
+// of the cgroup's memory limit (the rest is the heap, the tool on the
+// other end of the pipe, and kopia's caches), or NoLimitBudget.
+func (o *Options) readAheadBudget() int64 {
+	limit := o.MemoryLimit
+	if limit == 0 {
+		if l, ok := cgroup.MemoryLimit(); ok {
+			limit = l
+		}
+	}
+	if limit <= 0 {
+		return NoLimitBudget
+	}
+	return limit / 4
 }
 
 func (o *Options) compressor() (compression.Name, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stash-backup/stash/internal/chunker"
 	"io"
 	"math"
 	"os"
@@ -71,8 +72,14 @@ func (r *Repository) RestoreStream(ctx context.Context, s Snapshot, name string,
 // fetched, decrypted and decompressed ahead of the writer; readers is how
 // many fetch at once. Fetching waits on storage as much as on the CPU, so
 // both exceed the CPU count.
-func (r *Repository) readAhead() int { return 8 * r.opts.parallelism() }
-func (r *Repository) readers() int   { return 4 * r.opts.parallelism() }
+//
+// Both are bounded by the memory budget: a chunk is at most
+// chunker.MaxSize, so readAhead chunks never hold more than the budget.
+func (r *Repository) readAhead() int {
+	byMemory := int(r.opts.readAheadBudget() / chunker.MaxSize)
+	return max(min(8*r.opts.parallelism(), byMemory), 2)
+}
+func (r *Repository) readers() int { return min(4*r.opts.parallelism(), r.readAhead()) }
 
 // copyObject writes an object to w. A large object is a list of chunks;
 // kopia's reader fetches them one by one, so chunks are fetched by several

@@ -1,0 +1,48 @@
+package repository
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/stash-backup/stash/internal/chunker"
+)
+
+// TestSizedByThePod: parallelism follows GOMAXPROCS (the pod's CPU quota)
+// within bounds, and a restore's read-ahead never holds more than a quarter
+// of the memory limit, however many CPUs.
+func TestSizedByThePod(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, tc := range []struct {
+		name          string
+		procs         int
+		parallelism   int
+		memory        int64
+		wantPar       int
+		wantReadAhead int
+	}{
+		{"one CPU, 256 MiB", 1, 0, 256 << 20, 2, 16},
+		{"two CPUs, no limit", 2, 0, -1, 2, 16},
+		{"64 CPUs, no quota, no limit", 64, 0, -1, MaxParallelism, 8 * MaxParallelism},
+		{"64 CPUs, 512 MiB", 64, 0, 512 << 20, MaxParallelism, 32},
+		{"64 CPUs, 64 MiB", 64, 0, 64 << 20, MaxParallelism, 4},
+		{"tiny limit keeps two", 1, 0, 8 << 20, 2, 2},
+		{"explicit parallelism", 2, 32, 1 << 40, 32, 256},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runtime.GOMAXPROCS(tc.procs)
+			r := &Repository{opts: Options{Parallelism: tc.parallelism, MemoryLimit: tc.memory}}
+			if got := r.opts.parallelism(); got != tc.wantPar {
+				t.Errorf("parallelism %d, want %d", got, tc.wantPar)
+			}
+			if got := r.readAhead(); got != tc.wantReadAhead {
+				t.Errorf("readAhead %d, want %d", got, tc.wantReadAhead)
+			}
+			if budget := r.opts.readAheadBudget(); tc.memory > 0 && int64(r.readAhead())*chunker.MaxSize > max(budget, 2*chunker.MaxSize) {
+				t.Errorf("read-ahead of %d chunks exceeds the budget %d", r.readAhead(), budget)
+			}
+			if r.readers() > r.readAhead() {
+				t.Errorf("%d readers for %d chunks of read-ahead", r.readers(), r.readAhead())
+			}
+		})
+	}
+}
