@@ -104,14 +104,16 @@ func isOperator(args []string) bool {
 }
 
 // setMemoryLimit makes the Go runtime collect harder as the process nears
-// its cgroup's memory limit (90 % of it), unless GOMEMLIMIT says otherwise:
-// a step in a pod with a limit is then slowed by the collector rather than
-// killed by the kernel.
+// its cgroup's memory limit, unless GOMEMLIMIT says otherwise: a step in a
+// pod with a limit is then slowed by the collector rather than killed by
+// the kernel. 70 % leaves room for memory the collector does not count
+// (stacks, the runtime's own) and for the page cache of the files a step
+// reads and writes, which the kernel charges to the same cgroup.
 func setMemoryLimit() {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	if limit, ok := cgroup.MemoryLimit(); ok {
-		debug.SetMemoryLimit(limit / 10 * 9)
+		debug.SetMemoryLimit(limit / 10 * 7)
 	}
 }
