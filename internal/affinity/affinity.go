@@ -2,14 +2,12 @@
 // process runs on, for as long as that process is busy.
 //
 // A backup step streams a dump tool's output into the repository. On a
-// node with few CPUs a busy tool such as mysqldump, which computes all
-// the time, is the backup's critical path: whatever runs on its CPU
-// delays it by about its own share (a 30 % load on the tool's CPU made a
-// MariaDB dump 1.28 times as long, on the server's CPU 1.04 times). Left
-// to the kernel, part of the data mover's work lands on the tool's CPU.
-// Following the tool away made backup-mysql faster in 19 of 20 interleaved
-// rounds on two vCPUs, 1.09 times mysqldump's time alone against 1.16
-// (docs/benchmarks.md, run 25).
+// node with few CPUs a busy tool such as mysqldump, which computes all the
+// time, is the backup's critical path, and part of the data mover's work
+// lands on its CPU when left to the kernel (docs/benchmarks.md measures
+// it). Rewriting every thread's CPU mask is a process-wide change, so it
+// is off unless STASH_AFFINITY=on asks for it (Enabled), and it never
+// raises GOMAXPROCS above what Go chose from the pod's CPU quota.
 package affinity
 
 import (
@@ -28,21 +26,19 @@ const poll = 5 * time.Millisecond
 // children (pg_dumpall) sleeps throughout.
 const idlePolls = 4
 
-// minProcs is the least GOMAXPROCS while the process avoids a CPU. On two
-// CPUs the process keeps one, and Go would lower GOMAXPROCS to match
-// (Go 1.25 follows the CPUs a process may use); with one processor the
-// goroutine that empties the tool's pipe waits behind the chunker and the
-// workers, and the tool blocks on a full pipe. With more processors than
-// busy goroutines the kernel shares the CPU among their threads, and a
-// thread that mostly sleeps gets it at once (docs/benchmarks.md).
-const minProcs = 8
+// Enabled says whether STASH_AFFINITY=on asks backup steps to keep off
+// their dump tool's CPU.
+func Enabled() bool { return os.Getenv("STASH_AFFINITY") == "on" }
 
 // Avoid keeps the calling process off the CPU that process pid runs on
-// while pid is busy, until stop is called, and raises GOMAXPROCS to
-// minProcs the first time it leaves a CPU out. It does nothing where the
-// process may use fewer than two CPUs or affinity is not supported, and
-// leaves GOMAXPROCS alone where the GOMAXPROCS environment variable is
-// set. stop restores the process's CPUs and GOMAXPROCS; call it once.
+// while pid is busy, until stop is called. The first time it leaves a CPU
+// out it pins GOMAXPROCS at its value before (Go would otherwise lower it
+// to the CPUs left, and with one processor the goroutine that empties the
+// tool's pipe waits behind the chunker); it never raises it. It does
+// nothing where the process may use fewer than two CPUs or affinity is not
+// supported, and leaves GOMAXPROCS alone where the GOMAXPROCS environment
+// variable is set. stop restores the process's CPUs and GOMAXPROCS; call
+// it once.
 // It changes every thread of the process, so it is for a process that
 // runs one step, as every backup step is (locally too, the local runtime
 // runs each step as a process of its own).
@@ -52,7 +48,8 @@ func Avoid(pid int) (stop func()) {
 		return func() {}
 	}
 	_, fixedProcs := os.LookupEnv("GOMAXPROCS")
-	raised := false // GOMAXPROCS, once a CPU is left out
+	procs := runtime.GOMAXPROCS(0)
+	pinned := false // GOMAXPROCS, once a CPU is left out
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	go func() {
@@ -74,9 +71,9 @@ func Avoid(pid int) (stop func()) {
 				continue
 			}
 			if want, changed := f.next(state, cpu); changed {
-				if !raised && !fixedProcs && want != all && runtime.GOMAXPROCS(0) < minProcs {
-					runtime.GOMAXPROCS(minProcs)
-					raised = true
+				if !pinned && !fixedProcs && want != all {
+					runtime.GOMAXPROCS(procs)
+					pinned = true
 				}
 				setAll(want)
 			}
@@ -85,7 +82,7 @@ func Avoid(pid int) (stop func()) {
 	return func() {
 		close(done)
 		<-finished
-		if raised {
+		if pinned {
 			runtime.SetDefaultGOMAXPROCS()
 		}
 	}

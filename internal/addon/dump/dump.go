@@ -301,8 +301,12 @@ func runSeq(ctx context.Context, newCmds []func(context.Context) *exec.Cmd, w *o
 			return fmt.Errorf("start %s: %w", tool, err)
 		}
 		// A tool that computes all the time (mysqldump) is the backup's
-		// critical path: the data mover keeps off its CPU while it runs.
-		stopAvoiding := affinity.Avoid(cmd.Process.Pid)
+		// critical path: asked to (STASH_AFFINITY=on), the data mover
+		// keeps off its CPU while it runs.
+		stopAvoiding := func() {}
+		if affinity.Enabled() {
+			stopAvoiding = affinity.Avoid(cmd.Process.Pid)
+		}
 		signal()
 		err := cmd.Wait()
 		stopAvoiding()
