@@ -738,3 +738,46 @@ func TestSessionEndsWhenItsPodIsLost(t *testing.T) {
 		})
 	}
 }
+
+// TestLegacyFinalizerRemovedFromInvalidInvoker: earlier versions put a
+// finalizer on BackupConfigurations that used another namespace's
+// Repository. When that Repository stops allowing them, the operator still
+// removes the finalizer (the webhook admits an update that leaves the spec
+// alone) and marks the BackupConfiguration Invalid, so it can be deleted.
+func TestLegacyFinalizerRemovedFromInvalidInvoker(t *testing.T) {
+	// Set up with no operator running, as an upgrade finds it: the old
+	// finalizer is there and the policy has changed since.
+	c := newClient(t)
+	ctx := context.Background()
+	repoNS, ns := newNamespace(t, c), newNamespace(t, c)
+	mustApply(t, c, repoNS, repositoryFixtures)
+	all := stashv1alpha1.NamespacesFromAll
+	updateRepository(t, c, repoNS, "s3-repo", func(r *stashv1alpha1.Repository) {
+		r.Spec.UsagePolicy = &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{From: &all}}
+	})
+	mustApply(t, c, ns, appBinding)
+	bc := strings.Replace(backupConfiguration("legacy", ""), "metadata: {name: legacy}", "metadata: {name: legacy, finalizers: [stash.appscode.com]}", 1)
+	bc = strings.Replace(bc, "repository: {name: s3-repo}", "repository: {name: s3-repo, namespace: "+repoNS+"}", 1)
+	mustApply(t, c, ns, bc)
+	same := stashv1alpha1.NamespacesFromSame
+	updateRepository(t, c, repoNS, "s3-repo", func(r *stashv1alpha1.Repository) {
+		r.Spec.UsagePolicy.AllowedNamespaces.From = &same
+	})
+	startOperator(t)
+	eventually(t, 20*time.Second, "finalizer removed and Invalid", func() error {
+		o := get(t, c, ns, "legacy", &stashv1beta1.BackupConfiguration{})
+		if len(o.Finalizers) > 0 || o.Status.Phase != stashv1beta1.InvokerInvalid {
+			return fmt.Errorf("finalizers %v, phase %q", o.Finalizers, o.Status.Phase)
+		}
+		return nil
+	})
+	if err := c.Delete(ctx, get(t, c, ns, "legacy", &stashv1beta1.BackupConfiguration{})); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "deleted", func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "legacy"}, &stashv1beta1.BackupConfiguration{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+}

@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -54,13 +56,28 @@ func (v Validator[T]) ValidateCreate(ctx context.Context, obj T) (admission.Warn
 	return v.validate(ctx, obj)
 }
 
-// ValidateUpdate implements admission.Validator. Objects being deleted
-// are let through, so that a finalizer can always be removed.
-func (v Validator[T]) ValidateUpdate(ctx context.Context, _, obj T) (admission.Warnings, error) {
-	if !obj.GetDeletionTimestamp().IsZero() {
+// ValidateUpdate implements admission.Validator. Objects being deleted,
+// and updates that leave the spec as it was (finalizers, labels), are let
+// through, so that a finalizer can always be removed, even from an object
+// that a changed Repository policy has made invalid.
+func (v Validator[T]) ValidateUpdate(ctx context.Context, old, obj T) (admission.Warnings, error) {
+	if !obj.GetDeletionTimestamp().IsZero() || sameSpec(old, obj) {
 		return nil, nil
 	}
 	return v.validate(ctx, obj)
+}
+
+// sameSpec says whether two versions of an object have equal specs.
+func sameSpec(a, b client.Object) bool {
+	ua, err := runtime.DefaultUnstructuredConverter.ToUnstructured(a)
+	if err != nil {
+		return false
+	}
+	ub, err := runtime.DefaultUnstructuredConverter.ToUnstructured(b)
+	if err != nil {
+		return false
+	}
+	return equality.Semantic.DeepEqual(ua["spec"], ub["spec"])
 }
 
 // ValidateDelete implements admission.Validator.
