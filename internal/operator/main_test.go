@@ -83,15 +83,16 @@ type runningOperator struct {
 // startOperator runs the operator (controllers and webhooks) until the
 // test ends or stop is called. The webhook configurations are the ones in
 // config/webhook, pointed at the local webhook server.
-func startOperator(t *testing.T) *runningOperator {
+func startOperator(t *testing.T) *runningOperator { return runOperator(t, nil) }
+
+// runOperator runs the operator with the test defaults changed by mutate
+// (when not nil). The runtime-settings admission policy is always
+// installed; the webhook configurations only when o.Webhooks stays true.
+func runOperator(t *testing.T, mutate func(*operator.Options)) *runningOperator {
 	t.Helper()
 	c := newClient(t)
 	ctx := context.Background()
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stash"}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	if err := testserver.InstallWebhooks(ctx, c, port); err != nil {
 		t.Fatal(err)
 	}
 	if err := testserver.InstallAdmissionPolicy(ctx, c); err != nil {
@@ -101,10 +102,19 @@ func startOperator(t *testing.T) *runningOperator {
 	o.Image = testImage
 	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
 	o.ProbeAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	o.WebhookHost, o.WebhookPort = "127.0.0.1", port
 	o.CertDir = t.TempDir()
 	o.ExtraIPs = []net.IP{net.ParseIP("127.0.0.1")}
 	o.Restartable = true
+	if mutate != nil {
+		mutate(&o)
+	}
+	if o.Webhooks {
+		port := freePort(t)
+		if err := testserver.InstallWebhooks(ctx, c, port); err != nil {
+			t.Fatal(err)
+		}
+		o.WebhookHost, o.WebhookPort = "127.0.0.1", port
+	}
 	runCtx, cancel := context.WithCancel(ctx)
 	mgr, err := operator.New(runCtx, api.Config, o)
 	if err != nil {

@@ -696,22 +696,7 @@ func TestCrossNamespaceRepository(t *testing.T) {
 	repoNS := newNamespace(t, c)
 	ns := newNamespace(t, c)
 	mustApply(t, c, repoNS, fixtures)
-	mustApply(t, c, ns, `
-apiVersion: v1
-kind: Secret
-metadata: {name: pg-auth}
-stringData: {username: postgres, password: pw}
----
-apiVersion: appcatalog.appscode.com/v1alpha1
-kind: AppBinding
-metadata: {name: pg}
-spec:
-  type: kubedb.com/postgres
-  version: "14.0"
-  clientConfig:
-    service: {name: pg, port: 5432, scheme: postgresql}
-  secret: {name: pg-auth}
-`)
+	mustApply(t, c, ns, appBinding)
 	bc := strings.Replace(backupConfiguration("shared", ""), "repository: {name: s3-repo}", "repository: {name: s3-repo, namespace: "+repoNS+"}", 1)
 	err := apply(t, c, ns, bc)
 	if err == nil || !strings.Contains(err.Error(), "usagePolicy") {

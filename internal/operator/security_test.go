@@ -5,12 +5,10 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,50 +41,15 @@ import (
 func startOperatorNoWebhooks(t *testing.T) {
 	t.Helper()
 	c := newClient(t)
-	ctx := context.Background()
 	for _, o := range []client.Object{
 		&admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "stash-validating-webhook"}},
 		&admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "stash-mutating-webhook"}},
 	} {
-		if err := c.Delete(ctx, o); client.IgnoreNotFound(err) != nil {
+		if err := c.Delete(context.Background(), o); client.IgnoreNotFound(err) != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := testserver.InstallAdmissionPolicy(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	o := operator.DefaultOptions()
-	o.Image = testImage
-	o.Webhooks = false
-	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	o.ProbeAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	o.ExtraIPs = []net.IP{net.ParseIP("127.0.0.1")}
-	o.Restartable = true
-	runCtx, cancel := context.WithCancel(ctx)
-	mgr, err := operator.New(runCtx, api.Config, o)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("operator: %v", err)
-		}
-	})
-	eventually(t, 30*time.Second, "operator ready", func() error {
-		resp, err := http.Get("http://" + o.ProbeAddr + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	})
+	runOperator(t, func(o *operator.Options) { o.Webhooks = false })
 }
 
 // deputy is the confused-deputy setup: namespaces A (an attacker's), B
@@ -600,19 +563,8 @@ func TestSecureMetrics(t *testing.T) {
 	c := newClient(t)
 	ctx := context.Background()
 	ns := newNamespace(t, c)
-	o := operator.DefaultOptions()
-	o.Image, o.Webhooks, o.Restartable, o.SecureMetrics = testImage, false, true, true
-	o.MetricsAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	o.ProbeAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
-	runCtx, cancel := context.WithCancel(ctx)
-	mgr, err := operator.New(runCtx, api.Config, o)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(runCtx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	op := runOperator(t, func(o *operator.Options) { o.Webhooks, o.SecureMetrics = false, true })
+	metricsAddr := op.metricsAddr
 
 	token := func(sa string) string {
 		if err := c.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa, Namespace: ns}}); err != nil {
@@ -637,7 +589,7 @@ func TestSecureMetrics(t *testing.T) {
 	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // the test checks authentication, not the self-signed certificate
 	get := func(tok string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, "https://"+o.MetricsAddr+"/metrics", nil)
+		req, _ := http.NewRequest(http.MethodGet, "https://"+metricsAddr+"/metrics", nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -661,7 +613,7 @@ func TestSecureMetrics(t *testing.T) {
 	if code, _ := get(nobody); code != http.StatusForbidden {
 		t.Errorf("token without the right: %d, want 403", code)
 	}
-	if resp, err := http.Get("http://" + o.MetricsAddr + "/metrics"); err == nil {
+	if resp, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Error("plain HTTP served the metrics")
