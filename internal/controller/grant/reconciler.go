@@ -55,10 +55,14 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			}
 			return []reconcile.Request{{NamespacedName: client.ObjectKeyFromObject(o)}}
 		})).
-		Watches(&stashv1beta1.BackupConfiguration{}, handler.EnqueueRequestsFromMapFunc(r.byOwner("BackupConfiguration"))).
+		// Only what can revoke a grant wakes the sweep: a spec change or
+		// deletion of an invoker or Repository (not their status writes),
+		// any change of a RestoreSession (it finishes in its status), a
+		// Namespace's labels.
+		Watches(&stashv1beta1.BackupConfiguration{}, handler.EnqueueRequestsFromMapFunc(r.byOwner("BackupConfiguration")), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Watches(&stashv1beta1.RestoreSession{}, handler.EnqueueRequestsFromMapFunc(r.byOwner("RestoreSession"))).
-		Watches(&stashv1alpha1.Repository{}, handler.EnqueueRequestsFromMapFunc(r.byRepository)).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.byNamespace)).
+		Watches(&stashv1alpha1.Repository{}, handler.EnqueueRequestsFromMapFunc(r.byRepository), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.byNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		Named("grant").
 		Complete(r)
 }
