@@ -364,6 +364,7 @@ func (f *addonFlags) finishRestore(start time.Time, err error) error {
 func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repository, inv repository.Invoker, taken []string, paths ...string) *RetentionOutput {
 	p := repository.PolicyFromAPI(f.retention)
 	if p.Empty() {
+		maintain(ctx, r)
 		return nil
 	}
 	p.KeepIDs = taken
@@ -393,8 +394,19 @@ func (f *addonFlags) applyRetention(ctx context.Context, r *repository.Repositor
 			return out
 		}
 		out.Pruned = true
+	} else if !f.retention.DryRun {
+		maintain(ctx, r)
 	}
 	return out
+}
+
+// maintain runs kopia's safe maintenance when it is due, for repositories
+// that never prune. The snapshot is already committed: a failure is a
+// warning, and the next backup tries again.
+func maintain(ctx context.Context, r *repository.Repository) {
+	if _, err := r.Maintain(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "stash: warning: repository maintenance: %v (the backup is committed; the next backup retries)\n", err)
+	}
 }
 
 func splitArgs(s string) []string { return strings.Fields(s) }

@@ -51,20 +51,37 @@ type heldLock struct {
 	done sync.WaitGroup
 	// lastWritten is when the lock blob was last written (UnixNano).
 	lastWritten atomic.Int64
+	// lostFor is, once nonzero, how long the lock went unrefreshed: it may
+	// have looked stale to others meanwhile, and a later refresh does not
+	// undo what they did then.
+	lostFor atomic.Int64
 }
 
+// lockLapse is how long a lock may go unrefreshed before its holder must
+// assume others took it for stale: lockStale, less a refresh that may be
+// in flight.
+func lockLapse() time.Duration { return lockStale - min(lockRefresh, lockStale/2) }
+
 // held reports an error when the lock may have gone stale in the eyes of
-// other clients, because refreshing it failed for too long (a storage
-// outage, a paused process): a prune may have run meanwhile, and what this
-// client wrote may reference data it deleted.
+// other clients, now or at any moment since it was taken, because
+// refreshing it failed for too long (a storage outage, a paused process, a
+// stalled node): a prune may have run meanwhile, and what this client
+// wrote may reference data it deleted. A lock lost once stays lost.
 func (l *heldLock) held() error {
-	// Others call it stale after lockStale; allow for a refresh in flight.
-	limit := lockStale - min(lockRefresh, lockStale/2)
-	if since := time.Since(time.Unix(0, l.lastWritten.Load())); since > limit {
-		return fmt.Errorf("the repository lock could not be refreshed for %s, so another client may have pruned meanwhile: not committed, retry", since.Round(time.Second))
+	lost := time.Duration(l.lostFor.Load())
+	if since := time.Since(time.Unix(0, l.lastWritten.Load())); since > lockLapse() {
+		lost = max(lost, since)
+	}
+	if lost > 0 {
+		l.lostFor.CompareAndSwap(0, int64(lost))
+		return fmt.Errorf("%w: it could not be refreshed for %s, so another client may have pruned meanwhile: nothing committed, retry", ErrLockLost, lost.Round(time.Second))
 	}
 	return nil
 }
+
+// ErrLockLost means a repository lock lapsed while it was held; the work
+// done under it was not committed.
+var ErrLockLost = errors.New("the repository lock was lost")
 
 func newLockID(kind string) blob.ID {
 	var b [8]byte
@@ -81,10 +98,11 @@ func writeLock(ctx context.Context, st blob.Storage, id blob.ID, kind string) er
 // acquire writes a lock blob and keeps it fresh until release.
 func acquire(ctx context.Context, st blob.Storage, kind string) (*heldLock, error) {
 	l := &heldLock{id: newLockID(kind), st: st, stop: make(chan struct{})}
+	start := time.Now()
 	if err := writeLock(ctx, st, l.id, kind); err != nil {
 		return nil, fmt.Errorf("write repository lock: %w", err)
 	}
-	l.lastWritten.Store(time.Now().UnixNano())
+	l.lastWritten.Store(start.UnixNano())
 	l.done.Add(1)
 	go func() {
 		defer l.done.Done()
@@ -95,9 +113,18 @@ func acquire(ctx context.Context, st blob.Storage, kind string) (*heldLock, erro
 			case <-l.stop:
 				return
 			case <-t.C:
-				// A failed refresh is seen by held, before a commit.
+				// A lapse is noticed before rewriting the blob, which
+				// would make it look as if it had never lapsed; a lost
+				// lock is not refreshed again. A failed refresh is
+				// seen by held, before a commit.
+				if l.held() != nil {
+					return
+				}
+				// The time before the write: the blob is at least
+				// that fresh, whatever the write's latency.
+				start := time.Now()
 				if writeLock(context.WithoutCancel(ctx), st, l.id, kind) == nil {
-					l.lastWritten.Store(time.Now().UnixNano())
+					l.lastWritten.Store(start.UnixNano())
 				}
 			}
 		}
@@ -239,7 +266,7 @@ var errBusy = errors.New("repository in use")
 // lockExclusiveNow takes the exclusive lock if no other client holds any
 // fresh lock, and removes the stale ones; otherwise it returns errBusy and
 // who holds one.
-func (r *Repository) lockExclusiveNow(ctx context.Context) (func(), string, error) {
+func (r *Repository) lockExclusiveNow(ctx context.Context) (*heldLock, string, error) {
 	l, err := acquire(ctx, r.st, lockExclusive)
 	if err != nil {
 		return nil, "", err
@@ -255,7 +282,28 @@ func (r *Repository) lockExclusiveNow(ctx context.Context) (func(), string, erro
 		return nil, who, errBusy
 	}
 	r.removeStaleLocks(ctx, l.id)
-	return l.release, "", nil
+	return l, "", nil
+}
+
+// stillExclusive re-checks an exclusive lock before a destructive phase of
+// a prune: it has never lapsed, its blob is still there (a client that took
+// it for stale would have removed it), and no other client holds a fresh
+// lock (one that took it for stale may have started a backup).
+func (r *Repository) stillExclusive(ctx context.Context, l *heldLock) error {
+	if err := l.held(); err != nil {
+		return err
+	}
+	if _, err := r.st.GetMetadata(ctx, l.id); err != nil {
+		return fmt.Errorf("%w: its lock blob is gone (%v): another client took it for stale", ErrLockLost, err)
+	}
+	others, err := freshLocks(ctx, r.st, "", l.id)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("%w: %s started meanwhile", ErrLockLost, describeLock(ctx, r.st, others[0]))
+	}
+	return l.held()
 }
 
 // removeStaleLocks deletes lock blobs left behind by killed clients, aged

@@ -59,10 +59,10 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 	}
 	res := &PruneResult{SizeBefore: before, BlobsBefore: nBefore}
 	safety := maintenance.SafetyFull
-	unlock, who, err := r.lockExclusiveNow(ctx)
+	excl, who, err := r.lockExclusiveNow(ctx)
 	switch {
 	case err == nil:
-		defer unlock()
+		defer excl.release()
 		safety = maintenance.SafetyNone
 		res.Mode = PruneImmediate
 	case errors.Is(err, errBusy):
@@ -72,7 +72,9 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 		return nil, err
 	}
 	if res.Mode == PruneImmediate {
-		err = pruneNow(ctx, dr, r.opts.parallelism())
+		r.deletes.set(excl.held)
+		err = pruneNow(ctx, dr, r.opts.parallelism(), func() error { return r.stillExclusive(ctx, excl) })
+		r.deletes.set(nil)
 	} else {
 		// kopia's safe maintenance writes packs of its own (rewritten
 		// contents) before it indexes them: it holds the shared lock, as
@@ -98,6 +100,58 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 	res.SizeAfter, res.BlobsAfter = after, nAfter
 	res.FreedBytes = max(before-after, 0)
 	return res, nil
+}
+
+// Maintain runs kopia's concurrency-safe maintenance when it is due (quick
+// hourly, full daily, by the repository's maintenance schedule) and does
+// nothing otherwise. It is for repositories that never prune: without it
+// their indexes and short packs grow with every backup, and data no
+// snapshot references is never freed. It deletes only what has been
+// unreferenced for kopia's safety margins, so it is safe beside other
+// writers, kopia's own clients included. It reports whether it ran.
+func (r *Repository) Maintain(ctx context.Context) (bool, error) {
+	dr, ok := r.rep.(repo.DirectRepository)
+	if !ok {
+		return false, errors.New("maintenance needs direct storage access")
+	}
+	mode, err := maintenanceDue(ctx, dr, dr.Time())
+	if err != nil || mode == maintenance.ModeNone {
+		return false, err
+	}
+	// Held shared for the reason a deferred prune holds it: no immediate
+	// prune may delete the packs this writes before they are indexed.
+	shared, err := r.lockShared(ctx)
+	if err != nil {
+		return false, fmt.Errorf("maintenance: %w", err)
+	}
+	defer shared.release()
+	err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash maintenance"},
+		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
+			return snapshotmaintenance.Run(ctx, w, mode, false, maintenance.SafetyFull)
+		})
+	if err != nil {
+		return false, fmt.Errorf("%s maintenance: %w", mode, err)
+	}
+	return true, nil
+}
+
+// maintenanceDue is the maintenance the schedule asks for at now, if any.
+func maintenanceDue(ctx context.Context, dr repo.DirectRepository, now time.Time) (maintenance.Mode, error) {
+	p, err := maintenance.GetParams(ctx, dr)
+	if err != nil {
+		return maintenance.ModeNone, fmt.Errorf("read maintenance schedule: %w", err)
+	}
+	s, err := maintenance.GetSchedule(ctx, dr)
+	if err != nil {
+		return maintenance.ModeNone, fmt.Errorf("read maintenance schedule: %w", err)
+	}
+	switch {
+	case p.FullCycle.Enabled && !now.Before(s.NextFullMaintenanceTime):
+		return maintenance.ModeFull, nil
+	case p.QuickCycle.Enabled && !now.Before(s.NextQuickMaintenanceTime):
+		return maintenance.ModeQuick, nil
+	}
+	return maintenance.ModeNone, nil
 }
 
 func storageSize(ctx context.Context, st blob.Storage) (int64, int, error) {
@@ -256,16 +310,19 @@ func (r *Repository) Stats(ctx context.Context) (*Stats, error) {
 }
 
 // pruneNow frees unreferenced data at once; the caller holds the exclusive
-// lock. kopia's full maintenance rewrites short packs before it drops
+// lock, and stillExclusive re-checks it before each destructive phase. kopia's full maintenance rewrites short packs before it drops
 // deleted contents, which copies dead data into new packs; here the order
 // is: mark what no snapshot references, drop it from the indexes, delete
 // packs left with no live content, then compact packs that are mostly dead
 // and delete the packs that emptied.
-func pruneNow(ctx context.Context, dr repo.DirectRepository, parallel int) error {
+func pruneNow(ctx context.Context, dr repo.DirectRepository, parallel int, stillExclusive func() error) error {
 	safety := maintenance.SafetyNone
 	return repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash prune"},
 		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 			return maintenance.RunExclusive(ctx, w, maintenance.ModeFull, true, func(ctx context.Context, rp maintenance.RunParameters) error {
+				if err := stillExclusive(); err != nil {
+					return err
+				}
 				if err := snapshotgc.Run(ctx, w, true, safety, rp.MaintenanceStartTime); err != nil {
 					return fmt.Errorf("mark unreferenced data: %w", err)
 				}
@@ -276,6 +333,9 @@ func pruneNow(ctx context.Context, dr repo.DirectRepository, parallel int) error
 					// Index entries keep whole-second deletion times and
 					// only those strictly older than the cut-off drop.
 					if err := sleepCtx(ctx, time.Until(time.Now().Truncate(time.Second).Add(1100*time.Millisecond))); err != nil {
+						return err
+					}
+					if err := stillExclusive(); err != nil {
 						return err
 					}
 					if _, err := w.ContentManager().CompactIndexes(ctx, indexblob.CompactOptions{
@@ -291,6 +351,9 @@ func pruneNow(ctx context.Context, dr repo.DirectRepository, parallel int) error
 					return nil
 				}
 				if err := dropAndDelete(); err != nil {
+					return err
+				}
+				if err := stillExclusive(); err != nil {
 					return err
 				}
 				if _, err := maintenance.RewriteContents(ctx, w, &maintenance.RewriteContentsOptions{

@@ -89,6 +89,9 @@ type Repository struct {
 	configDir string
 	// configLock holds configDir for this process (configdir.go).
 	configLock *os.File
+	// deletes guards every blob deletion kopia makes through this
+	// Repository (see pruneNow).
+	deletes *deleteGuard
 }
 
 // MaxParallelism caps the default parallelism: on a large node without a
@@ -291,7 +294,8 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		return nil, fmt.Errorf("create repository config directory: %w", err)
 	}
 	configFile := filepath.Join(configDir, "repository.config")
-	handle := openStorages.add(st)
+	guard := &deleteGuard{}
+	handle := openStorages.add(kopiaView{Storage: st, deletes: guard})
 	defer openStorages.remove(handle)
 	// The config is written here rather than by repo.Connect, which opens
 	// the repository once more to verify it (a second scrypt key
@@ -325,7 +329,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	// the buffers fault in fresh pages, at 2-4 ms per MiB on the virtual
 	// machines backups run on (docs/benchmarks.md).
 	runtime.GC()
-	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock}, nil
+	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock, deletes: guard}, nil
 }
 
 // handleStorageType is the kopia storage type of a connection config that
@@ -361,7 +365,7 @@ func (h *storageHandles) add(st blob.Storage) string {
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	id := hex.EncodeToString(b)
 	h.mu.Lock()
-	h.m[id] = kopiaView{st}
+	h.m[id] = st
 	h.mu.Unlock()
 	return id
 }
@@ -381,11 +385,47 @@ func (h *storageHandles) remove(id string) {
 
 // kopiaView is a Repository's storage as kopia sees it: kopia closes the
 // storage of a repository when it closes the repository, and this one is
-// the Repository's, which closes it itself, last.
-type kopiaView struct{ blob.Storage }
+// the Repository's, which closes it itself, last. Every deletion kopia
+// makes passes its guard first.
+type kopiaView struct {
+	blob.Storage
+	deletes *deleteGuard
+}
 
 // Close implements blob.Storage.
 func (kopiaView) Close(context.Context) error { return nil }
+
+// DeleteBlob implements blob.Storage.
+func (v kopiaView) DeleteBlob(ctx context.Context, id blob.ID) error {
+	if err := v.deletes.allow(); err != nil {
+		return fmt.Errorf("delete %s: %w", id, err)
+	}
+	return v.Storage.DeleteBlob(ctx, id)
+}
+
+// deleteGuard, when set, is asked before each deletion: a prune sets it to
+// its exclusive lock, so that no pack or index is deleted once the lock
+// may have lapsed, even mid-way through one of kopia's phases.
+type deleteGuard struct {
+	mu    sync.Mutex
+	check func() error
+}
+
+func (g *deleteGuard) set(check func() error) {
+	g.mu.Lock()
+	g.check = check
+	g.mu.Unlock()
+}
+
+func (g *deleteGuard) allow() error {
+	g.mu.Lock()
+	check := g.check
+	g.mu.Unlock()
+	if check == nil {
+		return nil
+	}
+	return check()
+}
 
 func classifyOpenError(loc *Location, err error) error {
 	switch {

@@ -503,9 +503,7 @@ func TestPruneDefersWhileBackupRuns(t *testing.T) {
 }
 
 func TestStaleLockDoesNotBlock(t *testing.T) {
-	old := lockStale
-	lockStale = 300 * time.Millisecond
-	defer func() { lockStale = old }()
+	shortLocks(t, 50*time.Millisecond, 300*time.Millisecond)
 	ctx := context.Background()
 	r := openNew(t, localOptions(t))
 	// A lock whose holder was killed: written once, never refreshed.
@@ -1017,9 +1015,7 @@ func (p *pausedReader) Read(b []byte) (int, error) {
 // longer than others wait before calling it stale commits nothing: a prune
 // may have run meanwhile.
 func TestLostLockBlocksCommit(t *testing.T) {
-	oldRefresh, oldStale := lockRefresh, lockStale
-	lockRefresh, lockStale = 50*time.Millisecond, 300*time.Millisecond
-	defer func() { lockRefresh, lockStale = oldRefresh, oldStale }()
+	shortLocks(t, 50*time.Millisecond, 300*time.Millisecond)
 	ctx := context.Background()
 	r := openNew(t, localOptions(t))
 	r.st = &lockWritesFail{Storage: r.st}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the peer tools this project is tested and benchmarked against into
+# bin/: the kopia CLI v0.22.3 (hack/peers/kopia) and restic v0.18.1
+# (hack/peers/restic), each from the Go module proxy in its own module. A
+# binary is rebuilt only when its module changes.
+#
+#   hack/build-peers.sh          # both
+#   hack/build-peers.sh kopia    # one
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+mkdir -p bin
+build() {
+  local name=$1 pkg=$2
+  local stamp=bin/.$name-stamp
+  local want
+  want=$(sha256sum hack/peers/$name/go.mod hack/peers/$name/go.sum | sha256sum | cut -c1-16)
+  if [[ -x bin/$name && -f $stamp && $(cat "$stamp") == "$want" ]]; then return; fi
+  echo "building $name ($pkg) into bin/ ..." >&2
+  (cd hack/peers/$name && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/$name" "$pkg")
+  echo "$want" > "$stamp"
+}
+want=${1:-all}
+[[ $want == all || $want == kopia ]] && build kopia github.com/kopia/kopia
+[[ $want == all || $want == restic ]] && build restic github.com/restic/restic/cmd/restic
+exit 0
