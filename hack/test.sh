@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/build-tools.sh
+hack/build-peers.sh kopia
 hack/build-kube.sh
 hack/install-servers.sh
 echo "== generated code and CRDs are up to date" >&2

@@ -318,6 +318,11 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 		removeConfigDir(configDir, configLock)
 		return nil, fmt.Errorf("write repository config: %w", err)
 	}
+	// kopia's library reads its CLI's KOPIA_CACHE_DIRECTORY, which a
+	// user's shell or an image built from kopia's may set: it would give
+	// this client, which caches nothing, a cache directory sized at zero,
+	// on which kopia crashes; and it would put contents on disk.
+	os.Unsetenv("KOPIA_CACHE_DIRECTORY")
 	rep, err := repo.Open(ctx, configFile, opts.Password, &repo.Options{DisableRepositoryLog: true})
 	if err != nil {
 		removeConfigDir(configDir, configLock)
