@@ -10,10 +10,24 @@
 // which was the largest single cost of a stream backup
 // (docs/benchmarks.md).
 //
+// The gear table is keyed per repository (Keyed): with one public table,
+// whoever holds the bucket could tell from chunk sizes whether a known
+// file or dump is stored, as borg and restic avoid with a per-repository
+// table or polynomial. Repositories created before keyed tables keep the
+// fixed one (Unkeyed).
+//
 // The boundaries only decide deduplication, never correctness: changing
 // the table or the sizes would make the next backup of an unchanged stream
-// upload it again, so they are fixed, and TestCutsArePinned guards them.
+// upload it again, so for a given key they are fixed, and TestCutsArePinned
+// and TestKeyedCutsArePinned guard them.
 package chunker
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+)
 
 // Chunk size bounds, in bytes.
 const (
@@ -36,26 +50,60 @@ const (
 	maskLoose  = ((uint64(1) << 18) - 1) << (64 - 18)
 )
 
-// gear maps each byte value to a fixed pseudo-random 64-bit number.
-var gear = func() (t [256]uint64) {
+// Chunker cuts streams with one gear table, which maps each byte value to
+// a pseudo-random 64-bit number. It is safe for concurrent use.
+type Chunker struct {
+	gear [256]uint64
+}
+
+// unkeyed is the fixed table of repositories created before keyed tables.
+var unkeyed = func() *Chunker {
 	// splitmix64 from a fixed seed: the table is part of the chunk
 	// boundaries' definition and must never change.
+	c := &Chunker{}
 	x := uint64(0x5354415348434443) // "STASHCDC"
-	for i := range t {
+	for i := range c.gear {
 		x += 0x9e3779b97f4a7c15
 		z := x
 		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
 		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		t[i] = z ^ (z >> 31)
+		c.gear[i] = z ^ (z >> 31)
 	}
-	return t
+	return c
 }()
+
+// Unkeyed returns the chunker with the fixed, public table, for
+// repositories that have no chunker key.
+func Unkeyed() *Chunker { return unkeyed }
+
+// KeySize is the size of a chunker key.
+const KeySize = 32
+
+// Keyed returns the chunker whose table is derived from key, a
+// repository's secret: HMAC-SHA256 of the key over a counter, 8 bytes per
+// byte value.
+func Keyed(key []byte) (*Chunker, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("chunker key is %d bytes, want %d", len(key), KeySize)
+	}
+	c := &Chunker{}
+	for blk := range 256 / 4 {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte("stash chunker gear table v1"))
+		m.Write([]byte{byte(blk)})
+		sum := m.Sum(nil)
+		for j := range 4 {
+			c.gear[blk*4+j] = binary.LittleEndian.Uint64(sum[8*j:])
+		}
+	}
+	return c, nil
+}
 
 // Cut returns the length of the chunk that starts at b[0]. b must hold at
 // least MaxSize bytes unless it is the rest of the stream; then the result
 // may be len(b). It is always between 1 and min(len(b), MaxSize) for a
 // non-empty b, and 0 for an empty one.
-func Cut(b []byte) int {
+func (c *Chunker) Cut(b []byte) int {
 	n := len(b)
 	if n <= MinSize {
 		return n
@@ -66,10 +114,11 @@ func Cut(b []byte) int {
 	normal := min(AvgSize, n)
 	// Hashing starts at MinSize: the first 64 bytes hashed see a partial
 	// window, as in FastCDC; after that the hash depends only on content.
-	if i := find(b, MinSize, normal, maskStrict); i >= 0 {
+	g := &c.gear
+	if i := find(g, b, MinSize, normal, maskStrict); i >= 0 {
 		return i + 1
 	}
-	if i := find(b, normal, n, maskLoose); i >= 0 {
+	if i := find(g, b, normal, n, maskLoose); i >= 0 {
 		return i + 1
 	}
 	return n
@@ -82,10 +131,10 @@ const window = 64
 // hashAt is the gear hash of b after its byte end-1, hashing from
 // max(from, end-window): the same value the hash rolled from from has
 // there.
-func hashAt(b []byte, from, end int) uint64 {
+func hashAt(g *[256]uint64, b []byte, from, end int) uint64 {
 	var fp uint64
 	for _, c := range b[max(from, end-window):end] {
-		fp = fp<<1 + gear[c]
+		fp = fp<<1 + g[c]
 	}
 	return fp
 }
@@ -110,11 +159,11 @@ const span = 64 << 10
 // (BenchmarkCut). The second lane starts from the hash at its first byte,
 // which depends only on the window before it, so the cut points are those
 // of one lane (TestTwoLanesMatchOne, TestCutsArePinned).
-func find(b []byte, lo, hi int, mask uint64) int {
-	fp := hashAt(b, MinSize, lo)
+func find(g *[256]uint64, b []byte, lo, hi int, mask uint64) int {
+	fp := hashAt(g, b, MinSize, lo)
 	for lo < hi {
 		end := min(lo+span, hi)
-		i, next := findSpan(b, lo, end, fp, mask)
+		i, next := findSpan(g, b, lo, end, fp, mask)
 		if i >= 0 {
 			return i
 		}
@@ -126,29 +175,29 @@ func find(b []byte, lo, hi int, mask uint64) int {
 // findSpan is find over [lo, hi), with fpA the hash before byte lo. When
 // it finds no cut it returns -1 and the hash after byte hi-1, where the
 // next span's first lane goes on.
-func findSpan(b []byte, lo, hi int, fpA, mask uint64) (int, uint64) {
+func findSpan(g *[256]uint64, b []byte, lo, hi int, fpA, mask uint64) (int, uint64) {
 	half := (hi - lo) / 2
 	mid := lo + half
 	a := b[lo:mid]
 	c := b[mid : mid+half]
-	fpC := hashAt(b, MinSize, mid)
+	fpC := hashAt(g, b, MinSize, mid)
 	for i := range a {
-		fpA = fpA<<1 + gear[a[i]]
-		fpC = fpC<<1 + gear[c[i]]
+		fpA = fpA<<1 + g[a[i]]
+		fpC = fpC<<1 + g[c[i]]
 		if fpA&mask == 0 {
 			return lo + i, 0
 		}
 		if fpC&mask == 0 {
 			// The second lane found one; the first may still find an
 			// earlier one in the rest of its half.
-			if j, _ := scan(a[i+1:], fpA, mask); j >= 0 {
+			if j, _ := scan(g, a[i+1:], fpA, mask); j >= 0 {
 				return lo + i + 1 + j, 0
 			}
 			return mid + i, 0
 		}
 	}
 	// The second lane is one byte longer when the span is odd.
-	j, fp := scan(b[mid+half:hi], fpC, mask)
+	j, fp := scan(g, b[mid+half:hi], fpC, mask)
 	if j >= 0 {
 		return mid + half + j, 0
 	}
@@ -157,9 +206,9 @@ func findSpan(b []byte, lo, hi int, fpA, mask uint64) (int, uint64) {
 
 // scan rolls the hash fp over b and returns the first i after which it has
 // none of mask's bits set, or -1 and the hash after all of b.
-func scan(b []byte, fp uint64, mask uint64) (int, uint64) {
+func scan(g *[256]uint64, b []byte, fp uint64, mask uint64) (int, uint64) {
 	for i, c := range b {
-		fp = fp<<1 + gear[c]
+		fp = fp<<1 + g[c]
 		if fp&mask == 0 {
 			return i, fp
 		}

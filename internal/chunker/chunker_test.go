@@ -24,7 +24,7 @@ func random(n int, seed uint64) []byte {
 func cuts(data []byte) []int {
 	var out []int
 	for len(data) > 0 {
-		c := Cut(data)
+		c := unkeyed.Cut(data)
 		out = append(out, c)
 		data = data[c:]
 	}
@@ -90,7 +90,7 @@ func TestResync(t *testing.T) {
 	set := func(d []byte) map[[32]byte]bool {
 		m := map[[32]byte]bool{}
 		for len(d) > 0 {
-			c := Cut(d)
+			c := unkeyed.Cut(d)
 			m[sha256.Sum256(d[:c])] = true
 			d = d[c:]
 		}
@@ -124,7 +124,7 @@ func BenchmarkCut(b *testing.B) {
 	for b.Loop() {
 		d := data
 		for len(d) > 0 {
-			d = d[Cut(d):]
+			d = d[unkeyed.Cut(d):]
 		}
 	}
 }
@@ -159,7 +159,7 @@ func cutOneLane(b []byte) int {
 	normal := min(AvgSize, n)
 	var fp uint64
 	for i := MinSize; i < n; i++ {
-		fp = fp<<1 + gear[b[i]]
+		fp = fp<<1 + unkeyed.gear[b[i]]
 		mask := maskLoose
 		if i < normal {
 			mask = maskStrict
@@ -177,7 +177,7 @@ func cutOneLane(b []byte) int {
 func TestTwoLanesMatchOne(t *testing.T) {
 	check := func(name string, b []byte) {
 		t.Helper()
-		if got, want := Cut(b), cutOneLane(b); got != want {
+		if got, want := unkeyed.Cut(b), cutOneLane(b); got != want {
 			t.Fatalf("%s (%d bytes): Cut %d, one lane %d", name, len(b), got, want)
 		}
 	}
@@ -238,7 +238,7 @@ func TestSpanEdges(t *testing.T) {
 		if got := cutOneLane(b); got != want {
 			t.Fatalf("hit ending at %d: one lane cuts at %d, want %d", end, got, want)
 		}
-		if got := Cut(b); got != want {
+		if got := unkeyed.Cut(b); got != want {
 			t.Fatalf("hit ending at %d: Cut %d, want %d", end, got, want)
 		}
 	}
@@ -257,14 +257,14 @@ func hitWindow(t *testing.T) []byte {
 		var fp uint64
 		early := false
 		for _, c := range w[:window-1] {
-			fp = fp<<1 + gear[c]
+			fp = fp<<1 + unkeyed.gear[c]
 			early = early || fp&maskLoose == 0
 		}
 		if early {
 			continue
 		}
 		for x := range 256 {
-			if (fp<<1+gear[x])&maskStrict == 0 {
+			if (fp<<1+unkeyed.gear[x])&maskStrict == 0 {
 				w[window-1] = byte(x)
 				return w
 			}
@@ -272,4 +272,80 @@ func hitWindow(t *testing.T) []byte {
 	}
 	t.Fatal("no window found")
 	return nil
+}
+
+func testKey(b byte) []byte { return bytes.Repeat([]byte{b}, KeySize) }
+
+// TestKeyedCutsArePinned fails when the derivation of a keyed table
+// changes: repositories' keys would then cut their streams anew.
+func TestKeyedCutsArePinned(t *testing.T) {
+	c, err := Keyed(testKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(cutsWith(c, random(12<<20, 4)))
+	const want = "[1085995 1052140 313150 1161803 1598906 1391121 1174666 2327893 1100329 1376909]"
+	if got != want {
+		t.Fatalf("cut points of the pinned stream under key 1 changed:\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestKeysCutApart: one key cuts the same data alike every time; two keys
+// cut it at different points, so chunk sizes say nothing across
+// repositories; and a keyed table still keeps chunks near the average
+// and resynchronizes after an insertion.
+func TestKeysCutApart(t *testing.T) {
+	data := random(32<<20, 9)
+	a1, _ := Keyed(testKey(1))
+	a2, _ := Keyed(testKey(1))
+	b, _ := Keyed(testKey(2))
+	ca, cb := cutsWith(a1, data), cutsWith(b, data)
+	if fmt.Sprint(ca) != fmt.Sprint(cutsWith(a2, data)) {
+		t.Fatal("one key cut the same data differently")
+	}
+	ends := func(cs []int) map[int]bool {
+		m, at := map[int]bool{}, 0
+		for _, c := range cs[:len(cs)-1] {
+			at += c
+			m[at] = true
+		}
+		return m
+	}
+	shared := 0
+	ea := ends(ca)
+	for e := range ends(cb) {
+		if ea[e] {
+			shared++
+		}
+	}
+	if shared > len(ca)/10 {
+		t.Errorf("keys 1 and 2 share %d of %d cut points", shared, len(ca))
+	}
+	if unk := ends(cutsWith(unkeyed, data)); len(unk) > 0 {
+		same := 0
+		for e := range unk {
+			if ea[e] {
+				same++
+			}
+		}
+		if same > len(ca)/10 {
+			t.Errorf("key 1 shares %d of %d cut points with the public table", same, len(ca))
+		}
+	}
+	if avg := len(data) / len(ca); avg < AvgSize*9/10 || avg > AvgSize*14/10 {
+		t.Errorf("keyed average chunk %d bytes", avg)
+	}
+	if _, err := Keyed([]byte("short")); err == nil {
+		t.Error("a 5-byte key was accepted")
+	}
+}
+
+func cutsWith(c *Chunker, data []byte) []int {
+	var out []int
+	for len(data) > 0 {
+		n := c.Cut(data)
+		out = append(out, n)
+		data = data[n:]
+	}
+	return out
 }

@@ -79,6 +79,10 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 		return nil, err
 	}
 	defer lock.release()
+	cut, err := r.streamChunker(ctx)
+	if err != nil {
+		return nil, err
+	}
 
 	source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: name}
 	prev := r.latestManifest(ctx, source)
@@ -91,7 +95,7 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 		OnUpload: func(n int64) { uploaded.Add(n) },
 	}, func(ctx context.Context, w repo.RepositoryWriter) error {
 		sw := &streamWriter{
-			rw: w, comp: comp, name: name, progress: o.Progress,
+			rw: w, comp: comp, name: name, progress: o.Progress, chunker: cut,
 			// Hashing, compression and encryption of chunks run on
 			// every core while the chunker reads on.
 			workers: r.opts.parallelism(),

@@ -68,6 +68,10 @@ func TestKopiaCLIReadsAndMaintains(t *testing.T) {
 			}
 
 			kopia.Setenv("KOPIA_PASSWORD", o.Password)
+			keyed, err := r.streamChunker(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
 			kopia.Run(t, kopiaConnectArgs(o)...)
 			defer kopia.Run(t, "repository", "disconnect")
 			var listed []struct {
@@ -138,6 +142,9 @@ func TestKopiaCLIReadsAndMaintains(t *testing.T) {
 			kopia.Run(t, "content", "verify", "--download-percent=100")
 
 			r2 := openExisting(t, o)
+			if after, err := r2.streamChunker(ctx); err != nil || fmt.Sprint(cutLengths(after, stream1)) != fmt.Sprint(cutLengths(keyed, stream1)) {
+				t.Errorf("the chunker key did not survive kopia's maintenance: %v", err)
+			}
 			snaps, err := r2.Snapshots(ctx, Filter{})
 			if err != nil || len(snaps) != 2 {
 				t.Fatalf("after kopia's maintenance stash lists %d snapshots, %v; want 2", len(snaps), err)

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/stash-backup/stash/internal/cgroup"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,6 +30,9 @@ import (
 	"github.com/kopia/kopia/repo/encryption"
 	"github.com/kopia/kopia/repo/format"
 	"github.com/kopia/kopia/repo/maintenance"
+
+	"github.com/stash-backup/stash/internal/cgroup"
+	"github.com/stash-backup/stash/internal/chunker"
 )
 
 // Errors callers branch on with errors.Is.
@@ -92,6 +94,17 @@ type Repository struct {
 	// deletes guards every blob deletion kopia makes through this
 	// Repository (see pruneNow).
 	deletes *deleteGuard
+	// chunker cuts streams, keyed per repository (chunkerkey.go); loaded
+	// on the first stream backup.
+	chunkerOnce sync.Once
+	chunker     *chunker.Chunker
+	chunkerErr  error
+}
+
+// streamChunker returns the repository's stream chunker.
+func (r *Repository) streamChunker(ctx context.Context) (*chunker.Chunker, error) {
+	r.chunkerOnce.Do(func() { r.chunker, r.chunkerErr = loadChunker(ctx, r.rep) })
+	return r.chunker, r.chunkerErr
 }
 
 // MaxParallelism caps the default parallelism: on a large node without a
@@ -238,10 +251,13 @@ func initialize(ctx context.Context, st blob.Storage, opts Options) error {
 		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 			p := maintenance.DefaultParams()
 			p.Owner = clientUser + "@" + clientHost
-			return maintenance.SetParams(ctx, w, &p)
+			if err := maintenance.SetParams(ctx, w, &p); err != nil {
+				return err
+			}
+			return writeChunkerKey(ctx, w)
 		})
 	if err != nil {
-		return fmt.Errorf("set maintenance owner: %w", err)
+		return fmt.Errorf("set maintenance owner and chunker key: %w", err)
 	}
 	return nil
 }

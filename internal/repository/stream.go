@@ -42,6 +42,7 @@ const chunkSplitter = "FIXED-8M"
 // (TestStreamWriterObjects, TestForgetAndPruneFreeSpace).
 type streamWriter struct {
 	rw       repo.RepositoryWriter
+	chunker  *chunker.Chunker
 	comp     compression.Name // for data and the index; "" or "none" when off
 	workers  int
 	name     string
@@ -176,7 +177,7 @@ func (s *streamWriter) split(ctx context.Context, src io.Reader, bufs *bufpool.P
 		}
 		data := win[:filled]
 		for len(data) > 0 && (eof || len(data) >= chunker.MaxSize) {
-			c := chunker.Cut(data)
+			c := s.chunker.Cut(data)
 			buf := bufs.Get(ctx.Done())
 			if buf == nil {
 				return total, ctx.Err()
