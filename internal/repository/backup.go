@@ -273,7 +273,7 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	start := time.Now()
 	var uploaded atomic.Int64
 	var stats *SnapshotStats
-	counter := &fileCounter{Progress: o.Progress}
+	counter := &fileCounter{Progress: o.Progress, root: abs}
 
 	err = repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{
 		Purpose:  "stash backup " + abs,
@@ -354,6 +354,9 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 type fileCounter struct {
 	upload.NullUploadProgress
 	Progress Progress
+	// root is the directory backed up; kopia reports symlinks as hashed
+	// files too, and they are not counted as files.
+	root string
 
 	mu     sync.Mutex
 	hashed []string
@@ -372,6 +375,9 @@ func (c *fileCounter) CachedFile(_ string, size int64) {
 }
 
 func (c *fileCounter) FinishedHashingFile(fname string, _ int64) {
+	if fi, err := os.Lstat(filepath.Join(c.root, fname)); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return
+	}
 	c.mu.Lock()
 	c.hashed = append(c.hashed, fname)
 	c.mu.Unlock()

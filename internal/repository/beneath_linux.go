@@ -23,3 +23,7 @@ func openat2Beneath(dirfd int, rel string) (int, error) {
 	}
 	return fd, err
 }
+
+// syncFilesystem flushes the filesystem holding fd to stable storage, once
+// for a whole restore instead of once per file.
+func syncFilesystem(fd int) error { return unix.Syncfs(fd) }

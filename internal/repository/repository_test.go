@@ -230,6 +230,10 @@ func TestDirectoryBackupRestore(t *testing.T) {
 			writeTree(t, src, map[string]string{
 				"a/1.txt": "one", "a/b/2.txt": "two", "logs/app.log": "log", "c/3.tmp": "tmp", "big.bin": strings.Repeat("z", 3<<20),
 			})
+			// A symlink is restored, but not counted as a file.
+			if err := os.Symlink("a/1.txt", filepath.Join(src, "link")); err != nil {
+				t.Fatal(err)
+			}
 			stats, err := r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "host-1", Exclude: []string{"*.log", "*.tmp"}})
 			if err != nil {
 				t.Fatal(err)
@@ -255,7 +259,7 @@ func TestDirectoryBackupRestore(t *testing.T) {
 			if _, err := r.RestoreTree(ctx, s, dst, TreeRestoreOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			want := map[string]string{"a/1.txt": "one, changed", "a/b/2.txt": "two", "big.bin": strings.Repeat("z", 3<<20), "new.txt": "new"}
+			want := map[string]string{"a/1.txt": "one, changed", "a/b/2.txt": "two", "big.bin": strings.Repeat("z", 3<<20), "new.txt": "new", "link": "one, changed"}
 			if got := readTree(t, dst); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("restored %v", keys(got))
 			}
