@@ -226,13 +226,17 @@ func (s *streamWriter) writeIndex(ctx context.Context, entries []object.Indirect
 	return oid, nil
 }
 
-// Sampling for incompressible: 32 windows of 256 bytes spread over the
-// chunk. 256 random bytes hold about 162 distinct values (rarely below
-// 140); text has at most 95 (printable ASCII), base64 64.
+// Sampling for incompressible: up to 32 windows of 256 bytes spread over
+// the chunk, at least 4 (a 4 KiB file is read whole). 256 random bytes hold
+// about 162 distinct values (rarely below 140); text has at most 95
+// (printable ASCII), base64 64.
 const (
 	sampleWindows  = 32
 	sampleWindow   = 256
 	randomDistinct = 128
+	// minSampled is the smallest input sampled; below it compressing is
+	// cheap anyway.
+	minSampled = 4 * sampleWindow * 4
 )
 
 // incompressible reports whether every sampled window of b looks like
@@ -240,11 +244,12 @@ const (
 // chunk uncompressed anyway. One window that does not (text next to a
 // compressed column, say) keeps compression on for the chunk.
 func incompressible(b []byte) bool {
-	if len(b) < sampleWindows*sampleWindow*4 {
+	if len(b) < minSampled {
 		return false
 	}
-	step := (len(b) - sampleWindow) / (sampleWindows - 1)
-	for w := range sampleWindows {
+	windows := min(sampleWindows, len(b)/(sampleWindow*4))
+	step := (len(b) - sampleWindow) / (windows - 1)
+	for w := range windows {
 		var seen [4]uint64
 		for _, c := range b[w*step : w*step+sampleWindow] {
 			seen[c>>6] |= 1 << (c & 63)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"github.com/kopia/kopia/repo/compression"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -116,7 +117,10 @@ func TestIncompressible(t *testing.T) {
 		want bool
 	}{
 		{"random", randomBytes(1<<20, 33), true},
-		{"small random chunk", randomBytes(16<<10, 34), false},
+		{"small random chunk", randomBytes(16<<10, 34), true},
+		{"4 KiB random file", randomBytes(4<<10, 36), true},
+		{"tiny random file", randomBytes(2<<10, 37), false},
+		{"4 KiB text file", bytes.Repeat([]byte("k=v\n"), 1<<10), false},
 		{"text", bytes.Repeat([]byte("COPY public.t (id, name) FROM stdin;\n1\talice\n"), 30000), false},
 		{"zeros", make([]byte, 1<<20), false},
 		{"base64 of random", b64, false},
@@ -128,5 +132,30 @@ func TestIncompressible(t *testing.T) {
 				t.Errorf("incompressible = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSampledCompressorKeepsFormat: the wrapped zstd-fastest hands random
+// input back whole (so kopia stores it uncompressed, as after a failed
+// attempt) and compresses text in kopia's own zstd-fastest format, which
+// kopia's decompressor reads back.
+func TestSampledCompressorKeepsFormat(t *testing.T) {
+	c := compression.ByName["zstd-fastest"]
+	if _, ok := c.(sampledCompressor); !ok || compression.ByHeaderID[compression.HeaderZstdFastest] != c {
+		t.Fatalf("zstd-fastest is %T, want the sampled wrapper", c)
+	}
+	random := randomBytes(64<<10, 40)
+	var out bytes.Buffer
+	if err := c.Compress(&out, bytes.NewReader(random)); err != nil || out.Len() < len(random) {
+		t.Fatalf("random input compressed to %d of %d bytes, %v; want it handed back", out.Len(), len(random), err)
+	}
+	text := bytes.Repeat([]byte("INSERT INTO t VALUES (1, 'x');\n"), 4000)
+	out.Reset()
+	if err := c.Compress(&out, bytes.NewReader(text)); err != nil || out.Len() >= len(text)/4 {
+		t.Fatalf("text compressed to %d of %d bytes, %v", out.Len(), len(text), err)
+	}
+	var back bytes.Buffer
+	if err := compression.DecompressByHeader(&back, bytes.NewReader(out.Bytes())); err != nil || !bytes.Equal(back.Bytes(), text) {
+		t.Fatalf("kopia's decompressor read back %d bytes, %v", back.Len(), err)
 	}
 }
