@@ -36,9 +36,11 @@ func main() {
 			}
 		}
 	}
-	if os.Getenv("STASH_HUGEPAGES") != "off" && !isOperator(os.Args) {
-		// Backups and restores touch a few hundred MiB of fresh memory;
-		// the long-running operator keeps its small heap as it is.
+	if os.Getenv("STASH_HUGEPAGES") == "on" && !isOperator(os.Args) {
+		// Opt-in: huge pages make the first touch of fresh memory cheaper
+		// on virtual machines, but the kernel's compaction for them can
+		// stall other work on a busy node (golang/go#61718). The
+		// long-running operator keeps its small heap as it is.
 		_, _ = hugepage.Enable(hugepage.DefaultReserve)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -98,7 +98,7 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 			rw: w, comp: comp, name: name, progress: o.Progress, chunker: cut,
 			// Hashing, compression and encryption of chunks run on
 			// every core while the chunker reads on.
-			workers: r.opts.parallelism(),
+			workers: r.streamWorkers(),
 		}
 		oid, n, err := sw.write(ctx, src)
 		if err != nil {

@@ -81,6 +81,14 @@ func (r *Repository) readAhead() int {
 }
 func (r *Repository) readers() int { return min(4*r.opts.parallelism(), r.readAhead()) }
 
+// streamWorkers is how many workers write a stream backup's chunks: the
+// parallelism, fewer when their workers+2 buffers of chunker.MaxSize would
+// not fit in the memory budget, and at least one.
+func (r *Repository) streamWorkers() int {
+	byMemory := int(r.opts.readAheadBudget()/chunker.MaxSize) - 2
+	return max(min(r.opts.parallelism(), byMemory), 1)
+}
+
 // copyObject writes an object to w. A large object is a list of chunks;
 // kopia's reader fetches them one by one, so chunks are fetched by several
 // workers here and written in order.

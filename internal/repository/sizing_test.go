@@ -19,14 +19,15 @@ func TestSizedByThePod(t *testing.T) {
 		memory        int64
 		wantPar       int
 		wantReadAhead int
+		wantWorkers   int
 	}{
-		{"one CPU, 256 MiB", 1, 0, 256 << 20, 2, 16},
-		{"two CPUs, no limit", 2, 0, -1, 2, 16},
-		{"64 CPUs, no quota, no limit", 64, 0, -1, MaxParallelism, 8 * MaxParallelism},
-		{"64 CPUs, 512 MiB", 64, 0, 512 << 20, MaxParallelism, 32},
-		{"64 CPUs, 64 MiB", 64, 0, 64 << 20, MaxParallelism, 4},
-		{"tiny limit keeps two", 1, 0, 8 << 20, 2, 2},
-		{"explicit parallelism", 2, 32, 1 << 40, 32, 256},
+		{"one CPU, 256 MiB", 1, 0, 256 << 20, 2, 16, 2},
+		{"two CPUs, no limit", 2, 0, -1, 2, 16, 2},
+		{"64 CPUs, no quota, no limit", 64, 0, -1, MaxParallelism, 8 * MaxParallelism, MaxParallelism},
+		{"64 CPUs, 512 MiB", 64, 0, 512 << 20, MaxParallelism, 32, MaxParallelism},
+		{"64 CPUs, 64 MiB", 64, 0, 64 << 20, MaxParallelism, 4, 2},
+		{"tiny limit keeps two", 1, 0, 8 << 20, 2, 2, 1},
+		{"explicit parallelism", 2, 32, 1 << 40, 32, 256, 32},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			runtime.GOMAXPROCS(tc.procs)
@@ -39,6 +40,9 @@ func TestSizedByThePod(t *testing.T) {
 			}
 			if budget := r.opts.readAheadBudget(); tc.memory > 0 && int64(r.readAhead())*chunker.MaxSize > max(budget, 2*chunker.MaxSize) {
 				t.Errorf("read-ahead of %d chunks exceeds the budget %d", r.readAhead(), budget)
+			}
+			if got := r.streamWorkers(); got != tc.wantWorkers {
+				t.Errorf("stream workers %d, want %d", got, tc.wantWorkers)
 			}
 			if r.readers() > r.readAhead() {
 				t.Errorf("%d readers for %d chunks of read-ahead", r.readers(), r.readAhead())
