@@ -325,7 +325,7 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 		if ds := man.RootEntry.DirSummary; ds != nil {
 			total, totalBytes = ds.TotalFileCount, ds.TotalFileSize
 		}
-		newFiles, modified := counter.classify(ctx, w, prev, man)
+		newFiles, modified := counter.classify(ctx, w, prev, man, r.opts.parallelism())
 		// Files hashed again without a change in content count as
 		// unmodified, as restic reports them.
 		unmodified := total - newFiles - modified
@@ -385,14 +385,17 @@ func (c *fileCounter) FinishedHashingFile(fname string, _ int64) {
 
 // classify splits hashed files into new ones (absent from prev) and
 // modified ones (present in prev with other content).
-func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev, cur *snapshot.Manifest) (newFiles, modified int64) {
+func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev, cur *snapshot.Manifest, parallel int) (newFiles, modified int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev == nil {
 		return int64(len(c.hashed)), 0
 	}
-	prevIDs := treeLookup(ctx, rep, prev)
-	curIDs := treeLookup(ctx, rep, cur)
+	var prevIDs, curIDs func(string) (object.ID, bool)
+	var wg sync.WaitGroup
+	wg.Go(func() { prevIDs = treeLookup(ctx, rep, prev, c.hashed, parallel) })
+	wg.Go(func() { curIDs = treeLookup(ctx, rep, cur, c.hashed, parallel) })
+	wg.Wait()
 	for _, f := range c.hashed {
 		old, ok := prevIDs(f)
 		switch {
@@ -407,38 +410,76 @@ func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev, c
 	return newFiles, modified
 }
 
-// treeLookup returns a function that finds the object ID of a file, by path
-// relative to the snapshot root, reading each directory once.
-func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest) func(rel string) (object.ID, bool) {
+// treeLookup returns a function that finds the object ID of a file of
+// files (paths relative to the snapshot root) in the snapshot. It reads
+// only the directories holding those files and their ancestors, each once,
+// parallel workers at a time: directory objects come from the storage (no
+// local cache), and with a 1 % change spread over a large tree, nearly
+// every directory holds a hashed file.
+func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest, files []string, parallel int) func(rel string) (object.ID, bool) {
+	none := func(string) (object.ID, bool) { return object.ID{}, false }
 	root, err := snapshotfs.SnapshotRoot(rep, man)
 	if err != nil {
-		return func(string) (object.ID, bool) { return object.ID{}, false }
+		return none
 	}
-	dirs := map[string]map[string]object.ID{}
-	return func(rel string) (object.ID, bool) {
-		dir, base := path.Split(strings.TrimPrefix(filepath.ToSlash(rel), "/"))
-		dir = strings.TrimSuffix(dir, "/")
-		entries, ok := dirs[dir]
-		if !ok {
-			entries = map[string]object.ID{}
-			var d fs.Entry = root
-			var derr error
-			if dir != "" {
-				d, derr = snapshotfs.GetNestedEntry(ctx, root, strings.Split(dir, "/"))
+	rootDir, ok := root.(fs.Directory)
+	if !ok {
+		return none
+	}
+	// wanted holds every directory to list and its ancestors ("" is the
+	// root).
+	wanted := map[string]bool{"": true}
+	for _, f := range files {
+		dir := path.Dir(strings.TrimPrefix(filepath.ToSlash(f), "/"))
+		for dir != "." && dir != "/" && !wanted[dir] {
+			wanted[dir] = true
+			dir = path.Dir(dir)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		dirs = map[string]map[string]object.ID{}
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, max(parallel, 1))
+	)
+	var visit func(rel string, d fs.Directory)
+	visit = func(rel string, d fs.Directory) {
+		defer wg.Done()
+		sem <- struct{}{}
+		entries := map[string]object.ID{}
+		var subdirs []fs.Directory
+		var subRels []string
+		_ = fs.IterateEntries(ctx, d, func(_ context.Context, e fs.Entry) error {
+			if h, ok := e.(object.HasObjectID); ok {
+				entries[e.Name()] = h.ObjectID()
 			}
-			if derr == nil {
-				if dd, ok := d.(fs.Directory); ok {
-					_ = fs.IterateEntries(ctx, dd, func(_ context.Context, e fs.Entry) error {
-						if h, ok := e.(object.HasObjectID); ok {
-							entries[e.Name()] = h.ObjectID()
-						}
-						return nil
-					})
+			if sd, ok := e.(fs.Directory); ok {
+				childRel := path.Join(rel, e.Name())
+				if wanted[childRel] {
+					subdirs = append(subdirs, sd)
+					subRels = append(subRels, childRel)
 				}
 			}
-			dirs[dir] = entries
+			return nil
+		})
+		<-sem
+		mu.Lock()
+		dirs[rel] = entries
+		mu.Unlock()
+		for i, sd := range subdirs {
+			wg.Add(1)
+			go visit(subRels[i], sd)
 		}
-		oid, ok := entries[base]
+	}
+	wg.Add(1)
+	visit("", rootDir)
+	wg.Wait()
+	return func(rel string) (object.ID, bool) {
+		dir := path.Dir(strings.TrimPrefix(filepath.ToSlash(rel), "/"))
+		if dir == "." {
+			dir = ""
+		}
+		oid, ok := dirs[dir][path.Base(rel)]
 		return oid, ok
 	}
 }

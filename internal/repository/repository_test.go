@@ -617,7 +617,7 @@ func TestTreeLookupAfterMiss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lookup := treeLookup(ctx, r.rep, s.man)
+	lookup := treeLookup(ctx, r.rep, s.man, []string{"no-such-dir/x.txt", "a.txt", "sub/b.txt"}, 2)
 	if _, ok := lookup("no-such-dir/x.txt"); ok {
 		t.Error("found a file in a missing directory")
 	}
