@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: all build demo test test-unit fuzz bench bench-db bench-operator tools images cluster-up cluster-down fmt vet clean
+.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-operator tools images cluster-up cluster-down fmt vet clean
 
 all: build
 
@@ -33,6 +33,11 @@ tools:
 
 bench:
 	hack/bench/bench.sh
+
+bench-peers: build
+	hack/build-peers.sh
+	hack/bench/peers.sh
+	hack/bench/peers.sh report
 
 bench-db:
 	hack/bench/db.sh
