@@ -183,7 +183,7 @@ func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, 
 				return nil, fmt.Errorf("%w: directory %s does not exist: run `stash repo init` or a backup first", ErrNotInitialized, loc.Filesystem.Path)
 			}
 		}
-		st, err = filesystem.New(ctx, loc.Filesystem, create)
+		st, err = filesystem.New(ctx, fsLayoutOptions(loc.Filesystem, create), create)
 	case BackendS3:
 		st, err = s3.New(ctx, loc.S3, false)
 	case BackendGCS:
@@ -199,6 +199,28 @@ func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, 
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, loc, err)
 	}
 	return st, nil
+}
+
+// fsLayoutOptions fixes the directory layout of a local repository that has
+// none recorded yet. kopia records it in .shards on the first operation,
+// from a default that differs between creating ([1,3]) and opening ([3,3],
+// for repositories from before .shards): a client that opens while another
+// creates the repository could record the old layout, or read with it
+// what the creator wrote with the new one. Only a kopia repository from
+// before .shards has a format blob and no .shards; it keeps the old default.
+func fsLayoutOptions(o *filesystem.Options, create bool) *filesystem.Options {
+	if create || o.DirectoryShards != nil {
+		return o
+	}
+	if _, err := os.Stat(filepath.Join(o.Path, ".shards")); err == nil {
+		return o
+	}
+	if _, err := os.Stat(filepath.Join(o.Path, string(format.KopiaRepositoryBlobID)+".f")); err == nil {
+		return o
+	}
+	c := *o
+	c.DirectoryShards = []int{1, 3}
+	return &c
 }
 
 // Init creates a new repository at the location. It fails with
