@@ -21,15 +21,7 @@ func random(n int, seed uint64) []byte {
 
 // cuts splits data the way a caller does: Cut on what is left, with at
 // least MaxSize bytes unless at the end.
-func cuts(data []byte) []int {
-	var out []int
-	for len(data) > 0 {
-		c := unkeyed.Cut(data)
-		out = append(out, c)
-		data = data[c:]
-	}
-	return out
-}
+func cuts(data []byte) []int { return cutsWith(unkeyed, data) }
 
 func TestCutBounds(t *testing.T) {
 	for _, tc := range []struct {
