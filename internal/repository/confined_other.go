@@ -84,3 +84,61 @@ func (o *confinedOutput) CreateSymlink(ctx context.Context, rel string, e fs.Sym
 	}
 	return o.FilesystemOutput.CreateSymlink(ctx, rel, e)
 }
+
+// tempFile is a file being restored under a temporary name beside its
+// entry's. Its descriptor may be closed between writes and reopened.
+type tempFile struct {
+	rel, path, tmp string
+	f              *os.File
+}
+
+func (o *confinedOutput) createFile(rel string) (*tempFile, error) {
+	if err := o.check(rel, false); err != nil {
+		return nil, err
+	}
+	p := filepath.Join(o.rootPath, filepath.FromSlash(rel))
+	f, err := os.CreateTemp(filepath.Dir(p), ".stash-restore-*")
+	if err != nil {
+		return nil, fmt.Errorf("create %s in %s: %w", rel, o.rootPath, err)
+	}
+	return &tempFile{rel: rel, path: p, tmp: f.Name(), f: f}, nil
+}
+
+func (o *confinedOutput) reopenFile(t *tempFile) error {
+	if t.f != nil {
+		return nil
+	}
+	f, err := os.OpenFile(t.tmp, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("reopen %s in %s: %w", t.rel, o.rootPath, err)
+	}
+	t.f = f
+	return nil
+}
+
+func (o *confinedOutput) commitFile(t *tempFile, e fs.Entry) error {
+	if err := o.closeFile(t); err != nil {
+		return err
+	}
+	if err := o.check(t.rel, false); err != nil {
+		return err
+	}
+	os.Chmod(t.tmp, e.Mode()&fs.ModBits) //nolint:errcheck
+	if err := os.Rename(t.tmp, t.path); err != nil {
+		return fmt.Errorf("put %s in place in %s: %w", t.rel, o.rootPath, err)
+	}
+	t.tmp = ""
+	os.Chtimes(t.path, e.ModTime(), e.ModTime()) //nolint:errcheck
+	return nil
+}
+
+func (o *confinedOutput) discardFile(t *tempFile) {
+	o.closeFile(t) //nolint:errcheck
+	if t.tmp != "" {
+		os.Remove(t.tmp) //nolint:errcheck
+		t.tmp = ""
+	}
+}
+
+// flush does nothing here: files are not flushed as they go.
+func (o *confinedOutput) flush() error { return nil }

@@ -40,7 +40,26 @@ type confinedOutput struct {
 	skipRootAttrs bool
 	uid, gid      int
 	closed        bool
+	dirs          dirCache
 }
+
+// dirCache keeps the descriptors of the directories a restore writes in,
+// so that each file costs no path resolution of its own, and remembers
+// which directories the restore created. A descriptor stays on the
+// directory it was opened on, which was beneath the root, reached without
+// a symlink, when it was resolved; a process that moves that directory
+// elsewhere meanwhile needs write access to both places, and gains nothing
+// it could not do after the restore.
+type dirCache struct {
+	mu      sync.Mutex
+	m       map[string]*cachedDir
+	created map[string]bool
+}
+
+type cachedDir struct{ fd, refs int }
+
+// maxCachedDirs bounds the descriptors the cache holds.
+const maxCachedDirs = 64
 
 func newConfinedOutput(target string, skipRootAttrs bool) (*confinedOutput, error) {
 	// The target itself is the caller's choice and may be reached through
@@ -73,14 +92,25 @@ func (o *confinedOutput) Close(context.Context) error {
 		return nil
 	}
 	o.closed = true
-	err := syncFilesystem(int(o.root.Fd()))
-	if err != nil {
-		err = fmt.Errorf("flush restore target %s: %w", o.rootPath, err)
+	o.dirs.mu.Lock()
+	for _, c := range o.dirs.m {
+		unix.Close(c.fd)
 	}
+	o.dirs.m = nil
+	o.dirs.mu.Unlock()
+	err := o.flush()
 	if cerr := o.root.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// flush writes what the restore wrote so far to stable storage.
+func (o *confinedOutput) flush() error {
+	if err := syncFilesystem(int(o.root.Fd())); err != nil {
+		return fmt.Errorf("flush restore target %s: %w", o.rootPath, err)
+	}
+	return nil
 }
 
 // WriteDirEntry implements restore.Output; only shallow restores use it.
@@ -101,27 +131,81 @@ func (o *confinedOutput) errBeneath(rel string, err error) error {
 var noOpenat2 atomic.Bool
 
 // openDir opens directory rel below the root without following symlinks.
-// The returned close func must be called; rel "" is the root itself.
+// The returned release func must be called; rel "" is the root itself.
 func (o *confinedOutput) openDir(rel string) (int, func(), error) {
 	rootFD := int(o.root.Fd())
 	if rel == "" || rel == "." {
 		return rootFD, func() {}, nil
 	}
+	o.dirs.mu.Lock()
+	if c := o.dirs.m[rel]; c != nil {
+		c.refs++
+		o.dirs.mu.Unlock()
+		return c.fd, func() { o.releaseDir(c) }, nil
+	}
+	o.dirs.mu.Unlock()
+	fd, err := o.resolveDir(rootFD, rel)
+	if err != nil {
+		return -1, nil, err
+	}
+	o.dirs.mu.Lock()
+	defer o.dirs.mu.Unlock()
+	if c := o.dirs.m[rel]; c != nil {
+		c.refs++
+		unix.Close(fd)
+		return c.fd, func() { o.releaseDir(c) }, nil
+	}
+	if o.dirs.m == nil {
+		o.dirs.m = map[string]*cachedDir{}
+	}
+	if len(o.dirs.m) >= maxCachedDirs {
+		for k, c := range o.dirs.m {
+			if c.refs == 0 {
+				unix.Close(c.fd)
+				delete(o.dirs.m, k)
+				break
+			}
+		}
+	}
+	if len(o.dirs.m) >= maxCachedDirs || o.closed {
+		return fd, func() { unix.Close(fd) }, nil
+	}
+	c := &cachedDir{fd: fd, refs: 1}
+	o.dirs.m[rel] = c
+	return fd, func() { o.releaseDir(c) }, nil
+}
+
+func (o *confinedOutput) releaseDir(c *cachedDir) {
+	o.dirs.mu.Lock()
+	c.refs--
+	o.dirs.mu.Unlock()
+}
+
+// created reports whether the restore created directory rel (so it held
+// nothing before).
+func (o *confinedOutput) created(rel string) bool {
+	o.dirs.mu.Lock()
+	defer o.dirs.mu.Unlock()
+	return o.dirs.created[rel]
+}
+
+// resolveDir opens directory rel below rootFD without following symlinks.
+func (o *confinedOutput) resolveDir(rootFD int, rel string) (int, error) {
 	if !noOpenat2.Load() {
 		fd, err := openat2Beneath(rootFD, rel)
 		if err == nil {
-			return fd, func() { unix.Close(fd) }, nil
+			return fd, nil
 		}
 		if !errors.Is(err, errNoOpenat2) {
-			return -1, nil, o.errBeneath(rel, err)
+			return -1, o.errBeneath(rel, err)
 		}
 		noOpenat2.Store(true)
 	}
 	fd, err := walkBeneath(rootFD, rel)
 	if err != nil {
-		return -1, nil, o.errBeneath(rel, err)
+		return -1, o.errBeneath(rel, err)
 	}
-	return fd, func() { unix.Close(fd) }, nil
+	return fd, nil
 }
 
 // walkBeneath opens directory rel below dirfd one component at a time,
@@ -212,6 +296,14 @@ func (o *confinedOutput) BeginDirectory(_ context.Context, rel string, _ fs.Dire
 	}
 	defer done()
 	err = unix.Mkdirat(dfd, base, 0o700)
+	if err == nil {
+		o.dirs.mu.Lock()
+		if o.dirs.created == nil {
+			o.dirs.created = map[string]bool{}
+		}
+		o.dirs.created[rel] = true
+		o.dirs.mu.Unlock()
+	}
 	if errors.Is(err, unix.EEXIST) {
 		var st unix.Stat_t
 		if err = unix.Fstatat(dfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFDIR {
@@ -286,33 +378,17 @@ func tempName() string {
 
 // WriteFile implements restore.Output: the content goes to a new file
 // (O_EXCL, O_NOFOLLOW) in the entry's directory, which replaces the entry
-// by rename once written, as kopia's atomic writes do. A rename replaces a
-// symlink at the name; it never writes through it.
-//
-// A file that replaces one already there is synced before the rename, so
-// that a crash leaves the old file or the whole new one, never an empty one
-// under the name. A new file is not: an interrupted restore has no file
-// under that name yet to keep, and Sync flushes the whole filesystem once
-// at the end, which costs a fraction of a sync per file on a tree of many
-// small files.
+// by rename once written, as kopia's atomic writes do (see createFile and
+// commitFile).
 func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, cb restore.FileWriteProgress) error {
-	dir, base := split(rel)
-	dfd, done, err := o.openDir(dir)
+	t, err := o.createFile(rel)
 	if err != nil {
 		return err
 	}
-	defer done()
-	tmp := tempName()
-	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create %s in %s: %w", rel, o.rootPath, err)
-	}
-	out := os.NewFile(uintptr(fd), path.Join(o.rootPath, dir, tmp))
 	ok := false
 	defer func() {
 		if !ok {
-			out.Close()
-			unix.Unlinkat(dfd, tmp, 0) //nolint:errcheck
+			o.discardFile(t)
 		}
 	}()
 	r, err := f.Open(ctx)
@@ -321,31 +397,113 @@ func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, c
 	}
 	defer r.Close()
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(progressWriter{out, cb}, r, *buf)
+	_, err = io.CopyBuffer(progressWriter{t.f, cb}, r, *buf)
 	copyBuffers.Put(buf)
 	if err != nil {
 		return fmt.Errorf("write %s in %s: %w", rel, o.rootPath, err)
 	}
-	if err := o.fdAttrs(fd, f); err != nil {
-		return fmt.Errorf("%s in %s: %w", rel, o.rootPath, err)
-	}
-	var existing unix.Stat_t
-	if unix.Fstatat(dfd, base, &existing, unix.AT_SYMLINK_NOFOLLOW) == nil {
-		if err := out.Sync(); err != nil {
-			return fmt.Errorf("sync %s in %s: %w", rel, o.rootPath, err)
-		}
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("close %s in %s: %w", rel, o.rootPath, err)
-	}
-	if err := unix.Renameat(dfd, tmp, dfd, base); err != nil {
-		return fmt.Errorf("put %s in place in %s (a directory there is not replaced): %w", rel, o.rootPath, err)
+	if err := o.commitFile(t, f); err != nil {
+		return err
 	}
 	ok = true
-	if err := setTimes(dfd, base, f); err != nil {
-		return fmt.Errorf("%s in %s: %w", rel, o.rootPath, err)
+	return nil
+}
+
+// tempFile is a file being restored under a temporary name beside its
+// entry's. Its descriptor may be closed between writes and reopened.
+type tempFile struct {
+	rel, dir, base, tmp string
+	f                   *os.File
+}
+
+// createFile creates the temporary file for entry rel: O_EXCL and
+// O_NOFOLLOW in the entry's directory, reached without following a
+// symlink.
+func (o *confinedOutput) createFile(rel string) (*tempFile, error) {
+	dir, base := split(rel)
+	dfd, done, err := o.openDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	tmp := tempName()
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s in %s: %w", rel, o.rootPath, err)
+	}
+	return &tempFile{rel: rel, dir: dir, base: base, tmp: tmp, f: os.NewFile(uintptr(fd), path.Join(o.rootPath, dir, tmp))}, nil
+}
+
+// reopenFile opens t's temporary file again after closeFile.
+func (o *confinedOutput) reopenFile(t *tempFile) error {
+	if t.f != nil {
+		return nil
+	}
+	dfd, done, err := o.openDir(t.dir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	fd, err := unix.Openat(dfd, t.tmp, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("reopen %s in %s: %w", t.rel, o.rootPath, err)
+	}
+	t.f = os.NewFile(uintptr(fd), path.Join(o.rootPath, t.dir, t.tmp))
+	return nil
+}
+
+// commitFile gives t the entry's owner, mode and times and renames it
+// over the entry's name. A rename replaces a symlink at the name; it never
+// writes through it.
+//
+// A file that replaces one already there is synced before the rename, so
+// that a crash leaves the old file or the whole new one, never an empty one
+// under the name. A new file is not: an interrupted restore has no file
+// under that name yet to keep, and Close flushes the whole filesystem once
+// at the end, which costs a fraction of a sync per file on a tree of many
+// small files. In a directory this restore created nothing can be there.
+func (o *confinedOutput) commitFile(t *tempFile, e fs.Entry) error {
+	if err := o.reopenFile(t); err != nil {
+		return err
+	}
+	if err := o.fdAttrs(int(t.f.Fd()), e); err != nil {
+		return fmt.Errorf("%s in %s: %w", t.rel, o.rootPath, err)
+	}
+	dfd, done, err := o.openDir(t.dir)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var existing unix.Stat_t
+	if !o.created(t.dir) && unix.Fstatat(dfd, t.base, &existing, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		if err := t.f.Sync(); err != nil {
+			return fmt.Errorf("sync %s in %s: %w", t.rel, o.rootPath, err)
+		}
+	}
+	if err := o.closeFile(t); err != nil {
+		return err
+	}
+	if err := unix.Renameat(dfd, t.tmp, dfd, t.base); err != nil {
+		return fmt.Errorf("put %s in place in %s (a directory there is not replaced): %w", t.rel, o.rootPath, err)
+	}
+	t.tmp = ""
+	if err := setTimes(dfd, t.base, e); err != nil {
+		return fmt.Errorf("%s in %s: %w", t.rel, o.rootPath, err)
 	}
 	return nil
+}
+
+// discardFile removes t's temporary file, if it is still there.
+func (o *confinedOutput) discardFile(t *tempFile) {
+	o.closeFile(t) //nolint:errcheck
+	if t.tmp == "" {
+		return
+	}
+	if dfd, done, err := o.openDir(t.dir); err == nil {
+		unix.Unlinkat(dfd, t.tmp, 0) //nolint:errcheck
+		done()
+	}
+	t.tmp = ""
 }
 
 // CreateSymlink implements restore.Output: the link is made with its

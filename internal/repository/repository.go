@@ -94,6 +94,12 @@ type Repository struct {
 	// deletes guards every blob deletion kopia makes through this
 	// Repository (see pruneNow).
 	deletes *deleteGuard
+	// held serves kopia's pack reads from ranges a tree restore read
+	// whole (treerestore.go).
+	held *heldRanges
+	// byFile restores trees through kopia's restore, file by file, as
+	// before treerestore.go (tests compare the two).
+	byFile bool
 	// chunker cuts streams, keyed per repository (chunkerkey.go); loaded
 	// on the first stream backup.
 	chunkerOnce sync.Once
@@ -333,7 +339,8 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	}
 	configFile := filepath.Join(configDir, "repository.config")
 	guard := &deleteGuard{}
-	handle := openStorages.add(kopiaView{Storage: st, deletes: guard})
+	held := &heldRanges{}
+	handle := openStorages.add(kopiaView{Storage: st, deletes: guard, held: held})
 	defer openStorages.remove(handle)
 	// The config is written here rather than by repo.Connect, which opens
 	// the repository once more to verify it (a second scrypt key
@@ -342,7 +349,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	lc := repo.LocalConfig{
 		Storage: &blob.ConnectionInfo{Type: handleStorageType, Config: &handleConfig{Handle: handle}},
 		// No local cache: kopia's data cache writes every chunk a restore
-		// reads to disk again (measured: restores 2x slower), and it needs
+		// reads to disk again, which slows restores, and it needs
 		// a data cache to have a metadata cache. Indexes are compacted by
 		// prune, so opening reads few blobs.
 		Caching:       &content.CachingOptions{},
@@ -369,10 +376,9 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	// The key derivation (scrypt) left 64 MiB of garbage. Collected now,
 	// those pages serve the backup's or restore's buffers; left to the
 	// next collection, which a stream backup reaches only near its end,
-	// the buffers fault in fresh pages, at 2-4 ms per MiB on the virtual
-	// machines backups run on (docs/benchmarks.md).
+	// the buffers fault in fresh pages, which is slow on virtual machines.
 	runtime.GC()
-	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock, deletes: guard}, nil
+	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock, deletes: guard, held: held}, nil
 }
 
 // handleStorageType is the kopia storage type of a connection config that
@@ -433,6 +439,7 @@ func (h *storageHandles) remove(id string) {
 type kopiaView struct {
 	blob.Storage
 	deletes *deleteGuard
+	held    *heldRanges
 }
 
 // Close implements blob.Storage.

@@ -181,8 +181,8 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 func (r *Repository) readObject(ctx context.Context, oid object.ID) ([]byte, error) {
 	// A chunk is one content: take the content's bytes as they come out
 	// of decryption and decompression, rather than copying them once more
-	// through an object reader into a fresh buffer (measured: a third of
-	// a restore's CPU went to that copy and the buffer's zeroing).
+	// through an object reader into a fresh buffer, whose copy and zeroing
+	// were a large share of a restore's CPU.
 	if cid, compressed, ok := oid.ContentID(); ok && !compressed {
 		if dr, direct := r.rep.(repo.DirectRepository); direct {
 			return dr.ContentReader().GetContent(ctx, cid)
@@ -257,25 +257,25 @@ func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string,
 	}
 	// kopia closes the output only when the restore succeeds.
 	defer out.Close(ctx) //nolint:errcheck
-	var progressCb restore.ProgressCallback
-	if o.Progress != nil {
-		var last int64
-		progressCb = func(_ context.Context, st restore.Stats) {
-			cur := st.RestoredTotalFileSize + st.SkippedTotalFileSize
-			if d := cur - last; d > 0 {
-				o.Progress.Add(d)
-				last = cur
+	var files, bytes int64
+	done := false
+	if dir, ok := root.(fs.Directory); ok && !r.byFile {
+		if tr, ok := r.newTreeRestorer(out, o.Progress); ok {
+			if err := tr.run(ctx, dir); err != nil {
+				return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 			}
+			if err := out.Close(ctx); err != nil {
+				return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+			}
+			files, bytes, done = tr.files.Load(), tr.bytes.Load(), true
 		}
 	}
-	st, err := restore.Entry(ctx, r.rep, out, root, restore.Options{
-		Parallel: r.opts.parallelism() * 2,
-		// kopia restores below this depth as placeholders; restore all.
-		RestoreDirEntryAtDepth: math.MaxInt32,
-		ProgressCallback:       progressCb,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+	if !done {
+		st, err := r.restoreEntry(ctx, out, root, o.Progress)
+		if err != nil {
+			return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+		}
+		files, bytes = int64(st.RestoredFileCount), st.RestoredTotalFileSize
 	}
 	if s.Stream {
 		// The synthetic directory around a stream has no mode of its own;
@@ -284,10 +284,29 @@ func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string,
 			return nil, fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
 		}
 	}
-	return &RestoreResult{
-		Snapshot: s.ID, Host: s.Host, Path: s.Path,
-		Files: int64(st.RestoredFileCount), Bytes: st.RestoredTotalFileSize,
-	}, nil
+	return &RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
+}
+
+// restoreEntry restores root through kopia's restore, which reads each
+// file's contents by itself.
+func (r *Repository) restoreEntry(ctx context.Context, out *confinedOutput, root fs.Entry, p Progress) (restore.Stats, error) {
+	var progressCb restore.ProgressCallback
+	if p != nil {
+		var last int64
+		progressCb = func(_ context.Context, st restore.Stats) {
+			cur := st.RestoredTotalFileSize + st.SkippedTotalFileSize
+			if d := cur - last; d > 0 {
+				p.Add(d)
+				last = cur
+			}
+		}
+	}
+	return restore.Entry(ctx, r.rep, out, root, restore.Options{
+		Parallel: r.opts.parallelism() * 2,
+		// kopia restores below this depth as placeholders; restore all.
+		RestoreDirEntryAtDepth: math.MaxInt32,
+		ProgressCallback:       progressCb,
+	})
 }
 
 // filteredDir hides entries that the include/exclude patterns reject.
