@@ -102,6 +102,12 @@ func TestBackupDropRestore(t *testing.T) {
 	ctx := context.Background()
 	pg := testserver.StartPostgres(t)
 	pg.SQL(t, "postgres", schema)
+	// Bulk enough that a small change is a small part of the dump whatever
+	// the chunk boundaries: chunks reach 4 MiB, and the chunker is keyed
+	// per repository, so where they fall differs from run to run, and a
+	// change may store again up to two whole chunks.
+	pg.SQL(t, "shop", `CREATE TABLE bulk AS SELECT g AS id, 'row ' || g || ' ' || md5(g::text) || md5((g * 7)::text) || repeat('x', g % 200) AS line
+FROM generate_series(1, 100000) AS g;`)
 	want := fingerprint(t, pg)
 	r := openRepo(t)
 	o := options(pg)
