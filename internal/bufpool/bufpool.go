@@ -2,8 +2,8 @@
 // returned buffer before it makes a new one.
 //
 // Reuse comes first because memory the process has not touched yet costs
-// a page fault per page, 2-4 ms per MiB on the virtual machines backups
-// run on (docs/benchmarks.md): a pool that made all its buffers before
+// a page fault per page, which is slow on the virtual machines backups
+// often run on: a pool that made all its buffers before
 // reusing any touched its whole bound on every stream, however small.
 package bufpool
 

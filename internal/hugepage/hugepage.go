@@ -1,11 +1,11 @@
 // Package hugepage asks Linux to back the Go heap with transparent huge
 // pages.
 //
-// On the virtual machines backups run on, a first touch of a 4 KiB page
-// costs about 16 µs (measured: 64 MiB in 270 ms; with huge pages 22 ms).
-// A stream backup or restore touches 150-250 MiB of fresh memory, and
-// opening a repository derives its key with scrypt, which fills 64 MiB;
-// page faults were the largest single cost of a small backup. Most Linux
+// On virtual machines a first touch of a 4 KiB page can be slow, and a
+// huge page needs one fault for 512 of them. A stream backup or restore
+// touches a few hundred MiB of fresh memory, and opening a repository
+// derives its key with scrypt, which fills 64 MiB; page faults were the
+// largest single cost of a small backup (docs/benchmarks-history.md). Most Linux
 // distributions set transparent huge pages to "madvise", and the Go runtime
 // does not advise its heap, so the process does it itself.
 package hugepage

@@ -12,9 +12,9 @@ import (
 )
 
 // The read-ahead holds a dump's output while the repository opens (or
-// while the data mover is momentarily busy): a dump tool writes 50-170
-// MiB/s here, and opening takes 0.2-0.6 s when it shares the CPU with the
-// dump. It keeps up to aheadItems blocks of aheadBlock bytes of the dump,
+// while the data mover is momentarily busy): opening derives a key, which
+// takes a while when it shares the CPU with the dump, and the tool must not
+// wait meanwhile. It keeps up to aheadItems blocks of aheadBlock bytes of the dump,
 // in at most aheadRaw blocks of memory and aheadCompressed bytes of
 // compressed blocks: 64 MiB in all, as before blocks were compressed, but
 // up to 256 MiB of a dump that compresses well.

@@ -51,9 +51,9 @@ func (t *Tail) String() string {
 
 // Repo yields the repository a dump goes into. Stream asks for it only
 // once the dump tool has started: opening derives the repository's key,
-// which takes a few hundred milliseconds that the tool can spend dumping,
-// and an open already under way slowed the tool's start by 10-15 ms
-// (docs/benchmarks.md). A Repo that opens on its first call (OpenOnce)
+// which takes long enough for the tool to dump a good part of a small
+// database, and an open already under way slows the tool's start
+// (docs/benchmarks-history.md). A Repo that opens on its first call (OpenOnce)
 // therefore opens while the tool dumps.
 type Repo func() (*repository.Repository, error)
 
@@ -103,8 +103,8 @@ func Stream(ctx context.Context, repo Repo, name string, newCmd func(context.Con
 
 // batchReader sleeps briefly after a short read, so that the next read of
 // the pipe finds a batch instead of the few KiB a dump tool writes at a
-// time. With a 1 MiB pipe buffer, a dump writing 150 MiB/s fills under a
-// sixth of it in that time, so the tool never waits for it.
+// time. The pause is short against what a 1 MiB pipe buffer holds of a
+// fast dump, so the tool never waits for it.
 type batchReader struct{ r io.Reader }
 
 const (
@@ -258,8 +258,8 @@ func (e *NoOutputError) Unwrap() error { return e.Err }
 
 // BackupWhenReady runs backup at once, without asking the server first
 // whether it is up: it almost always is, and asking took a client process
-// and 30-90 ms before every dump, a tenth of a 1-second backup
-// (docs/benchmarks.md). A dump that failed before writing anything
+// before every dump, a noticeable share of a small backup
+// (docs/benchmarks-history.md). A dump that failed before writing anything
 // (NoOutputError) may have found the server still starting, so wait, which
 // polls the server until it answers or its timeout passes, runs then, and
 // the backup once more if the server answered. That second try is also

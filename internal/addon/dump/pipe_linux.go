@@ -20,12 +20,11 @@ func newPipe() (r, w *os.File, err error) { return pipe(false) }
 //
 // A blocking read leaves the reading goroutine in a system call while the
 // tool produces its next MiB, and Go's sysmon thread then takes its
-// processor back and polls every 20 µs for a while. On a 2-CPU machine
-// each of those wake-ups preempts the dump tool or the database server: per
-// backup of a 491 MiB MariaDB dump, sysmon woke 7 800 times, and stash
-// preempted mysqldump 2 500 times and mariadbd 2 950 times (perf,
-// sched_switch). Parked on the poller the goroutine holds no processor:
-// 2 400 wake-ups, 360 and 1 160 preemptions (docs/benchmarks.md). The
+// processor back and polls often for a while. On a machine with few CPUs
+// each of those wake-ups preempts the dump tool or the database server.
+// Parked on the poller the goroutine holds no processor, and the tool and
+// the server are preempted several times less often (counted with perf in
+// docs/benchmarks-history.md). The
 // poller's cost, one wake-up per write of the tool, is small because the
 // tool writes through a 1 MiB stdio buffer (largeStdio) and batchReader
 // pauses after a short read.
