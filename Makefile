@@ -18,8 +18,8 @@ demo:
 test: tools
 	hack/test.sh
 
-# Unit and integration tests without building servers (tests needing a
-# missing server skip).
+# The unit and in-process tests alone: no servers needed; the integration
+# tier (real servers, the real cluster) skips, saying so.
 test-unit:
 	$(GO) test ./...
 

@@ -30,7 +30,9 @@
 # Everything lives in the cluster directory except what the programs insist on
 # putting elsewhere: /run/containerd (socket, shim sockets),
 # /var/lib/kubelet/device-plugins, /var/log/containers, /var/lib/cni (CNI
-# result cache), /run/mount (libmount), the cni0 bridge, KUBE-* and CNI-*
+# result cache), /run/mount (libmount), the cgroup stash-cluster in every
+# cgroup hierarchy (the kubelet's cgroupRoot: its pods go below it, and
+# `down` kills only what runs there), the cni0 bridge, KUBE-* and CNI-*
 # iptables chains, and sysctls (net.ipv4.ip_forward by the bridge plugin;
 # vm.overcommit_memory, kernel.panic, kernel.panic_on_oops by the kubelet).
 # `up` records their prior state in DIR/host and `down` restores it.
@@ -274,7 +276,29 @@ umount_under() { # unmounts everything mounted below $1, deepest first
   ! awk -v d="$d" 'index($5, d "/") == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo
 }
 
-kill_pods() { # every pod process: through containerd when it runs, then whatever is left in the kubepods cgroups
+# The kubelet's cgroupRoot (kubelet.yaml), in every cgroup hierarchy.
+cgroup_root=stash-cluster
+cgroup_dirs() { # the cluster's cgroup in each hierarchy mounted under /sys/fs/cgroup
+  local d
+  for d in /sys/fs/cgroup/*/; do
+    [[ -L ${d%/} || ! -f $d/cgroup.procs ]] || echo "${d}$cgroup_root"
+  done
+  [[ ! -f /sys/fs/cgroup/cgroup.procs ]] || echo "/sys/fs/cgroup/$cgroup_root"
+}
+
+make_cgroups() { # the kubelet wants its cgroupRoot to exist; a cpuset cgroup needs CPUs and memory nodes to hold tasks
+  local d parent
+  for d in $(cgroup_dirs); do
+    mkdir -p "$d"
+    parent=${d%/*}
+    if [[ -f $d/cpuset.cpus && -z $(cat "$d/cpuset.cpus") ]]; then
+      cat "$parent/cpuset.cpus" >"$d/cpuset.cpus"
+      cat "$parent/cpuset.mems" >"$d/cpuset.mems"
+    fi
+  done
+}
+
+kill_pods() { # every pod process: through containerd when it runs, then whatever is left in the cluster's cgroups
   local ids id pid
   if running containerd; then
     ids=$(ctr_ tasks ls -q 2>/dev/null || true)
@@ -285,7 +309,8 @@ kill_pods() { # every pod process: through containerd when it runs, then whateve
     # shellcheck disable=SC2086
     [[ -z $ids ]] || ctr_ containers delete $ids >/dev/null 2>&1 || true
   fi
-  for pid in $(find /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u); do
+  # shellcheck disable=SC2046
+  for pid in $(find $(cgroup_dirs) -mindepth 2 -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u); do
     kill -KILL "$pid" 2>/dev/null || true
   done
 }
@@ -300,9 +325,9 @@ kill_shims() { # shims of our containerd left behind when it was gone before the
   done
 }
 
-remove_cgroups() { # the kubelet's kubepods hierarchy, leaves first
+remove_cgroups() { # the cluster's cgroups, leaves first
   local d
-  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+  for d in $(cgroup_dirs); do
     [[ -d $d ]] || continue
     find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
@@ -558,6 +583,7 @@ cmd_up() {
     --authentication-kubeconfig "$DIR/etc/scheduler.kubeconfig" --authorization-kubeconfig "$DIR/etc/scheduler.kubeconfig" \
     --bind-address 127.0.0.1 --cert-dir "$DIR/run/scheduler-certs"
   check_ports kubelet 10250 10248
+  make_cgroups
   start kubelet --config "$DIR/etc/kubelet.yaml" --kubeconfig "$DIR/etc/kubelet.kubeconfig" \
     --root-dir "$DIR/kubelet" --cert-dir "$DIR/kubelet-pki" --hostname-override "$node" --node-ip "$ip"
   check_ports kube-proxy 10256 10249

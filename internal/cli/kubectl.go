@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
-	"github.com/stash-backup/stash/internal/controller/backupsession"
+	"github.com/stash-backup/stash/internal/plan"
 )
 
 // IsKubectlPlugin says whether the binary runs as `kubectl stash`
@@ -70,7 +70,7 @@ func createBackupSession(ctx context.Context, c client.Client, ns, name string, 
 	if rc := bc.Spec.RetryConfig; rc != nil {
 		retry = rc.MaxRetry
 	}
-	bs := backupsession.NewSession(bc, time.Now(), retry)
+	bs := plan.NewBackupSession(bc, time.Now(), retry)
 	if instant {
 		bs.Name, bs.GenerateName = "", bc.Name+"-"
 	}

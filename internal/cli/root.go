@@ -27,8 +27,17 @@ func NewRootCommand() *cobra.Command {
 		Version:       Version,
 	}
 	root.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to use (default: $KUBECONFIG, or the pod's service account in a cluster)")
-	root.AddCommand(newRepoCommand(), newValidateCommand(), newPlanCommand(), newAddonsCommand(),
-		newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(), newRestoreMySQLCommand(), newBackupPVCCommand(), newRestorePVCCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
+	// Data commands move data to or from a repository; the process is
+	// tuned for them (Execute).
+	for _, c := range []*cobra.Command{newRepoCommand(), newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(),
+		newRestoreMySQLCommand(), newBackupPVCCommand(), newRestorePVCCommand()} {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[dataCommand] = "true"
+		root.AddCommand(c)
+	}
+	root.AddCommand(newValidateCommand(), newPlanCommand(), newAddonsCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
 		newOperatorCommand(), newCreateBackupSessionCommand(), newTriggerCommand(), newPauseResumeCommand(true), newPauseResumeCommand(false), newDescribeCommand())
 	if IsKubectlPlugin() {
 		root.Use = "kubectl stash"

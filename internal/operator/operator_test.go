@@ -112,7 +112,7 @@ func waitSession(t *testing.T, c client.Client, ns, name string, want stashv1bet
 func createSession(t *testing.T, c client.Client, ns, bcName string) string {
 	t.Helper()
 	bc := get(t, c, ns, bcName, &stashv1beta1.BackupConfiguration{})
-	bs := backupsession.NewSession(bc, time.Now(), 0)
+	bs := plan.NewBackupSession(bc, time.Now(), 0)
 	bs.Name, bs.GenerateName = "", bcName+"-"
 	if err := c.Create(context.Background(), bs); err != nil {
 		t.Fatal(err)

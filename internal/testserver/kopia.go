@@ -15,16 +15,14 @@ type Kopia struct {
 	env []string
 }
 
-// KopiaCLI returns the kopia CLI, or fails (skips without
-// STASH_REQUIRE_SERVERS) when it has not been built.
+// KopiaCLI returns the kopia CLI, an integration test's peer tool; it
+// fails the test when the tier runs and the CLI has not been built.
 func KopiaCLI(t testing.TB) *Kopia {
 	t.Helper()
+	NeedIntegration(t)
 	bin := filepath.Join(RepoRoot(), "bin", "kopia")
 	if _, err := os.Stat(bin); err != nil {
-		if Required() {
-			t.Fatalf("the kopia CLI is required (STASH_REQUIRE_SERVERS=1) but missing from bin/: run hack/build-peers.sh")
-		}
-		t.Skip("the kopia CLI is missing from bin/: run hack/build-peers.sh (or make test) to build it")
+		t.Fatalf("the kopia CLI is required (%s=1) but missing from bin/: run hack/build-peers.sh", IntegrationEnv)
 	}
 	dir := t.TempDir()
 	return &Kopia{Bin: bin, env: append(os.Environ(),

@@ -34,6 +34,7 @@ func StartMariaDBTLS(t testing.TB, tls *TLSFiles) *MariaDB { return startMariaDB
 
 func startMariaDB(t testing.TB, tls *TLSFiles) *MariaDB {
 	t.Helper()
+	NeedIntegration(t)
 	if _, err := exec.LookPath("mariadbd"); err != nil {
 		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
 			missing(t, "MariaDB (Debian package mariadb-server)")

@@ -1,7 +1,9 @@
-// Package testserver starts real servers for tests: a MinIO S3 server
-// built by hack/build-tools.sh into bin/. Tests skip when the binary is
-// missing unless STASH_REQUIRE_SERVERS=1 (as .ci/run sets), in which case
-// they fail, so CI can never pass by skipping.
+// Package testserver starts real servers for the integration tier of the
+// tests: MinIO (built by hack/build-tools.sh into bin/), PostgreSQL and
+// MariaDB (Debian's), kube-apiserver and etcd, the kopia CLI. They run
+// only with STASH_INTEGRATION=1 (make test and CI set it), and then a
+// missing one fails its test, so CI can never pass by skipping; without
+// it, their tests skip and say how to run them.
 package testserver
 
 import (
@@ -32,15 +34,32 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Required reports whether missing servers must fail tests.
-func Required() bool { return os.Getenv("STASH_REQUIRE_SERVERS") == "1" }
+// IntegrationEnv is the switch of the integration tier: tests with real
+// servers (MinIO, PostgreSQL, MariaDB, kube-apiserver and etcd, the kopia
+// CLI) and the real-cluster suite run only when it is 1, and then a
+// missing server fails them. `make test` and CI set it; a plain
+// `go test ./...` runs the unit and in-process tests and skips the rest,
+// saying so.
+const IntegrationEnv = "STASH_INTEGRATION"
+
+// Integration reports whether the integration tier runs.
+func Integration() bool { return os.Getenv(IntegrationEnv) == "1" }
+
+// Required reports whether missing servers must fail tests: they must
+// whenever the integration tier runs.
+func Required() bool { return Integration() }
+
+// NeedIntegration skips t unless the integration tier runs.
+func NeedIntegration(t testing.TB) {
+	t.Helper()
+	if !Integration() {
+		t.Skipf("integration test (real servers): %s=1 runs it, as make test does", IntegrationEnv)
+	}
+}
 
 func missing(t testing.TB, what string) {
 	t.Helper()
-	if Required() {
-		t.Fatalf("%s is required (STASH_REQUIRE_SERVERS=1) but missing: run hack/build-tools.sh", what)
-	}
-	t.Skipf("%s missing: run hack/build-tools.sh (or make test) to build it", what)
+	t.Fatalf("%s is required (%s=1) but missing: run make test, or hack/build-tools.sh and hack/install-servers.sh", what, IntegrationEnv)
 }
 
 // StartMinIO starts a MinIO server in a temporary directory; it is stopped
@@ -51,6 +70,7 @@ func StartMinIO(t testing.TB) *MinIO { return StartMinIOOn(t, "127.0.0.1") }
 // test cluster can reach, for the end-to-end tests).
 func StartMinIOOn(t testing.TB, host string) *MinIO {
 	t.Helper()
+	NeedIntegration(t)
 	bin := filepath.Join(RepoRoot(), "bin", "minio")
 	if _, err := os.Stat(bin); err != nil {
 		missing(t, "MinIO ("+bin+")")

@@ -45,6 +45,7 @@ func StartPostgresTLS(t testing.TB, tls *TLSFiles) *Postgres { return startPostg
 
 func startPostgres(t testing.TB, tls *TLSFiles) *Postgres {
 	t.Helper()
+	NeedIntegration(t)
 	bin := PostgresBinDir()
 	if bin == "" {
 		missing(t, "PostgreSQL (Debian package postgresql)")

@@ -170,13 +170,11 @@ func (e *env) repository(name string) *stashv1alpha1.Repository {
 }
 
 func TestClusterEndToEnd(t *testing.T) {
+	testserver.NeedIntegration(t)
 	ctrl.SetLogger(logr.Discard())
 	root := testserver.RepoRoot()
 	if os.Geteuid() != 0 {
-		if testserver.Required() {
-			t.Fatal("the cluster suite runs as root (it starts containerd and a kubelet)")
-		}
-		t.Skip("the cluster suite needs root")
+		t.Fatal("the cluster suite runs as root (it starts containerd and a kubelet)")
 	}
 	if os.Getenv("STASH_SKIP_CLUSTER") == "1" {
 		t.Skip("STASH_SKIP_CLUSTER=1")

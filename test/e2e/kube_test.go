@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,14 +26,9 @@ import (
 // a client and a kubeconfig for the stash binary.
 func startKube(t *testing.T) (client.Client, string) {
 	t.Helper()
+	testserver.NeedIntegration(t)
 	ctrl.SetLogger(logr.Discard())
 	k, err := testserver.StartKubeAPI()
-	if errors.Is(err, testserver.ErrKubeMissing) {
-		if testserver.Required() {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
 	if err != nil {
 		t.Fatal(err)
 	}

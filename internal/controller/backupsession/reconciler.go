@@ -16,6 +16,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
@@ -94,6 +95,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, bs *stashv1beta1.BackupSession, st stashv1beta1.BackupSessionStatus) error {
+	// Written only when it changed: an unchanged write still costs the
+	// API server a request and every watcher an event.
+	if equality.Semantic.DeepEqual(bs.Status, st) {
+		return nil
+	}
 	bs.Status = st
 	if err := r.Client.Status().Update(ctx, bs); err != nil {
 		return fmt.Errorf("update status of BackupSession %s/%s: %w", bs.Namespace, bs.Name, err)
@@ -357,7 +363,7 @@ func (r *Reconciler) finish(ctx context.Context, bs *stashv1beta1.BackupSession)
 			return ctrl.Result{RequeueAfter: st.NextRetry.Sub(now)}, nil
 		}
 		if st.Retried == nil || !*st.Retried {
-			retry := NewSession(bc, st.NextRetry.Time, bs.Spec.RetryLeft-1)
+			retry := plan.NewBackupSession(bc, st.NextRetry.Time, bs.Spec.RetryLeft-1)
 			if err := r.Client.Create(ctx, retry); err != nil && !apierrors.IsAlreadyExists(err) {
 				return ctrl.Result{}, fmt.Errorf("create retry BackupSession: %w", err)
 			}
@@ -459,37 +465,6 @@ func (r *Reconciler) cleanHistory(ctx context.Context, bs *stashv1beta1.BackupSe
 	}
 	return nil
 }
-
-// NewSession is the BackupSession a trigger creates for bc at t, as Stash
-// names and labels it.
-func NewSession(bc *stashv1beta1.BackupConfiguration, t time.Time, retryLeft int32) *stashv1beta1.BackupSession {
-	bs := &stashv1beta1.BackupSession{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: fmt.Sprintf("%s-%d", bc.Name, t.Unix()), Namespace: bc.Namespace,
-			Labels: map[string]string{
-				plan.LabelInvokerType: "BackupConfiguration", plan.LabelInvokerName: plan.LabelValue(bc.Name),
-				plan.LabelComponent: "stash-backup", plan.LabelManagedBy: plan.ManagedBy,
-			},
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: stashv1beta1.GroupVersion.String(), Kind: "BackupConfiguration", Name: bc.Name, UID: bc.UID,
-				Controller: ptr(true), BlockOwnerDeletion: ptr(true),
-			}},
-		},
-		Spec: stashv1beta1.BackupSessionSpec{
-			Invoker:   stashv1beta1.BackupInvokerRef{APIGroup: stashv1beta1.GroupVersion.Group, Kind: "BackupConfiguration", Name: bc.Name},
-			RetryLeft: retryLeft,
-		},
-	}
-	if bc.Spec.Target != nil {
-		ref := bc.Spec.Target.Ref
-		bs.Labels["stash.appscode.com/target-kind"] = ref.Kind
-		bs.Labels["stash.appscode.com/target-name"] = plan.LabelValue(ref.Name)
-		bs.Labels["stash.appscode.com/target-namespace"] = orStr(ref.Namespace, bc.Namespace)
-	}
-	return bs
-}
-
-func ptr[T any](v T) *T { return &v }
 
 func orStr(s, d string) string {
 	if s == "" {

@@ -14,6 +14,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -87,6 +88,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, rs *stashv1beta1.RestoreSession, st stashv1beta1.RestoreSessionStatus) error {
+	// Written only when it changed: an unchanged write still costs the
+	// API server a request and every watcher an event.
+	if equality.Semantic.DeepEqual(rs.Status, st) {
+		return nil
+	}
 	rs.Status = st
 	if err := r.Client.Status().Update(ctx, rs); err != nil {
 		return fmt.Errorf("update status of RestoreSession %s/%s: %w", rs.Namespace, rs.Name, err)

@@ -131,7 +131,7 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 // runtime leaves no half-run step behind to write into the repository
 // beside the next session.
 //
-//   - Pdeathsig: the kernel SIGKILLs the step when the thread that started
+//   - Pdeathsig (Linux): the kernel SIGKILLs the step when the thread that started
 //     it exits. That thread is the one this goroutine is locked to until
 //     the step is reaped, because Go may otherwise retire a thread (one
 //     whose locked goroutine exited) while the step still runs
@@ -142,7 +142,7 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 //     The group's ID cannot be reused while the leader is unreaped, and
 //     Cancel runs only before Wait reaps it.
 func runStep(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = stepProcAttr()
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
