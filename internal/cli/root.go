@@ -29,8 +29,8 @@ func NewRootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to use (default: $KUBECONFIG, or the pod's service account in a cluster)")
 	// Data commands move data to or from a repository; the process is
 	// tuned for them (Execute).
-	for _, c := range []*cobra.Command{newRepoCommand(), newBackupPGCommand(), newRestorePGCommand(), newBackupMySQLCommand(),
-		newRestoreMySQLCommand(), newBackupPVCCommand(), newRestorePVCCommand()} {
+	data := append([]*cobra.Command{newRepoCommand()}, driverCommands()...)
+	for _, c := range append(data, newBackupPVCCommand(), newRestorePVCCommand()) {
 		if c.Annotations == nil {
 			c.Annotations = map[string]string{}
 		}

@@ -16,9 +16,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
-	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/sqlguard"
 )
 
@@ -155,12 +155,21 @@ func DumpArgs(user []string) []string {
 	return append(args, user...)
 }
 
+// Driver is the addon.Driver of MySQL and MariaDB.
+type Driver struct{ Options }
+
+// Wait implements addon.Driver.
+func (d Driver) Wait(ctx context.Context, timeout time.Duration) error {
+	return Wait(ctx, d.Options, timeout)
+}
+
 // Backup streams mysqldump into the repository as dumpfile.sql; a failed
 // or truncated dump never becomes a snapshot.
-func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
+	o := d.Options
 	tls, remove, err := o.tls()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer remove()
 	dumpWith := func(args []string) func(context.Context) *exec.Cmd {
@@ -172,7 +181,7 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 		}
 	}
 	if len(o.MultiDump) == 0 {
-		return dump.Stream(ctx, repo, DumpFile, dumpWith(DumpArgs(o.Args)), bo)
+		return w.Commands(ctx, "", DumpFile, dumpWith(DumpArgs(o.Args)))
 	}
 	var cmds []func(context.Context) *exec.Cmd
 	for _, extra := range o.MultiDump {
@@ -180,7 +189,7 @@ func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.Backup
 		// (--skip-triggers, --no-data, …) win.
 		cmds = append(cmds, dumpWith(append(append(append([]string{}, consistency...), o.Args...), extra...)))
 	}
-	return dump.StreamSeq(ctx, repo, DumpFile, cmds, bo)
+	return w.Commands(ctx, "", DumpFile, cmds...)
 }
 
 // ParseMultiDump splits Stash's multiDumpArgs ("$args=<args> $args=<args>
@@ -208,14 +217,9 @@ func ParseMultiDump(s string) ([][]string, error) {
 
 var errLine = regexp.MustCompile(`at line (\d+)`)
 
-// Restore streams snapshot s into the mysql client.
-func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
-	return restore(ctx, o, func(w io.Writer) error {
-		if _, err := r.RestoreStream(ctx, s, DumpFile, w, nil); err != nil {
-			return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
-		}
-		return nil
-	})
+// Restore streams the dump into the mysql client.
+func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
+	return restore(ctx, d.Options, func(w io.Writer) error { return r.Stream(ctx, "", DumpFile, w) })
 }
 
 // restore runs the mysql client with what stream writes as its input.

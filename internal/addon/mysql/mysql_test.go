@@ -16,7 +16,6 @@ import (
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
 
-	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/testserver"
@@ -101,13 +100,13 @@ INSERT INTO bulk SELECT seq, CONCAT('row ', seq, ' ', SHA2(seq, 256), ' ', REPEA
 	if err := Wait(ctx, o, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An unchanged server dumps to the same bytes (no completion date in
 	// the dump), so a second backup stores no new data.
-	same, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	same, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +114,7 @@ INSERT INTO bulk SELECT seq, CONCAT('row ', seq, ' ', SHA2(seq, 256), ' ', REPEA
 		t.Errorf("backup of an unchanged server: %d bytes (first %d), uploaded %d (first %d)", same.TotalBytes, st.TotalBytes, same.UploadedBytes, st.UploadedBytes)
 	}
 	m.SQL(t, "UPDATE shop.items SET note = 'changed' WHERE id < 5;")
-	st2, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st2, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +126,7 @@ INSERT INTO bulk SELECT seq, CONCAT('row ', seq, ' ', SHA2(seq, 256), ' ', REPEA
 		t.Fatal(err)
 	}
 	m.SQL(t, "DROP DATABASE shop; DROP DATABASE crm; DROP USER 'reporter'@'%';")
-	if err := Restore(ctx, r, first, o); err != nil {
+	if err := restoreSnapshot(ctx, r, first, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, m); got != want {
@@ -142,14 +141,14 @@ func TestRestoreReportsFailingStatement(t *testing.T) {
 	r := openRepo(t)
 	o := options(m)
 	o.Args = []string{"one"} // a single database: the dump has no CREATE DATABASE, its INSERT collides
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
 	m.SQL(t, "CREATE DATABASE two;")
 	o.Args = nil
-	err = Restore(ctx, r, s, o)
+	err = restoreSnapshot(ctx, r, s, o)
 	if err == nil || !strings.Contains(err.Error(), "No database selected") || !strings.Contains(err.Error(), "dump line") {
 		t.Fatalf("err = %v", err)
 	}
@@ -184,7 +183,7 @@ func TestKilledServerLeavesNoSnapshot(t *testing.T) {
 	r := openRepo(t)
 	var once sync.Once
 	var fed atomic.Int64
-	_, err := Backup(ctx, dump.Ready(r), options(m), repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
+	_, err := backup(ctx, r, options(m), repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
 		if fed.Add(n) > 4<<20 {
 			once.Do(m.Stop)
 		}
@@ -227,13 +226,13 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 	m.SQL(t, schema)
 	want := fingerprint(t, m)
 	o := options(m)
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
 	m.SQL(t, "DROP DATABASE shop; DROP DATABASE crm; DROP USER 'reporter'@'%';")
-	if err := Restore(ctx, r, s, o); err != nil {
+	if err := restoreSnapshot(ctx, r, s, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, m); got != want {
@@ -252,21 +251,21 @@ func TestClientCertificate(t *testing.T) {
 	r := openRepo(t)
 	conn := &appbinding.Connection{Host: "127.0.0.1", Port: m.Port, Username: "certuser", Password: "cert-pw", CABundle: tls.CA}
 	o := Options{Conn: conn, Args: []string{"--databases", "secure"}, ScratchDir: t.TempDir()}
-	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil {
+	if _, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
 		t.Fatal("backup without a client certificate succeeded")
 	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert, "tls.key": tls.ClientKey}); err != nil {
 		t.Fatal(err)
 	}
 	o = Options{Conn: conn, Args: []string{"--databases", "secure"}, ScratchDir: t.TempDir()}
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
 	m.SocketSQL(t, "DROP DATABASE secure;")
 	o.Args = nil
-	if err := Restore(ctx, r, s, o); err != nil {
+	if err := restoreSnapshot(ctx, r, s, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := m.SocketSQL(t, "SELECT COUNT(*) FROM secure.t"); got != "1000" {
@@ -276,11 +275,11 @@ func TestClientCertificate(t *testing.T) {
 	// unless the AppBinding says insecureSkipTLSVerify.
 	conn.CABundle = testserver.NewTLS(t, "certuser").CA
 	o.Args = []string{"--databases", "secure"}
-	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil {
+	if _, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
 		t.Fatal("backup against another CA succeeded, want the server's certificate refused")
 	}
 	conn.InsecureSkipTLSVerify = true
-	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err != nil {
+	if _, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err != nil {
 		t.Fatalf("insecureSkipTLSVerify with another CA: %v", err)
 	}
 	if left, _ := os.ReadDir(o.ScratchDir); len(left) != 0 {
@@ -323,7 +322,7 @@ func TestMultiDump(t *testing.T) {
 	if o.MultiDump, err = ParseMultiDump("$args=--databases one $args=--databases two"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +332,7 @@ func TestMultiDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.MultiDump = nil
-	if err := Restore(ctx, r, s, o); err != nil {
+	if err := restoreSnapshot(ctx, r, s, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(m.SQL(t, "SELECT (SELECT COUNT(*) FROM one.t), (SELECT COUNT(*) FROM two.u);")); got != "2\t3" {
@@ -341,7 +340,7 @@ func TestMultiDump(t *testing.T) {
 	}
 
 	o.MultiDump, _ = ParseMultiDump("$args=--databases one $args=--databases nosuch")
-	_, err = Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-1"})
+	_, err = backup(ctx, r, o, repository.BackupOptions{Host: "host-1"})
 	if err == nil || !strings.Contains(err.Error(), "dump 2 of 2") {
 		t.Fatalf("failing second dump: %v", err)
 	}

@@ -17,9 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
-	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/sqlguard"
 )
 
@@ -152,34 +152,43 @@ func Wait(ctx context.Context, o Options, timeout time.Duration) error {
 	}
 }
 
+// Driver is PostgreSQL's addon.Driver.
+type Driver struct{ Options }
+
+// Wait implements addon.Driver.
+func (d Driver) Wait(ctx context.Context, timeout time.Duration) error {
+	return Wait(ctx, d.Options, timeout)
+}
+
 // Backup streams the dump into the repository as dumpfile.sql. The dump's
 // exit status decides: a failed or truncated dump never becomes a snapshot.
-func Backup(ctx context.Context, repo dump.Repo, o Options, bo repository.BackupOptions) (*repository.SnapshotStats, error) {
+func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
+	o := d.Options
 	cmdName := o.BackupCmd
 	if cmdName == "" {
 		cmdName = "pg_dumpall"
 	}
 	if cmdName != "pg_dumpall" && cmdName != "pg_dump" {
-		return nil, fmt.Errorf("--backup-cmd %q: use pg_dumpall or pg_dump", cmdName)
+		return fmt.Errorf("--backup-cmd %q: use pg_dumpall or pg_dump", cmdName)
 	}
 	env, remove, err := o.env()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer remove()
 	if o, err = o.withTools(ctx, cmdName, env); err != nil {
-		return nil, err
+		return err
 	}
 	args := o.connArgs()
 	if _, named := namedDatabase(cmdName, o.Args); cmdName == "pg_dump" && o.Conn.Database != "" && !named {
 		args = append(args, "--dbname", o.Conn.Database)
 	}
 	args = append(args, o.Args...)
-	return dump.Stream(ctx, repo, DumpFile, func(ctx context.Context) *exec.Cmd {
+	return w.Commands(ctx, "", DumpFile, func(ctx context.Context) *exec.Cmd {
 		cmd := exec.CommandContext(ctx, o.tool(cmdName), args...)
 		cmd.Env = env
 		return cmd
-	}, bo)
+	})
 }
 
 // database is the database tool connects to: the one the user's
@@ -202,14 +211,9 @@ func roleLine(role string) *regexp.Regexp {
 	return regexp.MustCompile(`^(CREATE ROLE "?` + q + `"?;|ALTER ROLE "?` + q + `"? WITH .*PASSWORD .*;)\s*$`)
 }
 
-// Restore streams snapshot s into psql, which stops at the first error.
-func Restore(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
-	return restore(ctx, o, func(w io.Writer) error {
-		if _, err := r.RestoreStream(ctx, s, DumpFile, w, nil); err != nil {
-			return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
-		}
-		return nil
-	})
+// Restore streams the dump into psql, which stops at the first error.
+func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
+	return restore(ctx, d.Options, func(w io.Writer) error { return r.Stream(ctx, "", DumpFile, w) })
 }
 
 // restore runs psql with what stream writes as its input.

@@ -114,7 +114,7 @@ FROM generate_series(1, 100000) AS g;`)
 	if err := Wait(ctx, o, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ FROM generate_series(1, 100000) AS g;`)
 	}
 	// A small change adds a small fraction of the first backup's bytes.
 	pg.SQL(t, "shop", "UPDATE items SET note = 'changed' WHERE id < 5;")
-	st2, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st2, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ FROM generate_series(1, 100000) AS g;`)
 	pg.SQL(t, "postgres", "DROP DATABASE shop; DROP DATABASE analytics; DROP ROLE reporter; ALTER ROLE postgres PASSWORD 'rotated';")
 	pg.Password = "rotated"
 	o = options(pg)
-	if err := Restore(ctx, r, first, o); err != nil {
+	if err := restoreSnapshot(ctx, r, first, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, pg); got != want {
@@ -154,7 +154,7 @@ func TestRestoreStopsAtFirstError(t *testing.T) {
 	pg.SQL(t, "postgres", "CREATE DATABASE one; \\connect one\n CREATE TABLE t (x int); INSERT INTO t VALUES (1);")
 	r := openRepo(t)
 	o := options(pg)
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestRestoreStopsAtFirstError(t *testing.T) {
 	// Restoring onto the same server fails: database one exists. The
 	// name psql quotes is redacted (dump.RedactTail); the statement's
 	// head names it.
-	err = Restore(ctx, r, s, o)
+	err = restoreSnapshot(ctx, r, s, o)
 	if err == nil || !strings.Contains(err.Error(), `database "…" already exists`) || !strings.Contains(err.Error(), "CREATE DATABASE one") {
 		t.Fatalf("err = %v", err)
 	}
@@ -202,13 +202,13 @@ func TestRestoreIntoPositionalDatabase(t *testing.T) {
 	o := options(pg)
 	o.Conn.Database = "postgres" // the AppBinding names another database
 	o.BackupCmd, o.Args = "pg_dump", []string{"one"}
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
 	o.Args = []string{"two"}
-	if err := Restore(ctx, r, s, o); err != nil {
+	if err := restoreSnapshot(ctx, r, s, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(pg.SQL(t, "two", "SELECT count(*) FROM t;")); got != "7" {
@@ -224,7 +224,7 @@ func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
 	o := options(pg)
 	var stopped sync.Once
 	var fed atomic.Int64
-	_, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
+	_, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0", Progress: progressFunc(func(n int64) {
 		// Kill the server once part of the dump went through.
 		if fed.Add(n) > 4<<20 {
 			stopped.Do(pg.Stop)
@@ -259,7 +259,7 @@ func TestFailedDumpLeavesNoSnapshot(t *testing.T) {
 		func(ctx context.Context) error { return Wait(ctx, o, 60*time.Second) },
 		func(ctx context.Context) (*repository.SnapshotStats, error) {
 			calls++
-			return Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+			return backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 		})
 	<-started
 	if err != nil {
@@ -291,7 +291,7 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 	pg.SQL(t, "postgres", schema)
 	want := fingerprint(t, pg)
 	o := options(pg)
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 		t.Fatal(err)
 	}
 	pg.SQL(t, "postgres", "DROP DATABASE shop; DROP DATABASE analytics; DROP ROLE reporter;")
-	if err := Restore(ctx, r, s, o); err != nil {
+	if err := restoreSnapshot(ctx, r, s, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := fingerprint(t, pg); got != want {
@@ -320,7 +320,7 @@ func TestClientCertificate(t *testing.T) {
 	conn := &appbinding.Connection{Host: pg.Host, Port: pg.Port, Username: "postgres", CABundle: tls.CA}
 	o := Options{Conn: conn, BinDir: pg.BinDir, ScratchDir: t.TempDir()}
 	// Without the client certificate the server refuses the login.
-	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil {
+	if _, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil {
 		t.Fatal("backup without a client certificate succeeded")
 	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert, "tls.key": tls.ClientKey}); err != nil {
@@ -329,13 +329,13 @@ func TestClientCertificate(t *testing.T) {
 	if err := Wait(ctx, o, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+	st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s, _ := r.Resolve(ctx, st.Name, repository.Filter{})
 	pg.LocalSQL(t, "postgres", "DROP DATABASE secure;")
-	if err := Restore(ctx, r, s, o); err != nil {
+	if err := restoreSnapshot(ctx, r, s, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := pg.LocalSQL(t, "secure", "SELECT count(*) FROM t"); got != "1000" {
@@ -344,11 +344,11 @@ func TestClientCertificate(t *testing.T) {
 	// A CA that did not sign the server's certificate fails the check,
 	// unless the AppBinding says insecureSkipTLSVerify.
 	conn.CABundle = testserver.NewTLS(t, "postgres").CA
-	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err == nil || !strings.Contains(err.Error(), "certificate verify failed") {
+	if _, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err == nil || !strings.Contains(err.Error(), "certificate verify failed") {
 		t.Fatalf("backup against another CA: %v, want the server's certificate refused", err)
 	}
 	conn.InsecureSkipTLSVerify = true
-	if _, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"}); err != nil {
+	if _, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"}); err != nil {
 		t.Fatalf("insecureSkipTLSVerify with another CA: %v", err)
 	}
 	if err := appbinding.ApplyTLS(conn, map[string][]byte{"tls.crt": tls.ClientCert}); err == nil {

@@ -150,7 +150,7 @@ func TestToolsMatchTheServer(t *testing.T) {
 		if want := filepath.Join(root, server.String(), "bin"); got.BinDir != want {
 			t.Fatalf("tools %s, want %s", got.BinDir, want)
 		}
-		st, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+		st, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +159,7 @@ func TestToolsMatchTheServer(t *testing.T) {
 			t.Fatal(err)
 		}
 		pg.SQL(t, "postgres", "DROP DATABASE one;")
-		if err := Restore(ctx, r, s, o); err != nil {
+		if err := restoreSnapshot(ctx, r, s, o); err != nil {
 			t.Fatal(err)
 		}
 		if got := pg.SQL(t, "one", "SELECT count(*) FROM t"); got != "100" {
@@ -182,7 +182,7 @@ func TestToolsMatchTheServer(t *testing.T) {
 		oldest := Major(server - 200).String()
 		root := toolsRoot(t, pg.BinDir, []string{oldest, older}, nil)
 		o := Options{Conn: conn, ToolsRoot: root}
-		_, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+		_, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 		want := "the PostgreSQL server is version " + server.String() + ", newer than every client here (" + oldest + ", " + older + ")"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("err = %v, want %q", err, want)
@@ -199,7 +199,7 @@ func TestToolsMatchTheServer(t *testing.T) {
 		root := toolsRoot(t, pg.BinDir, []string{server.String(), newer}, nil)
 		down := &appbinding.Connection{Host: "127.0.0.1", Port: testserver.FreePort(t), Username: pg.User, Password: pg.Password}
 		o := Options{Conn: down, ToolsRoot: root}
-		_, err := Backup(ctx, dump.Ready(r), o, repository.BackupOptions{Host: "host-0"})
+		_, err := backup(ctx, r, o, repository.BackupOptions{Host: "host-0"})
 		var noOutput *dump.NoOutputError
 		if !errors.As(err, &noOutput) || !strings.Contains(err.Error(), "for its version") {
 			t.Fatalf("err = %v, want a NoOutputError from asking the version", err)

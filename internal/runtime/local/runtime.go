@@ -23,6 +23,7 @@ import (
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/step"
 	"github.com/stash-backup/stash/internal/validation"
 )
 
@@ -324,8 +325,8 @@ func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1a
 	var env []string
 	if sess.Kind == "BackupSession" {
 		// The backup steps tag their snapshots with the invoker, which
-		// Stash's database Functions pass no flag for (cli.EnvInvokerKind).
-		env = []string{"STASH_INVOKER_KIND=" + sess.InvokerKind, "STASH_INVOKER_NAME=" + sess.InvokerName}
+		// Stash's database Functions pass no flag for.
+		env = []string{step.EnvInvokerKind + "=" + sess.InvokerKind, step.EnvInvokerName + "=" + sess.InvokerName}
 	}
 	e := &Executor{
 		Binary: rt.Binary, Mounts: mounts, Stdout: rt.Stdout, Stderr: rt.Stderr, Env: env,

@@ -1,4 +1,4 @@
-package cli
+package step
 
 import (
 	"context"
@@ -27,31 +27,31 @@ const (
 // --invoker-name (the pvc-backup Function passes them), else from the
 // local runtime's variables, else, in a cluster, from the BackupSession's
 // spec.invoker. A backup of no session (run by hand) has none.
-func (f *addonFlags) invoker(ctx context.Context, src source.Source) repository.Invoker {
-	kind, name := f.invokerKind, f.invokerName
+func (o *Options) invoker(ctx context.Context, src source.Source) repository.Invoker {
+	kind, name := o.InvokerKind, o.InvokerName
 	if name == "" {
 		kind, name = os.Getenv(EnvInvokerKind), os.Getenv(EnvInvokerName)
 	}
-	if name == "" && f.backupSession != "" {
+	if name == "" && o.BackupSession != "" {
 		if k, ok := src.(source.Kube); ok {
 			bs := &stashv1beta1.BackupSession{}
-			if err := k.Reader.Get(ctx, client.ObjectKey{Namespace: f.namespace, Name: f.backupSession}, bs); err != nil {
-				fmt.Fprintf(os.Stderr, "stash: warning: read the invoker of BackupSession %s/%s: %v\n", f.namespace, f.backupSession, err)
+			if err := k.Reader.Get(ctx, client.ObjectKey{Namespace: o.Namespace, Name: o.BackupSession}, bs); err != nil {
+				o.warn("read the invoker of BackupSession %s/%s: %v", o.Namespace, o.BackupSession, err)
 			} else {
 				kind, name = bs.Spec.Invoker.Kind, bs.Spec.Invoker.Name
 			}
 		}
 	}
 	if name == "" {
-		if f.backupSession != "" {
-			fmt.Fprintln(os.Stderr, "stash: warning: the invoker of this session is unknown (no --invoker-name): the snapshot names none, and retention counts it with the other such snapshots of its host and path")
+		if o.BackupSession != "" {
+			o.warn("the invoker of this session is unknown (no --invoker-name): the snapshot names none, and retention counts it with the other such snapshots of its host and path")
 		}
 		return repository.Invoker{}
 	}
 	if kind == "" {
 		kind = "BackupConfiguration"
 	}
-	return repository.Invoker{Namespace: f.namespace, Kind: kind, Name: name}
+	return repository.Invoker{Namespace: o.Namespace, Kind: kind, Name: name}
 }
 
 // latestWarning explains what "latest" chose (chosen, the newest of snaps,
@@ -80,17 +80,20 @@ func invokerLabel(inv repository.Invoker) string {
 	return inv.String()
 }
 
-// warnLatest records latestWarning for a restore of "latest" that chose
-// chosen among the snapshots matching filter: in the step's log, and in
-// output.json for update-status (a condition, and an event in a cluster).
-// It is advice: if the listing fails, the restore goes on without it.
-func (f *addonFlags) warnLatest(ctx context.Context, r *repository.Repository, filter repository.Filter, chosen repository.Snapshot) {
+// warnLatest returns latestWarning for a restore of "latest" that chose
+// chosen among the snapshots matching filter, having logged it; the
+// result goes to output.json for update-status (a condition, and an event
+// in a cluster). It is advice: if the listing fails, the restore goes on
+// without it.
+func (o *Options) warnLatest(ctx context.Context, r *repository.Repository, filter repository.Filter, chosen repository.Snapshot) []string {
 	snaps, err := r.Snapshots(ctx, filter)
 	if err != nil {
-		return
+		return nil
 	}
-	if w := latestWarning(snaps, chosen); w != "" {
-		f.warnings = append(f.warnings, w)
-		fmt.Fprintln(os.Stderr, "stash: warning:", w)
+	w := latestWarning(snaps, chosen)
+	if w == "" {
+		return nil
 	}
+	o.warn("%s", w)
+	return []string{w}
 }

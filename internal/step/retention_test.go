@@ -1,4 +1,4 @@
-package cli
+package step
 
 import (
 	"bytes"
@@ -47,8 +47,8 @@ func TestRetentionMaintainsWithoutPrune(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := &addonFlags{hostname: "host-0", retention: c.policy}
-			if out := f.applyRetention(ctx, r, repository.Invoker{}, []string{st.Name}, "dump.sql"); out != nil && out.Error != "" {
+			o := &Options{Hostname: "host-0", Retention: c.policy}
+			if out := o.applyRetention(ctx, r, repository.Invoker{}, []repository.SnapshotStats{*st}); out != nil && out.Error != "" {
 				t.Fatalf("retention: %s", out.Error)
 			}
 			due, err := r.Maintain(ctx)

@@ -1,4 +1,4 @@
-package cli
+package step
 
 import (
 	"context"
@@ -21,19 +21,19 @@ type reservedDir struct {
 // holds output.json, which the next step turns into the session's status,
 // and TLS files), the output and secret directories, and a local backend's
 // directory (the repository itself).
-func (f *addonFlags) reservedDirs(ctx context.Context, src source.Source) []reservedDir {
+func (o *Options) reservedDirs(ctx context.Context, src source.Source) []reservedDir {
 	out := []reservedDir{
 		{"the scratch volume", plan.ScratchDir},
-		{"the scratch directory (--scratch-dir)", f.scratchDir},
-		{"the output directory (--output-dir)", f.outputDir},
-		{"the storage Secret's directory (--secret-dir)", f.secretDir},
+		{"the scratch directory (--scratch-dir)", o.ScratchDir},
+		{"the output directory (--output-dir)", o.OutputDir},
+		{"the storage Secret's directory (--secret-dir)", o.SecretDir},
 	}
 	switch {
-	case f.provider == "local":
-		out = append(out, reservedDir{"the local backend (--bucket)", f.bucket})
-	case f.repository != "" && src != nil:
-		if r, err := src.Repository(ctx, f.namespace, f.repository); err == nil && r.Spec.Backend.Local != nil {
-			out = append(out, reservedDir{"the local backend of Repository " + f.repository, r.Spec.Backend.Local.MountPath})
+	case o.Provider == "local":
+		out = append(out, reservedDir{"the local backend (--bucket)", o.Bucket})
+	case o.Repository != "" && src != nil:
+		if r, err := src.Repository(ctx, o.Namespace, o.Repository); err == nil && r.Spec.Backend.Local != nil {
+			out = append(out, reservedDir{"the local backend of Repository " + o.Repository, r.Spec.Backend.Local.MountPath})
 		}
 	}
 	return out

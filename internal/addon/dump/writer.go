@@ -1,0 +1,135 @@
+package dump
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"sync"
+
+	"github.com/stash-backup/stash/internal/addon"
+	"github.com/stash-backup/stash/internal/repository"
+)
+
+// Writer is the addon.Writer of a step: each call stores one snapshot in
+// the repository repo yields, with the backup options it was made with
+// (the call's host replacing theirs when given). It keeps the stats of
+// every snapshot it committed, for the step's result and its retention.
+type Writer struct {
+	repo Repo
+	bo   repository.BackupOptions
+
+	mu    sync.Mutex
+	taken []repository.SnapshotStats
+}
+
+var _ addon.Writer = (*Writer)(nil)
+
+// NewWriter returns a Writer into repo; bo.Host is the default host.
+func NewWriter(repo Repo, bo repository.BackupOptions) *Writer {
+	return &Writer{repo: repo, bo: bo}
+}
+
+// Taken returns the stats of the snapshots committed so far, in order.
+func (w *Writer) Taken() []repository.SnapshotStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]repository.SnapshotStats(nil), w.taken...)
+}
+
+func (w *Writer) options(host string) repository.BackupOptions {
+	o := w.bo
+	if host != "" {
+		o.Host = host
+	}
+	return o
+}
+
+func (w *Writer) add(st *repository.SnapshotStats) {
+	w.mu.Lock()
+	w.taken = append(w.taken, *st)
+	w.mu.Unlock()
+}
+
+// Commands implements addon.Writer with StreamSeq.
+func (w *Writer) Commands(ctx context.Context, host, name string, cmds ...func(context.Context) *exec.Cmd) error {
+	if len(cmds) == 0 {
+		return fmt.Errorf("backup of %s: no dump command", name)
+	}
+	st, err := StreamSeq(ctx, w.repo, name, cmds, w.options(host))
+	if err != nil {
+		return err
+	}
+	w.add(st)
+	return nil
+}
+
+// errStreamAborted ends a producer whose snapshot failed.
+var errStreamAborted = errors.New("the snapshot being written failed")
+
+// Stream implements addon.Writer: produce writes into a pipe the
+// repository reads, and the snapshot is committed only when produce
+// returned nil after the whole stream was read.
+func (w *Writer) Stream(ctx context.Context, host, name string, produce func(context.Context, io.Writer) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := produce(ctx, pw)
+		if err != nil {
+			pw.CloseWithError(err)
+		} else {
+			pw.Close()
+		}
+		done <- err
+	}()
+	bo := w.options(host)
+	waited := false
+	bo.BeforeCommit = func() error {
+		waited = true
+		return <-done
+	}
+	r, err := w.repo()
+	var st *repository.SnapshotStats
+	if err == nil {
+		st, err = r.BackupStream(ctx, name, pr, bo)
+	}
+	if !waited {
+		// The producer may still be writing: stop it, and wait for it
+		// so that nothing of it outlives the call.
+		cancel()
+		pr.CloseWithError(errStreamAborted)
+		if perr := <-done; err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	w.add(st)
+	return nil
+}
+
+// Reader is the addon.Reader of a step: Choose picks the snapshot of a
+// host and file (the step's selection when host is empty), and its file
+// is restored from R.
+type Reader struct {
+	R      *repository.Repository
+	Choose func(ctx context.Context, host, name string) (repository.Snapshot, error)
+}
+
+var _ addon.Reader = (*Reader)(nil)
+
+// Stream implements addon.Reader.
+func (r *Reader) Stream(ctx context.Context, host, name string, w io.Writer) error {
+	s, err := r.Choose(ctx, host, name)
+	if err != nil {
+		return err
+	}
+	if _, err := r.R.RestoreStream(ctx, s, name, w, nil); err != nil {
+		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package step
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/hook"
+	"github.com/stash-backup/stash/internal/manifest"
+)
+
+// Hook names the hook run-hook runs and the session it belongs to.
+type Hook struct {
+	// Type is preBackup, postBackup, preRestore or postRestore.
+	Type                          string
+	BackupSession, RestoreSession string
+	Namespace                     string
+	// InvokerKind is BackupConfiguration or RestoreSession.
+	InvokerKind, InvokerName string
+	TargetKind, TargetName   string
+	// StateDir, outside a cluster, holds the session's status, which a
+	// post hook's executionPolicy and its templates read.
+	StateDir string
+	// Log receives what the hook prints (default: standard error).
+	Log io.Writer
+}
+
+// RunHook runs an invoker's hook, as the manifests in set define it.
+func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
+	log := h.Log
+	if log == nil {
+		log = os.Stderr
+	}
+	var (
+		pre       *stashv1beta1.Handler
+		post      *stashv1beta1.PostHook
+		final     = true
+		session   = h.BackupSession
+		statusDir = "backupsessions"
+	)
+	switch h.InvokerKind {
+	case "BackupConfiguration":
+		bc, ok := set.BackupConfigurations[manifest.Key(h.Namespace, h.InvokerName)]
+		if !ok {
+			return fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(h.Namespace, h.InvokerName))
+		}
+		if bc.Spec.Hooks != nil {
+			pre, post = bc.Spec.Hooks.PreBackup, bc.Spec.Hooks.PostBackup
+		}
+		final = bc.Spec.RetryConfig == nil || bc.Spec.RetryConfig.MaxRetry == 0
+	case "RestoreSession":
+		rs, ok := set.RestoreSessions[manifest.Key(h.Namespace, h.InvokerName)]
+		if !ok {
+			return fmt.Errorf("RestoreSession %s not found in the manifests", manifest.Key(h.Namespace, h.InvokerName))
+		}
+		if rs.Spec.Hooks != nil {
+			pre, post = rs.Spec.Hooks.PreRestore, rs.Spec.Hooks.PostRestore
+		}
+		session, statusDir = h.RestoreSession, "restoresessions"
+	default:
+		return fmt.Errorf("--invoker-kind %q: use BackupConfiguration or RestoreSession", h.InvokerKind)
+	}
+	var sum hook.Summary
+	sum.Name, sum.Namespace = session, h.Namespace
+	sum.Invoker.Kind, sum.Invoker.Name = h.InvokerKind, h.InvokerName
+	sum.Target.Kind, sum.Target.Name = h.TargetKind, h.TargetName
+	if h.StateDir != "" && session != "" {
+		sum.Status = sessionStatus(filepath.Join(h.StateDir, h.Namespace, statusDir, session+".json"))
+	}
+	var handler *stashv1beta1.Handler
+	switch h.Type {
+	case "preBackup", "preRestore":
+		handler = pre
+	case "postBackup", "postRestore":
+		if post != nil {
+			if !hook.ShouldRun(post.ExecutionPolicy, sum.Status.Phase, final) {
+				fmt.Fprintf(log, "%s hook skipped: executionPolicy %s, session %s\n", h.Type, post.ExecutionPolicy, sum.Status.Phase)
+				return nil
+			}
+			handler = &post.Handler
+		}
+	default:
+		return fmt.Errorf("--hook-type %q: use preBackup, postBackup, preRestore or postRestore", h.Type)
+	}
+	if handler == nil {
+		return fmt.Errorf("%s %s has no %s hook", h.InvokerKind, h.InvokerName, h.Type)
+	}
+	if err := hook.Execute(ctx, handler, sum, "127.0.0.1", log); err != nil {
+		return fmt.Errorf("%s hook: %w", h.Type, err)
+	}
+	return nil
+}
+
+// sessionStatus reads the phase, duration and error of a session from
+// the local runtime's status file; a file missing or unreadable gives
+// none, as a session that has not reported yet.
+func sessionStatus(path string) (st struct{ Phase, Duration, Error string }) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return st
+	}
+	var s struct {
+		Phase           string `json:"phase"`
+		SessionDuration string `json:"sessionDuration"`
+		Targets         []struct {
+			Stats []stashv1beta1.HostBackupStats `json:"stats"`
+		} `json:"targets"`
+		Stats []stashv1beta1.HostRestoreStats `json:"stats"`
+	}
+	if json.Unmarshal(b, &s) != nil {
+		return st
+	}
+	st.Phase, st.Duration = s.Phase, s.SessionDuration
+	for _, t := range s.Targets {
+		for _, h := range t.Stats {
+			if h.Error != "" {
+				st.Error = h.Error
+			}
+			if st.Duration == "" {
+				st.Duration = h.Duration
+			}
+		}
+	}
+	for _, h := range s.Stats {
+		if h.Error != "" {
+			st.Error = h.Error
+		}
+	}
+	return st
+}

@@ -1,0 +1,176 @@
+package step
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/source"
+	"github.com/stash-backup/stash/internal/status"
+)
+
+// Session names what update-status records a step's result in.
+type Session struct {
+	// BackupSession or RestoreSession: one of them is set.
+	BackupSession, RestoreSession string
+	// InvokerName is the BackupConfiguration whose Repository the
+	// post-backup actions update.
+	InvokerName string
+	Target      stashv1beta1.TargetRef
+	// TotalHosts is how many hosts the target has (0: the count the
+	// operator set, else 1).
+	TotalHosts int32
+}
+
+// Record is the body of update-status: it reads the output.json the
+// previous step wrote into o.OutputDir and records it in the session
+// through rec. In a cluster (kc set) a successful backup first runs the
+// post-backup actions on the repository the options name. It returns a
+// line saying the session's phase.
+func Record(ctx context.Context, o Options, rec status.Recorder, kc client.Client, s Session) (string, error) {
+	out, err := ReadOutput(o.OutputDir)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case s.BackupSession != "":
+		target := s.Target
+		if target.Namespace == "" {
+			target.Namespace = o.Namespace
+		}
+		var conds []stashv1beta1.Condition
+		if allSucceeded(out.HostBackupStats) {
+			// Post-backup actions run before the stats are recorded,
+			// which sets their conditions in the same update. Outside a
+			// cluster only retention's outcome is recorded.
+			conds = append(conds, retentionCondition(out.Retention, metav1.Now()))
+			if kc != nil {
+				conds = append(conds, o.postBackup(ctx, kc, s.InvokerName, out.Retention)...)
+			}
+		}
+		st, err := rec.RecordBackup(ctx, o.Namespace, s.BackupSession, target, s.TotalHosts, out.HostBackupStats, conds)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("BackupSession %s/%s: %s", o.Namespace, s.BackupSession, st.Phase), nil
+	case s.RestoreSession != "":
+		st, err := rec.RecordRestore(ctx, o.Namespace, s.RestoreSession, s.TotalHosts, out.HostRestoreStats, warningConditions(out.Warnings, metav1.Now())...)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("RestoreSession %s/%s: %s", o.Namespace, s.RestoreSession, st.Phase), nil
+	}
+	return "", errors.New("give --backupsession or --restoresession")
+}
+
+// warningConditions turns a restore step's warnings into conditions of
+// its RestoreSession (status.Kube also emits each as a Warning event).
+// Several hosts' warnings share the condition; the last one written says
+// which host, in its message.
+func warningConditions(warnings []string, now metav1.Time) []stashv1beta1.Condition {
+	if len(warnings) == 0 {
+		return nil
+	}
+	return []stashv1beta1.Condition{{
+		Type: status.ConditionLatestOfSeveralInvokers, Status: metav1.ConditionTrue, Reason: "SeveralInvokers",
+		Message: strings.Join(warnings, "; "), LastTransitionTime: now,
+	}}
+}
+
+func allSucceeded(stats []stashv1beta1.HostBackupStats) bool {
+	for _, s := range stats {
+		if s.Phase != "Succeeded" {
+			return false
+		}
+	}
+	return len(stats) > 0
+}
+
+// retentionCondition is RetentionPolicyApplied from what the backup step's
+// --retention-* flags did (ret is nil when they set no policy). A failure
+// is False, which fails the session as in Stash, while the host's backup
+// and its snapshot stay recorded as Succeeded.
+func retentionCondition(ret *RetentionOutput, now metav1.Time) stashv1beta1.Condition {
+	c := stashv1beta1.Condition{Type: "RetentionPolicyApplied", Status: metav1.ConditionTrue, Reason: "Succeeded", LastTransitionTime: now}
+	switch {
+	case ret == nil:
+		c.Message = "No retention policy set."
+	case ret.Error != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, "Failed", ret.Error
+	case ret.DryRun:
+		c.Message = fmt.Sprintf("Dry run: %d snapshots would be removed.", ret.SnapshotsRemoved)
+	default:
+		c.Message = fmt.Sprintf("Applied by the backup step: %d snapshots removed.", ret.SnapshotsRemoved)
+	}
+	return c
+}
+
+// postBackup verifies the repository and records its state in the
+// invoker's Repository, with the snapshots retention removed (ret).
+// Failures become False conditions, which fail the session, rather than a
+// failed step.
+func (o *Options) postBackup(ctx context.Context, c client.Client, invoker string, ret *RetentionOutput) []stashv1beta1.Condition {
+	now := metav1.Now()
+	cond := func(t string, err error, okMsg string) stashv1beta1.Condition {
+		if err != nil {
+			return stashv1beta1.Condition{Type: t, Status: metav1.ConditionFalse, Reason: "Failed", Message: err.Error(), LastTransitionTime: now}
+		}
+		return stashv1beta1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "Succeeded", Message: okMsg, LastTransitionTime: now}
+	}
+	var conds []stashv1beta1.Condition
+	r, err := o.OpenRepository(ctx, source.Kube{Reader: c})
+	if err != nil {
+		return append(conds, cond("RepositoryIntegrityVerified", err, ""))
+	}
+	defer r.Close(ctx) //nolint:errcheck
+	res, err := r.Check(ctx, false)
+	if err == nil && len(res.Errors) > 0 {
+		err = fmt.Errorf("repository check found %d problems, first: %s", len(res.Errors), res.Errors[0])
+	}
+	integrity := err == nil
+	conds = append(conds, cond("RepositoryIntegrityVerified", err, "Repository metadata verified."))
+	stats, err := r.Stats(ctx)
+	if err == nil {
+		err = recordRepositoryStatus(ctx, c, o.Namespace, invoker, func(st *stashv1alpha1.RepositoryStatus) {
+			t := metav1.NewTime(time.Now())
+			if st.FirstBackupTime == nil {
+				st.FirstBackupTime = &t
+			}
+			st.LastBackupTime = &t
+			st.Integrity = &integrity
+			st.TotalSize = stats.TotalSize
+			st.SnapshotCount = int64(stats.SnapshotCount)
+			if ret != nil && ret.Error == "" && !ret.DryRun {
+				st.SnapshotsRemovedOnLastCleanup = int64(ret.SnapshotsRemoved)
+			}
+		})
+	}
+	return append(conds, cond("RepositoryMetricsPushed", err, "Repository status updated; the operator exports its metrics."))
+}
+
+func recordRepositoryStatus(ctx context.Context, c client.Client, ns, invoker string, update func(*stashv1alpha1.RepositoryStatus)) error {
+	bc := &stashv1beta1.BackupConfiguration{}
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: invoker}, bc); err != nil {
+		return fmt.Errorf("get BackupConfiguration %s/%s: %w", ns, invoker, err)
+	}
+	rns := bc.Spec.Repository.Namespace
+	if rns == "" {
+		rns = ns
+	}
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		repo := &stashv1alpha1.Repository{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: rns, Name: bc.Spec.Repository.Name}, repo); err != nil {
+			return err
+		}
+		update(&repo.Status)
+		return c.Status().Update(ctx, repo)
+	})
+}
