@@ -48,13 +48,25 @@ type Writer interface {
 	// produce returns nil. produce may read from anywhere: a Go client
 	// (a MongoDB archive) or a network connection (a Galera SST).
 	Stream(ctx context.Context, host, name string, produce func(ctx context.Context, w io.Writer) error) error
+	// Files stores the files produce adds, one after another, as one
+	// directory snapshot of path (an application's per-index files),
+	// committing it only when produce returns nil. Nothing is written to
+	// local disk on the way.
+	Files(ctx context.Context, host, path string, produce func(ctx context.Context, add AddFile) error) error
 }
+
+// AddFile adds the file name, holding what write writes, to the snapshot
+// Files is writing.
+type AddFile func(name string, write func(io.Writer) error) error
 
 // Reader gives a driver back what it wrote.
 type Reader interface {
 	// Stream writes the file name of host's snapshot (empty: the snapshot
 	// the step's --snapshot and --source-hostname choose) to w.
 	Stream(ctx context.Context, host, name string, w io.Writer) error
+	// Files calls each with every file of host's directory snapshot of
+	// path (chosen as Stream chooses), in name order.
+	Files(ctx context.Context, host, path string, each func(name string, r io.Reader) error) error
 }
 
 // Flag is a flag of a driver's own Functions, beside the flags every

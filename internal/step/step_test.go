@@ -52,6 +52,7 @@ type testDriver struct {
 	data     string
 	fail     error // returned by the Stream producer after writing
 	noOutput int   // first backups that fail as a dump that could not connect
+	noFiles  bool  // no file set
 	waited   int
 	restored map[string]string
 }
@@ -82,6 +83,22 @@ func (d *testDriver) Backup(ctx context.Context, w addon.Writer) error {
 		}); err != nil {
 			return err
 		}
+		if d.noFiles {
+			continue
+		}
+		if err := w.Files(ctx, h, "/stash-data/set", func(_ context.Context, add addon.AddFile) error {
+			for _, name := range []string{"b.json", "a.json"} {
+				if err := add(name, func(out io.Writer) error {
+					_, err := io.WriteString(out, name+" of "+h)
+					return err
+				}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -98,6 +115,16 @@ func (d *testDriver) Restore(ctx context.Context, r addon.Reader) error {
 				return err
 			}
 			d.restored[h+"/"+name] = b.String()
+		}
+		if d.noFiles {
+			continue
+		}
+		if err := r.Files(ctx, h, "/stash-data/set", func(name string, src io.Reader) error {
+			b, err := io.ReadAll(src)
+			d.restored[h+"/set/"+name] = string(b)
+			return err
+		}); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -149,7 +176,8 @@ func (e env) open(t *testing.T) *repository.Repository {
 }
 
 // TestBackupSeveralHosts: a driver that backs up several hosts in one
-// step (the shards of a cluster) gets one snapshot per host and file, each
+// step (the shards of a cluster) gets one snapshot per host and file or
+// file set, each
 // tagged with the session and invoker; output.json reports every host with
 // its snapshots; retention keeps each host's files apart; the restore
 // reads each host's own.
@@ -172,20 +200,20 @@ func TestBackupSeveralHosts(t *testing.T) {
 		t.Fatalf("output.json reports %d hosts, want 3: %+v", len(out.HostBackupStats), out.HostBackupStats)
 	}
 	for i, hs := range out.HostBackupStats {
-		if hs.Hostname != d.hosts[i] || hs.Phase != "Succeeded" || len(hs.Snapshots) != 2 {
-			t.Errorf("host %d: %+v, want %s Succeeded with 2 snapshots", i, hs, d.hosts[i])
+		if hs.Hostname != d.hosts[i] || hs.Phase != "Succeeded" || len(hs.Snapshots) != 3 {
+			t.Errorf("host %d: %+v, want %s Succeeded with 3 snapshots", i, hs, d.hosts[i])
 		}
 	}
-	if out.Retention == nil || out.Retention.SnapshotsRemoved != 6 || out.Retention.Error != "" {
-		t.Errorf("retention %+v, want the first backup's 6 snapshots removed", out.Retention)
+	if out.Retention == nil || out.Retention.SnapshotsRemoved != 9 || out.Retention.Error != "" {
+		t.Errorf("retention %+v, want the first backup's 9 snapshots removed", out.Retention)
 	}
 	r := e.open(t)
 	snaps, err := r.Snapshots(ctx, repository.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(snaps) != 6 {
-		t.Fatalf("%d snapshots after retention, want 6 (one per host and file)", len(snaps))
+	if len(snaps) != 9 {
+		t.Fatalf("%d snapshots after retention, want 9 (one per host and file or set)", len(snaps))
 	}
 	for _, s := range snaps {
 		if s.Tags["backup-session"] != "s1" || repository.InvokerOf(s).Name != "nightly" {
@@ -202,6 +230,11 @@ func TestBackupSeveralHosts(t *testing.T) {
 		}
 		if got := d.restored[h+"/dump.sql"]; got != "dump of "+h {
 			t.Errorf("%s: restored %q", h, got)
+		}
+		for _, f := range []string{"a.json", "b.json"} {
+			if got := d.restored[h+"/set/"+f]; got != f+" of "+h {
+				t.Errorf("%s: restored %s as %q", h, f, got)
+			}
 		}
 	}
 }
@@ -261,7 +294,7 @@ func TestBackupWaitsOnlyAfterNoOutput(t *testing.T) {
 func TestRestoreChoosesSnapshot(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
-	d := &testDriver{}
+	d := &testDriver{noFiles: true}
 	for _, host := range []string{"host-0", "host-1"} {
 		e.opts.Hostname, d.data = host, "data of "
 		if err := Backup(ctx, e.opts, registration(d), nil); err != nil {
@@ -276,7 +309,7 @@ func TestRestoreChoosesSnapshot(t *testing.T) {
 	e.opts.OutputDir = ""
 	restore := func(o Options) (string, error) {
 		d.restored = map[string]string{}
-		err := Restore(ctx, o, registration(&testDriver{restored: d.restored}), nil)
+		err := Restore(ctx, o, registration(&testDriver{restored: d.restored, noFiles: true}), nil)
 		return d.restored["/stream.dat"], err
 	}
 	o := e.opts
@@ -288,7 +321,7 @@ func TestRestoreChoosesSnapshot(t *testing.T) {
 	d.restored = map[string]string{}
 	// An ID chooses the file it names: the dump.sql read after it has
 	// no such ID, so the restore reads only the named stream.
-	err = Restore(ctx, o, registration(&testDriver{restored: d.restored}), nil)
+	err = Restore(ctx, o, registration(&testDriver{restored: d.restored, noFiles: true}), nil)
 	if got := d.restored["/stream.dat"]; got != "data of " {
 		t.Errorf("--snapshot %s: restored %q (%v)", s.ShortID(), got, err)
 	}

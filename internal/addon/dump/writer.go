@@ -112,6 +112,37 @@ func (w *Writer) Stream(ctx context.Context, host, name string, produce func(con
 	return nil
 }
 
+// Files implements addon.Writer: each file add is given is written
+// through a pipe straight into the snapshot.
+func (w *Writer) Files(ctx context.Context, host, path string, produce func(context.Context, addon.AddFile) error) error {
+	r, err := w.repo()
+	if err != nil {
+		return err
+	}
+	st, err := r.BackupFiles(ctx, path, func(add repository.AddFile) error {
+		return produce(ctx, func(name string, write func(io.Writer) error) error {
+			pr, pw := io.Pipe()
+			done := make(chan error, 1)
+			go func() {
+				err := write(pw)
+				pw.CloseWithError(err)
+				done <- err
+			}()
+			err := add(name, pr)
+			pr.CloseWithError(errStreamAborted)
+			if werr := <-done; err == nil {
+				err = werr
+			}
+			return err
+		})
+	}, w.options(host))
+	if err != nil {
+		return err
+	}
+	w.add(st)
+	return nil
+}
+
 // Reader is the addon.Reader of a step: Choose picks the snapshot of a
 // host and file (the step's selection when host is empty), and its file
 // is restored from R.
@@ -132,4 +163,13 @@ func (r *Reader) Stream(ctx context.Context, host, name string, w io.Writer) err
 		return fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
 	}
 	return nil
+}
+
+// Files implements addon.Reader.
+func (r *Reader) Files(ctx context.Context, host, path string, each func(name string, rd io.Reader) error) error {
+	s, err := r.Choose(ctx, host, path)
+	if err != nil {
+		return err
+	}
+	return r.R.RestoreFiles(ctx, s, each)
 }
