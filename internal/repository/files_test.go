@@ -134,4 +134,3 @@ func TestBackupFiles(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
-
