@@ -79,3 +79,10 @@ const (
 	SourceRestoreSession      = "RestoreSession Controller"
 	SourceRepository          = "Repository Controller"
 )
+
+// Soon is when a reconciler looks again at an object whose phase it has
+// just changed, so that the new phase's work (cleanup of a finished
+// session, the next step of a started one) follows at once even when
+// the status write was skipped as unchanged. A bare Requeue would go
+// through the rate limiter's growing backoff instead.
+const Soon = time.Second

@@ -123,7 +123,7 @@ func (r *Reconciler) fail(ctx context.Context, bs *stashv1beta1.BackupSession, t
 	if err := r.setStatus(ctx, bs, st); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{Requeue: true}, nil
+	return ctrl.Result{RequeueAfter: controller.Soon}, nil
 }
 
 func (r *Reconciler) invoker(ctx context.Context, bs *stashv1beta1.BackupSession) (*stashv1beta1.BackupConfiguration, error) {
@@ -220,6 +220,12 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 		}
 	}
 	if err := controller.EnsureInterimClaim(ctx, r.Client, bs, bc.Spec.InterimVolumeTemplate); err != nil {
+		if controller.Permanent(err) {
+			// An interimVolumeTemplate the API server refuses: the same
+			// claim will be refused again, so the session ends with why.
+			r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+			return r.fail(ctx, bs, ref, host, "spec.interimVolumeTemplate: "+err.Error())
+		}
 		return ctrl.Result{}, err
 	}
 	job.OwnerReferences = nil
@@ -326,7 +332,7 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 		if fresh.Status.Phase != stashv1beta1.BackupSessionRunning {
-			return ctrl.Result{Requeue: true}, nil
+			return ctrl.Result{RequeueAfter: controller.Soon}, nil
 		}
 		return r.fail(ctx, fresh, ref, host, "backup Job "+name+" completed without recording a result in the session")
 	}

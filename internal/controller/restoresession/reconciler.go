@@ -167,7 +167,7 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
 		r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
 		st.Phase = stashv1beta1.RestoreFailed
-		return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
+		return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
 	}
 	sa := jobs[0].Spec.Template.Spec.ServiceAccountName
 	access := rbac.Access{Session: rs.Name, Secrets: controller.StepSecrets(rs.Namespace, repo, ab)}
@@ -187,11 +187,11 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		}
 	}
 	if err := r.ensureClaims(ctx, rs, jobs); err != nil {
-		return ctrl.Result{}, err
+		return r.configFailed(ctx, rs, st, err)
 	}
 	// The Jobs mount it (one claim shared by the replicas' Jobs).
 	if err := controller.EnsureInterimClaim(ctx, r.Client, rs, rs.Spec.InterimVolumeTemplate); err != nil {
-		return ctrl.Result{}, err
+		return r.configFailed(ctx, rs, st, fmt.Errorf("spec.interimVolumeTemplate: %w", err))
 	}
 	for _, job := range jobs {
 		job.OwnerReferences = nil
@@ -203,7 +203,7 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 			if controller.Permanent(err) {
 				r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
 				st.Phase = stashv1beta1.RestoreFailed
-				return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
+				return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
 			}
 			return ctrl.Result{}, fmt.Errorf("create Job %s/%s: %w", job.Namespace, job.Name, err)
 		}
@@ -233,7 +233,25 @@ func (r *Reconciler) ensureFailed(ctx context.Context, rs *stashv1beta1.RestoreS
 	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
 	r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
 	st.Phase = stashv1beta1.RestoreFailed
-	return ctrl.Result{Requeue: true}, r.setStatus(ctx, rs, *st)
+	return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
+}
+
+// errTemplate is a volumeClaimTemplate that cannot be resolved: a
+// configuration error, which no retry mends.
+var errTemplate = errors.New("invalid template")
+
+// configFailed fails the session when err comes from its configuration
+// (a template that does not resolve, a claim the API server refuses as
+// invalid or forbidden): the same request would fail again. Other errors
+// are retried.
+func (r *Reconciler) configFailed(ctx context.Context, rs *stashv1beta1.RestoreSession, st *stashv1beta1.RestoreSessionStatus, err error) (ctrl.Result, error) {
+	if !errors.Is(err, errTemplate) && !controller.Permanent(err) {
+		return ctrl.Result{}, err
+	}
+	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
+	r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
+	st.Phase = stashv1beta1.RestoreFailed
+	return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
 }
 
 // ensureClaims creates the PVCs of volumeClaimTemplates (one per replica,
@@ -253,14 +271,14 @@ func (r *Reconciler) ensureClaims(ctx context.Context, rs *stashv1beta1.RestoreS
 		for _, tpl := range t.VolumeClaimTemplates {
 			name, err := plan.Substitute(tpl.Name, vars)
 			if err != nil {
-				return fmt.Errorf("spec.target.volumeClaimTemplates %q: %w", tpl.Name, err)
+				return fmt.Errorf("spec.target.volumeClaimTemplates %q: %w: %w", tpl.Name, errTemplate, err)
 			}
 			pvc := &corev1.PersistentVolumeClaim{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: rs.Namespace, Labels: tpl.Labels, Annotations: tpl.Annotations},
 				Spec:       *tpl.Spec.DeepCopy(),
 			}
 			if err := r.Client.Create(ctx, pvc); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create PVC %s/%s: %w", rs.Namespace, name, err)
+				return fmt.Errorf("spec.target.volumeClaimTemplates %q: create PVC %s/%s: %w", tpl.Name, rs.Namespace, name, err)
 			}
 			// The Task mounts ${TARGET_NAME}, which is the template's
 			// name: point each Job at its own replica's claim.
@@ -297,7 +315,7 @@ func (r *Reconciler) fail(ctx context.Context, rs *stashv1beta1.RestoreSession, 
 	if err := r.setStatus(ctx, rs, st); err != nil {
 		return ctrl.Result{}, err
 	}
-	return ctrl.Result{Requeue: true}, nil
+	return ctrl.Result{RequeueAfter: controller.Soon}, nil
 }
 
 func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
