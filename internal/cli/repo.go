@@ -85,6 +85,15 @@ func (f *repoFlags) open(ctx context.Context) (*repository.Repository, error) {
 	return repository.Open(ctx, o)
 }
 
+// openReader opens the repository for listing, restoring and checking.
+func (f *repoFlags) openReader(ctx context.Context) (*repository.Reader, error) {
+	o, err := f.options(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return repository.OpenReader(ctx, o)
+}
+
 func newRepoCommand() *cobra.Command {
 	f := &repoFlags{}
 	cmd := &cobra.Command{
@@ -210,7 +219,7 @@ func newRepoSnapshotsCommand(f *repoFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := f.open(ctx)
+			r, err := f.openReader(ctx)
 			if err != nil {
 				return err
 			}
@@ -284,7 +293,7 @@ func newRepoRestoreCommand(f *repoFlags) *cobra.Command {
 				// The latest stream snapshot is the latest of that name.
 				filter.Path = toStdout
 			}
-			r, err := f.open(ctx)
+			r, err := f.openReader(ctx)
 			if err != nil {
 				return err
 			}
@@ -429,7 +438,7 @@ func newRepoCheckCommand(f *repoFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			r, err := f.open(ctx)
+			r, err := f.openReader(ctx)
 			if err != nil {
 				return err
 			}
@@ -472,7 +481,7 @@ func newRepoStatsCommand(f *repoFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			r, err := f.open(ctx)
+			r, err := f.openReader(ctx)
 			if err != nil {
 				return err
 			}

@@ -167,7 +167,7 @@ func (r *Repository) previousFiles(ctx context.Context, source snapshot.SourceIn
 
 // RestoreFiles calls each with every file of the directory snapshot s in
 // name order, reading from the repository as each reads.
-func (r *Repository) RestoreFiles(ctx context.Context, s Snapshot, each func(name string, src io.Reader) error) error {
+func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, each func(name string, src io.Reader) error) error {
 	if s.man == nil || s.man.RootEntry == nil || s.man.RootEntry.Type != snapshot.EntryTypeDirectory {
 		return fmt.Errorf("snapshot %s is not a file set (a directory snapshot)", s.ShortID())
 	}

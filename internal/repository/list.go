@@ -45,7 +45,7 @@ func (f Filter) match(s Snapshot) bool {
 }
 
 // Snapshots lists the complete snapshots matching f, oldest first.
-func (r *Repository) Snapshots(ctx context.Context, f Filter) ([]Snapshot, error) {
+func (r *Reader) Snapshots(ctx context.Context, f Filter) ([]Snapshot, error) {
 	sources, err := snapshot.ListSources(ctx, r.rep)
 	if err != nil {
 		return nil, fmt.Errorf("list snapshot sources: %w", err)
@@ -87,7 +87,7 @@ const Latest = "latest"
 // Resolve finds one snapshot: "latest" (or "") is the newest matching f;
 // anything else is a snapshot ID or a unique prefix of one (at least four
 // characters), which must also match f.
-func (r *Repository) Resolve(ctx context.Context, ref string, f Filter) (Snapshot, error) {
+func (r *Reader) Resolve(ctx context.Context, ref string, f Filter) (Snapshot, error) {
 	snaps, err := r.Snapshots(ctx, f)
 	if err != nil {
 		return Snapshot{}, err

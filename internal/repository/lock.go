@@ -188,7 +188,7 @@ func describeLock(ctx context.Context, st blob.Storage, md blob.Metadata) string
 // lockShared registers a running backup. It waits while an exclusive prune
 // holds the repository, up to lockWait. A backup asks the lock whether it
 // is still held before it commits.
-func (r *Repository) lockShared(ctx context.Context) (*heldLock, error) {
+func (r *Reader) lockShared(ctx context.Context) (*heldLock, error) {
 	deadline := time.Now().Add(lockWait)
 	for {
 		l, err := acquire(ctx, r.st, lockShared)
@@ -236,7 +236,7 @@ func (e *lockWriteError) Unwrap() error { return e.err }
 // may not write (read-only credentials, as restores are sometimes given)
 // gets no lock, and the read goes ahead as it would have: reading must not
 // need write access.
-func (r *Repository) lockForRead(ctx context.Context) (func(), error) {
+func (r *Reader) lockForRead(ctx context.Context) (func(), error) {
 	l, err := r.lockShared(ctx)
 	var lw *lockWriteError
 	switch {
@@ -249,7 +249,7 @@ func (r *Repository) lockForRead(ctx context.Context) (func(), error) {
 }
 
 // refresh reloads the repository's index from storage.
-func (r *Repository) refresh(ctx context.Context) error {
+func (r *Reader) refresh(ctx context.Context) error {
 	dr, ok := r.rep.(repo.DirectRepository)
 	if !ok {
 		return nil
@@ -266,7 +266,7 @@ var errBusy = errors.New("repository in use")
 // lockExclusiveNow takes the exclusive lock if no other client holds any
 // fresh lock, and removes the stale ones; otherwise it returns errBusy and
 // who holds one.
-func (r *Repository) lockExclusiveNow(ctx context.Context) (*heldLock, string, error) {
+func (r *Reader) lockExclusiveNow(ctx context.Context) (*heldLock, string, error) {
 	l, err := acquire(ctx, r.st, lockExclusive)
 	if err != nil {
 		return nil, "", err
@@ -289,7 +289,7 @@ func (r *Repository) lockExclusiveNow(ctx context.Context) (*heldLock, string, e
 // a prune: it has never lapsed, its blob is still there (a client that took
 // it for stale would have removed it), and no other client holds a fresh
 // lock (one that took it for stale may have started a backup).
-func (r *Repository) stillExclusive(ctx context.Context, l *heldLock) error {
+func (r *Reader) stillExclusive(ctx context.Context, l *heldLock) error {
 	if err := l.held(); err != nil {
 		return err
 	}
@@ -308,7 +308,7 @@ func (r *Repository) stillExclusive(ctx context.Context, l *heldLock) error {
 
 // removeStaleLocks deletes lock blobs left behind by killed clients, aged
 // on the storage's clock against own, a lock this client holds.
-func (r *Repository) removeStaleLocks(ctx context.Context, own blob.ID) {
+func (r *Reader) removeStaleLocks(ctx context.Context, own blob.ID) {
 	mds, err := blob.ListAllBlobs(ctx, r.st, blob.ID(lockBlobPrefix))
 	if err != nil {
 		return

@@ -186,7 +186,7 @@ const maxCheckErrors = 100
 // that exists with the right size, and every file and directory of every
 // snapshot resolves to contents in the index. With readData, it also
 // reads, decrypts and hash-verifies all data.
-func (r *Repository) Check(ctx context.Context, readData bool) (*CheckResult, error) {
+func (r *Reader) Check(ctx context.Context, readData bool) (*CheckResult, error) {
 	dr, ok := r.rep.(repo.DirectRepository)
 	if !ok {
 		return nil, errors.New("check needs direct storage access")
@@ -231,7 +231,7 @@ func (r *Repository) Check(ctx context.Context, readData bool) (*CheckResult, er
 	return res, nil
 }
 
-func (r *Repository) checkEntry(ctx context.Context, s Snapshot, rel string, e fs.Entry, readData bool, objects, bytesRead *atomic.Int64, res *CheckResult) {
+func (r *Reader) checkEntry(ctx context.Context, s Snapshot, rel string, e fs.Entry, readData bool, objects, bytesRead *atomic.Int64, res *CheckResult) {
 	if len(res.Errors) >= maxCheckErrors {
 		return
 	}
@@ -288,7 +288,7 @@ type Stats struct {
 }
 
 // Stats returns the repository's size in storage and its snapshot count.
-func (r *Repository) Stats(ctx context.Context) (*Stats, error) {
+func (r *Reader) Stats(ctx context.Context) (*Stats, error) {
 	size, n, err := storageSize(ctx, r.st)
 	if err != nil {
 		return nil, err

@@ -81,10 +81,13 @@ type Options struct {
 	MemoryLimit int64
 }
 
-// Repository is an open repository. It is safe for concurrent use by the
-// goroutines of one process; separate processes coordinate through the
-// storage (see lock.go).
-type Repository struct {
+// Reader is a repository opened for what only reads it: listing,
+// restoring, checking. It has no method that writes a snapshot or
+// removes one, so code given a Reader cannot change what is backed up
+// (it does write the shared lock that keeps a prune from deleting what it
+// reads). It is safe for concurrent use by the goroutines of one process;
+// separate processes coordinate through the storage (see lock.go).
+type Reader struct {
 	rep       repo.Repository
 	st        blob.Storage
 	opts      Options
@@ -105,6 +108,13 @@ type Repository struct {
 	chunkerOnce sync.Once
 	chunker     *chunker.Chunker
 	chunkerErr  error
+}
+
+// Repository is a repository opened for writing: besides what a Reader
+// does, it backs up, forgets, prunes and maintains, as kopia's
+// RepositoryWriter extends its Repository.
+type Repository struct {
+	*Reader
 }
 
 // streamChunker returns the repository's stream chunker.
@@ -188,6 +198,13 @@ func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, 
 			if _, serr := os.Stat(loc.Filesystem.Path); serr != nil {
 				return nil, fmt.Errorf("%w: directory %s does not exist: run `stash repo init` or a backup first", ErrNotInitialized, loc.Filesystem.Path)
 			}
+			// kopia's storage records its layout (.shards) on its first
+			// request, even a read: a directory holding neither that nor
+			// a format blob holds no repository, and opening it must not
+			// write there.
+			if !exists(filepath.Join(loc.Filesystem.Path, ".shards")) && !exists(filepath.Join(loc.Filesystem.Path, string(format.KopiaRepositoryBlobID)+".f")) {
+				return nil, fmt.Errorf("%w: directory %s holds no repository: run `stash repo init` or a backup first", ErrNotInitialized, loc.Filesystem.Path)
+			}
 		}
 		st, err = filesystem.New(ctx, fsLayoutOptions(loc.Filesystem, create), create)
 	case BackendS3:
@@ -205,6 +222,11 @@ func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, 
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, loc, err)
 	}
 	return st, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // fsLayoutOptions fixes the directory layout of a local repository that has
@@ -304,7 +326,18 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 		st.Close(ctx) //nolint:errcheck
 		return nil, err
 	}
-	return r, nil
+	return &Repository{Reader: r}, nil
+}
+
+// OpenReader opens the existing repository at the location for reading.
+// It never creates one: a restore pointed at an empty location fails
+// with ErrNotInitialized instead of leaving a new repository there.
+func OpenReader(ctx context.Context, opts Options) (*Reader, error) {
+	r, err := Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return r.Reader, nil
 }
 
 // OpenOrInit opens the repository, creating it first if the location holds
@@ -320,7 +353,7 @@ func OpenOrInit(ctx context.Context, opts Options) (*Repository, error) {
 	return Open(ctx, opts)
 }
 
-func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, error) {
+func open(ctx context.Context, st blob.Storage, opts Options) (*Reader, error) {
 	if _, err := st.GetMetadata(ctx, format.KopiaRepositoryBlobID); err != nil {
 		if errors.Is(err, blob.ErrBlobNotFound) {
 			return nil, classifyOpenError(opts.Location, repo.ErrRepositoryNotInitialized)
@@ -378,7 +411,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Repository, erro
 	// next collection, which a stream backup reaches only near its end,
 	// the buffers fault in fresh pages, which is slow on virtual machines.
 	runtime.GC()
-	return &Repository{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock, deletes: guard, held: held}, nil
+	return &Reader{rep: rep, st: st, opts: opts, configDir: configDir, configLock: configLock, deletes: guard, held: held}, nil
 }
 
 // handleStorageType is the kopia storage type of a connection config that
@@ -488,7 +521,7 @@ func classifyOpenError(loc *Location, err error) error {
 }
 
 // Close releases the repository and removes its connection config.
-func (r *Repository) Close(ctx context.Context) error {
+func (r *Reader) Close(ctx context.Context) error {
 	err := r.rep.Close(ctx)
 	if cerr := r.st.Close(ctx); err == nil {
 		err = cerr

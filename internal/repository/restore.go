@@ -34,7 +34,7 @@ type RestoreResult struct {
 // RestoreStream writes the file name of snapshot s to w. For a stream
 // snapshot name may be empty (the snapshot holds one file); for a directory
 // snapshot it is the file's path inside the directory.
-func (r *Repository) RestoreStream(ctx context.Context, s Snapshot, name string, w io.Writer, p Progress) (int64, error) {
+func (r *Reader) RestoreStream(ctx context.Context, s Snapshot, name string, w io.Writer, p Progress) (int64, error) {
 	if s.man == nil || s.man.RootEntry == nil {
 		return 0, fmt.Errorf("snapshot %s has no root", s.ID)
 	}
@@ -75,16 +75,16 @@ func (r *Repository) RestoreStream(ctx context.Context, s Snapshot, name string,
 //
 // Both are bounded by the memory budget: a chunk is at most
 // chunker.MaxSize, so readAhead chunks never hold more than the budget.
-func (r *Repository) readAhead() int {
+func (r *Reader) readAhead() int {
 	byMemory := int(r.opts.readAheadBudget() / chunker.MaxSize)
 	return max(min(8*r.opts.parallelism(), byMemory), 2)
 }
-func (r *Repository) readers() int { return min(4*r.opts.parallelism(), r.readAhead()) }
+func (r *Reader) readers() int { return min(4*r.opts.parallelism(), r.readAhead()) }
 
 // streamWorkers is how many workers write a stream backup's chunks: the
 // parallelism, fewer when their workers+2 buffers of chunker.MaxSize would
 // not fit in the memory budget, and at least one.
-func (r *Repository) streamWorkers() int {
+func (r *Reader) streamWorkers() int {
 	byMemory := int(r.opts.readAheadBudget()/chunker.MaxSize) - 2
 	return max(min(r.opts.parallelism(), byMemory), 1)
 }
@@ -92,7 +92,7 @@ func (r *Repository) streamWorkers() int {
 // copyObject writes an object to w. A large object is a list of chunks;
 // kopia's reader fetches them one by one, so chunks are fetched by several
 // workers here and written in order.
-func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer, p Progress) (int64, error) {
+func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p Progress) (int64, error) {
 	idx, indirect := oid.IndexObjectID()
 	dr, direct := r.rep.(repo.DirectRepository)
 	if !indirect || !direct {
@@ -178,7 +178,7 @@ func (r *Repository) copyObject(ctx context.Context, oid object.ID, w io.Writer,
 	return total, nil
 }
 
-func (r *Repository) readObject(ctx context.Context, oid object.ID) ([]byte, error) {
+func (r *Reader) readObject(ctx context.Context, oid object.ID) ([]byte, error) {
 	// A chunk is one content: take the content's bytes as they come out
 	// of decryption and decompression, rather than copying them once more
 	// through an object reader into a fresh buffer, whose copy and zeroing
@@ -213,7 +213,7 @@ type TreeRestoreOptions struct {
 
 // RestoreTree writes snapshot s into the directory target. A stream
 // snapshot is written as target/<name>.
-func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string, o TreeRestoreOptions) (*RestoreResult, error) {
+func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o TreeRestoreOptions) (*RestoreResult, error) {
 	if target == "" {
 		return nil, errors.New("restore target directory is empty: pass --target DIR")
 	}
@@ -289,7 +289,7 @@ func (r *Repository) RestoreTree(ctx context.Context, s Snapshot, target string,
 
 // restoreEntry restores root through kopia's restore, which reads each
 // file's contents by itself.
-func (r *Repository) restoreEntry(ctx context.Context, out *confinedOutput, root fs.Entry, p Progress) (restore.Stats, error) {
+func (r *Reader) restoreEntry(ctx context.Context, out *confinedOutput, root fs.Entry, p Progress) (restore.Stats, error) {
 	var progressCb restore.ProgressCallback
 	if p != nil {
 		var last int64

@@ -31,7 +31,7 @@ func TestSizedByThePod(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			runtime.GOMAXPROCS(tc.procs)
-			r := &Repository{opts: Options{Parallelism: tc.parallelism, MemoryLimit: tc.memory}}
+			r := &Reader{opts: Options{Parallelism: tc.parallelism, MemoryLimit: tc.memory}}
 			if got := r.opts.parallelism(); got != tc.wantPar {
 				t.Errorf("parallelism %d, want %d", got, tc.wantPar)
 			}

@@ -99,7 +99,7 @@ type walkedDir struct {
 
 // treeRestorer restores one directory snapshot into out.
 type treeRestorer struct {
-	r        *Repository
+	r        *Reader
 	out      *confinedOutput
 	cr       content.Reader
 	progress Progress
@@ -117,7 +117,7 @@ type treeRestorer struct {
 	pending map[*restoreFile]struct{} // created, not yet whole
 }
 
-func (r *Repository) newTreeRestorer(out *confinedOutput, p Progress) (*treeRestorer, bool) {
+func (r *Reader) newTreeRestorer(out *confinedOutput, p Progress) (*treeRestorer, bool) {
 	dr, ok := r.rep.(repo.DirectRepository)
 	if !ok {
 		return nil, false

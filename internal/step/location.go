@@ -30,12 +30,30 @@ var backendFlagNames = strings.NewReplacer(
 // name: the backend from the Function's flags or from a Repository in
 // src, and the storage Secret.
 func (o *Options) OpenRepository(ctx context.Context, src source.Source) (*repository.Repository, error) {
+	ro, err := o.repositoryOptions(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	return repository.OpenOrInit(ctx, ro)
+}
+
+// OpenReader opens the existing repository the options name for reading:
+// a restore never creates a repository where it expected one.
+func (o *Options) OpenReader(ctx context.Context, src source.Source) (*repository.Reader, error) {
+	ro, err := o.repositoryOptions(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	return repository.OpenReader(ctx, ro)
+}
+
+func (o *Options) repositoryOptions(ctx context.Context, src source.Source) (repository.Options, error) {
 	var backend stashv1alpha1.Backend
 	secretName, secretNS := o.SecretName, o.SecretNamespace
 	if o.Repository != "" {
 		r, err := src.Repository(ctx, o.Namespace, o.Repository)
 		if err != nil {
-			return nil, err
+			return repository.Options{}, err
 		}
 		backend = r.Spec.Backend
 		if secretName == "" {
@@ -47,7 +65,7 @@ func (o *Options) OpenRepository(ctx context.Context, src source.Source) (*repos
 			// Stash's local repository is <bucket>/<path>: two databases
 			// with their own --path must not share one repository.
 			if slices.Contains(strings.Split(filepath.ToSlash(o.Prefix), "/"), "..") {
-				return nil, fmt.Errorf("--path %q: must stay inside --bucket (no \"..\")", o.Prefix)
+				return repository.Options{}, fmt.Errorf("--path %q: must stay inside --bucket (no \"..\")", o.Prefix)
 			}
 			backend.Local = &stashv1alpha1.LocalSpec{MountPath: filepath.Join(o.Bucket, o.Prefix)}
 		case "s3":
@@ -59,29 +77,29 @@ func (o *Options) OpenRepository(ctx context.Context, src source.Source) (*repos
 		case "b2":
 			backend.B2 = &stashv1alpha1.B2Spec{Bucket: o.Bucket, Prefix: o.Prefix, MaxConnections: o.MaxConnections}
 		case "":
-			return nil, errors.New("--provider is empty: give the repository backend (local, s3, gcs, azure, b2) or --repository NAME")
+			return repository.Options{}, errors.New("--provider is empty: give the repository backend (local, s3, gcs, azure, b2) or --repository NAME")
 		default:
-			return nil, fmt.Errorf("--provider %q is not supported: use local, s3, gcs, azure or b2", o.Provider)
+			return repository.Options{}, fmt.Errorf("--provider %q is not supported: use local, s3, gcs, azure or b2", o.Provider)
 		}
 	}
 	secret, err := o.storageSecret(ctx, src, secretName, secretNS)
 	if err != nil {
-		return nil, err
+		return repository.Options{}, err
 	}
 	loc, err := repository.ResolveLocation(backend, secret)
 	if err != nil {
 		if o.Repository == "" {
 			// The backend came from flags: name them, not the
 			// Repository's fields the message speaks of.
-			return nil, errors.New(backendFlagNames.Replace(err.Error()))
+			return repository.Options{}, errors.New(backendFlagNames.Replace(err.Error()))
 		}
-		return nil, err
+		return repository.Options{}, err
 	}
 	pw, err := repository.Password(secret)
 	if err != nil {
-		return nil, err
+		return repository.Options{}, err
 	}
-	return repository.OpenOrInit(ctx, repository.Options{Location: loc, Password: pw})
+	return repository.Options{Location: loc, Password: pw}, nil
 }
 
 func (o *Options) storageSecret(ctx context.Context, src source.Source, name, ns string) (map[string][]byte, error) {

@@ -126,7 +126,7 @@ func (o *Options) postBackup(ctx context.Context, c client.Client, invoker strin
 		return stashv1beta1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "Succeeded", Message: okMsg, LastTransitionTime: now}
 	}
 	var conds []stashv1beta1.Condition
-	r, err := o.OpenRepository(ctx, source.Kube{Reader: c})
+	r, err := o.OpenReader(ctx, source.Kube{Reader: c})
 	if err != nil {
 		return append(conds, cond("RepositoryIntegrityVerified", err, ""))
 	}

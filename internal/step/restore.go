@@ -57,7 +57,7 @@ func Restore(ctx context.Context, o Options, reg addon.Registration, flags map[s
 // or the latest of --source-hostname; for a host the driver names (one
 // shard of several), that host's latest. A "latest" that matched several
 // invokers' snapshots comes with a warning.
-func (o *Options) choose(ctx context.Context, r *repository.Repository, host, name string) (repository.Snapshot, []string, error) {
+func (o *Options) choose(ctx context.Context, r *repository.Reader, host, name string) (repository.Snapshot, []string, error) {
 	ref := o.Snapshot
 	filter := repository.Filter{Host: orStr(o.SourceHostname, o.Hostname), Path: name}
 	switch {
@@ -80,14 +80,14 @@ func (o *Options) choose(ctx context.Context, r *repository.Repository, host, na
 
 // openWhileWaiting opens the repository while the application comes up:
 // both take time, and neither needs the other.
-func (o *Options) openWhileWaiting(ctx context.Context, src source.Source, d addon.Driver) (*repository.Repository, error) {
+func (o *Options) openWhileWaiting(ctx context.Context, src source.Source, d addon.Driver) (*repository.Reader, error) {
 	type opened struct {
-		r   *repository.Repository
+		r   *repository.Reader
 		err error
 	}
 	ch := make(chan opened, 1)
 	go func() {
-		r, err := o.OpenRepository(ctx, src)
+		r, err := o.OpenReader(ctx, src)
 		ch <- opened{r, err}
 	}()
 	if err := d.Wait(ctx, o.waitTimeout()); err != nil {
@@ -122,7 +122,7 @@ func RestorePaths(ctx context.Context, o Options, p PathsRestore) error {
 		if err != nil {
 			return err
 		}
-		r, err := o.OpenRepository(ctx, src)
+		r, err := o.OpenReader(ctx, src)
 		if err != nil {
 			return err
 		}
@@ -159,7 +159,7 @@ func RestorePaths(ctx context.Context, o Options, p PathsRestore) error {
 // pathSnapshots picks what a PVC restore restores: the given snapshot
 // IDs; "latest" or no IDs means the newest snapshot of each path (of
 // paths, or of every path the host backed up).
-func pathSnapshots(ctx context.Context, r *repository.Repository, host string, paths, ids []string) ([]repository.Snapshot, error) {
+func pathSnapshots(ctx context.Context, r *repository.Reader, host string, paths, ids []string) ([]repository.Snapshot, error) {
 	var out []repository.Snapshot
 	latest := len(ids) == 0
 	for _, id := range ids {

@@ -20,5 +20,5 @@ func backup(ctx context.Context, r *repository.Repository, o Options, bo reposit
 
 // restoreSnapshot runs the driver's restore of snapshot s.
 func restoreSnapshot(ctx context.Context, r *repository.Repository, s repository.Snapshot, o Options) error {
-	return Driver{o}.Restore(ctx, &dump.Reader{R: r, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }})
+	return Driver{o}.Restore(ctx, &dump.Reader{R: r.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }})
 }
