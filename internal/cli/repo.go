@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"context"
 	"fmt"
 	"io"
@@ -63,11 +65,11 @@ func (f *repoFlags) options(ctx context.Context) (repository.Options, error) {
 			return repository.Options{}, err
 		}
 	}
-	loc, err := repository.ResolveLocation(repo.Spec.Backend, secret)
+	loc, err := location.Resolve(repo.Spec.Backend, secret)
 	if err != nil {
 		return repository.Options{}, fmt.Errorf("Repository %s: %w", manifest.Key(repo.Namespace, repo.Name), err)
 	}
-	pw, err := repository.Password(secret)
+	pw, err := location.Password(secret)
 	if err != nil {
 		return repository.Options{}, fmt.Errorf("Repository %s: Secret %s: %w", manifest.Key(repo.Namespace, repo.Name), repo.Spec.Backend.StorageSecretName, err)
 	}

@@ -3,6 +3,8 @@
 package repository
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"bufio"
 	"context"
 	"os"
@@ -71,7 +73,7 @@ func TestSweepConfigDirs(t *testing.T) {
 func TestKilledOwnerSwept(t *testing.T) {
 	if path := os.Getenv("STASH_TEST_CONFIGDIR_HELPER"); path != "" {
 		r, err := Open(context.Background(), Options{
-			Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: path}},
+			Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: path}},
 			Password: "test-password",
 		})
 		if err != nil {

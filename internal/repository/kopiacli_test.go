@@ -1,6 +1,8 @@
 package repository
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -20,9 +22,9 @@ import (
 func kopiaConnectArgs(o Options) []string {
 	args := []string{"repository", "connect"}
 	switch o.Location.Kind {
-	case BackendLocal:
+	case location.KindLocal:
 		args = append(args, "filesystem", "--path", o.Location.Filesystem.Path)
-	case BackendS3:
+	case location.KindS3:
 		s := o.Location.S3
 		args = append(args, "s3", "--endpoint", s.Endpoint, "--disable-tls", "--bucket", s.BucketName,
 			"--prefix", s.Prefix, "--access-key", s.AccessKeyID, "--secret-access-key", s.SecretAccessKey)

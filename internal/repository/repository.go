@@ -5,6 +5,8 @@
 package repository
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -67,7 +69,7 @@ const DefaultCompression = "zstd-fastest"
 // Options configure how a repository is opened.
 type Options struct {
 	// Location is where the repository lives (see ResolveLocation).
-	Location *Location
+	Location *location.Location
 	// Password is the encryption password (the Secret's RESTIC_PASSWORD).
 	Password string
 	// Compression names the compressor for new data ("" = zstd-fastest,
@@ -180,20 +182,20 @@ func (o *Options) check() error {
 		return errors.New("repository location is not set")
 	}
 	if o.Password == "" {
-		return fmt.Errorf("storage Secret has no %s: add the repository's encryption password under that key", KeyPassword)
+		return fmt.Errorf("storage Secret has no %s: add the repository's encryption password under that key", location.KeyPassword)
 	}
 	_, err := o.compressor()
 	return err
 }
 
 // newStorage connects to the blob storage of a location.
-func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, error) {
+func newStorage(ctx context.Context, loc *location.Location, create bool) (blob.Storage, error) {
 	var (
 		st  blob.Storage
 		err error
 	)
 	switch loc.Kind {
-	case BackendLocal:
+	case location.KindLocal:
 		if !create {
 			if _, serr := os.Stat(loc.Filesystem.Path); serr != nil {
 				return nil, fmt.Errorf("%w: directory %s does not exist: run `stash repo init` or a backup first", ErrNotInitialized, loc.Filesystem.Path)
@@ -207,13 +209,13 @@ func newStorage(ctx context.Context, loc *Location, create bool) (blob.Storage, 
 			}
 		}
 		st, err = filesystem.New(ctx, fsLayoutOptions(loc.Filesystem, create), create)
-	case BackendS3:
+	case location.KindS3:
 		st, err = s3.New(ctx, loc.S3, false)
-	case BackendGCS:
+	case location.KindGCS:
 		st, err = gcs.New(ctx, loc.GCS, false)
-	case BackendAzure:
+	case location.KindAzure:
 		st, err = azure.New(ctx, loc.Azure, false)
-	case BackendB2:
+	case location.KindB2:
 		st, err = b2.New(ctx, loc.B2, false)
 	default:
 		return nil, fmt.Errorf("unsupported backend %q", loc.Kind)
@@ -510,7 +512,7 @@ func (g *deleteGuard) allow() error {
 	return check()
 }
 
-func classifyOpenError(loc *Location, err error) error {
+func classifyOpenError(loc *location.Location, err error) error {
 	switch {
 	case errors.Is(err, repo.ErrInvalidPassword):
 		return fmt.Errorf("open repository at %s: %w: it does not decrypt this repository", loc, ErrWrongPassword)

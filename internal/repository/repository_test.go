@@ -1,6 +1,8 @@
 package repository
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -40,7 +42,7 @@ func localOptions(t *testing.T) Options { return localOptionsB(t) }
 
 func localOptionsB(t testing.TB) Options {
 	return Options{
-		Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
+		Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
 		Password: "test-password",
 	}
 }
@@ -57,7 +59,7 @@ func s3Options(t *testing.T) Options {
 	bucket := fmt.Sprintf("repo-%d-%d", os.Getpid(), bucketSeq)
 	minioSrv.MakeBucket(t, bucket)
 	return Options{
-		Location: &Location{Kind: BackendS3, S3: &s3.Options{
+		Location: &location.Location{Kind: location.KindS3, S3: &s3.Options{
 			Endpoint: minioSrv.Endpoint, DoNotUseTLS: true, BucketName: bucket, Prefix: "stash/",
 			AccessKeyID: minioSrv.AccessKey, SecretAccessKey: minioSrv.SecretKey,
 		}},
@@ -373,7 +375,7 @@ func TestUnreachableS3(t *testing.T) {
 	defer cancel()
 	port := testserver.FreePort(t)
 	o := Options{
-		Location: &Location{Kind: BackendS3, S3: &s3.Options{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), DoNotUseTLS: true, BucketName: "b", AccessKeyID: "a", SecretAccessKey: "VERYSECRET"}},
+		Location: &location.Location{Kind: location.KindS3, S3: &s3.Options{Endpoint: fmt.Sprintf("127.0.0.1:%d", port), DoNotUseTLS: true, BucketName: "b", AccessKeyID: "a", SecretAccessKey: "VERYSECRET"}},
 		Password: "pw",
 	}
 	_, err := Open(ctx, o)
@@ -740,7 +742,7 @@ func TestBackupAfterOthersPrune(t *testing.T) {
 func TestUnreadableFileFailsBackup(t *testing.T) {
 	if dir := os.Getenv("STASH_TEST_UNREADABLE_HELPER"); dir != "" {
 		r, err := Open(context.Background(), Options{
-			Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}},
+			Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}},
 			Password: "test-password",
 		})
 		if err != nil {
@@ -767,7 +769,7 @@ func TestUnreadableFileFailsBackup(t *testing.T) {
 	if err := os.Chmod(filepath.Join(dir, "data", "secret.txt"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Location: &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}}, Password: "test-password"}
+	o := Options{Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}}, Password: "test-password"}
 	if err := Init(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package step
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"context"
 	"errors"
 	"fmt"
@@ -86,7 +88,7 @@ func (o *Options) repositoryOptions(ctx context.Context, src source.Source) (rep
 	if err != nil {
 		return repository.Options{}, err
 	}
-	loc, err := repository.ResolveLocation(backend, secret)
+	loc, err := location.Resolve(backend, secret)
 	if err != nil {
 		if o.Repository == "" {
 			// The backend came from flags: name them, not the
@@ -95,7 +97,7 @@ func (o *Options) repositoryOptions(ctx context.Context, src source.Source) (rep
 		}
 		return repository.Options{}, err
 	}
-	pw, err := repository.Password(secret)
+	pw, err := location.Password(secret)
 	if err != nil {
 		return repository.Options{}, err
 	}

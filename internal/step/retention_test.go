@@ -1,6 +1,8 @@
 package step
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"bytes"
 	"context"
 	"path/filepath"
@@ -32,7 +34,7 @@ func TestRetentionMaintainsWithoutPrune(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			opts := repository.Options{
-				Location: &repository.Location{Kind: repository.BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
+				Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
 				Password: "test-password",
 			}
 			if err := repository.Init(ctx, opts); err != nil {

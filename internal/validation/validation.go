@@ -7,6 +7,8 @@
 package validation
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"fmt"
 	"strings"
 
@@ -17,7 +19,6 @@ import (
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/plan"
-	"github.com/stash-backup/stash/internal/repository"
 )
 
 // Lookup finds the objects a reference may point to. Implementations: the
@@ -50,13 +51,13 @@ func Repository(r *stashv1alpha1.Repository, l Lookup) field.ErrorList {
 			errs = append(errs, field.NotFound(p.Child("storageSecretName"), fmt.Sprintf("Secret %s/%s", r.Namespace, b.StorageSecretName)))
 		} else {
 			secret = data
-			if len(data[repository.KeyPassword]) == 0 {
+			if len(data[location.KeyPassword]) == 0 {
 				errs = append(errs, field.Invalid(p.Child("storageSecretName"), b.StorageSecretName,
 					"the Secret has no RESTIC_PASSWORD: add the repository's encryption password under that key"))
 			}
 		}
 	}
-	if _, err := repository.ResolveLocation(b, secret); err != nil {
+	if _, err := location.Resolve(b, secret); err != nil {
 		msg := err.Error()
 		// ResolveLocation names Secret keys it misses; without the Secret
 		// (no lookup) those are not errors of the Repository itself.

@@ -1,6 +1,8 @@
 package dump
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"bytes"
 	"context"
 	"errors"
@@ -64,7 +66,7 @@ func openRepo(t *testing.T) *repository.Repository {
 	t.Helper()
 	ctx := context.Background()
 	o := repository.Options{
-		Location: &repository.Location{Kind: repository.BackendLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
+		Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}},
 		Password: "pw",
 	}
 	r, err := repository.OpenOrInit(ctx, o)
@@ -150,7 +152,7 @@ func TestOpenOnce(t *testing.T) {
 	open := func() (*repository.Repository, error) {
 		opens++
 		return repository.OpenOrInit(ctx, repository.Options{
-			Location: &repository.Location{Kind: repository.BackendLocal, Filesystem: &filesystem.Options{Path: path}},
+			Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: path}},
 			Password: "pw",
 		})
 	}

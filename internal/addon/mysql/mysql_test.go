@@ -1,6 +1,8 @@
 package mysql
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"context"
 	"errors"
 	"fmt"
@@ -75,7 +77,7 @@ func options(m *testserver.MariaDB) Options {
 
 func openRepo(t *testing.T) *repository.Repository {
 	t.Helper()
-	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &repository.Location{Kind: repository.BackendLocal,
+	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &location.Location{Kind: location.KindLocal,
 		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +217,7 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 	ctx := context.Background()
 	srv := testserver.StartMinIO(t)
 	srv.MakeBucket(t, "maria-dumps")
-	r, err := repository.OpenOrInit(ctx, repository.Options{Password: "pw", Location: &repository.Location{Kind: repository.BackendS3,
+	r, err := repository.OpenOrInit(ctx, repository.Options{Password: "pw", Location: &location.Location{Kind: location.KindS3,
 		S3: &s3.Options{Endpoint: srv.Endpoint, DoNotUseTLS: true, BucketName: "maria-dumps", Prefix: "demo/",
 			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}}})
 	if err != nil {

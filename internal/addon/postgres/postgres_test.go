@@ -1,6 +1,8 @@
 package postgres
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"context"
 	"errors"
 	"io"
@@ -88,7 +90,7 @@ func options(pg *testserver.Postgres) Options {
 func openRepo(t *testing.T) *repository.Repository {
 	t.Helper()
 	ctx := context.Background()
-	o := repository.Options{Location: &repository.Location{Kind: repository.BackendLocal,
+	o := repository.Options{Location: &location.Location{Kind: location.KindLocal,
 		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"}
 	r, err := repository.OpenOrInit(ctx, o)
 	if err != nil {
@@ -280,7 +282,7 @@ func TestBackupRestoreOnMinIO(t *testing.T) {
 	ctx := context.Background()
 	srv := testserver.StartMinIO(t)
 	srv.MakeBucket(t, "pg-dumps")
-	r, err := repository.OpenOrInit(ctx, repository.Options{Password: "pw", Location: &repository.Location{Kind: repository.BackendS3,
+	r, err := repository.OpenOrInit(ctx, repository.Options{Password: "pw", Location: &location.Location{Kind: location.KindS3,
 		S3: &s3.Options{Endpoint: srv.Endpoint, DoNotUseTLS: true, BucketName: "pg-dumps", Prefix: "demo/",
 			AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey}}})
 	if err != nil {

@@ -1,6 +1,8 @@
 package local
 
 import (
+	"github.com/stash-backup/stash/internal/repository/location"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,7 +141,7 @@ func (rt *Runtime) mounts(ns, session string, repo *stashv1alpha1.Repository) (m
 		plan.InterimMountPath: filepath.Join(dir, "interim"),
 	}
 	if l := repo.Spec.Backend.Local; l != nil && l.MountPath != "" {
-		loc, err := repository.ResolveLocation(repo.Spec.Backend, nil)
+		loc, err := location.Resolve(repo.Spec.Backend, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -428,11 +430,11 @@ func (rt *Runtime) repositoryState(ctx context.Context, set *manifest.Set, repo 
 	if err != nil {
 		return fail(err)
 	}
-	loc, err := repository.ResolveLocation(b, secret)
+	loc, err := location.Resolve(b, secret)
 	if err != nil {
 		return fail(err)
 	}
-	pw, err := repository.Password(secret)
+	pw, err := location.Password(secret)
 	if err != nil {
 		return fail(err)
 	}

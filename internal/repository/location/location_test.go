@@ -1,4 +1,4 @@
-package repository
+package location
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func TestResolveLocation(t *testing.T) {
 				MountPath:    "/safe/data", SubPath: "demo",
 			}},
 			check: func(t *testing.T, l *Location) {
-				if l.Kind != BackendLocal || l.Filesystem.Path != "/data/stash/demo" {
+				if l.Kind != KindLocal || l.Filesystem.Path != "/data/stash/demo" {
 					t.Errorf("got %s %q", l.Kind, l.Filesystem.Path)
 				}
 			},
@@ -194,7 +194,7 @@ func TestResolveLocation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := ResolveLocation(tt.backend, tt.secret)
+			l, err := Resolve(tt.backend, tt.secret)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want it to contain %q", err, tt.wantErr)

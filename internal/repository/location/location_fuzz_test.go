@@ -1,4 +1,4 @@
-package repository
+package location
 
 import (
 	"path/filepath"
@@ -69,7 +69,7 @@ func FuzzResolveLocation(f *testing.F) {
 			}
 			return ""
 		}
-		loc, err := ResolveLocation(b, secret)
+		loc, err := Resolve(b, secret)
 		if err != nil {
 			msg := err.Error()
 			if !strings.HasPrefix(msg, "spec.backend") && !strings.HasPrefix(msg, "storage Secret") {

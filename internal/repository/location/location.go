@@ -1,4 +1,7 @@
-package repository
+// Package location turns a Repository's spec.backend and its storage
+// Secret into kopia storage options: which backend, where, with which
+// credentials. It does no I/O.
+package location
 
 import (
 	"encoding/json"
@@ -35,11 +38,11 @@ const (
 
 // Backend kinds.
 const (
-	BackendLocal = "local"
-	BackendS3    = "s3"
-	BackendGCS   = "gcs"
-	BackendAzure = "azure"
-	BackendB2    = "b2"
+	KindLocal = "local"
+	KindS3    = "s3"
+	KindGCS   = "gcs"
+	KindAzure = "azure"
+	KindB2    = "b2"
 )
 
 // Location is a resolved storage location: the kopia options of exactly
@@ -56,19 +59,19 @@ type Location struct {
 // String describes the location without credentials, for messages.
 func (l *Location) String() string {
 	switch l.Kind {
-	case BackendLocal:
+	case KindLocal:
 		return "local:" + l.Filesystem.Path
-	case BackendS3:
+	case KindS3:
 		scheme := "https://"
 		if l.S3.DoNotUseTLS {
 			scheme = "http://"
 		}
 		return "s3:" + scheme + l.S3.Endpoint + "/" + l.S3.BucketName + "/" + l.S3.Prefix
-	case BackendGCS:
+	case KindGCS:
 		return "gcs:" + l.GCS.BucketName + ":/" + l.GCS.Prefix
-	case BackendAzure:
+	case KindAzure:
 		return "azure:" + l.Azure.Container + ":/" + l.Azure.Prefix
-	case BackendB2:
+	case KindB2:
 		return "b2:" + l.B2.BucketName + ":/" + l.B2.Prefix
 	}
 	return l.Kind
@@ -87,7 +90,7 @@ func Password(secret map[string][]byte) (string, error) {
 // ResolveLocation maps a Repository backend and its Secret's data to kopia
 // storage options. It does no I/O. Errors name the field or Secret key at
 // fault and never include a secret value.
-func ResolveLocation(b stashv1alpha1.Backend, secret map[string][]byte) (*Location, error) {
+func Resolve(b stashv1alpha1.Backend, secret map[string][]byte) (*Location, error) {
 	var set []string
 	if b.Local != nil {
 		set = append(set, "local")
@@ -124,7 +127,7 @@ func ResolveLocation(b stashv1alpha1.Backend, secret map[string][]byte) (*Locati
 		if err != nil {
 			return nil, err
 		}
-		return &Location{Kind: BackendLocal, Filesystem: &filesystem.Options{Path: p}}, nil
+		return &Location{Kind: KindLocal, Filesystem: &filesystem.Options{Path: p}}, nil
 
 	case b.S3 != nil:
 		if b.S3.Bucket == "" {
@@ -141,7 +144,7 @@ func ResolveLocation(b stashv1alpha1.Backend, secret map[string][]byte) (*Locati
 		if (id == "") != (key == "") {
 			return nil, fmt.Errorf("storage Secret has only one of %s and %s: set both, or neither to use the node's IAM role", KeyAWSAccessKeyID, KeyAWSSecretAccessKey)
 		}
-		return &Location{Kind: BackendS3, S3: &s3.Options{
+		return &Location{Kind: KindS3, S3: &s3.Options{
 			BucketName:      b.S3.Bucket,
 			Prefix:          normalizePrefix(b.S3.Prefix),
 			Endpoint:        host,
@@ -169,7 +172,7 @@ func ResolveLocation(b stashv1alpha1.Backend, secret map[string][]byte) (*Locati
 			}
 			o.ServiceAccountCredentialJSON = json.RawMessage(js)
 		}
-		return &Location{Kind: BackendGCS, GCS: o}, nil
+		return &Location{Kind: KindGCS, GCS: o}, nil
 
 	case b.Azure != nil:
 		if b.Azure.Container == "" {
@@ -181,7 +184,7 @@ func ResolveLocation(b stashv1alpha1.Backend, secret map[string][]byte) (*Locati
 		if str(KeyAzureAccountKey) == "" {
 			return nil, fmt.Errorf("storage Secret has no %s: add the storage account key", KeyAzureAccountKey)
 		}
-		return &Location{Kind: BackendAzure, Azure: &azure.Options{
+		return &Location{Kind: KindAzure, Azure: &azure.Options{
 			Container:      b.Azure.Container,
 			Prefix:         normalizePrefix(b.Azure.Prefix),
 			StorageAccount: str(KeyAzureAccountName),
@@ -198,7 +201,7 @@ func ResolveLocation(b stashv1alpha1.Backend, secret map[string][]byte) (*Locati
 				return nil, fmt.Errorf("storage Secret has no %s: add the Backblaze application key's %s", k, map[string]string{KeyB2AccountID: "keyID", KeyB2AccountKey: "key"}[k])
 			}
 		}
-		return &Location{Kind: BackendB2, B2: &b2.Options{
+		return &Location{Kind: KindB2, B2: &b2.Options{
 			BucketName: b.B2.Bucket,
 			Prefix:     normalizePrefix(b.B2.Prefix),
 			KeyID:      str(KeyB2AccountID),
