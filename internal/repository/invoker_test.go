@@ -58,3 +58,31 @@ func TestForgetPerInvoker(t *testing.T) {
 		t.Errorf("the snapshot just taken is gone: %v", err)
 	}
 }
+
+func inv(ns, name string) map[string]string {
+	return Invoker{Namespace: ns, Kind: "BackupConfiguration", Name: name}.Tags()
+}
+
+func TestInvokerOf(t *testing.T) {
+	for _, tt := range []struct {
+		tags map[string]string
+		want Invoker
+	}{
+		{nil, Invoker{}},
+		{map[string]string{TagInvokerKind: "BackupConfiguration", TagInvokerNamespace: "demo"}, Invoker{}},
+		{map[string]string{TagInvokerName: "a"}, Invoker{Name: "a"}},
+		{inv("demo", "a"), Invoker{Namespace: "demo", Kind: "BackupConfiguration", Name: "a"}},
+	} {
+		if got := InvokerOf(Snapshot{Tags: tt.tags}); got != tt.want {
+			t.Errorf("InvokerOf(%v) = %+v, want %+v", tt.tags, got, tt.want)
+		}
+	}
+	f := Filter{Invoker: &Invoker{}}
+	if !f.match(Snapshot{}) || f.match(Snapshot{Tags: inv("demo", "a")}) {
+		t.Error("a filter on the zero Invoker selects the untagged snapshots only")
+	}
+	f = Filter{Invoker: &Invoker{Namespace: "demo", Kind: "BackupConfiguration", Name: "a"}}
+	if f.match(Snapshot{}) || !f.match(Snapshot{Tags: inv("demo", "a")}) || f.match(Snapshot{Tags: inv("demo", "b")}) {
+		t.Error("a filter on an invoker selects its snapshots only")
+	}
+}

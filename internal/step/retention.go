@@ -1,6 +1,8 @@
 package step
 
 import (
+	"github.com/stash-backup/stash/internal/repository/retention"
+
 	"context"
 	"fmt"
 	"time"
@@ -19,7 +21,7 @@ import (
 // policy. The snapshots just taken are always kept, which matters to a
 // policy of keepTags alone.
 func (o *Options) applyRetention(ctx context.Context, r *repository.Repository, inv repository.Invoker, taken []repository.SnapshotStats) *RetentionOutput {
-	p := repository.PolicyFromAPI(o.Retention)
+	p := retention.FromAPI(o.Retention)
 	if p.Empty() {
 		o.maintain(ctx, r)
 		return nil

@@ -1,4 +1,4 @@
-package repository
+package retention
 
 import (
 	"fmt"
@@ -11,8 +11,18 @@ func snapAt(id, host, path string, t time.Time, tags map[string]string) Snapshot
 	return Snapshot{ID: id, Host: host, Path: path, Time: t, Tags: tags}
 }
 
+func withInvoker(s Snapshot, invoker string) Snapshot {
+	s.Invoker = invoker
+	return s
+}
+
+// apply decides on retention.Snapshots themselves.
+func apply(snaps []Snapshot, p Policy) []Group[Snapshot] {
+	return Apply(snaps, func(s Snapshot) Snapshot { return s }, p)
+}
+
 // kept returns the IDs a policy keeps, newest first, with reasons.
-func kept(groups []Group) map[string][]string {
+func kept(groups []Group[Snapshot]) map[string][]string {
 	out := map[string][]string{}
 	for _, g := range groups {
 		for _, d := range g.Decisions {
@@ -24,7 +34,7 @@ func kept(groups []Group) map[string][]string {
 	return out
 }
 
-func TestApplyPolicy(t *testing.T) {
+func TestApply(t *testing.T) {
 	base := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC) // a Tuesday
 	// One snapshot every 6 hours for 40 days, newest is s0.
 	var series []Snapshot
@@ -119,11 +129,11 @@ func TestApplyPolicy(t *testing.T) {
 			// Repository: same host, same path, keepLast 1 each.
 			name: "groups are per invoker too; untagged snapshots are a group of their own",
 			snaps: []Snapshot{
-				snapAt("a-new", "host-0", "dumpfile.sql", base, inv("demo", "a")),
-				snapAt("b-new", "host-0", "dumpfile.sql", base.Add(-time.Minute), inv("demo", "b")),
-				snapAt("a-old", "host-0", "dumpfile.sql", base.Add(-time.Hour), inv("demo", "a")),
-				snapAt("b-old", "host-0", "dumpfile.sql", base.Add(-2*time.Hour), inv("demo", "b")),
-				snapAt("other-ns-b", "host-0", "dumpfile.sql", base.Add(-3*time.Hour), inv("prod", "b")),
+				withInvoker(snapAt("a-new", "host-0", "dumpfile.sql", base, nil), "demo/BackupConfiguration/a"),
+				withInvoker(snapAt("b-new", "host-0", "dumpfile.sql", base.Add(-time.Minute), nil), "demo/BackupConfiguration/b"),
+				withInvoker(snapAt("a-old", "host-0", "dumpfile.sql", base.Add(-time.Hour), nil), "demo/BackupConfiguration/a"),
+				withInvoker(snapAt("b-old", "host-0", "dumpfile.sql", base.Add(-2*time.Hour), nil), "demo/BackupConfiguration/b"),
+				withInvoker(snapAt("other-ns-b", "host-0", "dumpfile.sql", base.Add(-3*time.Hour), nil), "prod/BackupConfiguration/b"),
 				snapAt("imported-new", "host-0", "dumpfile.sql", base.Add(-4*time.Hour), map[string]string{"backup-session": "x"}),
 				snapAt("imported-old", "host-0", "dumpfile.sql", base.Add(-5*time.Hour), nil),
 			},
@@ -165,7 +175,7 @@ func TestApplyPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := kept(ApplyPolicy(tt.snaps, tt.policy))
+			got := kept(apply(tt.snaps, tt.policy))
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("kept %v\nwant %v", got, tt.want)
 			}
@@ -173,14 +183,10 @@ func TestApplyPolicy(t *testing.T) {
 	}
 }
 
-func inv(ns, name string) map[string]string {
-	return Invoker{Namespace: ns, Kind: "BackupConfiguration", Name: name}.Tags()
-}
-
-func TestApplyPolicyGroupsName(t *testing.T) {
+func TestApplyGroupsName(t *testing.T) {
 	base := time.Now()
-	groups := ApplyPolicy([]Snapshot{
-		snapAt("1", "h", "/p", base, inv("demo", "a")),
+	groups := apply([]Snapshot{
+		{ID: "1", Host: "h", Path: "/p", Invoker: "demo/BackupConfiguration/a", Time: base},
 		snapAt("2", "h", "/p", base, nil),
 	}, Policy{KeepLast: 1})
 	var got []string
@@ -192,37 +198,13 @@ func TestApplyPolicyGroupsName(t *testing.T) {
 	}
 }
 
-func TestInvokerOf(t *testing.T) {
-	for _, tt := range []struct {
-		tags map[string]string
-		want Invoker
-	}{
-		{nil, Invoker{}},
-		{map[string]string{TagInvokerKind: "BackupConfiguration", TagInvokerNamespace: "demo"}, Invoker{}},
-		{map[string]string{TagInvokerName: "a"}, Invoker{Name: "a"}},
-		{inv("demo", "a"), Invoker{Namespace: "demo", Kind: "BackupConfiguration", Name: "a"}},
-	} {
-		if got := InvokerOf(Snapshot{Tags: tt.tags}); got != tt.want {
-			t.Errorf("InvokerOf(%v) = %+v, want %+v", tt.tags, got, tt.want)
-		}
-	}
-	f := Filter{Invoker: &Invoker{}}
-	if !f.match(Snapshot{}) || f.match(Snapshot{Tags: inv("demo", "a")}) {
-		t.Error("a filter on the zero Invoker selects the untagged snapshots only")
-	}
-	f = Filter{Invoker: &Invoker{Namespace: "demo", Kind: "BackupConfiguration", Name: "a"}}
-	if f.match(Snapshot{}) || !f.match(Snapshot{Tags: inv("demo", "a")}) || f.match(Snapshot{Tags: inv("demo", "b")}) {
-		t.Error("a filter on an invoker selects its snapshots only")
-	}
-}
-
-func TestApplyPolicyDecidesEverySnapshot(t *testing.T) {
+func TestApplyDecidesEverySnapshot(t *testing.T) {
 	base := time.Now()
 	var snaps []Snapshot
 	for i := range 10 {
 		snaps = append(snaps, snapAt(fmt.Sprint(i), "h", "/p", base.Add(-time.Duration(i)*time.Minute), nil))
 	}
-	groups := ApplyPolicy(snaps, Policy{KeepLast: 3})
+	groups := apply(snaps, Policy{KeepLast: 3})
 	if len(groups) != 1 || len(groups[0].Decisions) != 10 {
 		t.Fatalf("got %+v", groups)
 	}
