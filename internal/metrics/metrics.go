@@ -1,7 +1,7 @@
-// Package metrics exports Stash's Prometheus metrics from the operator:
+// Package metrics exports Stash's Prometheus metrics from either runtime:
 // the names of Stash's pushed metrics (both the stash_appscode_com_ family
-// and the legacy stash_ names), served on the operator's /metrics instead
-// of through a Pushgateway.
+// and the legacy stash_ names), served on the operator's or the local
+// runtime's /metrics instead of through a Pushgateway.
 package metrics
 
 import (
@@ -109,7 +109,7 @@ func (m *Metrics) BackupSession(ns, invoker, repo string, st stashv1beta1.Backup
 	m.set("stash_appscode_com_backupsession_duration_seconds", end.Sub(start).Seconds(), l...)
 	m.set("stash_appscode_com_backupsession_target_count_total", float64(len(st.Targets)), l...)
 	if ok {
-		m.set("stash_appscode_com_backupsession_last_success_time_seconds", float64(end.Unix()), l...)
+		m.BackupSucceededAt(ns, invoker, repo, end)
 	}
 	for _, t := range st.Targets {
 		for _, h := range t.Stats {
@@ -135,6 +135,12 @@ func (m *Metrics) BackupSession(ns, invoker, repo string, st stashv1beta1.Backup
 			m.set("stash_appscode_com_backupsession_host_files_unmodified", unmod, hl...)
 		}
 	}
+}
+
+// BackupSucceededAt exports when an invoker's last successful backup
+// session ended, which may be older than its last session.
+func (m *Metrics) BackupSucceededAt(ns, invoker, repo string, end time.Time) {
+	m.set("stash_appscode_com_backupsession_last_success_time_seconds", float64(end.Unix()), "BackupConfiguration", invoker, ns, repo, "Restic")
 }
 
 // RestoreSession exports a finished restore session.
@@ -164,13 +170,25 @@ func (m *Metrics) Repository(r *stashv1alpha1.Repository) {
 	case b.Local != nil:
 		bucket = b.Local.MountPath
 	}
-	l := []string{r.Name, r.Namespace, backend, bucket, prefix}
-	if r.Status.Integrity != nil {
-		m.set("stash_appscode_com_repository_integrity", boolValue(*r.Status.Integrity), l...)
+	m.RepositoryState(RepositoryLabels{Name: r.Name, Namespace: r.Namespace, Backend: backend, Bucket: bucket, Prefix: prefix},
+		r.Status.Integrity, ParseBytes(r.Status.TotalSize), r.Status.SnapshotCount, r.Status.SnapshotsRemovedOnLastCleanup)
+}
+
+// RepositoryLabels name a repository in its metrics.
+type RepositoryLabels struct {
+	Name, Namespace, Backend, Bucket, Prefix string
+}
+
+// RepositoryState exports a repository's figures: integrity (nil when
+// never checked), size, snapshot count and what the last cleanup removed.
+func (m *Metrics) RepositoryState(r RepositoryLabels, integrity *bool, sizeBytes float64, snapshots, cleaned int64) {
+	l := []string{r.Name, r.Namespace, r.Backend, r.Bucket, r.Prefix}
+	if integrity != nil {
+		m.set("stash_appscode_com_repository_integrity", boolValue(*integrity), l...)
 	}
-	m.set("stash_appscode_com_repository_size_bytes", ParseBytes(r.Status.TotalSize), l...)
-	m.set("stash_appscode_com_repository_snapshot_count", float64(r.Status.SnapshotCount), l...)
-	m.set("stash_appscode_com_repository_snapshot_cleaned", float64(r.Status.SnapshotsRemovedOnLastCleanup), l...)
+	m.set("stash_appscode_com_repository_size_bytes", sizeBytes, l...)
+	m.set("stash_appscode_com_repository_snapshot_count", float64(snapshots), l...)
+	m.set("stash_appscode_com_repository_snapshot_cleaned", float64(cleaned), l...)
 }
 
 func deref(p *int64) float64 {

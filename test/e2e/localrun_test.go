@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,10 +99,10 @@ func TestLocalRun(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `stash_appscode_com_backupsession_success{invoker_kind="BackupConfiguration",invoker_name="pg-backup",namespace="demo"} 1`) {
+	if !regexp.MustCompile(`(?m)^stash_appscode_com_backupsession_success\{driver="Restic",invoker_kind="BackupConfiguration",invoker_name="pg-backup",namespace="demo",repository="[a-z]*"\} 1$`).Match(body) {
 		t.Errorf("metrics:\n%s", body)
 	}
-	if !strings.Contains(string(body), `stash_appscode_com_repository_integrity{name="repo",namespace="demo",backend="local",bucket="",prefix=""} 1`) ||
+	if !strings.Contains(string(body), `stash_appscode_com_repository_integrity{backend="local",bucket="",name="repo",namespace="demo",prefix=""} 1`) ||
 		!strings.Contains(string(body), "stash_appscode_com_repository_snapshot_count{") {
 		t.Errorf("repository metrics:\n%s", body)
 	}

@@ -1,7 +1,9 @@
 package local
 
 import (
-	"bytes"
+	"net/http/httptest"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"strings"
 	"testing"
 	"time"
@@ -73,34 +75,46 @@ func TestStore(t *testing.T) {
 	}
 }
 
-func TestWriteMetrics(t *testing.T) {
+// TestSessionMetrics: the local runtime's /metrics exports, under Stash's
+// names and through the operator's internal/metrics, the newest finished
+// session of each invoker (its hosts too), the last success even when a
+// failure followed, and each repository's newest state.
+func TestSessionMetrics(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var b bytes.Buffer
 	status := []byte(`{"phase":"Failed","targets":[{"ref":{"kind":"AppBinding","name":"pg"},"stats":[{"hostname":"host-0","phase":"Failed","duration":"1.5s",
 		"snapshots":[{"name":"abc","path":"dumpfile.sql","totalSize":"2.000 MiB","uploaded":"512 B","processingTime":"1.25s","fileStats":{"totalFiles":1,"newFiles":0,"modifiedFiles":1,"unmodifiedFiles":0}}]}]}]}`)
-	WriteMetrics(&b, []Session{
+	reg, err := sessionMetrics([]Session{
 		{Name: "a", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Succeeded", Start: base, End: base.Add(4 * time.Second)},
 		{Name: "b", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "db", Phase: "Failed", Start: base.Add(time.Hour), End: base.Add(time.Hour + 2*time.Second), Status: status},
 		{Name: "r", Namespace: "demo", Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: "r", Phase: "Succeeded", Start: base, End: base.Add(time.Second)},
 		{Name: "c", Namespace: "demo", Kind: "BackupSession", InvokerKind: "BackupConfiguration", InvokerName: "other", Phase: "Succeeded", Start: base, End: base.Add(time.Second),
 			Repository: &RepositoryState{Name: "repo", Namespace: "demo", Backend: "s3", Bucket: "b", Prefix: "p/", Integrity: true, SizeBytes: 4096, SnapshotCount: 3}},
 	})
-	out := b.String()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	out := rec.Body.String()
+	const db = `driver="Restic",invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",repository=""`
+	const host = `driver="Restic",hostname="host-0",invoker_kind="BackupConfiguration",invoker_name="db",kind="AppBinding",name="pg",namespace="demo",repository=""`
+	const repo = `backend="s3",bucket="b",name="repo",namespace="demo",prefix="p/"`
 	for _, want := range []string{
-		`stash_appscode_com_backupsession_success{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 0`,
-		`stash_appscode_com_backupsession_duration_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 2`,
-		`stash_appscode_com_backupsession_last_success_time_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo"} 1.767225604e+09`,
-		`stash_appscode_com_restoresession_success{invoker_kind="RestoreSession",invoker_name="r",namespace="demo"} 1`,
+		`stash_appscode_com_backupsession_success{` + db + `} 0`,
+		`stash_backup_session_success{` + db + `} 0`,
+		`stash_appscode_com_backupsession_duration_seconds{` + db + `} 2`,
+		`stash_appscode_com_backupsession_last_success_time_seconds{` + db + `} 1.767225604e+09`,
+		`stash_appscode_com_restoresession_success{driver="Restic",invoker_kind="RestoreSession",invoker_name="r",namespace="demo",repository=""} 1`,
 		"# TYPE stash_appscode_com_backupsession_success gauge",
-		`stash_appscode_com_repository_integrity{name="repo",namespace="demo",backend="s3",bucket="b",prefix="p/"} 1`,
-		`stash_appscode_com_repository_size_bytes{name="repo",namespace="demo",backend="s3",bucket="b",prefix="p/"} 4096`,
-		`stash_appscode_com_repository_snapshot_count{name="repo",namespace="demo",backend="s3",bucket="b",prefix="p/"} 3`,
-		`stash_appscode_com_backupsession_host_backup_success{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 0`,
-		`stash_appscode_com_backupsession_host_data_size_bytes{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 2.097152e+06`,
-		`stash_appscode_com_backupsession_host_data_uploaded_bytes{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 512`,
-		`stash_appscode_com_backupsession_host_files_modified{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 1`,
-		`stash_appscode_com_backupsession_host_backup_duration_seconds{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg",hostname="host-0"} 1.5`,
-		`stash_appscode_com_backupsession_target_host_count_total{invoker_kind="BackupConfiguration",invoker_name="db",namespace="demo",kind="AppBinding",name="pg"} 1`,
+		`stash_appscode_com_repository_integrity{` + repo + `} 1`,
+		`stash_appscode_com_repository_size_bytes{` + repo + `} 4096`,
+		`stash_appscode_com_repository_snapshot_count{` + repo + `} 3`,
+		`stash_appscode_com_backupsession_host_backup_success{` + host + `} 0`,
+		`stash_appscode_com_backupsession_host_data_size_bytes{` + host + `} 2.097152e+06`,
+		`stash_appscode_com_backupsession_host_data_uploaded_bytes{` + host + `} 512`,
+		`stash_appscode_com_backupsession_host_files_modified{` + host + `} 1`,
+		`stash_appscode_com_backupsession_host_backup_duration_seconds{` + host + `} 1.5`,
+		`stash_appscode_com_backupsession_target_count_total{` + db + `} 1`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("metrics lack %s\n%s", want, out)

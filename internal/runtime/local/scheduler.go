@@ -15,10 +15,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/robfig/cron/v3"
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/metrics"
 )
 
 // Scheduler runs every BackupConfiguration of the manifests on its cron
@@ -171,7 +174,7 @@ func (s *Scheduler) apply(ctx context.Context, set *manifest.Set) {
 func (s *Scheduler) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		store, err := OpenStore(s.Runtime.StateDir)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -183,18 +186,37 @@ func (s *Scheduler) handler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		WriteMetrics(w, list)
+		// The store is the truth; each scrape exports it afresh.
+		reg, err := sessionMetrics(list)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	})
 	return mux
 }
 
-// WriteMetrics renders Stash's session metrics (names as Stash pushes them)
-// for the newest finished session of each invoker.
-func WriteMetrics(w io.Writer, sessions []Session) {
+// sessionMetrics exports, through internal/metrics, the newest finished
+// session of each invoker, the last success of each backup invoker and
+// the newest post-backup state of each repository: the metrics, under
+// the names Stash pushes, that the operator serves in a cluster.
+func sessionMetrics(sessions []Session) (*prometheus.Registry, error) {
+	m := metrics.New()
+	reg := prometheus.NewRegistry()
+	if err := m.Register(reg); err != nil {
+		return nil, err
+	}
 	latest := map[string]Session{}
-	lastSuccess := map[string]time.Time{}
+	lastSuccess := map[string]Session{}
+	repos := map[string]Session{}
 	for _, s := range sessions {
+		if s.Repository != nil {
+			k := s.Repository.Namespace + "/" + s.Repository.Name
+			if cur, ok := repos[k]; !ok || s.Start.After(cur.Start) {
+				repos[k] = s
+			}
+		}
 		if s.Phase == "Running" || s.Phase == "Pending" || s.Phase == "Skipped" {
 			continue
 		}
@@ -202,177 +224,45 @@ func WriteMetrics(w io.Writer, sessions []Session) {
 		if cur, ok := latest[k]; !ok || s.Start.After(cur.Start) {
 			latest[k] = s
 		}
-		if s.Phase == "Succeeded" && s.End.After(lastSuccess[k]) {
-			lastSuccess[k] = s.End
+		if cur, ok := lastSuccess[k]; s.Phase == "Succeeded" && (!ok || s.End.After(cur.End)) {
+			lastSuccess[k] = s
 		}
 	}
-	keys := make([]string, 0, len(latest))
-	for k := range latest {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	type metric struct{ name, help string }
-	backup := []metric{
-		{"stash_appscode_com_backupsession_success", "1 if the last backup session succeeded"},
-		{"stash_appscode_com_backupsession_duration_seconds", "duration of the last backup session"},
-		{"stash_appscode_com_backupsession_last_success_time_seconds", "end of the last successful backup session"},
-	}
-	restore := []metric{
-		{"stash_appscode_com_restoresession_success", "1 if the last restore session succeeded"},
-		{"stash_appscode_com_restoresession_duration_seconds", "duration of the last restore session"},
-	}
-	writeHostMetrics(w, keys, latest)
-	writeRepositoryMetrics(w, sessions)
-	for _, group := range [][]metric{backup, restore} {
-		for _, m := range group {
-			fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n", m.name, m.help, m.name)
-			for _, k := range keys {
-				s := latest[k]
-				isBackup := s.Kind == "BackupSession"
-				if isBackup != strings.HasPrefix(m.name, "stash_appscode_com_backupsession") {
-					continue
-				}
-				labels := fmt.Sprintf(`invoker_kind=%q,invoker_name=%q,namespace=%q`, s.InvokerKind, s.InvokerName, s.Namespace)
-				var v float64
-				switch {
-				case strings.HasSuffix(m.name, "_success"):
-					if s.Phase == "Succeeded" {
-						v = 1
-					}
-				case strings.HasSuffix(m.name, "_duration_seconds"):
-					v = s.End.Sub(s.Start).Seconds()
-				case strings.HasSuffix(m.name, "_last_success_time_seconds"):
-					if t, ok := lastSuccess[k]; ok {
-						v = float64(t.Unix())
-					}
-				}
-				fmt.Fprintf(w, "%s{%s} %g\n", m.name, labels, v)
+	for k, s := range latest {
+		switch s.Kind {
+		case "BackupSession":
+			var st stashv1beta1.BackupSessionStatus
+			if len(s.Status) > 0 {
+				_ = json.Unmarshal(s.Status, &st)
 			}
+			// The store's phase is the session's outcome, whatever the
+			// recorded status says (an interrupted session has none).
+			st.Phase = stashv1beta1.BackupSessionPhase(s.Phase)
+			m.BackupSession(s.Namespace, s.InvokerName, repoName(s), st, s.Start, s.End)
+			if ok, found := lastSuccess[k]; found {
+				m.BackupSucceededAt(s.Namespace, s.InvokerName, repoName(s), ok.End)
+			}
+		case "RestoreSession":
+			var st stashv1beta1.RestoreSessionStatus
+			if len(s.Status) > 0 {
+				_ = json.Unmarshal(s.Status, &st)
+			}
+			st.Phase = stashv1beta1.RestorePhase(s.Phase)
+			m.RestoreSession(s.Namespace, s.InvokerName, repoName(s), st, s.Start, s.End, stashv1beta1.TargetRef{})
 		}
 	}
+	for _, s := range repos {
+		r := s.Repository
+		integrity := r.Integrity
+		m.RepositoryState(metrics.RepositoryLabels{Name: r.Name, Namespace: r.Namespace, Backend: r.Backend, Bucket: r.Bucket, Prefix: r.Prefix},
+			&integrity, float64(r.SizeBytes), int64(r.SnapshotCount), 0)
+	}
+	return reg, nil
 }
 
-// writeHostMetrics renders Stash's per-host backup metrics from the newest
-// session's status.
-func writeHostMetrics(w io.Writer, keys []string, latest map[string]Session) {
-	type sample struct {
-		labels string
-		v      float64
+func repoName(s Session) string {
+	if s.Repository != nil {
+		return s.Repository.Name
 	}
-	series := map[string][]sample{}
-	order := []string{
-		"stash_appscode_com_backupsession_target_host_count_total",
-		"stash_appscode_com_backupsession_host_backup_success",
-		"stash_appscode_com_backupsession_host_backup_duration_seconds",
-		"stash_appscode_com_backupsession_host_data_size_bytes",
-		"stash_appscode_com_backupsession_host_data_uploaded_bytes",
-		"stash_appscode_com_backupsession_host_data_processing_time_seconds",
-		"stash_appscode_com_backupsession_host_files_total",
-		"stash_appscode_com_backupsession_host_files_new",
-		"stash_appscode_com_backupsession_host_files_modified",
-		"stash_appscode_com_backupsession_host_files_unmodified",
-	}
-	for _, k := range keys {
-		s := latest[k]
-		if s.Kind != "BackupSession" || len(s.Status) == 0 {
-			continue
-		}
-		var st stashv1beta1.BackupSessionStatus
-		if json.Unmarshal(s.Status, &st) != nil {
-			continue
-		}
-		base := fmt.Sprintf(`invoker_kind=%q,invoker_name=%q,namespace=%q`, s.InvokerKind, s.InvokerName, s.Namespace)
-		for _, t := range st.Targets {
-			tl := base + fmt.Sprintf(`,kind=%q,name=%q`, t.Ref.Kind, t.Ref.Name)
-			series[order[0]] = append(series[order[0]], sample{tl, float64(len(t.Stats))})
-			for _, h := range t.Stats {
-				hl := tl + fmt.Sprintf(`,hostname=%q`, h.Hostname)
-				ok := 0.0
-				if h.Phase == "Succeeded" {
-					ok = 1
-				}
-				series[order[1]] = append(series[order[1]], sample{hl, ok})
-				if d, err := time.ParseDuration(h.Duration); err == nil {
-					series[order[2]] = append(series[order[2]], sample{hl, d.Seconds()})
-				}
-				var size, up, proc float64
-				var files [4]int64
-				for _, sn := range h.Snapshots {
-					size += parseBytes(sn.TotalSize)
-					up += parseBytes(sn.Uploaded)
-					if d, err := time.ParseDuration(sn.ProcessingTime); err == nil {
-						proc += d.Seconds()
-					}
-					for i, p := range []*int64{sn.FileStats.TotalFiles, sn.FileStats.NewFiles, sn.FileStats.ModifiedFiles, sn.FileStats.UnmodifiedFiles} {
-						if p != nil {
-							files[i] += *p
-						}
-					}
-				}
-				series[order[3]] = append(series[order[3]], sample{hl, size})
-				series[order[4]] = append(series[order[4]], sample{hl, up})
-				series[order[5]] = append(series[order[5]], sample{hl, proc})
-				for i := range files {
-					series[order[6+i]] = append(series[order[6+i]], sample{hl, float64(files[i])})
-				}
-			}
-		}
-	}
-	for _, name := range order {
-		fmt.Fprintf(w, "# TYPE %s gauge\n", name)
-		for _, smp := range series[name] {
-			fmt.Fprintf(w, "%s{%s} %g\n", name, smp.labels, smp.v)
-		}
-	}
-}
-
-// parseBytes reads back a size as the stats render it ("12.345 MiB").
-func parseBytes(s string) float64 {
-	var v float64
-	var unit string
-	if _, err := fmt.Sscanf(s, "%g %s", &v, &unit); err != nil {
-		return 0
-	}
-	mult := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40, "PiB": 1 << 50}[unit]
-	return v * mult
-}
-
-// writeRepositoryMetrics renders Stash's repository metrics from the newest
-// post-backup state of each repository.
-func writeRepositoryMetrics(w io.Writer, sessions []Session) {
-	latest := map[string]Session{}
-	for _, s := range sessions {
-		if s.Repository == nil {
-			continue
-		}
-		k := s.Repository.Namespace + "/" + s.Repository.Name
-		if cur, ok := latest[k]; !ok || s.Start.After(cur.Start) {
-			latest[k] = s
-		}
-	}
-	keys := make([]string, 0, len(latest))
-	for k := range latest {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, name := range []string{"integrity", "size_bytes", "snapshot_count"} {
-		metric := "stash_appscode_com_repository_" + name
-		fmt.Fprintf(w, "# TYPE %s gauge\n", metric)
-		for _, k := range keys {
-			r := latest[k].Repository
-			labels := fmt.Sprintf(`name=%q,namespace=%q,backend=%q,bucket=%q,prefix=%q`, r.Name, r.Namespace, r.Backend, r.Bucket, r.Prefix)
-			var v float64
-			switch name {
-			case "integrity":
-				if r.Integrity {
-					v = 1
-				}
-			case "size_bytes":
-				v = float64(r.SizeBytes)
-			case "snapshot_count":
-				v = float64(r.SnapshotCount)
-			}
-			fmt.Fprintf(w, "%s{%s} %g\n", metric, labels, v)
-		}
-	}
+	return ""
 }
