@@ -125,12 +125,8 @@ func TestLocalRun(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(time.Second)
-	before := strings.Count(logs.String(), "session finished")
-	time.Sleep(6 * time.Second)
-	if after := strings.Count(logs.String(), "session finished"); after != before {
-		t.Errorf("sessions ran while paused: %d -> %d\n%s", before, after, logs.String())
-	}
+	// That no session starts while paused is the scheduler's unit test
+	// (TestSchedulerRunsOnSchedule), on a clock it moves itself.
 
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan error, 1)

@@ -32,21 +32,42 @@ type Scheduler struct {
 	// Poll is how often the manifests are checked for changes.
 	Poll time.Duration
 	Log  *slog.Logger
+	// Clock is the scheduler's time; nil means the real one. Tests pass
+	// their own, so that a day of schedules passes without waiting.
+	Clock Clock
+
+	// trigger starts a session of a BackupConfiguration that fell due
+	// at at; nil means the Runtime's.
+	trigger func(ctx context.Context, namespace, name string, at time.Time)
 
 	mu      sync.Mutex
-	cron    *cron.Cron
-	entries map[string]cron.EntryID
-	specs   map[string]string
+	entries map[string]*entry
 	running sync.WaitGroup
+}
+
+// Clock tells the time and wakes a waiter.
+type Clock interface {
+	Now() time.Time
+	// After delivers the time once d has passed.
+	After(d time.Duration) <-chan time.Time
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// entry is one scheduled BackupConfiguration.
+type entry struct {
+	spec     string
+	schedule cron.Schedule
+	next     time.Time
 }
 
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
 // Run schedules until ctx ends, then waits for running sessions.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if s.Poll == 0 {
-		s.Poll = 2 * time.Second
-	}
 	if s.Log == nil {
 		s.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
@@ -66,13 +87,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if n > 0 {
 		s.Log.Warn("sessions left running by a stopped runtime marked Failed", "count", n, "reason", InterruptedReason)
 	}
-	// Sessions run on cron's goroutines; the lock that owns them goes
-	// once they all finished.
+	// Sessions run on goroutines of their own; the lock that owns them
+	// goes once they all finished.
 	defer s.Runtime.Close()
-	s.cron = cron.New(cron.WithParser(cronParser))
-	s.entries, s.specs = map[string]cron.EntryID{}, map[string]string{}
-	s.apply(ctx, set)
-	s.cron.Start()
 
 	srv := &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
 	if s.Listen != "" {
@@ -84,32 +101,92 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		s.Log.Info("serving /metrics and /healthz", "address", l.Addr().String())
 	}
 	last := s.fingerprint()
-	t := time.NewTicker(s.Poll)
-	defer t.Stop()
+	s.loop(ctx, set, func() (*manifest.Set, bool) {
+		fp := s.fingerprint()
+		if fp == last {
+			return nil, false
+		}
+		last = fp
+		set, _, err := s.Runtime.Load()
+		if err != nil {
+			s.Log.Error("manifests changed but are invalid; keeping the current schedule", "error", err)
+			return nil, false
+		}
+		return set, true
+	})
+	s.Log.Info("stopping: waiting for running sessions")
+	s.running.Wait()
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shut)
+	return nil
+}
+
+// loop starts the sessions that fall due and, every Poll, asks changed
+// for new manifests, until ctx ends. Sessions run on goroutines of their
+// own: a long one never delays another invoker's, and one that finds its
+// previous session still running is recorded as Skipped by the Runtime.
+func (s *Scheduler) loop(ctx context.Context, set *manifest.Set, changed func() (*manifest.Set, bool)) {
+	clock := s.clock()
+	poll := s.Poll
+	if poll <= 0 {
+		poll = 2 * time.Second
+	}
+	s.apply(ctx, set, clock.Now())
+	nextPoll := clock.Now().Add(poll)
 	for {
+		now := clock.Now()
+		if !now.Before(nextPoll) {
+			if set, ok := changed(); ok {
+				s.apply(ctx, set, now)
+			}
+			nextPoll = now.Add(poll)
+		}
+		wake := nextPoll
+		s.mu.Lock()
+		for k, e := range s.entries {
+			if !e.next.After(now) {
+				s.start(ctx, k, e.next)
+				e.next = e.schedule.Next(now)
+			}
+			if e.next.Before(wake) {
+				wake = e.next
+			}
+		}
+		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			s.Log.Info("stopping: waiting for running sessions")
-			<-s.cron.Stop().Done()
-			s.running.Wait()
-			shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(shut)
-			return nil
-		case <-t.C:
-			fp := s.fingerprint()
-			if fp == last {
-				continue
-			}
-			last = fp
-			set, _, err := s.Runtime.Load()
-			if err != nil {
-				s.Log.Error("manifests changed but are invalid; keeping the current schedule", "error", err)
-				continue
-			}
-			s.apply(ctx, set)
+			return
+		case <-clock.After(wake.Sub(now)):
 		}
 	}
+}
+
+func (s *Scheduler) clock() Clock {
+	if s.Clock == nil {
+		return realClock{}
+	}
+	return s.Clock
+}
+
+// start runs a session of the BackupConfiguration k on its own goroutine.
+func (s *Scheduler) start(ctx context.Context, k string, at time.Time) {
+	ns, name, _ := strings.Cut(k, "/")
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		if s.trigger != nil {
+			s.trigger(ctx, ns, name, at)
+			return
+		}
+		sess, err := s.Runtime.Trigger(context.WithoutCancel(ctx), ns, name)
+		switch {
+		case sess != nil:
+			s.Log.Info("session finished", "session", sess.Namespace+"/"+sess.Name, "phase", sess.Phase, "error", sess.Error)
+		case err != nil:
+			s.Log.Error("session did not start", "backupConfiguration", k, "error", err)
+		}
+	}()
 }
 
 // fingerprint changes when a manifest file is added, removed or modified.
@@ -127,10 +204,14 @@ func (s *Scheduler) fingerprint() string {
 	return strings.Join(parts, "|")
 }
 
-// apply makes the cron entries match the BackupConfigurations.
-func (s *Scheduler) apply(ctx context.Context, set *manifest.Set) {
+// apply makes the entries match the BackupConfigurations: a new or
+// changed schedule runs first at its next time after now.
+func (s *Scheduler) apply(_ context.Context, set *manifest.Set, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.entries == nil {
+		s.entries = map[string]*entry{}
+	}
 	want := map[string]string{}
 	for k, bc := range set.BackupConfigurations {
 		if bc.Spec.Paused || bc.Spec.Schedule == "" {
@@ -138,37 +219,31 @@ func (s *Scheduler) apply(ctx context.Context, set *manifest.Set) {
 		}
 		want[k] = bc.Spec.Schedule
 	}
-	for k, id := range s.entries {
-		if want[k] != s.specs[k] {
-			s.cron.Remove(id)
+	for k, e := range s.entries {
+		if want[k] != e.spec {
 			delete(s.entries, k)
-			delete(s.specs, k)
-			s.Log.Info("unscheduled", "backupConfiguration", k)
+			s.log().Info("unscheduled", "backupConfiguration", k)
 		}
 	}
 	for k, spec := range want {
 		if _, ok := s.entries[k]; ok {
 			continue
 		}
-		ns, name, _ := strings.Cut(k, "/")
-		id, err := s.cron.AddFunc(spec, func() {
-			s.running.Add(1)
-			defer s.running.Done()
-			sess, err := s.Runtime.Trigger(context.WithoutCancel(ctx), ns, name)
-			switch {
-			case sess != nil:
-				s.Log.Info("session finished", "session", sess.Namespace+"/"+sess.Name, "phase", sess.Phase, "error", sess.Error)
-			case err != nil:
-				s.Log.Error("session did not start", "backupConfiguration", k, "error", err)
-			}
-		})
+		sched, err := cronParser.Parse(spec)
 		if err != nil {
-			s.Log.Error("bad schedule", "backupConfiguration", k, "schedule", spec, "error", err)
+			s.log().Error("bad schedule", "backupConfiguration", k, "schedule", spec, "error", err)
 			continue
 		}
-		s.entries[k], s.specs[k] = id, spec
-		s.Log.Info("scheduled", "backupConfiguration", k, "schedule", spec)
+		s.entries[k] = &entry{spec: spec, schedule: sched, next: sched.Next(now)}
+		s.log().Info("scheduled", "backupConfiguration", k, "schedule", spec)
 	}
+}
+
+func (s *Scheduler) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
 }
 
 func (s *Scheduler) handler() http.Handler {
