@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"net/http/httptest"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -145,5 +146,27 @@ func TestKeepNewestKeepsLastOutcome(t *testing.T) {
 	}
 	if strings.Join(names, ",") != "bc-b:Succeeded,bc-d:Skipped,bc-e:Skipped" {
 		t.Errorf("after KeepNewest(2): %v", names)
+	}
+}
+
+// TestBeginNeverOverwrites: a session name the store holds is refused,
+// whatever that session's phase, and its record stays as it was: two
+// sessions started within one second must not share a record.
+func TestBeginNeverOverwrites(t *testing.T) {
+	s, err := OpenStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := &Session{Name: "bc-100", Namespace: "demo", Kind: "BackupSession", InvokerName: "bc", Phase: "Failed", Error: "killed"}
+	if err := s.Put(first); err != nil {
+		t.Fatal(err)
+	}
+	again := &Session{Name: "bc-100", Namespace: "demo", Kind: "BackupSession", InvokerName: "bc"}
+	if _, err := s.Begin(again, func(*Session) bool { return false }); !errors.Is(err, ErrSessionExists) {
+		t.Fatalf("Begin on a taken name: %v, want ErrSessionExists", err)
+	}
+	list, err := s.List()
+	if err != nil || len(list) != 1 || list[0].Phase != "Failed" || list[0].Error != "killed" {
+		t.Fatalf("the first session's record changed: %+v (%v)", list, err)
 	}
 }

@@ -210,28 +210,48 @@ func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName s
 	if err != nil {
 		return nil, bc, err
 	}
-	if sessionName == "" {
-		sessionName = fmt.Sprintf("%s-%d", bc.Name, rt.now().Unix())
-	}
-	sess := &Session{
-		Name: sessionName, Namespace: bc.Namespace, Kind: "BackupSession",
-		InvokerKind: "BackupConfiguration", InvokerName: bc.Name, Start: rt.now().UTC(), PID: os.Getpid(), Owner: own.id,
-	}
+	generated := sessionName == ""
+	base := fmt.Sprintf("%s-%d", bc.Name, rt.now().Unix())
 	l := validation.ManifestLookup{Set: set, Catalog: cat}
 	repo, _ := l.Repository(orNS(bc.Spec.Repository.Namespace, bc.Namespace), bc.Spec.Repository.Name)
 	var ab *appcatalogv1alpha1.AppBinding
 	if bc.Spec.Target != nil && bc.Spec.Target.Ref.Kind == "AppBinding" {
 		ab, _ = l.AppBinding(orNS(bc.Spec.Target.Ref.Namespace, bc.Namespace), bc.Spec.Target.Ref.Name)
 	}
-	job, err := plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: sess.Name, Repository: repo, Catalog: cat})
-	if err != nil {
-		return nil, bc, err
-	}
-	// One session per BackupConfiguration at a time, as in Stash; a
-	// Running one whose runtime died is failed here and does not count.
-	running, err := store.Begin(sess, SessionAlive(rt.StateDir))
-	if err != nil {
-		return nil, bc, err
+	var (
+		sess    *Session
+		job     *batchv1.Job
+		running *Session
+	)
+	// A session's name is its key in the store: two sessions of one
+	// BackupConfiguration started within a second (a trigger right after
+	// a crash, two triggers at once) get <name>-<n>, and none ever
+	// overwrites another's record.
+	for n := 0; ; n++ {
+		if generated {
+			sessionName = base
+			if n > 0 {
+				sessionName = fmt.Sprintf("%s-%d", base, n)
+			}
+		}
+		sess = &Session{
+			Name: sessionName, Namespace: bc.Namespace, Kind: "BackupSession",
+			InvokerKind: "BackupConfiguration", InvokerName: bc.Name, Start: rt.now().UTC(), PID: os.Getpid(), Owner: own.id,
+		}
+		job, err = plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: sess.Name, Repository: repo, Catalog: cat})
+		if err != nil {
+			return nil, bc, err
+		}
+		// One session per BackupConfiguration at a time, as in Stash; a
+		// Running one whose runtime died is failed here and does not count.
+		running, err = store.Begin(sess, SessionAlive(rt.StateDir))
+		if errors.Is(err, ErrSessionExists) && generated && n < 100 {
+			continue
+		}
+		if err != nil {
+			return nil, bc, err
+		}
+		break
 	}
 	if running != nil {
 		sess.Phase, sess.End, sess.Error = "Skipped", rt.now().UTC(), "session "+running.Name+" of this BackupConfiguration is still running"

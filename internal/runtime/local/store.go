@@ -2,6 +2,7 @@ package local
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -179,9 +180,13 @@ func putTx(tx *bolt.Tx, sess *Session) error {
 // invoker still runs: that one is returned and sess is not written. A
 // Running session of the invoker whose runtime is gone (alive says no) is
 // marked Failed first. Check and write are one transaction, so two
-// triggers at once cannot both start.
+// triggers at once cannot both start. A name the store already holds is
+// refused with ErrSessionExists, so no session overwrites another's record.
 func (s *Store) Begin(sess *Session, alive func(*Session) bool) (running *Session, err error) {
 	err = s.update(func(tx *bolt.Tx) error {
+		if tx.Bucket(sessionsBucket).Get(key(sess)) != nil {
+			return ErrSessionExists
+		}
 		var dead []*Session
 		err := tx.Bucket(sessionsBucket).ForEach(func(_, v []byte) error {
 			var x Session
@@ -218,6 +223,9 @@ func (s *Store) Begin(sess *Session, alive func(*Session) bool) (running *Sessio
 	}
 	return running, nil
 }
+
+// ErrSessionExists is a session name the store already holds.
+var ErrSessionExists = errors.New("a session of that name exists")
 
 // Delete removes a session.
 func (s *Store) Delete(sess *Session) error {
