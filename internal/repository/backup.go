@@ -16,11 +16,14 @@ import (
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/fs/localfs"
 	"github.com/kopia/kopia/repo"
+	"github.com/kopia/kopia/repo/compression"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/policy"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 	"github.com/kopia/kopia/snapshot/upload"
+
+	"github.com/stash-backup/stash/internal/chunker"
 )
 
 // Progress receives the bytes read from the source as a backup or restore
@@ -64,11 +67,95 @@ const streamChunk = 1 << 20
 // BackupStream stores everything read from src as a snapshot holding one
 // file, name (for example dumpfile.sql).
 func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reader, o BackupOptions) (*SnapshotStats, error) {
-	if err := o.check(); err != nil {
-		return nil, err
-	}
 	if name == "" || strings.Contains(name, "/") {
 		return nil, fmt.Errorf("stream name %q must be a plain file name such as dumpfile.sql", name)
+	}
+	return r.writeSnapshot(ctx, "stash backup stream "+name, o, func(ctx context.Context, f *snapshotFrame) (*SnapshotStats, error) {
+		source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: name}
+		prev := r.latestManifest(ctx, source)
+		oid, n, err := f.stream(name).write(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		if o.BeforeCommit != nil {
+			if err := o.BeforeCommit(); err != nil {
+				return nil, fmt.Errorf("stream %s not committed: %w", name, err)
+			}
+		}
+		if err := f.lock.held(); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
+		end := time.Now()
+		man := &snapshot.Manifest{
+			Source:      source,
+			Description: "stash stream backup",
+			StartTime:   fs.UTCTimestampFromTime(f.start),
+			EndTime:     fs.UTCTimestampFromTime(end),
+			RootEntry: &snapshot.DirEntry{
+				Name:        name,
+				Type:        snapshot.EntryTypeFile,
+				Permissions: 0o600,
+				FileSize:    n,
+				ModTime:     fs.UTCTimestampFromTime(f.start),
+				ObjectID:    oid,
+			},
+			Tags: toKopiaTags(o.Tags),
+		}
+		man.Stats.TotalFileSize = n
+		man.Stats.TotalFileCount = 1
+		id, err := snapshot.SaveSnapshot(ctx, f.w, man)
+		if err != nil {
+			return nil, fmt.Errorf("save snapshot of %s: %w", name, err)
+		}
+		fsNew, fsMod, fsSame := int64(1), int64(0), int64(0)
+		if prev != nil && prev.RootEntry != nil {
+			fsNew = 0
+			if prev.RootEntry.ObjectID == oid {
+				fsSame = 1
+			} else {
+				fsMod = 1
+			}
+		}
+		return &SnapshotStats{
+			Name:       string(id),
+			Path:       name,
+			Host:       o.Host,
+			TotalBytes: n,
+			FileStats: FileStats{
+				TotalFiles: int64p(1), NewFiles: int64p(fsNew),
+				ModifiedFiles: int64p(fsMod), UnmodifiedFiles: int64p(fsSame),
+			},
+		}, nil
+	})
+}
+
+// snapshotFrame is what a snapshot that writes its own objects works in:
+// one kopia write session, under the shared lock, started at start.
+type snapshotFrame struct {
+	w     repo.RepositoryWriter
+	comp  compression.Name
+	cut   *chunker.Chunker
+	lock  *heldLock
+	start time.Time
+	o     BackupOptions
+	r     *Repository
+}
+
+// stream returns a writer of one file's object.
+func (f *snapshotFrame) stream(name string) *streamWriter {
+	return &streamWriter{
+		rw: f.w, comp: f.comp, name: name, progress: f.o.Progress, chunker: f.cut,
+		// Hashing, compression and encryption of chunks run on every
+		// core while the chunker reads on.
+		workers: f.r.streamWorkers(),
+	}
+}
+
+// writeSnapshot runs body, which writes and saves one snapshot, in a
+// snapshotFrame, and completes its stats with what was uploaded.
+func (r *Repository) writeSnapshot(ctx context.Context, purpose string, o BackupOptions, body func(context.Context, *snapshotFrame) (*SnapshotStats, error)) (*SnapshotStats, error) {
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	comp, err := r.opts.compressor()
 	if err != nil {
@@ -83,78 +170,16 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 	if err != nil {
 		return nil, err
 	}
-
-	source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: name}
-	prev := r.latestManifest(ctx, source)
 	start := time.Now()
 	var uploaded atomic.Int64
 	var stats *SnapshotStats
-
 	err = repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{
-		Purpose:  "stash backup stream " + name,
+		Purpose:  purpose,
 		OnUpload: func(n int64) { uploaded.Add(n) },
 	}, func(ctx context.Context, w repo.RepositoryWriter) error {
-		sw := &streamWriter{
-			rw: w, comp: comp, name: name, progress: o.Progress, chunker: cut,
-			// Hashing, compression and encryption of chunks run on
-			// every core while the chunker reads on.
-			workers: r.streamWorkers(),
-		}
-		oid, n, err := sw.write(ctx, src)
-		if err != nil {
-			return err
-		}
-		if o.BeforeCommit != nil {
-			if err := o.BeforeCommit(); err != nil {
-				return fmt.Errorf("stream %s not committed: %w", name, err)
-			}
-		}
-		if err := lock.held(); err != nil {
-			return fmt.Errorf("stream %s: %w", name, err)
-		}
-		end := time.Now()
-		man := &snapshot.Manifest{
-			Source:      source,
-			Description: "stash stream backup",
-			StartTime:   fs.UTCTimestampFromTime(start),
-			EndTime:     fs.UTCTimestampFromTime(end),
-			RootEntry: &snapshot.DirEntry{
-				Name:        name,
-				Type:        snapshot.EntryTypeFile,
-				Permissions: 0o600,
-				FileSize:    n,
-				ModTime:     fs.UTCTimestampFromTime(start),
-				ObjectID:    oid,
-			},
-			Tags: toKopiaTags(o.Tags),
-		}
-		man.Stats.TotalFileSize = n
-		man.Stats.TotalFileCount = 1
-		id, err := snapshot.SaveSnapshot(ctx, w, man)
-		if err != nil {
-			return fmt.Errorf("save snapshot of %s: %w", name, err)
-		}
-		fsNew, fsMod, fsSame := int64(1), int64(0), int64(0)
-		if prev != nil && prev.RootEntry != nil {
-			fsNew = 0
-			if prev.RootEntry.ObjectID == oid {
-				fsSame = 1
-			} else {
-				fsMod = 1
-			}
-		}
-		stats = &SnapshotStats{
-			Name:       string(id),
-			Path:       name,
-			Host:       o.Host,
-			TotalBytes: n,
-			DurationMS: end.Sub(start).Milliseconds(),
-			FileStats: FileStats{
-				TotalFiles: int64p(1), NewFiles: int64p(fsNew),
-				ModifiedFiles: int64p(fsMod), UnmodifiedFiles: int64p(fsSame),
-			},
-		}
-		return nil
+		var err error
+		stats, err = body(ctx, &snapshotFrame{w: w, comp: comp, cut: cut, lock: lock, start: start, o: o, r: r})
+		return err
 	})
 	if err != nil {
 		return nil, err

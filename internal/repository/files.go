@@ -8,11 +8,9 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/kopia/kopia/fs"
-	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
@@ -31,42 +29,18 @@ type AddFile func(name string, src io.Reader) error
 // The result is an ordinary kopia directory, which tree restores, checks
 // and kopia's own tools read.
 func (r *Repository) BackupFiles(ctx context.Context, dirPath string, produce func(add AddFile) error, o BackupOptions) (*SnapshotStats, error) {
-	if err := o.check(); err != nil {
-		return nil, err
-	}
 	if dirPath == "" || strings.ContainsRune(dirPath, 0) {
 		return nil, fmt.Errorf("file set path %q: give the path the files belong to, such as /stash-data/elasticsearch", dirPath)
 	}
-	comp, err := r.opts.compressor()
-	if err != nil {
-		return nil, err
-	}
-	lock, err := r.lockShared(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer lock.release()
-	cut, err := r.streamChunker(ctx)
-	if err != nil {
-		return nil, err
-	}
-
-	source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: dirPath}
-	prev := r.previousFiles(ctx, source)
-	start := time.Now()
-	var uploaded atomic.Int64
-	var stats *SnapshotStats
-
-	err = repo.WriteSession(ctx, r.rep, repo.WriteSessionOptions{
-		Purpose:  "stash backup files " + dirPath,
-		OnUpload: func(n int64) { uploaded.Add(n) },
-	}, func(ctx context.Context, w repo.RepositoryWriter) error {
+	return r.writeSnapshot(ctx, "stash backup files "+dirPath, o, func(ctx context.Context, f *snapshotFrame) (*SnapshotStats, error) {
+		source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: dirPath}
+		prev := r.previousFiles(ctx, source)
 		var (
 			dm       snapshotfs.DirManifestBuilder
 			total    int64
 			counts   [3]int64 // new, modified, unmodified
 			seen     = map[string]bool{}
-			modTime  = fs.UTCTimestampFromTime(start)
+			modTime  = fs.UTCTimestampFromTime(f.start)
 			numFiles int64
 		)
 		add := func(name string, src io.Reader) error {
@@ -77,8 +51,7 @@ func (r *Repository) BackupFiles(ctx context.Context, dirPath string, produce fu
 				return fmt.Errorf("file %s added twice to %s", name, dirPath)
 			}
 			seen[name] = true
-			sw := &streamWriter{rw: w, comp: comp, name: path.Join(dirPath, name), progress: o.Progress, chunker: cut, workers: r.streamWorkers()}
-			oid, n, err := sw.write(ctx, src)
+			oid, n, err := f.stream(path.Join(dirPath, name)).write(ctx, src)
 			if err != nil {
 				return err
 			}
@@ -99,21 +72,21 @@ func (r *Repository) BackupFiles(ctx context.Context, dirPath string, produce fu
 			return nil
 		}
 		if err := produce(add); err != nil {
-			return fmt.Errorf("files of %s not committed: %w", dirPath, err)
+			return nil, fmt.Errorf("files of %s not committed: %w", dirPath, err)
 		}
-		if err := lock.held(); err != nil {
-			return fmt.Errorf("files of %s: %w", dirPath, err)
+		if err := f.lock.held(); err != nil {
+			return nil, fmt.Errorf("files of %s: %w", dirPath, err)
 		}
 		man := dm.Build(modTime, "")
-		dirOID, err := snapshotfs.WriteDirManifest(ctx, w, ".", man, comp)
+		dirOID, err := snapshotfs.WriteDirManifest(ctx, f.w, ".", man, f.comp)
 		if err != nil {
-			return fmt.Errorf("write the directory of %s: %w", dirPath, err)
+			return nil, fmt.Errorf("write the directory of %s: %w", dirPath, err)
 		}
 		end := time.Now()
 		sm := &snapshot.Manifest{
 			Source:      source,
 			Description: "stash file set backup",
-			StartTime:   fs.UTCTimestampFromTime(start),
+			StartTime:   fs.UTCTimestampFromTime(f.start),
 			EndTime:     fs.UTCTimestampFromTime(end),
 			RootEntry: &snapshot.DirEntry{
 				Name: path.Base(dirPath), Type: snapshot.EntryTypeDirectory, Permissions: 0o700,
@@ -124,24 +97,18 @@ func (r *Repository) BackupFiles(ctx context.Context, dirPath string, produce fu
 		sm.Stats.TotalFileSize = total
 		sm.Stats.TotalFileCount = int32(numFiles)
 		sm.Stats.TotalDirectoryCount = 1
-		id, err := snapshot.SaveSnapshot(ctx, w, sm)
+		id, err := snapshot.SaveSnapshot(ctx, f.w, sm)
 		if err != nil {
-			return fmt.Errorf("save snapshot of %s: %w", dirPath, err)
+			return nil, fmt.Errorf("save snapshot of %s: %w", dirPath, err)
 		}
-		stats = &SnapshotStats{
+		return &SnapshotStats{
 			Name: string(id), Path: dirPath, Host: o.Host, TotalBytes: total,
 			FileStats: FileStats{
 				TotalFiles: int64p(numFiles), NewFiles: int64p(counts[0]),
 				ModifiedFiles: int64p(counts[1]), UnmodifiedFiles: int64p(counts[2]),
 			},
-		}
-		return nil
+		}, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	r.finishStats(stats, uploaded.Load(), start)
-	return stats, nil
 }
 
 // previousFiles maps the files of the source's latest snapshot to their
