@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/builtin"
@@ -26,18 +27,10 @@ type stepFlags struct {
 func (f *stepFlags) register(cmd *cobra.Command, restore bool) {
 	o := &f.o
 	fl := cmd.Flags()
-	fl.StringVar(&o.Provider, "provider", "", "backend: local, s3, gcs, azure, b2")
-	fl.StringVar(&o.Bucket, "bucket", "", "bucket or container (local: the repository directory)")
-	fl.StringVar(&o.Endpoint, "endpoint", "", "S3 endpoint")
-	fl.StringVar(&o.Region, "region", "", "S3 region")
-	fl.StringVar(&o.Prefix, "path", "", "prefix inside the bucket")
-	fl.BoolVar(&o.InsecureTLS, "insecure-tls", false, "skip TLS verification of the S3 endpoint")
-	fl.StringVar(&o.SecretName, "storage-secret-name", "", "Secret with RESTIC_PASSWORD and the backend's credentials")
-	fl.StringVar(&o.SecretNamespace, "storage-secret-namespace", "", "namespace of that Secret (default --namespace)")
+	registerBackendFlags(fl, o)
 	fl.StringVar(&o.SecretDir, "secret-dir", "", "directory holding the storage Secret's keys as files (Stash 0.9 Functions)")
 	fl.StringVar(&o.ScratchDir, "scratch-dir", os.TempDir(), "scratch directory")
 	fl.Bool("enable-cache", true, "accepted for compatibility; the data mover keeps no local cache")
-	fl.Int64Var(&o.MaxConnections, "max-connections", 0, "concurrent connections to the backend (0: no limit)")
 	fl.StringVar(&o.Hostname, "hostname", "host-0", "Stash hostname of the snapshot")
 	fl.StringVar(&o.Namespace, "namespace", manifest.DefaultNamespace, "namespace of the session")
 	fl.StringVar(&o.AppBinding, "appbinding", "", "AppBinding of the database")
@@ -65,6 +58,20 @@ func (f *stepFlags) register(cmd *cobra.Command, restore bool) {
 	fl.StringSliceVar(&r.KeepTags, "retention-keep-tags", nil, "")
 	fl.BoolVar(&r.Prune, "retention-prune", false, "")
 	fl.BoolVar(&r.DryRun, "retention-dry-run", false, "")
+}
+
+// registerBackendFlags registers the flags of Stash's Functions that name
+// the repository's backend and storage Secret.
+func registerBackendFlags(fl *pflag.FlagSet, o *step.Options) {
+	fl.StringVar(&o.Provider, "provider", "", "backend: local, s3, gcs, azure, b2")
+	fl.StringVar(&o.Bucket, "bucket", "", "bucket or container (local: the repository directory)")
+	fl.StringVar(&o.Endpoint, "endpoint", "", "S3 endpoint")
+	fl.StringVar(&o.Region, "region", "", "S3 region")
+	fl.StringVar(&o.Prefix, "path", "", "prefix inside the bucket")
+	fl.BoolVar(&o.InsecureTLS, "insecure-tls", false, "skip TLS verification of the S3 endpoint")
+	fl.StringVar(&o.SecretName, "storage-secret-name", "", "Secret with RESTIC_PASSWORD and the backend's credentials")
+	fl.StringVar(&o.SecretNamespace, "storage-secret-namespace", "", "namespace of that Secret (default --namespace)")
+	fl.Int64Var(&o.MaxConnections, "max-connections", 0, "concurrent connections to the backend (0: no limit)")
 }
 
 // options are the step's options, finding objects in the manifests of -f

@@ -68,15 +68,7 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 	fl.StringVar(&stateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the status store directory")
 	fl.Int32Var(&s.TotalHosts, "total-hosts", 0, "hosts the target has (0: the count the operator set, else 1)")
 	// The repository, for the post-backup actions.
-	fl.StringVar(&o.Provider, "provider", "", "backend: local, s3, gcs, azure, b2")
-	fl.StringVar(&o.Bucket, "bucket", "", "bucket or container (local: the repository directory)")
-	fl.StringVar(&o.Endpoint, "endpoint", "", "S3 endpoint")
-	fl.StringVar(&o.Region, "region", "", "S3 region")
-	fl.StringVar(&o.Prefix, "path", "", "prefix inside the bucket")
-	fl.BoolVar(&o.InsecureTLS, "insecure-tls", false, "skip TLS verification of the backend")
-	fl.StringVar(&o.SecretName, "storage-secret-name", "", "Secret with the repository password and backend keys")
-	fl.StringVar(&o.SecretNamespace, "storage-secret-namespace", "", "namespace of the storage Secret")
-	fl.Int64Var(&o.MaxConnections, "max-connections", 0, "concurrent backend connections (0: backend default)")
+	registerBackendFlags(fl, &o)
 	for _, n := range []string{"scratch-dir", "metrics-pushgateway-url", "license-apiservice"} {
 		fl.String(n, "", "accepted for compatibility")
 	}
