@@ -7,13 +7,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/runtime/local"
 	"github.com/stash-backup/stash/internal/step"
 )
 
 func newRunHookCommand() *cobra.Command {
 	var (
-		h     step.Hook
-		files []string
+		h        step.Hook
+		files    []string
+		stateDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "run-hook",
@@ -26,6 +28,19 @@ func newRunHookCommand() *cobra.Command {
 			set, err := manifest.Load(files...)
 			if err != nil {
 				return err
+			}
+			if stateDir != "" {
+				h.SessionStatus = func(kind, ns, name string) []byte {
+					store, err := local.OpenStore(stateDir)
+					if err != nil {
+						return nil
+					}
+					defer store.Close()
+					if s, err := store.Get(kind, ns, name); err == nil && s != nil {
+						return s.Status
+					}
+					return nil
+				}
 			}
 			return step.RunHook(cmd.Context(), set, h)
 		},
@@ -40,7 +55,7 @@ func newRunHookCommand() *cobra.Command {
 	fl.StringVar(&h.TargetKind, "target-kind", "", "kind of the target")
 	fl.StringVar(&h.TargetName, "target-name", "", "name of the target")
 	fl.String("hostname", "", "host of the session")
-	fl.StringVar(&h.StateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the status store directory")
+	fl.StringVar(&stateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the local runtime's state directory, which holds the session's status")
 	fl.StringSliceVarP(&files, "filename", "f", nil, "outside a cluster: manifests holding the invoker")
 	return cmd
 }

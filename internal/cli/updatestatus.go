@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/runtime/local"
 	"github.com/stash-backup/stash/internal/status"
 	"github.com/stash-backup/stash/internal/step"
 )
@@ -28,7 +29,7 @@ In a cluster it updates the session's status through the API server, emits
 Stash's host events and, after a successful backup, runs the post-backup
 actions: it verifies the repository's integrity and records its size,
 snapshot count and last backup time in the Repository's status. Outside a
-cluster it writes the status under --state-dir (the local runtime's store).`,
+cluster it records the status in the local runtime's store in --state-dir.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var (
@@ -38,7 +39,7 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 			)
 			switch {
 			case stateDir != "":
-				rec = status.FileRecorder{Dir: stateDir}
+				rec = local.StoreRecorder{Dir: stateDir}
 			case clusterAvailable():
 				if kc, err = clusterClient(); err != nil {
 					return err
@@ -65,7 +66,7 @@ cluster it writes the status under --state-dir (the local runtime's store).`,
 	fl.StringVar(&s.Target.Name, "target-name", "", "name of the target")
 	fl.StringVar(&s.Target.Namespace, "target-namespace", "", "namespace of the target")
 	fl.StringVar(&o.OutputDir, "output-dir", "", "directory holding output.json")
-	fl.StringVar(&stateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the status store directory")
+	fl.StringVar(&stateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the local runtime's state directory, whose store holds the session")
 	fl.Int32Var(&s.TotalHosts, "total-hosts", 0, "hosts the target has (0: the count the operator set, else 1)")
 	// The repository, for the post-backup actions.
 	registerBackendFlags(fl, &o)

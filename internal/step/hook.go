@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/hook"
@@ -22,9 +21,10 @@ type Hook struct {
 	// InvokerKind is BackupConfiguration or RestoreSession.
 	InvokerKind, InvokerName string
 	TargetKind, TargetName   string
-	// StateDir, outside a cluster, holds the session's status, which a
-	// post hook's executionPolicy and its templates read.
-	StateDir string
+	// SessionStatus returns, outside a cluster, the session's recorded
+	// status (JSON), which a post hook's executionPolicy and its
+	// templates read; nil when none is recorded.
+	SessionStatus func(kind, namespace, name string) []byte
 	// Log receives what the hook prints (default: standard error).
 	Log io.Writer
 }
@@ -36,11 +36,11 @@ func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
 		log = os.Stderr
 	}
 	var (
-		pre       *stashv1beta1.Handler
-		post      *stashv1beta1.PostHook
-		final     = true
-		session   = h.BackupSession
-		statusDir = "backupsessions"
+		pre     *stashv1beta1.Handler
+		post    *stashv1beta1.PostHook
+		final   = true
+		session = h.BackupSession
+		kind    = "BackupSession"
 	)
 	switch h.InvokerKind {
 	case "BackupConfiguration":
@@ -60,7 +60,7 @@ func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
 		if rs.Spec.Hooks != nil {
 			pre, post = rs.Spec.Hooks.PreRestore, rs.Spec.Hooks.PostRestore
 		}
-		session, statusDir = h.RestoreSession, "restoresessions"
+		session, kind = h.RestoreSession, "RestoreSession"
 	default:
 		return fmt.Errorf("--invoker-kind %q: use BackupConfiguration or RestoreSession", h.InvokerKind)
 	}
@@ -68,8 +68,8 @@ func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
 	sum.Name, sum.Namespace = session, h.Namespace
 	sum.Invoker.Kind, sum.Invoker.Name = h.InvokerKind, h.InvokerName
 	sum.Target.Kind, sum.Target.Name = h.TargetKind, h.TargetName
-	if h.StateDir != "" && session != "" {
-		sum.Status = sessionStatus(filepath.Join(h.StateDir, h.Namespace, statusDir, session+".json"))
+	if h.SessionStatus != nil && session != "" {
+		sum.Status = sessionStatus(h.SessionStatus(kind, h.Namespace, session))
 	}
 	var handler *stashv1beta1.Handler
 	switch h.Type {
@@ -96,11 +96,10 @@ func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
 }
 
 // sessionStatus reads the phase, duration and error of a session from
-// the local runtime's status file; a file missing or unreadable gives
-// none, as a session that has not reported yet.
-func sessionStatus(path string) (st struct{ Phase, Duration, Error string }) {
-	b, err := os.ReadFile(path)
-	if err != nil {
+// its recorded status; none or an unreadable one gives none, as a session
+// that has not reported yet.
+func sessionStatus(b []byte) (st struct{ Phase, Duration, Error string }) {
+	if len(b) == 0 {
 		return st
 	}
 	var s struct {

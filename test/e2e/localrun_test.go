@@ -23,6 +23,31 @@ type sessionJSON struct {
 	Name, Kind, Phase, InvokerName, Error string
 }
 
+// recordedStatus returns the status update-status recorded for a session
+// in the local runtime's store under state, as indented JSON.
+func recordedStatus(t *testing.T, state, kind, name string) []byte {
+	t.Helper()
+	r := mustRun(t, nil, "local", "sessions", "--state-dir", state, "-o", "json")
+	var list []struct {
+		Name, Kind string
+		Status     json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("sessions %q: %v", r.stdout, err)
+	}
+	for _, s := range list {
+		if s.Kind == kind && s.Name == name {
+			var b bytes.Buffer
+			if err := json.Indent(&b, s.Status, "", "  "); err != nil {
+				t.Fatalf("status of %s %s: %v", kind, name, err)
+			}
+			return b.Bytes()
+		}
+	}
+	t.Fatalf("no %s %s in the store: %s", kind, name, r.stdout)
+	return nil
+}
+
 func listSessions(t *testing.T, state string) []sessionJSON {
 	t.Helper()
 	r := mustRun(t, nil, "local", "sessions", "--state-dir", state, "-o", "json")

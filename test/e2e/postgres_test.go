@@ -155,10 +155,10 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 		if !strings.Contains(r.stdout, fmt.Sprintf("BackupSession demo/pg-backup-%d: Succeeded", i)) {
 			t.Errorf("update-status: %s", r.stdout)
 		}
-		b, err := os.ReadFile(filepath.Join(stateDir, "demo", "backupsessions", fmt.Sprintf("pg-backup-%d.json", i)))
-		if err != nil || !strings.Contains(string(b), `"hostname": "host-0"`) || !strings.Contains(string(b), `"path": "dumpfile.sql"`) ||
+		b := recordedStatus(t, stateDir, "BackupSession", fmt.Sprintf("pg-backup-%d", i))
+		if !strings.Contains(string(b), `"hostname": "host-0"`) || !strings.Contains(string(b), `"path": "dumpfile.sql"`) ||
 			!strings.Contains(string(b), `"kind": "AppBinding"`) {
-			t.Errorf("recorded status %s %v", b, err)
+			t.Errorf("recorded status %s", b)
 		}
 	}
 	// A retention policy that failed after a committed backup: the host
@@ -174,10 +174,10 @@ func TestPostgresStepsWithStashFunctionFlags(t *testing.T) {
 	if r := mustRun(t, nil, append(status, "--state-dir", stateDir)...); !strings.Contains(r.stdout, "BackupSession demo/pg-backup-ret: Failed") {
 		t.Errorf("update-status after a failed retention: %s", r.stdout)
 	}
-	b, err := os.ReadFile(filepath.Join(stateDir, "demo", "backupsessions", "pg-backup-ret.json"))
-	if err != nil || !strings.Contains(string(b), `"type": "RetentionPolicyApplied"`) || !strings.Contains(string(b), `"message": "prune: storage unavailable"`) ||
+	b := recordedStatus(t, stateDir, "BackupSession", "pg-backup-ret")
+	if !strings.Contains(string(b), `"type": "RetentionPolicyApplied"`) || !strings.Contains(string(b), `"message": "prune: storage unavailable"`) ||
 		!strings.Contains(string(b), `"phase": "Succeeded"`) || !strings.Contains(string(b), `"name": "abc"`) {
-		t.Errorf("recorded status after a failed retention: %s %v", b, err)
+		t.Errorf("recorded status after a failed retention: %s", b)
 	}
 
 	// Retention (keep last 2) ran after each successful backup.

@@ -90,10 +90,7 @@ spec:
 	}
 	state := t.TempDir()
 	mustRun(t, nil, "update-status", "--namespace=demo", "--restoresession=rs", "--output-dir="+out, "--state-dir="+state)
-	raw, err := os.ReadFile(filepath.Join(state, "demo", "restoresessions", "rs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := recordedStatus(t, state, "RestoreSession", "rs")
 	var st struct {
 		Phase      string
 		Conditions []struct{ Type, Status, Message string }

@@ -1,7 +1,10 @@
 package local
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"net/http/httptest"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -168,5 +171,49 @@ func TestBeginNeverOverwrites(t *testing.T) {
 	list, err := s.List()
 	if err != nil || len(list) != 1 || list[0].Phase != "Failed" || list[0].Error != "killed" {
 		t.Fatalf("the first session's record changed: %+v (%v)", list, err)
+	}
+}
+
+// TestStoreRecorder: update-status's result lands in the session's own
+// record in the store, merged across hosts, keeping what the runtime
+// wrote there; a session the store does not hold is recorded with the
+// status's phase.
+func TestStoreRecorder(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := OpenStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := &Session{Name: "bc-1", Namespace: "demo", Kind: "BackupSession", InvokerName: "bc", Phase: "Running", PID: 42}
+	if err := s.Put(running); err != nil {
+		t.Fatal(err)
+	}
+	rec := StoreRecorder{Dir: dir}
+	target := stashv1beta1.TargetRef{Kind: "AppBinding", Name: "pg"}
+	for _, h := range []string{"host-0", "host-1"} {
+		if _, err := rec.RecordBackup(ctx, "demo", "bc-1", target, 2, []stashv1beta1.HostBackupStats{{Hostname: h, Phase: "Succeeded"}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.Get("BackupSession", "demo", "bc-1")
+	if err != nil || got == nil {
+		t.Fatalf("get: %v %v", got, err)
+	}
+	var st stashv1beta1.BackupSessionStatus
+	if err := json.Unmarshal(got.Status, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Phase != stashv1beta1.BackupSessionSucceeded || len(st.Targets) != 1 || len(st.Targets[0].Stats) != 2 {
+		t.Errorf("recorded status %+v, want both hosts Succeeded", st)
+	}
+	if got.Phase != "Running" || got.PID != 42 {
+		t.Errorf("the runtime's fields changed: %+v", got)
+	}
+	if _, err := rec.RecordRestore(ctx, "demo", "by-hand", 1, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Failed", Error: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if byHand, _ := s.Get("RestoreSession", "demo", "by-hand"); byHand == nil || byHand.Phase != "Failed" {
+		t.Errorf("a session recorded by hand: %+v", byHand)
 	}
 }

@@ -127,8 +127,6 @@ func (rt *Runtime) Load() (*manifest.Set, *catalog.Catalog, error) {
 	return set, cat, nil
 }
 
-func (rt *Runtime) statusDir() string { return filepath.Join(rt.StateDir, "status") }
-
 func (rt *Runtime) sessionDir(ns, name string) string {
 	return filepath.Join(rt.StateDir, "sessions", ns, name)
 }
@@ -320,7 +318,9 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 		Name: rs.Name, Namespace: rs.Namespace, Kind: "RestoreSession", InvokerKind: "RestoreSession", InvokerName: rs.Name,
 		Start: rt.now().UTC(), PID: os.Getpid(), Owner: own.id,
 	}
-	running, err := store.Begin(sess, SessionAlive(rt.StateDir))
+	// A RestoreSession runs again when restored again: its old record
+	// and status go.
+	running, err := store.BeginAgain(sess, SessionAlive(rt.StateDir))
 	if err != nil {
 		return nil, err
 	}
@@ -328,8 +328,6 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 		return nil, fmt.Errorf("RestoreSession %s/%s is already running (since %s, runtime pid %d)",
 			sess.Namespace, sess.Name, running.Start.Local().Format(time.RFC3339), running.PID)
 	}
-	// A RestoreSession runs again when restored again: its old status goes.
-	_ = os.Remove(filepath.Join(rt.statusDir(), sess.Namespace, "restoresessions", sess.Name+".json"))
 	var runErr error
 	for _, job := range jobs {
 		if runErr = rt.execute(ctx, job, repo, sess); runErr != nil {
@@ -354,11 +352,11 @@ func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1a
 		Binary: rt.Binary, Mounts: mounts, Stdout: rt.Stdout, Stderr: rt.Stderr, Env: env,
 		ExtraArgs: func(c corev1.Container) []string {
 			if len(c.Args) > 0 && c.Args[0] == "update-status" {
-				return []string{"--state-dir", rt.statusDir()}
+				return []string{"--state-dir", rt.StateDir}
 			}
 			var out []string
 			if len(c.Args) > 0 && c.Args[0] == "run-hook" {
-				out = append(out, "--state-dir", rt.statusDir())
+				out = append(out, "--state-dir", rt.StateDir)
 			}
 			for _, f := range rt.Files {
 				abs, _ := filepath.Abs(f)
@@ -370,15 +368,17 @@ func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1a
 	return e.Run(ctx, job)
 }
 
-// finish reads the status update-status recorded and closes the session.
+// finish reads the status update-status recorded in the session's record
+// and closes the session.
 func (rt *Runtime) finish(store *Store, sess *Session, runErr error) (*Session, error) {
 	sess.End = rt.now().UTC()
-	kind := "backupsessions"
-	if sess.Kind == "RestoreSession" {
-		kind = "restoresessions"
+	var raw []byte
+	cur, err := store.Get(sess.Kind, sess.Namespace, sess.Name)
+	if err == nil && (cur == nil || len(cur.Status) == 0) {
+		err = errors.New("the session's last step did not run")
 	}
-	raw, err := os.ReadFile(filepath.Join(rt.statusDir(), sess.Namespace, kind, sess.Name+".json"))
 	if err == nil {
+		raw = cur.Status
 		sess.Status = raw
 	}
 	switch {

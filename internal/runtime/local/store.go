@@ -183,8 +183,19 @@ func putTx(tx *bolt.Tx, sess *Session) error {
 // triggers at once cannot both start. A name the store already holds is
 // refused with ErrSessionExists, so no session overwrites another's record.
 func (s *Store) Begin(sess *Session, alive func(*Session) bool) (running *Session, err error) {
+	return s.begin(sess, alive, false)
+}
+
+// BeginAgain is Begin for a session that runs again under its name (a
+// RestoreSession restored again): its old record, status included, is
+// replaced.
+func (s *Store) BeginAgain(sess *Session, alive func(*Session) bool) (running *Session, err error) {
+	return s.begin(sess, alive, true)
+}
+
+func (s *Store) begin(sess *Session, alive func(*Session) bool, replace bool) (running *Session, err error) {
 	err = s.update(func(tx *bolt.Tx) error {
-		if tx.Bucket(sessionsBucket).Get(key(sess)) != nil {
+		if !replace && tx.Bucket(sessionsBucket).Get(key(sess)) != nil {
 			return ErrSessionExists
 		}
 		var dead []*Session
@@ -226,6 +237,48 @@ func (s *Store) Begin(sess *Session, alive func(*Session) bool) (running *Sessio
 
 // ErrSessionExists is a session name the store already holds.
 var ErrSessionExists = errors.New("a session of that name exists")
+
+// Get returns the session of that kind, namespace and name, or nil.
+func (s *Store) Get(kind, namespace, name string) (*Session, error) {
+	var out *Session
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(sessionsBucket).Get(key(&Session{Kind: kind, Namespace: namespace, Name: name}))
+		if v == nil {
+			return nil
+		}
+		out = &Session{}
+		return json.Unmarshal(v, out)
+	})
+	return out, err
+}
+
+// RecordStatus replaces the status of a session with what update makes of
+// it, in one transaction: the step that reports and the runtime that
+// closes the session never lose each other's writes. A session the store
+// does not hold (update-status run by hand) is recorded with its status.
+func (s *Store) RecordStatus(kind, namespace, name string, update func(raw []byte) ([]byte, error)) error {
+	return s.update(func(tx *bolt.Tx) error {
+		sess := &Session{Kind: kind, Namespace: namespace, Name: name}
+		v := tx.Bucket(sessionsBucket).Get(key(sess))
+		if v != nil {
+			if err := json.Unmarshal(v, sess); err != nil {
+				return err
+			}
+		}
+		raw, err := update(sess.Status)
+		if err != nil {
+			return err
+		}
+		sess.Status = raw
+		if v == nil {
+			// No runtime holds it: the recorded phase is its phase.
+			var st struct{ Phase string }
+			_ = json.Unmarshal(raw, &st)
+			sess.Phase, sess.Start = st.Phase, time.Now().UTC()
+		}
+		return putTx(tx, sess)
+	})
+}
 
 // Delete removes a session.
 func (s *Store) Delete(sess *Session) error {
