@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"net/http/httptest"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
 
 func TestIsStashImage(t *testing.T) {
