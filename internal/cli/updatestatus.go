@@ -61,7 +61,7 @@ cluster it records the status in the local runtime's store in --state-dir.`,
 	fl.StringVar(&s.BackupSession, "backupsession", "", "BackupSession to update")
 	fl.StringVar(&s.RestoreSession, "restoresession", "", "RestoreSession to update")
 	fl.String("invoker-kind", "", "kind of the invoker")
-	fl.StringVar(&s.InvokerName, "invoker-name", "", "name of the invoker")
+	fl.String("invoker-name", "", "name of the invoker (accepted for compatibility; the operator knows it)")
 	fl.StringVar(&s.Target.Kind, "target-kind", "", "kind of the target")
 	fl.StringVar(&s.Target.Name, "target-name", "", "name of the target")
 	fl.StringVar(&s.Target.Namespace, "target-namespace", "", "namespace of the target")

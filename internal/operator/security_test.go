@@ -405,7 +405,7 @@ func TestStepRoleNamesItsObjects(t *testing.T) {
 	role := get(t, c, ns, "stash-backup-named", &rbacv1.Role{})
 	want := map[string][]string{
 		"secrets": {"pg-auth", "s3-secret"}, "backupconfigurations": {"named"}, "backupsessions": {name},
-		"backupsessions/status": {name}, "repositories": {"s3-repo"}, "repositories/status": {"s3-repo"}, "appbindings": {"pg"},
+		"backupsessions/status": {name}, "repositories": {"s3-repo"}, "appbindings": {"pg"},
 	}
 	for _, r := range role.Rules {
 		res := r.Resources[0]

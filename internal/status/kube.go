@@ -23,13 +23,16 @@ type Kube struct {
 
 // RecordBackup implements Recorder. It retries on conflicts, since several
 // hosts and the operator write the same status.
-func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error) {
+func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition, report *stashv1beta1.RepositoryReport) (*stashv1beta1.BackupSessionStatus, error) {
 	bs := &stashv1beta1.BackupSession{}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, bs); err != nil {
 			return err
 		}
 		bs.Status = MergeBackup(bs.Status, target, total, stats, conds...)
+		if report != nil {
+			bs.Status.Repository = report
+		}
 		return k.Client.Status().Update(ctx, bs)
 	})
 	if err != nil {

@@ -13,9 +13,10 @@ import (
 
 // Recorder stores the result of one host's backup or restore.
 type Recorder interface {
-	// RecordBackup also sets conds (the post-backup actions'), in the same
-	// update, so that the session turns final with them in place.
-	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error)
+	// RecordBackup also sets conds (the post-backup actions') and, when
+	// given, the repository's state they found, in the same update, so
+	// that the session turns final with them in place.
+	RecordBackup(ctx context.Context, namespace, session string, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition, report *stashv1beta1.RepositoryReport) (*stashv1beta1.BackupSessionStatus, error)
 	// RecordRestore also sets conds (warnings of the restore step, such as
 	// a "latest" that matched several invokers' snapshots).
 	RecordRestore(ctx context.Context, namespace, session string, totalHosts int32, stats []stashv1beta1.HostRestoreStats, conds ...stashv1beta1.Condition) (*stashv1beta1.RestoreSessionStatus, error)

@@ -8,10 +8,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/source"
 	"github.com/stash-backup/stash/internal/status"
@@ -21,10 +19,7 @@ import (
 type Session struct {
 	// BackupSession or RestoreSession: one of them is set.
 	BackupSession, RestoreSession string
-	// InvokerName is the BackupConfiguration whose Repository the
-	// post-backup actions update.
-	InvokerName string
-	Target      stashv1beta1.TargetRef
+	Target                        stashv1beta1.TargetRef
 	// TotalHosts is how many hosts the target has (0: the count the
 	// operator set, else 1).
 	TotalHosts int32
@@ -46,17 +41,23 @@ func Record(ctx context.Context, o Options, rec status.Recorder, kc client.Clien
 		if target.Namespace == "" {
 			target.Namespace = o.Namespace
 		}
-		var conds []stashv1beta1.Condition
+		var (
+			conds  []stashv1beta1.Condition
+			report *stashv1beta1.RepositoryReport
+		)
 		if allSucceeded(out.HostBackupStats) {
 			// Post-backup actions run before the stats are recorded,
-			// which sets their conditions in the same update. Outside a
-			// cluster only retention's outcome is recorded.
+			// which sets their conditions and findings in the same
+			// update. Outside a cluster only retention's outcome is
+			// recorded (the local runtime checks the repository itself).
 			conds = append(conds, retentionCondition(out.Retention, metav1.Now()))
 			if kc != nil {
-				conds = append(conds, o.postBackup(ctx, kc, s.InvokerName, out.Retention)...)
+				var pc []stashv1beta1.Condition
+				pc, report = o.postBackup(ctx, kc, out.Retention)
+				conds = append(conds, pc...)
 			}
 		}
-		st, err := rec.RecordBackup(ctx, o.Namespace, s.BackupSession, target, s.TotalHosts, out.HostBackupStats, conds)
+		st, err := rec.RecordBackup(ctx, o.Namespace, s.BackupSession, target, s.TotalHosts, out.HostBackupStats, conds, report)
 		if err != nil {
 			return "", err
 		}
@@ -113,11 +114,12 @@ func retentionCondition(ret *RetentionOutput, now metav1.Time) stashv1beta1.Cond
 	return c
 }
 
-// postBackup verifies the repository and records its state in the
-// invoker's Repository, with the snapshots retention removed (ret).
-// Failures become False conditions, which fail the session, rather than a
-// failed step.
-func (o *Options) postBackup(ctx context.Context, c client.Client, invoker string, ret *RetentionOutput) []stashv1beta1.Condition {
+// postBackup verifies the repository and reports its state, with the
+// snapshots retention removed (ret), for the session's status: the
+// operator, the Repository status's one writer, copies it there. Failures
+// become False conditions, which fail the session, rather than a failed
+// step.
+func (o *Options) postBackup(ctx context.Context, c client.Client, ret *RetentionOutput) ([]stashv1beta1.Condition, *stashv1beta1.RepositoryReport) {
 	now := metav1.Now()
 	cond := func(t string, err error, okMsg string) stashv1beta1.Condition {
 		if err != nil {
@@ -125,10 +127,9 @@ func (o *Options) postBackup(ctx context.Context, c client.Client, invoker strin
 		}
 		return stashv1beta1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "Succeeded", Message: okMsg, LastTransitionTime: now}
 	}
-	var conds []stashv1beta1.Condition
 	r, err := o.OpenReader(ctx, source.Kube{Reader: c})
 	if err != nil {
-		return append(conds, cond("RepositoryIntegrityVerified", err, ""))
+		return []stashv1beta1.Condition{cond("RepositoryIntegrityVerified", err, "")}, nil
 	}
 	defer r.Close(ctx) //nolint:errcheck
 	res, err := r.Check(ctx, false)
@@ -136,41 +137,15 @@ func (o *Options) postBackup(ctx context.Context, c client.Client, invoker strin
 		err = fmt.Errorf("repository check found %d problems, first: %s", len(res.Errors), res.Errors[0])
 	}
 	integrity := err == nil
-	conds = append(conds, cond("RepositoryIntegrityVerified", err, "Repository metadata verified."))
+	conds := []stashv1beta1.Condition{cond("RepositoryIntegrityVerified", err, "Repository metadata verified.")}
+	report := &stashv1beta1.RepositoryReport{Integrity: &integrity, Time: metav1.NewTime(time.Now())}
 	stats, err := r.Stats(ctx)
 	if err == nil {
-		err = recordRepositoryStatus(ctx, c, o.Namespace, invoker, func(st *stashv1alpha1.RepositoryStatus) {
-			t := metav1.NewTime(time.Now())
-			if st.FirstBackupTime == nil {
-				st.FirstBackupTime = &t
-			}
-			st.LastBackupTime = &t
-			st.Integrity = &integrity
-			st.TotalSize = stats.TotalSize
-			st.SnapshotCount = int64(stats.SnapshotCount)
-			if ret != nil && ret.Error == "" && !ret.DryRun {
-				st.SnapshotsRemovedOnLastCleanup = int64(ret.SnapshotsRemoved)
-			}
-		})
-	}
-	return append(conds, cond("RepositoryMetricsPushed", err, "Repository status updated; the operator exports its metrics."))
-}
-
-func recordRepositoryStatus(ctx context.Context, c client.Client, ns, invoker string, update func(*stashv1alpha1.RepositoryStatus)) error {
-	bc := &stashv1beta1.BackupConfiguration{}
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: invoker}, bc); err != nil {
-		return fmt.Errorf("get BackupConfiguration %s/%s: %w", ns, invoker, err)
-	}
-	rns := bc.Spec.Repository.Namespace
-	if rns == "" {
-		rns = ns
-	}
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		repo := &stashv1alpha1.Repository{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: rns, Name: bc.Spec.Repository.Name}, repo); err != nil {
-			return err
+		report.TotalSize = stats.TotalSize
+		report.SnapshotCount = int64(stats.SnapshotCount)
+		if ret != nil && ret.Error == "" && !ret.DryRun {
+			report.SnapshotsRemovedOnLastCleanup = int64(ret.SnapshotsRemoved)
 		}
-		update(&repo.Status)
-		return c.Status().Update(ctx, repo)
-	})
+	}
+	return append(conds, cond("RepositoryMetricsPushed", err, "Repository state reported; the operator records it in the Repository and exports its metrics.")), report
 }

@@ -465,10 +465,18 @@ func (e *env) postgres(t *testing.T) {
 		t.Fatalf("host stats %+v", hs)
 	}
 	t.Logf("backup %s: %s uploaded of %s in %s", bs.Name, hs[0].Snapshots[0].Uploaded, hs[0].Snapshots[0].TotalSize, hs[0].Duration)
-	repo := e.repository("s3-repo")
-	if repo.Status.SnapshotCount != 1 || repo.Status.Integrity == nil || !*repo.Status.Integrity {
-		t.Errorf("Repository status after the first backup: %+v", repo.Status)
+	// The step reports the repository's state to its session; the
+	// operator, as the session finishes, copies it to the Repository.
+	if r := bs.Status.Repository; r == nil || r.SnapshotCount != 1 || r.Integrity == nil || !*r.Integrity {
+		t.Errorf("the session's repository report: %+v", r)
 	}
+	eventually(t, 30*time.Second, "Repository status from the session's report", func() error {
+		repo := e.repository("s3-repo")
+		if repo.Status.SnapshotCount != 1 || repo.Status.Integrity == nil || !*repo.Status.Integrity || repo.Status.LastBackupTime == nil {
+			return fmt.Errorf("Repository status %+v", repo.Status)
+		}
+		return nil
+	})
 	desc := e.must("", e.stash, "describe", "backupsession", bs.Name, "-n", "demo")
 	if !strings.Contains(desc, "Succeeded") || !strings.Contains(desc, "dumpfile.sql") {
 		t.Errorf("kubectl stash describe:\n%s", desc)

@@ -77,6 +77,30 @@ type BackupSessionStatus struct {
 	Conditions []Condition `json:"conditions,omitempty"`
 	// +optional
 	Targets []BackupTargetStatus `json:"targets,omitempty"`
+	// Repository is what the session's post-backup actions found in the
+	// repository. The step reports it here, to its own session only; the
+	// operator copies it into the Repository's status, whose one writer
+	// it is. (An addition to Stash's API: Stash's steps wrote the
+	// Repository's status themselves.)
+	// +optional
+	Repository *RepositoryReport `json:"repository,omitempty"`
+}
+
+// RepositoryReport is a repository's state after a backup session.
+type RepositoryReport struct {
+	// Integrity is the result of the integrity check.
+	// +optional
+	Integrity *bool `json:"integrity,omitempty"`
+	// +optional
+	TotalSize string `json:"totalSize,omitempty"`
+	// +optional
+	SnapshotCount int64 `json:"snapshotCount,omitempty"`
+	// SnapshotsRemovedOnLastCleanup counts what the session's retention
+	// policy removed.
+	// +optional
+	SnapshotsRemovedOnLastCleanup int64 `json:"snapshotsRemovedOnLastCleanup,omitempty"`
+	// Time is when the figures were taken.
+	Time metav1.Time `json:"time"`
 }
 
 // BackupTargetStatus is one target's progress.

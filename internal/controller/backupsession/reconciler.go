@@ -20,12 +20,14 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/controller/jobstate"
@@ -392,6 +394,11 @@ func (r *Reconciler) finish(ctx context.Context, bs *stashv1beta1.BackupSession)
 		r.Metrics.BackupSession(bs.Namespace, bs.Spec.Invoker.Name, repositoryName(bc), *st, bs.CreationTimestamp.Time, now)
 		st.Conditions = status.SetCondition(st.Conditions, stashv1beta1.Condition{Type: CondMetricsPushed, Status: metav1.ConditionTrue, Reason: "SuccessfullyPushedMetrics", Message: "Exported by the operator's /metrics."}, metav1.NewTime(now))
 	}
+	if bc != nil && st.Repository != nil {
+		if err := r.recordRepository(ctx, bc, st.Repository); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	switch st.Phase {
 	case stashv1beta1.BackupSessionSucceeded:
 		r.Events.Event(bs, corev1.EventTypeNormal, controller.ReasonBackupSucceeded, "Backup session completed successfully.")
@@ -399,6 +406,49 @@ func (r *Reconciler) finish(ctx context.Context, bs *stashv1beta1.BackupSession)
 		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupFailed, "Backup session failed: "+firstError(*st))
 	}
 	return ctrl.Result{}, r.setStatus(ctx, bs, *st)
+}
+
+// recordRepository copies what a session's post-backup actions found
+// into its Repository's status. The operator is that status's one writer:
+// steps report to their session only, and need no access to the
+// Repository's status. A report older than the Repository's last backup
+// (sessions finishing out of order) changes nothing.
+func (r *Reconciler) recordRepository(ctx context.Context, bc *stashv1beta1.BackupConfiguration, rep *stashv1beta1.RepositoryReport) error {
+	key := client.ObjectKey{Namespace: bc.Spec.Repository.Namespace, Name: bc.Spec.Repository.Name}
+	if key.Namespace == "" {
+		key.Namespace = bc.Namespace
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		repo := &stashv1alpha1.Repository{}
+		if err := r.Client.Get(ctx, key, repo); err != nil {
+			return err
+		}
+		st := repo.Status.DeepCopy()
+		if st.LastBackupTime != nil && rep.Time.Before(st.LastBackupTime) {
+			return nil
+		}
+		t := rep.Time
+		if st.FirstBackupTime == nil {
+			st.FirstBackupTime = &t
+		}
+		st.LastBackupTime = &t
+		st.Integrity = rep.Integrity
+		st.TotalSize = rep.TotalSize
+		st.SnapshotCount = rep.SnapshotCount
+		st.SnapshotsRemovedOnLastCleanup = rep.SnapshotsRemovedOnLastCleanup
+		if equality.Semantic.DeepEqual(repo.Status, *st) {
+			return nil
+		}
+		repo.Status = *st
+		return r.Client.Status().Update(ctx, repo)
+	})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record the state of Repository %s: %w", key, err)
+	}
+	return nil
 }
 
 func repositoryName(bc *stashv1beta1.BackupConfiguration) string {

@@ -130,9 +130,6 @@ func BackupRules(a Access) []rbacv1.PolicyRule {
 			return rule(stashGroup, "repositories", []string{a.Repository}, "get")
 		},
 		func() (rbacv1.PolicyRule, bool) {
-			return rule(stashGroup, "repositories/status", []string{a.Repository}, "get", "update", "patch")
-		},
-		func() (rbacv1.PolicyRule, bool) {
 			return rule(appcatalogGroup, "appbindings", []string{a.AppBinding}, "get")
 		},
 		func() (rbacv1.PolicyRule, bool) { return rule("", "secrets", a.Secrets, "get") },
@@ -170,14 +167,12 @@ func TriggerRules(bc string) []rbacv1.PolicyRule {
 }
 
 // RepositoryRules let a ServiceAccount read one Repository and its storage
-// Secret and record the Repository's status: a grant in the Repository's
-// namespace, or the wipe Job's Role.
+// Secret: a grant in the Repository's namespace, or the wipe Job's Role.
+// The Repository's status is the operator's to write; steps report to
+// their session.
 func RepositoryRules(repo, secret string) []rbacv1.PolicyRule {
 	return rules(
 		func() (rbacv1.PolicyRule, bool) { return rule(stashGroup, "repositories", []string{repo}, "get") },
-		func() (rbacv1.PolicyRule, bool) {
-			return rule(stashGroup, "repositories/status", []string{repo}, "get", "update", "patch")
-		},
 		func() (rbacv1.PolicyRule, bool) { return rule("", "secrets", []string{secret}, "get") },
 	)
 }

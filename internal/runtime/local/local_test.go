@@ -193,7 +193,7 @@ func TestStoreRecorder(t *testing.T) {
 	rec := StoreRecorder{Dir: dir}
 	target := stashv1beta1.TargetRef{Kind: "AppBinding", Name: "pg"}
 	for _, h := range []string{"host-0", "host-1"} {
-		if _, err := rec.RecordBackup(ctx, "demo", "bc-1", target, 2, []stashv1beta1.HostBackupStats{{Hostname: h, Phase: "Succeeded"}}, nil); err != nil {
+		if _, err := rec.RecordBackup(ctx, "demo", "bc-1", target, 2, []stashv1beta1.HostBackupStats{{Hostname: h, Phase: "Succeeded"}}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

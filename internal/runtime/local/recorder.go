@@ -20,7 +20,7 @@ type StoreRecorder struct {
 var _ status.Recorder = StoreRecorder{}
 
 // RecordBackup implements status.Recorder.
-func (r StoreRecorder) RecordBackup(_ context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition) (*stashv1beta1.BackupSessionStatus, error) {
+func (r StoreRecorder) RecordBackup(_ context.Context, ns, session string, target stashv1beta1.TargetRef, total int32, stats []stashv1beta1.HostBackupStats, conds []stashv1beta1.Condition, report *stashv1beta1.RepositoryReport) (*stashv1beta1.BackupSessionStatus, error) {
 	var out stashv1beta1.BackupSessionStatus
 	err := r.record("BackupSession", ns, session, func(raw []byte) (any, error) {
 		var st stashv1beta1.BackupSessionStatus
@@ -30,6 +30,9 @@ func (r StoreRecorder) RecordBackup(_ context.Context, ns, session string, targe
 			}
 		}
 		out = status.MergeBackup(st, target, total, stats, conds...)
+		if report != nil {
+			out.Repository = report
+		}
 		return out, nil
 	})
 	return &out, err
