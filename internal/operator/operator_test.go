@@ -354,13 +354,16 @@ func TestBackupSessionSucceeds(t *testing.T) {
 		t.Errorf("backup Role: %+v", role.Rules)
 	}
 
-	// What update-status does in the Job's last container.
+	// What update-status does in the Job's last container, with what the
+	// post-backup actions found in the repository.
 	rec := status.Kube{Client: c}
 	n := int64(1)
+	yes := true
+	report := &stashv1beta1.RepositoryReport{Integrity: &yes, TotalSize: "2.000 MiB", SnapshotCount: 1, Time: metav1.Now()}
 	if _, err := rec.RecordBackup(context.Background(), ns, name, bs.Status.Targets[0].Ref, 1, []stashv1beta1.HostBackupStats{{
 		Hostname: "host-0", Phase: "Succeeded", Duration: "3s",
 		Snapshots: []stashv1beta1.SnapshotStats{{Name: "abcd1234", Path: "/dumpfile.sql", TotalSize: "2.000 MiB", Uploaded: "1.000 MiB", FileStats: stashv1beta1.FileStats{TotalFiles: &n}}},
-	}}, nil); err != nil {
+	}}, nil, report); err != nil {
 		t.Fatal(err)
 	}
 	setJobCondition(t, c, ns, job.Name, batchv1.JobComplete)
@@ -369,6 +372,14 @@ func TestBackupSessionSucceeds(t *testing.T) {
 		if bs.Status.Phase != stashv1beta1.BackupSessionSucceeded || !status.IsConditionTrue(bs.Status.Conditions, backupsession.CondHistoryCleaned) ||
 			!status.IsConditionTrue(bs.Status.Conditions, backupsession.CondMetricsPushed) || bs.Status.SessionDuration == "" {
 			return fmt.Errorf("%+v", bs.Status)
+		}
+		return nil
+	})
+	// The operator, the Repository status's one writer, copied the report.
+	eventually(t, 10*time.Second, "Repository status from the session's report", func() error {
+		repo := get(t, c, ns, "s3-repo", &stashv1alpha1.Repository{})
+		if repo.Status.SnapshotCount != 1 || repo.Status.Integrity == nil || !*repo.Status.Integrity || repo.Status.TotalSize != "2.000 MiB" || repo.Status.LastBackupTime == nil {
+			return fmt.Errorf("%+v", repo.Status)
 		}
 		return nil
 	})
