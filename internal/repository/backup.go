@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/stash-backup/stash/internal/repository/lock"
 	"io"
 	"os"
 	"path"
@@ -82,7 +83,7 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 				return nil, fmt.Errorf("stream %s not committed: %w", name, err)
 			}
 		}
-		if err := f.lock.held(); err != nil {
+		if err := f.held.Check(); err != nil {
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
 		end := time.Now()
@@ -135,7 +136,7 @@ type snapshotFrame struct {
 	w     repo.RepositoryWriter
 	comp  compression.Name
 	cut   *chunker.Chunker
-	lock  *heldLock
+	held  *lock.Held
 	start time.Time
 	o     BackupOptions
 	r     *Repository
@@ -161,11 +162,11 @@ func (r *Repository) writeSnapshot(ctx context.Context, purpose string, o Backup
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.lockShared(ctx)
+	held, err := r.lockShared(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release()
+	defer held.Release()
 	cut, err := r.streamChunker(ctx)
 	if err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func (r *Repository) writeSnapshot(ctx context.Context, purpose string, o Backup
 		OnUpload: func(n int64) { uploaded.Add(n) },
 	}, func(ctx context.Context, w repo.RepositoryWriter) error {
 		var err error
-		stats, err = body(ctx, &snapshotFrame{w: w, comp: comp, cut: cut, lock: lock, start: start, o: o, r: r})
+		stats, err = body(ctx, &snapshotFrame{w: w, comp: comp, cut: cut, held: held, start: start, o: o, r: r})
 		return err
 	})
 	if err != nil {
@@ -274,11 +275,11 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	if err != nil {
 		return nil, err
 	}
-	lock, err := r.lockShared(ctx)
+	held, err := r.lockShared(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer lock.release()
+	defer held.Release()
 
 	entry, err := localfs.NewEntry(abs)
 	if err != nil {
@@ -337,7 +338,7 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 				return fmt.Errorf("snapshot of %s not committed: %w", abs, err)
 			}
 		}
-		if err := lock.held(); err != nil {
+		if err := held.Check(); err != nil {
 			return fmt.Errorf("back up %s: %w", abs, err)
 		}
 		man.Tags = toKopiaTags(o.Tags)

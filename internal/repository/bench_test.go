@@ -98,10 +98,10 @@ func BenchmarkLockShared(b *testing.B) {
 		}
 	}
 	for b.Loop() {
-		lock, err := r.lockShared(ctx)
+		held, err := r.lockShared(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}
-		lock.release()
+		held.Release()
 	}
 }

@@ -74,7 +74,7 @@ func (r *Repository) BackupFiles(ctx context.Context, dirPath string, produce fu
 		if err := produce(add); err != nil {
 			return nil, fmt.Errorf("files of %s not committed: %w", dirPath, err)
 		}
-		if err := f.lock.held(); err != nil {
+		if err := f.held.Check(); err != nil {
 			return nil, fmt.Errorf("files of %s: %w", dirPath, err)
 		}
 		man := dm.Build(modTime, "")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/stash-backup/stash/internal/repository/blobmem"
 	"os"
 	"slices"
 	"strings"
@@ -41,7 +42,7 @@ func electCreator(ctx context.Context, st blob.Storage) (leader bool, release fu
 	_, _ = rand.Read(b[:])
 	host, _ := os.Hostname()
 	own := blob.ID(fmt.Sprintf("%s%d_%s", initLockPrefix, time.Now().UnixNano(), hex.EncodeToString(b[:])))
-	if err := st.PutBlob(ctx, own, gatherBytes([]byte(fmt.Sprintf("%s %d", host, os.Getpid()))), blob.PutOptions{}); err != nil {
+	if err := st.PutBlob(ctx, own, blobmem.Bytes([]byte(fmt.Sprintf("%s %d", host, os.Getpid()))), blob.PutOptions{}); err != nil {
 		return false, nil, fmt.Errorf("write repository creation marker: %w", err)
 	}
 	release = func() { _ = st.DeleteBlob(context.WithoutCancel(ctx), own) }

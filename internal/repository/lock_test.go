@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/stash-backup/stash/internal/repository/lock"
 	"io"
 	"sync/atomic"
 	"testing"
@@ -17,9 +18,9 @@ import (
 // shortLocks makes locks refresh every refresh and go stale after stale,
 // for one test.
 func shortLocks(t *testing.T, refresh, stale time.Duration) {
-	oldRefresh, oldStale := lockRefresh, lockStale
-	lockRefresh, lockStale = refresh, stale
-	t.Cleanup(func() { lockRefresh, lockStale = oldRefresh, oldStale })
+	oldRefresh, oldStale := lock.Refresh, lock.Stale
+	lock.Refresh, lock.Stale = refresh, stale
+	t.Cleanup(func() { lock.Refresh, lock.Stale = oldRefresh, oldStale })
 }
 
 // flakyLockWrites fails lock writes while down is set, as a storage outage
@@ -30,7 +31,7 @@ type flakyLockWrites struct {
 }
 
 func (f *flakyLockWrites) PutBlob(ctx context.Context, id blob.ID, b blob.Bytes, o blob.PutOptions) error {
-	if f.down.Load() && bytes.HasPrefix([]byte(id), []byte(lockBlobPrefix)) {
+	if f.down.Load() && bytes.HasPrefix([]byte(id), []byte(lock.BlobPrefix)) {
 		return errors.New("503 Service Unavailable")
 	}
 	return f.Storage.PutBlob(ctx, id, b, o)
@@ -49,18 +50,18 @@ func TestLapsedLockStaysLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.release()
-	if err := l.held(); err != nil {
+	defer l.Release()
+	if err := l.Check(); err != nil {
 		t.Fatalf("fresh lock: %v", err)
 	}
 	st.down.Store(true)
 	time.Sleep(250 * time.Millisecond)
 	st.down.Store(false)
 	time.Sleep(100 * time.Millisecond) // refreshes would succeed now
-	if err := l.held(); !errors.Is(err, ErrLockLost) {
+	if err := l.Check(); !errors.Is(err, ErrLockLost) {
 		t.Fatalf("lock after a lapse and a recovered storage: %v, want ErrLockLost", err)
 	}
-	md, err := r.st.GetMetadata(ctx, l.id)
+	md, err := r.st.GetMetadata(ctx, l.ID())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,21 +79,21 @@ func TestStillExclusive(t *testing.T) {
 	other := openExisting(t, o)
 	for _, tc := range []struct {
 		name    string
-		meddle  func(t *testing.T, l *heldLock)
+		meddle  func(t *testing.T, l *lock.Held)
 		wantErr bool
 	}{
-		{"untouched", func(*testing.T, *heldLock) {}, false},
-		{"blob removed", func(t *testing.T, l *heldLock) {
-			if err := other.st.DeleteBlob(ctx, l.id); err != nil {
+		{"untouched", func(*testing.T, *lock.Held) {}, false},
+		{"blob removed", func(t *testing.T, l *lock.Held) {
+			if err := other.st.DeleteBlob(ctx, l.ID()); err != nil {
 				t.Fatal(err)
 			}
 		}, true},
-		{"backup started", func(t *testing.T, _ *heldLock) {
-			s, err := acquire(ctx, other.st, lockShared)
+		{"backup started", func(t *testing.T, _ *lock.Held) {
+			s, err := lock.Acquire(ctx, other.st, lock.Shared)
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(s.release)
+			t.Cleanup(s.Release)
 		}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,7 +101,7 @@ func TestStillExclusive(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer l.release()
+			defer l.Release()
 			tc.meddle(t, l)
 			err = r.stillExclusive(ctx, l)
 			if got := err != nil; got != tc.wantErr || (got && !errors.Is(err, ErrLockLost)) {
@@ -159,7 +160,7 @@ func TestPruneStopsWhenLockLapses(t *testing.T) {
 		}
 	}
 
-	lockRefresh, lockStale = 20*time.Second, 90*time.Second
+	lock.Refresh, lock.Stale = 20*time.Second, 90*time.Second
 	pr, err := r.Prune(ctx)
 	if err != nil || pr.Mode != PruneImmediate || pr.FreedBytes < 1<<20 {
 		t.Fatalf("prune after the storage recovered: %+v %v", pr, err)

@@ -62,7 +62,7 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 	excl, who, err := r.lockExclusiveNow(ctx)
 	switch {
 	case err == nil:
-		defer excl.release()
+		defer excl.Release()
 		safety = maintenance.SafetyNone
 		res.Mode = PruneImmediate
 	case errors.Is(err, errBusy):
@@ -72,7 +72,7 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 		return nil, err
 	}
 	if res.Mode == PruneImmediate {
-		r.deletes.set(excl.held)
+		r.deletes.set(excl.Check)
 		err = pruneNow(ctx, dr, r.opts.parallelism(), func() error { return r.stillExclusive(ctx, excl) })
 		r.deletes.set(nil)
 	} else {
@@ -88,7 +88,7 @@ func (r *Repository) Prune(ctx context.Context) (*PruneResult, error) {
 			func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 				return snapshotmaintenance.Run(ctx, w, maintenance.ModeFull, true, safety)
 			})
-		shared.release()
+		shared.Release()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("prune: %w", err)
@@ -124,7 +124,7 @@ func (r *Repository) Maintain(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("maintenance: %w", err)
 	}
-	defer shared.release()
+	defer shared.Release()
 	err = repo.DirectWriteSession(ctx, dr, repo.WriteSessionOptions{Purpose: "stash maintenance"},
 		func(ctx context.Context, w repo.DirectRepositoryWriter) error {
 			return snapshotmaintenance.Run(ctx, w, mode, false, maintenance.SafetyFull)

@@ -2,6 +2,7 @@ package repository
 
 import (
 	"github.com/stash-backup/stash/internal/repository/location"
+	"github.com/stash-backup/stash/internal/repository/lock"
 
 	"bytes"
 	"context"
@@ -493,12 +494,12 @@ func TestPruneDefersWhileBackupRuns(t *testing.T) {
 	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := r.lockShared(ctx) // a backup in progress elsewhere
+	held, err := r.lockShared(ctx) // a backup in progress elsewhere
 	if err != nil {
 		t.Fatal(err)
 	}
 	pr, err := r.Prune(ctx)
-	lock.release()
+	held.Release()
 	if err != nil || pr.Mode != PruneDeferred || !strings.Contains(pr.Reason, "in use by host") {
 		t.Fatalf("prune during backup: %+v %v", pr, err)
 	}
@@ -513,7 +514,7 @@ func TestStaleLockDoesNotBlock(t *testing.T) {
 	ctx := context.Background()
 	r := openNew(t, localOptions(t))
 	// A lock whose holder was killed: written once, never refreshed.
-	if err := writeLock(ctx, r.st, newLockID(lockExclusive), lockExclusive); err != nil {
+	if err := lock.Write(ctx, r.st, lock.NewID(lock.Exclusive), lock.Exclusive); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(400 * time.Millisecond)
@@ -913,7 +914,7 @@ type lockRecorder struct {
 }
 
 func (l *lockRecorder) PutBlob(ctx context.Context, id blob.ID, b blob.Bytes, o blob.PutOptions) error {
-	if rest, ok := strings.CutPrefix(string(id), lockBlobPrefix); ok {
+	if rest, ok := strings.CutPrefix(string(id), lock.BlobPrefix); ok {
 		l.mu.Lock()
 		l.kinds = append(l.kinds, rest[:1])
 		l.mu.Unlock()
@@ -930,18 +931,18 @@ func TestDeferredPruneHoldsSharedLock(t *testing.T) {
 	if _, err := r.BackupStream(ctx, "dump.sql", strings.NewReader("x"), BackupOptions{Host: "host-0"}); err != nil {
 		t.Fatal(err)
 	}
-	lock, err := r.lockShared(ctx) // a backup in progress elsewhere
+	held, err := r.lockShared(ctx) // a backup in progress elsewhere
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.release()
+	defer held.Release()
 	rec := &lockRecorder{Storage: r.st}
 	r.st = rec
 	pr, err := r.Prune(ctx)
 	if err != nil || pr.Mode != PruneDeferred {
 		t.Fatalf("prune: %+v %v, want deferred", pr, err)
 	}
-	if !slices.Contains(rec.kinds, lockShared) {
+	if !slices.Contains(rec.kinds, lock.Shared) {
 		t.Fatalf("the deferred prune wrote locks %q, want a shared one", rec.kinds)
 	}
 }
@@ -993,7 +994,7 @@ type lockWritesFail struct {
 }
 
 func (l *lockWritesFail) PutBlob(ctx context.Context, id blob.ID, b blob.Bytes, o blob.PutOptions) error {
-	if strings.HasPrefix(string(id), lockBlobPrefix) {
+	if strings.HasPrefix(string(id), lock.BlobPrefix) {
 		l.mu.Lock()
 		l.writes++
 		n := l.writes
@@ -1059,16 +1060,16 @@ func TestLockAgeOnStorageClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.st = skewedClock{Storage: r.st, by: -5 * time.Minute}
-	lock, err := r.lockShared(ctx) // a backup in progress
+	held, err := r.lockShared(ctx) // a backup in progress
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lock.release()
+	defer held.Release()
 	pr, err := r.Prune(ctx)
 	if err != nil || pr.Mode != PruneDeferred {
 		t.Fatalf("prune during a backup, storage clock behind: %+v %v, want deferred", pr, err)
 	}
-	locks, _ := blob.ListAllBlobs(ctx, r.st, blob.ID(lockBlobPrefix+lockShared))
+	locks, _ := blob.ListAllBlobs(ctx, r.st, blob.ID(lock.BlobPrefix+lock.Shared))
 	if len(locks) != 1 {
 		t.Fatalf("%d shared locks left, want the backup's", len(locks))
 	}

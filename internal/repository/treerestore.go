@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"github.com/stash-backup/stash/internal/repository/blobmem"
 	"path"
 	"slices"
 	"sync"
@@ -518,13 +519,13 @@ func (t *treeRestorer) restoreWhole(ctx context.Context, f *restoreFile) error {
 }
 
 // packBuffers hold pack ranges being restored from.
-var packBuffers = sync.Pool{New: func() any { return new(gatherWriter) }}
+var packBuffers = sync.Pool{New: func() any { return new(blobmem.Buffer) }}
 
 // restoreRange reads [start, end) of pack id once and writes the contents
 // cs that lie in it. kopia decrypts and checks each content as ever; its
 // reads of the pack are served from the range held in memory.
 func (t *treeRestorer) restoreRange(ctx context.Context, id blob.ID, start, end int64, cs []*packContent) error {
-	buf := packBuffers.Get().(*gatherWriter)
+	buf := packBuffers.Get().(*blobmem.Buffer)
 	defer packBuffers.Put(buf)
 	buf.Reset()
 	// Room for the range and for the last, empty read of ReadFrom, so that
