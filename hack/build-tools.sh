@@ -22,3 +22,20 @@ if [[ ! -x bin/helm || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   (cd hack/helm && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/helm" helm.sh/helm/v3/cmd/helm)
   echo "$want" > "$stamp"
 fi
+
+# FerretDB (the MongoDB wire protocol over SQLite) is the MongoDB addon's
+# test server: no MongoDB server can be built or installed here. Its
+# module zip lacks build/version/version.txt, which its build embeds, so
+# it builds from a writable copy with that file added.
+ferretdb=v1.24.2
+stamp=bin/.ferretdb-stamp
+if [[ ! -x bin/ferretdb || ! -f $stamp || $(cat "$stamp") != "$ferretdb" ]]; then
+  echo "building FerretDB $ferretdb (test-only MongoDB-compatible server) into bin/ ..." >&2
+  dir=$(cd hack/tools && go mod download -json "github.com/FerretDB/FerretDB@$ferretdb" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  src=$(mktemp -d)
+  cp -r "$dir/." "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/build/version" && echo "$ferretdb" > "$src/build/version/version.txt"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/ferretdb" ./cmd/ferretdb)
+  rm -rf "$src"
+  echo "$ferretdb" > "$stamp"
+fi

@@ -1,6 +1,7 @@
 // Package testserver starts real servers for the integration tier of the
-// tests: MinIO (built by hack/build-tools.sh into bin/), PostgreSQL and
-// MariaDB (Debian's), kube-apiserver and etcd, the kopia CLI. They run
+// tests: MinIO and FerretDB (built by hack/build-tools.sh into bin/),
+// PostgreSQL and MariaDB (Debian's), kube-apiserver and etcd, the kopia
+// CLI. They run
 // only with STASH_INTEGRATION=1 (make test and CI set it), and then a
 // missing one fails its test, so CI can never pass by skipping; without
 // it, their tests skip and say how to run them.

@@ -1,0 +1,65 @@
+package testserver
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// FerretDB is a running FerretDB server: the MongoDB wire protocol over
+// SQLite, the most faithful MongoDB server that builds here (no MongoDB
+// can be built or installed). Known gaps: no Decimal128, and the `ns`
+// option listIndexes returns is refused by createIndexes.
+type FerretDB struct {
+	// URI is a mongodb:// URI of the server, without credentials.
+	URI  string
+	Host string
+	Port int
+}
+
+// StartFerretDB starts FerretDB (built by hack/build-tools.sh into bin/)
+// with its data in a temporary directory; it is stopped when the test
+// ends.
+func StartFerretDB(t testing.TB) *FerretDB {
+	t.Helper()
+	NeedIntegration(t)
+	bin := filepath.Join(RepoRoot(), "bin", "ferretdb")
+	if _, err := os.Stat(bin); err != nil {
+		missing(t, "FerretDB ("+bin+")")
+	}
+	dir := t.TempDir()
+	port, debug := FreePort(t), FreePort(t)
+	f := &FerretDB{Host: "127.0.0.1", Port: port, URI: fmt.Sprintf("mongodb://127.0.0.1:%d/", port)}
+	cmd := exec.Command(bin, "--handler=sqlite", "--sqlite-url=file:"+dir+"/", "--state-dir="+dir,
+		fmt.Sprintf("--listen-addr=127.0.0.1:%d", port), fmt.Sprintf("--debug-addr=127.0.0.1:%d", debug), "--telemetry=disable")
+	logf, err := os.Create(filepath.Join(t.TempDir(), "ferretdb.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start FerretDB: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return f
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("FerretDB did not listen: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
