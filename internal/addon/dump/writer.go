@@ -68,42 +68,49 @@ func (w *Writer) Commands(ctx context.Context, host, name string, cmds ...func(c
 // errStreamAborted ends a producer whose snapshot failed.
 var errStreamAborted = errors.New("the snapshot being written failed")
 
+// pipeFrom runs write on a goroutine of its own into a pipe and returns
+// the pipe's reader. wait stops write if it is still writing (its reader
+// gave up) and returns write's error; it may be called more than once.
+func pipeFrom(write func(io.Writer) error) (r io.Reader, wait func() error) {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := write(pw)
+		pw.CloseWithError(err) // nil: the reader sees EOF
+		done <- err
+	}()
+	var (
+		once sync.Once
+		werr error
+	)
+	return pr, func() error {
+		once.Do(func() {
+			pr.CloseWithError(errStreamAborted)
+			werr = <-done
+		})
+		return werr
+	}
+}
+
 // Stream implements addon.Writer: produce writes into a pipe the
 // repository reads, and the snapshot is committed only when produce
 // returned nil after the whole stream was read.
 func (w *Writer) Stream(ctx context.Context, host, name string, produce func(context.Context, io.Writer) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := produce(ctx, pw)
-		if err != nil {
-			pw.CloseWithError(err)
-		} else {
-			pw.Close()
-		}
-		done <- err
-	}()
+	src, wait := pipeFrom(func(pw io.Writer) error { return produce(ctx, pw) })
 	bo := w.options(host)
-	waited := false
-	bo.BeforeCommit = func() error {
-		waited = true
-		return <-done
-	}
+	bo.BeforeCommit = wait
 	r, err := w.repo()
 	var st *repository.SnapshotStats
 	if err == nil {
-		st, err = r.BackupStream(ctx, name, pr, bo)
+		st, err = r.BackupStream(ctx, name, src, bo)
 	}
-	if !waited {
-		// The producer may still be writing: stop it, and wait for it
-		// so that nothing of it outlives the call.
-		cancel()
-		pr.CloseWithError(errStreamAborted)
-		if perr := <-done; err == nil {
-			err = perr
-		}
+	// The producer may still be writing when the snapshot failed: stop
+	// it, so that nothing of it outlives the call.
+	cancel()
+	if perr := wait(); err == nil {
+		err = perr
 	}
 	if err != nil {
 		return err
@@ -121,16 +128,9 @@ func (w *Writer) Files(ctx context.Context, host, path string, produce func(cont
 	}
 	st, err := r.BackupFiles(ctx, path, func(add repository.AddFile) error {
 		return produce(ctx, func(name string, write func(io.Writer) error) error {
-			pr, pw := io.Pipe()
-			done := make(chan error, 1)
-			go func() {
-				err := write(pw)
-				pw.CloseWithError(err)
-				done <- err
-			}()
-			err := add(name, pr)
-			pr.CloseWithError(errStreamAborted)
-			if werr := <-done; err == nil {
+			src, wait := pipeFrom(write)
+			err := add(name, src)
+			if werr := wait(); err == nil {
 				err = werr
 			}
 			return err

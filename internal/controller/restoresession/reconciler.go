@@ -164,10 +164,7 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	}
 	jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, AppBinding: ab, Repository: repo, Catalog: lookup, Image: r.Config.Image})
 	if err != nil {
-		r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
-		r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
-		st.Phase = stashv1beta1.RestoreFailed
-		return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
+		return r.jobFailed(ctx, rs, st, err)
 	}
 	sa := jobs[0].Spec.Template.Spec.ServiceAccountName
 	access := rbac.Access{Session: rs.Name, Secrets: controller.StepSecrets(rs.Namespace, repo, ab)}
@@ -199,12 +196,10 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 			return ctrl.Result{}, err
 		}
 		if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-			r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
 			if controller.Permanent(err) {
-				r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
-				st.Phase = stashv1beta1.RestoreFailed
-				return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
+				return r.jobFailed(ctx, rs, st, err)
 			}
+			r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
 			return ctrl.Result{}, fmt.Errorf("create Job %s/%s: %w", job.Namespace, job.Name, err)
 		}
 		r.Events.Event(rs, corev1.EventTypeNormal, controller.ReasonRestoreJobCreated, "Created restore Job "+job.Name)
@@ -230,6 +225,13 @@ func (r *Reconciler) ensureFailed(ctx context.Context, rs *stashv1beta1.RestoreS
 	if !errors.Is(err, rbac.ErrNotManaged) {
 		return ctrl.Result{}, err
 	}
+	return r.jobFailed(ctx, rs, st, err)
+}
+
+// jobFailed ends the session: its Jobs cannot be made, and asking again
+// would not help. The reason goes to an event and the RestoreJobCreated
+// condition.
+func (r *Reconciler) jobFailed(ctx context.Context, rs *stashv1beta1.RestoreSession, st *stashv1beta1.RestoreSessionStatus, err error) (ctrl.Result, error) {
 	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
 	r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
 	st.Phase = stashv1beta1.RestoreFailed
@@ -248,10 +250,7 @@ func (r *Reconciler) configFailed(ctx context.Context, rs *stashv1beta1.RestoreS
 	if !errors.Is(err, errTemplate) && !controller.Permanent(err) {
 		return ctrl.Result{}, err
 	}
-	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
-	r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
-	st.Phase = stashv1beta1.RestoreFailed
-	return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
+	return r.jobFailed(ctx, rs, st, err)
 }
 
 // ensureClaims creates the PVCs of volumeClaimTemplates (one per replica,

@@ -132,13 +132,13 @@ func (s *Scheduler) loop(ctx context.Context, set *manifest.Set, changed func() 
 	if poll <= 0 {
 		poll = 2 * time.Second
 	}
-	s.apply(ctx, set, clock.Now())
+	s.apply(set, clock.Now())
 	nextPoll := clock.Now().Add(poll)
 	for {
 		now := clock.Now()
 		if !now.Before(nextPoll) {
 			if set, ok := changed(); ok {
-				s.apply(ctx, set, now)
+				s.apply(set, now)
 			}
 			nextPoll = now.Add(poll)
 		}
@@ -206,7 +206,7 @@ func (s *Scheduler) fingerprint() string {
 
 // apply makes the entries match the BackupConfigurations: a new or
 // changed schedule runs first at its next time after now.
-func (s *Scheduler) apply(_ context.Context, set *manifest.Set, now time.Time) {
+func (s *Scheduler) apply(set *manifest.Set, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.entries == nil {
