@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -15,9 +16,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/catalog"
 	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/kube"
+	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/status"
 )
 
@@ -107,3 +111,78 @@ func TestRequeueBeforeDeadline(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestValidatesOnLiveObjects: a Repository whose usage policy was just
+// changed to allow the session's namespace is judged as the API server
+// holds it, not as a lagging cache does; an Invalid RestoreSession is
+// final, so a stale refusal would never heal.
+func TestValidatesOnLiveObjects(t *testing.T) {
+	ctx := context.Background()
+	cat, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := func(team string) *stashv1alpha1.Repository {
+		sel := stashv1alpha1.NamespacesFromSelector
+		return &stashv1alpha1.Repository{
+			ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: "b"},
+			Spec: stashv1alpha1.RepositorySpec{
+				Backend: stashv1alpha1.Backend{StorageSecretName: "s", S3: &stashv1alpha1.S3Spec{Endpoint: "https://s3.example", Bucket: "b"}},
+				UsagePolicy: &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{
+					From: &sel, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": team}}}},
+			},
+		}
+	}
+	rs := &stashv1beta1.RestoreSession{
+		ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "c", Generation: 1},
+		Spec: stashv1beta1.RestoreSessionSpec{
+			Repository: stashv1beta1.ObjectReference{Name: "repo", Namespace: "b"},
+			RestoreTargetSpec: stashv1beta1.RestoreTargetSpec{
+				Task: stashv1beta1.TaskRef{Name: "pvc-restore"},
+				Target: &stashv1beta1.RestoreTarget{Ref: stashv1beta1.TargetRef{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: "data"}},
+			},
+		},
+	}
+	common := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "c", Labels: map[string]string{"team": "c"}}},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "c"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "b"}},
+	}
+	build := func(objs ...client.Object) client.Client {
+		return fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(append(objs, common...)...).WithStatusSubresource(&stashv1beta1.RestoreSession{}).Build()
+	}
+	for _, tt := range []struct {
+		name        string
+		cache, live string
+		wantInvalid bool
+	}{
+		{"stale cache refuses, live allows", "x", "c", false},
+		{"live refuses", "c", "x", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cached := build(repo(tt.cache), rs.DeepCopy())
+			live := build(repo(tt.live))
+			r := &Reconciler{Client: cached, APIReader: live, Events: record.NewFakeRecorder(10),
+				Config: controller.Config{Catalog: cat, Image: plan.DefaultImage, Now: time.Now}}
+			cur := &stashv1beta1.RestoreSession{}
+			if err := cached.Get(ctx, client.ObjectKeyFromObject(rs), cur); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.start(ctx, cur); err != nil {
+				t.Fatal(err)
+			}
+			got := &stashv1beta1.RestoreSession{}
+			if err := cached.Get(ctx, client.ObjectKeyFromObject(rs), got); err != nil {
+				t.Fatal(err)
+			}
+			cond := status.FindCondition(got.Status.Conditions, CondValidationPassed)
+			invalid := got.Status.Phase == stashv1beta1.RestoreInvalid && cond != nil && strings.Contains(cond.Message, "Repository b/repo allows namespaces")
+			if invalid != tt.wantInvalid {
+				t.Errorf("phase %q (conditions %+v), want refused by the usage policy: %v", got.Status.Phase, got.Status.Conditions, tt.wantInvalid)
+			}
+			if !tt.wantInvalid && got.Status.Phase != stashv1beta1.RestoreRunning {
+				t.Errorf("phase %q (conditions %+v), want Running", got.Status.Phase, got.Status.Conditions)
+			}
+		})
+	}
+}

@@ -109,7 +109,10 @@ func (r *Reconciler) cond(st *stashv1beta1.RestoreSessionStatus, gen int64, t st
 }
 
 func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
-	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
+	// Read past the cache: an Invalid RestoreSession is final (nothing
+	// watched re-validates it), so a Repository's usage policy granted a
+	// moment ago must not be judged from a cache that has not seen it yet.
+	lookup := kube.Lookup{Ctx: ctx, Reader: r.APIReader, Catalog: r.Config.Catalog}
 	st := rs.Status.DeepCopy()
 	errs := validation.RestoreSession(rs, lookup)
 	var invalid, missing field.ErrorList
