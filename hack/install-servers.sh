@@ -13,6 +13,9 @@ command -v strace >/dev/null || need+=(strace)
 # (hack/images.sh), which are built before the cluster installs its own
 # packages.
 [[ -x /bin/busybox ]] || need+=(busybox-static)
+# pymongo's BSON decoder reads the MongoDB addon's archives independently
+# of our own reader (internal/addon/mongodb TestArchiveReadByPymongo).
+/usr/bin/python3 -c 'import bson' 2>/dev/null || need+=(python3-bson)
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then
     echo "missing ${need[*]}: run as root, or: sudo apt-get install -y ${need[*]}" >&2

@@ -16,9 +16,13 @@ import (
 
 // Connection is how to reach an application.
 type Connection struct {
-	Scheme   string
-	Host     string
-	Port     int
+	Scheme string
+	Host   string
+	Port   int
+	// Seeds holds every host:port of a URL that names several, as a
+	// MongoDB replica set's seed list does (mongodb://a:27017,b:27017/);
+	// Host and Port are then the first of them. It is empty otherwise.
+	Seeds    []string
 	Database string
 	// Query holds URL or service query parameters (sslmode=disable, …).
 	Query url.Values
@@ -180,11 +184,37 @@ func parseURLForm(c *Connection, raw string) error {
 		return errCredentials
 	}
 	c.Scheme = u.Scheme
-	if err := setHostPort(c, u.Host); err != nil {
+	if strings.Contains(u.Host, ",") {
+		if err := setSeeds(c, u.Host); err != nil {
+			return err
+		}
+	} else if err := setHostPort(c, u.Host); err != nil {
 		return err
 	}
 	c.Database = strings.Trim(u.Path, "/")
 	c.Query = u.Query()
+	return nil
+}
+
+// setSeeds reads a seed list, host:port pairs separated by commas, each
+// checked as a single address is; a pair without a port gets c's default.
+func setSeeds(c *Connection, list string) error {
+	def := c.Port
+	var seeds []string
+	for _, hp := range strings.Split(list, ",") {
+		one := Connection{Port: def}
+		if err := setHostPort(&one, hp); err != nil {
+			return err
+		}
+		if one.Host == "" {
+			return fmt.Errorf("an empty host in the list %q", list)
+		}
+		seeds = append(seeds, one.Address())
+		if len(seeds) == 1 {
+			c.Host, c.Port = one.Host, one.Port
+		}
+	}
+	c.Seeds = seeds
 	return nil
 }
 

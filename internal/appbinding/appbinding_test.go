@@ -62,6 +62,18 @@ func TestResolve(t *testing.T) {
 			},
 			want: Connection{Scheme: "tcp", Host: "pg", Port: 5432, Username: "u", Password: "override"},
 		},
+		{
+			name: "mongodb seed list",
+			cc:   appcatalogv1alpha1.ClientConfig{URL: strp("mongodb://mg-0.mg-pods:27017,mg-1.mg-pods,10.0.0.3:27018/?replicaSet=rs0")},
+			want: Connection{Scheme: "mongodb", Host: "mg-0.mg-pods", Port: 27017, Seeds: []string{"mg-0.mg-pods:27017", "mg-1.mg-pods:5432", "10.0.0.3:27018"}},
+		},
+		{
+			name: "mongodb+srv",
+			cc:   appcatalogv1alpha1.ClientConfig{URL: strp("mongodb+srv://cluster0.example.com/?authSource=admin")},
+			want: Connection{Scheme: "mongodb+srv", Host: "cluster0.example.com", Port: 5432},
+		},
+		{name: "empty seed", cc: appcatalogv1alpha1.ClientConfig{URL: strp("mongodb://a:1,,b:2/")}, err: "empty host"},
+		{name: "bad seed", cc: appcatalogv1alpha1.ClientConfig{URL: strp("mongodb://a:1,-b:2/")}, err: "bad host"},
 		{name: "credentials in url", cc: appcatalogv1alpha1.ClientConfig{URL: strp("postgresql://u:S3cret@h:1/db")}, err: "must not hold credentials"},
 		{name: "credentials in mysql dsn", cc: appcatalogv1alpha1.ClientConfig{URL: strp("root:S3cret@tcp(mysql:3306)/")}, err: "must not hold credentials"},
 		{name: "unparsable url with credentials", cc: appcatalogv1alpha1.ClientConfig{URL: strp("postgresql://u:S3cret@h:1/db%zz")}, err: "invalid URL escape"},
@@ -91,7 +103,7 @@ func TestResolve(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.Scheme != tt.want.Scheme || c.Host != tt.want.Host || c.Port != tt.want.Port || c.Database != tt.want.Database ||
-				c.Username != tt.want.Username || c.Password != tt.want.Password {
+				c.Username != tt.want.Username || c.Password != tt.want.Password || strings.Join(c.Seeds, " ") != strings.Join(tt.want.Seeds, " ") {
 				t.Errorf("got %+v, want %+v", *c, tt.want)
 			}
 		})

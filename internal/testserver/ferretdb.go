@@ -19,6 +19,16 @@ type FerretDB struct {
 	URI  string
 	Host string
 	Port int
+
+	cmd *exec.Cmd
+}
+
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (f *FerretDB) Kill(t testing.TB) {
+	t.Helper()
+	if err := f.cmd.Process.Kill(); err != nil {
+		t.Errorf("kill FerretDB: %v", err)
+	}
 }
 
 // StartFerretDB starts FerretDB (built by hack/build-tools.sh into bin/)
@@ -44,6 +54,7 @@ func StartFerretDB(t testing.TB) *FerretDB {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start FerretDB: %v", err)
 	}
+	f.cmd = cmd
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()

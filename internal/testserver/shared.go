@@ -18,6 +18,20 @@ type Shared struct {
 
 	minioOnce sync.Once
 	minio     *MinIO
+
+	ferretOnce sync.Once
+	ferret     *FerretDB
+}
+
+// FerretDB returns the package's FerretDB server, started for test t on
+// first use; tests keep to databases of their own.
+func (s *Shared) FerretDB(t testing.TB) *FerretDB {
+	t.Helper()
+	s.ferretOnce.Do(func() { s.ferret = StartFerretDB(s.For(t)) })
+	if s.ferret == nil {
+		StartFerretDB(t)
+	}
+	return s.ferret
 }
 
 // MinIO returns the package's MinIO server, started for test t on first

@@ -5,6 +5,7 @@ package builtin
 
 import (
 	"github.com/stash-backup/stash/internal/addon"
+	"github.com/stash-backup/stash/internal/addon/mongodb"
 	"github.com/stash-backup/stash/internal/addon/mysql"
 	"github.com/stash-backup/stash/internal/addon/postgres"
 )
@@ -15,5 +16,6 @@ func Drivers() []addon.Registration {
 	return []addon.Registration{
 		postgres.Registration(),
 		mysql.Registration(),
+		mongodb.Registration(),
 	}
 }

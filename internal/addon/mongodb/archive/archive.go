@@ -153,6 +153,16 @@ func (aw *Writer) EndNamespace(ns Namespace) error {
 	var sum uint64
 	if h := aw.crc[ns]; h != nil {
 		sum = h.Sum64()
+	} else {
+		// mongodump opens every namespace with a segment, an empty one
+		// for a view or an empty collection, before its end; keep to
+		// that shape rather than the spec's letter.
+		if err := aw.marshal(namespaceHeader{Database: ns.Database, Collection: ns.Collection}); err != nil {
+			return err
+		}
+		if _, err := aw.w.Write(terminator[:]); err != nil {
+			return err
+		}
 	}
 	if err := aw.marshal(namespaceHeader{Database: ns.Database, Collection: ns.Collection, EOF: true, CRC: int64(sum)}); err != nil {
 		return err

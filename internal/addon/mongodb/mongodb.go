@@ -1,0 +1,251 @@
+// Package mongodb backs up MongoDB natively, with the official Go
+// driver: a dump is written in mongodump's archive format (package
+// archive) straight into the repository, so that MongoDB's own
+// `mongorestore --archive` restores it, and a restore reads archives
+// that `mongodump --archive` wrote, as Stash's backups hold them. No
+// mongodump or mongorestore binary is needed.
+package mongodb
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"github.com/stash-backup/stash/internal/addon"
+	"github.com/stash-backup/stash/internal/addon/dump"
+	"github.com/stash-backup/stash/internal/appbinding"
+)
+
+// DumpFile is the name an archive is stored under, as in Stash.
+const DumpFile = "dump"
+
+// DefaultPort is MongoDB's.
+const DefaultPort = 27017
+
+// Secret keys of a MongoDB AppBinding's Secret.
+var (
+	UserKeys     = []string{"username", "MONGO_INITDB_ROOT_USERNAME"}
+	PasswordKeys = []string{"password", "MONGO_INITDB_ROOT_PASSWORD"}
+)
+
+// Options describe the server and what to do.
+type Options struct {
+	Conn *appbinding.Connection
+	// AuthDatabase is where the user is defined (--authentication-database).
+	AuthDatabase string
+	// DumpArgs and RestoreArgs are the parsed --mongo-args of a backup
+	// or a restore.
+	DumpArgs    DumpArgs
+	RestoreArgs RestoreArgs
+}
+
+// Driver is MongoDB as the step engine drives it.
+type Driver struct{ Options }
+
+// uri is the connection string without credentials, which go to the
+// driver as a Credential and so never into a URI that an error could
+// quote.
+func (o *Options) uri() string {
+	c := o.Conn
+	hosts := c.Address()
+	if len(c.Seeds) > 0 {
+		hosts = strings.Join(c.Seeds, ",")
+	}
+	scheme := "mongodb"
+	if c.Scheme == "mongodb+srv" {
+		// A DNS SRV name carries no port: the records give them.
+		scheme, hosts = "mongodb+srv", c.Host
+	}
+	q := url.Values{}
+	for k, v := range c.Query {
+		q[k] = v
+	}
+	return scheme + "://" + hosts + "/?" + q.Encode()
+}
+
+// tlsConfig is the AppBinding's TLS: its CA bundle, the client
+// certificate of spec.tlsSecret, and insecureSkipTLSVerify. It is nil
+// when the AppBinding has none of them and its URL asks for no TLS.
+func (o *Options) tlsConfig() (*tls.Config, error) {
+	c := o.Conn
+	want := len(c.CABundle) > 0 || len(c.ClientCert) > 0 || c.InsecureSkipTLSVerify
+	for _, k := range []string{"tls", "ssl"} {
+		if v := c.Query.Get(k); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, fmt.Errorf("AppBinding query %s=%q: give true or false", k, v)
+			}
+			want = want || on
+		}
+	}
+	if !want {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipTLSVerify} //nolint:gosec // the AppBinding's own choice
+	if len(c.CABundle) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(c.CABundle) {
+			return nil, errors.New("AppBinding spec.clientConfig.caBundle holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	if len(c.ClientCert) > 0 || len(c.ClientKey) > 0 {
+		cert, err := tls.X509KeyPair(c.ClientCert, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("AppBinding spec.tlsSecret: client certificate and key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// connect opens a client of the AppBinding's server. readPref, when not
+// empty, is a read preference mode.
+func (o *Options) connect(ctx context.Context, readPref string) (*mongo.Client, error) {
+	co := options.Client().ApplyURI(o.uri()).SetAppName("stash").SetServerSelectionTimeout(30 * time.Second)
+	if o.Conn.Scheme == "mongodb+srv" && o.Conn.Port != DefaultPort && o.Conn.Port != 0 {
+		return nil, errors.New("a mongodb+srv AppBinding names no port: remove it")
+	}
+	cfg, err := o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		co.SetTLSConfig(cfg)
+	}
+	if o.Conn.Username != "" {
+		src := o.AuthDatabase
+		if src == "" {
+			src = "admin"
+		}
+		co.SetAuth(options.Credential{Username: o.Conn.Username, Password: o.Conn.Password, AuthSource: src})
+	}
+	if readPref != "" {
+		rp, err := readPreference(readPref)
+		if err != nil {
+			return nil, err
+		}
+		co.SetReadPreference(rp)
+	}
+	if err := co.Validate(); err != nil {
+		return nil, fmt.Errorf("MongoDB connection options: %w", err)
+	}
+	cli, err := mongo.Connect(co)
+	if err != nil {
+		return nil, fmt.Errorf("connect to MongoDB at %s: %w", o.Conn.Address(), err)
+	}
+	return cli, nil
+}
+
+// ping checks that the server answers, as the user the AppBinding names.
+func ping(ctx context.Context, cli *mongo.Client) error {
+	return cli.Database("admin").RunCommand(ctx, bson.D{{Key: "ping", Value: 1}}).Err()
+}
+
+// Wait implements addon.Driver: it returns once the server answers a
+// ping, or an error after timeout.
+func (d Driver) Wait(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cli, err := d.connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer cli.Disconnect(context.WithoutCancel(ctx))
+	var last error
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		last = ping(pctx, cli)
+		pcancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("MongoDB at %s did not answer within %s: %w", d.Conn.Address(), timeout, last)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func readPreference(mode string) (*readpref.ReadPref, error) {
+	m, err := readpref.ModeFromString(mode)
+	if err != nil {
+		return nil, fmt.Errorf("--readPreference %q: give primary, primaryPreferred, secondary, secondaryPreferred or nearest", mode)
+	}
+	return readpref.New(m)
+}
+
+// Backup implements addon.Driver: one archive of the chosen namespaces,
+// streamed into the repository as it is read and committed only when
+// every collection was read to its end.
+func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
+	if d.DumpArgs.Oplog {
+		return errors.New("--oplog: a point-in-time dump of a replica set is not built yet; remove it to dump the data as it is read")
+	}
+	cli, err := d.connect(ctx, d.DumpArgs.ReadPreference)
+	if err != nil {
+		return err
+	}
+	defer cli.Disconnect(context.WithoutCancel(ctx))
+	if err := ping(ctx, cli); err != nil {
+		// Nothing read yet: the engine waits for the server and tries
+		// again, as it does for a dump tool that could not connect.
+		return &dump.NoOutputError{Err: fmt.Errorf("MongoDB at %s: %w", d.Conn.Address(), err)}
+	}
+	colls, err := survey(ctx, cli, d.DumpArgs)
+	if err != nil {
+		return err
+	}
+	version := serverVersion(ctx, cli)
+	return w.Stream(ctx, "", DumpFile, func(ctx context.Context, out io.Writer) error {
+		return writeArchive(ctx, cli, colls, version, d.DumpArgs, out)
+	})
+}
+
+// Restore implements addon.Driver: the archive is read as it comes out
+// of the repository and its documents inserted in parallel bulk writes;
+// indexes are built once the data is in.
+func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
+	cli, err := d.connect(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer cli.Disconnect(context.WithoutCancel(ctx))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := r.Stream(ctx, "", DumpFile, pw)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	st, err := restoreArchive(ctx, cli, pr, d.RestoreArgs, slog.Default())
+	// A restore that stopped early stops the stream too.
+	pr.CloseWithError(errRestoreStopped)
+	cancel()
+	if serr := <-done; err == nil && serr != nil {
+		err = serr
+	}
+	if err != nil {
+		return err
+	}
+	slog.Info("restored", "collections", st.Collections, "documents", st.Documents, "duplicatesKept", st.Duplicates)
+	return nil
+}
+
+var errRestoreStopped = errors.New("the restore stopped")
