@@ -3,9 +3,9 @@ package mongodb
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"

@@ -138,7 +138,7 @@ func TestValidatesOnLiveObjects(t *testing.T) {
 		Spec: stashv1beta1.RestoreSessionSpec{
 			Repository: stashv1beta1.ObjectReference{Name: "repo", Namespace: "b"},
 			RestoreTargetSpec: stashv1beta1.RestoreTargetSpec{
-				Task: stashv1beta1.TaskRef{Name: "pvc-restore"},
+				Task:   stashv1beta1.TaskRef{Name: "pvc-restore"},
 				Target: &stashv1beta1.RestoreTarget{Ref: stashv1beta1.TargetRef{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: "data"}},
 			},
 		},
