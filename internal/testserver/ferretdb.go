@@ -34,7 +34,14 @@ func (f *FerretDB) Kill(t testing.TB) {
 // StartFerretDB starts FerretDB (built by hack/build-tools.sh into bin/)
 // with its data in a temporary directory; it is stopped when the test
 // ends.
-func StartFerretDB(t testing.TB) *FerretDB {
+func StartFerretDB(t testing.TB) *FerretDB { return startFerretDB(t, nil) }
+
+// StartFerretDBTLS starts FerretDB listening with TLS only, its
+// certificate from tls, and requiring a client certificate signed by
+// tls.CA.
+func StartFerretDBTLS(t testing.TB, tls *TLSFiles) *FerretDB { return startFerretDB(t, tls) }
+
+func startFerretDB(t testing.TB, tls *TLSFiles) *FerretDB {
 	t.Helper()
 	NeedIntegration(t)
 	bin := filepath.Join(RepoRoot(), "bin", "ferretdb")
@@ -44,8 +51,24 @@ func StartFerretDB(t testing.TB) *FerretDB {
 	dir := t.TempDir()
 	port, debug := FreePort(t), FreePort(t)
 	f := &FerretDB{Host: "127.0.0.1", Port: port, URI: fmt.Sprintf("mongodb://127.0.0.1:%d/", port)}
-	cmd := exec.Command(bin, "--handler=sqlite", "--sqlite-url=file:"+dir+"/", "--state-dir="+dir,
-		fmt.Sprintf("--listen-addr=127.0.0.1:%d", port), fmt.Sprintf("--debug-addr=127.0.0.1:%d", debug), "--telemetry=disable")
+	args := []string{"--handler=sqlite", "--sqlite-url=file:" + dir + "/", "--state-dir=" + dir,
+		fmt.Sprintf("--debug-addr=127.0.0.1:%d", debug), "--telemetry=disable"}
+	if tls == nil {
+		args = append(args, fmt.Sprintf("--listen-addr=127.0.0.1:%d", port))
+	} else {
+		files := map[string][]byte{"ca.pem": tls.CA, "server.pem": tls.ServerCert, "server-key.pem": tls.ServerKey}
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The plain listener stays on a port of its own: FerretDB always
+		// opens one.
+		args = append(args, fmt.Sprintf("--listen-addr=127.0.0.1:%d", FreePort(t)), fmt.Sprintf("--listen-tls=127.0.0.1:%d", port),
+			"--listen-tls-cert-file="+filepath.Join(dir, "server.pem"), "--listen-tls-key-file="+filepath.Join(dir, "server-key.pem"),
+			"--listen-tls-ca-file="+filepath.Join(dir, "ca.pem"))
+	}
+	cmd := exec.Command(bin, args...)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "ferretdb.log"))
 	if err != nil {
 		t.Fatal(err)

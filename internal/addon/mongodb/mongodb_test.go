@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -492,5 +493,55 @@ func TestArchiveReadByPymongo(t *testing.T) {
 	}
 	if got.Header["tool_version"] != ToolVersion || got.Header["server_version"] == "" {
 		t.Errorf("header %v", got.Header)
+	}
+}
+
+// TestTLS: the AppBinding's caBundle verifies the server and
+// spec.tlsSecret's client certificate is presented (FerretDB requires
+// one signed by its CA); without the CA the server is not trusted, and
+// insecureSkipTLSVerify is the AppBinding's explicit way around that.
+func TestTLS(t *testing.T) {
+	ctx := context.Background()
+	files := testserver.NewTLS(t, "stash")
+	srv := testserver.StartFerretDBTLS(t, files)
+	conn := func() *appbinding.Connection {
+		return &appbinding.Connection{Scheme: "mongodb", Host: srv.Host, Port: srv.Port, Query: url.Values{},
+			CABundle: files.CA, ClientCert: files.ClientCert, ClientKey: files.ClientKey}
+	}
+	o := Options{Conn: conn(), DumpArgs: DumpArgs{Parallel: 2}, RestoreArgs: RestoreArgs{Parallel: 2, Workers: 1}}
+	cli, err := o.connect(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Disconnect(ctx)
+	seed(t, cli, "tls_shop", 50)
+	want := fingerprint(t, cli, "tls_shop")
+	o.DumpArgs.Select.DB = "tls_shop"
+	a := archiveOf(t, o)
+	dropAll(t, cli, "tls_shop")
+	if _, err := restoreBytes(t, cli, a, o.RestoreArgs); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, cli, "tls_shop"); got != want {
+		t.Error("restore over TLS differs")
+	}
+
+	untrusted := Options{Conn: conn()}
+	untrusted.Conn.CABundle = nil
+	untrusted.Conn.Query.Set("tls", "true")
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if err := (Driver{untrusted}).Wait(wctx, 2*time.Second); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a server not signed by a CA given: %v, want a certificate error", err)
+	}
+	nocert := Options{Conn: conn()}
+	nocert.Conn.ClientCert, nocert.Conn.ClientKey = nil, nil
+	if err := (Driver{nocert}).Wait(ctx, 2*time.Second); err == nil {
+		t.Error("connected without the client certificate the server requires")
+	}
+	skip := Options{Conn: conn()}
+	skip.Conn.CABundle, skip.Conn.InsecureSkipTLSVerify = nil, true
+	if err := (Driver{skip}).Wait(ctx, 10*time.Second); err != nil {
+		t.Errorf("insecureSkipTLSVerify: %v", err)
 	}
 }
