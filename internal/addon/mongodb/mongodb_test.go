@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -543,5 +544,107 @@ func TestTLS(t *testing.T) {
 	skip.Conn.CABundle, skip.Conn.InsecureSkipTLSVerify = nil, true
 	if err := (Driver{skip}).Wait(ctx, 10*time.Second); err != nil {
 		t.Errorf("insecureSkipTLSVerify: %v", err)
+	}
+}
+
+// mongodumpArchive is an archive as `mongodump --archive --db app
+// --dumpDbUsersAndRoles --oplog`-era tools write them (what Stash's backups
+// hold): a tool version of mongo-tools, index specs with the "ns" field
+// servers before 4.4 listed, options first in the metadata, the special
+// namespaces of users and roles first in the stream and without metadata,
+// a view as an empty namespace, and an oplog namespace last.
+func mongodumpArchive(t *testing.T, gz bool) []byte {
+	t.Helper()
+	items := archive.Namespace{Database: "app", Collection: "items"}
+	view := archive.Namespace{Database: "app", Collection: "cheap"}
+	users := archive.Namespace{Database: "app", Collection: "$admin.system.users"}
+	oplog := archive.Namespace{Database: "", Collection: "oplog"}
+	metas := []archive.CollectionMetadata{
+		{Database: "app", Collection: "items", Metadata: `{"options":{},"indexes":[{"v":{"$numberInt":"2"},"key":{"_id":{"$numberInt":"1"}},"name":"_id_","ns":"app.items"},{"v":{"$numberInt":"1"},"unique":true,"key":{"sku":{"$numberInt":"1"}},"name":"sku_1","ns":"app.items"}],"uuid":"0123456789abcdef0123456789abcdef","collectionName":"items","type":"collection"}`},
+		{Database: "app", Collection: "cheap", Metadata: `{"options":{"viewOn":"items","pipeline":[{"$match":{"price":{"$lt":{"$numberInt":"5"}}}}]},"indexes":[],"collectionName":"cheap","type":"view"}`},
+		{Database: "", Collection: "oplog", Metadata: ""},
+		{Database: "app", Collection: "$admin.system.users", Metadata: ""},
+	}
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	var z *gzip.Writer
+	if gz {
+		z = gzip.NewWriter(&buf)
+		w = z
+	}
+	aw, err := archive.NewWriter(w, archive.Header{ConcurrentCollections: 4, ServerVersion: "4.2.3", ToolVersion: "100.3.1"}, metas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := func(v bson.D) []byte {
+		b, err := bson.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(aw.WriteSegment(users, doc(bson.D{{Key: "_id", Value: "app.reader"}, {Key: "user", Value: "reader"}, {Key: "db", Value: "app"}})))
+	must(aw.EndNamespace(users))
+	for i := 0; i < 300; i += 100 {
+		var docs [][]byte
+		for j := i; j < i+100; j++ {
+			docs = append(docs, doc(bson.D{{Key: "_id", Value: int32(j)}, {Key: "sku", Value: fmt.Sprintf("S%d", j)}, {Key: "price", Value: int32(j % 10)}}))
+		}
+		must(aw.WriteSegment(items, docs...))
+		if i == 0 {
+			must(aw.EndNamespace(view)) // interleaved, as parallel dumps are
+		}
+	}
+	must(aw.EndNamespace(items))
+	must(aw.WriteSegment(oplog, doc(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1, I: 1}}, {Key: "op", Value: "n"}})))
+	must(aw.EndNamespace(oplog))
+	must(aw.Close())
+	if z != nil {
+		must(z.Close())
+	}
+	return buf.Bytes()
+}
+
+// TestRestoreMongodumpArchive: what Stash's mongodump wrote restores,
+// gzip-compressed or not: documents and indexes (the old "ns" field
+// dropped), the users of --dumpDbUsersAndRoles only when asked, the oplog
+// left alone unless replayed, and --oplogReplay refused saying why rather
+// than ignored. The view is excluded: FerretDB has no views.
+func TestRestoreMongodumpArchive(t *testing.T) {
+	_, cli := server(t)
+	for _, gz := range []bool{false, true} {
+		t.Run(fmt.Sprint("gzip=", gz), func(t *testing.T) {
+			dropAll(t, cli, "app")
+			a := mongodumpArchive(t, gz)
+			args, err := ParseRestoreArgs([]string{"--nsExclude=app.cheap"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := restoreBytes(t, cli, a, args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Documents != 300 || st.Collections != 1 {
+				t.Errorf("restored %+v, want 300 documents in 1 collection", st)
+			}
+			fp := fingerprint(t, cli, "app")
+			if !strings.Contains(fp, `"name": "sku_1","unique": true`) || strings.Contains(fp, `"ns"`) || !strings.Contains(fp, "300 documents") {
+				t.Errorf("restored database:\n%.1500s", fp)
+			}
+			args.OplogReplay = true
+			if _, err := restoreBytes(t, cli, a, args); err == nil || !strings.Contains(err.Error(), "--oplogReplay") {
+				t.Errorf("--oplogReplay: %v, want it refused by name", err)
+			}
+			args.OplogReplay, args.UsersAndRoles = false, true
+			if _, err := restoreBytes(t, cli, a, args); err == nil || !strings.Contains(err.Error(), "_mergeAuthzCollections") {
+				t.Errorf("--restoreDbUsersAndRoles on FerretDB: %v, want the server's refusal of _mergeAuthzCollections", err)
+			}
+		})
 	}
 }
