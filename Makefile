@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-operator tools images cluster-up cluster-down fmt vet clean
+.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-mongo bench-operator tools images cluster-up cluster-down fmt vet clean
 
 all: build
 
@@ -41,6 +41,12 @@ bench-peers: build
 
 bench-db:
 	hack/bench/db.sh
+
+# The MongoDB addon against FerretDB's own floor (cursor reads, bulk
+# inserts): docs/benchmarks.md#mongodb.
+bench-mongo:
+	hack/build-tools.sh
+	$(GO) run ./hack/bench/mongo -docs 200000 -rounds 3
 
 # 1 000 BackupConfigurations against a real kube-apiserver: time to Ready
 # and the operator's peak RSS.

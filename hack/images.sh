@@ -8,6 +8,8 @@
 #   localhost/stash:e2e           the operator and the stash steps
 #   localhost/stash-postgres:e2e  stash + PostgreSQL client tools (addon)
 #   localhost/postgres:15-e2e     a PostgreSQL 15 server for the tests
+#   localhost/stash-mongodb:e2e   stash alone (the MongoDB addon needs no tools)
+#   localhost/ferretdb:e2e        FerretDB (bin/ferretdb), the MongoDB stand-in
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -52,4 +54,9 @@ image -o "$root/$out/postgres.tar" -tag "localhost/postgres:15-$tag" -libs "${co
   -add /usr/lib/postgresql/15:/usr/lib/postgresql/15 -add /usr/share/postgresql/15:/usr/share/postgresql/15 \
   -add /usr/share/zoneinfo:/usr/share/zoneinfo -dir /var/run/postgresql \
   -entrypoint "/bin/sh -c" -user 999
+image -o "$root/$out/stash-mongodb.tar" -tag "localhost/stash-mongodb:$tag" "${common[@]}" "${bb[@]}" \
+  -add "$root/$work/stash:/usr/local/bin/stash" -entrypoint /usr/local/bin/stash -user 65535
+[[ -x bin/ferretdb ]] || hack/build-tools.sh
+image -o "$root/$out/ferretdb.tar" -tag "localhost/ferretdb:$tag" "${common[@]}" "${bb[@]}" \
+  -add "$root/bin/ferretdb:/usr/local/bin/ferretdb" -dir /data -entrypoint /usr/local/bin/ferretdb -user 65534
 ls -la "$out" >&2

@@ -223,6 +223,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	minio.MakeBucket(t, "stash")
 	e.deployPostgres(minio)
 	t.Run("postgres backup, data loss, restore, retention", e.postgres)
+	t.Run("mongodb backup, data loss, restore", e.mongodb)
 	t.Run("operator killed mid-session", e.operatorRestart)
 	t.Run("pvc backup and restore", e.pvc)
 	t.Run("scheduled backup and pause", e.scheduled)
