@@ -191,7 +191,10 @@ func serverVersion(ctx context.Context, cli *mongo.Client) string {
 // writeArchive dumps colls into w as one archive, reading up to
 // args.Parallel collections at once; their segments interleave. The
 // archive is complete only when it returns nil.
-func writeArchive(ctx context.Context, cli *mongo.Client, colls []collection, version string, args DumpArgs, w io.Writer) error {
+//
+// With oplogStart (--oplog), the oplog entries from it to the end of the
+// dump follow the collections, as the namespace mongodump calls "oplog".
+func writeArchive(ctx context.Context, cli *mongo.Client, colls []collection, version string, args DumpArgs, oplogStart *bson.Timestamp, w io.Writer) error {
 	var gz *gzip.Writer
 	if args.Gzip {
 		gz = gzip.NewWriter(w)
@@ -201,13 +204,21 @@ func writeArchive(ctx context.Context, cli *mongo.Client, colls []collection, ve
 	// them first, as mongodump's does.
 	colls = append([]collection(nil), colls...)
 	sort.SliceStable(colls, func(i, j int) bool { return !colls[i].special && colls[j].special })
-	metas := make([]archive.CollectionMetadata, 0, len(colls))
+	metas := make([]archive.CollectionMetadata, 0, len(colls)+1)
+	oplogListed := false
 	for _, c := range colls {
 		m, err := c.metadata()
 		if err != nil {
 			return err
 		}
+		if c.special && oplogStart != nil && !oplogListed {
+			metas = append(metas, archive.CollectionMetadata{Database: oplogNS.Database, Collection: oplogNS.Collection})
+			oplogListed = true
+		}
 		metas = append(metas, archive.CollectionMetadata{Database: c.ns.Database, Collection: c.ns.Collection, Metadata: m})
+	}
+	if oplogStart != nil && !oplogListed {
+		metas = append(metas, archive.CollectionMetadata{Database: oplogNS.Database, Collection: oplogNS.Collection})
 	}
 	aw, err := archive.NewWriter(w, archive.Header{ConcurrentCollections: int32(args.Parallel), ServerVersion: version, ToolVersion: ToolVersion}, metas)
 	if err != nil {
@@ -255,6 +266,18 @@ func writeArchive(ctx context.Context, cli *mongo.Client, colls []collection, ve
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+	if oplogStart != nil {
+		end, err := oplogTail(ctx, cli)
+		if err != nil {
+			return err
+		}
+		if err := dumpOplog(ctx, cli, *oplogStart, end, func(docs [][]byte) error { return aw.WriteSegment(oplogNS, docs...) }); err != nil {
+			return err
+		}
+		if err := aw.EndNamespace(oplogNS); err != nil {
+			return err
+		}
 	}
 	if err := aw.Close(); err != nil {
 		return err

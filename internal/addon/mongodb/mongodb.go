@@ -193,9 +193,6 @@ func readPreference(mode string) (*readpref.ReadPref, error) {
 // streamed into the repository as it is read and committed only when
 // every collection was read to its end.
 func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
-	if d.DumpArgs.Oplog {
-		return errors.New("--oplog: a point-in-time dump of a replica set is not built yet; remove it to dump the data as it is read")
-	}
 	cli, err := d.connect(ctx, d.DumpArgs.ReadPreference)
 	if err != nil {
 		return err
@@ -206,13 +203,24 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 		// again, as it does for a dump tool that could not connect.
 		return &dump.NoOutputError{Err: fmt.Errorf("MongoDB at %s: %w", d.Conn.Address(), err)}
 	}
+	// A point in time (--oplog): where the oplog stands before the first
+	// collection is read; the entries from there to the dump's end are
+	// replayed on restore.
+	var start *bson.Timestamp
+	if d.DumpArgs.Oplog {
+		ts, err := oplogTail(ctx, cli)
+		if err != nil {
+			return err
+		}
+		start = &ts
+	}
 	colls, err := survey(ctx, cli, d.DumpArgs)
 	if err != nil {
 		return err
 	}
 	version := serverVersion(ctx, cli)
 	return w.Stream(ctx, "", DumpFile, func(ctx context.Context, out io.Writer) error {
-		return writeArchive(ctx, cli, colls, version, d.DumpArgs, out)
+		return writeArchive(ctx, cli, colls, version, d.DumpArgs, start, out)
 	})
 }
 

@@ -30,6 +30,8 @@ type RestoreStats struct {
 	Collections, Documents int
 	// Duplicates were skipped: a document with their _id was there.
 	Duplicates int
+	// Replayed oplog entries were applied (--oplogReplay).
+	Replayed int
 }
 
 // target is one namespace of the archive as the restore writes it.
@@ -46,6 +48,8 @@ type target struct {
 	// skip is read and checked but not restored: the schema version of
 	// users and roles (the server's own), and the oplog unless replayed.
 	skip bool
+	// oplog is the namespace of a replica set dump's oplog entries.
+	oplog bool
 }
 
 // authNamespace says what a namespace of users or roles holds.
@@ -94,10 +98,7 @@ func plan(metas []archive.CollectionMetadata, args RestoreArgs) (map[archive.Nam
 	for _, m := range metas {
 		from := archive.Namespace{Database: m.Database, Collection: m.Collection}
 		if from == oplogNS {
-			if args.OplogReplay {
-				return nil, nil, errors.New("--oplogReplay: replaying a replica set's oplog is not built yet; restore without it (the data as of the dump's start is restored)")
-			}
-			byNS[from] = &target{from: from, skip: true}
+			byNS[from] = &target{from: from, skip: !args.OplogReplay, oplog: true}
 			continue
 		}
 		auth, authDB, schema := authNamespace(from)
@@ -168,9 +169,6 @@ func indexSpec(ix bson.D) (bson.D, string) {
 	return out, name
 }
 
-// oplogNS is where a replica set's dump (--oplog) keeps the oplog.
-var oplogNS = archive.Namespace{Database: "", Collection: "oplog"}
-
 // restoreArchive restores what src holds into the server.
 func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args RestoreArgs, log *slog.Logger) (RestoreStats, error) {
 	var st RestoreStats
@@ -235,6 +233,24 @@ func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args 
 			return context.Cause(gctx)
 		}
 	}
+	replaying, finished := false, false
+	var finishErr error
+	finishInserts := func() error {
+		if finished {
+			return finishErr
+		}
+		finished = true
+		for ns := range pending {
+			if err := send(ns); err != nil {
+				finishErr = err
+			}
+		}
+		close(jobs)
+		if err := g.Wait(); err != nil && finishErr == nil {
+			finishErr = err
+		}
+		return finishErr
+	}
 	read := func() error {
 		for {
 			ns, doc, ended, err := ar.Next()
@@ -257,6 +273,27 @@ func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args 
 			if t.skip {
 				continue
 			}
+			if t.oplog {
+				if !replaying {
+					// The oplog comes last: every document is in
+					// before the first entry is applied.
+					if err := finishInserts(); err != nil {
+						return err
+					}
+					replaying = true
+				}
+				if skipReplay(doc) {
+					continue
+				}
+				if err := replay(ctx, cli, doc, args.BypassValidation); err != nil {
+					return err
+				}
+				st.Replayed++
+				continue
+			}
+			if replaying {
+				return fmt.Errorf("%w: documents of %s after the oplog, which comes last", archive.ErrFormat, ns)
+			}
 			if t.auth != "" {
 				auth[t] = append(auth[t], doc)
 				continue
@@ -276,12 +313,14 @@ func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args 
 		}
 	}
 	rerr := read()
-	close(jobs)
-	if err := g.Wait(); err != nil {
+	if err := finishInserts(); err != nil {
 		return st, err
 	}
 	if rerr != nil {
 		return st, rerr
+	}
+	if args.OplogReplay && !replaying {
+		return st, errors.New("--oplogReplay: the archive holds no oplog (it was not dumped with --oplog)")
 	}
 	// The archive was whole and every document is in: now the
 	// indexes (built once over all the data, not kept up while it was
