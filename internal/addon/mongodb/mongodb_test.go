@@ -790,3 +790,141 @@ func TestOplogRolledOver(t *testing.T) {
 		t.Errorf("snapshots after a dump that was no point in time: %v %v", snaps, err)
 	}
 }
+
+// applyOps answers MongoDB's applyOps on FerretDB, which lacks it, with
+// the writes each entry stands for as MongoDB documents them: an insert
+// upserts (applyOps' alwaysUpsert), an update applies its $set/$unset
+// form to the document o2 names (or replaces it), a delete removes it, a
+// command runs. Tests against it check our own reading of MongoDB.
+func applyOps(t *testing.T, backend *mongo.Client) testserver.MongoHandler {
+	return func(db string, cmd bson.Raw) (bson.D, error) {
+		ctx := context.Background()
+		ops, ok := cmd.Lookup("applyOps").ArrayOK()
+		if !ok {
+			return nil, &testserver.CommandError{Code: 14, Msg: "applyOps must be an array"}
+		}
+		vals, _ := ops.Values()
+		for _, v := range vals {
+			e := v.Document()
+			op := e.Lookup("op").StringValue()
+			dbName, coll, _ := strings.Cut(e.Lookup("ns").StringValue(), ".")
+			c := backend.Database(dbName).Collection(coll)
+			o := e.Lookup("o").Document()
+			var err error
+			switch op {
+			case "i":
+				_, err = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: o.Lookup("_id")}}, o, options.Replace().SetUpsert(true))
+			case "u":
+				filter := e.Lookup("o2").Document()
+				var upd bson.D
+				for _, el := range mustElements(t, o) {
+					switch k := el.Key(); {
+					case k == "$v":
+					case strings.HasPrefix(k, "$"):
+						var fields bson.D
+						for _, f := range mustElements(t, el.Value().Document()) {
+							if f.Key() != "_id" {
+								fields = append(fields, bson.E{Key: f.Key(), Value: f.Value()})
+							}
+						}
+						if len(fields) > 0 {
+							upd = append(upd, bson.E{Key: k, Value: fields})
+						}
+					}
+				}
+				if upd == nil {
+					_, err = c.ReplaceOne(ctx, filter, o)
+				} else {
+					_, err = c.UpdateOne(ctx, filter, upd)
+				}
+			case "d":
+				_, err = c.DeleteOne(ctx, o)
+			case "c":
+				err = backend.Database(dbName).RunCommand(ctx, o).Err()
+			default:
+				return nil, &testserver.CommandError{Code: 14, Msg: "unknown op " + op}
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		return bson.D{{Key: "applied", Value: int32(len(vals))}}, nil
+	}
+}
+
+func mustElements(t *testing.T, d bson.Raw) []bson.RawElement {
+	els, err := d.Elements()
+	if err != nil {
+		t.Error(err)
+	}
+	return els
+}
+
+// TestOplogReplay: a dump with --oplog during which documents were
+// inserted, changed and deleted, restored with --oplogReplay, gives the
+// databases exactly as they were when the dump ended: one point in time.
+// FerretDB writes the oplog; the replay's applyOps is answered by a
+// proxy that models MongoDB's (applyOps above).
+func TestOplogReplay(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.StartFerretDB(t)
+	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Disconnect(ctx)
+	seed(t, cli, "pit", 3000)
+	if err := cli.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(64 << 20)}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	items := cli.Database("pit").Collection("items")
+	o := optionsOf(srv)
+	o.DumpArgs, _ = ParseDumpArgs([]string{"--oplog", "-j", "1"})
+	r := openRepo(t)
+	w := &streamHook{Writer: dumpWriter(r), wrap: func(w io.Writer) io.Writer {
+		return &killingWriter{w: w, after: 64 << 10, kill: func() {
+			writes := []func() error{
+				func() error {
+					_, err := cli.Database("pit").Collection("during").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}, {Key: "v", Value: "new"}})
+					return err
+				},
+				func() error {
+					_, err := items.UpdateOne(ctx, bson.D{{Key: "_id", Value: 2999}}, bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: "changed during the dump"}}}})
+					return err
+				},
+				func() error {
+					_, err := items.DeleteOne(ctx, bson.D{{Key: "_id", Value: 0}})
+					return err
+				},
+			}
+			for _, f := range writes {
+				if err := f(); err != nil {
+					t.Error(err)
+				}
+			}
+		}}
+	}}
+	if err := (Driver{o}).Backup(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	want := fingerprint(t, cli, "pit")
+	snaps, err := r.Snapshots(ctx, repository.Filter{})
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots %v %v", snaps, err)
+	}
+	dropAll(t, cli, "pit")
+
+	proxy := testserver.StartMongoProxy(t, srv, map[string]testserver.MongoHandler{"applyOps": applyOps(t, cli)})
+	ro := o
+	ro.Conn = &appbinding.Connection{Scheme: "mongodb", Host: proxy.Host, Port: proxy.Port, Query: url.Values{"directConnection": {"true"}}}
+	ro.RestoreArgs, _ = ParseRestoreArgs([]string{"--oplogReplay"})
+	if err := addontest.Restore(ctx, r.Reader, snaps[0], Driver{ro}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fingerprint(t, cli, "pit"); got != want {
+		t.Errorf("replayed databases differ from the dump's end:\n got %.3000s\nwant %.3000s", got, want)
+	}
+	if n := strings.Count(strings.Join(proxy.Commands(), " "), "applyOps"); n < 3 {
+		t.Errorf("%d entries replayed, want the 3 writes made during the dump", n)
+	}
+}
