@@ -928,3 +928,53 @@ func TestOplogReplay(t *testing.T) {
 		t.Errorf("%d entries replayed, want the 3 writes made during the dump", n)
 	}
 }
+
+// TestRestoreUsersAndRoles: the users and roles a --dumpDbUsersAndRoles
+// archive carries are staged in admin.tempusers and merged by the
+// server's _mergeAuthzCollections for that database, as mongorestore
+// does, and the staging collections are gone afterwards. FerretDB has no
+// users: the merge is answered by a proxy that records it and checks
+// what was staged, our reading of MongoDB's command.
+func TestRestoreUsersAndRoles(t *testing.T) {
+	ctx := context.Background()
+	srv, cli := server(t)
+	dropAll(t, cli, "app")
+	var merge bson.Raw
+	var staged []bson.M
+	proxy := testserver.StartMongoProxy(t, srv, map[string]testserver.MongoHandler{
+		"_mergeAuthzCollections": func(db string, cmd bson.Raw) (bson.D, error) {
+			merge = append(bson.Raw(nil), cmd...)
+			cur, err := cli.Database("admin").Collection("tempusers").Find(ctx, bson.D{})
+			if err != nil {
+				return nil, err
+			}
+			return nil, cur.All(ctx, &staged)
+		},
+	})
+	conn := &appbinding.Connection{Scheme: "mongodb", Host: proxy.Host, Port: proxy.Port, Query: url.Values{"directConnection": {"true"}}}
+	o := Options{Conn: conn}
+	pc, err := o.connect(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Disconnect(ctx)
+	args, _ := ParseRestoreArgs([]string{"--restoreDbUsersAndRoles", "--nsExclude=app.cheap"})
+	if _, err := restoreArchive(ctx, pc, bytes.NewReader(mongodumpArchive(t, false)), args, slogDiscard); err != nil {
+		t.Fatal(err)
+	}
+	if merge == nil {
+		t.Fatal("_mergeAuthzCollections was not called")
+	}
+	if db, _ := merge.Lookup("db").StringValueOK(); db != "app" {
+		t.Errorf("merged for db %q, want app: %v", db, merge)
+	}
+	if u, _ := merge.Lookup("tempUsersCollection").StringValueOK(); u != "admin.tempusers" {
+		t.Errorf("merge command %v", merge)
+	}
+	if len(staged) != 1 || staged[0]["user"] != "reader" {
+		t.Errorf("staged users %v, want the archive's one", staged)
+	}
+	if names, _ := cli.Database("admin").ListCollectionNames(ctx, bson.D{}); slices.Contains(names, "tempusers") {
+		t.Errorf("the staging collection was left behind: %v", names)
+	}
+}
