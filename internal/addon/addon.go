@@ -13,6 +13,7 @@ package addon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os/exec"
 	"time"
@@ -103,4 +104,45 @@ type Registration struct {
 	// NewBackup and NewRestore make the driver of a backup or a restore
 	// step; an error names the flag at fault.
 	NewBackup, NewRestore func(Config) (Driver, error)
+}
+
+// HostError is the failure of one host of a step that backs up or
+// restores several (a shard of a MongoDB cluster): the step fails, and the
+// snapshots the other hosts took still count and are reported.
+type HostError struct {
+	Host string
+	Err  error
+}
+
+func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
+
+// Unwrap returns the host's error.
+func (e *HostError) Unwrap() error { return e.Err }
+
+// HostErrors returns the HostErrors err holds (joined with errors.Join or
+// alone), and whether err is made of them only.
+func HostErrors(err error) ([]*HostError, bool) {
+	if err == nil {
+		return nil, false
+	}
+	var he *HostError
+	if e, ok := err.(*HostError); ok {
+		return []*HostError{e}, true
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return nil, false
+	}
+	var out []*HostError
+	for _, e := range j.Unwrap() {
+		hs, only := HostErrors(e)
+		if !only {
+			if errors.As(e, &he) {
+				out = append(out, he)
+			}
+			return out, false
+		}
+		out = append(out, hs...)
+	}
+	return out, len(out) > 0
 }

@@ -38,6 +38,10 @@ type Connection struct {
 	// Secret is the transformed credentials Secret, for tools that need
 	// other keys.
 	Secret map[string][]byte
+	// Parameters is the AppBinding's spec.parameters, as JSON: a
+	// database's topology (KubeDB's MongoDB configServer and
+	// replicaSets) for the driver that reads it.
+	Parameters []byte
 }
 
 // WithoutCA is c without its CA bundle, for a client that must not verify
@@ -60,6 +64,9 @@ func Resolve(ab *appcatalogv1alpha1.AppBinding, secret map[string][]byte, defaul
 	name := ab.Namespace + "/" + ab.Name
 	c := &Connection{Port: defaultPort, Query: url.Values{}, CABundle: ab.Spec.ClientConfig.CABundle,
 		InsecureSkipTLSVerify: ab.Spec.ClientConfig.InsecureSkipTLSVerify}
+	if p := ab.Spec.Parameters; p != nil {
+		c.Parameters = p.Raw
+	}
 	cc := ab.Spec.ClientConfig
 	switch {
 	case cc.URL != nil && *cc.URL != "":

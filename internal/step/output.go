@@ -9,6 +9,7 @@ import (
 	"time"
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/repository"
 )
 
@@ -87,7 +88,8 @@ func toAPIStats(s repository.SnapshotStats) stashv1beta1.SnapshotStats {
 func (o *Options) hostBackupStats(d time.Duration, stats []repository.SnapshotStats, err error) []stashv1beta1.HostBackupStats {
 	dur := d.Round(time.Millisecond).String()
 	own := stashv1beta1.HostBackupStats{Hostname: o.Hostname, Duration: dur, Phase: "Succeeded"}
-	if err != nil {
+	hostErrs, perHost := addon.HostErrors(err)
+	if err != nil && !perHost {
 		own.Phase, own.Error = "Failed", err.Error()
 		return []stashv1beta1.HostBackupStats{own}
 	}
@@ -101,6 +103,9 @@ func (o *Options) hostBackupStats(d time.Duration, stats []repository.SnapshotSt
 			out = append(out, stashv1beta1.HostBackupStats{Hostname: s.Host, Duration: dur, Phase: "Succeeded"})
 		}
 		out[i].Snapshots = append(out[i].Snapshots, toAPIStats(s))
+	}
+	for _, he := range hostErrs {
+		out = append(out, stashv1beta1.HostBackupStats{Hostname: he.Host, Duration: dur, Phase: "Failed", Error: he.Err.Error()})
 	}
 	if len(out) > 1 && len(out[0].Snapshots) == 0 {
 		// Every snapshot named its own host: the step's host took none.

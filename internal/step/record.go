@@ -57,13 +57,13 @@ func Record(ctx context.Context, o Options, rec status.Recorder, kc client.Clien
 				conds = append(conds, pc...)
 			}
 		}
-		st, err := rec.RecordBackup(ctx, o.Namespace, s.BackupSession, target, s.TotalHosts, out.HostBackupStats, conds, report)
+		st, err := rec.RecordBackup(ctx, o.Namespace, s.BackupSession, target, totalHosts(s.TotalHosts, len(out.HostBackupStats)), out.HostBackupStats, conds, report)
 		if err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("BackupSession %s/%s: %s", o.Namespace, s.BackupSession, st.Phase), nil
 	case s.RestoreSession != "":
-		st, err := rec.RecordRestore(ctx, o.Namespace, s.RestoreSession, s.TotalHosts, out.HostRestoreStats, warningConditions(out.Warnings, metav1.Now())...)
+		st, err := rec.RecordRestore(ctx, o.Namespace, s.RestoreSession, totalHosts(s.TotalHosts, len(out.HostRestoreStats)), out.HostRestoreStats, warningConditions(out.Warnings, metav1.Now())...)
 		if err != nil {
 			return "", err
 		}
@@ -84,6 +84,16 @@ func warningConditions(warnings []string, now metav1.Time) []stashv1beta1.Condit
 		Type: status.ConditionLatestOfSeveralInvokers, Status: metav1.ConditionTrue, Reason: "SeveralInvokers",
 		Message: strings.Join(warnings, "; "), LastTransitionTime: now,
 	}}
+}
+
+// totalHosts is the session's host count: the one given, else, when the
+// step reported several hosts (a sharded cluster's components, success
+// or failure each), that many; zero leaves the count the operator set.
+func totalHosts(given int32, reported int) int32 {
+	if given == 0 && reported > 1 {
+		return int32(reported)
+	}
+	return given
 }
 
 func allSucceeded(stats []stashv1beta1.HostBackupStats) bool {

@@ -28,6 +28,9 @@ type DumpArgs struct {
 	ReadPreference string
 	// Oplog asks for a point-in-time dump of a replica set (--oplog).
 	Oplog bool
+	// withConfig dumps the config database, which holds a sharded
+	// cluster's metadata on its config servers.
+	withConfig bool
 }
 
 // RestoreArgs are the mongorestore options of --mongo-args that a native

@@ -95,7 +95,7 @@ func survey(ctx context.Context, cli *mongo.Client, args DumpArgs) ([]collection
 	}
 	var out []collection
 	for _, db := range dbs {
-		if !args.Select.Database(db) || args.Select.DB == "" && skippedDatabases[db] {
+		if !args.Select.Database(db) || args.Select.DB == "" && skippedDatabases[db] && !(args.withConfig && db == "config") {
 			continue
 		}
 		cur, err := cli.Database(db).ListCollections(ctx, bson.D{})

@@ -46,6 +46,12 @@ type Options struct {
 	Conn *appbinding.Connection
 	// AuthDatabase is where the user is defined (--authentication-database).
 	AuthDatabase string
+	// Topology, when set, is the sharded cluster the AppBinding's
+	// parameters describe; Conn is then its mongos.
+	Topology *Topology
+	// MaxConcurrency bounds the cluster's components worked on at once
+	// (--max-concurrency).
+	MaxConcurrency int
 	// DumpArgs and RestoreArgs are the parsed --mongo-args of a backup
 	// or a restore.
 	DumpArgs    DumpArgs
@@ -193,6 +199,9 @@ func readPreference(mode string) (*readpref.ReadPref, error) {
 // streamed into the repository as it is read and committed only when
 // every collection was read to its end.
 func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
+	if d.Topology != nil {
+		return d.backupSharded(ctx, w, d.Topology)
+	}
 	cli, err := d.connect(ctx, d.DumpArgs.ReadPreference)
 	if err != nil {
 		return err
@@ -228,6 +237,15 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 // of the repository and its documents inserted in parallel bulk writes;
 // indexes are built once the data is in.
 func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
+	if d.Topology != nil {
+		return d.restoreSharded(ctx, r, d.Topology)
+	}
+	return d.restoreFrom(ctx, r, "")
+}
+
+// restoreFrom restores the archive of host's snapshot (empty: the one
+// the step's --snapshot and --source-hostname choose).
+func (d Driver) restoreFrom(ctx context.Context, r addon.Reader, host string) error {
 	cli, err := d.connect(ctx, "")
 	if err != nil {
 		return err
@@ -238,7 +256,7 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := r.Stream(ctx, "", DumpFile, pw)
+		err := r.Stream(ctx, host, DumpFile, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -252,7 +270,7 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	if err != nil {
 		return err
 	}
-	slog.Info("restored", "collections", st.Collections, "documents", st.Documents, "duplicatesKept", st.Duplicates)
+	slog.Info("restored", "host", host, "collections", st.Collections, "documents", st.Documents, "duplicatesKept", st.Duplicates, "oplogReplayed", st.Replayed)
 	return nil
 }
 

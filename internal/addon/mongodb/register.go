@@ -51,9 +51,18 @@ func Registration() addon.Registration {
 func newOptions(c addon.Config) (Options, error) {
 	o := Options{Conn: c.Conn, AuthDatabase: c.Flags["authentication-database"]}
 	if v := c.Flags["max-concurrency"]; v != "" {
-		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
 			return o, fmt.Errorf("--max-concurrency=%q: give a number of at least 1", v)
 		}
+		o.MaxConcurrency = n
+	}
+	if c.Conn != nil {
+		t, err := ParseTopology(c.Conn.Parameters)
+		if err != nil {
+			return o, err
+		}
+		o.Topology = t
 	}
 	return o, nil
 }
