@@ -202,6 +202,21 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 	if d.Topology != nil {
 		return d.backupSharded(ctx, w, d.Topology)
 	}
+	if rs := d.replicaSet(); rs != nil && d.DumpArgs.ReadPreference == "" {
+		// A replica set is dumped from one healthy secondary (else the
+		// primary), connected to directly: every collection and the
+		// oplog are then read from the same member, one point in time.
+		addr, err := d.pickMember(ctx, *rs, false)
+		if err != nil {
+			return &dump.NoOutputError{Err: err}
+		}
+		mo, err := d.member(addr)
+		if err != nil {
+			return err
+		}
+		slog.Info("dumping the replica set from one member", "replicaSet", rs.ReplicaSet, "member", addr)
+		d = Driver{mo}
+	}
 	cli, err := d.connect(ctx, d.DumpArgs.ReadPreference)
 	if err != nil {
 		return err
@@ -275,3 +290,17 @@ func (d Driver) restoreFrom(ctx context.Context, r addon.Reader, host string) er
 }
 
 var errRestoreStopped = errors.New("the restore stopped")
+
+// replicaSet is the replica set the AppBinding names (a replicaSet query
+// parameter, with its seed list or its one address), or nil.
+func (o Options) replicaSet() *Component {
+	name := o.Conn.Query.Get("replicaSet")
+	if name == "" || o.Conn.Scheme == "mongodb+srv" {
+		return nil
+	}
+	seeds := o.Conn.Seeds
+	if len(seeds) == 0 {
+		seeds = []string{o.Conn.Address()}
+	}
+	return &Component{Host: "host-0", ReplicaSet: name, Seeds: seeds}
+}

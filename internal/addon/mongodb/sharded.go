@@ -48,6 +48,10 @@ func (o Options) member(addr string) (Options, error) {
 	return o, nil
 }
 
+// memberProbeTimeout bounds how long one member may take to answer
+// replSetGetStatus before the next one is asked.
+var memberProbeTimeout = 15 * time.Second
+
 // pickMember asks the component's members, in turn, for the replica
 // set's status, and returns a healthy secondary, else the primary when
 // primary is false; with primary true, the primary.
@@ -71,7 +75,7 @@ func (o Options) pickMember(ctx context.Context, c Component, primary bool) (str
 				Health   float64 `bson:"health"`
 			} `bson:"members"`
 		}
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, memberProbeTimeout)
 		err = cli.Database("admin").RunCommand(sctx, bson.D{{Key: "replSetGetStatus", Value: 1}}).Decode(&st)
 		cancel()
 		cli.Disconnect(context.WithoutCancel(ctx))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -253,5 +254,32 @@ func TestShardedBackupAndRestore(t *testing.T) {
 		if err != nil || n != int64(100*(i+1)) {
 			t.Errorf("member %d after the restore: %d documents (%v), want %d", i, n, err, 100*(i+1))
 		}
+	}
+}
+
+// TestReplicaSetReadsOneSecondary: an AppBinding naming a replica set
+// (replicaSet= with its seeds) is dumped from one healthy secondary,
+// connected to directly, so that the collections and the oplog come from
+// one member. The member's replSetGetStatus is answered by a proxy (our
+// reading of MongoDB); the data is FerretDB's.
+func TestReplicaSetReadsOneSecondary(t *testing.T) {
+	ctx := context.Background()
+	defer func(d time.Duration) { memberProbeTimeout = d }(memberProbeTimeout)
+	memberProbeTimeout = time.Second // the first seed is down
+	sec := startMember(t, "rs0", "SECONDARY")
+	seed(t, sec.cli, "rs_app", 50)
+	o := Options{Conn: &appbinding.Connection{Scheme: "mongodb", Host: "127.0.0.1", Port: 1, Seeds: []string{"127.0.0.1:1", sec.addr()},
+		Query: map[string][]string{"replicaSet": {"rs0"}}}, DumpArgs: DumpArgs{Parallel: 2, Select: Selection{DB: "rs_app"}}}
+	r := openRepo(t)
+	w := dumpWriter(r)
+	if err := (Driver{o}).Backup(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	if cmds := sec.proxy.Commands(); len(cmds) == 0 || cmds[0] != "replSetGetStatus" {
+		t.Errorf("the member saw %v", cmds)
+	}
+	o.Conn.Query.Set("replicaSet", "other")
+	if err := (Driver{o}).Backup(ctx, dumpWriter(r)); err == nil || !strings.Contains(err.Error(), `member of replica set "rs0", the AppBinding says "other"`) {
+		t.Errorf("a seed of another set: %v", err)
 	}
 }
