@@ -64,69 +64,23 @@ func TestParseTopology(t *testing.T) {
 	}
 }
 
-// member is one replica set member as the sharded orchestration sees it:
-// a FerretDB behind a proxy that answers replSetGetStatus, currentOp,
-// fsync with lock and fsyncUnlock as MongoDB documents them, and records
-// them, so that a test checks our reading of MongoDB's sharded backup
-// procedure (no mongos, config servers or fsyncLock exist in FerretDB).
+// member is a MongoMember with a client of its FerretDB.
 type member struct {
-	srv    *testserver.FerretDB
-	proxy  *testserver.MongoProxy
-	cli    *mongo.Client
-	mu     sync.Mutex
-	locked bool
-	state  string
-	fail   error
+	*testserver.MongoMember
+	cli *mongo.Client
 }
 
 func startMember(t *testing.T, set, state string) *member {
-	m := &member{srv: testserver.StartFerretDB(t), state: state}
+	m := &member{MongoMember: testserver.StartMongoMember(t, set, state)}
 	var err error
-	if m.cli, err = mongo.Connect(options.Client().ApplyURI(m.srv.URI)); err != nil {
+	if m.cli, err = mongo.Connect(options.Client().ApplyURI(m.URI)); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.cli.Disconnect(context.Background()) })
-	m.proxy = testserver.StartMongoProxy(t, m.srv, map[string]testserver.MongoHandler{
-		"replSetGetStatus": func(string, bson.Raw) (bson.D, error) {
-			if m.fail != nil {
-				return nil, m.fail
-			}
-			other := "PRIMARY"
-			if m.state == "PRIMARY" {
-				other = "SECONDARY"
-			}
-			return bson.D{{Key: "set", Value: set}, {Key: "members", Value: bson.A{
-				bson.D{{Key: "name", Value: "127.0.0.1:1"}, {Key: "stateStr", Value: other}, {Key: "health", Value: 1.0}},
-				bson.D{{Key: "name", Value: fmt.Sprintf("127.0.0.1:%d", m.proxy.Port)}, {Key: "stateStr", Value: m.state}, {Key: "health", Value: 1.0}},
-			}}}, nil
-		},
-		"currentOp": func(string, bson.Raw) (bson.D, error) {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return bson.D{{Key: "inprog", Value: bson.A{}}, {Key: "fsyncLock", Value: m.locked}}, nil
-		},
-		"fsync": func(_ string, cmd bson.Raw) (bson.D, error) {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			if lock, _ := cmd.Lookup("lock").BooleanOK(); lock {
-				m.locked = true
-			}
-			return bson.D{{Key: "lockCount", Value: int64(1)}}, nil
-		},
-		"fsyncUnlock": func(string, bson.Raw) (bson.D, error) {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			if !m.locked {
-				return nil, &testserver.CommandError{Code: 125, Msg: "fsyncUnlock called when not locked"}
-			}
-			m.locked = false
-			return bson.D{{Key: "lockCount", Value: int64(0)}}, nil
-		},
-	})
 	return m
 }
 
-func (m *member) addr() string { return fmt.Sprintf("127.0.0.1:%d", m.proxy.Port) }
+func (m *member) addr() string { return m.Addr() }
 
 // TestShardedBackupAndRestore: a sharded cluster is backed up as Stash
 // does it: the balancer stopped through mongos and started again, a
@@ -138,7 +92,7 @@ func (m *member) addr() string { return fmt.Sprintf("127.0.0.1:%d", m.proxy.Port
 func TestShardedBackupAndRestore(t *testing.T) {
 	ctx := context.Background()
 	cfg, s0, s1 := startMember(t, "cnfRepSet", "SECONDARY"), startMember(t, "shard0", "SECONDARY"), startMember(t, "shard1", "SECONDARY")
-	s0.locked = true // a lock an earlier backup left
+	s0.SetLocked(true) // a lock an earlier backup left
 	for i, m := range []*member{cfg, s0, s1} {
 		db := "app"
 		if m == cfg {
@@ -162,7 +116,7 @@ func TestShardedBackupAndRestore(t *testing.T) {
 			return bson.D{}, nil
 		}
 	}
-	mongos := testserver.StartMongoProxy(t, cfg.srv, map[string]testserver.MongoHandler{"balancerStop": record("balancerStop"), "balancerStart": record("balancerStart")})
+	mongos := testserver.StartMongoProxy(t, cfg.FerretDB, map[string]testserver.MongoHandler{"balancerStop": record("balancerStop"), "balancerStart": record("balancerStart")})
 	params := fmt.Sprintf(`{"configServer":"cnfRepSet/%s","replicaSets":{"host-0":"shard0/%s","host-1":"shard1/%s"}}`, cfg.addr(), s0.addr(), s1.addr())
 	top, err := ParseTopology([]byte(params))
 	if err != nil {
@@ -192,19 +146,19 @@ func TestShardedBackupAndRestore(t *testing.T) {
 		t.Errorf("mongos saw %v", mongosCmds)
 	}
 	for name, m := range map[string]*member{"config": cfg, "shard0": s0, "shard1": s1} {
-		cmds := strings.Join(m.proxy.Commands(), " ")
+		cmds := strings.Join(m.Proxy.Commands(), " ")
 		want := "replSetGetStatus currentOp fsync fsyncUnlock"
 		if m == s0 {
 			want = "replSetGetStatus currentOp fsyncUnlock currentOp fsync fsyncUnlock"
 		}
-		if cmds != want || m.locked {
-			t.Errorf("%s saw %q (locked %v), want %q", name, cmds, m.locked, want)
+		if cmds != want || m.Locked() {
+			t.Errorf("%s saw %q (locked %v), want %q", name, cmds, m.Locked(), want)
 		}
 	}
 
 	// A shard that cannot be reached: the backup fails naming it, the
 	// rest is kept, and nothing stays stopped or locked.
-	s1.fail = &testserver.CommandError{Code: 13, Msg: "not authorized"}
+	s1.Fail(&testserver.CommandError{Code: 13, Msg: "not authorized"})
 	mongosCmds = nil
 	w2 := dumpWriter(r)
 	err = (Driver{o}).Backup(ctx, w2)
@@ -217,14 +171,14 @@ func TestShardedBackupAndRestore(t *testing.T) {
 	}).Taken()); !slices.Equal(got, []string{"confighost", "host-0"}) {
 		t.Errorf("snapshots after one shard failed: %v", got)
 	}
-	if strings.Join(mongosCmds, " ") != "balancerStop balancerStart" || cfg.locked || s0.locked {
-		t.Errorf("after a failure: mongos saw %v, locks %v %v", mongosCmds, cfg.locked, s0.locked)
+	if strings.Join(mongosCmds, " ") != "balancerStop balancerStart" || cfg.Locked() || s0.Locked() {
+		t.Errorf("after a failure: mongos saw %v, locks %v %v", mongosCmds, cfg.Locked(), s0.Locked())
 	}
-	s1.fail = nil
+	s1.Fail(nil)
 
 	// Restore: each component's latest snapshot into its primary.
 	for _, m := range []*member{cfg, s0, s1} {
-		m.state = "PRIMARY"
+		m.SetState("PRIMARY")
 		for _, db := range []string{"app", "config"} {
 			if err := m.cli.Database(db).Drop(ctx); err != nil {
 				t.Fatal(err)
@@ -275,7 +229,7 @@ func TestReplicaSetReadsOneSecondary(t *testing.T) {
 	if err := (Driver{o}).Backup(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	if cmds := sec.proxy.Commands(); len(cmds) == 0 || cmds[0] != "replSetGetStatus" {
+	if cmds := sec.Proxy.Commands(); len(cmds) == 0 || cmds[0] != "replSetGetStatus" {
 		t.Errorf("the member saw %v", cmds)
 	}
 	o.Conn.Query.Set("replicaSet", "other")
