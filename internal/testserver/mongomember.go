@@ -1,17 +1,20 @@
 package testserver
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // MongoMember is one member of a replica set as a backup sees it: a
 // FerretDB behind a MongoProxy that answers replSetGetStatus, currentOp,
-// fsync with lock and fsyncUnlock as MongoDB documents them (FerretDB has
-// no replica sets and no fsyncLock) and records them. Tests against it
+// fsync with lock, fsyncUnlock and applyOps as MongoDB documents them
+// (FerretDB has no replica sets, fsyncLock or applyOps) and records them. Tests against it
 // check our reading of MongoDB's replica-set and sharded procedures.
 type MongoMember struct {
 	*FerretDB
@@ -30,7 +33,13 @@ type MongoMember struct {
 func StartMongoMember(t testing.TB, set, state string) *MongoMember {
 	t.Helper()
 	m := &MongoMember{FerretDB: StartFerretDB(t), set: set, state: state}
+	backend, err := mongo.Connect(options.Client().ApplyURI(m.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { backend.Disconnect(context.Background()) })
 	m.Proxy = StartMongoProxy(t, m.FerretDB, map[string]MongoHandler{
+		"applyOps":         ApplyOps(backend),
 		"replSetGetStatus": m.status,
 		"currentOp": func(string, bson.Raw) (bson.D, error) {
 			m.mu.Lock()

@@ -424,3 +424,9 @@ func capture(pattern, name string) ([]string, bool) {
 	}
 	return caps, true
 }
+
+// selective says whether the options choose namespaces, which makes a
+// dump or a restore of part of the data: no oplog then, as in Stash.
+func (s Selection) selective() bool {
+	return s.DB != "" || s.Collection != "" || len(s.Include) > 0 || len(s.Exclude) > 0
+}

@@ -202,7 +202,13 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 	if d.Topology != nil {
 		return d.backupSharded(ctx, w, d.Topology)
 	}
-	if rs := d.replicaSet(); rs != nil && d.DumpArgs.ReadPreference == "" {
+	rs := d.replicaSet()
+	if rs != nil && !d.DumpArgs.Select.selective() {
+		// As Stash's mongodump of a replica set: a point in time, unless
+		// the args dump part of the data.
+		d.DumpArgs.Oplog = true
+	}
+	if rs != nil && d.DumpArgs.ReadPreference == "" {
 		// A replica set is dumped from one healthy secondary (else the
 		// primary), connected to directly: every collection and the
 		// oplog are then read from the same member, one point in time.
@@ -254,6 +260,19 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	if d.Topology != nil {
 		return d.restoreSharded(ctx, r, d.Topology)
+	}
+	if rs := d.replicaSet(); rs != nil {
+		// Writes go to the primary, asked for by name and connected to
+		// directly.
+		addr, err := d.pickMember(ctx, *rs, true)
+		if err != nil {
+			return err
+		}
+		mo, err := d.member(addr)
+		if err != nil {
+			return err
+		}
+		d = Driver{mo}
 	}
 	return d.restoreFrom(ctx, r, "")
 }

@@ -791,75 +791,6 @@ func TestOplogRolledOver(t *testing.T) {
 	}
 }
 
-// applyOps answers MongoDB's applyOps on FerretDB, which lacks it, with
-// the writes each entry stands for as MongoDB documents them: an insert
-// upserts (applyOps' alwaysUpsert), an update applies its $set/$unset
-// form to the document o2 names (or replaces it), a delete removes it, a
-// command runs. Tests against it check our own reading of MongoDB.
-func applyOps(t *testing.T, backend *mongo.Client) testserver.MongoHandler {
-	return func(db string, cmd bson.Raw) (bson.D, error) {
-		ctx := context.Background()
-		ops, ok := cmd.Lookup("applyOps").ArrayOK()
-		if !ok {
-			return nil, &testserver.CommandError{Code: 14, Msg: "applyOps must be an array"}
-		}
-		vals, _ := ops.Values()
-		for _, v := range vals {
-			e := v.Document()
-			op := e.Lookup("op").StringValue()
-			dbName, coll, _ := strings.Cut(e.Lookup("ns").StringValue(), ".")
-			c := backend.Database(dbName).Collection(coll)
-			o := e.Lookup("o").Document()
-			var err error
-			switch op {
-			case "i":
-				_, err = c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: o.Lookup("_id")}}, o, options.Replace().SetUpsert(true))
-			case "u":
-				filter := e.Lookup("o2").Document()
-				var upd bson.D
-				for _, el := range mustElements(t, o) {
-					switch k := el.Key(); {
-					case k == "$v":
-					case strings.HasPrefix(k, "$"):
-						var fields bson.D
-						for _, f := range mustElements(t, el.Value().Document()) {
-							if f.Key() != "_id" {
-								fields = append(fields, bson.E{Key: f.Key(), Value: f.Value()})
-							}
-						}
-						if len(fields) > 0 {
-							upd = append(upd, bson.E{Key: k, Value: fields})
-						}
-					}
-				}
-				if upd == nil {
-					_, err = c.ReplaceOne(ctx, filter, o)
-				} else {
-					_, err = c.UpdateOne(ctx, filter, upd)
-				}
-			case "d":
-				_, err = c.DeleteOne(ctx, o)
-			case "c":
-				err = backend.Database(dbName).RunCommand(ctx, o).Err()
-			default:
-				return nil, &testserver.CommandError{Code: 14, Msg: "unknown op " + op}
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		return bson.D{{Key: "applied", Value: int32(len(vals))}}, nil
-	}
-}
-
-func mustElements(t *testing.T, d bson.Raw) []bson.RawElement {
-	els, err := d.Elements()
-	if err != nil {
-		t.Error(err)
-	}
-	return els
-}
-
 // TestOplogReplay: a dump with --oplog during which documents were
 // inserted, changed and deleted, restored with --oplogReplay, gives the
 // databases exactly as they were when the dump ended: one point in time.
@@ -914,7 +845,7 @@ func TestOplogReplay(t *testing.T) {
 	}
 	dropAll(t, cli, "pit")
 
-	proxy := testserver.StartMongoProxy(t, srv, map[string]testserver.MongoHandler{"applyOps": applyOps(t, cli)})
+	proxy := testserver.StartMongoProxy(t, srv, map[string]testserver.MongoHandler{"applyOps": testserver.ApplyOps(cli)})
 	ro := o
 	ro.Conn = &appbinding.Connection{Scheme: "mongodb", Host: proxy.Host, Port: proxy.Port, Query: url.Values{"directConnection": {"true"}}}
 	ro.RestoreArgs, _ = ParseRestoreArgs([]string{"--oplogReplay"})

@@ -98,7 +98,11 @@ func plan(metas []archive.CollectionMetadata, args RestoreArgs) (map[archive.Nam
 	for _, m := range metas {
 		from := archive.Namespace{Database: m.Database, Collection: m.Collection}
 		if from == oplogNS {
-			byNS[from] = &target{from: from, skip: !args.OplogReplay, oplog: true}
+			// An archive with an oplog came from a replica set (--oplog):
+			// it is replayed unless the args restore part of it, as
+			// Stash's restore of a replica set did.
+			replay := args.OplogReplay || !args.Select.selective() && len(args.Rename) == 0
+			byNS[from] = &target{from: from, skip: !replay, oplog: true}
 			continue
 		}
 		auth, authDB, schema := authNamespace(from)
