@@ -107,3 +107,152 @@ spec:
 		t.Errorf("databases after the restore: %v (%v); scratch was not in --db=app", names, err)
 	}
 }
+
+// mongoDocs inserts n documents into db.users of the server at uri.
+func mongoDocs(t *testing.T, cli *mongo.Client, db string, n int) {
+	t.Helper()
+	var docs []any
+	for i := range n {
+		docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "name", Value: fmt.Sprintf("user-%d", i)}})
+	}
+	if _, err := cli.Database(db).Collection("users").InsertMany(context.Background(), docs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mongoClient(t *testing.T, uri string) *mongo.Client {
+	t.Helper()
+	cli, err := mongo.Connect(options.Client().ApplyURI(uri))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Disconnect(context.Background()) })
+	return cli
+}
+
+const mongoRepo = `apiVersion: v1
+kind: Secret
+metadata: {name: repo-secret, namespace: demo}
+stringData: {RESTIC_PASSWORD: e2e}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: repo, namespace: demo}
+spec:
+  backend:
+    local: {mountPath: /safe/data, hostPath: {path: %s}}
+    storageSecretName: repo-secret
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: mg-backup, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: mongodb-backup-6.0.5}
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: mg}}
+  retentionPolicy: {name: keep-last-5, keepLast: 5, prune: true}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: mg-restore, namespace: demo}
+spec:
+  task: {name: mongodb-restore-6.0.5}
+  repository: {name: repo}
+  target:
+    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: mg}
+`
+
+// TestLocalRuntimeMongoDBReplicaSetAndSharded: manifests in the form of
+// Stash's replica-set and sharded MongoDB examples run through the local
+// runtime. Each member is a FerretDB behind a proxy that answers the
+// replica-set, fsyncLock, balancer and applyOps commands FerretDB lacks,
+// as MongoDB documents them (testserver.MongoMember): this checks our
+// reading of MongoDB's procedures, end to end through the binary.
+func TestLocalRuntimeMongoDBReplicaSetAndSharded(t *testing.T) {
+	ctx := context.Background()
+	t.Run("replica set", func(t *testing.T) {
+		m := testserver.StartMongoMember(t, "rs0", "SECONDARY")
+		cli := mongoClient(t, m.URI)
+		if err := cli.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(16 << 20)}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		mongoDocs(t, cli, "app", 1000)
+		dir := t.TempDir()
+		writeManifest(t, dir, fmt.Sprintf(`apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: mg, namespace: demo}
+spec:
+  type: kubedb.com/mongodb
+  version: 6.0.5
+  clientConfig: {url: "mongodb://%s/?replicaSet=rs0"}
+---
+`+mongoRepo, m.Addr(), filepath.Join(dir, "backups")))
+		state := t.TempDir()
+		mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "mg-backup")
+		if err := cli.Database("app").Drop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m.SetState("PRIMARY")
+		mustRun(t, nil, "local", "restore", "-f", dir, "--state-dir", state, "-n", "demo", "mg-restore")
+		if n, err := cli.Database("app").Collection("users").CountDocuments(ctx, bson.D{}); err != nil || n != 1000 {
+			t.Errorf("restored %d documents (%v), want 1000", n, err)
+		}
+		// The dump was a point in time: its oplog was replayed.
+		if cmds := strings.Join(m.Proxy.Commands(), " "); !strings.Contains(cmds, "replSetGetStatus") || !strings.Contains(cmds, "applyOps") {
+			t.Errorf("the member saw %s, want the set's status asked and the oplog replayed", cmds)
+		}
+	})
+	t.Run("sharded", func(t *testing.T) {
+		cfg := testserver.StartMongoMember(t, "cnfRepSet", "SECONDARY")
+		shards := []*testserver.MongoMember{testserver.StartMongoMember(t, "shard0", "SECONDARY"), testserver.StartMongoMember(t, "shard1", "SECONDARY")}
+		var balancer []string
+		rec := func(name string) testserver.MongoHandler {
+			return func(string, bson.Raw) (bson.D, error) { balancer = append(balancer, name); return bson.D{}, nil }
+		}
+		mongos := testserver.StartMongoProxy(t, cfg.FerretDB, map[string]testserver.MongoHandler{"balancerStop": rec("balancerStop"), "balancerStart": rec("balancerStart")})
+		for i, s := range shards {
+			mongoDocs(t, mongoClient(t, s.URI), "app", 100*(i+1))
+		}
+		dir := t.TempDir()
+		writeManifest(t, dir, fmt.Sprintf(`apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: mg, namespace: demo}
+spec:
+  type: kubedb.com/mongodb
+  version: 6.0.5
+  clientConfig: {url: "mongodb://%s:%d/?directConnection=true"}
+  parameters:
+    apiVersion: config.kubedb.com/v1alpha1
+    kind: MongoConfiguration
+    configServer: cnfRepSet/%s
+    replicaSets:
+      host-0: shard0/%s
+      host-1: shard1/%s
+---
+`+mongoRepo, mongos.Host, mongos.Port, cfg.Addr(), shards[0].Addr(), shards[1].Addr(), filepath.Join(dir, "backups")))
+		state := t.TempDir()
+		mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "mg-backup")
+		if strings.Join(balancer, " ") != "balancerStop balancerStart" {
+			t.Errorf("mongos saw %v", balancer)
+		}
+		r := mustRun(t, nil, "local", "sessions", "--state-dir", state)
+		for _, h := range []string{"confighost", "host-0", "host-1"} {
+			if !strings.Contains(r.stdout, h) {
+				t.Errorf("sessions table lacks %s:\n%s", h, r.stdout)
+			}
+		}
+		for _, s := range append(shards, cfg) {
+			s.SetState("PRIMARY")
+			if err := mongoClient(t, s.URI).Database("app").Drop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustRun(t, nil, "local", "restore", "-f", dir, "--state-dir", state, "-n", "demo", "mg-restore")
+		for i, s := range shards {
+			if n, err := mongoClient(t, s.URI).Database("app").Collection("users").CountDocuments(ctx, bson.D{}); err != nil || n != int64(100*(i+1)) {
+				t.Errorf("shard %d restored %d documents (%v), want %d", i, n, err, 100*(i+1))
+			}
+		}
+	})
+}

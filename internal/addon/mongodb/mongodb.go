@@ -166,6 +166,22 @@ func ping(ctx context.Context, cli *mongo.Client) error {
 func (d Driver) Wait(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if rs := d.replicaSet(); rs != nil && d.Topology == nil {
+		// A replica set is up once a member reports a healthy primary
+		// or secondary; the driver's own discovery would wait for a
+		// primary the set may not have yet.
+		for {
+			_, err := d.pickMember(ctx, *rs, false)
+			if err == nil {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("replica set %s did not answer within %s: %w", rs.ReplicaSet, timeout, err)
+			case <-time.After(time.Second):
+			}
+		}
+	}
 	cli, err := d.connect(ctx, "")
 	if err != nil {
 		return err
