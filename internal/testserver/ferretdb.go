@@ -34,14 +34,20 @@ func (f *FerretDB) Kill(t testing.TB) {
 // StartFerretDB starts FerretDB (built by hack/build-tools.sh into bin/)
 // with its data in a temporary directory; it is stopped when the test
 // ends.
-func StartFerretDB(t testing.TB) *FerretDB { return startFerretDB(t, nil) }
+func StartFerretDB(t testing.TB) *FerretDB { return startFerretDB(t, nil, "", "") }
+
+// StartFerretDBAuth starts FerretDB requiring authentication (SCRAM), with
+// one user, defined in admin.
+func StartFerretDBAuth(t testing.TB, user, password string) *FerretDB {
+	return startFerretDB(t, nil, user, password)
+}
 
 // StartFerretDBTLS starts FerretDB listening with TLS only, its
 // certificate from tls, and requiring a client certificate signed by
 // tls.CA.
-func StartFerretDBTLS(t testing.TB, tls *TLSFiles) *FerretDB { return startFerretDB(t, tls) }
+func StartFerretDBTLS(t testing.TB, tls *TLSFiles) *FerretDB { return startFerretDB(t, tls, "", "") }
 
-func startFerretDB(t testing.TB, tls *TLSFiles) *FerretDB {
+func startFerretDB(t testing.TB, tls *TLSFiles, user, password string) *FerretDB {
 	t.Helper()
 	NeedIntegration(t)
 	bin := filepath.Join(RepoRoot(), "bin", "ferretdb")
@@ -53,6 +59,9 @@ func startFerretDB(t testing.TB, tls *TLSFiles) *FerretDB {
 	f := &FerretDB{Host: "127.0.0.1", Port: port, URI: fmt.Sprintf("mongodb://127.0.0.1:%d/", port)}
 	args := []string{"--handler=sqlite", "--sqlite-url=file:" + dir + "/", "--state-dir=" + dir,
 		fmt.Sprintf("--debug-addr=127.0.0.1:%d", debug), "--telemetry=disable"}
+	if user != "" {
+		args = append(args, "--test-enable-new-auth", "--setup-database=admin", "--setup-username="+user, "--setup-password="+password)
+	}
 	if tls == nil {
 		args = append(args, fmt.Sprintf("--listen-addr=127.0.0.1:%d", port))
 	} else {

@@ -15,14 +15,15 @@ import (
 )
 
 // TestLocalRuntimeMongoDB: manifests in the form of Stash's MongoDB
-// documentation (a KubeDB-style AppBinding with a service, the
+// documentation (a KubeDB-style AppBinding with a service and its
+// credentials Secret, SCRAM-authenticated, the
 // mongodb-backup-* and mongodb-restore-* Tasks, namespace selection in
 // the Task's args) back up and restore through the local runtime.
 // FerretDB stands in for MongoDB, which cannot be had on this machine.
 func TestLocalRuntimeMongoDB(t *testing.T) {
-	srv := testserver.StartFerretDB(t)
+	srv := testserver.StartFerretDBAuth(t, "root", "mg-e2e-password")
 	ctx := context.Background()
-	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
+	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI).SetAuth(options.Credential{Username: "root", Password: "mg-e2e-password", AuthSource: "admin"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +39,12 @@ func TestLocalRuntimeMongoDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	writeManifest(t, dir, fmt.Sprintf(`apiVersion: appcatalog.appscode.com/v1alpha1
+	writeManifest(t, dir, fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: sample-mongodb-auth, namespace: demo}
+stringData: {username: root, password: mg-e2e-password}
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
 kind: AppBinding
 metadata: {name: sample-mongodb, namespace: demo}
 spec:
@@ -46,6 +52,7 @@ spec:
   version: 6.0.5
   clientConfig:
     service: {name: %s, port: %d, scheme: mongodb}
+  secret: {name: sample-mongodb-auth}
 ---
 apiVersion: v1
 kind: Secret

@@ -909,3 +909,39 @@ func TestRestoreUsersAndRoles(t *testing.T) {
 		t.Errorf("the staging collection was left behind: %v", names)
 	}
 }
+
+// TestCredentials: the AppBinding Secret's user authenticates (SCRAM,
+// against --authentication-database), a wrong password fails the backup
+// before anything is committed, and no error quotes a password.
+func TestCredentials(t *testing.T) {
+	ctx := context.Background()
+	srv := testserver.StartFerretDBAuth(t, "root", "right-pw-123")
+	o := optionsOf(srv)
+	o.Conn.Username, o.Conn.Password = "root", "right-pw-123"
+	o.DumpArgs.Select.DB = "auth_app"
+	cli, err := o.connect(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Disconnect(ctx)
+	seed(t, cli, "auth_app", 20)
+	a := archiveOf(t, o)
+	if len(a) == 0 {
+		t.Fatal("no archive")
+	}
+	bad := optionsOf(srv)
+	bad.Conn.Username, bad.Conn.Password = "root", "wrong-pw-456"
+	r := openRepo(t)
+	err = Driver{bad}.Backup(ctx, dumpWriter(r))
+	if err == nil || !strings.Contains(err.Error(), "Authentication failed") || strings.Contains(err.Error(), "wrong-pw-456") || strings.Contains(err.Error(), "right-pw-123") {
+		t.Errorf("a wrong password: %v, want an authentication failure that quotes no password", err)
+	}
+	if snaps, _ := r.Snapshots(ctx, repository.Filter{}); len(snaps) != 0 {
+		t.Errorf("%d snapshots after a failed login", len(snaps))
+	}
+	anon := optionsOf(srv)
+	anon.DumpArgs.Select.DB = "auth_app"
+	if err := (Driver{anon}).Backup(ctx, dumpWriter(r)); err == nil || !strings.Contains(err.Error(), "requires authentication") {
+		t.Errorf("no credentials: %v", err)
+	}
+}
