@@ -3,6 +3,7 @@ package testserver
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 
@@ -32,13 +33,21 @@ type MongoMember struct {
 // listed beside it.
 func StartMongoMember(t testing.TB, set, state string) *MongoMember {
 	t.Helper()
+	return StartMongoMemberOn(t, "127.0.0.1", set, state)
+}
+
+// StartMongoMemberOn is StartMongoMember with the member's address on
+// host (the node's, for pods of the test cluster to reach); its FerretDB
+// listens on 127.0.0.1.
+func StartMongoMemberOn(t testing.TB, host, set, state string) *MongoMember {
+	t.Helper()
 	m := &MongoMember{FerretDB: StartFerretDB(t), set: set, state: state}
 	backend, err := mongo.Connect(options.Client().ApplyURI(m.URI))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { backend.Disconnect(context.Background()) })
-	m.Proxy = StartMongoProxy(t, m.FerretDB, map[string]MongoHandler{
+	m.Proxy = StartMongoProxyOn(t, host, m.FerretDB, map[string]MongoHandler{
 		"applyOps":         ApplyOps(backend),
 		"replSetGetStatus": m.status,
 		"currentOp": func(string, bson.Raw) (bson.D, error) {
@@ -84,7 +93,7 @@ func (m *MongoMember) status(string, bson.Raw) (bson.D, error) {
 }
 
 // Addr is the member's address (its proxy's), host:port.
-func (m *MongoMember) Addr() string { return fmt.Sprintf("%s:%d", m.Proxy.Host, m.Proxy.Port) }
+func (m *MongoMember) Addr() string { return net.JoinHostPort(m.Proxy.Host, fmt.Sprint(m.Proxy.Port)) }
 
 // SetState makes the member PRIMARY or SECONDARY.
 func (m *MongoMember) SetState(s string) { m.mu.Lock(); m.state = s; m.mu.Unlock() }

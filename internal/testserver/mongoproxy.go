@@ -44,12 +44,19 @@ type MongoProxy struct {
 // when the test ends.
 func StartMongoProxy(t testing.TB, backend *FerretDB, handlers map[string]MongoHandler) *MongoProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return StartMongoProxyOn(t, "127.0.0.1", backend, handlers)
+}
+
+// StartMongoProxyOn is StartMongoProxy listening on host (the node's
+// address, for pods of the test cluster to reach).
+func StartMongoProxyOn(t testing.TB, host string, backend *FerretDB, handlers map[string]MongoHandler) *MongoProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().(*net.TCPAddr)
-	p := &MongoProxy{Host: "127.0.0.1", Port: addr.Port, URI: fmt.Sprintf("mongodb://127.0.0.1:%d/?directConnection=true", addr.Port),
+	p := &MongoProxy{Host: host, Port: addr.Port, URI: fmt.Sprintf("mongodb://%s/?directConnection=true", net.JoinHostPort(host, fmt.Sprint(addr.Port))),
 		handlers: handlers, backend: fmt.Sprintf("%s:%d", backend.Host, backend.Port)}
 	p.reqID.Store(1 << 24)
 	var wg sync.WaitGroup
