@@ -106,6 +106,13 @@ type Registration struct {
 	NewBackup, NewRestore func(Config) (Driver, error)
 }
 
+// MultiHost is a driver that restores several hosts in one step (the
+// components of a sharded cluster): it names them, so that the step
+// reports each, failed or not.
+type MultiHost interface {
+	Hosts() []string
+}
+
 // HostError is the failure of one host of a step that backs up or
 // restores several (a shard of a MongoDB cluster): the step fails, and the
 // snapshots the other hosts took still count and are reported.

@@ -114,6 +114,38 @@ func (o *Options) hostBackupStats(d time.Duration, stats []repository.SnapshotSt
 	return out
 }
 
+// hostRestoreStats reports a restore: of the step's own host, or, when
+// the driver restored several hosts (addon.MultiHost), of each: failed
+// when its addon.HostError says so, or every one when the step failed
+// otherwise.
+func (o *Options) hostRestoreStats(d time.Duration, hosts []string, err error) []stashv1beta1.HostRestoreStats {
+	dur := d.Round(time.Millisecond).String()
+	if len(hosts) < 2 {
+		hs := stashv1beta1.HostRestoreStats{Hostname: o.Hostname, Duration: dur, Phase: "Succeeded"}
+		if err != nil {
+			hs.Phase, hs.Error = "Failed", err.Error()
+		}
+		return []stashv1beta1.HostRestoreStats{hs}
+	}
+	hostErrs, perHost := addon.HostErrors(err)
+	failed := map[string]string{}
+	for _, he := range hostErrs {
+		failed[he.Host] = he.Err.Error()
+	}
+	var out []stashv1beta1.HostRestoreStats
+	for _, h := range hosts {
+		hs := stashv1beta1.HostRestoreStats{Hostname: h, Duration: dur, Phase: "Succeeded"}
+		switch msg, ok := failed[h]; {
+		case ok:
+			hs.Phase, hs.Error = "Failed", msg
+		case err != nil && !perHost:
+			hs.Phase, hs.Error = "Failed", err.Error()
+		}
+		out = append(out, hs)
+	}
+	return out
+}
+
 // finishBackup reports a backup's result and what retention did after it
 // (ret; nil without a policy). With OutputDir the result, success or
 // failure, goes to output.json and the step succeeds, so that
@@ -150,13 +182,10 @@ func (o *Options) finishBackup(start time.Time, stats []repository.SnapshotStats
 	return retErr
 }
 
-func (o *Options) finishRestore(start time.Time, warnings []string, err error) error {
-	hs := stashv1beta1.HostRestoreStats{Hostname: o.Hostname, Duration: time.Since(start).Round(time.Millisecond).String(), Phase: "Succeeded"}
-	if err != nil {
-		hs.Phase, hs.Error = "Failed", err.Error()
-	}
+func (o *Options) finishRestore(start time.Time, warnings, hosts []string, err error) error {
+	all := o.hostRestoreStats(time.Since(start), hosts, err)
 	if o.OutputDir != "" {
-		if werr := WriteOutput(o.OutputDir, Output{HostRestoreStats: []stashv1beta1.HostRestoreStats{hs}, Warnings: warnings}); werr != nil {
+		if werr := WriteOutput(o.OutputDir, Output{HostRestoreStats: all, Warnings: warnings}); werr != nil {
 			return errors.Join(err, werr)
 		}
 		if err != nil {
@@ -167,7 +196,10 @@ func (o *Options) finishRestore(start time.Time, warnings []string, err error) e
 	if err != nil {
 		return err
 	}
-	return writeJSON(o, hs)
+	if len(all) == 1 {
+		return writeJSON(o, all[0])
+	}
+	return writeJSON(o, all)
 }
 
 func writeJSON(o *Options, v any) error {

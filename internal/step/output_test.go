@@ -46,3 +46,31 @@ func TestHostBackupStats(t *testing.T) {
 		t.Error("totalHosts")
 	}
 }
+
+// TestHostRestoreStats: a restore of several hosts (a sharded cluster's
+// components) reports each; a component's HostError fails it alone, any
+// other error fails them all.
+func TestHostRestoreStats(t *testing.T) {
+	o := &Options{Hostname: "host-0"}
+	hosts := []string{"confighost", "host-0", "host-1"}
+	for _, tt := range []struct {
+		name  string
+		hosts []string
+		err   error
+		want  string
+	}{
+		{"one host", nil, nil, "[host-0 Succeeded ] "},
+		{"one host failed", nil, errors.New("x"), "[host-0 Failed x] "},
+		{"every component", hosts, nil, "[confighost Succeeded ] [host-0 Succeeded ] [host-1 Succeeded ] "},
+		{"one component failed", hosts, &addon.HostError{Host: "host-1", Err: errors.New("no primary")}, "[confighost Succeeded ] [host-0 Succeeded ] [host-1 Failed no primary] "},
+		{"the step failed", hosts, errors.New("no repository"), "[confighost Failed no repository] [host-0 Failed no repository] [host-1 Failed no repository] "},
+	} {
+		got := ""
+		for _, h := range o.hostRestoreStats(time.Second, tt.hosts, tt.err) {
+			got += fmt.Sprintf("[%s %s %s] ", h.Hostname, h.Phase, h.Error)
+		}
+		if got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
+		}
+	}
+}

@@ -21,7 +21,7 @@ import (
 func Restore(ctx context.Context, o Options, reg addon.Registration, flags map[string]string) error {
 	start := time.Now()
 	o.defaultHost()
-	var warnings []string
+	var warnings, hosts []string
 	err := func() error {
 		if err := o.check(); err != nil {
 			return err
@@ -38,6 +38,9 @@ func Restore(ctx context.Context, o Options, reg addon.Registration, flags map[s
 		if err != nil {
 			return err
 		}
+		if mh, ok := d.(addon.MultiHost); ok {
+			hosts = mh.Hosts()
+		}
 		r, err := o.openWhileWaiting(ctx, src, d)
 		if err != nil {
 			return err
@@ -49,7 +52,7 @@ func Restore(ctx context.Context, o Options, reg addon.Registration, flags map[s
 			return s, err
 		}})
 	}()
-	return o.finishRestore(start, warnings, err)
+	return o.finishRestore(start, warnings, hosts, err)
 }
 
 // choose picks the snapshot of file name a restore reads: for the step's
@@ -153,7 +156,7 @@ func RestorePaths(ctx context.Context, o Options, p PathsRestore) error {
 		}
 		return nil
 	}()
-	return o.finishRestore(start, warnings, err)
+	return o.finishRestore(start, warnings, nil, err)
 }
 
 // pathSnapshots picks what a PVC restore restores: the given snapshot

@@ -157,7 +157,7 @@ func (e *env) mongodbTopologies(t *testing.T) {
 	e.t = t
 	ctx := context.Background()
 	ip := e.nodeIP()
-	client := func(uri string) *mongo.Client {
+	mcli := func(uri string) *mongo.Client {
 		cli, err := mongo.Connect(options.Client().ApplyURI(uri))
 		if err != nil {
 			t.Fatal(err)
@@ -182,7 +182,7 @@ func (e *env) mongodbTopologies(t *testing.T) {
 		return n
 	}
 	rs := testserver.StartMongoMemberOn(t, ip, "rs0", "SECONDARY")
-	rsCli := client(rs.URI)
+	rsCli := mcli(rs.URI)
 	if err := rsCli.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(16 << 20)}}).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func (e *env) mongodbTopologies(t *testing.T) {
 	ok := func(string, bson.Raw) (bson.D, error) { return bson.D{}, nil }
 	mongos := testserver.StartMongoProxyOn(t, ip, cfg.FerretDB, map[string]testserver.MongoHandler{"balancerStop": ok, "balancerStart": ok})
 	for i, s := range shards {
-		docs(client(s.URI), 100*(i+1))
+		docs(mcli(s.URI), 100*(i+1))
 	}
 	// A repository each, as Stash's docs give every database: both
 	// clusters have a host-0.
@@ -265,7 +265,7 @@ spec:
 	}
 	for _, m := range append([]*testserver.MongoMember{rs, cfg}, shards...) {
 		m.SetState("PRIMARY")
-		if err := client(m.URI).Database("app").Drop(ctx); err != nil {
+		if err := mcli(m.URI).Database("app").Drop(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -290,11 +290,18 @@ spec:
 `)
 	e.waitRestore("mg-rs-restore")
 	e.waitRestore("mg-sh-restore")
+	rs2 := &stashv1beta1.RestoreSession{}
+	if err := e.c.Get(ctx, client.ObjectKey{Namespace: "demo", Name: "mg-sh-restore"}, rs2); err != nil {
+		t.Fatal(err)
+	}
+	if rs2.Status.TotalHosts == nil || *rs2.Status.TotalHosts != 3 || len(rs2.Status.Stats) != 3 {
+		t.Errorf("sharded restore status: %d hosts reported, %+v", len(rs2.Status.Stats), rs2.Status.Stats)
+	}
 	if n := count(rsCli); n != 500 {
 		t.Errorf("replica set restored %d documents, want 500", n)
 	}
 	for i, s := range shards {
-		if n := count(client(s.URI)); n != int64(100*(i+1)) {
+		if n := count(mcli(s.URI)); n != int64(100*(i+1)) {
 			t.Errorf("shard %d restored %d documents, want %d", i, n, 100*(i+1))
 		}
 	}

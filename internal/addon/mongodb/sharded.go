@@ -267,3 +267,12 @@ func (d Driver) restoreSharded(ctx context.Context, r addon.Reader, t *Topology)
 	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// Hosts implements addon.MultiHost: a sharded cluster's components, or
+// none (the step's own host).
+func (d Driver) Hosts() []string {
+	if d.Topology == nil {
+		return nil
+	}
+	return d.Topology.Hosts()
+}
