@@ -47,6 +47,28 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// ownServer is a FerretDB of the test's own (one it kills, or whose
+// oplog it turns on) and a client of it.
+func ownServer(t *testing.T) (*testserver.FerretDB, *mongo.Client) {
+	t.Helper()
+	srv := testserver.StartFerretDB(t)
+	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Disconnect(context.Background()) })
+	return srv, cli
+}
+
+// createOplog makes FerretDB keep an oplog: it writes one into
+// local.oplog.rs once that capped collection exists.
+func createOplog(t *testing.T, cli *mongo.Client, size int64) {
+	t.Helper()
+	if err := cli.Database("local").RunCommand(context.Background(), bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: size}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // server is the package's FerretDB and a client of it.
 func server(t *testing.T) (*testserver.FerretDB, *mongo.Client) {
 	t.Helper()
@@ -402,12 +424,7 @@ func (k *killingWriter) Write(p []byte) (int, error) {
 // dump leaves no snapshot behind, and the backup fails saying why.
 func TestKilledServerCommitsNothing(t *testing.T) {
 	ctx := context.Background()
-	srv := testserver.StartFerretDB(t)
-	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Disconnect(ctx)
+	srv, cli := ownServer(t)
 	seed(t, cli, "kill_shop", 20000)
 	o := optionsOf(srv)
 	o.DumpArgs.Parallel = 1
@@ -415,7 +432,7 @@ func TestKilledServerCommitsNothing(t *testing.T) {
 	w := &streamHook{Writer: dumpWriter(r), wrap: func(w io.Writer) io.Writer {
 		return &killingWriter{w: w, after: 256 << 10, kill: func() { srv.Kill(t) }}
 	}}
-	err = Driver{o}.Backup(ctx, w)
+	err := Driver{o}.Backup(ctx, w)
 	if err == nil {
 		t.Fatal("a backup whose server died succeeded")
 	}
@@ -660,12 +677,7 @@ func TestRestoreMongodumpArchive(t *testing.T) {
 // saying the server is not a replica set member.
 func TestOplogPointInTime(t *testing.T) {
 	ctx := context.Background()
-	srv := testserver.StartFerretDB(t)
-	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Disconnect(ctx)
+	srv, cli := ownServer(t)
 	seed(t, cli, "pit", 3000)
 	o := optionsOf(srv)
 	o.DumpArgs, _ = ParseDumpArgs([]string{"--oplog", "-j", "1"})
@@ -674,9 +686,7 @@ func TestOplogPointInTime(t *testing.T) {
 		t.Fatalf("--oplog without an oplog: %v", err)
 	}
 
-	if err := cli.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(64 << 20)}}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	createOplog(t, cli, 64<<20)
 	before := cli.Database("pit").Collection("before")
 	for _, id := range []string{"older", "newest before the dump"} {
 		if _, err := before.InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
@@ -751,16 +761,9 @@ func TestOplogPointInTime(t *testing.T) {
 // time: the backup fails saying so, and nothing is committed.
 func TestOplogRolledOver(t *testing.T) {
 	ctx := context.Background()
-	srv := testserver.StartFerretDB(t)
-	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Disconnect(ctx)
+	srv, cli := ownServer(t)
 	seed(t, cli, "roll", 3000)
-	if err := cli.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 20)}}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	createOplog(t, cli, 1<<20)
 	busy := cli.Database("roll").Collection("busy")
 	if _, err := busy.InsertOne(ctx, bson.D{{Key: "_id", Value: -1}}); err != nil {
 		t.Fatal(err)
@@ -782,7 +785,7 @@ func TestOplogRolledOver(t *testing.T) {
 			}
 		}}
 	}}
-	err = Driver{o}.Backup(ctx, w)
+	err := Driver{o}.Backup(ctx, w)
 	if err == nil || !strings.Contains(err.Error(), "rolled over") {
 		t.Fatalf("a dump whose oplog rolled over: %v", err)
 	}
@@ -798,16 +801,9 @@ func TestOplogRolledOver(t *testing.T) {
 // proxy that models MongoDB's (applyOps above).
 func TestOplogReplay(t *testing.T) {
 	ctx := context.Background()
-	srv := testserver.StartFerretDB(t)
-	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Disconnect(ctx)
+	srv, cli := ownServer(t)
 	seed(t, cli, "pit", 3000)
-	if err := cli.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(64 << 20)}}).Err(); err != nil {
-		t.Fatal(err)
-	}
+	createOplog(t, cli, 64<<20)
 	items := cli.Database("pit").Collection("items")
 	o := optionsOf(srv)
 	o.DumpArgs, _ = ParseDumpArgs([]string{"--oplog", "-j", "1"})
