@@ -13,7 +13,6 @@ package addon
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os/exec"
 	"time"
@@ -126,30 +125,24 @@ func (e *HostError) Error() string { return e.Host + ": " + e.Err.Error() }
 // Unwrap returns the host's error.
 func (e *HostError) Unwrap() error { return e.Err }
 
-// HostErrors returns the HostErrors err holds (joined with errors.Join or
-// alone), and whether err is made of them only.
-func HostErrors(err error) ([]*HostError, bool) {
-	if err == nil {
-		return nil, false
-	}
-	var he *HostError
-	if e, ok := err.(*HostError); ok {
-		return []*HostError{e}, true
+// HostErrors returns the HostErrors err is made of (one, or several
+// joined with errors.Join), or nil when err is nil or holds any other
+// error.
+func HostErrors(err error) []*HostError {
+	if he, ok := err.(*HostError); ok {
+		return []*HostError{he}
 	}
 	j, ok := err.(interface{ Unwrap() []error })
 	if !ok {
-		return nil, false
+		return nil
 	}
 	var out []*HostError
 	for _, e := range j.Unwrap() {
-		hs, only := HostErrors(e)
-		if !only {
-			if errors.As(e, &he) {
-				out = append(out, he)
-			}
-			return out, false
+		hs := HostErrors(e)
+		if hs == nil {
+			return nil
 		}
 		out = append(out, hs...)
 	}
-	return out, len(out) > 0
+	return out
 }

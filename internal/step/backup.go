@@ -53,7 +53,7 @@ func Backup(ctx context.Context, o Options, reg addon.Registration, flags map[st
 			err = d.Backup(ctx, w)
 		}
 		if err != nil {
-			if _, only := addon.HostErrors(err); only {
+			if addon.HostErrors(err) != nil {
 				// Some hosts failed (a shard), the others' snapshots
 				// are committed: report both. Retention waits for a
 				// backup where every host succeeded.

@@ -88,8 +88,8 @@ func toAPIStats(s repository.SnapshotStats) stashv1beta1.SnapshotStats {
 func (o *Options) hostBackupStats(d time.Duration, stats []repository.SnapshotStats, err error) []stashv1beta1.HostBackupStats {
 	dur := d.Round(time.Millisecond).String()
 	own := stashv1beta1.HostBackupStats{Hostname: o.Hostname, Duration: dur, Phase: "Succeeded"}
-	hostErrs, perHost := addon.HostErrors(err)
-	if err != nil && !perHost {
+	hostErrs := addon.HostErrors(err)
+	if err != nil && hostErrs == nil {
 		own.Phase, own.Error = "Failed", err.Error()
 		return []stashv1beta1.HostBackupStats{own}
 	}
@@ -127,7 +127,7 @@ func (o *Options) hostRestoreStats(d time.Duration, hosts []string, err error) [
 		}
 		return []stashv1beta1.HostRestoreStats{hs}
 	}
-	hostErrs, perHost := addon.HostErrors(err)
+	hostErrs := addon.HostErrors(err)
 	failed := map[string]string{}
 	for _, he := range hostErrs {
 		failed[he.Host] = he.Err.Error()
@@ -138,7 +138,7 @@ func (o *Options) hostRestoreStats(d time.Duration, hosts []string, err error) [
 		switch msg, ok := failed[h]; {
 		case ok:
 			hs.Phase, hs.Error = "Failed", msg
-		case err != nil && !perHost:
+		case err != nil && hostErrs == nil:
 			hs.Phase, hs.Error = "Failed", err.Error()
 		}
 		out = append(out, hs)

@@ -68,10 +68,10 @@ func (w *Writer) Commands(ctx context.Context, host, name string, cmds ...func(c
 // errStreamAborted ends a producer whose snapshot failed.
 var errStreamAborted = errors.New("the snapshot being written failed")
 
-// pipeFrom runs write on a goroutine of its own into a pipe and returns
+// PipeFrom runs write on a goroutine of its own into a pipe and returns
 // the pipe's reader. wait stops write if it is still writing (its reader
 // gave up) and returns write's error; it may be called more than once.
-func pipeFrom(write func(io.Writer) error) (r io.Reader, wait func() error) {
+func PipeFrom(write func(io.Writer) error) (r io.Reader, wait func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
@@ -98,7 +98,7 @@ func pipeFrom(write func(io.Writer) error) (r io.Reader, wait func() error) {
 func (w *Writer) Stream(ctx context.Context, host, name string, produce func(context.Context, io.Writer) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	src, wait := pipeFrom(func(pw io.Writer) error { return produce(ctx, pw) })
+	src, wait := PipeFrom(func(pw io.Writer) error { return produce(ctx, pw) })
 	bo := w.options(host)
 	bo.BeforeCommit = wait
 	r, err := w.repo()
@@ -128,7 +128,7 @@ func (w *Writer) Files(ctx context.Context, host, path string, produce func(cont
 	}
 	st, err := r.BackupFiles(ctx, path, func(add repository.AddFile) error {
 		return produce(ctx, func(name string, write func(io.Writer) error) error {
-			src, wait := pipeFrom(write)
+			src, wait := PipeFrom(write)
 			err := add(name, src)
 			if werr := wait(); err == nil {
 				err = werr

@@ -313,22 +313,8 @@ func checkPattern(p string) error {
 // match says whether name matches pattern, where * matches any run of
 // characters (dots included, as in mongorestore).
 func match(pattern, name string) bool {
-	parts := strings.Split(pattern, "*")
-	if len(parts) == 1 {
-		return pattern == name
-	}
-	if !strings.HasPrefix(name, parts[0]) {
-		return false
-	}
-	name = name[len(parts[0]):]
-	for _, p := range parts[1 : len(parts)-1] {
-		i := strings.Index(name, p)
-		if i < 0 {
-			return false
-		}
-		name = name[i+len(p):]
-	}
-	return strings.HasSuffix(name, parts[len(parts)-1])
+	_, ok := capture(pattern, name)
+	return ok
 }
 
 // Database says whether any collection of db may be chosen.
@@ -340,8 +326,10 @@ func (s Selection) Database(db string) bool {
 		return true
 	}
 	for _, p := range s.Include {
+		// A * may span the dot: a pattern's database part with one
+		// may choose any database that starts as it does.
 		pdb, _, _ := strings.Cut(p, ".")
-		if match(pdb, db) || strings.Contains(pdb, "*") && strings.HasPrefix(db, strings.Split(pdb, "*")[0]) {
+		if before, _, star := strings.Cut(pdb, "*"); star && strings.HasPrefix(db, before) || !star && pdb == db {
 			return true
 		}
 	}

@@ -298,34 +298,47 @@ func dumpCollection(ctx context.Context, cli *mongo.Client, c collection, args D
 	case args.Query != nil && args.Select.Collection == c.ns.Collection:
 		filter = args.Query
 	}
-	src := c.src
-	if src == (archive.Namespace{}) {
-		src = c.ns
-	}
-	cur, err := cli.Database(src.Database).Collection(src.Collection).Find(ctx, filter)
+	cur, err := cli.Database(c.src.Database).Collection(c.src.Collection).Find(ctx, filter)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.ns, err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
+	if _, err := toSegments(ctx, cur, nil, segment); err != nil {
+		return fmt.Errorf("read %s: %w", c.ns, err)
+	}
+	return nil
+}
+
+// toSegments hands segment what cur reads, in runs of at most
+// segmentSize bytes, ending a run where the cursor's batch ends; first,
+// if set, checks the first document. It returns how many documents it
+// read.
+func toSegments(ctx context.Context, cur *mongo.Cursor, first func(bson.Raw) error, segment func([][]byte) error) (int, error) {
 	var batch [][]byte
-	size := 0
+	n, size := 0, 0
 	for cur.Next(ctx) {
+		if n == 0 && first != nil {
+			if err := first(cur.Current); err != nil {
+				return 0, err
+			}
+		}
+		n++
 		// Current is reused by the next batch the cursor fetches.
 		d := append([]byte(nil), cur.Current...)
 		batch = append(batch, d)
 		size += len(d)
 		if size >= segmentSize || cur.RemainingBatchLength() == 0 {
 			if err := segment(batch); err != nil {
-				return err
+				return n, err
 			}
 			batch, size = batch[:0], 0
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", c.ns, err)
+		return n, err
 	}
 	if len(batch) > 0 {
-		return segment(batch)
+		return n, segment(batch)
 	}
-	return nil
+	return n, nil
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -75,11 +74,7 @@ func (o *Options) uri() string {
 		// A DNS SRV name carries no port: the records give them.
 		scheme, hosts = "mongodb+srv", c.Host
 	}
-	q := url.Values{}
-	for k, v := range c.Query {
-		q[k] = v
-	}
-	return scheme + "://" + hosts + "/?" + q.Encode()
+	return scheme + "://" + hosts + "/?" + c.Query.Encode()
 }
 
 // tlsConfig is the AppBinding's TLS: its CA bundle, the client
@@ -170,34 +165,38 @@ func (d Driver) Wait(ctx context.Context, timeout time.Duration) error {
 		// A replica set is up once a member reports a healthy primary
 		// or secondary; the driver's own discovery would wait for a
 		// primary the set may not have yet.
-		for {
-			_, err := d.pickMember(ctx, *rs, false)
-			if err == nil {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("replica set %s did not answer within %s: %w", rs.ReplicaSet, timeout, err)
-			case <-time.After(time.Second):
-			}
+		if err := poll(ctx, func() error { _, err := d.pickMember(ctx, *rs, false); return err }); err != nil {
+			return fmt.Errorf("replica set %s did not answer within %s: %w", rs.ReplicaSet, timeout, err)
 		}
+		return nil
 	}
 	cli, err := d.connect(ctx, "")
 	if err != nil {
 		return err
 	}
 	defer cli.Disconnect(context.WithoutCancel(ctx))
-	var last error
+	err = poll(ctx, func() error {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return ping(pctx, cli)
+	})
+	if err != nil {
+		return fmt.Errorf("MongoDB at %s did not answer within %s: %w", d.Conn.Address(), timeout, err)
+	}
+	return nil
+}
+
+// poll calls try every second until it succeeds, and returns its last
+// error once ctx is done.
+func poll(ctx context.Context, try func() error) error {
 	for {
-		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-		last = ping(pctx, cli)
-		pcancel()
-		if last == nil {
+		err := try()
+		if err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("MongoDB at %s did not answer within %s: %w", d.Conn.Address(), timeout, last)
+			return err
 		case <-time.After(time.Second):
 		}
 	}
@@ -228,15 +227,11 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 		// A replica set is dumped from one healthy secondary (else the
 		// primary), connected to directly: every collection and the
 		// oplog are then read from the same member, one point in time.
-		addr, err := d.pickMember(ctx, *rs, false)
+		mo, err := d.onMember(ctx, *rs, false)
 		if err != nil {
 			return &dump.NoOutputError{Err: err}
 		}
-		mo, err := d.member(addr)
-		if err != nil {
-			return err
-		}
-		slog.Info("dumping the replica set from one member", "replicaSet", rs.ReplicaSet, "member", addr)
+		slog.Info("dumping the replica set from one member", "replicaSet", rs.ReplicaSet, "member", mo.Conn.Address())
 		d = Driver{mo}
 	}
 	cli, err := d.connect(ctx, d.DumpArgs.ReadPreference)
@@ -280,11 +275,7 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	if rs := d.replicaSet(); rs != nil {
 		// Writes go to the primary, asked for by name and connected to
 		// directly.
-		addr, err := d.pickMember(ctx, *rs, true)
-		if err != nil {
-			return err
-		}
-		mo, err := d.member(addr)
+		mo, err := d.onMember(ctx, *rs, true)
 		if err != nil {
 			return err
 		}
@@ -301,20 +292,10 @@ func (d Driver) restoreFrom(ctx context.Context, r addon.Reader, host string) er
 		return err
 	}
 	defer cli.Disconnect(context.WithoutCancel(ctx))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := r.Stream(ctx, host, DumpFile, pw)
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	st, err := restoreArchive(ctx, cli, pr, d.RestoreArgs, slog.Default())
+	src, wait := dump.PipeFrom(func(w io.Writer) error { return r.Stream(ctx, host, DumpFile, w) })
+	st, err := restoreArchive(ctx, cli, src, d.RestoreArgs, slog.Default())
 	// A restore that stopped early stops the stream too.
-	pr.CloseWithError(errRestoreStopped)
-	cancel()
-	if serr := <-done; err == nil && serr != nil {
+	if serr := wait(); err == nil {
 		err = serr
 	}
 	if err != nil {
@@ -323,8 +304,6 @@ func (d Driver) restoreFrom(ctx context.Context, r addon.Reader, host string) er
 	slog.Info("restored", "host", host, "collections", st.Collections, "documents", st.Documents, "duplicatesKept", st.Duplicates, "oplogReplayed", st.Replayed)
 	return nil
 }
-
-var errRestoreStopped = errors.New("the restore stopped")
 
 // replicaSet is the replica set the AppBinding names (a replicaSet query
 // parameter, with its seed list or its one address), or nil.

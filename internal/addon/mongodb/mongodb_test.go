@@ -471,7 +471,6 @@ var slogDiscard = slog.New(slog.NewTextHandler(io.Discard, nil))
 // document, every namespace's CRC and the metadata (testdata/check_archive.py).
 func TestArchiveReadByPymongo(t *testing.T) {
 	srv, cli := server(t)
-	testserver.NeedIntegration(t)
 	seed(t, cli, "py_shop", 300)
 	o := optionsOf(srv)
 	o.DumpArgs.Select.DB = "py_shop"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -61,36 +62,27 @@ func dumpOplog(ctx context.Context, cli *mongo.Client, start, end bson.Timestamp
 		return fmt.Errorf("--oplog: read the oplog: %w", err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	var batch [][]byte
-	size, first := 0, true
-	for cur.Next(ctx) {
-		if first && !start.IsZero() {
-			if t, i, ok := cur.Current.Lookup("ts").TimestampOK(); !ok || t != start.T || i != start.I {
-				return errors.New("--oplog: the oplog rolled over during the dump, losing entries written while it ran: make the oplog larger, or back up when the database is quieter")
-			}
+	first := func(entry bson.Raw) error {
+		if t, i, ok := entry.Lookup("ts").TimestampOK(); !start.IsZero() && (!ok || t != start.T || i != start.I) {
+			return errRolledOver
 		}
-		first = false
-		d := append([]byte(nil), cur.Current...)
-		batch = append(batch, d)
-		size += len(d)
-		if size >= segmentSize {
-			if err := segment(batch); err != nil {
-				return err
-			}
-			batch, size = batch[:0], 0
-		}
+		return nil
 	}
-	if err := cur.Err(); err != nil {
+	n, err := toSegments(ctx, cur, first, segment)
+	if errors.Is(err, errRolledOver) {
+		return err
+	}
+	if err != nil {
 		return fmt.Errorf("--oplog: read the oplog: %w", err)
 	}
-	if first && !start.IsZero() {
-		return errors.New("--oplog: the oplog rolled over during the dump, losing entries written while it ran: make the oplog larger, or back up when the database is quieter")
-	}
-	if len(batch) > 0 {
-		return segment(batch)
+	if n == 0 && !start.IsZero() {
+		return errRolledOver
 	}
 	return nil
 }
+
+// errRolledOver is an oplog that dropped the entry a dump started from.
+var errRolledOver = errors.New("--oplog: the oplog rolled over during the dump, losing entries written while it ran: make the oplog larger, or back up when the database is quieter")
 
 // skipReplay says whether mongorestore leaves an oplog entry out of a
 // replay: no-ops, and operations on the config database and on the
@@ -101,17 +93,8 @@ func skipReplay(entry bson.Raw) bool {
 	if op == "n" || op == "" {
 		return true
 	}
-	db, coll, _ := cutNS(ns)
-	return db == "config" || db == "local" || len(coll) > 7 && coll[:7] == "system." && coll != "system.js"
-}
-
-func cutNS(ns string) (string, string, bool) {
-	for i := 0; i < len(ns); i++ {
-		if ns[i] == '.' {
-			return ns[:i], ns[i+1:], true
-		}
-	}
-	return ns, "", false
+	db, coll, _ := strings.Cut(ns, ".")
+	return db == "config" || db == "local" || strings.HasPrefix(coll, "system.") && coll != "system.js"
 }
 
 // replay applies one oplog entry as mongorestore --oplogReplay does: an

@@ -153,8 +153,8 @@ func createOptions(opts bson.D) bson.D {
 	return out
 }
 
-// indexSpec is an index of the metadata as createIndexes takes it: the
-// namespace field old servers listed is refused by new ones.
+// indexSpec is an index of the metadata as createIndexes takes it, and
+// its name.
 func indexSpec(ix bson.D) (bson.D, string) {
 	var out bson.D
 	name := ""
@@ -202,6 +202,7 @@ func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args 
 	type job struct {
 		t    *target
 		docs []any
+		size int
 	}
 	jobs := make(chan job, workers)
 	g, gctx := errgroup.WithContext(ctx)
@@ -222,14 +223,12 @@ func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args 
 	}
 	auth := map[*target][]any{}
 	pending := map[archive.Namespace]*job{}
-	sizes := map[archive.Namespace]int{}
 	send := func(ns archive.Namespace) error {
 		j := pending[ns]
 		if j == nil || len(j.docs) == 0 {
 			return nil
 		}
 		delete(pending, ns)
-		sizes[ns] = 0
 		select {
 		case jobs <- *j:
 			return nil
@@ -308,8 +307,8 @@ func restoreArchive(ctx context.Context, cli *mongo.Client, src io.Reader, args 
 				pending[ns] = j
 			}
 			j.docs = append(j.docs, doc)
-			sizes[ns] += len(doc)
-			if len(j.docs) >= batchDocs || sizes[ns] >= batchBytes {
+			j.size += len(doc)
+			if len(j.docs) >= batchDocs || j.size >= batchBytes {
 				if err := send(ns); err != nil {
 					return err
 				}

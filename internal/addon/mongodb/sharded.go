@@ -14,6 +14,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/dump"
@@ -146,6 +147,38 @@ func (o Options) maxConcurrency() int {
 	return o.MaxConcurrency
 }
 
+// onMember returns options connected directly to the member of c that
+// pickMember chooses.
+func (o Options) onMember(ctx context.Context, c Component, primary bool) (Options, error) {
+	addr, err := o.pickMember(ctx, c, primary)
+	if err != nil {
+		return o, err
+	}
+	return o.member(addr)
+}
+
+// eachComponent runs do on the cluster's components, up to
+// --max-concurrency at once, and returns the failures as joined
+// addon.HostErrors: one component failing leaves the others' work done.
+func (o Options) eachComponent(t *Topology, do func(Component) error) error {
+	var g errgroup.Group
+	g.SetLimit(o.maxConcurrency())
+	var mu sync.Mutex
+	var errs []error
+	for _, c := range t.Components() {
+		g.Go(func() error {
+			if err := do(c); err != nil {
+				mu.Lock()
+				errs = append(errs, &addon.HostError{Host: c.Host, Err: err})
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // every error is in errs
+	return errors.Join(errs...)
+}
+
 // backupSharded backs up a sharded cluster as Stash does: the balancer
 // stopped through mongos (the AppBinding's own address) and started again
 // whatever happens; on the config servers and on each shard, a secondary
@@ -172,39 +205,17 @@ func (d Driver) backupSharded(ctx context.Context, w addon.Writer, t *Topology) 
 			err = errors.Join(err, fmt.Errorf("start the balancer again through mongos: %w", serr))
 		}
 	}()
-	comps := append([]Component{t.Config}, t.Shards...)
-	sem := make(chan struct{}, d.maxConcurrency())
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for _, c := range comps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := d.backupComponent(ctx, w, c); err != nil {
-				mu.Lock()
-				errs = append(errs, &addon.HostError{Host: c.Host, Err: err})
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return d.eachComponent(t, func(c Component) error { return d.backupComponent(ctx, w, c) })
 }
 
 // backupComponent dumps one replica set of the cluster from a locked
 // member.
 func (d Driver) backupComponent(ctx context.Context, w addon.Writer, c Component) (err error) {
-	addr, err := d.pickMember(ctx, c, false)
+	mo, err := d.onMember(ctx, c, false)
 	if err != nil {
 		return err
 	}
-	mo, err := d.member(addr)
-	if err != nil {
-		return err
-	}
+	addr := mo.Conn.Address()
 	cli, err := mo.connect(ctx, "")
 	if err != nil {
 		return err
@@ -235,37 +246,13 @@ func (d Driver) backupComponent(ctx context.Context, w addon.Writer, c Component
 // restoreSharded restores each component's snapshot into its replica
 // set's primary, up to --max-concurrency at once.
 func (d Driver) restoreSharded(ctx context.Context, r addon.Reader, t *Topology) error {
-	comps := append([]Component{t.Config}, t.Shards...)
-	sem := make(chan struct{}, d.maxConcurrency())
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for _, c := range comps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			err := func() error {
-				addr, err := d.pickMember(ctx, c, true)
-				if err != nil {
-					return err
-				}
-				mo, err := d.member(addr)
-				if err != nil {
-					return err
-				}
-				return Driver{mo}.restoreFrom(ctx, r, c.Host)
-			}()
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, &addon.HostError{Host: c.Host, Err: err})
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return d.eachComponent(t, func(c Component) error {
+		mo, err := d.onMember(ctx, c, true)
+		if err != nil {
+			return err
+		}
+		return Driver{mo}.restoreFrom(ctx, r, c.Host)
+	})
 }
 
 // Hosts implements addon.MultiHost: a sharded cluster's components, or

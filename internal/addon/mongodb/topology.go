@@ -34,12 +34,17 @@ type Topology struct {
 	Shards []Component
 }
 
-// Hosts are the hosts a backup of the cluster takes snapshots of: the
-// config servers, then every shard in key order.
+// Components are the config servers, then every shard in key order.
+func (t *Topology) Components() []Component {
+	return append([]Component{t.Config}, t.Shards...)
+}
+
+// Hosts are the hosts a backup of the cluster takes snapshots of, one
+// per component.
 func (t *Topology) Hosts() []string {
-	out := []string{t.Config.Host}
-	for _, s := range t.Shards {
-		out = append(out, s.Host)
+	var out []string
+	for _, c := range t.Components() {
+		out = append(out, c.Host)
 	}
 	return out
 }
