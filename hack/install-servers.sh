@@ -16,6 +16,10 @@ command -v strace >/dev/null || need+=(strace)
 # pymongo's BSON decoder reads the MongoDB addon's archives independently
 # of our own reader (internal/addon/mongodb TestArchiveReadByPymongo).
 /usr/bin/python3 -c 'import bson' 2>/dev/null || need+=(python3-bson)
+# elasticdump (npm, on Debian's nodejs) dumps from and loads into the
+# Elasticsearch test server, an independent client that holds it and the
+# addon's files to Elasticsearch's own behaviour (internal/addon/elasticsearch).
+command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then
     echo "missing ${need[*]}: run as root, or: sudo apt-get install -y ${need[*]}" >&2
@@ -30,4 +34,10 @@ for svc in postgresql mariadb; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
 done
 pg_ctlcluster --help >/dev/null 2>&1 && for c in $(pg_lsclusters -h 2>/dev/null | awk '$4=="online"{print $1"/"$2}'); do pg_ctlcluster "${c%/*}" "${c#*/}" stop || true; done
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ ! -x $root/bin/elasticdump/node_modules/.bin/multielasticdump ]]; then
+  echo "installing elasticdump 6.125.1 (npm) into bin/elasticdump for the tests ..." >&2
+  mkdir -p "$root/bin/elasticdump"
+  npm install --silent --no-audit --no-fund --prefix "$root/bin/elasticdump" elasticdump@6.125.1 >/dev/null
+fi
 exit 0

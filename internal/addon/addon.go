@@ -65,8 +65,10 @@ type Reader interface {
 	// the step's --snapshot and --source-hostname choose) to w.
 	Stream(ctx context.Context, host, name string, w io.Writer) error
 	// Files calls each with every file of host's directory snapshot of
-	// path (chosen as Stream chooses), in name order.
-	Files(ctx context.Context, host, path string, each func(name string, r io.Reader) error) error
+	// path (chosen as Stream chooses), in the order cmp gives (nil: name
+	// order), so that a driver reads what makes a table or an index
+	// before its data. A file each does not read is not fetched.
+	Files(ctx context.Context, host, path string, cmp func(a, b string) int, each func(name string, r io.Reader) error) error
 }
 
 // Flag is a flag of a driver's own Functions, beside the flags every

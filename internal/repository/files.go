@@ -133,8 +133,9 @@ func (r *Repository) previousFiles(ctx context.Context, source snapshot.SourceIn
 }
 
 // RestoreFiles calls each with every file of the directory snapshot s in
-// name order, reading from the repository as each reads.
-func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, each func(name string, src io.Reader) error) error {
+// the order cmp gives (nil: name order), reading from the repository as
+// each reads: a file each does not read is not fetched.
+func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, cmp func(a, b string) int, each func(name string, src io.Reader) error) error {
 	if s.man == nil || s.man.RootEntry == nil || s.man.RootEntry.Type != snapshot.EntryTypeDirectory {
 		return fmt.Errorf("snapshot %s is not a file set (a directory snapshot)", s.ShortID())
 	}
@@ -152,17 +153,21 @@ func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, each func(name st
 		return fmt.Errorf("list snapshot %s: %w", s.ShortID(), err)
 	}
 	slices.Sort(names)
+	if cmp != nil {
+		slices.SortStableFunc(names, cmp)
+	}
 	for _, name := range names {
-		pr, pw := io.Pipe()
-		done := make(chan error, 1)
-		go func() {
-			_, err := r.RestoreStream(ctx, s, name, pw, nil)
-			pw.CloseWithError(err)
-			done <- err
-		}()
-		err := each(name, pr)
-		pr.CloseWithError(errors.New("the reader of the file stopped"))
-		if rerr := <-done; err == nil {
+		lr := &lazyFile{open: func(pw *io.PipeWriter) <-chan error {
+			done := make(chan error, 1)
+			go func() {
+				_, err := r.RestoreStream(ctx, s, name, pw, nil)
+				pw.CloseWithError(err)
+				done <- err
+			}()
+			return done
+		}}
+		err := each(name, lr)
+		if rerr := lr.close(); err == nil {
 			err = rerr
 		}
 		if err != nil {
@@ -170,4 +175,29 @@ func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, each func(name st
 		}
 	}
 	return nil
+}
+
+// lazyFile is a file of a file set that starts its restore on the first
+// Read, so that a file the reader skips costs nothing.
+type lazyFile struct {
+	open func(*io.PipeWriter) <-chan error
+	pr   *io.PipeReader
+	done <-chan error
+}
+
+func (l *lazyFile) Read(p []byte) (int, error) {
+	if l.pr == nil {
+		pr, pw := io.Pipe()
+		l.pr, l.done = pr, l.open(pw)
+	}
+	return l.pr.Read(p)
+}
+
+// close stops the restore if it started and returns its error.
+func (l *lazyFile) close() error {
+	if l.pr == nil {
+		return nil
+	}
+	l.pr.CloseWithError(errors.New("the reader of the file stopped"))
+	return <-l.done
 }

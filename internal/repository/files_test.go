@@ -55,7 +55,7 @@ func TestBackupFiles(t *testing.T) {
 	}
 	got := map[string]string{}
 	var order []string
-	if err := r.RestoreFiles(ctx, s, func(name string, src io.Reader) error {
+	if err := r.RestoreFiles(ctx, s, nil, func(name string, src io.Reader) error {
 		b, err := io.ReadAll(src)
 		got[name] = string(b)
 		order = append(order, name)

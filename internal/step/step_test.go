@@ -119,7 +119,7 @@ func (d *testDriver) Restore(ctx context.Context, r addon.Reader) error {
 		if d.noFiles {
 			continue
 		}
-		if err := r.Files(ctx, h, "/stash-data/set", func(name string, src io.Reader) error {
+		if err := r.Files(ctx, h, "/stash-data/set", nil, func(name string, src io.Reader) error {
 			b, err := io.ReadAll(src)
 			d.restored[h+"/set/"+name] = string(b)
 			return err

@@ -5,6 +5,7 @@ package builtin
 
 import (
 	"github.com/stash-backup/stash/internal/addon"
+	"github.com/stash-backup/stash/internal/addon/elasticsearch"
 	"github.com/stash-backup/stash/internal/addon/mongodb"
 	"github.com/stash-backup/stash/internal/addon/mysql"
 	"github.com/stash-backup/stash/internal/addon/postgres"
@@ -17,5 +18,6 @@ func Drivers() []addon.Registration {
 		postgres.Registration(),
 		mysql.Registration(),
 		mongodb.Registration(),
+		elasticsearch.Registration(),
 	}
 }

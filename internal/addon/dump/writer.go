@@ -166,10 +166,10 @@ func (r *Reader) Stream(ctx context.Context, host, name string, w io.Writer) err
 }
 
 // Files implements addon.Reader.
-func (r *Reader) Files(ctx context.Context, host, path string, each func(name string, rd io.Reader) error) error {
+func (r *Reader) Files(ctx context.Context, host, path string, cmp func(a, b string) int, each func(name string, rd io.Reader) error) error {
 	s, err := r.Choose(ctx, host, path)
 	if err != nil {
 		return err
 	}
-	return r.R.RestoreFiles(ctx, s, each)
+	return r.R.RestoreFiles(ctx, s, cmp, each)
 }

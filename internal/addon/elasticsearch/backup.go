@@ -1,0 +1,395 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stash-backup/stash/internal/addon"
+	"github.com/stash-backup/stash/internal/addon/dump"
+)
+
+// settingsExclude are the settings only the server sets: a dump leaves
+// them out, as elasticdump does, so that the settings load back into any
+// cluster.
+var settingsExclude = []string{"version", "creation_date", "uuid", "provided_name", "resize", "routing.allocation.initial_recovery"}
+
+// indexInfo is one index to back up.
+type indexInfo struct {
+	Name    string
+	Aliases []string
+}
+
+// Backup implements addon.Driver: every selected index becomes its files
+// of multielasticdump's layout in one directory snapshot of the interim
+// data directory's path, streamed straight into the repository.
+func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
+	c, err := newClient(d.Conn)
+	if err != nil {
+		return err
+	}
+	if err := c.hello(ctx); err != nil {
+		return &dump.NoOutputError{Err: fmt.Errorf("Elasticsearch at %s: %w", d.Conn.Address(), err)}
+	}
+	indices, err := d.listIndices(ctx, c)
+	if err != nil {
+		return err
+	}
+	if len(indices) == 0 {
+		return fmt.Errorf("%s at %s has no index to back up (hidden and system indices are left out unless --include-hidden is given; --match and --exclude select)", c.server, d.Conn.Address())
+	}
+	slog.Info("backing up Elasticsearch", "server", c.server.String(), "indices", len(indices))
+	var templates []byte
+	if d.Args.Types[TypeTemplate] {
+		if templates, err = c.do(ctx, http.MethodGet, "/_template", nil, ""); err != nil {
+			return fmt.Errorf("read the index templates: %w", err)
+		}
+	}
+	return w.Files(ctx, "", d.Path, func(ctx context.Context, add addon.AddFile) error {
+		for _, ix := range indices {
+			if err := d.backupIndex(ctx, c, ix, templates, add); err != nil {
+				return fmt.Errorf("index %s: %w", ix.Name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// listIndices lists the indices the args select, in name order.
+func (d Driver) listIndices(ctx context.Context, c *client) ([]indexInfo, error) {
+	var all map[string]struct {
+		Aliases map[string]json.RawMessage `json:"aliases"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/_aliases?expand_wildcards=all", nil, &all); err != nil {
+		return nil, fmt.Errorf("list the indices: %w", err)
+	}
+	var hidden map[string]struct {
+		Settings struct {
+			Index struct {
+				Hidden string `json:"hidden"`
+			} `json:"index"`
+		} `json:"settings"`
+	}
+	if !d.Args.IncludeHidden && (c.server.OpenSearch || c.server.Major >= 7) {
+		// index.hidden exists since Elasticsearch 7.7; older servers
+		// answer this with the indices' settings, none hidden.
+		if err := c.call(ctx, http.MethodGet, "/_all/_settings/index.hidden?expand_wildcards=all", nil, &hidden); err != nil && !is(err, 400, "") {
+			return nil, fmt.Errorf("read which indices are hidden: %w", err)
+		}
+	}
+	var out []indexInfo
+	for name, v := range all {
+		var aliases []string
+		for a := range v.Aliases {
+			aliases = append(aliases, a)
+		}
+		sort.Strings(aliases)
+		if d.Args.Selected(name, aliases, hidden[name].Settings.Index.Hidden == "true") {
+			out = append(out, indexInfo{Name: name, Aliases: aliases})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// backupIndex adds the files of one index: its metadata first (small),
+// then its documents.
+func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templates []byte, add addon.AddFile) error {
+	esc := "/" + url.PathEscape(ix.Name)
+	meta := []struct {
+		t    string
+		path string
+		edit func([]byte) ([]byte, error)
+	}{
+		{TypeTemplate, "", nil},
+		{TypeSettings, esc + "/_settings", dropReadOnly(ix.Name)},
+		{TypeMapping, esc + "/_mapping", nil},
+		{TypeAlias, esc + "/_alias/*", nil},
+	}
+	for _, m := range meta {
+		if !d.Args.Types[m.t] {
+			continue
+		}
+		body := templates
+		if m.path != "" {
+			var err error
+			if body, err = c.do(ctx, http.MethodGet, m.path, nil, ""); err != nil {
+				if m.t == TypeAlias && is(err, 404, "") {
+					// An index without aliases answers 404 on some
+					// versions.
+					body = []byte(`{"` + ix.Name + `":{"aliases":{}}}`)
+				} else {
+					return fmt.Errorf("read its %s: %w", m.t, err)
+				}
+			}
+		}
+		if m.edit != nil {
+			var err error
+			if body, err = m.edit(body); err != nil {
+				return fmt.Errorf("its %s: %w", m.t, err)
+			}
+		}
+		line, err := fileLine(m.t, body)
+		if err != nil {
+			return fmt.Errorf("its %s: %w", m.t, err)
+		}
+		if err := add(FileName(ix.Name, m.t), func(w io.Writer) error { _, err := w.Write(line); return err }); err != nil {
+			return err
+		}
+	}
+	if !d.Args.Types[TypeData] {
+		return nil
+	}
+	return add(FileName(ix.Name, TypeData), func(w io.Writer) error {
+		return d.dumpDocuments(ctx, c, ix.Name, w)
+	})
+}
+
+// fileLine is a metadata file's one line as elasticdump writes it: the
+// mapping as a JSON object, the others (settings, aliases, templates) as
+// a JSON string holding the server's answer, which is how elasticdump's
+// file output stores an answer it passes on unparsed.
+func fileLine(t string, body []byte) ([]byte, error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, bytes.TrimSpace(body)); err != nil {
+		return nil, fmt.Errorf("the server's answer is not JSON: %w", err)
+	}
+	out := compact.Bytes()
+	if t != TypeMapping {
+		var err error
+		if out, err = json.Marshal(compact.String()); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, '\n'), nil
+}
+
+// dropReadOnly removes settingsExclude from the settings of index name.
+func dropReadOnly(name string) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		var all map[string]map[string]map[string]any
+		if err := json.Unmarshal(b, &all); err != nil {
+			return nil, fmt.Errorf("the settings are not the JSON expected: %w", err)
+		}
+		if ix := all[name]["settings"]; ix != nil {
+			if in, ok := ix["index"].(map[string]any); ok {
+				for _, k := range settingsExclude {
+					deletePath(in, k)
+				}
+			}
+		}
+		return json.Marshal(all)
+	}
+}
+
+func deletePath(m map[string]any, path string) {
+	head, rest, nested := cutDot(path)
+	if !nested {
+		delete(m, path)
+		return
+	}
+	if sub, ok := m[head].(map[string]any); ok {
+		deletePath(sub, rest)
+		if len(sub) == 0 {
+			delete(m, head)
+		}
+	}
+	delete(m, path) // the flat spelling
+}
+
+func cutDot(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// hit is one document as a search returns it and a data file holds it.
+type hit struct {
+	Index   string          `json:"_index"`
+	Type    string          `json:"_type,omitempty"`
+	ID      string          `json:"_id"`
+	Score   *float64        `json:"_score,omitempty"`
+	Routing string          `json:"_routing,omitempty"`
+	Source  json.RawMessage `json:"_source"`
+	Sort    json.RawMessage `json:"sort,omitempty"`
+}
+
+type searchResult struct {
+	ScrollID string `json:"_scroll_id"`
+	PITID    string `json:"pit_id"`
+	Hits     struct {
+		Hits []hit `json:"hits"`
+	} `json:"hits"`
+}
+
+// dumpDocuments writes every document of index to w, one JSON object per
+// line, reading Slices slices at once: from a point in time where the
+// server has one (a consistent view, search_after pages), else from a
+// sliced scroll.
+func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io.Writer) error {
+	var (
+		mu    sync.Mutex
+		buf   bytes.Buffer
+		score = 1.0
+	)
+	emit := func(hits []hit) error {
+		mu.Lock()
+		defer mu.Unlock()
+		buf.Reset()
+		for i := range hits {
+			h := hits[i]
+			h.Sort = nil
+			h.Score = &score
+			b, err := json.Marshal(h)
+			if err != nil {
+				return err
+			}
+			buf.Write(b)
+			buf.WriteByte('\n')
+		}
+		_, err := w.Write(buf.Bytes())
+		return err
+	}
+	slices := d.Args.Slices
+	keep := strconv.Itoa(int(d.Args.KeepAlive.Seconds())) + "s"
+	switch c.server.pitKind() {
+	case "es", "os":
+		return d.dumpPIT(ctx, c, index, slices, keep, emit)
+	}
+	return d.dumpScroll(ctx, c, index, slices, keep, emit)
+}
+
+func sliceBody(q map[string]any, id, max int) map[string]any {
+	if max > 1 {
+		q["slice"] = map[string]int{"id": id, "max": max}
+	}
+	return q
+}
+
+func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices int, keep string, emit func([]hit) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	for s := range slices {
+		g.Go(func() error {
+			body := sliceBody(map[string]any{"size": d.Args.Limit, "sort": []string{"_doc"}}, s, slices)
+			var r searchResult
+			if err := c.call(gctx, http.MethodPost, "/"+url.PathEscape(index)+"/_search?scroll="+keep, body, &r); err != nil {
+				return fmt.Errorf("open a scroll: %w", err)
+			}
+			ids := []string{}
+			defer func() {
+				// A scroll left open holds the server's resources
+				// until it times out: free it even when the dump
+				// failed.
+				if len(ids) > 0 {
+					_ = c.call(context.WithoutCancel(ctx), http.MethodDelete, "/_search/scroll", map[string]any{"scroll_id": ids}, nil)
+				}
+			}()
+			for {
+				if r.ScrollID != "" && (len(ids) == 0 || ids[len(ids)-1] != r.ScrollID) {
+					ids = append(ids, r.ScrollID)
+				}
+				if len(r.Hits.Hits) == 0 {
+					return nil
+				}
+				if r.ScrollID == "" {
+					return errors.New("the server answered a scroll without a scroll id")
+				}
+				if err := emit(r.Hits.Hits); err != nil {
+					return err
+				}
+				next := searchResult{}
+				if err := c.call(gctx, http.MethodPost, "/_search/scroll", map[string]any{"scroll": keep, "scroll_id": r.ScrollID}, &next); err != nil {
+					return fmt.Errorf("read the scroll: %w", err)
+				}
+				r = next
+			}
+		})
+	}
+	return g.Wait()
+}
+
+func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int, keep string, emit func([]hit) error) error {
+	var pitID string
+	esc := "/" + url.PathEscape(index)
+	if c.server.pitKind() == "os" {
+		var r struct {
+			PITID string `json:"pit_id"`
+		}
+		if err := c.call(ctx, http.MethodPost, esc+"/_search/point_in_time?keep_alive="+keep, nil, &r); err != nil {
+			return fmt.Errorf("open a point in time: %w", err)
+		}
+		pitID = r.PITID
+		defer c.call(context.WithoutCancel(ctx), http.MethodDelete, "/_search/point_in_time", map[string]any{"pit_id": []string{pitID}}, nil) //nolint:errcheck
+	} else {
+		var r struct {
+			ID string `json:"id"`
+		}
+		if err := c.call(ctx, http.MethodPost, esc+"/_pit?keep_alive="+keep, nil, &r); err != nil {
+			return fmt.Errorf("open a point in time: %w", err)
+		}
+		pitID = r.ID
+		defer c.call(context.WithoutCancel(ctx), http.MethodDelete, "/_pit", map[string]any{"id": pitID}, nil) //nolint:errcheck
+	}
+	if pitID == "" {
+		return errors.New("the server opened a point in time without an id")
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for s := range slices {
+		g.Go(func() error {
+			var after json.RawMessage
+			for {
+				mu.Lock()
+				id := pitID
+				mu.Unlock()
+				body := sliceBody(map[string]any{
+					"size": d.Args.Limit, "pit": map[string]string{"id": id, "keep_alive": keep},
+					"sort": []map[string]string{{"_shard_doc": "asc"}}, "track_total_hits": false,
+				}, s, slices)
+				if after != nil {
+					body["search_after"] = after
+				}
+				var r searchResult
+				if err := c.call(gctx, http.MethodPost, "/_search", body, &r); err != nil {
+					return fmt.Errorf("search the point in time: %w", err)
+				}
+				if r.PITID != "" {
+					// The id may change between pages; the
+					// latest is the one to use and to close.
+					mu.Lock()
+					pitID = r.PITID
+					mu.Unlock()
+				}
+				hits := r.Hits.Hits
+				if len(hits) == 0 {
+					return nil
+				}
+				after = hits[len(hits)-1].Sort
+				if len(after) == 0 {
+					return errors.New("the server answered a point-in-time search without sort values")
+				}
+				if err := emit(hits); err != nil {
+					return err
+				}
+				if len(hits) < d.Args.Limit {
+					return nil
+				}
+			}
+		})
+	}
+	return g.Wait()
+}

@@ -1,0 +1,450 @@
+package elasticsearch
+
+// These tests run against internal/testserver/elastic, an in-memory server
+// written from Elasticsearch's REST API specification, because no
+// Elasticsearch or OpenSearch server can be had on the machine the tests
+// run on. They check our reading of Elasticsearch, not Elasticsearch;
+// elasticdump, written against the real servers, dumps from and loads
+// into the same server in TestElasticdump* to hold both to its
+// behaviour. docs/addons/elasticsearch.md lists what was checked only so.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stash-backup/stash/internal/addon/addontest"
+	"github.com/stash-backup/stash/internal/appbinding"
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/location"
+	"github.com/stash-backup/stash/internal/testserver/elastic"
+
+	"github.com/kopia/kopia/repo/blob/filesystem"
+)
+
+var flavors = []elastic.Flavor{elastic.ES6, elastic.ES7, elastic.ES8, elastic.OpenSearch}
+
+func conn(s *elastic.Server) *appbinding.Connection {
+	u, _ := url.Parse(s.URL)
+	port, _ := strconv.Atoi(u.Port())
+	return &appbinding.Connection{Scheme: "http", Host: u.Hostname(), Port: port, Username: s.User, Password: s.Password}
+}
+
+func driverOf(t *testing.T, s *elastic.Server, args ...string) Driver {
+	t.Helper()
+	a, err := ParseArgs(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Driver{Options{Conn: conn(s), Path: DefaultPath, Args: a}}
+}
+
+func openRepo(t *testing.T) *repository.Repository {
+	t.Helper()
+	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &location.Location{Kind: location.KindLocal,
+		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+// api sends one request to the test server and fails the test on an
+// answer other than 2xx.
+func api(t *testing.T, s *elastic.Server, method, path string, body any) []byte {
+	t.Helper()
+	b, status := apiStatus(t, s, method, path, body)
+	if status/100 != 2 {
+		t.Fatalf("%s %s: HTTP %d: %s", method, path, status, b)
+	}
+	return b
+}
+
+func apiStatus(t *testing.T, s *elastic.Server, method, path string, body any) ([]byte, int) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		raw, _ := json.Marshal(b)
+		rd = bytes.NewReader(raw)
+	}
+	req, _ := http.NewRequest(method, s.URL+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if s.User != "" {
+		req.SetBasicAuth(s.User, s.Password)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return out, resp.StatusCode
+}
+
+// seed makes index name with settings, a mapping, an alias and n
+// documents of every JSON kind, and a template for it.
+func seed(t *testing.T, s *elastic.Server, name string, n int) {
+	t.Helper()
+	props := map[string]any{"properties": map[string]any{
+		"title": map[string]any{"type": "text", "analyzer": "folded"},
+		"n":     map[string]any{"type": "long"},
+		"at":    map[string]any{"type": "date"},
+		"tags":  map[string]any{"type": "keyword"},
+	}}
+	mappings := any(props)
+	if s.Flavor().Major() < 7 {
+		mappings = map[string]any{"_doc": props}
+	}
+	api(t, s, "PUT", "/_template/"+name+"-tmpl", map[string]any{"index_patterns": []string{name + "-*"}, "order": 1,
+		"settings": map[string]any{"number_of_shards": 2}})
+	api(t, s, "PUT", "/"+name, map[string]any{
+		"settings": map[string]any{"number_of_shards": 3, "number_of_replicas": 0, "refresh_interval": "5s",
+			"analysis": map[string]any{"analyzer": map[string]any{"folded": map[string]any{"type": "custom", "tokenizer": "standard", "filter": []string{"lowercase", "asciifolding"}}}}},
+		"mappings": mappings,
+		"aliases":  map[string]any{name + "-read": map[string]any{}, name + "-filtered": map[string]any{"filter": map[string]any{"term": map[string]any{"tags": "a"}}}},
+	})
+	var body strings.Builder
+	for i := range n {
+		meta := map[string]any{"_index": name, "_id": fmt.Sprintf("doc-%d", i)}
+		if s.Flavor().Major() < 7 {
+			meta["_type"] = "_doc"
+		}
+		m, _ := json.Marshal(map[string]any{"index": meta})
+		d, _ := json.Marshal(map[string]any{
+			"title": fmt.Sprintf("Ünïcødé title %d \"quoted\" \\ ✓", i), "n": int64(i) << 33, "f": float64(i) / 3,
+			"at": "2026-12-05T10:00:00Z", "tags": []string{"a", strconv.Itoa(i % 7)}, "ok": i%2 == 0, "none": nil,
+			"nested": map[string]any{"deep": map[string]any{"k": i}},
+		})
+		body.Write(m)
+		body.WriteByte('\n')
+		body.Write(d)
+		body.WriteByte('\n')
+		if (i+1)%500 == 0 || i == n-1 {
+			var res struct{ Errors bool }
+			_ = json.Unmarshal(api(t, s, "POST", "/_bulk", body.String()), &res)
+			if res.Errors {
+				t.Fatalf("seeding %s: bulk errors", name)
+			}
+			body.Reset()
+		}
+	}
+}
+
+// state is what a server holds of the given indices: settings (but the
+// ones the server sets), mappings, aliases and documents, and templates.
+func state(t *testing.T, s *elastic.Server, names ...string) map[string]any {
+	t.Helper()
+	out := map[string]any{}
+	for _, n := range names {
+		var got map[string]map[string]any
+		if err := json.Unmarshal(api(t, s, "GET", "/"+n, nil), &got); err != nil {
+			t.Fatal(err)
+		}
+		e := got[n]
+		set := e["settings"].(map[string]any)["index"].(map[string]any)
+		for _, k := range []string{"uuid", "creation_date", "provided_name", "version"} {
+			delete(set, k)
+		}
+		out[n] = map[string]any{"settings": set, "mappings": e["mappings"], "aliases": e["aliases"], "docs": s.Docs(n)}
+	}
+	var tmpl map[string]any
+	_ = json.Unmarshal(api(t, s, "GET", "/_template", nil), &tmpl)
+	out["_templates"] = tmpl
+	return out
+}
+
+func dropIndices(t *testing.T, s *elastic.Server, names ...string) {
+	t.Helper()
+	api(t, s, "DELETE", "/"+strings.Join(names, ","), nil)
+	for _, n := range names {
+		api(t, s, "DELETE", "/_template/"+n+"-tmpl", nil)
+	}
+}
+
+func backup(t *testing.T, r *repository.Repository, d Driver) repository.Snapshot {
+	t.Helper()
+	ctx := context.Background()
+	st, err := addontest.Backup(ctx, r, d, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.Resolve(ctx, st.Name, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// TestRoundTrip: in each flavor, indices with settings, analyzers,
+// mappings, aliases, templates and documents of every JSON kind come back
+// as they were after they were deleted; the server is left with no open
+// scroll or point in time; a hidden index is left out.
+func TestRoundTrip(t *testing.T) {
+	for _, f := range flavors {
+		t.Run(string(f), func(t *testing.T) {
+			ctx := context.Background()
+			s := elastic.Start(t, f)
+			s.User, s.Password = "elastic", "s3cret pass"
+			seed(t, s, "shop", 2345)
+			seed(t, s, "crm", 3)
+			api(t, s, "PUT", "/empty", nil)
+			api(t, s, "PUT", "/.hidden-sys", nil)
+			want := state(t, s, "shop", "crm", "empty")
+			r := openRepo(t)
+			d := driverOf(t, s, "--limit=100", "--parallel=3")
+			snap := backup(t, r, d)
+			if n := s.OpenScrolls() + s.OpenPITs(); n != 0 {
+				t.Errorf("%d scrolls or points in time left open", n)
+			}
+			var names []string
+			if err := r.RestoreFiles(ctx, snap, nil, func(name string, _ io.Reader) error { names = append(names, name); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			wantFiles := []string{"crm.alias.json", "crm.json", "crm.mapping.json", "crm.settings.json", "crm.template.json",
+				"empty.alias.json", "empty.json", "empty.mapping.json", "empty.settings.json", "empty.template.json",
+				"shop.alias.json", "shop.json", "shop.mapping.json", "shop.settings.json", "shop.template.json"}
+			if !reflect.DeepEqual(names, wantFiles) {
+				t.Errorf("files %v, want %v", names, wantFiles)
+			}
+			dropIndices(t, s, "shop", "crm", "empty")
+			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+				t.Fatal(err)
+			}
+			if got := state(t, s, "shop", "crm", "empty"); !reflect.DeepEqual(got, want) {
+				g, _ := json.Marshal(got)
+				w, _ := json.Marshal(want)
+				t.Errorf("restored state differs:\n got %.3000s\nwant %.3000s", g, w)
+			}
+		})
+	}
+}
+
+// TestBackupIsComplete: a backup whose reading fails part way commits
+// nothing, and a wrong password fails before anything is read.
+func TestBackupIsComplete(t *testing.T) {
+	ctx := context.Background()
+	s := elastic.Start(t, elastic.ES7)
+	seed(t, s, "big", 3000)
+	r := openRepo(t)
+	d := driverOf(t, s, "--limit=50", "--parallel=2")
+	s.FailSearchAfter = 20
+	_, err := addontest.Backup(ctx, r, d, repository.BackupOptions{Host: "host-0"})
+	if err == nil || !strings.Contains(err.Error(), "big") {
+		t.Fatalf("a backup whose reading failed part way: %v (want an error naming the index)", err)
+	}
+	if snaps, err := r.Snapshots(ctx, repository.Filter{}); err != nil || len(snaps) != 0 {
+		t.Errorf("a failed backup left %d snapshots (%v)", len(snaps), err)
+	}
+	s.User, s.Password = "elastic", "right"
+	bad := driverOf(t, s)
+	bad.Conn.Username, bad.Conn.Password = "elastic", "wrong"
+	s.FailSearchAfter = 0
+	_, err = addontest.Backup(ctx, r, bad, repository.BackupOptions{Host: "host-0"})
+	if err == nil || !strings.Contains(err.Error(), "401") || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("backup with a wrong password: %v (want HTTP 401, no password)", err)
+	}
+}
+
+// TestBulkBackpressure: items a busy server rejects with 429 are sent
+// again until they are in; an item that fails otherwise fails the restore
+// with its index and id.
+func TestBulkBackpressure(t *testing.T) {
+	ctx := context.Background()
+	src := elastic.Start(t, elastic.ES8)
+	seed(t, src, "logs", 1500)
+	r := openRepo(t)
+	snap := backup(t, r, driverOf(t, src))
+	dst := elastic.Start(t, elastic.ES8)
+	dst.RejectEvery = 7
+	if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, dst, "--limit=200")); err != nil {
+		t.Fatal(err)
+	}
+	if dst.Rejected.Load() == 0 {
+		t.Fatal("the server rejected nothing: the test tests nothing")
+	}
+	if got, want := dst.Docs("logs"), src.Docs("logs"); !reflect.DeepEqual(got, want) {
+		t.Errorf("after %d rejections, %d documents restored, want %d", dst.Rejected.Load(), len(got), len(want))
+	}
+	bad := elastic.Start(t, elastic.ES8)
+	bad.FailID = "doc-77"
+	err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, bad))
+	if err == nil || !strings.Contains(err.Error(), "logs") || !strings.Contains(err.Error(), `"doc-77"`) || !strings.Contains(err.Error(), "mapper_parsing_exception") {
+		t.Errorf("restore with a failing document: %v (want its index, id and reason)", err)
+	}
+}
+
+// TestExistingIndex: a restore writes documents over an index that exists
+// (as Stash's did), refuses with --existing=refuse, and writes a renamed
+// copy with --prefix/--suffix.
+func TestExistingIndex(t *testing.T) {
+	ctx := context.Background()
+	s := elastic.Start(t, elastic.ES7)
+	seed(t, s, "orders", 40)
+	want := s.Docs("orders")
+	r := openRepo(t)
+	snap := backup(t, r, driverOf(t, s))
+	api(t, s, "POST", "/_bulk", `{"index":{"_index":"orders","_id":"doc-1"}}`+"\n"+`{"changed":true}`+"\n"+`{"index":{"_index":"orders","_id":"extra"}}`+"\n"+`{"new":1}`+"\n")
+
+	err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, s, "--existing=refuse"))
+	if err == nil || !strings.Contains(err.Error(), "orders exists") || !strings.Contains(err.Error(), "--prefix") {
+		t.Errorf("refused restore: %v", err)
+	}
+	if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, s)); err != nil {
+		t.Fatal(err)
+	}
+	got := s.Docs("orders")
+	if string(got["doc-1"]) != string(want["doc-1"]) || got["extra"] == nil || len(got) != len(want)+1 {
+		t.Errorf("restore over an existing index: doc-1 %s, extra %s, %d documents (want the backup's doc-1, extra kept, %d)", got["doc-1"], got["extra"], len(got), len(want)+1)
+	}
+	if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, s, "--prefix=copy-", "--suffix=-2026")); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Docs("copy-orders-2026"); !reflect.DeepEqual(got, want) {
+		t.Errorf("renamed restore: %d documents, want %d", len(got), len(want))
+	}
+}
+
+// TestCrossVersion: a backup of Elasticsearch 6 (typed mappings, _type in
+// every document) restores into Elasticsearch 8 and OpenSearch, and one of
+// Elasticsearch 8 into 6.
+func TestCrossVersion(t *testing.T) {
+	ctx := context.Background()
+	for _, pair := range [][2]elastic.Flavor{{elastic.ES6, elastic.ES8}, {elastic.ES6, elastic.OpenSearch}, {elastic.ES8, elastic.ES6}} {
+		t.Run(string(pair[0])+"-to-"+string(pair[1]), func(t *testing.T) {
+			src, dst := elastic.Start(t, pair[0]), elastic.Start(t, pair[1])
+			seed(t, src, "items", 120)
+			r := openRepo(t)
+			snap := backup(t, r, driverOf(t, src))
+			if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, dst)); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := dst.Docs("items"), src.Docs("items"); !reflect.DeepEqual(got, want) {
+				t.Errorf("%d documents restored, want %d", len(got), len(want))
+			}
+			var m map[string]map[string]map[string]any
+			_ = json.Unmarshal(api(t, dst, "GET", "/items/_mapping", nil), &m)
+			props := m["items"]["mappings"]
+			if dst.Flavor().Major() < 7 {
+				props, _ = props["_doc"].(map[string]any)
+			}
+			if _, ok := props["properties"].(map[string]any)["title"]; !ok {
+				t.Errorf("mapping after the restore: %v", m)
+			}
+		})
+	}
+}
+
+// elasticdump is the npm tool hack/install-servers.sh installs.
+func elasticdump(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "bin", "elasticdump", "node_modules", ".bin", "multielasticdump")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("elasticdump is not installed (%v): run hack/install-servers.sh", err)
+	}
+	return p
+}
+
+func runElasticdump(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(elasticdump(t), args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("multielasticdump %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// TestElasticdumpLoadsOurBackup: the files of a backup-es snapshot,
+// restored to a directory, load with multielasticdump into an empty
+// server and give back every document, setting and mapping.
+func TestElasticdumpLoadsOurBackup(t *testing.T) {
+	for _, f := range []elastic.Flavor{elastic.ES6, elastic.ES8} {
+		t.Run(string(f), func(t *testing.T) {
+			ctx := context.Background()
+			src := elastic.Start(t, f)
+			seed(t, src, "shop", 700)
+			seed(t, src, "crm", 5)
+			r := openRepo(t)
+			snap := backup(t, r, driverOf(t, src))
+			dir := t.TempDir()
+			if _, err := r.RestoreTree(ctx, snap, dir, repository.TreeRestoreOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			dst := elastic.Start(t, f)
+			runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--ignoreType=alias", "--parallel=1", "--quiet")
+			for _, n := range []string{"shop", "crm"} {
+				if got, want := dst.Docs(n), src.Docs(n); !reflect.DeepEqual(got, want) {
+					t.Errorf("%s: elasticdump loaded %d documents, want %d", n, len(got), len(want))
+				}
+				gs, ws := state(t, dst, n)[n].(map[string]any), state(t, src, n)[n].(map[string]any)
+				if !reflect.DeepEqual(gs["settings"], ws["settings"]) || !reflect.DeepEqual(gs["mappings"], ws["mappings"]) {
+					t.Errorf("%s: elasticdump loaded settings %v mappings %v, want %v %v", n, gs["settings"], gs["mappings"], ws["settings"], ws["mappings"])
+				}
+			}
+		})
+	}
+}
+
+// TestRestoresElasticdumpFiles: the directory multielasticdump dumps a
+// server into (what Stash's backups hold), backed up as Stash did, restores
+// with restore-es into an empty server.
+func TestRestoresElasticdumpFiles(t *testing.T) {
+	for _, f := range []elastic.Flavor{elastic.ES7, elastic.OpenSearch} {
+		t.Run(string(f), func(t *testing.T) {
+			ctx := context.Background()
+			src := elastic.Start(t, f)
+			seed(t, src, "shop", 700)
+			seed(t, src, "crm", 5)
+			dir := filepath.Join(t.TempDir(), "data")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			runElasticdump(t, "--direction=dump", "--input="+src.URL, "--output="+dir, "--includeType=data,mapping,settings,template,alias", "--parallel=1", "--quiet")
+			files, _ := os.ReadDir(dir)
+			var names []string
+			for _, e := range files {
+				names = append(names, e.Name())
+			}
+			sort.Strings(names)
+			t.Logf("elasticdump wrote %v", names)
+			r := openRepo(t)
+			st, err := r.BackupPaths(ctx, []string{dir}, repository.BackupOptions{Host: "host-0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := r.Resolve(ctx, st[0].Name, repository.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := elastic.Start(t, f)
+			d := driverOf(t, dst)
+			d.Path = dir
+			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := state(t, dst, "shop", "crm"), state(t, src, "shop", "crm"); !reflect.DeepEqual(got, want) {
+				g, _ := json.Marshal(got)
+				w, _ := json.Marshal(want)
+				t.Errorf("restored state differs:\n got %.3000s\nwant %.3000s", g, w)
+			}
+		})
+	}
+}

@@ -1,0 +1,522 @@
+package elasticsearch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stash-backup/stash/internal/addon"
+)
+
+// maxBulkBytes bounds one bulk request: Elasticsearch's guidance is a few
+// MiB, well under http.max_content_length (100 MiB).
+const maxBulkBytes = 8 << 20
+
+// Restore implements addon.Driver: the files of each index, in the order
+// RestoreOrder gives them (templates, the index with its settings,
+// mappings and aliases, then the documents), go back to the server. A file
+// set Stash's multielasticdump wrote restores the same way.
+func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
+	c, err := newClient(d.Conn)
+	if err != nil {
+		return err
+	}
+	if err := c.hello(ctx); err != nil {
+		return fmt.Errorf("Elasticsearch at %s: %w", d.Conn.Address(), err)
+	}
+	rs := &restorer{d: d, c: c, templates: map[string]bool{}}
+	err = r.Files(ctx, "", d.Path, RestoreOrder, func(name string, rd io.Reader) error {
+		ix, t, ok := ParseFileName(name)
+		if !ok {
+			slog.Warn("skipping a file that is not of multielasticdump's layout", "file", name)
+			return nil
+		}
+		if rs.cur != nil && rs.cur.source != ix {
+			if err := rs.ensure(ctx); err != nil {
+				return err
+			}
+		}
+		if rs.cur == nil || rs.cur.source != ix {
+			rs.cur = &pending{source: ix, target: d.Args.Target(ix)}
+		}
+		if !d.Args.Types[t] && !(t == TypeIndex && (d.Args.Types[TypeSettings] || d.Args.Types[TypeMapping])) {
+			return nil
+		}
+		if t == TypeData {
+			if err := rs.ensure(ctx); err != nil {
+				return err
+			}
+			return rs.load(ctx, rd)
+		}
+		return rs.meta(ctx, t, rd)
+	})
+	if err == nil && rs.cur != nil {
+		err = rs.ensure(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if rs.indices == 0 {
+		return fmt.Errorf("the snapshot of %s holds no index files (<index>.json, <index>.mapping.json, …)", d.Path)
+	}
+	slog.Info("restored Elasticsearch", "server", c.server.String(), "indices", rs.indices, "documents", rs.docs.Load())
+	return nil
+}
+
+// restorer is the state of one restore.
+type restorer struct {
+	d         Driver
+	c         *client
+	templates map[string]bool // put already
+	cur       *pending
+	indices   int
+	docs      atomic.Int64
+}
+
+// pending is the index whose files are being read: its metadata is
+// gathered until the index is made, before its documents.
+type pending struct {
+	source, target string
+	settings       map[string]any
+	mappings       map[string]any
+	aliases        map[string]json.RawMessage
+	made           bool
+}
+
+// meta reads one metadata file of the current index.
+func (rs *restorer) meta(ctx context.Context, t string, rd io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(rd, 64<<20))
+	if err != nil {
+		return err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		// elasticdump stores the server's answer as a JSON string.
+		var inner string
+		if err := json.Unmarshal(b, &inner); err != nil {
+			return fmt.Errorf("%s: not the JSON expected: %w", FileName(rs.cur.source, t), err)
+		}
+		b = bytes.TrimSpace([]byte(inner))
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if t == TypeTemplate {
+		return rs.putTemplates(ctx, b)
+	}
+	var doc map[string]struct {
+		Settings map[string]any             `json:"settings"`
+		Mappings map[string]any             `json:"mappings"`
+		Aliases  map[string]json.RawMessage `json:"aliases"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("%s: not the JSON expected: %w", FileName(rs.cur.source, t), err)
+	}
+	e, ok := doc[rs.cur.source]
+	if !ok && len(doc) == 1 {
+		// A file of an index dumped through an alias names the index.
+		for _, v := range doc {
+			e = v
+		}
+	}
+	p := rs.cur
+	if e.Settings != nil {
+		in, _ := e.Settings["index"].(map[string]any)
+		if in == nil {
+			in = e.Settings
+		}
+		for _, k := range settingsExclude {
+			deletePath(in, k)
+			delete(in, "index."+k)
+		}
+		if p.settings == nil {
+			p.settings = map[string]any{}
+		}
+		for k, v := range in {
+			p.settings[k] = v
+		}
+	}
+	if e.Mappings != nil {
+		p.mappings = e.Mappings
+	}
+	if e.Aliases != nil {
+		p.aliases = e.Aliases
+	}
+	return nil
+}
+
+// putTemplates puts the legacy index templates a file holds, each once.
+func (rs *restorer) putTemplates(ctx context.Context, b []byte) error {
+	var all map[string]map[string]any
+	if err := json.Unmarshal(b, &all); err != nil {
+		return fmt.Errorf("%s: not the JSON expected: %w", FileName(rs.cur.source, TypeTemplate), err)
+	}
+	for name, t := range all {
+		if rs.templates[name] {
+			continue
+		}
+		rs.templates[name] = true
+		if p, ok := t["template"].(string); ok && t["index_patterns"] == nil {
+			// Elasticsearch 5's spelling.
+			t["index_patterns"] = []string{p}
+			delete(t, "template")
+		}
+		if rs.systemTemplate(name, t) {
+			continue
+		}
+		if m, ok := t["mappings"].(map[string]any); ok {
+			t["mappings"] = rs.mappingFor(m)
+		}
+		if err := rs.c.call(ctx, http.MethodPut, "/_template/"+url.PathEscape(name), t, nil); err != nil {
+			return fmt.Errorf("put index template %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// systemTemplate tells a template that serves only hidden indices (the
+// server's own, such as .monitoring-*), left alone unless --include-hidden.
+func (rs *restorer) systemTemplate(name string, t map[string]any) bool {
+	if rs.d.Args.IncludeHidden {
+		return false
+	}
+	pats, _ := t["index_patterns"].([]any)
+	if len(pats) == 0 {
+		return strings.HasPrefix(name, ".")
+	}
+	for _, p := range pats {
+		if s, _ := p.(string); !strings.HasPrefix(s, ".") {
+			return false
+		}
+	}
+	return true
+}
+
+// mappingFor turns a mapping into the form the server takes: typed
+// ({"_doc": {...}}) for Elasticsearch 5 and 6, typeless for the others.
+// A mapping of several types (Elasticsearch 5) cannot become typeless.
+func (rs *restorer) mappingFor(m map[string]any) map[string]any {
+	typed := len(m) == 1
+	for k := range m {
+		if k == "properties" || k == "dynamic" || k == "_source" || k == "_meta" || k == "dynamic_templates" || k == "_routing" || k == "date_detection" || k == "numeric_detection" {
+			typed = false
+		}
+	}
+	switch {
+	case rs.c.server.typed() && !typed && len(m) > 0:
+		return map[string]any{"_doc": m}
+	case !rs.c.server.typed() && typed:
+		for _, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				return sub
+			}
+		}
+	}
+	return m
+}
+
+// ensure makes the current index, with the settings, mappings and aliases
+// read for it, unless it exists: then --existing says whether its
+// documents are written over (its mappings and aliases added to) or the
+// restore is refused.
+func (rs *restorer) ensure(ctx context.Context) error {
+	p := rs.cur
+	if p.made {
+		return nil
+	}
+	p.made = true
+	rs.indices++
+	esc := "/" + url.PathEscape(p.target)
+	_, err := rs.c.do(ctx, http.MethodHead, esc, nil, "")
+	switch {
+	case err == nil:
+		if rs.d.Args.Existing == "refuse" {
+			return fmt.Errorf("index %s exists already: delete it, restore under another name (--prefix or --suffix in the task's args), or give --existing=overwrite to write the documents over it", p.target)
+		}
+		slog.Warn("index exists: its documents are written over", "index", p.target)
+		if len(p.mappings) > 0 {
+			if err := rs.putMapping(ctx, esc, p.mappings); err != nil {
+				return fmt.Errorf("index %s exists, and the backup's mapping does not fit it: %w", p.target, err)
+			}
+		}
+		return rs.putAliases(ctx, p)
+	case !is(err, 404, ""):
+		return fmt.Errorf("look for index %s: %w", p.target, err)
+	}
+	body := map[string]any{}
+	if len(p.settings) > 0 {
+		body["settings"] = map[string]any{"index": p.settings}
+	}
+	if len(p.mappings) > 0 {
+		body["mappings"] = rs.mappingFor(p.mappings)
+	}
+	if len(p.aliases) > 0 {
+		body["aliases"] = p.aliases
+	}
+	if err := rs.c.call(ctx, http.MethodPut, esc, body, nil); err != nil {
+		return fmt.Errorf("create index %s: %w", p.target, err)
+	}
+	return nil
+}
+
+func (rs *restorer) putMapping(ctx context.Context, esc string, m map[string]any) error {
+	mm := rs.mappingFor(m)
+	if rs.c.server.typed() {
+		for typ, sub := range mm {
+			if err := rs.c.call(ctx, http.MethodPut, esc+"/_mapping/"+url.PathEscape(typ), sub, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return rs.c.call(ctx, http.MethodPut, esc+"/_mapping", mm, nil)
+}
+
+func (rs *restorer) putAliases(ctx context.Context, p *pending) error {
+	if len(p.aliases) == 0 {
+		return nil
+	}
+	var actions []any
+	for name, opts := range p.aliases {
+		add := map[string]any{}
+		if len(opts) > 0 {
+			_ = json.Unmarshal(opts, &add)
+		}
+		add["index"], add["alias"] = p.target, name
+		actions = append(actions, map[string]any{"add": add})
+	}
+	if err := rs.c.call(ctx, http.MethodPost, "/_aliases", map[string]any{"actions": actions}, nil); err != nil {
+		return fmt.Errorf("add the aliases of %s: %w", p.target, err)
+	}
+	return nil
+}
+
+// batch is one bulk request's documents.
+type batch struct {
+	body  []byte
+	ids   []string
+	items int
+}
+
+// load writes the documents of a data file into the current index: bulk
+// requests of Limit documents or maxBulkBytes, Slices at once.
+func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
+	p := rs.cur
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *batch, rs.d.Args.Slices)
+	for range rs.d.Args.Slices {
+		g.Go(func() error {
+			for b := range batches {
+				if err := rs.send(gctx, p.target, b); err != nil {
+					return err
+				}
+				rs.docs.Add(int64(b.items))
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(batches)
+		br := bufio.NewReaderSize(rd, 1<<20)
+		cur := &batch{}
+		push := func() error {
+			if cur.items == 0 {
+				return nil
+			}
+			select {
+			case batches <- cur:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			cur = &batch{}
+			return nil
+		}
+		for lineNo := 1; ; lineNo++ {
+			line, err := br.ReadBytes('\n')
+			if len(bytes.TrimSpace(line)) > 0 {
+				if aerr := rs.appendDoc(cur, p, line); aerr != nil {
+					return fmt.Errorf("%s line %d: %w", FileName(p.source, TypeData), lineNo, aerr)
+				}
+				if cur.items >= rs.d.Args.Limit || len(cur.body) >= maxBulkBytes {
+					if perr := push(); perr != nil {
+						return perr
+					}
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return push()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if _, err := rs.c.do(ctx, http.MethodPost, "/"+url.PathEscape(p.target)+"/_refresh", nil, ""); err != nil {
+		return fmt.Errorf("refresh index %s: %w", p.target, err)
+	}
+	return nil
+}
+
+// appendDoc adds one line of a data file to b as a bulk index action.
+func (rs *restorer) appendDoc(b *batch, p *pending, line []byte) error {
+	var h struct {
+		Type     string          `json:"_type"`
+		ID       string          `json:"_id"`
+		Routing  string          `json:"_routing"`
+		Routing2 string          `json:"routing"`
+		Source   json.RawMessage `json:"_source"`
+		Fields   struct {
+			Routing string `json:"_routing"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal(line, &h); err != nil {
+		return fmt.Errorf("not a document as elasticdump writes one: %w", err)
+	}
+	if len(h.Source) == 0 || h.Source[0] != '{' {
+		return fmt.Errorf("document %q has no _source object", h.ID)
+	}
+	meta := map[string]string{"_index": p.target}
+	if h.ID != "" {
+		meta["_id"] = h.ID
+	}
+	if rs.c.server.typed() {
+		meta["_type"] = h.Type
+		if h.Type == "" {
+			meta["_type"] = "_doc"
+		}
+	}
+	if r := firstNonEmpty(h.Routing, h.Routing2, h.Fields.Routing); r != "" {
+		meta["routing"] = r
+	}
+	mb, _ := json.Marshal(map[string]any{"index": meta})
+	b.body = append(b.body, mb...)
+	b.body = append(b.body, '\n')
+	b.body = append(b.body, h.Source...)
+	b.body = append(b.body, '\n')
+	b.ids = append(b.ids, h.ID)
+	b.items++
+	return nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// bulkRetries and bulkBackoff bound how long a rejected request or item
+// is retried: a busy cluster's write queue drains in seconds; one that
+// rejects for minutes needs an operator, not more load.
+const (
+	bulkRetries = 10
+	bulkBackoff = 200 * time.Millisecond
+	maxBackoff  = 10 * time.Second
+)
+
+// send sends one bulk request, retrying what the server rejected for load
+// (the whole request with 429 or 503, or single items with 429) with
+// backoff. Any other failed item fails the restore with its id.
+func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
+	wait := bulkBackoff
+	for attempt := 0; ; attempt++ {
+		out, err := rs.c.do(ctx, http.MethodPost, "/_bulk", b.body, "application/x-ndjson")
+		if err != nil {
+			if (is(err, 429, "") || is(err, 503, "")) && attempt < bulkRetries {
+				if serr := sleep(ctx, wait); serr != nil {
+					return serr
+				}
+				wait = min(2*wait, maxBackoff)
+				continue
+			}
+			return fmt.Errorf("bulk load into %s: %w", target, err)
+		}
+		retry, err := rs.bulkResult(target, b, out)
+		if err != nil {
+			return err
+		}
+		if retry == nil {
+			return nil
+		}
+		if attempt >= bulkRetries {
+			return fmt.Errorf("bulk load into %s: document %s still rejected (429) after %d attempts: the cluster is overloaded", target, retry.ids[0], attempt+1)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, maxBackoff)
+		b = retry
+	}
+}
+
+// bulkResult reads a bulk answer: nil when every item succeeded, a batch
+// of the items rejected for load, or an error naming the first item that
+// failed otherwise.
+func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, error) {
+	var res struct {
+		Errors bool `json:"errors"`
+		Items  []map[string]struct {
+			Status int             `json:"status"`
+			Error  json.RawMessage `json:"error"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return nil, fmt.Errorf("bulk load into %s: the answer is not the JSON expected: %w", target, err)
+	}
+	if len(res.Items) != b.items {
+		return nil, fmt.Errorf("bulk load into %s: %d documents sent, %d results", target, b.items, len(res.Items))
+	}
+	if !res.Errors {
+		return nil, nil
+	}
+	lines := bytes.SplitAfter(b.body, []byte("\n"))
+	retry := &batch{}
+	for i, item := range res.Items {
+		for _, r := range item {
+			switch {
+			case r.Status < 300:
+			case r.Status == 429:
+				retry.body = append(retry.body, lines[2*i]...)
+				retry.body = append(retry.body, lines[2*i+1]...)
+				retry.ids = append(retry.ids, b.ids[i])
+				retry.items++
+			default:
+				var e struct{ Type, Reason string }
+				_ = json.Unmarshal(r.Error, &e)
+				return nil, fmt.Errorf("index %s, document %q: HTTP %d %s: %s", target, b.ids[i], r.Status, e.Type, e.Reason)
+			}
+		}
+	}
+	if retry.items == 0 {
+		return nil, nil
+	}
+	return retry, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
