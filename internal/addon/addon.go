@@ -13,6 +13,7 @@ package addon
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os/exec"
 	"time"
@@ -58,6 +59,10 @@ type Writer interface {
 // AddFile adds the file name, holding what write writes, to the snapshot
 // Files is writing.
 type AddFile func(name string, write func(io.Writer) error) error
+
+// ErrNoSnapshot is what a Reader's error wraps when no snapshot matches,
+// so that a driver can look under another name (the path Stash used).
+var ErrNoSnapshot = errors.New("no such snapshot")
 
 // Reader gives a driver back what it wrote.
 type Reader interface {

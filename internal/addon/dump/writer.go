@@ -155,7 +155,7 @@ var _ addon.Reader = (*Reader)(nil)
 
 // Stream implements addon.Reader.
 func (r *Reader) Stream(ctx context.Context, host, name string, w io.Writer) error {
-	s, err := r.Choose(ctx, host, name)
+	s, err := r.choose(ctx, host, name)
 	if err != nil {
 		return err
 	}
@@ -167,9 +167,18 @@ func (r *Reader) Stream(ctx context.Context, host, name string, w io.Writer) err
 
 // Files implements addon.Reader.
 func (r *Reader) Files(ctx context.Context, host, path string, cmp func(a, b string) int, each func(name string, rd io.Reader) error) error {
-	s, err := r.Choose(ctx, host, path)
+	s, err := r.choose(ctx, host, path)
 	if err != nil {
 		return err
 	}
 	return r.R.RestoreFiles(ctx, s, cmp, each)
+}
+
+// choose is Choose, its not-found error marked as addon.ErrNoSnapshot.
+func (r *Reader) choose(ctx context.Context, host, name string) (repository.Snapshot, error) {
+	s, err := r.Choose(ctx, host, name)
+	if errors.Is(err, repository.ErrSnapshotNotFound) {
+		err = fmt.Errorf("%w (%w)", err, addon.ErrNoSnapshot)
+	}
+	return s, err
 }

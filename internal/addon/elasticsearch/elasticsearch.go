@@ -33,10 +33,12 @@ var (
 // Options describe the server and what to do.
 type Options struct {
 	Conn *appbinding.Connection
-	// Path is the path the file set is stored under: the interim data
-	// directory Stash's multielasticdump wrote to, so that a restore
-	// finds Stash's snapshots and ours alike.
+	// Path is the path the file set is stored under (DefaultPath).
 	Path string
+	// InterimDir is the step's --interim-data-dir, where Stash's
+	// multielasticdump wrote: a restore that finds no snapshot of Path
+	// looks for one of Stash's paths and of this one.
+	InterimDir string
 	// Args are the parsed --es-args.
 	Args Args
 }

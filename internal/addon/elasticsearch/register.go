@@ -8,10 +8,15 @@ import (
 	"github.com/stash-backup/stash/internal/addon"
 )
 
-// DefaultPath is where a file set is stored when no interim data
-// directory is given: the one Stash's Functions used without an interim
-// volume.
-const DefaultPath = "/stash-tmp/stash-interim-volume/data"
+// DefaultPath is the path a backup's file set is stored under, whatever
+// the interim directory (nothing is written there): the data directory of
+// Stash's interim volume, which Stash's Elasticsearch backups were taken
+// of. StashTmpPath is the one Stash used without an interim volume; a
+// restore looks under both, then under --interim-data-dir.
+const (
+	DefaultPath  = "/stash-interim-volume/data"
+	StashTmpPath = "/stash-tmp/stash-interim-volume/data"
+)
 
 // Registration is Elasticsearch as the backup-es and restore-es step
 // commands, with the flags of Stash's elasticsearch-* Functions.
@@ -35,11 +40,7 @@ func Registration() addon.Registration {
 				return nil, fmt.Errorf("--enable-dashboard=true: Kibana's saved objects are not backed up by this addon yet; set the task param ENABLE_DASHBOARD_BACKUP (or _RESTORE) to false")
 			}
 		}
-		path := c.Flags["interim-data-dir"]
-		if path == "" {
-			path = DefaultPath
-		}
-		return Driver{Options{Conn: c.Conn, Path: path, Args: a}}, nil
+		return Driver{Options{Conn: c.Conn, Path: DefaultPath, Args: a, InterimDir: c.Flags["interim-data-dir"]}}, nil
 	}
 	return addon.Registration{
 		Name:         "es",

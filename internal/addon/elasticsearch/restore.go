@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,7 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 		return fmt.Errorf("Elasticsearch at %s: %w", d.Conn.Address(), err)
 	}
 	rs := &restorer{d: d, c: c, templates: map[string]bool{}}
-	err = r.Files(ctx, "", d.Path, RestoreOrder, func(name string, rd io.Reader) error {
+	err = d.files(ctx, r, func(name string, rd io.Reader) error {
 		ix, t, ok := ParseFileName(name)
 		if !ok {
 			slog.Warn("skipping a file that is not of multielasticdump's layout", "file", name)
@@ -73,6 +74,24 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	}
 	slog.Info("restored Elasticsearch", "server", c.server.String(), "indices", rs.indices, "documents", rs.docs.Load())
 	return nil
+}
+
+// files reads the file set of the snapshot the step chose, under Path or,
+// when there is none, under the paths Stash's backups have.
+func (d Driver) files(ctx context.Context, r addon.Reader, each func(name string, rd io.Reader) error) error {
+	paths := []string{d.Path}
+	for _, p := range []string{StashTmpPath, d.InterimDir} {
+		if p != "" && !slices.Contains(paths, p) {
+			paths = append(paths, p)
+		}
+	}
+	var err error
+	for _, p := range paths {
+		if err = r.Files(ctx, "", p, RestoreOrder, each); !errors.Is(err, addon.ErrNoSnapshot) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w (looked under %s)", err, strings.Join(paths, ", "))
 }
 
 // restorer is the state of one restore.
