@@ -10,6 +10,7 @@
 #   localhost/postgres:15-e2e     a PostgreSQL 15 server for the tests
 #   localhost/stash-mongodb:e2e   stash alone (the MongoDB addon needs no tools)
 #   localhost/ferretdb:e2e        FerretDB (bin/ferretdb), the MongoDB stand-in
+#   localhost/stash-elasticsearch:e2e  stash alone (the Elasticsearch addon needs no tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -55,6 +56,8 @@ image -o "$root/$out/postgres.tar" -tag "localhost/postgres:15-$tag" -libs "${co
   -add /usr/share/zoneinfo:/usr/share/zoneinfo -dir /var/run/postgresql \
   -entrypoint "/bin/sh -c" -user 999
 image -o "$root/$out/stash-mongodb.tar" -tag "localhost/stash-mongodb:$tag" "${common[@]}" "${bb[@]}" \
+  -add "$root/$work/stash:/usr/local/bin/stash" -entrypoint /usr/local/bin/stash -user 65535
+image -o "$root/$out/stash-elasticsearch.tar" -tag "localhost/stash-elasticsearch:$tag" "${common[@]}" "${bb[@]}" \
   -add "$root/$work/stash:/usr/local/bin/stash" -entrypoint /usr/local/bin/stash -user 65535
 [[ -x bin/ferretdb ]] || hack/build-tools.sh
 image -o "$root/$out/ferretdb.tar" -tag "localhost/ferretdb:$tag" "${common[@]}" "${bb[@]}" \

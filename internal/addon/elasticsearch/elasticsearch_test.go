@@ -30,6 +30,7 @@ import (
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/repository/location"
+	"github.com/stash-backup/stash/internal/testserver"
 	"github.com/stash-backup/stash/internal/testserver/elastic"
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
@@ -40,7 +41,7 @@ var flavors = []elastic.Flavor{elastic.ES6, elastic.ES7, elastic.ES8, elastic.Op
 func conn(s *elastic.Server) *appbinding.Connection {
 	u, _ := url.Parse(s.URL)
 	port, _ := strconv.Atoi(u.Port())
-	return &appbinding.Connection{Scheme: "http", Host: u.Hostname(), Port: port, Username: s.User, Password: s.Password}
+	return &appbinding.Connection{Scheme: u.Scheme, Host: u.Hostname(), Port: port, Username: s.User, Password: s.Password}
 }
 
 func driverOf(t *testing.T, s *elastic.Server, args ...string) Driver {
@@ -446,5 +447,50 @@ func TestRestoresElasticdumpFiles(t *testing.T) {
 				t.Errorf("restored state differs:\n got %.3000s\nwant %.3000s", g, w)
 			}
 		})
+	}
+}
+
+// TestTLS: the server's certificate is checked against the AppBinding's
+// caBundle; without it the backup fails, unless the AppBinding says
+// insecureSkipTLSVerify.
+func TestTLS(t *testing.T) {
+	ctx := context.Background()
+	certs := testserver.NewTLS(t, "elastic")
+	s := elastic.StartTLS(t, elastic.ES8, certs.ServerCert, certs.ServerKey)
+	s.User, s.Password = "elastic", "tls-pass"
+	c := conn(s)
+	c.CABundle = certs.CA
+	r := openRepo(t)
+	d := Driver{Options{Conn: c, Path: DefaultPath, Args: defaultArgs()}}
+	seedVia(t, d, "secure")
+	snap := backup(t, r, d)
+	if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+		t.Fatal(err)
+	}
+	noCA := Driver{Options{Conn: conn(s), Path: DefaultPath, Args: defaultArgs()}}
+	if _, err := addontest.Backup(ctx, r, noCA, repository.BackupOptions{Host: "host-0"}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("backup without the CA: %v (want a certificate error)", err)
+	}
+	skip := Driver{Options{Conn: conn(s), Path: DefaultPath, Args: defaultArgs()}}
+	skip.Conn.InsecureSkipTLSVerify = true
+	if _, err := addontest.Backup(ctx, r, skip, repository.BackupOptions{Host: "host-0"}); err != nil {
+		t.Errorf("backup with insecureSkipTLSVerify: %v", err)
+	}
+}
+
+// seedVia makes an index with a few documents through the driver's own
+// client (the test's plain HTTP client does not trust the test CA).
+func seedVia(t *testing.T, d Driver, name string) {
+	t.Helper()
+	c, err := newClient(d.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.call(ctx, "PUT", "/"+name, map[string]any{"settings": map[string]any{"number_of_shards": 1}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.do(ctx, "POST", "/_bulk", []byte(`{"index":{"_index":"`+name+`","_id":"1"}}`+"\n"+`{"a":1}`+"\n"), "application/x-ndjson"); err != nil {
+		t.Fatal(err)
 	}
 }

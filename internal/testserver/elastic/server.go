@@ -21,6 +21,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -132,7 +133,20 @@ type hit struct {
 
 // Start starts a server of flavor f on a free local port, stopped when
 // the test ends.
-func Start(t testing.TB, f Flavor) *Server {
+func Start(t testing.TB, f Flavor) *Server { t.Helper(); return start(t, f, nil) }
+
+// StartTLS starts a server of flavor f that serves HTTPS with the PEM
+// certificate and key given.
+func StartTLS(t testing.TB, f Flavor, cert, key []byte) *Server {
+	t.Helper()
+	c, err := tls.X509KeyPair(cert, key)
+	if err != nil {
+		t.Fatalf("elastic test server: %v", err)
+	}
+	return start(t, f, &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12})
+}
+
+func start(t testing.TB, f Flavor, cfg *tls.Config) *Server {
 	t.Helper()
 	s := &Server{flavor: f, indices: map[string]*index{}, tmpls: map[string]json.RawMessage{},
 		scrolls: map[string]*cursor{}, pits: map[string]map[string][]string{}}
@@ -141,6 +155,10 @@ func Start(t testing.TB, f Flavor) *Server {
 		t.Fatalf("elastic test server: %v", err)
 	}
 	s.URL = "http://" + ln.Addr().String()
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
+		s.URL = "https://" + strings.TrimPrefix(s.URL, "http://")
+	}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln) //nolint:errcheck
 	t.Cleanup(func() { _ = s.srv.Close() })
