@@ -133,7 +133,11 @@ type hit struct {
 
 // Start starts a server of flavor f on a free local port, stopped when
 // the test ends.
-func Start(t testing.TB, f Flavor) *Server { t.Helper(); return start(t, f, nil) }
+func Start(t testing.TB, f Flavor) *Server { t.Helper(); return start(t, f, "127.0.0.1", nil) }
+
+// StartOn is Start on a free port of the given local address (the node's
+// address, which a cluster's pods reach).
+func StartOn(t testing.TB, f Flavor, host string) *Server { t.Helper(); return start(t, f, host, nil) }
 
 // StartTLS starts a server of flavor f that serves HTTPS with the PEM
 // certificate and key given.
@@ -143,14 +147,14 @@ func StartTLS(t testing.TB, f Flavor, cert, key []byte) *Server {
 	if err != nil {
 		t.Fatalf("elastic test server: %v", err)
 	}
-	return start(t, f, &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12})
+	return start(t, f, "127.0.0.1", &tls.Config{Certificates: []tls.Certificate{c}, MinVersion: tls.VersionTLS12})
 }
 
-func start(t testing.TB, f Flavor, cfg *tls.Config) *Server {
+func start(t testing.TB, f Flavor, host string, cfg *tls.Config) *Server {
 	t.Helper()
 	s := &Server{flavor: f, indices: map[string]*index{}, tmpls: map[string]json.RawMessage{},
 		scrolls: map[string]*cursor{}, pits: map[string]map[string][]string{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("elastic test server: %v", err)
 	}
