@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-mongo bench-operator tools images cluster-up cluster-down fmt vet clean
+.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-mongo bench-es bench-operator tools images cluster-up cluster-down fmt vet clean
 
 all: build
 
@@ -47,6 +47,12 @@ bench-db:
 bench-mongo:
 	hack/build-tools.sh
 	$(GO) run ./hack/bench/mongo -docs 200000 -rounds 3
+
+# The Elasticsearch addon against the test server's floor (sliced scans,
+# parallel _bulk) and elasticdump: docs/benchmarks.md#elasticsearch.
+bench-es:
+	hack/install-servers.sh
+	$(GO) run ./hack/bench/es -docs 200000 -rounds 3 -elasticdump
 
 # 1 000 BackupConfigurations against a real kube-apiserver: time to Ready
 # and the operator's peak RSS.

@@ -13,8 +13,8 @@ import (
 )
 
 // elasticsearch runs the Elasticsearch addon through the operator:
-// Stash's elasticsearch-backup-7.14.0 Task with an interim volume
-// template and args, a backup Job on the stash-elasticsearch image, data
+// Stash's elasticsearch-backup-7.14.0 Task with args (no interim volume
+// template: the cluster has no volume provisioner; the e2e test has one), a backup Job on the stash-elasticsearch image, data
 // loss, and a RestoreSession. The server is internal/testserver/elastic
 // (no Elasticsearch can be had here), imitating Elasticsearch 7.14 on the
 // node's address, which the pods reach; an AppBinding in the url form
@@ -70,11 +70,6 @@ spec:
   repository: {name: s3-repo}
   target:
     ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: sample-elasticsearch}
-  interimVolumeTemplate:
-    metadata: {name: stash-tmp-backup-storage}
-    spec:
-      accessModes: [ReadWriteOnce]
-      resources: {requests: {storage: 64Mi}}
   retentionPolicy: {name: keep-last-5, keepLast: 5, prune: true}
 `, srv.URL))
 	e.waitBCReady("sample-elasticsearch-backup")

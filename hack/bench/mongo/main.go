@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
@@ -29,6 +28,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stash-backup/stash/hack/bench/benchtb"
 	"github.com/stash-backup/stash/internal/addon/addontest"
 	"github.com/stash-backup/stash/internal/addon/mongodb"
 	"github.com/stash-backup/stash/internal/appbinding"
@@ -51,17 +51,10 @@ func main() {
 	}
 }
 
-// tb lets testserver start FerretDB outside a test.
-type tb struct {
-	testing.TB
-	dir      string
-	cleanups []func()
-}
-
 func run(n, ncoll, rounds int) error {
 	ctx := context.Background()
-	t := &tb{}
-	defer t.stop()
+	t := benchtb.New("mongobench")
+	defer t.Stop()
 	os.Setenv(testserver.IntegrationEnv, "1")
 	srv := testserver.StartFerretDB(t)
 	cli, err := mongo.Connect(options.Client().ApplyURI(srv.URI))
@@ -184,33 +177,4 @@ func run(n, ncoll, rounds int) error {
 	fmt.Printf("| backup vs cursor read | %.2f s | %.2f s | %.2fx |\n", med(tRead).Seconds(), med(tBackup).Seconds(), med(tBackup).Seconds()/med(tRead).Seconds())
 	fmt.Printf("| restore vs bulk insert | %.2f s | %.2f s | %.2fx |\n", med(tInsert).Seconds(), med(tRestore).Seconds(), med(tRestore).Seconds()/med(tInsert).Seconds())
 	return nil
-}
-
-// The testing.TB testserver needs, outside a test.
-
-func (t *tb) Helper()                           {}
-func (t *tb) Name() string                      { return "bench" }
-func (t *tb) Cleanup(f func())                  { t.cleanups = append(t.cleanups, f) }
-func (t *tb) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
-func (t *tb) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
-func (t *tb) Errorf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
-func (t *tb) Logf(format string, args ...any)   {}
-func (t *tb) Skipf(format string, args ...any)  { panic(fmt.Sprintf(format, args...)) }
-func (t *tb) TempDir() string {
-	if t.dir == "" {
-		d, err := os.MkdirTemp("/var/tmp", "stash-mongobench-")
-		if err != nil {
-			panic(err)
-		}
-		t.dir = d
-	}
-	return t.dir
-}
-func (t *tb) stop() {
-	for i := len(t.cleanups) - 1; i >= 0; i-- {
-		t.cleanups[i]()
-	}
-	if t.dir != "" {
-		os.RemoveAll(t.dir)
-	}
 }

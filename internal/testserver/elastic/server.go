@@ -98,7 +98,7 @@ type Server struct {
 	indices map[string]*index
 	tmpls   map[string]json.RawMessage
 	scrolls map[string]*cursor
-	pits    map[string]map[string][]string // pit id -> index -> ids
+	pits    map[string]*pit
 	items   atomic.Int64
 	srv     *http.Server
 }
@@ -117,6 +117,13 @@ type index struct {
 type doc struct {
 	source json.RawMessage
 	seq    int64
+}
+
+// pit is an open point in time: the documents as they were when it was
+// opened, in _shard_doc order, and their slices as asked for.
+type pit struct {
+	hits   []hit
+	slices map[[2]int][]hit // {id, max} -> hits of that slice
 }
 
 // cursor is an open scroll: the hits still to give.
@@ -153,7 +160,7 @@ func StartTLS(t testing.TB, f Flavor, cert, key []byte) *Server {
 func start(t testing.TB, f Flavor, host string, cfg *tls.Config) *Server {
 	t.Helper()
 	s := &Server{flavor: f, indices: map[string]*index{}, tmpls: map[string]json.RawMessage{},
-		scrolls: map[string]*cursor{}, pits: map[string]map[string][]string{}}
+		scrolls: map[string]*cursor{}, pits: map[string]*pit{}}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("elastic test server: %v", err)
@@ -256,6 +263,14 @@ func (s *Server) route(method string, u *url.URL, body []byte) (int, any, error)
 		parts = nil
 	}
 	q := u.Query()
+	// A bulk request is parsed before the server is locked, so that
+	// bulk requests sent at once are not read one after another.
+	switch {
+	case len(parts) == 1 && parts[0] == "_bulk":
+		return s.bulk("", body, q)
+	case len(parts) == 2 && parts[1] == "_bulk":
+		return s.bulk(parts[0], body, q)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
@@ -265,8 +280,6 @@ func (s *Server) route(method string, u *url.URL, body []byte) (int, any, error)
 		return s.getAliases("*")
 	case parts[0] == "_aliases":
 		return s.updateAliases(body)
-	case parts[0] == "_bulk":
-		return s.bulk("", body, q)
 	case parts[0] == "_template":
 		return s.template(method, parts[1:], body)
 	case parts[0] == "_search" && len(parts) == 2 && parts[1] == "scroll":
@@ -308,8 +321,6 @@ func (s *Server) route(method string, u *url.URL, body []byte) (int, any, error)
 		return s.openPIT(name, "id")
 	case rest[0] == "_search":
 		return s.search(name, body, q)
-	case rest[0] == "_bulk":
-		return s.bulk(name, body, q)
 	case rest[0] == "_refresh":
 		return 200, map[string]any{"_shards": shards()}, nil
 	case rest[0] == "_count":
@@ -779,10 +790,14 @@ func newID() string {
 // result per item; an item may be rejected with 429 (RejectEvery).
 func (s *Server) bulk(defIndex string, body []byte, q url.Values) (int, any, error) {
 	start := time.Now()
+	type op struct {
+		name, id, op string
+		meta         map[string]any
+		src          json.RawMessage
+	}
+	var ops []op
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 1<<20), 256<<20)
-	var items []any
-	errorsSeen := false
 	for sc.Scan() {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
@@ -792,43 +807,47 @@ func (s *Server) bulk(defIndex string, body []byte, q url.Values) (int, any, err
 		if err := json.Unmarshal(line, &action); err != nil || len(action) != 1 {
 			return 0, nil, errf(400, "illegal_argument_exception", "Malformed action/metadata line [%s]", line)
 		}
-		var op string
-		var meta map[string]any
-		for op, meta = range action {
+		var o op
+		for o.op, o.meta = range action {
 		}
-		var src json.RawMessage
-		if op != "delete" {
+		if o.op != "delete" {
 			if !sc.Scan() {
 				return 0, nil, errf(400, "illegal_argument_exception", "The bulk request must be terminated by a newline [\\n]")
 			}
-			src = append(json.RawMessage(nil), bytes.TrimSpace(sc.Bytes())...)
-		}
-		name, _ := meta["_index"].(string)
-		if name == "" {
-			name = defIndex
-		}
-		id, _ := meta["_id"].(string)
-		item := map[string]any{"_index": name, "_id": id}
-		if s.flavor.typed() {
-			item["_type"] = "_doc"
-		}
-		status, res, ierr := s.bulkItem(op, name, id, src, meta)
-		if ierr != nil {
-			errorsSeen = true
-			item["status"] = ierr.status
-			item["error"] = map[string]any{"type": ierr.typ, "reason": ierr.reason, "index": name}
-		} else {
-			item["status"] = status
-			item["result"] = res
-			item["_id"] = id
-			if id == "" {
-				item["_id"] = res
+			o.src = append(json.RawMessage(nil), bytes.TrimSpace(sc.Bytes())...)
+			if !json.Valid(o.src) {
+				o.src = nil
 			}
 		}
-		items = append(items, map[string]any{op: item})
+		o.name, _ = o.meta["_index"].(string)
+		if o.name == "" {
+			o.name = defIndex
+		}
+		o.id, _ = o.meta["_id"].(string)
+		ops = append(ops, o)
 	}
 	if err := sc.Err(); err != nil {
 		return 0, nil, errf(400, "parse_exception", "bulk body: %v", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	items := make([]any, 0, len(ops))
+	errorsSeen := false
+	for _, o := range ops {
+		item := map[string]any{"_index": o.name, "_id": o.id}
+		if s.flavor.typed() {
+			item["_type"] = "_doc"
+		}
+		status, res, ierr := s.bulkItem(o.op, o.name, o.id, o.src, o.meta)
+		if ierr != nil {
+			errorsSeen = true
+			item["status"] = ierr.status
+			item["error"] = map[string]any{"type": ierr.typ, "reason": ierr.reason, "index": o.name}
+		} else {
+			item["status"] = status
+			item["result"] = res
+		}
+		items = append(items, map[string]any{o.op: item})
 	}
 	return 200, map[string]any{"took": time.Since(start).Milliseconds(), "errors": errorsSeen, "items": items}, nil
 }
@@ -859,7 +878,7 @@ func (s *Server) bulkItem(op, name, id string, src json.RawMessage, meta map[str
 		}
 		ix = s.indices[name]
 	}
-	if op != "delete" && !json.Valid(src) {
+	if op != "delete" && src == nil {
 		return 0, "", errf(400, "mapper_parsing_exception", "failed to parse")
 	}
 	if id == "" && op != "delete" {
@@ -958,16 +977,26 @@ func (s *Server) search(name string, body []byte, q url.Values) (int, any, error
 			return 0, nil, errf(400, "parsing_exception", "the test server answers match_all and ids queries, not [%s]", k)
 		}
 	}
+	if req.Slice != nil && (req.Slice.Max < 2 || req.Slice.ID < 0 || req.Slice.ID >= req.Slice.Max) {
+		return 0, nil, errf(400, "illegal_argument_exception", "slice id %d out of [0, %d)", req.Slice.ID, req.Slice.Max)
+	}
 	var hits []hit
 	if req.PIT != nil {
 		if name != "" {
 			return 0, nil, errf(400, "action_request_validation_exception", "Validation Failed: 1: [indices] cannot be used with point in time;")
 		}
-		pit, ok := s.pits[req.PIT.ID]
+		p, ok := s.pits[req.PIT.ID]
 		if !ok {
 			return 0, nil, errf(404, "search_context_missing_exception", "No search context found for id [%s]", req.PIT.ID)
 		}
-		hits = s.pitHits(pit)
+		hits = p.hits
+		if req.Slice != nil {
+			key := [2]int{req.Slice.ID, req.Slice.Max}
+			if p.slices[key] == nil {
+				p.slices[key] = sliceHits(p.hits, key[0], key[1])
+			}
+			hits = p.slices[key]
+		}
 	} else {
 		target := name
 		if target == "" {
@@ -982,20 +1011,18 @@ func (s *Server) search(name string, body []byte, q url.Values) (int, any, error
 				hits = append(hits, hit{ix.name, id, ix.docs[id].source, ix.docs[id].seq})
 			}
 		}
+		if req.Slice != nil {
+			hits = sliceHits(hits, req.Slice.ID, req.Slice.Max)
+		}
 	}
 	if ids != nil {
-		hits = slices.DeleteFunc(hits, func(h hit) bool { return !ids[h.id] })
-	}
-	if req.Slice != nil {
-		if req.Slice.Max < 2 || req.Slice.ID < 0 || req.Slice.ID >= req.Slice.Max {
-			return 0, nil, errf(400, "illegal_argument_exception", "slice id %d out of [0, %d)", req.Slice.ID, req.Slice.Max)
-		}
-		hits = slices.DeleteFunc(hits, func(h hit) bool { return sliceOf(h.id, req.Slice.Max) != req.Slice.ID })
+		hits = slices.DeleteFunc(slices.Clone(hits), func(h hit) bool { return !ids[h.id] })
 	}
 	total := len(hits)
 	if len(req.SearchAfter) > 0 {
+		// Hits are in sort order: a point in time's by _shard_doc.
 		after := req.SearchAfter[0]
-		hits = slices.DeleteFunc(hits, func(h hit) bool { return h.sort <= after })
+		hits = hits[sort.Search(len(hits), func(i int) bool { return hits[i].sort > after }):]
 	}
 	out := map[string]any{"took": 1, "timed_out": false, "_shards": shards()}
 	page := hits[:min(size, len(hits))]
@@ -1021,26 +1048,15 @@ func (s *Server) failSearch() error {
 	return nil
 }
 
-// pitHits are the hits of a point in time, in _shard_doc order.
-func (s *Server) pitHits(pit map[string][]string) []hit {
-	var names []string
-	for n := range pit {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var hits []hit
-	var n int64
-	for _, name := range names {
-		ix := s.indices[name]
-		for _, id := range pit[name] {
-			n++
-			if ix == nil || ix.docs[id] == nil {
-				continue
-			}
-			hits = append(hits, hit{name, id, ix.docs[id].source, n})
+// sliceHits are the hits of one slice of max.
+func sliceHits(hits []hit, id, max int) []hit {
+	var out []hit
+	for _, h := range hits {
+		if sliceOf(h.id, max) == id {
+			out = append(out, h)
 		}
 	}
-	return hits
+	return out
 }
 
 // sliceOf is the slice a document falls in: by its id's hash, as
@@ -1054,18 +1070,28 @@ func sliceOf(id string, max int) int {
 	return int(h % uint32(max))
 }
 
+// hitOut is a hit as the server answers it.
+type hitOut struct {
+	Index  string          `json:"_index"`
+	Type   string          `json:"_type,omitempty"`
+	ID     string          `json:"_id"`
+	Score  *float64        `json:"_score"`
+	Source json.RawMessage `json:"_source"`
+	Sort   []int64         `json:"sort,omitempty"`
+}
+
 func (s *Server) hitsOut(page []hit, total int, sorted bool) map[string]any {
-	hs := make([]any, 0, len(page))
-	for _, h := range page {
-		m := map[string]any{"_index": h.index, "_id": h.id, "_score": 1.0, "_source": h.source}
+	one := 1.0
+	hs := make([]hitOut, len(page))
+	for i, h := range page {
+		hs[i] = hitOut{Index: h.index, ID: h.id, Score: &one, Source: h.source}
 		if s.flavor.typed() {
-			m["_type"] = "_doc"
+			hs[i].Type = "_doc"
 		}
 		if sorted {
-			m["_score"] = nil
-			m["sort"] = []int64{h.sort}
+			hs[i].Score = nil
+			hs[i].Sort = []int64{h.sort}
 		}
-		hs = append(hs, m)
 	}
 	var t any = total
 	if s.flavor.Major() >= 7 {
@@ -1120,12 +1146,16 @@ func (s *Server) openPIT(name, key string) (int, any, error) {
 	if len(ixs) == 0 {
 		return 0, nil, notFound(name)
 	}
-	pit := map[string][]string{}
+	p := &pit{slices: map[[2]int][]hit{}}
+	var n int64
 	for _, ix := range ixs {
-		pit[ix.name] = slices.Clone(ix.ids)
+		for _, id := range ix.ids {
+			n++
+			p.hits = append(p.hits, hit{ix.name, id, ix.docs[id].source, n})
+		}
 	}
 	id := newID()
-	s.pits[id] = pit
+	s.pits[id] = p
 	out := map[string]any{key: id}
 	if key == "pit_id" {
 		out["_shards"] = shards()
