@@ -23,7 +23,7 @@ import (
 // version since 6 but for the shapes the server struct records, so one
 // client serves all of them without a vendor library's product check.
 type client struct {
-	base       string // scheme://host:port, no trailing slash
+	base       string // scheme://host:port[/prefix], no trailing slash
 	user, pass string
 	hc         *http.Client
 	server     server
@@ -92,8 +92,14 @@ func newClient(c *appbinding.Connection) (*client, error) {
 		}
 		tr.TLSClientConfig = cfg
 	}
+	base := scheme + "://" + c.Address()
+	if c.Database != "" {
+		// A URL's path is a prefix the server is reached under (a
+		// proxy's, or OpenSearch behind a path).
+		base += "/" + strings.Trim(c.Database, "/")
+	}
 	return &client{
-		base: scheme + "://" + c.Address(),
+		base: base,
 		user: c.Username, pass: c.Password,
 		hc: &http.Client{Transport: tr},
 	}, nil

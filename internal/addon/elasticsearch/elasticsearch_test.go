@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -492,5 +493,34 @@ func seedVia(t *testing.T, d Driver, name string) {
 	}
 	if _, err := c.do(ctx, "POST", "/_bulk", []byte(`{"index":{"_index":"`+name+`","_id":"1"}}`+"\n"+`{"a":1}`+"\n"), "application/x-ndjson"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPathPrefix: an AppBinding URL with a path reaches the server under
+// that prefix, as behind a proxy.
+func TestPathPrefix(t *testing.T) {
+	ctx := context.Background()
+	s := elastic.Start(t, elastic.OpenSearch)
+	seed(t, s, "docs", 30)
+	mux := http.NewServeMux()
+	mux.Handle("/search/", http.StripPrefix("/search", s))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := &http.Server{Handler: mux}
+	go proxy.Serve(ln)
+	t.Cleanup(func() { proxy.Close() })
+	d := driverOf(t, s)
+	d.Conn.Port = ln.Addr().(*net.TCPAddr).Port
+	d.Conn.Database = "search"
+	r := openRepo(t)
+	snap := backup(t, r, d)
+	dropIndices(t, s, "docs")
+	if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(s.Docs("docs")); got != 30 {
+		t.Errorf("restored %d documents through the prefix, want 30", got)
 	}
 }
