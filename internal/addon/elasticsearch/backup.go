@@ -50,6 +50,16 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 		return fmt.Errorf("%s at %s has no index to back up (hidden and system indices are left out unless --include-hidden is given; --match and --exclude select)", c.server, d.Conn.Address())
 	}
 	slog.Info("backing up Elasticsearch", "server", c.server.String(), "indices", len(indices))
+	var kibana []byte
+	if d.Dashboard {
+		k, err := newKibana(d.Conn)
+		if err != nil {
+			return err
+		}
+		if kibana, err = exportKibana(ctx, k); err != nil {
+			return err
+		}
+	}
 	var templates []byte
 	if d.Args.Types[TypeTemplate] {
 		if templates, err = c.do(ctx, http.MethodGet, "/_template", nil, ""); err != nil {
@@ -57,6 +67,11 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 		}
 	}
 	return w.Files(ctx, "", d.Path, func(ctx context.Context, add addon.AddFile) error {
+		if kibana != nil {
+			if err := add(KibanaFile, func(w io.Writer) error { _, err := w.Write(kibana); return err }); err != nil {
+				return err
+			}
+		}
 		for _, ix := range indices {
 			if err := d.backupIndex(ctx, c, ix, templates, add); err != nil {
 				return fmt.Errorf("index %s: %w", ix.Name, err)

@@ -114,8 +114,11 @@ type apiError struct {
 }
 
 func (e *apiError) Error() string {
-	if e.Type == "" {
+	switch {
+	case e.Type == "" && e.Reason == "":
 		return fmt.Sprintf("%s: HTTP %d", e.Call, e.Status)
+	case e.Type == "":
+		return fmt.Sprintf("%s: HTTP %d: %s", e.Call, e.Status, e.Reason)
 	}
 	return fmt.Sprintf("%s: HTTP %d %s: %s", e.Call, e.Status, e.Type, e.Reason)
 }
@@ -127,13 +130,22 @@ func is(err error, status int, typ string) bool {
 }
 
 // do sends one request and returns the body of a 2xx answer; any other
-// answer is an *apiError. body may be nil, a []byte or a value to encode.
+// answer is an *apiError. body may be nil, a []byte, a *bytes.Reader or a
+// value to encode.
 func (c *client) do(ctx context.Context, method, path string, body any, ctype string) ([]byte, error) {
+	return c.doWith(ctx, method, path, body, ctype, nil)
+}
+
+func (c *client) doWith(ctx context.Context, method, path string, body any, ctype string, header map[string]string) ([]byte, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
 	case []byte:
 		rd = bytes.NewReader(b)
+	case *bytes.Reader:
+		rd = b
+	case *bytes.Buffer:
+		rd = b
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
@@ -152,6 +164,9 @@ func (c *client) do(ctx context.Context, method, path string, body any, ctype st
 		req.Header.Set("Content-Type", ctype)
 	}
 	req.Header.Set("Accept", "application/json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	if c.user != "" {
 		req.SetBasicAuth(c.user, c.pass)
 	}
@@ -171,9 +186,12 @@ func (c *client) do(ctx context.Context, method, path string, body any, ctype st
 	}
 	ae := &apiError{Status: resp.StatusCode, Call: method + " " + strings.SplitN(path, "?", 2)[0]}
 	var eb struct {
-		Error json.RawMessage `json:"error"`
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"` // Kibana's
 	}
-	if json.Unmarshal(out, &eb) == nil && len(eb.Error) > 0 {
+	if json.Unmarshal(out, &eb) == nil && eb.Message != "" {
+		ae.Reason = eb.Message
+	} else if json.Unmarshal(out, &eb) == nil && len(eb.Error) > 0 {
 		var e struct{ Type, Reason string }
 		if json.Unmarshal(eb.Error, &e) == nil && e.Type != "" {
 			ae.Type, ae.Reason = e.Type, e.Reason

@@ -41,6 +41,10 @@ type Options struct {
 	InterimDir string
 	// Args are the parsed --es-args.
 	Args Args
+	// Dashboard backs up and restores Kibana's saved objects too
+	// (--enable-dashboard), from the Kibana the AppBinding's
+	// spec.parameters.dashboard.url names.
+	Dashboard bool
 }
 
 // Driver is Elasticsearch as the step engine drives it.

@@ -524,3 +524,48 @@ func TestPathPrefix(t *testing.T) {
 		t.Errorf("restored %d documents through the prefix, want 30", got)
 	}
 }
+
+// TestDashboards: with --enable-dashboard, Kibana's saved objects are
+// exported into the snapshot and imported back on restore, types this
+// Kibana cannot export left out. The Kibana is elastic.Kibana, an
+// imitation of its saved objects API (no Kibana can be had here).
+func TestDashboards(t *testing.T) {
+	ctx := context.Background()
+	s := elastic.Start(t, elastic.ES8)
+	s.User, s.Password = "elastic", "kb-pass"
+	k := elastic.StartKibana(t)
+	k.User, k.Password = s.User, s.Password
+	k.Put(
+		map[string]any{"type": "index-pattern", "id": "ip-1", "attributes": map[string]any{"title": "logs-*"}},
+		map[string]any{"type": "visualization", "id": "vis-1", "attributes": map[string]any{"title": "Errors ✓"}, "references": []any{map[string]any{"type": "index-pattern", "id": "ip-1", "name": "ref"}}},
+		map[string]any{"type": "dashboard", "id": "db-1", "attributes": map[string]any{"title": "Ops"}},
+	)
+	want := k.Objects()
+	seed(t, s, "logs-1", 10)
+	d := driverOf(t, s)
+	d.Dashboard = true
+	d.Conn.Parameters = []byte(`{"dashboard": {"url": "` + k.URL + `"}}`)
+	r := openRepo(t)
+	snap := backup(t, r, d)
+	k.Clear()
+	dropIndices(t, s, "logs-1")
+	if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+		t.Fatal(err)
+	}
+	if got := k.Objects(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Kibana objects after the restore: %d, want %d", len(got), len(want))
+	}
+	if got := len(s.Docs("logs-1")); got != 10 {
+		t.Errorf("index restored with %d documents, want 10", got)
+	}
+	// A snapshot taken without dashboards cannot restore them.
+	plain := backup(t, r, driverOf(t, s))
+	if err := addontest.Restore(ctx, r.Reader, plain, d); err == nil || !strings.Contains(err.Error(), "without --enable-dashboard") {
+		t.Errorf("dashboard restore of a snapshot without them: %v", err)
+	}
+	noURL := driverOf(t, s)
+	noURL.Dashboard = true
+	if _, err := addontest.Backup(ctx, r, noURL, repository.BackupOptions{Host: "host-0"}); err == nil || !strings.Contains(err.Error(), "spec.parameters") {
+		t.Errorf("dashboard backup without a Kibana: %v", err)
+	}
+}

@@ -31,16 +31,13 @@ func Registration() addon.Registration {
 		if err != nil {
 			return nil, fmt.Errorf("--es-args: %w", err)
 		}
+		dashboard := false
 		if v := c.Flags["enable-dashboard"]; v != "" {
-			on, err := strconv.ParseBool(v)
-			if err != nil {
+			if dashboard, err = strconv.ParseBool(v); err != nil {
 				return nil, fmt.Errorf("--enable-dashboard=%q: give true or false", v)
 			}
-			if on {
-				return nil, fmt.Errorf("--enable-dashboard=true: Kibana's saved objects are not backed up by this addon yet; set the task param ENABLE_DASHBOARD_BACKUP (or _RESTORE) to false")
-			}
 		}
-		return Driver{Options{Conn: c.Conn, Path: DefaultPath, Args: a, InterimDir: c.Flags["interim-data-dir"]}}, nil
+		return Driver{Options{Conn: c.Conn, Path: DefaultPath, Args: a, InterimDir: c.Flags["interim-data-dir"], Dashboard: dashboard}}, nil
 	}
 	return addon.Registration{
 		Name:         "es",

@@ -37,8 +37,26 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	if err := c.hello(ctx); err != nil {
 		return fmt.Errorf("Elasticsearch at %s: %w", d.Conn.Address(), err)
 	}
+	var kibana *client
+	if d.Dashboard {
+		if kibana, err = newKibana(d.Conn); err != nil {
+			return err
+		}
+	}
 	rs := &restorer{d: d, c: c, templates: map[string]bool{}}
+	dashboards := -1
 	err = d.files(ctx, r, func(name string, rd io.Reader) error {
+		if name == KibanaFile {
+			if kibana == nil {
+				return nil
+			}
+			b, err := io.ReadAll(io.LimitReader(rd, 256<<20))
+			if err != nil {
+				return err
+			}
+			dashboards, err = importKibana(ctx, kibana, b)
+			return err
+		}
 		ix, t, ok := ParseFileName(name)
 		if !ok {
 			slog.Warn("skipping a file that is not of multielasticdump's layout", "file", name)
@@ -71,6 +89,12 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	}
 	if rs.indices == 0 {
 		return fmt.Errorf("the snapshot of %s holds no index files (<index>.json, <index>.mapping.json, …)", d.Path)
+	}
+	if kibana != nil && dashboards < 0 {
+		return fmt.Errorf("--enable-dashboard: the snapshot holds no Kibana saved objects (%s): it was taken without --enable-dashboard", KibanaFile)
+	}
+	if dashboards >= 0 {
+		slog.Info("restored Kibana's saved objects", "objects", dashboards)
 	}
 	slog.Info("restored Elasticsearch", "server", c.server.String(), "indices", rs.indices, "documents", rs.docs.Load())
 	return nil
