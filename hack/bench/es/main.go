@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,9 +54,20 @@ func main() {
 	nix := flag.Int("indices", 4, "indices")
 	rounds := flag.Int("rounds", 3, "rounds; medians are reported")
 	ed := flag.Bool("elasticdump", false, "time multielasticdump's dump and load once")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of the backups and restores (and the server) to this file")
 	flag.Parse()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := run(*docs, *nix, *rounds, *ed); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

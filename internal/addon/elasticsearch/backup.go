@@ -243,6 +243,55 @@ type hit struct {
 	Sort    json.RawMessage `json:"sort,omitempty"`
 }
 
+// appendLine appends h to buf as a line of a data file, in elasticdump's
+// shape: the source as the server stored it, compacted only when it
+// spans lines (a document indexed pretty-printed), so that each document
+// stays one line without being encoded again.
+func appendLine(buf *bytes.Buffer, h *hit) error {
+	buf.WriteString(`{"_index":`)
+	writeString(buf, h.Index)
+	if h.Type != "" {
+		buf.WriteString(`,"_type":`)
+		writeString(buf, h.Type)
+	}
+	buf.WriteString(`,"_id":`)
+	writeString(buf, h.ID)
+	buf.WriteString(`,"_score":1`)
+	if h.Routing != "" {
+		buf.WriteString(`,"_routing":`)
+		writeString(buf, h.Routing)
+	}
+	buf.WriteString(`,"_source":`)
+	if bytes.ContainsAny(h.Source, "\r\n") {
+		if err := json.Compact(buf, h.Source); err != nil {
+			return fmt.Errorf("document %q: its _source: %w", h.ID, err)
+		}
+	} else {
+		buf.Write(h.Source)
+	}
+	buf.WriteString("}\n")
+	return nil
+}
+
+// writeString writes s as a JSON string.
+func writeString(buf *bytes.Buffer, s string) {
+	plain := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		buf.WriteByte('"')
+		buf.WriteString(s)
+		buf.WriteByte('"')
+		return
+	}
+	b, _ := json.Marshal(s)
+	buf.Write(b)
+}
+
 type searchResult struct {
 	ScrollID string `json:"_scroll_id"`
 	PITID    string `json:"pit_id"`
@@ -257,24 +306,17 @@ type searchResult struct {
 // sliced scroll.
 func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io.Writer) error {
 	var (
-		mu    sync.Mutex
-		buf   bytes.Buffer
-		score = 1.0
+		mu  sync.Mutex
+		buf bytes.Buffer
 	)
 	emit := func(hits []hit) error {
 		mu.Lock()
 		defer mu.Unlock()
 		buf.Reset()
 		for i := range hits {
-			h := hits[i]
-			h.Sort = nil
-			h.Score = &score
-			b, err := json.Marshal(h)
-			if err != nil {
+			if err := appendLine(&buf, &hits[i]); err != nil {
 				return err
 			}
-			buf.Write(b)
-			buf.WriteByte('\n')
 		}
 		_, err := w.Write(buf.Bytes())
 		return err

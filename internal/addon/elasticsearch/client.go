@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stash-backup/stash/internal/appbinding"
@@ -130,13 +131,29 @@ func is(err error, status int, typ string) bool {
 }
 
 // do sends one request and returns the body of a 2xx answer; any other
-// answer is an *apiError. body may be nil, a []byte, a *bytes.Reader or a
-// value to encode.
+// answer is an *apiError. body may be nil, a []byte, a *bytes.Reader, a
+// *bytes.Buffer or a value to encode.
 func (c *client) do(ctx context.Context, method, path string, body any, ctype string) ([]byte, error) {
 	return c.doWith(ctx, method, path, body, ctype, nil)
 }
 
 func (c *client) doWith(ctx context.Context, method, path string, body any, ctype string, header map[string]string) ([]byte, error) {
+	var out []byte
+	err := c.send(ctx, method, path, body, ctype, header, func(b []byte) error {
+		out = bytes.Clone(b)
+		return nil
+	})
+	return out, err
+}
+
+// answers holds the buffers answers are read into: a page of documents
+// is hundreds of KiB, and reading each into a fresh, growing slice cost
+// more than decoding it.
+var answers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// send sends one request and hands the body of a 2xx answer to use,
+// which must not keep it.
+func (c *client) send(ctx context.Context, method, path string, body any, ctype string, header map[string]string, use func([]byte) error) error {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -149,13 +166,13 @@ func (c *client) doWith(ctx context.Context, method, path string, body any, ctyp
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if rd != nil {
 		if ctype == "" {
@@ -174,15 +191,21 @@ func (c *client) doWith(ctx context.Context, method, path string, body any, ctyp
 	if err != nil {
 		// The URL error names the address, never the credentials,
 		// which travel in a header.
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close() //nolint:errcheck
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+	buf := answers.Get().(*bytes.Buffer)
+	defer answers.Put(buf)
+	buf.Reset()
+	if resp.ContentLength > 0 && resp.ContentLength < 1<<30 {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead)
 	}
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		return fmt.Errorf("%s %s: read the answer: %w", method, path, err)
+	}
+	out := buf.Bytes()
 	if resp.StatusCode/100 == 2 {
-		return out, nil
+		return use(out)
 	}
 	ae := &apiError{Status: resp.StatusCode, Call: method + " " + strings.SplitN(path, "?", 2)[0]}
 	var eb struct {
@@ -199,22 +222,20 @@ func (c *client) doWith(ctx context.Context, method, path string, body any, ctyp
 			ae.Reason = strings.Trim(string(eb.Error), `"`)
 		}
 	}
-	return nil, ae
+	return ae
 }
 
 // call sends in (if any) as JSON and decodes the answer into out (if any).
 func (c *client) call(ctx context.Context, method, path string, in, out any) error {
-	b, err := c.do(ctx, method, path, in, "")
-	if err != nil {
-		return err
-	}
-	if out == nil {
+	return c.send(ctx, method, path, in, "", nil, func(b []byte) error {
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s: the answer is not the JSON expected: %w", method, path, err)
+		}
 		return nil
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: the answer is not the JSON expected: %w", method, path, err)
-	}
-	return nil
+	})
 }
 
 // hello asks the server who it is.

@@ -417,52 +417,36 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 
 // appendDoc adds one line of a data file to b as a bulk index action.
 func (rs *restorer) appendDoc(b *batch, p *pending, line []byte) error {
-	var h struct {
-		Type     string          `json:"_type"`
-		ID       string          `json:"_id"`
-		Routing  string          `json:"_routing"`
-		Routing2 string          `json:"routing"`
-		Source   json.RawMessage `json:"_source"`
-		Fields   struct {
-			Routing string `json:"_routing"`
-		} `json:"fields"`
-	}
-	if err := json.Unmarshal(line, &h); err != nil {
+	h, err := parseLine(line)
+	if err != nil {
 		return fmt.Errorf("not a document as elasticdump writes one: %w", err)
 	}
-	if len(h.Source) == 0 || h.Source[0] != '{' {
-		return fmt.Errorf("document %q has no _source object", h.ID)
-	}
-	meta := map[string]string{"_index": p.target}
+	var meta bytes.Buffer
+	meta.WriteString(`{"index":{"_index":`)
+	writeString(&meta, p.target)
 	if h.ID != "" {
-		meta["_id"] = h.ID
+		meta.WriteString(`,"_id":`)
+		writeString(&meta, h.ID)
 	}
 	if rs.c.server.typed() {
-		meta["_type"] = h.Type
-		if h.Type == "" {
-			meta["_type"] = "_doc"
+		typ := h.Type
+		if typ == "" {
+			typ = "_doc"
 		}
+		meta.WriteString(`,"_type":`)
+		writeString(&meta, typ)
 	}
-	if r := firstNonEmpty(h.Routing, h.Routing2, h.Fields.Routing); r != "" {
-		meta["routing"] = r
+	if h.Routing != "" {
+		meta.WriteString(`,"routing":`)
+		writeString(&meta, h.Routing)
 	}
-	mb, _ := json.Marshal(map[string]any{"index": meta})
-	b.body = append(b.body, mb...)
-	b.body = append(b.body, '\n')
-	b.body = append(b.body, h.Source...)
+	meta.WriteString("}}\n")
+	b.body = append(b.body, meta.Bytes()...)
+	b.body = append(b.body, bytes.TrimSpace(h.Source)...)
 	b.body = append(b.body, '\n')
 	b.ids = append(b.ids, h.ID)
 	b.items++
 	return nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // bulkRetries and bulkBackoff bound how long a rejected request or item
@@ -480,20 +464,25 @@ const (
 func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
 	wait := bulkBackoff
 	for attempt := 0; ; attempt++ {
-		out, err := rs.c.do(ctx, http.MethodPost, "/_bulk", b.body, "application/x-ndjson")
-		if err != nil {
-			if (is(err, 429, "") || is(err, 503, "")) && attempt < bulkRetries {
-				if serr := sleep(ctx, wait); serr != nil {
-					return serr
-				}
-				wait = min(2*wait, maxBackoff)
-				continue
+		var (
+			retry  *batch
+			resErr error
+		)
+		err := rs.c.send(ctx, http.MethodPost, "/_bulk", b.body, "application/x-ndjson", nil, func(out []byte) error {
+			retry, resErr = rs.bulkResult(target, b, out)
+			return nil
+		})
+		switch {
+		case err == nil && resErr != nil:
+			return resErr
+		case err != nil && (is(err, 429, "") || is(err, 503, "")) && attempt < bulkRetries:
+			if serr := sleep(ctx, wait); serr != nil {
+				return serr
 			}
+			wait = min(2*wait, maxBackoff)
+			continue
+		case err != nil:
 			return fmt.Errorf("bulk load into %s: %w", target, err)
-		}
-		retry, err := rs.bulkResult(target, b, out)
-		if err != nil {
-			return err
 		}
 		if retry == nil {
 			return nil
@@ -513,11 +502,14 @@ func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
 // of the items rejected for load, or an error naming the first item that
 // failed otherwise.
 func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, error) {
+	type result struct {
+		Status int             `json:"status"`
+		Error  json.RawMessage `json:"error"`
+	}
 	var res struct {
 		Errors bool `json:"errors"`
-		Items  []map[string]struct {
-			Status int             `json:"status"`
-			Error  json.RawMessage `json:"error"`
+		Items  []struct {
+			Index result `json:"index"`
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil {
@@ -532,7 +524,7 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 	lines := bytes.SplitAfter(b.body, []byte("\n"))
 	retry := &batch{}
 	for i, item := range res.Items {
-		for _, r := range item {
+		for _, r := range []result{item.Index} {
 			switch {
 			case r.Status < 300:
 			case r.Status == 429:

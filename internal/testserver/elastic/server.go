@@ -245,10 +245,16 @@ func errorBody(e *apiError) map[string]any {
 	return map[string]any{"error": map[string]any{"root_cause": []any{cause}, "type": e.typ, "reason": e.reason}, "status": e.status}
 }
 
+// writeJSON answers with v and its length, as Elasticsearch does.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = 500, []byte(`{"error":{"type":"exception","reason":"encode the answer"},"status":500}`)
+	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 // route dispatches on method and path.

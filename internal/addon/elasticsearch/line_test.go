@@ -1,0 +1,46 @@
+package elasticsearch
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseLine(t *testing.T) {
+	for _, tc := range []struct {
+		line              string
+		typ, id, routing  string
+		source, wantError string
+	}{
+		{`{"_index":"a","_type":"_doc","_id":"1","_score":1,"_source":{"x":[1,{"y":"}"}],"s":"a\"b"}}`, "_doc", "1", "", `{"x":[1,{"y":"}"}],"s":"a\"b"}`, ""},
+		{` { "_source" : {"k": "v"} , "_id" : "id \u00e9\"q", "_routing": "r1" } `, "", "id é\"q", "r1", `{"k": "v"}`, ""},
+		{`{"_id":42,"fields":{"_routing":"r2"},"_source":{}}`, "", "42", "r2", `{}`, ""},
+		{`{"_id":"x","_source":[1]}`, "", "", "", "", "_source is not an object"},
+		{`{"_id":"x"}`, "", "", "", "", "no _source"},
+		{`{"_id":"x","_source":{"a":1}`, "", "", "", "", "expected ',' or '}'"},
+		{`{"_id":"x","_source":{"a":"1}}`, "", "", "", "", "unterminated"},
+		{`["not an object"]`, "", "", "", "", "not a JSON object"},
+	} {
+		d, err := parseLine([]byte(tc.line))
+		switch {
+		case tc.wantError != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+				t.Errorf("%s: error %v, want %q", tc.line, err, tc.wantError)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", tc.line, err)
+		case d.Type != tc.typ || d.ID != tc.id || d.Routing != tc.routing || string(d.Source) != tc.source:
+			t.Errorf("%s: got %+v (source %s)", tc.line, d, d.Source)
+		}
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	f.Add(`{"_index":"a","_id":"1","_source":{"x":1}}`)
+	f.Add(`{"_id":"\\","_source":{"a":["]"]}}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		d, err := parseLine([]byte(line))
+		if err == nil && (len(d.Source) == 0 || d.Source[0] != '{' || d.Source[len(d.Source)-1] != '}') {
+			t.Errorf("%q: accepted a source %q that is not an object", line, d.Source)
+		}
+	})
+}
