@@ -292,6 +292,21 @@ func writeString(buf *bytes.Buffer, s string) {
 	buf.Write(b)
 }
 
+// search posts a search or scroll request and reads its answer with
+// parseSearch.
+func (c *client) search(ctx context.Context, path string, body any) (searchResult, error) {
+	var r searchResult
+	err := c.send(ctx, http.MethodPost, path, body, "", nil, func(b []byte) error {
+		var err error
+		r, err = parseSearch(b)
+		if err != nil {
+			return fmt.Errorf("POST %s: the answer is not the JSON expected: %w", path, err)
+		}
+		return nil
+	})
+	return r, err
+}
+
 type searchResult struct {
 	ScrollID string `json:"_scroll_id"`
 	PITID    string `json:"pit_id"`
@@ -342,8 +357,8 @@ func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices 
 	for s := range slices {
 		g.Go(func() error {
 			body := sliceBody(map[string]any{"size": d.Args.Limit, "sort": []string{"_doc"}}, s, slices)
-			var r searchResult
-			if err := c.call(gctx, http.MethodPost, "/"+url.PathEscape(index)+"/_search?scroll="+keep, body, &r); err != nil {
+			r, err := c.search(gctx, "/"+url.PathEscape(index)+"/_search?scroll="+keep, body)
+			if err != nil {
 				return fmt.Errorf("open a scroll: %w", err)
 			}
 			ids := []string{}
@@ -368,8 +383,8 @@ func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices 
 				if err := emit(r.Hits.Hits); err != nil {
 					return err
 				}
-				next := searchResult{}
-				if err := c.call(gctx, http.MethodPost, "/_search/scroll", map[string]any{"scroll": keep, "scroll_id": r.ScrollID}, &next); err != nil {
+				next, err := c.search(gctx, "/_search/scroll", map[string]any{"scroll": keep, "scroll_id": r.ScrollID})
+				if err != nil {
 					return fmt.Errorf("read the scroll: %w", err)
 				}
 				r = next
@@ -420,8 +435,8 @@ func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int
 				if after != nil {
 					body["search_after"] = after
 				}
-				var r searchResult
-				if err := c.call(gctx, http.MethodPost, "/_search", body, &r); err != nil {
+				r, err := c.search(gctx, "/_search", body)
+				if err != nil {
 					return fmt.Errorf("search the point in time: %w", err)
 				}
 				if r.PITID != "" {

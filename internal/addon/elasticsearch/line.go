@@ -22,35 +22,9 @@ type docLine struct {
 // encoding/json was most of a restore's own CPU.
 func parseLine(line []byte) (docLine, error) {
 	var d docLine
-	i := skipSpace(line, 0)
-	if i >= len(line) || line[i] != '{' {
-		return d, errors.New("not a JSON object")
-	}
-	i++
-	for {
-		i = skipSpace(line, i)
-		if i < len(line) && line[i] == '}' {
-			break
-		}
-		if i >= len(line) || line[i] != '"' {
-			return d, errors.New("expected a member name")
-		}
-		kEnd, err := skipString(line, i)
-		if err != nil {
-			return d, err
-		}
-		key := line[i+1 : kEnd-1]
-		i = skipSpace(line, kEnd)
-		if i >= len(line) || line[i] != ':' {
-			return d, fmt.Errorf("expected ':' after %q", key)
-		}
-		i = skipSpace(line, i+1)
-		vEnd, err := skipValue(line, i)
-		if err != nil {
-			return d, fmt.Errorf("member %q: %w", key, err)
-		}
-		val := line[i:vEnd]
-		switch string(key) {
+	err := members(line, func(key string, val []byte) error {
+		var err error
+		switch key {
 		case "_type":
 			d.Type, err = stringValue(val)
 		case "_id":
@@ -68,27 +42,145 @@ func parseLine(line []byte) (docLine, error) {
 			}
 		case "_source":
 			if len(val) == 0 || val[0] != '{' {
-				return d, errors.New("_source is not an object")
+				return errors.New("_source is not an object")
 			}
 			d.Source = val
 		}
-		if err != nil {
-			return d, fmt.Errorf("member %q: %w", key, err)
-		}
-		i = skipSpace(line, vEnd)
-		if i < len(line) && line[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(line) && line[i] == '}' {
-			break
-		}
-		return d, errors.New("expected ',' or '}'")
+		return err
+	})
+	if err != nil {
+		return d, err
 	}
 	if d.Source == nil {
 		return d, fmt.Errorf("document %q has no _source object", d.ID)
 	}
 	return d, nil
+}
+
+// members calls fn with each member of the JSON object b and its value's
+// bytes, in one pass and without copying.
+func members(b []byte, fn func(key string, val []byte) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errors.New("not a JSON object")
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == '}' {
+			return nil
+		}
+		if i >= len(b) || b[i] != '"' {
+			return errors.New("expected a member name")
+		}
+		kEnd, err := skipString(b, i)
+		if err != nil {
+			return err
+		}
+		key := b[i+1 : kEnd-1]
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return fmt.Errorf("expected ':' after %q", key)
+		}
+		i = skipSpace(b, i+1)
+		vEnd, err := skipValue(b, i)
+		if err != nil {
+			return fmt.Errorf("member %q: %w", key, err)
+		}
+		if err := fn(string(key), b[i:vEnd]); err != nil {
+			return fmt.Errorf("member %q: %w", key, err)
+		}
+		i = skipSpace(b, vEnd)
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return nil
+		}
+		return errors.New("expected ',' or '}'")
+	}
+}
+
+// elements calls fn with each element of the JSON array b.
+func elements(b []byte, fn func(val []byte) error) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '[' {
+		return errors.New("not a JSON array")
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i < len(b) && b[i] == ']' {
+			return nil
+		}
+		end, err := skipValue(b, i)
+		if err != nil {
+			return err
+		}
+		if err := fn(b[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(b, end)
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == ']' {
+			return nil
+		}
+		return errors.New("expected ',' or ']'")
+	}
+}
+
+// parseSearch reads a search or scroll answer in one pass: its scroll or
+// point-in-time id and its hits, whose strings and sources it copies out
+// of b (which is reused).
+func parseSearch(b []byte) (searchResult, error) {
+	var r searchResult
+	err := members(b, func(key string, val []byte) error {
+		var err error
+		switch key {
+		case "_scroll_id":
+			r.ScrollID, err = stringValue(val)
+		case "pit_id":
+			r.PITID, err = stringValue(val)
+		case "hits":
+			err = members(val, func(key string, val []byte) error {
+				if key != "hits" {
+					return nil
+				}
+				return elements(val, func(h []byte) error {
+					var x hit
+					err := members(h, func(key string, val []byte) error {
+						var err error
+						switch key {
+						case "_index":
+							x.Index, err = stringValue(val)
+						case "_type":
+							x.Type, err = stringValue(val)
+						case "_id":
+							x.ID, err = idValue(val)
+						case "_routing":
+							x.Routing, err = stringValue(val)
+						case "_source":
+							x.Source = bytes.Clone(val)
+						case "sort":
+							x.Sort = bytes.Clone(val)
+						}
+						return err
+					})
+					if err == nil && x.Source == nil {
+						err = fmt.Errorf("hit %q has no _source (is _source disabled in the mapping?)", x.ID)
+					}
+					r.Hits.Hits = append(r.Hits.Hits, x)
+					return err
+				})
+			})
+		}
+		return err
+	})
+	return r, err
 }
 
 func skipSpace(b []byte, i int) int {

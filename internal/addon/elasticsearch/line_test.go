@@ -44,3 +44,24 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSearch(t *testing.T) {
+	body := `{"_scroll_id":"s1","took":1,"hits":{"total":{"value":2},"max_score":null,"hits":[` +
+		`{"_index":"a","_type":"_doc","_id":"1","_score":null,"_source":{"t":"x\"}"},"sort":[5]},` +
+		`{"_index":"a","_id":"2","_routing":"r","_source":{},"sort":[7]}]},"pit_id":"p2"}`
+	r, err := parseSearch([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := r.Hits.Hits
+	if r.ScrollID != "s1" || r.PITID != "p2" || len(h) != 2 || h[0].Type != "_doc" || string(h[0].Source) != `{"t":"x\"}"}` ||
+		string(h[1].Sort) != "[7]" || h[1].Routing != "r" || h[1].ID != "2" {
+		t.Errorf("parsed %+v", r)
+	}
+	if _, err := parseSearch([]byte(`{"hits":{"hits":[{"_id":"1","_source":{}}`)); err == nil {
+		t.Error("a truncated answer parsed")
+	}
+	if _, err := parseSearch([]byte(`{"hits":{"hits":[{"_id":"1"}]}}`)); err == nil || !strings.Contains(err.Error(), "no _source") {
+		t.Errorf("a hit without _source: %v", err)
+	}
+}

@@ -512,6 +512,14 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 			Index result `json:"index"`
 		} `json:"items"`
 	}
+	if i := bytes.Index(out[:min(len(out), 128)], []byte(`"errors":false`)); i >= 0 {
+		// Nothing failed: count the items rather than decode them,
+		// which was most of the CPU a restore spent on answers.
+		if n := bytes.Count(out, []byte(`"status":`)); n != b.items {
+			return nil, fmt.Errorf("bulk load into %s: %d documents sent, %d results", target, b.items, n)
+		}
+		return nil, nil
+	}
 	if err := json.Unmarshal(out, &res); err != nil {
 		return nil, fmt.Errorf("bulk load into %s: the answer is not the JSON expected: %w", target, err)
 	}
