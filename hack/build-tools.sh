@@ -39,3 +39,22 @@ if [[ ! -x bin/ferretdb || ! -f $stamp || $(cat "$stamp") != "$ferretdb" ]]; the
   rm -rf "$src"
   echo "$ferretdb" > "$stamp"
 fi
+
+# ZincSearch, a search server of its own with part of Elasticsearch's API,
+# judges the Elasticsearch addon's restores beside the project's own
+# imitation of Elasticsearch. v0.4.10 builds only with Go 1.20 (a
+# profiling dependency links runtime internals of that version), which
+# the module proxy serves as a toolchain, and embeds web/dist, which its
+# module zip lacks: it builds from a writable copy with a placeholder page.
+zinc=v0.4.10
+stamp=bin/.zincsearch-stamp
+if [[ ! -x bin/zincsearch || ! -f $stamp || $(cat "$stamp") != "$zinc" ]]; then
+  echo "building ZincSearch $zinc (test-only, with Go 1.20.14) into bin/ ..." >&2
+  dir=$(cd hack/tools && go mod download -json "github.com/zincsearch/zincsearch@$zinc" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  src=$(mktemp -d)
+  cp -r "$dir/." "$src" && chmod -R u+w "$src"
+  mkdir -p "$src/web/dist" && echo '<!doctype html><title>zincsearch</title>' > "$src/web/dist/index.html"
+  (cd "$src" && GOTOOLCHAIN=go1.20.14 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/bin/zincsearch" ./cmd/zincsearch)
+  rm -rf "$src"
+  echo "$zinc" > "$stamp"
+fi

@@ -1,0 +1,73 @@
+package testserver
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// ZincSearch is a running ZincSearch v0.4.10 (bin/zincsearch, built by
+// hack/build-tools.sh), a search server of its own that answers part of
+// Elasticsearch's API under /es/: index creation, _bulk, _refresh,
+// _search, aliases. It is an independent implementation of that part, so
+// the Elasticsearch addon's restore is checked against it too. What it
+// does differently (known): it ignores ?scroll= and has no point in time
+// (so no backup can read it), it knows legacy templates only as
+// _index_template and custom analyzers only in its own form, it indexes
+// asynchronously (a search after _refresh may not see a document yet),
+// and it adds @timestamp to every _source.
+type ZincSearch struct {
+	// URL is the Elasticsearch-compatible API's base, http://127.0.0.1:PORT/es.
+	URL            string
+	Host           string
+	Port           int
+	User, Password string
+}
+
+// StartZincSearch starts one on a free port, answering as Elasticsearch
+// version esVersion to GET /es/, stopped when the test ends.
+func StartZincSearch(t testing.TB, esVersion string) *ZincSearch {
+	t.Helper()
+	NeedIntegration(t)
+	bin := filepath.Join(RepoRoot(), "bin", "zincsearch")
+	if _, err := os.Stat(bin); err != nil {
+		missing(t, "ZincSearch ("+bin+")")
+	}
+	port := FreePort(t)
+	z := &ZincSearch{Host: "127.0.0.1", Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d/es", port), User: "admin", Password: "Zinc-test#1"}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), "ZINC_FIRST_ADMIN_USER="+z.User, "ZINC_FIRST_ADMIN_PASSWORD="+z.Password,
+		"ZINC_DATA_PATH="+t.TempDir(), fmt.Sprintf("ZINC_SERVER_PORT=%d", port), "ZINC_SERVER_ADDRESS=127.0.0.1",
+		"ZINC_TELEMETRY=false", "ZINC_PLUGIN_ES_VERSION="+esVersion, "GIN_MODE=release")
+	logf, err := os.Create(filepath.Join(t.TempDir(), "zincsearch.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = t.TempDir()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ZincSearch: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logf.Close()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+			return z
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("ZincSearch did not listen: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
