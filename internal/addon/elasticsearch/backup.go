@@ -320,30 +320,60 @@ type searchResult struct {
 // server has one (a consistent view, search_after pages), else from a
 // sliced scroll.
 func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io.Writer) error {
-	var (
-		mu  sync.Mutex
-		buf bytes.Buffer
-	)
+	// Pages go to one writer through a queue of a few pages, so that
+	// the slices go on reading while the repository takes a page, and a
+	// page's lines are built by the slice that read it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	queue := make(chan *bytes.Buffer, 2*d.Args.Slices)
+	written := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range queue {
+			if err == nil {
+				if _, err = w.Write(b.Bytes()); err != nil {
+					cancel()
+				}
+			}
+			pages.Put(b)
+		}
+		written <- err
+	}()
 	emit := func(hits []hit) error {
-		mu.Lock()
-		defer mu.Unlock()
-		buf.Reset()
+		b := pages.Get().(*bytes.Buffer)
+		b.Reset()
 		for i := range hits {
-			if err := appendLine(&buf, &hits[i]); err != nil {
+			if err := appendLine(b, &hits[i]); err != nil {
+				pages.Put(b)
 				return err
 			}
 		}
-		_, err := w.Write(buf.Bytes())
-		return err
+		select {
+		case queue <- b:
+			return nil
+		case <-ctx.Done():
+			pages.Put(b)
+			return ctx.Err()
+		}
 	}
 	slices := d.Args.Slices
 	keep := strconv.Itoa(int(d.Args.KeepAlive.Seconds())) + "s"
+	var err error
 	switch c.server.pitKind() {
 	case "es", "os":
-		return d.dumpPIT(ctx, c, index, slices, keep, emit)
+		err = d.dumpPIT(ctx, c, index, slices, keep, emit)
+	default:
+		err = d.dumpScroll(ctx, c, index, slices, keep, emit)
 	}
-	return d.dumpScroll(ctx, c, index, slices, keep, emit)
+	close(queue)
+	if werr := <-written; werr != nil {
+		return werr
+	}
+	return err
 }
+
+// pages are the buffers a page of lines is built in.
+var pages = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func sliceBody(q map[string]any, id, max int) map[string]any {
 	if max > 1 {

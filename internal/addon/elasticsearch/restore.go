@@ -386,8 +386,17 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 			cur = &batch{}
 			return nil
 		}
+		var long []byte // a line longer than br's buffer
 		for lineNo := 1; ; lineNo++ {
-			line, err := br.ReadBytes('\n')
+			line, err := br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				long = append(long[:0], line...)
+				for errors.Is(err, bufio.ErrBufferFull) {
+					line, err = br.ReadSlice('\n')
+					long = append(long, line...)
+				}
+				line = long
+			}
 			if len(bytes.TrimSpace(line)) > 0 {
 				if aerr := rs.appendDoc(cur, p, line); aerr != nil {
 					return fmt.Errorf("%s line %d: %w", FileName(p.source, TypeData), lineNo, aerr)
