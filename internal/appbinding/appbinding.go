@@ -4,6 +4,8 @@
 package appbinding
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +53,29 @@ func (c *Connection) WithoutCA() *Connection {
 	cc := *c
 	cc.CABundle = nil
 	return &cc
+}
+
+// ClientTLS is the TLS configuration of a client of the application: the
+// CA bundle to check the server against (the system's when there is
+// none), the client certificate of spec.tlsSecret, and
+// insecureSkipTLSVerify.
+func (c *Connection) ClientTLS() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipTLSVerify} //nolint:gosec // the AppBinding's own choice
+	if len(c.CABundle) > 0 {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(c.CABundle) {
+			return nil, errors.New("AppBinding spec.clientConfig.caBundle holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	if len(c.ClientCert) > 0 || len(c.ClientKey) > 0 {
+		cert, err := tls.X509KeyPair(c.ClientCert, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("AppBinding spec.tlsSecret: client certificate and key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // Address is host:port.

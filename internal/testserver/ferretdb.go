@@ -2,12 +2,10 @@ package testserver
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // FerretDB is a running FerretDB server: the MongoDB wire protocol over
@@ -78,31 +76,7 @@ func startFerretDB(t testing.TB, tls *TLSFiles, user, password string) *FerretDB
 			"--listen-tls-ca-file="+filepath.Join(dir, "ca.pem"))
 	}
 	cmd := exec.Command(bin, args...)
-	logf, err := os.Create(filepath.Join(t.TempDir(), "ferretdb.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start FerretDB: %v", err)
-	}
 	f.cmd = cmd
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return f
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("FerretDB did not listen: %v\n%s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	startListening(t, "FerretDB", cmd, port)
+	return f
 }

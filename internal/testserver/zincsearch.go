@@ -2,12 +2,10 @@ package testserver
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // ZincSearch is a running ZincSearch v0.4.10 (bin/zincsearch, built by
@@ -43,31 +41,7 @@ func StartZincSearch(t testing.TB, esVersion string) *ZincSearch {
 	cmd.Env = append(os.Environ(), "ZINC_FIRST_ADMIN_USER="+z.User, "ZINC_FIRST_ADMIN_PASSWORD="+z.Password,
 		"ZINC_DATA_PATH="+t.TempDir(), fmt.Sprintf("ZINC_SERVER_PORT=%d", port), "ZINC_SERVER_ADDRESS=127.0.0.1",
 		"ZINC_TELEMETRY=false", "ZINC_PLUGIN_ES_VERSION="+esVersion, "GIN_MODE=release")
-	logf, err := os.Create(filepath.Join(t.TempDir(), "zincsearch.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Dir = t.TempDir()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ZincSearch: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logf.Close()
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return z
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("ZincSearch did not listen: %v\n%s", err, out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	startListening(t, "ZincSearch", cmd, port)
+	return z
 }

@@ -4,11 +4,29 @@ package addontest
 
 import (
 	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/kopia/kopia/repo/blob/filesystem"
 
 	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/location"
 )
+
+// OpenRepo makes a repository in a directory of the test's, closed when
+// the test ends.
+func OpenRepo(t testing.TB) *repository.Repository {
+	t.Helper()
+	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &location.Location{Kind: location.KindLocal,
+		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
 
 // Backup runs d's backup into r through the engine's Writer and returns
 // the last snapshot it took.

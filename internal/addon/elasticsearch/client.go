@@ -3,8 +3,6 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,20 +74,9 @@ func newClient(c *appbinding.Connection) (*client, error) {
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	if scheme == "https" || len(c.CABundle) > 0 || c.InsecureSkipTLSVerify {
 		scheme = "https"
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipTLSVerify} //nolint:gosec // the AppBinding's own choice
-		if len(c.CABundle) > 0 {
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(c.CABundle) {
-				return nil, errors.New("AppBinding spec.clientConfig.caBundle holds no PEM certificate")
-			}
-			cfg.RootCAs = pool
-		}
-		if len(c.ClientCert) > 0 || len(c.ClientKey) > 0 {
-			cert, err := tls.X509KeyPair(c.ClientCert, c.ClientKey)
-			if err != nil {
-				return nil, fmt.Errorf("AppBinding spec.tlsSecret: client certificate and key: %w", err)
-			}
-			cfg.Certificates = []tls.Certificate{cert}
+		cfg, err := c.ClientTLS()
+		if err != nil {
+			return nil, err
 		}
 		tr.TLSClientConfig = cfg
 	}

@@ -31,11 +31,8 @@ import (
 	"github.com/stash-backup/stash/internal/addon/addontest"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
-	"github.com/stash-backup/stash/internal/repository/location"
 	"github.com/stash-backup/stash/internal/testserver"
 	"github.com/stash-backup/stash/internal/testserver/elastic"
-
-	"github.com/kopia/kopia/repo/blob/filesystem"
 )
 
 var flavors = []elastic.Flavor{elastic.ES6, elastic.ES7, elastic.ES8, elastic.OpenSearch}
@@ -55,16 +52,7 @@ func driverOf(t *testing.T, s *elastic.Server, args ...string) Driver {
 	return Driver{Options{Conn: conn(s), Path: DefaultPath, Args: a}}
 }
 
-func openRepo(t *testing.T) *repository.Repository {
-	t.Helper()
-	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &location.Location{Kind: location.KindLocal,
-		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(context.Background()) })
-	return r
-}
+func openRepo(t *testing.T) *repository.Repository { t.Helper(); return addontest.OpenRepo(t) }
 
 // api sends one request to the test server and fails the test on an
 // answer other than 2xx.

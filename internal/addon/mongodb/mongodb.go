@@ -9,7 +9,6 @@ package mongodb
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -95,22 +94,7 @@ func (o *Options) tlsConfig() (*tls.Config, error) {
 	if !want {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipTLSVerify} //nolint:gosec // the AppBinding's own choice
-	if len(c.CABundle) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(c.CABundle) {
-			return nil, errors.New("AppBinding spec.clientConfig.caBundle holds no PEM certificate")
-		}
-		cfg.RootCAs = pool
-	}
-	if len(c.ClientCert) > 0 || len(c.ClientKey) > 0 {
-		cert, err := tls.X509KeyPair(c.ClientCert, c.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("AppBinding spec.tlsSecret: client certificate and key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return c.ClientTLS()
 }
 
 // connect opens a client of the AppBinding's server. readPref, when not

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kopia/kopia/repo/blob/filesystem"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -28,7 +27,6 @@ import (
 	"github.com/stash-backup/stash/internal/addon/mongodb/archive"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
-	"github.com/stash-backup/stash/internal/repository/location"
 	"github.com/stash-backup/stash/internal/testserver"
 )
 
@@ -86,16 +84,7 @@ func optionsOf(srv *testserver.FerretDB) Options {
 		DumpArgs: DumpArgs{Parallel: 4}, RestoreArgs: RestoreArgs{Parallel: 4, Workers: 1}}
 }
 
-func openRepo(t *testing.T) *repository.Repository {
-	t.Helper()
-	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &location.Location{Kind: location.KindLocal,
-		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(context.Background()) })
-	return r
-}
+func openRepo(t *testing.T) *repository.Repository { t.Helper(); return addontest.OpenRepo(t) }
 
 // seed fills database db with what FerretDB can hold of every kind: the
 // BSON types it has, nested documents and arrays, a unique, a sparse and a

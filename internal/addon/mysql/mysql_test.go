@@ -8,16 +8,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kopia/kopia/repo/blob/filesystem"
 	"github.com/kopia/kopia/repo/blob/s3"
 
+	"github.com/stash-backup/stash/internal/addon/addontest"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/testserver"
@@ -75,16 +74,7 @@ func options(m *testserver.MariaDB) Options {
 	return Options{Conn: &appbinding.Connection{Host: m.Host, Port: m.Port, Username: m.User, Password: m.Password}}
 }
 
-func openRepo(t *testing.T) *repository.Repository {
-	t.Helper()
-	r, err := repository.OpenOrInit(context.Background(), repository.Options{Location: &location.Location{Kind: location.KindLocal,
-		Filesystem: &filesystem.Options{Path: filepath.Join(t.TempDir(), "repo")}}, Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(context.Background()) })
-	return r
-}
+func openRepo(t *testing.T) *repository.Repository { t.Helper(); return addontest.OpenRepo(t) }
 
 func TestBackupDropRestore(t *testing.T) {
 	ctx := context.Background()
