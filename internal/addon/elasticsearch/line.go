@@ -190,17 +190,27 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// skipString returns the index after the string that starts at b[i].
+// skipString returns the index after the string that starts at b[i]. It
+// jumps from quote to quote (bytes.IndexByte), since the text of
+// documents is most of their bytes; a quote is the string's end when an
+// even number of backslashes precede it.
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, errors.New("unterminated string")
+		}
+		j += k
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, nil
 		}
+		j++
 	}
-	return 0, errors.New("unterminated string")
 }
 
 // skipValue returns the index after the value that starts at b[i].
@@ -212,20 +222,26 @@ func skipValue(b []byte, i int) (int, error) {
 	case '"':
 		return skipString(b, i)
 	case '{', '[':
-		depth := 0
+		var closers [32]byte
+		open := closers[:0] // the closing brackets expected, innermost last
 		for j := i; j < len(b); j++ {
-			switch b[j] {
+			switch c := b[j]; c {
 			case '"':
 				end, err := skipString(b, j)
 				if err != nil {
 					return 0, err
 				}
 				j = end - 1
-			case '{', '[':
-				depth++
+			case '{':
+				open = append(open, '}')
+			case '[':
+				open = append(open, ']')
 			case '}', ']':
-				depth--
-				if depth == 0 {
+				if len(open) == 0 || open[len(open)-1] != c {
+					return 0, errors.New("unbalanced brackets")
+				}
+				open = open[:len(open)-1]
+				if len(open) == 0 {
 					return j + 1, nil
 				}
 			}

@@ -1,6 +1,8 @@
 package elasticsearch
 
 import (
+	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -37,10 +39,27 @@ func TestParseLine(t *testing.T) {
 func FuzzParseLine(f *testing.F) {
 	f.Add(`{"_index":"a","_id":"1","_source":{"x":1}}`)
 	f.Add(`{"_id":"\\","_source":{"a":["]"]}}`)
+	f.Add(`{"_id":"a\\\"b","_source":{"k":"\\\\"}}`)
 	f.Fuzz(func(t *testing.T, line string) {
 		d, err := parseLine([]byte(line))
 		if err == nil && (len(d.Source) == 0 || d.Source[0] != '{' || d.Source[len(d.Source)-1] != '}') {
 			t.Errorf("%q: accepted a source %q that is not an object", line, d.Source)
+		}
+		// On valid JSON it reads what encoding/json reads (by exact
+		// member names, as Elasticsearch's are).
+		var ref map[string]json.RawMessage
+		if strings.ContainsRune(line, '\n') || json.Unmarshal([]byte(line), &ref) != nil || len(ref["_source"]) == 0 || ref["_source"][0] != '{' {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: refused a valid document: %v", line, err)
+		}
+		if !bytes.Equal(d.Source, ref["_source"]) {
+			t.Errorf("%q: source %q, encoding/json %q", line, d.Source, ref["_source"])
+		}
+		var id string
+		if json.Unmarshal(ref["_id"], &id) == nil && id != d.ID {
+			t.Errorf("%q: id %q, encoding/json %q", line, d.ID, id)
 		}
 	})
 }
