@@ -547,6 +547,17 @@ func TestDashboards(t *testing.T) {
 	if got := len(s.Docs("logs-1")); got != 10 {
 		t.Errorf("index restored with %d documents, want 10", got)
 	}
+	// elasticdump loads the backup's indices when told to leave the
+	// Kibana file alone (it takes every file for an index's).
+	dir := t.TempDir()
+	if _, err := r.RestoreTree(ctx, snap, dir, repository.TreeRestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dst := elastic.Start(t, elastic.ES8)
+	runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--parallel=1", "--quiet", "--ignoreType=alias", "--match=^(?!kibana-saved-objects)")
+	if got := len(dst.Docs("logs-1")); got != 10 {
+		t.Errorf("elasticdump loaded %d documents of a backup with dashboards, want 10", got)
+	}
 	// A snapshot taken without dashboards cannot restore them.
 	plain := backup(t, r, driverOf(t, s))
 	if err := addontest.Restore(ctx, r.Reader, plain, d); err == nil || !strings.Contains(err.Error(), "without --enable-dashboard") {
