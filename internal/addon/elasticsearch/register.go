@@ -23,7 +23,7 @@ const (
 func Registration() addon.Registration {
 	common := []addon.Flag{
 		{Name: "es-args", Usage: "multielasticdump-style options: --match, --exclude, --include-hidden, --ignoreType, --includeType, --limit, --parallel, --scrollTime, --prefix, --suffix, --existing"},
-		{Name: "interim-data-dir", Usage: "the path the index files are stored under (they stream into the repository; nothing is written there)"},
+		{Name: "interim-data-dir", Usage: "Stash's interim directory: nothing is written there (the files stream into the repository as " + DefaultPath + "); a restore also looks for snapshots of this path"},
 		{Name: "enable-dashboard", Default: "false", Usage: "back up or restore Kibana's saved objects too"},
 	}
 	newDriver := func(c addon.Config) (addon.Driver, error) {
