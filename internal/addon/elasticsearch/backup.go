@@ -15,6 +15,7 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/dump"
@@ -326,6 +327,8 @@ func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := make(chan *bytes.Buffer, 2*d.Args.Slices)
+	budget := memoryBudget()
+	held := semaphore.NewWeighted(budget)
 	written := make(chan error, 1)
 	go func() {
 		var err error
@@ -335,6 +338,7 @@ func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io
 					cancel()
 				}
 			}
+			held.Release(min(int64(b.Len()), budget))
 			pages.Put(b)
 		}
 		written <- err
@@ -348,10 +352,16 @@ func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io
 				return err
 			}
 		}
+		// Pages wait for the repository within the memory budget.
+		if err := held.Acquire(ctx, min(int64(b.Len()), budget)); err != nil {
+			pages.Put(b)
+			return err
+		}
 		select {
 		case queue <- b:
 			return nil
 		case <-ctx.Done():
+			held.Release(min(int64(b.Len()), budget))
 			pages.Put(b)
 			return ctx.Err()
 		}

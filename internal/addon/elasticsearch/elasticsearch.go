@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/stash-backup/stash/internal/cgroup"
+
 	"github.com/stash-backup/stash/internal/appbinding"
 )
 
@@ -70,4 +72,17 @@ func (d Driver) Wait(ctx context.Context, timeout time.Duration) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// memoryBudget is what the documents in flight may hold, pages read and
+// not yet in the repository or bulk requests built and not yet answered:
+// an eighth of the pod's memory limit, 256 MiB at most (also without a
+// limit), 16 MiB at least, so that --parallel and --limit cannot make a
+// step outgrow its pod.
+func memoryBudget() int64 {
+	const most, least = 256 << 20, 16 << 20
+	if limit, ok := cgroup.MemoryLimit(); ok {
+		return max(min(limit/8, most), least)
+	}
+	return most
 }

@@ -22,8 +22,9 @@ import (
 )
 
 // maxBulkBytes bounds one bulk request: Elasticsearch's guidance is a few
-// MiB, well under http.max_content_length (100 MiB).
-const maxBulkBytes = 8 << 20
+// MiB, well under http.max_content_length (100 MiB). The memory budget
+// may make requests smaller.
+const maxBulkBytes int64 = 8 << 20
 
 // Restore implements addon.Driver: the files of each index, in the order
 // RestoreOrder gives them (templates, the index with its settings,
@@ -357,6 +358,9 @@ type batch struct {
 // requests of Limit documents or maxBulkBytes, Slices at once.
 func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 	p := rs.cur
+	// Batches queued and in flight (twice the slices) share the memory
+	// budget: many slices make smaller requests.
+	batchBytes := min(maxBulkBytes, max(memoryBudget()/int64(2*rs.d.Args.Slices), 256<<10))
 	g, gctx := errgroup.WithContext(ctx)
 	batches := make(chan *batch, rs.d.Args.Slices)
 	for range rs.d.Args.Slices {
@@ -401,7 +405,7 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 				if aerr := rs.appendDoc(cur, p, line); aerr != nil {
 					return fmt.Errorf("%s line %d: %w", FileName(p.source, TypeData), lineNo, aerr)
 				}
-				if cur.items >= rs.d.Args.Limit || len(cur.body) >= maxBulkBytes {
+				if cur.items >= rs.d.Args.Limit || int64(len(cur.body)) >= batchBytes {
 					if perr := push(); perr != nil {
 						return perr
 					}
