@@ -133,6 +133,9 @@ func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templa
 		{TypeMapping, esc + "/_mapping", nil},
 		{TypeAlias, esc + "/_alias/*", nil},
 	}
+	// Every metadata file is read before any is added: an index deleted
+	// since the listing (a rolled-over log index) is left out whole.
+	lines := map[string][]byte{}
 	for _, m := range meta {
 		if !d.Args.Types[m.t] {
 			continue
@@ -141,11 +144,15 @@ func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templa
 		if m.path != "" {
 			var err error
 			if body, err = c.do(ctx, http.MethodGet, m.path, nil, ""); err != nil {
-				if m.t == TypeAlias && is(err, 404, "") {
+				switch {
+				case vanished(err):
+					slog.Warn("index deleted during the backup: left out", "index", ix.Name)
+					return nil
+				case m.t == TypeAlias && is(err, 404, ""):
 					// An index without aliases answers 404 on some
 					// versions.
 					body = []byte(`{"` + ix.Name + `":{"aliases":{}}}`)
-				} else {
+				default:
 					return fmt.Errorf("read its %s: %w", m.t, err)
 				}
 			}
@@ -160,8 +167,13 @@ func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templa
 		if err != nil {
 			return fmt.Errorf("its %s: %w", m.t, err)
 		}
-		if err := add(FileName(ix.Name, m.t), func(w io.Writer) error { _, err := w.Write(line); return err }); err != nil {
-			return err
+		lines[m.t] = line
+	}
+	for _, m := range meta {
+		if line, ok := lines[m.t]; ok {
+			if err := add(FileName(ix.Name, m.t), func(w io.Writer) error { _, err := w.Write(line); return err }); err != nil {
+				return err
+			}
 		}
 	}
 	if !d.Args.Types[TypeData] {
@@ -190,6 +202,9 @@ func fileLine(t string, body []byte) ([]byte, error) {
 	}
 	return append(out, '\n'), nil
 }
+
+// vanished tells the answer about an index that no longer exists.
+func vanished(err error) bool { return is(err, 404, "index_not_found_exception") }
 
 // dropReadOnly removes settingsExclude from the settings of index name.
 func dropReadOnly(name string) func([]byte) ([]byte, error) {
@@ -385,6 +400,17 @@ func (d Driver) dumpDocuments(ctx context.Context, c *client, index string, w io
 // pages are the buffers a page of lines is built in.
 var pages = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// gone is nil, with a warning, when err says the index was deleted before
+// its documents were read (its data file stays empty), else err with what
+// was being done.
+func gone(index string, err error, doing string) error {
+	if vanished(err) {
+		slog.Warn("index deleted during the backup: its documents are left out", "index", index)
+		return nil
+	}
+	return fmt.Errorf("%s: %w", doing, err)
+}
+
 func sliceBody(q map[string]any, id, max int) map[string]any {
 	if max > 1 {
 		q["slice"] = map[string]int{"id": id, "max": max}
@@ -399,7 +425,7 @@ func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices 
 			body := sliceBody(map[string]any{"size": d.Args.Limit, "sort": []string{"_doc"}}, s, slices)
 			r, err := c.search(gctx, "/"+url.PathEscape(index)+"/_search?scroll="+keep, body)
 			if err != nil {
-				return fmt.Errorf("open a scroll: %w", err)
+				return gone(index, err, "open a scroll")
 			}
 			ids := []string{}
 			defer func() {
@@ -442,7 +468,7 @@ func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int
 			PITID string `json:"pit_id"`
 		}
 		if err := c.call(ctx, http.MethodPost, esc+"/_search/point_in_time?keep_alive="+keep, nil, &r); err != nil {
-			return fmt.Errorf("open a point in time: %w", err)
+			return gone(index, err, "open a point in time")
 		}
 		pitID = r.PITID
 		defer c.call(context.WithoutCancel(ctx), http.MethodDelete, "/_search/point_in_time", map[string]any{"pit_id": []string{pitID}}, nil) //nolint:errcheck
@@ -451,7 +477,7 @@ func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int
 			ID string `json:"id"`
 		}
 		if err := c.call(ctx, http.MethodPost, esc+"/_pit?keep_alive="+keep, nil, &r); err != nil {
-			return fmt.Errorf("open a point in time: %w", err)
+			return gone(index, err, "open a point in time")
 		}
 		pitID = r.ID
 		defer c.call(context.WithoutCancel(ctx), http.MethodDelete, "/_pit", map[string]any{"id": pitID}, nil) //nolint:errcheck

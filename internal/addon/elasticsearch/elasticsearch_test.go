@@ -670,3 +670,46 @@ func TestLargeDocument(t *testing.T) {
 		t.Errorf("pretty document: got %s, want %s", got["pretty"], want["pretty"])
 	}
 }
+
+// TestIndexDeletedDuringBackup: an index deleted after the listing (as a
+// rolled-over log index is) is left out with a warning, not a failed
+// backup; one deleted before its documents are read keeps its metadata
+// and an empty data file.
+func TestIndexDeletedDuringBackup(t *testing.T) {
+	ctx := context.Background()
+	s := elastic.Start(t, elastic.ES7)
+	for _, n := range []string{"logs-a", "logs-b", "logs-c"} {
+		seed(t, s, n, 20)
+	}
+	want := s.Docs("logs-a")
+	s.Before = func(method, path string) {
+		switch path {
+		case "/logs-b/_settings":
+			s.DeleteIndex("logs-b")
+		case "/logs-c/_pit":
+			s.DeleteIndex("logs-c")
+		}
+	}
+	r := openRepo(t)
+	snap := backup(t, r, driverOf(t, s))
+	s.Before = nil
+	var names []string
+	if err := r.RestoreFiles(ctx, snap, nil, func(name string, _ io.Reader) error { names = append(names, name); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, "logs-b.") {
+			t.Errorf("a file of the deleted index: %s", n)
+		}
+	}
+	dst := elastic.Start(t, elastic.ES7)
+	if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, dst)); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.Docs("logs-a"); !reflect.DeepEqual(got, want) {
+		t.Errorf("logs-a: %d documents, want %d", len(got), len(want))
+	}
+	if got := dst.Docs("logs-c"); got == nil || len(got) != 0 {
+		t.Errorf("logs-c, deleted before its documents were read: %v (want the index, empty)", got)
+	}
+}

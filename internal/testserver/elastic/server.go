@@ -92,6 +92,10 @@ type Server struct {
 	// request after that many with 500, as a node that goes away does.
 	FailSearchAfter int64
 	searches        atomic.Int64
+	// Before, when set, is called with each request's method and path
+	// before it is answered (outside the server's lock), as another
+	// client acting at that moment.
+	Before func(method, path string)
 
 	flavor  Flavor
 	mu      sync.Mutex
@@ -205,6 +209,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 401, errorBody(errf(401, "security_exception", "missing authentication credentials for REST request [%s]", r.URL.Path)))
 			return
 		}
+	}
+	if s.Before != nil {
+		s.Before(r.Method, r.URL.Path)
 	}
 	if !s.flavor.IsOpenSearch() && s.flavor.Major() >= 7 {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
@@ -1206,6 +1213,13 @@ func (s *Server) Docs(name string) map[string]json.RawMessage {
 		out[id] = d.source
 	}
 	return out
+}
+
+// DeleteIndex deletes an index, as another client would.
+func (s *Server) DeleteIndex(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.indices, name)
 }
 
 // OpenScrolls and OpenPITs count the search contexts left open.
