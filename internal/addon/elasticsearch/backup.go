@@ -224,19 +224,24 @@ func dropReadOnly(name string) func([]byte) ([]byte, error) {
 	}
 }
 
-func deletePath(m map[string]any, path string) {
+// deletePath deletes the setting path ("a.b.c") from m, nested or in its
+// flat spelling, and tells whether it was there.
+func deletePath(m map[string]any, path string) bool {
+	_, found := m[path]
+	delete(m, path) // the flat spelling
 	head, rest, nested := cutDot(path)
 	if !nested {
-		delete(m, path)
-		return
+		return found
 	}
 	if sub, ok := m[head].(map[string]any); ok {
-		deletePath(sub, rest)
+		if deletePath(sub, rest) {
+			found = true
+		}
 		if len(sub) == 0 {
 			delete(m, head)
 		}
 	}
-	delete(m, path) // the flat spelling
+	return found
 }
 
 func cutDot(s string) (string, string, bool) {

@@ -713,3 +713,28 @@ func TestIndexDeletedDuringBackup(t *testing.T) {
 		t.Errorf("logs-c, deleted before its documents were read: %v (want the index, empty)", got)
 	}
 }
+
+// TestUnknownSettingDropped: a backup of Elasticsearch 8, whose indices
+// carry data-tier settings, restores into OpenSearch, which does not know
+// them: the setting is left out with a warning, the rest kept.
+func TestUnknownSettingDropped(t *testing.T) {
+	ctx := context.Background()
+	src := elastic.Start(t, elastic.ES8)
+	api(t, src, "PUT", "/tiered", map[string]any{"settings": map[string]any{"index": map[string]any{
+		"number_of_shards": 2, "routing": map[string]any{"allocation": map[string]any{"include": map[string]any{"_tier_preference": "data_content"}}},
+	}}})
+	api(t, src, "POST", "/_bulk", `{"index":{"_index":"tiered","_id":"1"}}`+"\n"+`{"a":1}`+"\n")
+	r := openRepo(t)
+	snap := backup(t, r, driverOf(t, src))
+	dst := elastic.Start(t, elastic.OpenSearch)
+	if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, dst)); err != nil {
+		t.Fatal(err)
+	}
+	set := state(t, dst, "tiered")["tiered"].(map[string]any)["settings"].(map[string]any)
+	if set["number_of_shards"] != "2" || set["routing"] != nil {
+		t.Errorf("settings in OpenSearch: %v (want 2 shards, no data tier)", set)
+	}
+	if len(dst.Docs("tiered")) != 1 {
+		t.Errorf("documents: %d, want 1", len(dst.Docs("tiered")))
+	}
+}

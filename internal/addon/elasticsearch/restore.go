@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -309,10 +310,45 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	if len(p.aliases) > 0 {
 		body["aliases"] = p.aliases
 	}
-	if err := rs.c.call(ctx, http.MethodPut, esc, body, nil); err != nil {
-		return fmt.Errorf("create index %s: %w", p.target, err)
+	for range 20 {
+		err := rs.c.call(ctx, http.MethodPut, esc, body, nil)
+		if err == nil {
+			return nil
+		}
+		// A setting the server does not know (a backup of another
+		// distribution or version: Elasticsearch's data tiers restored
+		// into OpenSearch) is dropped, with a warning, rather than
+		// failing the restore.
+		name := unknownSetting(err)
+		if name == "" || !dropSetting(p.settings, name) {
+			return fmt.Errorf("create index %s: %w", p.target, err)
+		}
+		slog.Warn("setting unknown to the server: left out", "index", p.target, "setting", name)
 	}
-	return nil
+	return fmt.Errorf("create index %s: too many settings the server does not know", p.target)
+}
+
+var unknownSettingRE = regexp.MustCompile(`unknown setting \[([^\]]+)\]`)
+
+// unknownSetting is the setting an "unknown setting [x]" answer names.
+func unknownSetting(err error) string {
+	var ae *apiError
+	if !errors.As(err, &ae) || ae.Status != 400 {
+		return ""
+	}
+	if m := unknownSettingRE.FindStringSubmatch(ae.Reason); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// dropSetting removes the setting index.<path> (or <path>), nested or
+// flat, from an index's settings, and tells whether it was there.
+func dropSetting(settings map[string]any, name string) bool {
+	name = strings.TrimPrefix(name, "index.")
+	a := deletePath(settings, name)
+	b := deletePath(settings, "index."+name)
+	return a || b
 }
 
 func (rs *restorer) putMapping(ctx context.Context, esc string, m map[string]any) error {

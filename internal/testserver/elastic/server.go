@@ -467,6 +467,12 @@ func (s *Server) checkSettings(settings map[string]any, creating bool) error {
 		switch k {
 		case "uuid", "creation_date", "version.created", "version.upgraded", "provided_name", "resize.source.uuid":
 			return errf(400, "illegal_argument_exception", "unknown setting [index.%s] please check that any required plugins are installed, or check the breaking changes documentation for removed settings", k)
+		case "routing.allocation.include._tier_preference":
+			// Data tiers came with Elasticsearch 7.10; OpenSearch
+			// and Elasticsearch 6 do not know the setting.
+			if s.flavor.IsOpenSearch() || s.flavor.Major() < 7 {
+				return errf(400, "illegal_argument_exception", "unknown setting [index.%s] please check that any required plugins are installed, or check the breaking changes documentation for removed settings", k)
+			}
 		case "number_of_shards", "routing_partition_size":
 			if !creating {
 				return errf(400, "illegal_argument_exception", "Can't update non dynamic settings [[index.%s]] for open indices", k)
