@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
@@ -179,9 +180,16 @@ func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templa
 	if !d.Args.Types[TypeData] {
 		return nil
 	}
-	return add(FileName(ix.Name, TypeData), func(w io.Writer) error {
-		return d.dumpDocuments(ctx, c, ix.Name, w)
+	start := time.Now()
+	cw := &countingWriter{w: nil}
+	err := add(FileName(ix.Name, TypeData), func(w io.Writer) error {
+		cw.w = w
+		return d.dumpDocuments(ctx, c, ix.Name, cw)
 	})
+	if err == nil {
+		slog.Info("backed up index", "index", ix.Name, "documents", cw.lines, "bytes", cw.n, "duration", time.Since(start).Round(time.Millisecond))
+	}
+	return err
 }
 
 // fileLine is a metadata file's one line as elasticdump writes it: the
@@ -201,6 +209,19 @@ func fileLine(t string, body []byte) ([]byte, error) {
 		}
 	}
 	return append(out, '\n'), nil
+}
+
+// countingWriter counts the bytes and lines (documents) of a data file.
+type countingWriter struct {
+	w        io.Writer
+	n, lines int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.lines += int64(bytes.Count(p[:n], []byte{'\n'}))
+	return n, err
 }
 
 // vanished tells the answer about an index that no longer exists.

@@ -394,6 +394,7 @@ type batch struct {
 // requests of Limit documents or maxBulkBytes, Slices at once.
 func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 	p := rs.cur
+	start, before := time.Now(), rs.docs.Load()
 	// Batches queued and in flight (twice the slices) share the memory
 	// budget: many slices make smaller requests.
 	batchBytes := min(maxBulkBytes, max(memoryBudget()/int64(2*rs.d.Args.Slices), 256<<10))
@@ -461,6 +462,7 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 	if _, err := rs.c.do(ctx, http.MethodPost, "/"+url.PathEscape(p.target)+"/_refresh", nil, ""); err != nil {
 		return fmt.Errorf("refresh index %s: %w", p.target, err)
 	}
+	slog.Info("restored index", "index", p.target, "documents", rs.docs.Load()-before, "duration", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
