@@ -276,13 +276,8 @@ func cutDot(s string) (string, string, bool) {
 
 // hit is one document as a search returns it and a data file holds it.
 type hit struct {
-	Index   string          `json:"_index"`
-	Type    string          `json:"_type,omitempty"`
-	ID      string          `json:"_id"`
-	Score   *float64        `json:"_score,omitempty"`
-	Routing string          `json:"_routing,omitempty"`
-	Source  json.RawMessage `json:"_source"`
-	Sort    json.RawMessage `json:"sort,omitempty"`
+	Index, Type, ID, Routing string
+	Source, Sort             []byte // JSON, as the server answered
 }
 
 // appendLine appends h to buf as a line of a data file, in elasticdump's
@@ -350,11 +345,8 @@ func (c *client) search(ctx context.Context, path string, body any) (searchResul
 }
 
 type searchResult struct {
-	ScrollID string `json:"_scroll_id"`
-	PITID    string `json:"pit_id"`
-	Hits     struct {
-		Hits []hit `json:"hits"`
-	} `json:"hits"`
+	ScrollID, PITID string
+	Hits            []hit
 }
 
 // dumpDocuments writes every document of index to w, one JSON object per
@@ -466,13 +458,13 @@ func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices 
 				if r.ScrollID != "" && (len(ids) == 0 || ids[len(ids)-1] != r.ScrollID) {
 					ids = append(ids, r.ScrollID)
 				}
-				if len(r.Hits.Hits) == 0 {
+				if len(r.Hits) == 0 {
 					return nil
 				}
 				if r.ScrollID == "" {
 					return errors.New("the server answered a scroll without a scroll id")
 				}
-				if err := emit(r.Hits.Hits); err != nil {
+				if err := emit(r.Hits); err != nil {
 					return err
 				}
 				next, err := c.search(gctx, "/_search/scroll", map[string]any{"scroll": keep, "scroll_id": r.ScrollID})
@@ -538,7 +530,7 @@ func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int
 					pitID = r.PITID
 					mu.Unlock()
 				}
-				hits := r.Hits.Hits
+				hits := r.Hits
 				if len(hits) == 0 {
 					return nil
 				}

@@ -173,7 +173,7 @@ func parseSearch(b []byte) (searchResult, error) {
 					if err == nil && x.Source == nil {
 						err = fmt.Errorf("hit %q has no _source (is _source disabled in the mapping?)", x.ID)
 					}
-					r.Hits.Hits = append(r.Hits.Hits, x)
+					r.Hits = append(r.Hits, x)
 					return err
 				})
 			})

@@ -72,7 +72,7 @@ func TestParseSearch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := r.Hits.Hits
+	h := r.Hits
 	if r.ScrollID != "s1" || r.PITID != "p2" || len(h) != 2 || h[0].Type != "_doc" || string(h[0].Source) != `{"t":"x\"}"}` ||
 		string(h[1].Sort) != "[7]" || h[1].Routing != "r" || h[1].ID != "2" {
 		t.Errorf("parsed %+v", r)

@@ -64,12 +64,14 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 			slog.Warn("skipping a file that is not of multielasticdump's layout", "file", name)
 			return nil
 		}
-		if rs.cur != nil && rs.cur.source != ix {
-			if err := rs.ensure(ctx); err != nil {
-				return err
-			}
-		}
 		if rs.cur == nil || rs.cur.source != ix {
+			// The previous index's files are all read: make it
+			// (it may have had no data file).
+			if rs.cur != nil {
+				if err := rs.ensure(ctx); err != nil {
+					return err
+				}
+			}
 			rs.cur = &pending{source: ix, target: d.Args.Target(ix)}
 		}
 		if !d.Args.Types[t] && !(t == TypeIndex && (d.Args.Types[TypeSettings] || d.Args.Types[TypeMapping])) {
