@@ -57,11 +57,33 @@ var addons = []addon{
 		interim:      true,
 	},
 	{
-		app: "perconaxtradb", image: "stash-mysql", backup: "backup-percona-xtradb", restore: "restore-percona-xtradb",
+		app: "perconaxtradb", image: "stash-percona-xtradb", backup: "backup-percona-xtradb", restore: "restore-percona-xtradb",
 		versions:     []string{"5.7", "8.0", "8.4"},
-		backupFlags:  []string{"--xtradb-args=${args:=}", "--socat-retry=${socatRetry:=30}"},
-		restoreFlags: []string{"--xtradb-args=${args:=}", "--target-app-replicas=${TARGET_APP_REPLICAS:=1}"},
+		backupFlags:  galeraBackupFlags,
+		restoreFlags: galeraRestoreFlags("xtrabackup-v2"),
 	},
+	// MariaDB Galera, which Stash never had: the same commands, with
+	// mariabackup as the SST method and its tools in the image.
+	{
+		app: "mariadb-galera", image: "stash-mariadb-galera", backup: "backup-percona-xtradb", restore: "restore-percona-xtradb",
+		versions:     []string{"10.5", "10.6", "10.11"},
+		backupFlags:  galeraBackupFlags,
+		restoreFlags: galeraRestoreFlags("mariabackup"),
+	},
+}
+
+// galeraBackupFlags are the flags of a Galera cluster's backup Function:
+// Stash's, then backupMode (physical or logical) and the SST's timeout.
+var galeraBackupFlags = []string{"--xtradb-args=${args:=}", "--socat-retry=${socatRetry:=30}",
+	"--backup-mode=${backupMode:=physical}", "--sst-timeout=${sstTimeout:=300}"}
+
+// galeraRestoreFlags are the flags of a Galera cluster's restore Function:
+// a replica's data directory is its claim's mount (or, in the local
+// runtime, a restore rule's path), and its ordinal says who bootstraps.
+func galeraRestoreFlags(method string) []string {
+	return []string{"--xtradb-args=${args:=}", "--target-app-replicas=${TARGET_APP_REPLICAS:=1}",
+		"--sst-method=" + method, "--data-dir=${RESTORE_PATHS:=}", "--mount-path=${TARGET_MOUNT_PATH:=/var/lib/mysql}",
+		"--pod-ordinal=${POD_ORDINAL:=0}", "--data-owner=${dataOwner:=1001:1001}"}
 }
 
 // repoFlags are the repository and session flags of every addon Function.

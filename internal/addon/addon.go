@@ -110,6 +110,11 @@ type Registration struct {
 	// NewBackup and NewRestore make the driver of a backup or a restore
 	// step; an error names the flag at fault.
 	NewBackup, NewRestore func(Config) (Driver, error)
+	// RestoreNeedsApp, if set, says whether a restore with these flags
+	// reads its AppBinding: a restore into a data directory for a
+	// database not yet created (a Galera replica's claim) does not, and
+	// its Config.Conn is nil.
+	RestoreNeedsApp func(flags map[string]string) bool
 }
 
 // MultiHost is a driver that restores several hosts in one step (the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -172,6 +173,7 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 		}
 		if perReplica {
 			js.ordinal = strconv.Itoa(ord)
+			js.claimVolumes, js.claimMounts = replicaClaims(t, ord)
 		}
 		if h := rs.Spec.Hooks; h != nil {
 			js.preHook, js.postHook = h.PreRestore, h.PostRestore
@@ -184,6 +186,33 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 		jobs = append(jobs, job)
 	}
 	return jobs, nil
+}
+
+// replicaClaims returns the volumes of replica ord's claims that the
+// target's volumeMounts name, and those mounts, as Stash mounts them for a
+// database restored into new claims (a Galera replica's data directory):
+// the template data-db-${POD_ORDINAL} is the volume data-db, and replica
+// 1's claim data-db-1.
+func replicaClaims(t *stashv1beta1.RestoreTarget, ord int) ([]corev1.Volume, []corev1.VolumeMount) {
+	var vols []corev1.Volume
+	var mounts []corev1.VolumeMount
+	for _, tpl := range t.VolumeClaimTemplates {
+		vol := strings.TrimSuffix(strings.TrimSuffix(tpl.Name, "${POD_ORDINAL}"), "-")
+		claim, err := Substitute(tpl.Name, map[string]string{"POD_ORDINAL": strconv.Itoa(ord)})
+		if err != nil {
+			continue
+		}
+		for _, m := range t.VolumeMounts {
+			if m.Name == vol {
+				vols = append(vols, corev1.Volume{Name: vol, VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim},
+				}})
+				mounts = append(mounts, m)
+				break
+			}
+		}
+	}
+	return vols, mounts
 }
 
 // RuleForHost picks the restore rule for a host as Stash does: a rule that
@@ -224,10 +253,14 @@ type jobSpec struct {
 	component      string
 	serviceAccount string
 	ordinal        string
-	preHook        *stashv1beta1.Handler
-	postHook       *stashv1beta1.PostHook
-	preType        string
-	postType       string
+	// claimVolumes and claimMounts are a replica's claims and where the
+	// target's volumeMounts put them in the restore steps.
+	claimVolumes []corev1.Volume
+	claimMounts  []corev1.VolumeMount
+	preHook      *stashv1beta1.Handler
+	postHook     *stashv1beta1.PostHook
+	preType      string
+	postType     string
 }
 
 // substituteInto substitutes vars into in (via JSON) and decodes into out.
@@ -323,6 +356,18 @@ func build(js jobSpec, cat Catalog) (*batchv1.Job, error) {
 		containers = append(containers, hookContainer(js, js.postType))
 	}
 	volumes := append([]corev1.Volume{}, taskSpec.Volumes...)
+	for _, v := range js.claimVolumes {
+		if !slices.ContainsFunc(volumes, func(x corev1.Volume) bool { return x.Name == v.Name }) {
+			volumes = append(volumes, v)
+		}
+	}
+	for i := range containers {
+		for _, m := range js.claimMounts {
+			if !slices.ContainsFunc(containers[i].VolumeMounts, func(x corev1.VolumeMount) bool { return x.Name == m.Name || x.MountPath == m.MountPath }) {
+				containers[i].VolumeMounts = append(containers[i].VolumeMounts, m)
+			}
+		}
+	}
 	volumes = append(volumes, corev1.Volume{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{
 		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: js.tempDir.Medium, SizeLimit: js.tempDir.SizeLimit},
 	}})

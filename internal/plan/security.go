@@ -40,6 +40,7 @@ var (
 // stashImages are the image names that run the stash binary itself.
 var stashImages = map[string]bool{
 	"stash": true, "stash-postgres": true, "stash-mysql": true, "stash-mongodb": true, "stash-elasticsearch": true,
+	"stash-percona-xtradb": true, "stash-mariadb-galera": true,
 }
 
 // IsStashImage reports whether an image is one of Stash's own, whose

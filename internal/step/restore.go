@@ -34,7 +34,12 @@ func Restore(ctx context.Context, o Options, reg addon.Registration, flags map[s
 		if err != nil {
 			return err
 		}
-		d, err := o.driver(ctx, src, reg, reg.NewRestore, flags)
+		var d addon.Driver
+		if reg.RestoreNeedsApp != nil && !reg.RestoreNeedsApp(flags) {
+			d, err = reg.NewRestore(addon.Config{ScratchDir: o.ScratchDir, Flags: flags})
+		} else {
+			d, err = o.driver(ctx, src, reg, reg.NewRestore, flags)
+		}
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ package builtin
 import (
 	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/elasticsearch"
+	"github.com/stash-backup/stash/internal/addon/galera"
 	"github.com/stash-backup/stash/internal/addon/mongodb"
 	"github.com/stash-backup/stash/internal/addon/mysql"
 	"github.com/stash-backup/stash/internal/addon/postgres"
@@ -19,5 +20,6 @@ func Drivers() []addon.Registration {
 		mysql.Registration(),
 		mongodb.Registration(),
 		elasticsearch.Registration(),
+		galera.Registration(),
 	}
 }

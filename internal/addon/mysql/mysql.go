@@ -317,3 +317,23 @@ func (l *lineRecorder) Flush() error {
 	l.partial = l.partial[:0]
 	return err
 }
+
+// Query runs one statement with the mysql client and returns its rows,
+// tab-separated, without column names.
+func Query(ctx context.Context, o Options, sql string) (string, error) {
+	tls, remove, err := o.tls()
+	if err != nil {
+		return "", err
+	}
+	defer remove()
+	args := append(o.connArgs(tls), "--connect-timeout=10", "-N", "-B", "-e", sql)
+	cmd := exec.CommandContext(ctx, o.tool("mysql"), args...)
+	cmd.Env = o.env()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("%s at %s: %v: %s", sql, o.Conn.Address(), err, dump.RedactTail(strings.TrimSpace(stderr.String())))
+	}
+	return strings.TrimSpace(string(out)), nil
+}

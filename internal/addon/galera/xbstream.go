@@ -1,0 +1,258 @@
+package galera
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path"
+	"strings"
+)
+
+// xbstream is the archive format of an SST and of a backup
+// (xtrabackup.stream): chunks of files, each "XBSTCK01", a flags byte, a
+// type byte ('P' payload, 'S' sparse payload, 'E' end of file), the
+// path's length (4 bytes, little-endian) and the path; payload chunks go
+// on with the payload's length and offset (8 bytes each), its CRC-32
+// (IEEE) and the payload. Percona's sparse chunks carry a map of holes
+// before the payload. mariabackup's mbstream writes the same format.
+const (
+	chunkMagic = "XBSTCK01"
+	// flagIgnorable marks a chunk of a type a reader may skip.
+	flagIgnorable = 0x01
+	// maxPath bounds a path, so that a hostile stream cannot make the
+	// checker hold an unbounded header.
+	maxPath = 4096
+	// CompletionMarker is the file a backup tool writes when the copy is
+	// complete (its LSNs): a stream without it was cut short.
+	CompletionMarker = "xtrabackup_checkpoints"
+	// GaleraInfo holds the cluster's UUID and the backup's seqno.
+	GaleraInfo = "xtrabackup_galera_info"
+)
+
+// Checker passes an xbstream through to W and checks it on the way: every
+// chunk well formed, every payload's CRC-32, every path relative and
+// inside the directory it is extracted into, every file ended. Close says
+// whether the stream was complete: it ended between chunks, every file it
+// began it ended, and it holds the backup tool's completion marker.
+type Checker struct {
+	W io.Writer
+
+	hdr      []byte // the header being read
+	need     int    // header bytes still wanted before the next state
+	state    int
+	typ      byte
+	flags    byte
+	pathLen  int
+	sparse   int
+	path     string
+	left     uint64 // payload bytes still to pass
+	crc      uint32
+	want     uint32
+	checkCRC bool
+	capture  bool
+
+	open  map[string]bool
+	files map[string]bool
+	// small holds the content of the few small files a restore needs
+	// (the Galera position).
+	small map[string][]byte
+	total int64
+}
+
+const (
+	stMagic = iota // magic, flags, type, path length
+	stPath
+	stPayloadHdr
+	stSparseMap
+	stPayload
+)
+
+// NewChecker returns a Checker writing to w.
+func NewChecker(w io.Writer) *Checker {
+	return &Checker{W: w, need: 14, open: map[string]bool{}, files: map[string]bool{}, small: map[string][]byte{}}
+}
+
+// Write checks p and passes it on; a malformed stream fails at once.
+func (c *Checker) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if c.state == stPayload {
+			k := int(min(uint64(len(p)), c.left))
+			if c.checkCRC {
+				c.crc = crc32.Update(c.crc, crc32.IEEETable, p[:k])
+			}
+			if c.capture {
+				c.small[c.path] = append(c.small[c.path], p[:k]...)
+			}
+			if err := c.pass(p[:k]); err != nil {
+				return 0, err
+			}
+			p = p[k:]
+			c.left -= uint64(k)
+			if c.left == 0 {
+				if err := c.endPayload(); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		}
+		k := min(len(p), c.need-len(c.hdr))
+		c.hdr = append(c.hdr, p[:k]...)
+		if err := c.pass(p[:k]); err != nil {
+			return 0, err
+		}
+		p = p[k:]
+		if len(c.hdr) == c.need {
+			if err := c.header(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return n, nil
+}
+
+func (c *Checker) pass(p []byte) error {
+	c.total += int64(len(p))
+	_, err := c.W.Write(p)
+	return err
+}
+
+// next makes the checker wait for n header bytes in state s.
+func (c *Checker) next(s, n int) {
+	c.state, c.need, c.hdr = s, n, c.hdr[:0]
+}
+
+// header acts on a complete header part.
+func (c *Checker) header() error {
+	h := c.hdr
+	switch c.state {
+	case stMagic:
+		if string(h[:8]) != chunkMagic {
+			return fmt.Errorf("xbstream: no chunk at byte %d (not an xbstream, or a stream cut and joined)", c.total-int64(len(h)))
+		}
+		c.flags, c.typ = h[8], h[9]
+		l := binary.LittleEndian.Uint32(h[10:14])
+		if l == 0 || l > maxPath {
+			return fmt.Errorf("xbstream: a chunk's path is %d bytes long", l)
+		}
+		c.pathLen = int(l)
+		c.next(stPath, c.pathLen)
+	case stPath:
+		p := string(h)
+		if err := checkPath(p); err != nil {
+			return err
+		}
+		c.path = p
+		switch c.typ {
+		case 'E':
+			if !c.open[p] && !c.files[p] {
+				// An empty file is only its end chunk.
+				c.files[p] = true
+			}
+			delete(c.open, p)
+			c.next(stMagic, 14)
+		case 'P':
+			c.next(stPayloadHdr, 20)
+		case 'S':
+			c.next(stPayloadHdr, 24)
+		default:
+			if c.flags&flagIgnorable == 0 {
+				return fmt.Errorf("xbstream: chunk of unknown type %q for %s", c.typ, p)
+			}
+			// An ignorable chunk of an unknown type has no payload
+			// this reader knows how to skip: refuse rather than guess.
+			return fmt.Errorf("xbstream: ignorable chunk of unknown type %q for %s: this reader cannot skip it", c.typ, p)
+		}
+	case stPayloadHdr:
+		off := 0
+		c.sparse = 0
+		if c.typ == 'S' {
+			c.sparse = int(binary.LittleEndian.Uint32(h[0:4]))
+			off = 4
+		}
+		c.left = binary.LittleEndian.Uint64(h[off:])
+		c.want = binary.LittleEndian.Uint32(h[off+16:])
+		c.crc = 0
+		// The checksum of a sparse chunk is not verified: its
+		// coverage (map and payload) is Percona's, and no Percona
+		// tool runs here to hold a check to it.
+		c.checkCRC = c.typ == 'P'
+		c.open[c.path] = true
+		c.files[c.path] = true
+		c.capture = (c.path == GaleraInfo || c.path == CompletionMarker) && len(c.small[c.path]) < 4096
+		if c.sparse > 0 {
+			if c.sparse > 1<<20 {
+				return fmt.Errorf("xbstream: %s: a sparse map of %d entries", c.path, c.sparse)
+			}
+			c.next(stSparseMap, c.sparse*8)
+			return nil
+		}
+		c.startPayload()
+	case stSparseMap:
+		c.startPayload()
+	}
+	return nil
+}
+
+func (c *Checker) startPayload() {
+	if c.left == 0 {
+		// endPayload cannot fail for an empty payload's CRC (0).
+		_ = c.endPayload()
+		return
+	}
+	c.state, c.hdr = stPayload, c.hdr[:0]
+}
+
+func (c *Checker) endPayload() error {
+	if c.checkCRC && c.crc != c.want {
+		return fmt.Errorf("xbstream: %s: payload checksum %08x, the chunk says %08x: the stream is damaged", c.path, c.crc, c.want)
+	}
+	c.next(stMagic, 14)
+	return nil
+}
+
+// checkPath refuses a path that would leave the directory it is extracted
+// into, or that no backup tool writes.
+func checkPath(p string) error {
+	if strings.ContainsRune(p, 0) || strings.HasPrefix(p, "/") || p != path.Clean(p) || p == ".." || strings.HasPrefix(p, "../") {
+		return fmt.Errorf("xbstream: path %q leaves the data directory: refused", p)
+	}
+	return nil
+}
+
+// ErrIncomplete is what Close returns for a stream cut short.
+var ErrIncomplete = errors.New("xbstream incomplete")
+
+// Close checks that the stream is complete.
+func (c *Checker) Close() error {
+	switch {
+	case c.state != stMagic || len(c.hdr) > 0:
+		return fmt.Errorf("%w: it ends inside a chunk of %s after %d bytes", ErrIncomplete, c.path, c.total)
+	case len(c.open) > 0:
+		for p := range c.open {
+			return fmt.Errorf("%w: %s has no end chunk", ErrIncomplete, p)
+		}
+	case !c.files[CompletionMarker]:
+		return fmt.Errorf("%w: no %s, which the backup tool writes last", ErrIncomplete, CompletionMarker)
+	}
+	return nil
+}
+
+// Files returns the number of files seen.
+func (c *Checker) Files() int { return len(c.files) }
+
+// Bytes returns the number of bytes passed.
+func (c *Checker) Bytes() int64 { return c.total }
+
+// Position returns the Galera position (uuid, seqno) the stream's
+// xtrabackup_galera_info gives, if it has one.
+func (c *Checker) Position() (Position, bool) {
+	b, ok := c.small[GaleraInfo]
+	if !ok {
+		return Position{}, false
+	}
+	pos, err := ParsePosition(string(b))
+	return pos, err == nil
+}
