@@ -7,6 +7,13 @@ set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || need+=(postgresql)
 command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || need+=(mariadb-server mariadb-client)
+# Galera: the three-node test cluster (galera-4), the arbitrator the
+# Percona XtraDB addon joins it with (galera-arbitrator-4), the SST tools
+# its nodes donate and restores prepare with (mariadb-backup, socat).
+[[ -e /usr/lib/galera/libgalera_smm.so ]] || need+=(galera-4)
+command -v garbd >/dev/null || need+=(galera-arbitrator-4)
+command -v mariabackup >/dev/null || need+=(mariadb-backup)
+command -v socat >/dev/null || need+=(socat)
 # strace counts a dump tool's writes (internal/addon/dump TestLargeStdout).
 command -v strace >/dev/null || need+=(strace)
 # busybox is the shell and tools of the end-to-end cluster's images

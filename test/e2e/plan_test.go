@@ -58,6 +58,20 @@ func TestPlanCLI(t *testing.T) {
 	if !strings.Contains(r.stdout, "- --hostname=host-2") || !strings.Contains(r.stdout, "- --source-hostname=host-0") {
 		t.Errorf("restore hosts missing:\n%s", r.stdout)
 	}
+	// Each replica's Job mounts its own claim where the target's
+	// volumeMounts say, and knows its ordinal (0 bootstraps).
+	for _, want := range []string{"claimName: data-sample-xtradb-2", "mountPath: /var/lib/mysql", "- --pod-ordinal=2",
+		"- --target-app-replicas=3", "- --mount-path=/var/lib/mysql", "- restore-percona-xtradb"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("per-replica restore plan lacks %q", want)
+		}
+	}
+	r = mustRun(t, nil, "plan", "-f", docs("perconaxtradb"), "-n", "demo", "--backup", "sample-xtradb-cluster-backup", "--session", "s-1")
+	for _, want := range []string{"- backup-percona-xtradb", "- --appbinding=sample-xtradb-cluster", "- --backup-mode=physical", "stash-percona-xtradb:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("cluster backup plan lacks %q", want)
+		}
+	}
 	if bad := run(t, nil, "plan", "-f", docs("postgres"), "-n", "demo", "--backup", "nope"); bad.code == 0 || !strings.Contains(bad.stderr, "BackupConfiguration demo/nope not found") {
 		t.Errorf("unknown name: %+v", bad)
 	}
