@@ -2,7 +2,7 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 
-.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-mongo bench-es bench-operator tools images cluster-up cluster-down fmt vet clean
+.PHONY: all build demo test test-unit fuzz bench bench-peers bench-db bench-mongo bench-es bench-galera bench-operator tools images cluster-up cluster-down fmt vet clean
 
 all: build
 
@@ -53,6 +53,10 @@ bench-mongo:
 bench-es:
 	hack/install-servers.sh
 	$(GO) run ./hack/bench/es -docs 200000 -rounds 3 -elasticdump
+
+bench-galera:
+	hack/install-servers.sh
+	$(GO) run ./hack/bench/galera -mb 512 -rounds 3
 
 # 1 000 BackupConfigurations against a real kube-apiserver: time to Ready
 # and the operator's peak RSS.

@@ -33,12 +33,12 @@ func NewTLS(t testing.TB, clientCN string) *TLSFiles {
 		t.Fatal(err)
 	}
 	ca, _ := x509.ParseCertificate(caDER)
-	leaf := func(serial int64, cn string, ext x509.ExtKeyUsage, ips []net.IP, dns []string) ([]byte, []byte) {
+	leaf := func(serial int64, cn string, ext []x509.ExtKeyUsage, ips []net.IP, dns []string) ([]byte, []byte) {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: cn},
 			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{ext}, IPAddresses: ips, DNSNames: dns,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: ext, IPAddresses: ips, DNSNames: dns,
 		}
 		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 		if err != nil {
@@ -48,7 +48,9 @@ func NewTLS(t testing.TB, clientCN string) *TLSFiles {
 		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 	}
 	f := &TLSFiles{CA: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
-	f.ServerCert, f.ServerKey = leaf(2, "localhost", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
-	f.ClientCert, f.ClientKey = leaf(3, clientCN, x509.ExtKeyUsageClientAuth, nil, nil)
+	// The server certificate may also connect as a client: Galera nodes
+	// (and garbd) are both ends of their TLS connections.
+	f.ServerCert, f.ServerKey = leaf(2, "localhost", []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"})
+	f.ClientCert, f.ClientKey = leaf(3, clientCN, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, nil, nil)
 	return f
 }

@@ -112,10 +112,62 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 		o.Conn = conn
 		return mysql.Driver{Options: o}.Backup(ctx, w)
 	}
+	sst := d.SST
+	tls, err := galeraTLS(ctx, d.mysql())
+	if err != nil {
+		return err
+	}
+	if tls != nil {
+		defer tls.Remove()
+		sst.GarbdOptions = append(sst.GarbdOptions, "socket.ssl=yes", "socket.ssl_ca="+tls.CA, "socket.ssl_cert="+tls.Cert, "socket.ssl_key="+tls.Key)
+	}
 	return w.Stream(ctx, "", StreamFile, func(ctx context.Context, out io.Writer) error {
-		_, err := d.SST.Receive(ctx, out)
+		_, err := sst.Receive(ctx, out)
 		return err
 	})
+}
+
+// galeraTLS returns the files garbd encrypts its Galera traffic with when
+// the cluster's is encrypted (the AppBinding's node has socket.ssl on, as
+// Percona XtraDB Cluster 8 has by default), or nil when it is not: the
+// AppBinding's tlsSecret certificate and key, and its CA, which must be
+// the ones the nodes trust. A node that cannot be asked leaves garbd
+// unencrypted, as most clusters are: an encrypted cluster then refuses
+// it, and the step fails saying so.
+func galeraTLS(ctx context.Context, o mysql.Options) (*dump.TLSFiles, error) {
+	opts, err := mysql.Query(ctx, o, "SELECT @@wsrep_provider_options")
+	if err != nil {
+		slog.Warn("could not ask the AppBinding's node whether its Galera traffic is encrypted; garbd joins without TLS", "error", err)
+		return nil, nil
+	}
+	if !sslOn(opts) {
+		return nil, nil
+	}
+	if len(o.Conn.ClientCert) == 0 || len(o.Conn.ClientKey) == 0 || len(o.Conn.CABundle) == 0 {
+		return nil, fmt.Errorf("the cluster's Galera traffic is encrypted (socket.ssl): give the AppBinding a spec.tlsSecret (tls.crt, tls.key, ca.crt) signed by the CA the nodes trust, for the arbitrator to join with")
+	}
+	files, err := dump.WriteTLS(o.Conn, o.ScratchDir)
+	if err != nil {
+		return nil, err
+	}
+	slog.Info("the cluster's Galera traffic is encrypted; garbd joins with the AppBinding's tlsSecret")
+	return files, nil
+}
+
+// sslOn reads wsrep_provider_options ("a = b; c = d; …") for Galera's
+// socket encryption: socket.ssl = YES, or a certificate configured.
+func sslOn(opts string) bool {
+	for _, kv := range strings.Split(opts, ";") {
+		k, v, _ := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		switch {
+		case k == "socket.ssl" && strings.EqualFold(v, "yes"):
+			return true
+		case k == "socket.ssl_cert" && v != "":
+			return true
+		}
+	}
+	return false
 }
 
 // Restore implements addon.Driver.

@@ -314,3 +314,42 @@ func TestStandaloneRoundTrip(t *testing.T) {
 		t.Fatalf("restored %s, want %s", got, want)
 	}
 }
+
+// A cluster whose Galera traffic is encrypted (socket.ssl, Percona XtraDB
+// Cluster 8's default) is joined with the AppBinding's tlsSecret; without
+// one the backup says what is missing.
+func TestClusterTLS(t *testing.T) {
+	ctx := context.Background()
+	tls := testserver.NewTLS(t, "root")
+	g := testserver.StartGaleraTLS(t, 2, tls)
+	g.Nodes[0].SQL(t, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY); INSERT INTO app.t VALUES (1),(2),(3);")
+	r := addontest.OpenRepo(t)
+	conn := clusterConn(g)
+	conn.CABundle = tls.CA
+	_, err := addontest.Backup(ctx, r, backupDriver(t, conn, map[string]string{"sst-timeout": "30"}), repository.BackupOptions{Host: "host-0"})
+	if err == nil || !strings.Contains(err.Error(), "spec.tlsSecret") {
+		t.Fatalf("an encrypted cluster without a client certificate: %v", err)
+	}
+	conn.ClientCert, conn.ClientKey = tls.ServerCert, tls.ServerKey
+	st, err := addontest.Backup(ctx, r, backupDriver(t, conn, map[string]string{"sst-timeout": "60"}), repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TotalBytes < 1<<20 {
+		t.Fatalf("the SST stored is %d bytes", st.TotalBytes)
+	}
+	assertNoGarbd(t, g.Name)
+}
+
+func TestSSLOn(t *testing.T) {
+	for opts, want := range map[string]bool{
+		"base_dir = /var/lib/mysql/; socket.ssl = YES; socket.ssl_cipher = ":                         true,
+		"gcache.size = 64M; socket.ssl_cert = /etc/mysql/certs/server-cert.pem; socket.ssl_key = /x": true,
+		"gcache.size = 64M; socket.ssl = NO; socket.ssl_cert = ; socket.checksum = 2":                false,
+		"": false,
+	} {
+		if got := sslOn(opts); got != want {
+			t.Errorf("sslOn(%q) = %v", opts, got)
+		}
+	}
+}

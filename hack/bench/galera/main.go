@@ -1,0 +1,229 @@
+// Command galera measures the Percona XtraDB / MariaDB Galera addon's
+// cluster backup and restore against the tools alone, on a real
+// three-node MariaDB Galera cluster (internal/testserver):
+//
+//   - backup: the addon's driver (garbd, the SST received, checked and
+//     stored in a local repository) against the same SST asked for by
+//     garbd and received into nothing (what `socat … > /dev/null` does);
+//   - restore: the driver's physical restore from that repository
+//     (stream checked, mbstream -x, mariabackup --prepare, grastate.dat)
+//     against mbstream -x of the same stream from a file, then
+//     mariabackup --prepare.
+//
+// Rounds alternate which runs first; medians are reported.
+//
+//	go run ./hack/bench/galera -mb 512 -rounds 3
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/kopia/kopia/repo/blob/filesystem"
+
+	"github.com/stash-backup/stash/hack/bench/benchtb"
+	"github.com/stash-backup/stash/internal/addon/dump"
+	"github.com/stash-backup/stash/internal/addon/galera"
+	"github.com/stash-backup/stash/internal/appbinding"
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/location"
+	"github.com/stash-backup/stash/internal/testserver"
+)
+
+func main() {
+	mb := flag.Int("mb", 512, "MiB of table data in the cluster")
+	rounds := flag.Int("rounds", 3, "rounds; medians are reported")
+	flag.Parse()
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	os.Setenv("STASH_INTEGRATION", "1")
+	if err := run(*mb, *rounds); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(mb, rounds int) error {
+	ctx := context.Background()
+	t := benchtb.New("galerabench")
+	defer t.Stop()
+	g := testserver.StartGalera(t, 3)
+	// 1 KiB rows, loaded 32 MiB per transaction (a write set each).
+	g.Nodes[0].SQL(t, "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, v VARCHAR(1024)) ENGINE=InnoDB;")
+	const batch = 32 << 10
+	for i := 0; i < mb<<10; i += batch {
+		g.Nodes[0].SQL(t, fmt.Sprintf("INSERT INTO b.t SELECT seq, REPEAT(MD5(seq), 32) FROM b.seq_%d_to_%d", i+1, i+batch))
+	}
+	for _, n := range g.Nodes {
+		if err := n.WaitSynced(5 * time.Minute); err != nil {
+			return err
+		}
+	}
+	arb := galera.Arbitrator{Address: g.Address(), Group: g.Name, SSTMethod: "mariabackup"}
+	conn := &appbinding.Connection{Host: "127.0.0.1", Port: g.Nodes[0].Port, Username: "root", Password: g.Password}
+	dir := t.TempDir()
+	repo, err := repository.OpenOrInit(ctx, repository.Options{Location: &location.Location{Kind: location.KindLocal,
+		Filesystem: &filesystem.Options{Path: filepath.Join(dir, "repo")}}, Password: "bench"})
+	if err != nil {
+		return err
+	}
+	defer repo.Close(ctx)
+	d := galera.Driver{Options: galera.Options{Conn: conn, Arbitrator: arb, Mode: galera.Physical,
+		SST: galera.SST{Arbitrator: arb, Timeout: 5 * time.Minute, LogDir: dir}}}
+
+	var floorB, stashB, floorR, stashR []time.Duration
+	var snap repository.SnapshotStats
+	var size int64
+	for r := range rounds {
+		backup := func() error {
+			start := time.Now()
+			w := dump.NewWriter(dump.Ready(repo), repository.BackupOptions{Host: "host-0"})
+			if err := d.Backup(ctx, w); err != nil {
+				return err
+			}
+			stashB = append(stashB, time.Since(start))
+			taken := w.Taken()
+			snap = taken[len(taken)-1]
+			return nil
+		}
+		floor := func() error {
+			el, n, err := sstToNothing(ctx, arb, dir)
+			floorB = append(floorB, el)
+			size = n
+			return err
+		}
+		first, second := backup, floor
+		if r%2 == 1 {
+			first, second = floor, backup
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
+		}
+		for _, n := range g.Nodes {
+			if err := n.WaitSynced(5 * time.Minute); err != nil {
+				return err
+			}
+		}
+	}
+	// The stream, as a file for the tools alone.
+	s, err := repo.Reader.Resolve(ctx, snap.Name, repository.Filter{})
+	if err != nil {
+		return err
+	}
+	streamFile := filepath.Join(dir, "xtrabackup.stream")
+	f, err := os.Create(streamFile)
+	if err != nil {
+		return err
+	}
+	rd := &dump.Reader{R: repo.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }}
+	if err := rd.Stream(ctx, "", galera.StreamFile, f); err != nil {
+		return err
+	}
+	f.Close()
+	for r := range rounds {
+		tools := func() error {
+			target := filepath.Join(dir, "tools-"+strconv.Itoa(r))
+			start := time.Now()
+			if err := os.Mkdir(target, 0o750); err != nil {
+				return err
+			}
+			x := exec.Command("mbstream", "-x", "-C", target)
+			in, err := os.Open(streamFile)
+			if err != nil {
+				return err
+			}
+			x.Stdin = in
+			out, err := x.CombinedOutput()
+			in.Close()
+			if err != nil {
+				return fmt.Errorf("mbstream: %v: %s", err, out)
+			}
+			if out, err := exec.Command("mariabackup", "--prepare", "--target-dir="+target).CombinedOutput(); err != nil {
+				return fmt.Errorf("prepare: %v: %s", err, out)
+			}
+			floorR = append(floorR, time.Since(start))
+			return os.RemoveAll(target)
+		}
+		addon := func() error {
+			target := filepath.Join(dir, "stash-"+strconv.Itoa(r))
+			rd := galera.Driver{Options: galera.Options{DataDir: target, SSTMethod: "mariabackup", UID: -1, GID: -1}}
+			start := time.Now()
+			if err := rd.Restore(ctx, &dump.Reader{R: repo.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }}); err != nil {
+				return err
+			}
+			stashR = append(stashR, time.Since(start))
+			return os.RemoveAll(target)
+		}
+		first, second := addon, tools
+		if r%2 == 1 {
+			first, second = tools, addon
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("cluster: 3 MariaDB 10.11 Galera nodes, %d MiB of rows, SST stream %.0f MiB, %d rounds (medians)\n", mb, float64(size)/(1<<20), rounds)
+	fmt.Printf("backup   garbd + SST into nothing %6.2fs   stash %6.2fs   ratio %.2fx\n", med(floorB).Seconds(), med(stashB).Seconds(), med(stashB).Seconds()/med(floorB).Seconds())
+	fmt.Printf("restore  mbstream -x + prepare    %6.2fs   stash %6.2fs   ratio %.2fx\n", med(floorR).Seconds(), med(stashR).Seconds(), med(stashR).Seconds()/med(floorR).Seconds())
+	fmt.Printf("all      backup floor %v stash %v; restore floor %v stash %v\n", floorB, stashB, floorR, stashR)
+	return nil
+}
+
+func med(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// sstToNothing asks for the SST as an arbitrator does and reads each of
+// the donor's connections into nothing, as socat into /dev/null would:
+// done when a connection larger than the position-only stream ends.
+func sstToNothing(ctx context.Context, arb galera.Arbitrator, dir string) (time.Duration, int64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer ln.Close()
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, 0, err
+	}
+	gport := gl.Addr().(*net.TCPAddr).Port
+	gl.Close()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "garbd", "--address="+arb.Address+"?gmcast.listen_addr=tcp://127.0.0.1:"+strconv.Itoa(gport),
+		"--group="+arb.Group, "--sst="+arb.SSTMethod+":"+ln.Addr().String()+"/xtrabackup_sst//1", "--log="+filepath.Join(dir, "garbd-floor.log"))
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 0, 0, err
+		}
+		n, err := io.Copy(io.Discard, c)
+		c.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+		if n > 64<<10 {
+			return time.Since(start), n, nil
+		}
+	}
+}
