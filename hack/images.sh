@@ -11,6 +11,7 @@
 #   localhost/stash-mongodb:e2e   stash alone (the MongoDB addon needs no tools)
 #   localhost/ferretdb:e2e        FerretDB (bin/ferretdb), the MongoDB stand-in
 #   localhost/stash-elasticsearch:e2e  stash alone (the Elasticsearch addon needs no tools)
+#   localhost/stash-mariadb-galera:e2e stash + garbd, mbstream, mariabackup and the MariaDB client
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -59,6 +60,12 @@ image -o "$root/$out/stash-mongodb.tar" -tag "localhost/stash-mongodb:$tag" "${c
   -add "$root/$work/stash:/usr/local/bin/stash" -entrypoint /usr/local/bin/stash -user 65535
 image -o "$root/$out/stash-elasticsearch.tar" -tag "localhost/stash-elasticsearch:$tag" "${common[@]}" "${bb[@]}" \
   -add "$root/$work/stash:/usr/local/bin/stash" -entrypoint /usr/local/bin/stash -user 65535
+[[ -x /usr/bin/garbd && -x /usr/bin/mariabackup ]] || hack/install-servers.sh
+image -o "$root/$out/stash-mariadb-galera.tar" -tag "localhost/stash-mariadb-galera:$tag" -libs "${common[@]}" "${bb[@]}" \
+  -add "$root/$work/stash:/usr/local/bin/stash" -add /usr/bin/garbd:/usr/bin/garbd \
+  -add /usr/bin/mbstream:/usr/bin/mbstream -add /usr/bin/mariadb-backup:/usr/bin/mariabackup \
+  -add /usr/bin/mariadb:/usr/bin/mysql -add /usr/bin/mariadb-admin:/usr/bin/mysqladmin -add /usr/bin/mariadb-dump:/usr/bin/mysqldump \
+  -entrypoint /usr/local/bin/stash -user 65535
 [[ -x bin/ferretdb ]] || hack/build-tools.sh
 image -o "$root/$out/ferretdb.tar" -tag "localhost/ferretdb:$tag" "${common[@]}" "${bb[@]}" \
   -add "$root/bin/ferretdb:/usr/local/bin/ferretdb" -dir /data -entrypoint /usr/local/bin/ferretdb -user 65534

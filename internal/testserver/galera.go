@@ -20,6 +20,9 @@ type Galera struct {
 	// Name is the cluster's wsrep_cluster_name, the arbitrator's group.
 	Name     string
 	Password string
+	// IP is the address every node listens on (127.0.0.1 unless
+	// started with StartGaleraOn).
+	IP       string
 	Nodes    []*GaleraNode
 	dir      string
 	uid, gid int
@@ -42,24 +45,30 @@ type GaleraNode struct {
 func (g *Galera) Address() string {
 	var hosts []string
 	for _, n := range g.Nodes {
-		hosts = append(hosts, "127.0.0.1:"+strconv.Itoa(n.GroupPort))
+		hosts = append(hosts, g.IP+":"+strconv.Itoa(n.GroupPort))
 	}
 	return "gcomm://" + strings.Join(hosts, ",")
 }
 
 // StartGalera starts a cluster of n nodes, node 0 bootstrapping it, and
 // returns once every node is Synced.
-func StartGalera(t testing.TB, n int) *Galera { return startGalera(t, n, nil) }
+func StartGalera(t testing.TB, n int) *Galera { return startGalera(t, n, nil, "127.0.0.1") }
+
+// StartGaleraOn starts a cluster whose nodes listen on ip (the node's
+// address, which a Kubernetes cluster's pods reach).
+func StartGaleraOn(t testing.TB, n int, ip string) *Galera { return startGalera(t, n, nil, ip) }
 
 // StartGaleraTLS starts a cluster whose Galera traffic is encrypted
 // (socket.ssl), with tls's server certificate on every node and tls.CA
 // trusted, as Percona XtraDB Cluster 8 runs by default.
-func StartGaleraTLS(t testing.TB, n int, tls *TLSFiles) *Galera { return startGalera(t, n, tls) }
+func StartGaleraTLS(t testing.TB, n int, tls *TLSFiles) *Galera {
+	return startGalera(t, n, tls, "127.0.0.1")
+}
 
-func startGalera(t testing.TB, n int, tls *TLSFiles) *Galera {
+func startGalera(t testing.TB, n int, tls *TLSFiles, ip string) *Galera {
 	t.Helper()
 	g := newGalera(t, n)
-	g.tls = tls
+	g.tls, g.IP = tls, ip
 	for _, node := range g.Nodes {
 		if err := node.install(); err != nil {
 			t.Fatal(err)
@@ -76,6 +85,7 @@ func startGalera(t testing.TB, n int, tls *TLSFiles) *Galera {
 func StartGaleraFrom(t testing.TB, dirs []string) *Galera {
 	t.Helper()
 	g := newGalera(t, len(dirs))
+	g.IP = "127.0.0.1"
 	for i, node := range g.Nodes {
 		node.DataDir = dirs[i]
 		if err := g.own(dirs[i]); err != nil {
@@ -158,7 +168,7 @@ func (n *GaleraNode) config() (string, error) {
 	lines := []string{"[mariadbd]",
 		"datadir=" + n.DataDir,
 		"port=" + strconv.Itoa(n.Port),
-		"bind-address=127.0.0.1",
+		"bind-address=" + g.IP,
 		"socket=" + n.sock,
 		"pid-file=" + filepath.Join(n.dir, "pid"),
 		"log-error=" + filepath.Join(n.dir, "error.log"),
@@ -171,10 +181,10 @@ func (n *GaleraNode) config() (string, error) {
 		"wsrep_provider=/usr/lib/galera/libgalera_smm.so",
 		"wsrep_cluster_name=" + g.Name,
 		"wsrep_cluster_address=" + g.Address(),
-		"wsrep_node_address=127.0.0.1:" + strconv.Itoa(n.GroupPort),
+		"wsrep_node_address=" + g.IP + ":" + strconv.Itoa(n.GroupPort),
 		"wsrep_node_name=node" + strconv.Itoa(n.Index),
-		fmt.Sprintf(`wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:%d;ist.recv_addr=127.0.0.1:%d;gcache.size=64M"`, n.GroupPort, n.ISTPort),
-		"wsrep_sst_receive_address=127.0.0.1:" + strconv.Itoa(n.SSTPort),
+		fmt.Sprintf(`wsrep_provider_options="gmcast.listen_addr=tcp://%s:%d;ist.recv_addr=%s:%d;gcache.size=64M"`, g.IP, n.GroupPort, g.IP, n.ISTPort),
+		"wsrep_sst_receive_address=" + g.IP + ":" + strconv.Itoa(n.SSTPort),
 		"wsrep_sst_method=mariabackup",
 		"wsrep_sst_auth=root:" + g.Password,
 	}
@@ -193,8 +203,8 @@ func (n *GaleraNode) config() (string, error) {
 		}
 		lines = append(lines, "ssl-ca="+filepath.Join(n.dir, "ca.pem"), "ssl-cert="+filepath.Join(n.dir, "cert.pem"), "ssl-key="+filepath.Join(n.dir, "key.pem"))
 		// The provider options line is the last of its kind: it wins.
-		lines = append(lines, fmt.Sprintf(`wsrep_provider_options="gmcast.listen_addr=tcp://127.0.0.1:%d;ist.recv_addr=127.0.0.1:%d;gcache.size=64M;socket.ssl_cert=%s;socket.ssl_key=%s;socket.ssl_ca=%s"`,
-			n.GroupPort, n.ISTPort, filepath.Join(n.dir, "cert.pem"), filepath.Join(n.dir, "key.pem"), filepath.Join(n.dir, "ca.pem")))
+		lines = append(lines, fmt.Sprintf(`wsrep_provider_options="gmcast.listen_addr=tcp://%s:%d;ist.recv_addr=%s:%d;gcache.size=64M;socket.ssl_cert=%s;socket.ssl_key=%s;socket.ssl_ca=%s"`,
+			g.IP, n.GroupPort, g.IP, n.ISTPort, filepath.Join(n.dir, "cert.pem"), filepath.Join(n.dir, "key.pem"), filepath.Join(n.dir, "ca.pem")))
 	}
 	path := filepath.Join(n.dir, "my.cnf")
 	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
@@ -320,7 +330,7 @@ func (n *GaleraNode) Log() string {
 
 // query runs sql as root over TCP and returns tab-separated output.
 func (n *GaleraNode) query(sql string) (string, error) {
-	cmd := exec.Command("mariadb", "--no-defaults", "-h", "127.0.0.1", "-P", strconv.Itoa(n.Port), "-uroot", "-N", "-B")
+	cmd := exec.Command("mariadb", "--no-defaults", "-h", n.cluster.IP, "-P", strconv.Itoa(n.Port), "-uroot", "-N", "-B")
 	cmd.Env = append(os.Environ(), "MYSQL_PWD="+n.cluster.Password)
 	cmd.Stdin = strings.NewReader(sql)
 	out, err := cmd.CombinedOutput()

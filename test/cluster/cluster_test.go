@@ -226,6 +226,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("mongodb backup, data loss, restore", e.mongodb)
 	t.Run("mongodb replica set and sharded", e.mongodbTopologies)
 	t.Run("elasticsearch backup, data loss, restore", e.elasticsearch)
+	t.Run("galera cluster backup through garbd, per-replica restore", e.galera)
 	t.Run("operator killed mid-session", e.operatorRestart)
 	t.Run("pvc backup and restore", e.pvc)
 	t.Run("scheduled backup and pause", e.scheduled)

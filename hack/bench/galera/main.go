@@ -8,7 +8,9 @@
 //   - restore: the driver's physical restore from that repository
 //     (stream checked, mbstream -x, mariabackup --prepare, grastate.dat)
 //     against mbstream -x of the same stream from a file, then
-//     mariabackup --prepare.
+//     mariabackup --prepare; the snapshot read from the repository
+//     into nothing, the data mover's share; and Stash's own way, restic
+//     dump of the same stream into mbstream -x, then the prepare.
 //
 // Rounds alternate which runs first; medians are reported.
 //
@@ -80,7 +82,7 @@ func run(mb, rounds int) error {
 	d := galera.Driver{Options: galera.Options{Conn: conn, Arbitrator: arb, Mode: galera.Physical,
 		SST: galera.SST{Arbitrator: arb, Timeout: 5 * time.Minute, LogDir: dir}}}
 
-	var floorB, stashB, floorR, stashR []time.Duration
+	var floorB, stashB, floorR, stashR, moverR, resticR []time.Duration
 	var snap repository.SnapshotStats
 	var size int64
 	for r := range rounds {
@@ -132,7 +134,48 @@ func run(mb, rounds int) error {
 		return err
 	}
 	f.Close()
+	// Stash's own restore: restic dump into xbstream/mbstream -x, from a
+	// restic repository holding the same stream (restic 0.18.1 from
+	// hack/build-peers.sh, when built).
+	restic := filepath.Join(testserver.RepoRoot(), "bin", "restic")
+	resticRepo := filepath.Join(dir, "restic")
+	resticEnv := append(os.Environ(), "RESTIC_PASSWORD=bench", "RESTIC_REPOSITORY="+resticRepo)
+	if _, err := os.Stat(restic); err == nil {
+		for _, args := range [][]string{{"init"}, {"backup", "--stdin", "--stdin-filename", galera.StreamFile, "--host", "host-0"}} {
+			c := exec.Command(restic, args...)
+			c.Env = resticEnv
+			if args[0] == "backup" {
+				in, err := os.Open(streamFile)
+				if err != nil {
+					return err
+				}
+				c.Stdin = in
+				defer in.Close()
+			}
+			if out, err := c.CombinedOutput(); err != nil {
+				return fmt.Errorf("restic %s: %v: %s", args[0], err, out)
+			}
+		}
+	} else {
+		restic = ""
+	}
 	for r := range rounds {
+		if restic != "" {
+			target := filepath.Join(dir, "restic-"+strconv.Itoa(r))
+			if err := os.Mkdir(target, 0o750); err != nil {
+				return err
+			}
+			start := time.Now()
+			sh := exec.Command("sh", "-c", `"$0" dump latest /`+galera.StreamFile+` | mbstream -x -C "$1" && mariabackup --prepare --target-dir="$1"`, restic, target)
+			sh.Env = resticEnv
+			if out, err := sh.CombinedOutput(); err != nil {
+				return fmt.Errorf("restic dump | mbstream: %v: %s", err, out)
+			}
+			resticR = append(resticR, time.Since(start))
+			if err := os.RemoveAll(target); err != nil {
+				return err
+			}
+		}
 		tools := func() error {
 			target := filepath.Join(dir, "tools-"+strconv.Itoa(r))
 			start := time.Now()
@@ -176,10 +219,20 @@ func run(mb, rounds int) error {
 		if err := second(); err != nil {
 			return err
 		}
+		// The data mover alone: the snapshot read into nothing.
+		start := time.Now()
+		if err := rd.Stream(ctx, "", galera.StreamFile, io.Discard); err != nil {
+			return err
+		}
+		moverR = append(moverR, time.Since(start))
 	}
 	fmt.Printf("cluster: 3 MariaDB 10.11 Galera nodes, %d MiB of rows, SST stream %.0f MiB, %d rounds (medians)\n", mb, float64(size)/(1<<20), rounds)
 	fmt.Printf("backup   garbd + SST into nothing %6.2fs   stash %6.2fs   ratio %.2fx\n", med(floorB).Seconds(), med(stashB).Seconds(), med(stashB).Seconds()/med(floorB).Seconds())
 	fmt.Printf("restore  mbstream -x + prepare    %6.2fs   stash %6.2fs   ratio %.2fx\n", med(floorR).Seconds(), med(stashR).Seconds(), med(stashR).Seconds()/med(floorR).Seconds())
+	fmt.Printf("         the snapshot read into nothing (the data mover alone) %6.2fs\n", med(moverR).Seconds())
+	if len(resticR) > 0 {
+		fmt.Printf("         Stash's way, restic 0.18.1 dump | mbstream -x + prepare %6.2fs (%.2fx stash's time)\n", med(resticR).Seconds(), med(resticR).Seconds()/med(stashR).Seconds())
+	}
 	fmt.Printf("all      backup floor %v stash %v; restore floor %v stash %v\n", floorB, stashB, floorR, stashR)
 	return nil
 }

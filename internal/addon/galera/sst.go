@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/stash-backup/stash/internal/addon/dump"
@@ -101,8 +100,8 @@ func (s SST) Receive(ctx context.Context, w io.Writer) (*Checker, error) {
 	cmd := exec.CommandContext(gctx, orStr(s.Garbd, "garbd"), args...)
 	// Its own process group, and killed with the step: garbd never
 	// stays in the cluster after the step.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.SysProcAttr = garbdProcAttr()
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -74,9 +74,21 @@ func NewChecker(w io.Writer) *Checker {
 	return &Checker{W: w, need: 14, open: map[string]bool{}, files: map[string]bool{}, small: map[string][]byte{}}
 }
 
-// Write checks p and passes it on; a malformed stream fails at once.
+// Write checks p and passes it on in one write (a pipe to the extracting
+// tool costs a system call per write, and chunk headers are a few bytes
+// each); a malformed stream fails at once, before p is passed on.
 func (c *Checker) Write(p []byte) (int, error) {
-	n := len(p)
+	if err := c.check(p); err != nil {
+		return 0, err
+	}
+	if _, err := c.W.Write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// check runs p through the checker's state.
+func (c *Checker) check(p []byte) error {
 	for len(p) > 0 {
 		if c.state == stPayload {
 			k := int(min(uint64(len(p)), c.left))
@@ -86,37 +98,27 @@ func (c *Checker) Write(p []byte) (int, error) {
 			if c.capture {
 				c.small[c.path] = append(c.small[c.path], p[:k]...)
 			}
-			if err := c.pass(p[:k]); err != nil {
-				return 0, err
-			}
+			c.total += int64(k)
 			p = p[k:]
 			c.left -= uint64(k)
 			if c.left == 0 {
 				if err := c.endPayload(); err != nil {
-					return 0, err
+					return err
 				}
 			}
 			continue
 		}
 		k := min(len(p), c.need-len(c.hdr))
 		c.hdr = append(c.hdr, p[:k]...)
-		if err := c.pass(p[:k]); err != nil {
-			return 0, err
-		}
+		c.total += int64(k)
 		p = p[k:]
 		if len(c.hdr) == c.need {
 			if err := c.header(); err != nil {
-				return 0, err
+				return err
 			}
 		}
 	}
-	return n, nil
-}
-
-func (c *Checker) pass(p []byte) error {
-	c.total += int64(len(p))
-	_, err := c.W.Write(p)
-	return err
+	return nil
 }
 
 // next makes the checker wait for n header bytes in state s.
