@@ -292,7 +292,16 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 		return errs
 	}
 	if t.Ref.Kind != "" {
-		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, rs.Namespace, l)...)
+		for _, e := range targetRef(spec.Child("target", "ref"), t.Ref, rs.Namespace, l) {
+			// A database restored into new claims (a Galera cluster's
+			// replicas) is created after the restore, with its
+			// AppBinding, from those claims: Stash's guide names the
+			// AppBinding-to-be.
+			if e.Type == field.ErrorTypeNotFound && t.Ref.Kind == "AppBinding" && len(t.VolumeClaimTemplates) > 0 {
+				continue
+			}
+			errs = append(errs, e)
+		}
 	} else if len(t.VolumeClaimTemplates) == 0 {
 		errs = append(errs, field.Required(spec.Child("target", "ref"), "set target.ref, or target.volumeClaimTemplates"))
 	}

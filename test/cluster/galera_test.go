@@ -87,8 +87,12 @@ spec:
 ---
 `, i, dir, i)
 	}
-	if err := os.Chmod(e.dataDir, 0o755); err != nil {
-		t.Fatal(err)
+	// The restored directories start as a cluster of the mysql user,
+	// who must reach them through the test's directories.
+	for _, d := range []string{e.dataDir, filepath.Dir(e.dataDir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e.kubectlApply(pvs + `apiVersion: stash.appscode.com/v1beta1
 kind: RestoreSession
@@ -103,7 +107,8 @@ spec:
     - name: data-restored-galera
       mountPath: /var/lib/mysql
     volumeClaimTemplates:
-    - metadata: {name: data-restored-galera-${POD_ORDINAL}}
+    - metadata:
+        name: data-restored-galera-${POD_ORDINAL}
       spec:
         accessModes: [ReadWriteOnce]
         storageClassName: ""
