@@ -10,7 +10,10 @@
 //     against mbstream -x of the same stream from a file, then
 //     mariabackup --prepare; the snapshot read from the repository
 //     into nothing, the data mover's share; and Stash's own way, restic
-//     dump of the same stream into mbstream -x, then the prepare.
+//     dump of the same stream into mbstream -x, then the prepare;
+//   - what a backup costs the application: the latency of single-row
+//     inserts on every node (each through the mariadb client), without a
+//     backup and during one, by the node's state (Synced, Donor/Desynced).
 //
 // Rounds alternate which runs first; medians are reported.
 //
@@ -29,6 +32,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
@@ -60,7 +64,7 @@ func run(mb, rounds int) error {
 	defer t.Stop()
 	g := testserver.StartGalera(t, 3)
 	// 1 KiB rows, loaded 32 MiB per transaction (a write set each).
-	g.Nodes[0].SQL(t, "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, v VARCHAR(1024)) ENGINE=InnoDB;")
+	g.Nodes[0].SQL(t, "CREATE DATABASE b; CREATE TABLE b.t (id INT PRIMARY KEY, v VARCHAR(1024)) ENGINE=InnoDB; CREATE TABLE b.w (id INT PRIMARY KEY AUTO_INCREMENT, node INT, at DATETIME(6)) ENGINE=InnoDB;")
 	const batch = 32 << 10
 	for i := 0; i < mb<<10; i += batch {
 		g.Nodes[0].SQL(t, fmt.Sprintf("INSERT INTO b.t SELECT seq, REPEAT(MD5(seq), 32) FROM b.seq_%d_to_%d", i+1, i+batch))
@@ -82,11 +86,24 @@ func run(mb, rounds int) error {
 	d := galera.Driver{Options: galera.Options{Conn: conn, Arbitrator: arb, Mode: galera.Physical,
 		SST: galera.SST{Arbitrator: arb, Timeout: 5 * time.Minute, LogDir: dir}}}
 
+	// What a backup costs writers: inserts on every node for 15 s
+	// without a backup, then during the first backup.
+	stop := make(chan struct{})
+	time.AfterFunc(15*time.Second, func() { close(stop) })
+	idle := writes(g, stop)
+	var during map[string][]time.Duration
+
 	var floorB, stashB, floorR, stashR, moverR, resticR []time.Duration
 	var snap repository.SnapshotStats
 	var size int64
 	for r := range rounds {
 		backup := func() error {
+			if r == 0 {
+				stop := make(chan struct{})
+				done := make(chan struct{})
+				go func() { during = writes(g, stop); close(done) }()
+				defer func() { close(stop); <-done }()
+			}
 			start := time.Now()
 			w := dump.NewWriter(dump.Ready(repo), repository.BackupOptions{Host: "host-0"})
 			if err := d.Backup(ctx, w); err != nil {
@@ -233,8 +250,62 @@ func run(mb, rounds int) error {
 	if len(resticR) > 0 {
 		fmt.Printf("         Stash's way, restic 0.18.1 dump | mbstream -x + prepare %6.2fs (%.2fx stash's time)\n", med(resticR).Seconds(), med(resticR).Seconds()/med(stashR).Seconds())
 	}
+	for _, c := range []struct {
+		name string
+		lat  map[string][]time.Duration
+	}{{"without a backup", idle}, {"during a backup", during}} {
+		for state, l := range c.lat {
+			fmt.Printf("inserts  %-16s on a %-16s node: %5d, p50 %6.1f ms, p99 %6.1f ms, max %6.1f ms\n", c.name, state, len(l),
+				float64(pct(l, 0.5).Microseconds())/1000, float64(pct(l, 0.99).Microseconds())/1000, float64(pct(l, 1).Microseconds())/1000)
+		}
+	}
 	fmt.Printf("all      backup floor %v stash %v; restore floor %v stash %v\n", floorB, stashB, floorR, stashR)
 	return nil
+}
+
+// writes inserts rows one at a time on every node until stop closes, and
+// records each insert's latency by the state its node was in (Synced,
+// Donor/Desynced, …), read every tenth insert: what a backup costs the
+// application writing to the cluster.
+func writes(g *testserver.Galera, stop <-chan struct{}) map[string][]time.Duration {
+	var mu sync.Mutex
+	out := map[string][]time.Duration{}
+	var wg sync.WaitGroup
+	for _, n := range g.Nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			state := "Synced"
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if i%10 == 0 {
+					if s, err := n.Status("wsrep_local_state_comment"); err == nil {
+						state = s
+					}
+				}
+				start := time.Now()
+				if _, err := n.Exec(fmt.Sprintf("INSERT INTO b.w (node, at) VALUES (%d, NOW(6))", n.Index)); err != nil {
+					continue
+				}
+				mu.Lock()
+				out[state] = append(out[state], time.Since(start))
+				mu.Unlock()
+			}
+		}()
+	}
+	<-stop
+	wg.Wait()
+	return out
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
 }
 
 func med(d []time.Duration) time.Duration {
