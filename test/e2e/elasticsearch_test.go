@@ -50,19 +50,7 @@ spec:
     service: {name: %s, port: %s, scheme: http}
   secret: {name: sample-elasticsearch-auth}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: repo-secret, namespace: demo}
-stringData: {RESTIC_PASSWORD: e2e}
----
-apiVersion: stash.appscode.com/v1alpha1
-kind: Repository
-metadata: {name: repo, namespace: demo}
-spec:
-  backend:
-    local: {mountPath: /safe/data, hostPath: {path: %s}}
-    storageSecretName: repo-secret
----
+%s---
 apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: sample-elasticsearch-backup, namespace: demo}
@@ -94,7 +82,7 @@ spec:
     spec:
       accessModes: [ReadWriteOnce]
       resources: {requests: {storage: 1Gi}}
-`, u.Hostname(), u.Port(), filepath.Join(dir, "backups")))
+`, u.Hostname(), u.Port(), localRepository("repo", filepath.Join(dir, "backups"))))
 	state := t.TempDir()
 	mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "sample-elasticsearch-backup")
 	esCall(t, srv, "DELETE", "/products,scratch", "")

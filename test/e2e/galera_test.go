@@ -54,19 +54,7 @@ spec:
   secret: {name: sample-xtradb-cluster-auth}
   type: kubedb.com/mariadb
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: repo-secret, namespace: demo}
-stringData: {RESTIC_PASSWORD: e2e}
----
-apiVersion: stash.appscode.com/v1alpha1
-kind: Repository
-metadata: {name: galera-repo, namespace: demo}
-spec:
-  backend:
-    local: {mountPath: /safe/data, hostPath: {path: %s}}
-    storageSecretName: repo-secret
----
+%s---
 apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: sample-galera-backup, namespace: demo}
@@ -90,7 +78,7 @@ spec:
     rules:
     - sourceHost: host-0
       paths: [%s]
-`, g.Password, g.Nodes[0].Port, g.Address(), g.Name, filepath.Join(dir, "backups"), owner, dataDir))
+`, g.Password, g.Nodes[0].Port, g.Address(), g.Name, localRepository("galera-repo", filepath.Join(dir, "backups")), owner, dataDir))
 	state := t.TempDir()
 	r := mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "sample-galera-backup")
 	if !strings.Contains(r.stdout, "Succeeded") {

@@ -253,19 +253,7 @@ spec:
   clientConfig: {url: "tcp(%s:%d)/"}
   secret: {name: db-auth}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: repo-secret, namespace: demo}
-stringData: {RESTIC_PASSWORD: e2e}
----
-apiVersion: stash.appscode.com/v1alpha1
-kind: Repository
-metadata: {name: repo, namespace: demo}
-spec:
-  backend:
-    local: {mountPath: /safe/data, hostPath: {path: %s}}
-    storageSecretName: repo-secret
----
+%s---
 apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: maria-backup, namespace: demo}
@@ -285,7 +273,7 @@ spec:
   target:
     ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}
     rules: [{snapshots: [latest]}]
-`, m.User, m.Password, m.Host, m.Port, filepath.Join(dir, "backups")))
+`, m.User, m.Password, m.Host, m.Port, localRepository("repo", filepath.Join(dir, "backups"))))
 	state := t.TempDir()
 	mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "maria-backup")
 	m.SQL(t, "DROP DATABASE app;")

@@ -133,3 +133,22 @@ func writeManifest(t *testing.T, dir, content string) {
 		t.Fatal(err)
 	}
 }
+
+// localRepository is the manifests of a Repository name on a local
+// backend at dir (the runtime mounts it at /safe/data) and its Secret,
+// repo-secret; the caller puts the document separator after it.
+func localRepository(name, dir string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Secret
+metadata: {name: repo-secret, namespace: demo}
+stringData: {RESTIC_PASSWORD: e2e}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: %s, namespace: demo}
+spec:
+  backend:
+    local: {mountPath: /safe/data, hostPath: {path: %s}}
+    storageSecretName: repo-secret
+`, name, dir)
+}

@@ -54,19 +54,7 @@ spec:
     service: {name: %s, port: %d, scheme: mongodb}
   secret: {name: sample-mongodb-auth}
 ---
-apiVersion: v1
-kind: Secret
-metadata: {name: repo-secret, namespace: demo}
-stringData: {RESTIC_PASSWORD: e2e}
----
-apiVersion: stash.appscode.com/v1alpha1
-kind: Repository
-metadata: {name: repo, namespace: demo}
-spec:
-  backend:
-    local: {mountPath: /safe/data, hostPath: {path: %s}}
-    storageSecretName: repo-secret
----
+%s---
 apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: sample-mongodb-backup, namespace: demo}
@@ -88,7 +76,7 @@ spec:
   target:
     ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: sample-mongodb}
     rules: [{snapshots: [latest]}]
-`, srv.Host, srv.Port, filepath.Join(dir, "backups")))
+`, srv.Host, srv.Port, localRepository("repo", filepath.Join(dir, "backups"))))
 	state := t.TempDir()
 	mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "sample-mongodb-backup")
 	for _, db := range []string{"app", "scratch"} {
@@ -137,19 +125,7 @@ func mongoClient(t *testing.T, uri string) *mongo.Client {
 	return cli
 }
 
-const mongoRepo = `apiVersion: v1
-kind: Secret
-metadata: {name: repo-secret, namespace: demo}
-stringData: {RESTIC_PASSWORD: e2e}
----
-apiVersion: stash.appscode.com/v1alpha1
-kind: Repository
-metadata: {name: repo, namespace: demo}
-spec:
-  backend:
-    local: {mountPath: /safe/data, hostPath: {path: %s}}
-    storageSecretName: repo-secret
----
+const mongoRepo = `%s---
 apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: mg-backup, namespace: demo}
@@ -194,7 +170,7 @@ spec:
   version: 6.0.5
   clientConfig: {url: "mongodb://%s/?replicaSet=rs0"}
 ---
-`+mongoRepo, m.Addr(), filepath.Join(dir, "backups")))
+`+mongoRepo, m.Addr(), localRepository("repo", filepath.Join(dir, "backups"))))
 		state := t.TempDir()
 		mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "mg-backup")
 		if err := cli.Database("app").Drop(ctx); err != nil {
@@ -237,7 +213,7 @@ spec:
       host-0: shard0/%s
       host-1: shard1/%s
 ---
-`+mongoRepo, mongos.Host, mongos.Port, cfg.Addr(), shards[0].Addr(), shards[1].Addr(), filepath.Join(dir, "backups")))
+`+mongoRepo, mongos.Host, mongos.Port, cfg.Addr(), shards[0].Addr(), shards[1].Addr(), localRepository("repo", filepath.Join(dir, "backups"))))
 		state := t.TempDir()
 		mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "mg-backup")
 		if strings.Join(balancer, " ") != "balancerStop balancerStart" {

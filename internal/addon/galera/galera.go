@@ -280,8 +280,10 @@ func (d Driver) restorePhysical(ctx context.Context, r addon.Reader) error {
 	}
 	args := append([]string{"--prepare", "--target-dir=" + dir}, d.Args...)
 	prep := exec.CommandContext(ctx, d.tool(tools.Backup), args...)
-	if out, err := prep.CombinedOutput(); err != nil {
-		return fmt.Errorf("%s --prepare: %v: %s", tools.Backup, err, lastLines(string(out), 10))
+	out := &dump.Tail{}
+	prep.Stdout, prep.Stderr = out, out
+	if err := prep.Run(); err != nil {
+		return fmt.Errorf("%s --prepare: %v: %s", tools.Backup, err, out.String())
 	}
 	// seqno -1: each node takes its position from InnoDB, where the
 	// prepared data records it, so that every replica (restored from the

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/addontest"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
@@ -49,7 +50,7 @@ func backupDriver(t *testing.T, conn *appbinding.Connection, flags map[string]st
 	for k, v := range flags {
 		all[k] = v
 	}
-	d, err := newBackup(addonConfig(conn, t.TempDir(), all))
+	d, err := newBackup(addon.Config{Conn: conn, ScratchDir: t.TempDir(), Flags: all})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,23 +59,14 @@ func backupDriver(t *testing.T, conn *appbinding.Connection, flags map[string]st
 
 func restoreDriver(t *testing.T, dir string, ordinal int) Driver {
 	t.Helper()
-	d, err := newRestore(addonConfig(nil, t.TempDir(), map[string]string{"target-app-replicas": "3", "mount-path": dir,
-		"sst-method": "mariabackup", "pod-ordinal": strconv.Itoa(ordinal), "data-owner": mysqlOwner()}))
+	// No data-owner: testserver.StartGaleraFrom gives the directories
+	// to the servers' user.
+	d, err := newRestore(addon.Config{ScratchDir: t.TempDir(), Flags: map[string]string{"target-app-replicas": "3", "mount-path": dir,
+		"sst-method": "mariabackup", "pod-ordinal": strconv.Itoa(ordinal)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d.(Driver)
-}
-
-// mysqlOwner is the owner a restore gives the files: the mysql user the
-// test servers run as.
-func mysqlOwner() string {
-	st, err := os.Stat("/var/lib/mysql")
-	if err != nil {
-		return "0:0"
-	}
-	uid, gid := statOwner(st)
-	return fmt.Sprintf("%d:%d", uid, gid)
 }
 
 // checksums returns the checksum of every table of the node's shop
@@ -204,8 +196,7 @@ func TestClusterBackupRestore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, err := newRestore(addonConfig(&appbinding.Connection{Host: m.Host, Port: m.Port, Username: m.User, Password: m.Password}, t.TempDir(),
-			map[string]string{"target-app-replicas": "1"}))
+		d, err := newRestore(addon.Config{Conn: &appbinding.Connection{Host: m.Host, Port: m.Port, Username: m.User, Password: m.Password}, ScratchDir: t.TempDir(), Flags: map[string]string{"target-app-replicas": "1"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -303,7 +294,7 @@ func TestStandaloneRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newRestore(addonConfig(conn, t.TempDir(), map[string]string{"target-app-replicas": "1"}))
+	d, err := newRestore(addon.Config{Conn: conn, ScratchDir: t.TempDir(), Flags: map[string]string{"target-app-replicas": "1"}})
 	if err != nil {
 		t.Fatal(err)
 	}

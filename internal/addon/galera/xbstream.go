@@ -44,7 +44,6 @@ type Checker struct {
 	state    int
 	typ      byte
 	flags    byte
-	pathLen  int
 	sparse   int
 	path     string
 	left     uint64 // payload bytes still to pass
@@ -139,8 +138,7 @@ func (c *Checker) header() error {
 		if l == 0 || l > maxPath {
 			return fmt.Errorf("xbstream: a chunk's path is %d bytes long", l)
 		}
-		c.pathLen = int(l)
-		c.next(stPath, c.pathLen)
+		c.next(stPath, int(l))
 	case stPath:
 		p := string(h)
 		if err := checkPath(p); err != nil {
