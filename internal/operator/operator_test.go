@@ -585,10 +585,14 @@ spec:
 	if len(interim.OwnerReferences) != 1 || interim.OwnerReferences[0].Name != "restore-pvc" {
 		t.Errorf("interim PVC owners %v, want the RestoreSession", interim.OwnerReferences)
 	}
-	rs := get(t, c, ns, "restore-pvc", &stashv1beta1.RestoreSession{})
-	if rs.Status.Phase != stashv1beta1.RestoreRunning || rs.Status.TotalHosts == nil || *rs.Status.TotalHosts != 2 {
-		t.Fatalf("status %+v", rs.Status)
-	}
+	// The Jobs exist before the status that counts them is written.
+	eventually(t, 10*time.Second, "RestoreSession Running with two hosts", func() error {
+		rs := get(t, c, ns, "restore-pvc", &stashv1beta1.RestoreSession{})
+		if rs.Status.Phase != stashv1beta1.RestoreRunning || rs.Status.TotalHosts == nil || *rs.Status.TotalHosts != 2 {
+			return fmt.Errorf("status %+v", rs.Status)
+		}
+		return nil
+	})
 	rec := status.Kube{Client: c}
 	for _, h := range []string{"host-0", "host-1"} {
 		if _, err := rec.RecordRestore(context.Background(), ns, "restore-pvc", 0, []stashv1beta1.HostRestoreStats{{Hostname: h, Phase: "Succeeded", Duration: "1s"}}); err != nil {
