@@ -37,7 +37,7 @@ func NewRootCommand() *cobra.Command {
 		c.Annotations[dataCommand] = "true"
 		root.AddCommand(c)
 	}
-	root.AddCommand(newValidateCommand(), newPlanCommand(), newAddonsCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
+	root.AddCommand(newValidateCommand(), newPlanCommand(), newAddonsCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(), newRunBackupCommand(),
 		newOperatorCommand(), newCreateBackupSessionCommand(), newTriggerCommand(), newPauseResumeCommand(true), newPauseResumeCommand(false), newDescribeCommand())
 	if IsKubectlPlugin() {
 		root.Use = "kubectl stash"

@@ -10,6 +10,8 @@ import (
 	"net"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -24,6 +26,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
@@ -36,9 +39,11 @@ import (
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	repocontroller "github.com/stash-backup/stash/internal/controller/repository"
 	"github.com/stash-backup/stash/internal/controller/restoresession"
+	"github.com/stash-backup/stash/internal/controller/workload"
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/metrics"
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/sidecar"
 	stashwebhook "github.com/stash-backup/stash/internal/webhook"
 )
 
@@ -106,6 +111,10 @@ func metricsOptions(o Options) metricsserver.Options {
 func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
 	scheme := kube.NewScheme()
 	managed := labels.SelectorFromSet(labels.Set{rbac.LabelManagedBy: rbac.ManagedBy})
+	hasSidecar, err := labels.Parse(plan.LabelSidecar)
+	if err != nil {
+		return nil, err
+	}
 	mopts := ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(o),
@@ -132,6 +141,16 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 			&corev1.ServiceAccount{}: {Label: managed},
 			// Step pods, to see an eviction or a lost node at once.
 			&corev1.Pod{}: {Label: managed},
+			// Sidecar channels and Leases.
+			&corev1.ConfigMap{}:     {Label: managed},
+			&coordinationv1.Lease{}: {Label: managed},
+			// Workloads the operator gave a sidecar; others are read
+			// when a BackupConfiguration names them.
+			&appsv1.Deployment{}:            {Label: hasSidecar},
+			&appsv1.StatefulSet{}:           {Label: hasSidecar},
+			&appsv1.DaemonSet{}:             {Label: hasSidecar},
+			&appsv1.ReplicaSet{}:            {Label: hasSidecar},
+			&corev1.ReplicationController{}: {Label: hasSidecar},
 		}},
 	}
 	if o.Webhooks {
@@ -165,6 +184,11 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 	}
 	if err := (&grant.Reconciler{Client: c, APIReader: api}).SetupWithManager(mgr); err != nil {
 		return nil, err
+	}
+	for _, kind := range sidecar.Kinds {
+		if err := (&workload.Reconciler{Client: c, APIReader: api, Config: cc, Kind: kind}).SetupWithManager(mgr); err != nil {
+			return nil, err
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, err
@@ -204,6 +228,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 	if err := ctrl.NewWebhookManagedBy(mgr, &stashv1beta1.RestoreSession{}).WithValidator(vs).WithDefaulter(stashwebhook.RestoreSessionDefaulter{}).Complete(); err != nil {
 		return nil, err
 	}
+	mgr.GetWebhookServer().Register(stashwebhook.WorkloadPath, &webhook.Admission{Handler: stashwebhook.Workloads{
+		Reader: mgr.GetAPIReader(), Image: o.Image, Decoder: admission.NewDecoder(scheme),
+	}})
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return nil, err
 	}

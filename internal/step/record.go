@@ -50,10 +50,10 @@ func Record(ctx context.Context, o Options, rec status.Recorder, kc client.Clien
 			// which sets their conditions and findings in the same
 			// update. Outside a cluster only retention's outcome is
 			// recorded (the local runtime checks the repository itself).
-			conds = append(conds, retentionCondition(out.Retention, metav1.Now()))
+			conds = append(conds, RetentionCondition(out.Retention, metav1.Now()))
 			if kc != nil {
 				var pc []stashv1beta1.Condition
-				pc, report = o.postBackup(ctx, kc, out.Retention)
+				pc, report = o.PostBackup(ctx, source.Kube{Reader: kc}, out.Retention)
 				conds = append(conds, pc...)
 			}
 		}
@@ -105,11 +105,11 @@ func allSucceeded(stats []stashv1beta1.HostBackupStats) bool {
 	return len(stats) > 0
 }
 
-// retentionCondition is RetentionPolicyApplied from what the backup step's
+// RetentionCondition is RetentionPolicyApplied from what the backup step's
 // --retention-* flags did (ret is nil when they set no policy). A failure
 // is False, which fails the session as in Stash, while the host's backup
 // and its snapshot stay recorded as Succeeded.
-func retentionCondition(ret *RetentionOutput, now metav1.Time) stashv1beta1.Condition {
+func RetentionCondition(ret *RetentionOutput, now metav1.Time) stashv1beta1.Condition {
 	c := stashv1beta1.Condition{Type: "RetentionPolicyApplied", Status: metav1.ConditionTrue, Reason: "Succeeded", LastTransitionTime: now}
 	switch {
 	case ret == nil:
@@ -124,12 +124,12 @@ func retentionCondition(ret *RetentionOutput, now metav1.Time) stashv1beta1.Cond
 	return c
 }
 
-// postBackup verifies the repository and reports its state, with the
+// PostBackup verifies the repository and reports its state, with the
 // snapshots retention removed (ret), for the session's status: the
 // operator, the Repository status's one writer, copies it there. Failures
 // become False conditions, which fail the session, rather than a failed
-// step.
-func (o *Options) postBackup(ctx context.Context, c client.Client, ret *RetentionOutput) ([]stashv1beta1.Condition, *stashv1beta1.RepositoryReport) {
+// step. src finds the Repository and its Secret.
+func (o *Options) PostBackup(ctx context.Context, src source.Source, ret *RetentionOutput) ([]stashv1beta1.Condition, *stashv1beta1.RepositoryReport) {
 	now := metav1.Now()
 	cond := func(t string, err error, okMsg string) stashv1beta1.Condition {
 		if err != nil {
@@ -137,7 +137,7 @@ func (o *Options) postBackup(ctx context.Context, c client.Client, ret *Retentio
 		}
 		return stashv1beta1.Condition{Type: t, Status: metav1.ConditionTrue, Reason: "Succeeded", Message: okMsg, LastTransitionTime: now}
 	}
-	r, err := o.OpenReader(ctx, source.Kube{Reader: c})
+	r, err := o.OpenReader(ctx, src)
 	if err != nil {
 		return []stashv1beta1.Condition{cond("RepositoryIntegrityVerified", err, "")}, nil
 	}

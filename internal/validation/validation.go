@@ -198,8 +198,8 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		}
 		errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
 		errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task, planCatalog(l))...)
-		if workload && len(t.Paths) == 0 && bc.Spec.Task.Name == "" {
-			errs = append(errs, field.Required(spec.Child("target", "paths"), "list the directories to back up"))
+		if workload && bc.Spec.Task.Name == "" {
+			errs = append(errs, sidecarTarget(spec, bc)...)
 		}
 		if bc.Spec.Driver == stashv1beta1.DriverVolumeSnapshotter && t.VolumeSnapshotClassName == "" {
 			errs = append(errs, field.Required(spec.Child("target", "snapshotClassName"), "the VolumeSnapshotter driver needs a VolumeSnapshotClass"))
@@ -226,6 +226,30 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 	}
 	if rc := bc.Spec.RetryConfig; rc != nil && rc.MaxRetry < 0 {
 		errs = append(errs, field.Invalid(spec.Child("retryConfig", "maxRetry"), rc.MaxRetry, "must be 0 or more"))
+	}
+	return errs
+}
+
+// sidecarTarget checks what backing up a workload by sidecar needs: the
+// directories, the volumes they are on, and everything in the workload's
+// namespace (the sidecar mounts the Repository's Secret, and a Secret
+// cannot be mounted across namespaces).
+func sidecarTarget(spec *field.Path, bc *stashv1beta1.BackupConfiguration) field.ErrorList {
+	var errs field.ErrorList
+	t := bc.Spec.Target
+	if len(t.Paths) == 0 {
+		errs = append(errs, field.Required(spec.Child("target", "paths"), "list the directories to back up"))
+	}
+	if len(t.VolumeMounts) == 0 {
+		errs = append(errs, field.Required(spec.Child("target", "volumeMounts"), "mount the workload's volumes that hold target.paths into the backup sidecar (name and mountPath, as in the workload's container)"))
+	}
+	if t.Ref.Namespace != "" && t.Ref.Namespace != bc.Namespace {
+		errs = append(errs, field.Invalid(spec.Child("target", "ref", "namespace"), t.Ref.Namespace,
+			"a workload backed up by sidecar must be in the BackupConfiguration's namespace "+bc.Namespace+": create the BackupConfiguration there"))
+	}
+	if ns := bc.Spec.Repository.Namespace; ns != "" && ns != bc.Namespace {
+		errs = append(errs, field.Invalid(spec.Child("repository", "namespace"), ns,
+			"a workload's sidecar mounts the Repository's storage Secret, which cannot cross namespaces: use a Repository in namespace "+bc.Namespace))
 	}
 	return errs
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/sidecar"
 	"github.com/stash-backup/stash/internal/status"
 	"github.com/stash-backup/stash/internal/validation"
 )
@@ -42,6 +43,9 @@ const (
 	CondBackupTargetFound  = "BackupTargetFound"
 	CondCronJobCreated     = "CronJobCreated"
 	CondValidationPassed   = "ValidationPassed"
+	// CondStashSidecarInjected says whether the target workload's pod
+	// template holds the backup sidecar (sidecar model only).
+	CondStashSidecarInjected = "StashSidecarInjected"
 	// CondTriggerSucceeded says whether the trigger CronJob's last run
 	// created its BackupSession: a trigger that cannot (its pod refused,
 	// its ServiceAccount lacking rights) shows here, not only in a Job.
@@ -185,9 +189,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			invalid = append(invalid, e)
 		}
 	}
-	if t := bc.Spec.Target; t != nil && bc.Spec.Task.Name == "" && validation.IsWorkload(t.Ref.Kind) {
-		invalid = append(invalid, field.Invalid(field.NewPath("spec", "task", "name"), "",
-			"backing up a "+t.Ref.Kind+" through an injected sidecar is not supported by this operator yet: back up its PVCs with the pvc-backup Task"))
+	if t := bc.Spec.Target; t != nil && bc.Spec.Task.Name == "" && validation.IsWorkload(t.Ref.Kind) && sidecar.NewWorkload(t.Ref.Kind) == nil {
+		invalid = append(invalid, field.Invalid(field.NewPath("spec", "target", "ref", "kind"), t.Ref.Kind,
+			"a "+t.Ref.Kind+" cannot be backed up by sidecar here: use Deployment, StatefulSet, DaemonSet, ReplicaSet or ReplicationController"))
+	}
+	if t := bc.Spec.Target; t != nil && bc.Spec.Task.Name == "" && sidecar.NewWorkload(t.Ref.Kind) != nil && targetFound {
+		if other, err := sidecar.Invoker(ctx, r.Client, t.Ref.Kind, bc.Namespace, t.Ref.Name); err == nil && other != nil && other.Name != bc.Name {
+			invalid = append(invalid, field.Duplicate(field.NewPath("spec", "target", "ref"),
+				"BackupConfiguration "+other.Name+" already backs up "+t.Ref.Kind+" "+t.Ref.Name+" by sidecar: a workload has one backup sidecar; back up all its paths in one BackupConfiguration"))
+		}
 	}
 	if err := controller.UnverifiedSettings(ctx, r.apiReader(), validation.PrivilegedSettings(bc.Spec.RuntimeSettings, nil)); err != nil {
 		if !errors.Is(err, controller.ErrNotAllowed) {
@@ -222,6 +232,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		} else {
 			set(CondCronJobCreated, true, "CronJobCreationSucceeded", "Successfully created backup triggering CronJob.")
 			st.Phase = stashv1beta1.InvokerReady
+		}
+		if t := bc.Spec.Target; bc.Spec.Task.Name == "" && sidecar.NewWorkload(t.Ref.Kind) != nil {
+			if !r.sidecarInjected(ctx, bc, set) {
+				// The workload controller adds it; look again soon.
+				requeue = 5 * time.Second
+			}
 		}
 	}
 	if st.Phase == stashv1beta1.InvokerReady && strings.TrimSpace(bc.Spec.Schedule) != "" {
@@ -271,20 +287,41 @@ func (r *Reconciler) targetExists(ctx context.Context, bc *stashv1beta1.BackupCo
 		ns = bc.Namespace
 	}
 	var obj client.Object
+	reader := client.Reader(r.Client)
 	switch t.Ref.Kind {
 	case "AppBinding":
 		obj = &appcatalogv1alpha1.AppBinding{}
 	case "PersistentVolumeClaim":
 		obj = &corev1.PersistentVolumeClaim{}
 	default:
-		// Other kinds (workloads) are checked by validation; the sidecar
-		// model is not implemented, so their existence does not matter.
-		return true, fmt.Sprintf("%s %s/%s", t.Ref.Kind, ns, t.Ref.Name)
+		if obj = sidecar.NewWorkload(t.Ref.Kind); obj == nil {
+			// Other kinds are checked by validation.
+			return true, fmt.Sprintf("%s %s/%s", t.Ref.Kind, ns, t.Ref.Name)
+		}
+		// The cache holds only workloads that have the sidecar already.
+		reader = r.apiReader()
 	}
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: t.Ref.Name}, obj); err != nil {
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: t.Ref.Name}, obj); err != nil {
 		return false, fmt.Sprintf("%s %s/%s does not exist.", t.Ref.Kind, ns, t.Ref.Name)
 	}
 	return true, fmt.Sprintf("%s %s/%s exists.", t.Ref.Kind, ns, t.Ref.Name)
+}
+
+// sidecarInjected sets CondStashSidecarInjected from the target
+// workload's pod template and reports it.
+func (r *Reconciler) sidecarInjected(ctx context.Context, bc *stashv1beta1.BackupConfiguration, set func(t string, ok bool, reason, msg string)) bool {
+	t := bc.Spec.Target
+	obj := sidecar.NewWorkload(t.Ref.Kind)
+	if err := r.apiReader().Get(ctx, client.ObjectKey{Namespace: bc.Namespace, Name: t.Ref.Name}, obj); err != nil {
+		set(CondStashSidecarInjected, false, "SidecarInjectionFailed", err.Error())
+		return false
+	}
+	if tpl := sidecar.Template(obj); tpl != nil && plan.HasSidecar(tpl) {
+		set(CondStashSidecarInjected, true, "SidecarInjectionSucceeded", "The backup sidecar is in the pod template of "+t.Ref.Kind+" "+t.Ref.Name+".")
+		return true
+	}
+	set(CondStashSidecarInjected, false, "SidecarNotInjectedYet", "The operator is adding the backup sidecar to the pod template of "+t.Ref.Kind+" "+t.Ref.Name+".")
+	return false
 }
 
 func (r *Reconciler) apiReader() client.Reader {

@@ -35,6 +35,7 @@ import (
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/metrics"
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/sidecar"
 	"github.com/stash-backup/stash/internal/status"
 )
 
@@ -69,6 +70,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&stashv1beta1.BackupSession{}).
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(controller.SessionOfPod(mgr.GetClient(), "BackupSession"))).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(sessionOfChannel)).
 		Named("backupsession").
 		Complete(r)
 }
@@ -194,6 +196,9 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 		}
 		return ctrl.Result{}, err
 	}
+	if bc.Spec.Task.Name == "" && sidecar.NewWorkload(ref.Kind) != nil {
+		return r.startSidecar(ctx, bs, bc, repo)
+	}
 	lookup := kube.Lookup{Ctx: ctx, Reader: r.Client, Catalog: r.Config.Catalog}
 	var ab *appcatalogv1alpha1.AppBinding
 	if ref.Kind == "AppBinding" {
@@ -299,6 +304,9 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	ref, host := targetOf(bc)
 	if len(bs.Status.Targets) > 0 {
 		ref = bs.Status.Targets[0].Ref
+	}
+	if isSidecarSession(bs) {
+		return r.trackSidecar(ctx, bs)
 	}
 	name := plan.BackupJobName(bs.Name)
 	if d := bs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {

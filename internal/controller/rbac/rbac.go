@@ -166,6 +166,22 @@ func TriggerRules(bc string) []rbacv1.PolicyRule {
 	}
 }
 
+// SidecarRules are what a workload's backup sidecar needs, granted to the
+// workload's ServiceAccount: its channel ConfigMap (read the session,
+// write its host's result) and the Lease its pods take turns on, by name.
+// No session, Repository or Secret: the operator copies results into the
+// session, and the Secret reaches the sidecar as a volume.
+func SidecarRules(channel, lease string) []rbacv1.PolicyRule {
+	return append(rules(
+		func() (rbacv1.PolicyRule, bool) {
+			return rule("", "configmaps", []string{channel}, "get", "list", "watch", "update", "patch")
+		},
+		func() (rbacv1.PolicyRule, bool) {
+			return rule("coordination.k8s.io", "leases", []string{lease}, "get", "update", "patch")
+		},
+	), events)
+}
+
 // RepositoryRules let a ServiceAccount read one Repository and its storage
 // Secret: a grant in the Repository's namespace, or the wipe Job's Role.
 // The Repository's status is the operator's to write; steps report to
@@ -195,6 +211,21 @@ func Ensure(ctx context.Context, c client.Client, owner client.Object, namespace
 		return err
 	}
 	return ensureBinding(ctx, c, namespace, name, name, namespace, func(rb *rbacv1.RoleBinding) error { return setOwner(owner, rb, scheme) })
+}
+
+// EnsureBinding creates or updates a Role name in namespace with rules,
+// bound to an existing ServiceAccount sa (a workload's, which the operator
+// neither makes nor changes), both owned by owner.
+func EnsureBinding(ctx context.Context, c client.Client, owner client.Object, namespace, name, sa string, rules []rbacv1.PolicyRule) error {
+	scheme := c.Scheme()
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
+	if err := createOrUpdate(ctx, c, role, func() error {
+		role.Rules = rules
+		return setOwner(owner, role, scheme)
+	}); err != nil {
+		return err
+	}
+	return ensureBinding(ctx, c, namespace, name, sa, namespace, func(rb *rbacv1.RoleBinding) error { return setOwner(owner, rb, scheme) })
 }
 
 // Owner is the invoker a grant in another namespace is made for.

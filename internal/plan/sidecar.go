@@ -1,0 +1,186 @@
+package plan
+
+import (
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+)
+
+// The sidecar model's names in a workload's pod template.
+const (
+	// SidecarContainer is the injected backup container (Stash's name).
+	SidecarContainer = "stash"
+	// SidecarSecretVolume holds the Repository's storage Secret, mounted
+	// into the sidecar alone at SidecarSecretDir: the workload's
+	// ServiceAccount is granted no Secret.
+	SidecarSecretVolume = "stash-repository-secret"
+	SidecarSecretDir    = "/etc/stash/repository"
+	// SidecarTokenVolume is the sidecar's own projected API token, so the
+	// sidecar reaches the API even where the workload turns the token off
+	// (automountServiceAccountToken: false).
+	SidecarTokenVolume = "stash-api-token"
+	// ServiceAccountTokenDir is where client-go looks for the in-cluster
+	// token.
+	ServiceAccountTokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+	// LabelSidecar marks a workload whose pod template the operator
+	// changed; its value is the invoker's name (LabelValue). The mutating
+	// webhook sees only workloads that carry it.
+	LabelSidecar = "stash.appscode.com/backup-sidecar"
+)
+
+// Sidecar is what a workload's backup sidecar is made from.
+type Sidecar struct {
+	Config     *stashv1beta1.BackupConfiguration
+	Repository *stashv1alpha1.Repository
+	Image      Image
+}
+
+// SidecarLeaseName is the Lease the pods of a workload take turns on
+// (Stash's lock-<kind>-<name>-backup).
+func SidecarLeaseName(kind, name string) string {
+	return BoundedName("lock-"+strings.ToLower(kind)+"-", name, "-backup", 253)
+}
+
+// SidecarChannelName is the ConfigMap through which the operator hands a
+// BackupConfiguration's sessions to its sidecars and they report back.
+func SidecarChannelName(bc string) string {
+	return BoundedName("stash-sidecar-", bc, "", 253)
+}
+
+// SidecarRoleName is the Role (and RoleBinding) that lets a workload's
+// ServiceAccount reach its channel and Lease, and nothing else.
+func SidecarRoleName(bc string) string {
+	return BoundedName("stash-sidecar-", bc, "", MaxNameLength)
+}
+
+// InjectSidecar adds the backup sidecar to a workload's pod template,
+// replacing one injected before. The result depends only on s, never on
+// time or on what the template held, so that injecting twice, or again
+// after a user re-applies the original manifest, leaves the template as
+// it was and starts no rollout. Nothing in it follows spec.paused: pausing
+// a backup changes no pod.
+func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
+	RemoveSidecar(tpl)
+	bc := s.Config
+	t := bc.Spec.Target
+	ns := t.Ref.Namespace
+	if ns == "" {
+		ns = bc.Namespace
+	}
+	c := corev1.Container{
+		Name:            SidecarContainer,
+		Image:           orImage(s.Image).String(),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args: []string{"run-backup",
+			"--invoker-kind=BackupConfiguration", "--invoker-name=" + bc.Name,
+			"--target-kind=" + t.Ref.Kind, "--target-name=" + t.Ref.Name, "--target-namespace=" + ns,
+			"--secret-dir=" + SidecarSecretDir},
+		Env: append(downwardEnv(""),
+			corev1.EnvVar{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
+			corev1.EnvVar{Name: "TMPDIR", Value: StepTempDir}, corev1.EnvVar{Name: "HOME", Value: StepHomeDir}),
+		Resources:                defaultResources(),
+		SecurityContext:          defaultContainerSecurity(true),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	// The sidecar only reads the workload's data.
+	for _, m := range t.VolumeMounts {
+		m.ReadOnly = true
+		c.VolumeMounts = append(c.VolumeMounts, m)
+	}
+	c.VolumeMounts = append(c.VolumeMounts,
+		corev1.VolumeMount{Name: ScratchVolume, MountPath: ScratchDir},
+		corev1.VolumeMount{Name: SidecarSecretVolume, MountPath: SidecarSecretDir, ReadOnly: true},
+		corev1.VolumeMount{Name: SidecarTokenVolume, MountPath: ServiceAccountTokenDir, ReadOnly: true})
+	if cs := bc.Spec.RuntimeSettings.Container; cs != nil {
+		applyContainerSettings(&c, cs)
+	}
+	volumes := []corev1.Volume{
+		{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: bc.Spec.TempDir.Medium, SizeLimit: bc.Spec.TempDir.SizeLimit}}},
+		{Name: SidecarSecretVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: s.Repository.Spec.Backend.StorageSecretName, DefaultMode: ptr(int32(0o444)),
+		}}},
+		{Name: SidecarTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+			DefaultMode: ptr(int32(0o444)),
+			Sources: []corev1.VolumeProjection{
+				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr(int64(3607))}},
+				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+					Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+				{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
+			},
+		}}},
+	}
+	if l := localBackend(s.Repository); l != nil {
+		volumes = append(volumes, corev1.Volume{Name: LocalBackendVolume, VolumeSource: l.VolumeSource})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: LocalBackendVolume, MountPath: l.MountPath, SubPath: l.SubPath})
+	}
+	tpl.Spec.Containers = append(tpl.Spec.Containers, c)
+	tpl.Spec.Volumes = append(tpl.Spec.Volumes, volumes...)
+}
+
+// sidecarVolumes are the volumes InjectSidecar adds.
+var sidecarVolumes = []string{ScratchVolume, SidecarSecretVolume, SidecarTokenVolume, LocalBackendVolume}
+
+// RemoveSidecar takes out of a pod template what InjectSidecar added, and
+// only that: a user's container that happens to be named "stash" but does
+// not run run-backup stays.
+func RemoveSidecar(tpl *corev1.PodTemplateSpec) {
+	removed := false
+	tpl.Spec.Containers = slices.DeleteFunc(tpl.Spec.Containers, func(c corev1.Container) bool {
+		if IsSidecar(c) {
+			removed = true
+			return true
+		}
+		return false
+	})
+	if !removed {
+		return
+	}
+	tpl.Spec.Volumes = slices.DeleteFunc(tpl.Spec.Volumes, func(v corev1.Volume) bool {
+		return slices.Contains(sidecarVolumes, v.Name)
+	})
+	if len(tpl.Spec.Volumes) == 0 {
+		tpl.Spec.Volumes = nil
+	}
+}
+
+// IsSidecar reports whether c is the injected backup sidecar.
+func IsSidecar(c corev1.Container) bool {
+	return c.Name == SidecarContainer && len(c.Args) > 0 && c.Args[0] == "run-backup"
+}
+
+// HasSidecar reports whether a pod template holds the backup sidecar.
+func HasSidecar(tpl *corev1.PodTemplateSpec) bool {
+	return slices.ContainsFunc(tpl.Spec.Containers, IsSidecar)
+}
+
+// WorkloadHost is the snapshot host of one pod of a workload (Stash's
+// rules): the StatefulSet pod's ordinal, the DaemonSet pod's node, host-0
+// for the kinds whose replicas share their data; alias, when set,
+// replaces "host".
+func WorkloadHost(kind, alias, podName, nodeName string) string {
+	prefix := "host"
+	if alias != "" {
+		prefix = alias
+	}
+	switch kind {
+	case "StatefulSet":
+		if i := strings.LastIndex(podName, "-"); i >= 0 {
+			return prefix + "-" + podName[i+1:]
+		}
+		return prefix + "-0"
+	case "DaemonSet":
+		if alias != "" {
+			return alias + "-" + nodeName
+		}
+		return nodeName
+	}
+	if alias != "" {
+		return alias
+	}
+	return "host-0"
+}

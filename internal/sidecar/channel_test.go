@@ -1,0 +1,105 @@
+package sidecar
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+)
+
+func result(session, host string, phase stashv1beta1.HostPhase) Result {
+	return Result{Session: session, Pod: "p-" + host, Stats: stashv1beta1.HostBackupStats{Hostname: host, Phase: phase}}
+}
+
+func TestChannelRoundTrip(t *testing.T) {
+	cm := &corev1.ConfigMap{Data: map[string]string{HostKey("host-0"): `{"session":"old","stats":{"hostname":"host-0","phase":"Succeeded"}}`}}
+	if err := WriteSession(cm, Session{Name: "s2", TotalHosts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Read(cm)
+	if err != nil || st.Session == nil || st.Session.Name != "s2" || len(st.Results) != 0 {
+		t.Fatalf("a new session must drop earlier results: %+v %v", st, err)
+	}
+	for _, r := range []Result{result("s2", "host-0", PhaseSucceeded), result("s1", "host-1", PhaseSucceeded)} {
+		if err := SetResult(cm, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := SetPost(cm, Post{Session: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	st, err = Read(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Results) != 1 || st.Post != nil {
+		t.Errorf("entries of another session were read: %+v", st)
+	}
+	// A result filed under another host's key is not that host's.
+	cm.Data[HostKey("host-1")] = `{"session":"s2","stats":{"hostname":"host-0","phase":"Failed"}}`
+	if st, _ := Read(cm); st.Results["host-0"].Stats.Phase != PhaseSucceeded || len(st.Results) != 1 {
+		t.Errorf("a result under the wrong key counted: %+v", st.Results)
+	}
+	cm.Data[PostKey] = "{"
+	if _, err := Read(cm); err == nil {
+		t.Error("a corrupt entry was read silently")
+	}
+}
+
+func TestChannelDoneAndLast(t *testing.T) {
+	sess := &Session{Name: "s", TotalHosts: 3}
+	for _, c := range []struct {
+		name    string
+		results []Result
+		post    bool
+		done    bool
+		last    string // a host for which Last is true ("" none)
+	}{
+		{"nothing yet", nil, false, false, ""},
+		{"two of three", []Result{result("s", "host-0", PhaseSucceeded), result("s", "host-1", PhaseSucceeded)}, false, false, "host-2"},
+		{"running does not count", []Result{result("s", "host-0", PhaseSucceeded), result("s", "host-1", PhaseRunning)}, false, false, ""},
+		{"all succeeded, no post yet", []Result{result("s", "host-0", PhaseSucceeded), result("s", "host-1", PhaseSucceeded), result("s", "host-2", PhaseSucceeded)}, false, false, "host-2"},
+		{"all succeeded with post", []Result{result("s", "host-0", PhaseSucceeded), result("s", "host-1", PhaseSucceeded), result("s", "host-2", PhaseSucceeded)}, true, true, "host-0"},
+		{"a failure ends it without post", []Result{result("s", "host-0", PhaseFailed), result("s", "host-1", PhaseSucceeded), result("s", "host-2", PhaseSucceeded)}, false, true, "host-1"},
+	} {
+		st := State{Session: sess, Results: map[string]Result{}}
+		for _, r := range c.results {
+			st.Results[r.Stats.Hostname] = r
+		}
+		if c.post {
+			st.Post = &Post{Session: "s"}
+		}
+		if got := st.Done(); got != c.done {
+			t.Errorf("%s: Done() = %v, want %v", c.name, got, c.done)
+		}
+		if c.last != "" && !st.Last(c.last) {
+			t.Errorf("%s: Last(%s) = false", c.name, c.last)
+		}
+		if c.last == "" && st.Last("host-9") {
+			t.Errorf("%s: Last(host-9) = true with hosts still to go", c.name)
+		}
+	}
+}
+
+func TestCovers(t *testing.T) {
+	base := func() *corev1.PodTemplateSpec {
+		return &corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "a"}}}}
+	}
+	defaulted := base()
+	defaulted.Spec.Containers[0].TerminationMessagePath = "/dev/termination-log"
+	defaulted.Spec.RestartPolicy = corev1.RestartPolicyAlways
+	if !Covers(base(), defaulted) {
+		t.Error("a template that only lacks the API server's defaults must count as the same")
+	}
+	more := base()
+	more.Spec.Containers = append(more.Spec.Containers, corev1.Container{Name: "stash"})
+	if Covers(more, defaulted) || Covers(base(), more) {
+		t.Error("a container more or less must count as a change")
+	}
+	changed := base()
+	changed.Spec.Containers[0].Image = "b"
+	if Covers(changed, defaulted) {
+		t.Error("a changed image must count as a change")
+	}
+}
