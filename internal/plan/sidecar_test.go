@@ -31,7 +31,7 @@ func sidecarFixture() plan.Sidecar {
 			ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: "demo"},
 			Spec: stashv1alpha1.RepositorySpec{Backend: stashv1alpha1.Backend{
 				StorageSecretName: "repo-secret",
-				Local: &stashv1alpha1.LocalSpec{MountPath: "/safe/data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/data/stash"}}},
+				Local:             &stashv1alpha1.LocalSpec{MountPath: "/safe/data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/data/stash"}}},
 			}},
 		},
 		Image: plan.Image{Registry: "localhost", Name: "stash", Tag: "t"},
