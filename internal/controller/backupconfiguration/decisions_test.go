@@ -77,10 +77,24 @@ func TestDecisions(t *testing.T) {
 		message   string // part of its message
 	}{
 		{"missing repository", pvcConfig("a", nil), stashv1beta1.InvokerNotReady, 15 * time.Second, CondRepositoryFound, "demo/missing does not exist"},
-		{"workload without a task", pvcConfig("b", func(bc *stashv1beta1.BackupConfiguration) {
+		{"sidecar target without volume mounts", pvcConfig("b", func(bc *stashv1beta1.BackupConfiguration) {
 			bc.Spec.Task.Name = ""
 			bc.Spec.Target.Ref = stashv1beta1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}
-		}), stashv1beta1.InvokerInvalid, 0, CondValidationPassed, "spec.task.name"},
+			bc.Spec.Target.Paths = []string{"/data"}
+		}), stashv1beta1.InvokerInvalid, 0, CondValidationPassed, "spec.target.volumeMounts"},
+		{"sidecar target with a Repository of another namespace", pvcConfig("c", func(bc *stashv1beta1.BackupConfiguration) {
+			bc.Spec.Task.Name = ""
+			bc.Spec.Target.Ref = stashv1beta1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "web"}
+			bc.Spec.Target.Paths = []string{"/data"}
+			bc.Spec.Target.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+			bc.Spec.Repository.Namespace = "shared"
+		}), stashv1beta1.InvokerInvalid, 0, CondValidationPassed, "spec.repository.namespace"},
+		{"sidecar target of an unknown kind", pvcConfig("d", func(bc *stashv1beta1.BackupConfiguration) {
+			bc.Spec.Task.Name = ""
+			bc.Spec.Target.Ref = stashv1beta1.TargetRef{APIVersion: "apps.openshift.io/v1", Kind: "DeploymentConfig", Name: "web"}
+			bc.Spec.Target.Paths = []string{"/data"}
+			bc.Spec.Target.VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
+		}), stashv1beta1.InvokerInvalid, 0, CondValidationPassed, "spec.target.ref.kind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(tc.bc, pvc.DeepCopy()).WithStatusSubresource(tc.bc).Build()
