@@ -111,7 +111,7 @@ func metricsOptions(o Options) metricsserver.Options {
 func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, error) {
 	scheme := kube.NewScheme()
 	managed := labels.SelectorFromSet(labels.Set{rbac.LabelManagedBy: rbac.ManagedBy})
-	hasSidecar, err := labels.Parse(plan.LabelSidecar)
+	hasSidecar, err := labels.Parse(plan.LabelInjected)
 	if err != nil {
 		return nil, err
 	}

@@ -110,7 +110,7 @@ func waitSidecar(t *testing.T, c client.Client, ns, kind, name string, want bool
 			return err
 		}
 		has := plan.HasSidecar(sidecar.Template(obj))
-		_, labelled := obj.GetLabels()[plan.LabelSidecar]
+		_, labelled := obj.GetLabels()[plan.LabelInjected]
 		if has != want || labelled != want {
 			return fmt.Errorf("sidecar %v, label %v", has, labelled)
 		}
@@ -246,7 +246,7 @@ func TestSidecarWebhookOutageDoesNotBlockWorkloads(t *testing.T) {
 		t.Fatalf("update of a labelled Deployment with the operator down: %v", err)
 	}
 	other := workloadManifest("Deployment", "other", "")
-	other = strings.Replace(other, "metadata: {name: other}", "metadata: {name: other, labels: {stash.appscode.com/backup-sidecar: x}}", 1)
+	other = strings.Replace(other, "metadata: {name: other}", "metadata: {name: other, labels: {stash.appscode.com/injected: x}}", 1)
 	if err := apply(t, c, ns, other); err != nil {
 		t.Fatalf("create of a labelled Deployment with the operator down: %v", err)
 	}

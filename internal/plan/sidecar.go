@@ -26,10 +26,10 @@ const (
 	// ServiceAccountTokenDir is where client-go looks for the in-cluster
 	// token.
 	ServiceAccountTokenDir = "/var/run/secrets/kubernetes.io/serviceaccount"
-	// LabelSidecar marks a workload whose pod template the operator
-	// changed; its value is the invoker's name (LabelValue). The mutating
-	// webhook sees only workloads that carry it.
-	LabelSidecar = "stash.appscode.com/backup-sidecar"
+	// LabelInjected marks a workload whose pod template the operator
+	// changed (a backup sidecar, a restore init container); its value is
+	// "true". The mutating webhook sees only workloads that carry it.
+	LabelInjected = "stash.appscode.com/injected"
 )
 
 // Sidecar is what a workload's backup sidecar is made from.
@@ -42,8 +42,10 @@ type Sidecar struct {
 // SidecarLeaseName is the Lease the pods of a workload take turns on
 // (Stash's lock-<kind>-<name>-backup).
 func SidecarLeaseName(kind, name string) string {
-	return BoundedName("lock-"+strings.ToLower(kind)+"-", name, "-backup", 253)
+	return BoundedName("lock-"+lower(kind)+"-", name, "-backup", 253)
 }
+
+func lower(s string) string { return strings.ToLower(s) }
 
 // SidecarChannelName is the ConfigMap through which the operator hands a
 // BackupConfiguration's sessions to its sidecars and they report back.
@@ -98,21 +100,13 @@ func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
 	if cs := bc.Spec.RuntimeSettings.Container; cs != nil {
 		applyContainerSettings(&c, cs)
 	}
+	workloadUser(&c, &tpl.Spec)
 	volumes := []corev1.Volume{
 		{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: bc.Spec.TempDir.Medium, SizeLimit: bc.Spec.TempDir.SizeLimit}}},
 		{Name: SidecarSecretVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: s.Repository.Spec.Backend.StorageSecretName, DefaultMode: ptr(int32(0o444)),
 		}}},
-		{Name: SidecarTokenVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			DefaultMode: ptr(int32(0o444)),
-			Sources: []corev1.VolumeProjection{
-				{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr(int64(3607))}},
-				{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
-					Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
-				{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
-					{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
-			},
-		}}},
+		{Name: SidecarTokenVolume, VolumeSource: tokenVolume()},
 	}
 	if l := localBackend(s.Repository); l != nil {
 		volumes = append(volumes, corev1.Volume{Name: LocalBackendVolume, VolumeSource: l.VolumeSource})
@@ -120,6 +114,46 @@ func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
 	}
 	tpl.Spec.Containers = append(tpl.Spec.Containers, c)
 	tpl.Spec.Volumes = append(tpl.Spec.Volumes, volumes...)
+}
+
+// workloadUser makes a Stash container of a workload's pod run as the
+// workload does: as the user its first container names, when the pod
+// names none, so it reads and writes the files the application does; as
+// non-root with the runtime's seccomp profile unless the pod runs as root,
+// which the restricted Pod Security Standard asks of every container.
+func workloadUser(c *corev1.Container, p *corev1.PodSpec) {
+	if c.SecurityContext == nil {
+		c.SecurityContext = &corev1.SecurityContext{}
+	}
+	sc := c.SecurityContext
+	if sc.SeccompProfile == nil {
+		sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	}
+	podUser := p.SecurityContext != nil && p.SecurityContext.RunAsUser != nil
+	if !podUser && sc.RunAsUser == nil && len(p.Containers) > 0 {
+		if app := p.Containers[0].SecurityContext; app != nil {
+			sc.RunAsUser, sc.RunAsGroup = app.RunAsUser, app.RunAsGroup
+		}
+	}
+	root := (sc.RunAsUser != nil && *sc.RunAsUser == 0) || (sc.RunAsUser == nil && podUser && *p.SecurityContext.RunAsUser == 0)
+	if !root && sc.RunAsNonRoot == nil {
+		sc.RunAsNonRoot = ptr(true)
+	}
+}
+
+// tokenVolume is a projected API token with the cluster's CA and the
+// pod's namespace, as the kubelet would mount it, for one container.
+func tokenVolume() corev1.VolumeSource {
+	return corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		DefaultMode: ptr(int32(0o444)),
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", ExpirationSeconds: ptr(int64(3607))}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"},
+				Items: []corev1.KeyToPath{{Key: "ca.crt", Path: "ca.crt"}}}},
+			{DownwardAPI: &corev1.DownwardAPIProjection{Items: []corev1.DownwardAPIVolumeFile{
+				{Path: "namespace", FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.namespace"}}}}},
+		},
+	}}
 }
 
 // sidecarVolumes are the volumes InjectSidecar adds.

@@ -139,3 +139,77 @@ func TestSidecarNames(t *testing.T) {
 		t.Errorf("role name %s is %d long", long, len(long))
 	}
 }
+
+func TestSidecarRunsAsTheWorkload(t *testing.T) {
+	s := sidecarFixture()
+	tpl := appTemplate()
+	plan.InjectSidecar(&tpl, s)
+	if sc := tpl.Spec.Containers[1].SecurityContext; sc.RunAsNonRoot != nil && *sc.RunAsNonRoot {
+		t.Errorf("runtime settings ask for root, yet runAsNonRoot is %v: the kubelet would refuse the container", *sc.RunAsNonRoot)
+	}
+	s.Config.Spec.RuntimeSettings.Container = nil
+	tpl = appTemplate()
+	tpl.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptrTo(int64(1000)), RunAsGroup: ptrTo(int64(1000))}
+	plan.InjectSidecar(&tpl, s)
+	sc := tpl.Spec.Containers[1].SecurityContext
+	if sc.RunAsUser == nil || *sc.RunAsUser != 1000 || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.SeccompProfile == nil {
+		t.Errorf("securityContext %+v: want the application's user 1000, non-root, RuntimeDefault seccomp", sc)
+	}
+}
+
+func TestInjectRestoreInit(t *testing.T) {
+	s := sidecarFixture()
+	rs := &stashv1beta1.RestoreSession{ObjectMeta: metav1.ObjectMeta{Name: "app-restore", Namespace: "demo"},
+		Spec: stashv1beta1.RestoreSessionSpec{RestoreTargetSpec: stashv1beta1.RestoreTargetSpec{Target: &stashv1beta1.RestoreTarget{
+			Ref:          stashv1beta1.TargetRef{Kind: "StatefulSet", Name: "db"},
+			VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/source/data"}},
+		}}}}
+	orig := appTemplate()
+	orig.Spec.InitContainers = []corev1.Container{{Name: "migrate", Image: "app"}}
+	tpl := *orig.DeepCopy()
+	plan.InjectSidecar(&tpl, s)
+	withSidecar := *tpl.DeepCopy()
+	ri := plan.RestoreInit{Session: rs, Repository: s.Repository, Image: s.Image}
+	plan.InjectRestoreInit(&tpl, ri)
+	if len(tpl.Spec.InitContainers) != 2 || !plan.IsRestoreInit(tpl.Spec.InitContainers[0]) {
+		t.Fatalf("init containers %+v: want stash-init first", tpl.Spec.InitContainers)
+	}
+	c := tpl.Spec.InitContainers[0]
+	if c.Args[0] != "restore" || c.Args[2] != "--invoker-name=app-restore" || c.Args[5] != "--target-namespace=demo" {
+		t.Errorf("args %v", c.Args)
+	}
+	if sc := c.SecurityContext; *sc.RunAsUser != 0 || len(sc.Capabilities.Add) != 3 || *sc.AllowPrivilegeEscalation {
+		t.Errorf("securityContext %+v: want root with CHOWN, DAC_OVERRIDE, FOWNER only", sc)
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name == "data" && m.ReadOnly {
+			t.Error("the restore mounts its target read-only")
+		}
+	}
+	names := map[string]int{}
+	for _, v := range tpl.Spec.Volumes {
+		names[v.Name]++
+		if names[v.Name] > 1 {
+			t.Errorf("volume %s twice: sidecar and init container must not share names", v.Name)
+		}
+	}
+	again := *tpl.DeepCopy()
+	plan.InjectRestoreInit(&again, ri)
+	if !reflect.DeepEqual(again, tpl) {
+		t.Error("a second injection changed the template")
+	}
+	plan.RemoveRestoreInit(&tpl)
+	if !reflect.DeepEqual(tpl, withSidecar) {
+		t.Error("removing the init container touched the rest of the template")
+	}
+	// A non-root pod (restricted namespaces): its user, no capability.
+	nr := *orig.DeepCopy()
+	nr.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptrTo(true), RunAsUser: ptrTo(int64(1000))}
+	plan.InjectRestoreInit(&nr, ri)
+	if sc := nr.Spec.InitContainers[0].SecurityContext; sc.RunAsUser != nil || len(sc.Capabilities.Add) != 0 || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("securityContext %+v in a non-root pod: want the pod's user, no capability", sc)
+	}
+	if got := plan.RestoreLeaseName("Deployment", "web"); got != "lock-deployment-web-restore" {
+		t.Errorf("lease %s", got)
+	}
+}

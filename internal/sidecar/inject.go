@@ -131,11 +131,11 @@ func Apply(ctx context.Context, r client.Reader, image plan.Image, obj client.Ob
 	before := tpl.DeepCopy()
 	labels := obj.GetLabels()
 	if bc == nil {
-		if !plan.HasSidecar(tpl) && labels[plan.LabelSidecar] == "" {
+		if !plan.HasSidecar(tpl) && labels[plan.LabelInjected] == "" {
 			return false, nil
 		}
 		plan.RemoveSidecar(tpl)
-		delete(labels, plan.LabelSidecar)
+		delete(labels, plan.LabelInjected)
 		obj.SetLabels(labels)
 		return true, nil
 	}
@@ -157,8 +157,8 @@ func Apply(ctx context.Context, r client.Reader, image plan.Image, obj client.Ob
 	if labels == nil {
 		labels = map[string]string{}
 	}
-	if want := plan.LabelValue(bc.Name); labels[plan.LabelSidecar] != want {
-		labels[plan.LabelSidecar] = want
+	if want := plan.LabelValue(bc.Name); labels[plan.LabelInjected] != want {
+		labels[plan.LabelInjected] = want
 		obj.SetLabels(labels)
 		changed = true
 	}

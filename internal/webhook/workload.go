@@ -17,7 +17,7 @@ const WorkloadPath = "/mutate-stash-workload"
 // Workloads re-adds the backup sidecar to a workload whose manifest a user
 // applies again without it, so that the pods do not roll twice (once
 // without the sidecar, once with it when the operator notices). Its
-// configuration selects only workloads carrying plan.LabelSidecar and
+// configuration selects only workloads carrying plan.LabelInjected and
 // ignores failures: an operator outage never blocks a workload, and the
 // workload controller re-adds the sidecar once the operator is back.
 type Workloads struct {
