@@ -30,14 +30,14 @@ func NewRootCommand() *cobra.Command {
 	// Data commands move data to or from a repository; the process is
 	// tuned for them (Execute).
 	data := append([]*cobra.Command{newRepoCommand()}, driverCommands()...)
-	for _, c := range append(data, newBackupPVCCommand(), newRestorePVCCommand()) {
+	for _, c := range append(data, newBackupPVCCommand(), newRestorePVCCommand(), newRunBackupCommand(), newRestoreInitCommand()) {
 		if c.Annotations == nil {
 			c.Annotations = map[string]string{}
 		}
 		c.Annotations[dataCommand] = "true"
 		root.AddCommand(c)
 	}
-	root.AddCommand(newValidateCommand(), newPlanCommand(), newAddonsCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(), newRunBackupCommand(),
+	root.AddCommand(newValidateCommand(), newPlanCommand(), newAddonsCommand(), newUpdateStatusCommand(), newLocalCommand(), newRunHookCommand(),
 		newOperatorCommand(), newCreateBackupSessionCommand(), newTriggerCommand(), newPauseResumeCommand(true), newPauseResumeCommand(false), newDescribeCommand())
 	if IsKubectlPlugin() {
 		root.Use = "kubectl stash"

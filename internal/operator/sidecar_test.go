@@ -537,3 +537,158 @@ func TestSidecarTurnsAreExclusive(t *testing.T) {
 	}
 	release()
 }
+
+func restoreSession(name, kind, target, rules string) string {
+	return fmt.Sprintf(`
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: %s}
+spec:
+  repository: {name: local-repo}
+  target:
+    ref: {kind: %s, name: %s}
+    volumeMounts: [{name: data, mountPath: /source/data}]
+    rules: %s
+`, name, kind, target, rules)
+}
+
+func runRestoreInit(t *testing.T, ns, rs, kind, target, pod, secrets string) error {
+	t.Helper()
+	admin := newClient(t)
+	p := get(t, admin, ns, pod, &corev1.Pod{})
+	cfg := rest.CopyConfig(api.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":default",
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: admin.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &sidecar.RestoreRunner{Client: c, Namespace: ns, Session: rs, Kind: kind, Name: target, Pod: pod, PodUID: string(p.UID),
+		SecretDir: secrets, ScratchDir: t.TempDir(), LeaseDuration: 6 * time.Second, Poll: 200 * time.Millisecond, Wait: 20 * time.Second,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return r.Run(ctx)
+}
+
+func waitRestore(t *testing.T, c client.Client, ns, name string, want stashv1beta1.RestorePhase) *stashv1beta1.RestoreSession {
+	t.Helper()
+	rs := &stashv1beta1.RestoreSession{}
+	eventually(t, time.Minute, "RestoreSession "+string(want), func() error {
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, rs); err != nil {
+			return err
+		}
+		if rs.Status.Phase != want {
+			return fmt.Errorf("phase %q: %+v", rs.Status.Phase, rs.Status)
+		}
+		return nil
+	})
+	return rs
+}
+
+func waitInit(t *testing.T, c client.Client, ns, kind, name string, want bool) {
+	t.Helper()
+	eventually(t, 20*time.Second, fmt.Sprintf("%s %s init container present=%v", kind, name, want), func() error {
+		obj := sidecar.NewWorkload(kind)
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+			return err
+		}
+		if got := plan.HasRestoreInit(sidecar.Template(obj)); got != want {
+			return fmt.Errorf("init container %v", got)
+		}
+		return nil
+	})
+}
+
+// TestRestoreInitContainerStatefulSet: a RestoreSession into a
+// StatefulSet puts stash-init into its template; each pod restores its
+// host once (a restart goes on without restoring again), a failed host
+// keeps its pod from starting, and deleting the RestoreSession takes the
+// init container out.
+func TestRestoreInitContainerStatefulSet(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	repoDir, data := t.TempDir(), t.TempDir()
+	files := map[string]string{"a.txt": "first", "sub/b.txt": "second"}
+	for name, content := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(data, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(data, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("a.txt", filepath.Join(data, "link")); err != nil {
+		t.Fatal(err)
+	}
+	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	sts := strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 2", 1)
+	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+sts+"---"+bc)
+	waitSidecar(t, c, ns, "StatefulSet", "db", true)
+	waitReady(t, c, ns, "db-backup")
+	secrets := secretDir(t)
+	s0 := startSidecar(t, ns, "db-backup", "StatefulSet", "db", "db-0", "node-a", secrets)
+	s1 := startSidecar(t, ns, "db-backup", "StatefulSet", "db", "db-1", "node-a", secrets)
+	waitSessionWithin(t, c, ns, createSession(t, c, ns, "db-backup"), stashv1beta1.BackupSessionSucceeded, time.Minute)
+	s0.stop()
+	s1.stop()
+
+	// The data changes: a file removed, one rewritten, the link gone.
+	if err := os.Remove(filepath.Join(data, "sub/b.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(data, "link")); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, c, ns, restoreSession("db-restore", "StatefulSet", "db", "[{snapshots: [latest]}]"))
+	waitInit(t, c, ns, "StatefulSet", "db", true)
+	for _, pod := range []string{"db-0", "db-1"} {
+		if err := runRestoreInit(t, ns, "db-restore", "StatefulSet", "db", pod, secrets); err != nil {
+			t.Fatalf("%s: %v", pod, err)
+		}
+	}
+	rs := waitRestore(t, c, ns, "db-restore", stashv1beta1.RestoreSucceeded)
+	if len(rs.Status.Stats) != 2 {
+		t.Errorf("stats %+v: want host-0 and host-1", rs.Status.Stats)
+	}
+	for name, content := range files {
+		b, err := os.ReadFile(filepath.Join(data, name))
+		if err != nil || string(b) != content {
+			t.Errorf("%s: %q, %v; want %q restored", name, b, err, content)
+		}
+		if fi, err := os.Stat(filepath.Join(data, name)); err == nil && fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600 restored", name, fi.Mode().Perm())
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(data, "link")); err != nil || l != "a.txt" {
+		t.Errorf("symlink: %q, %v", l, err)
+	}
+	// A pod that starts again goes on without restoring over new data.
+	if err := os.WriteFile(filepath.Join(data, "a.txt"), []byte("written after the restore"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := runRestoreInit(t, ns, "db-restore", "StatefulSet", "db", "db-0", secrets); err != nil {
+		t.Fatalf("a restarted pod: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(data, "a.txt")); string(b) != "written after the restore" {
+		t.Errorf("a restarted pod restored again: a.txt is %q", b)
+	}
+	if err := c.Delete(context.Background(), rs); err != nil {
+		t.Fatal(err)
+	}
+	waitInit(t, c, ns, "StatefulSet", "db", false)
+
+	// A restore that fails keeps the pod from starting, every time.
+	mustApply(t, c, ns, restoreSession("bad-restore", "StatefulSet", "db", "[{snapshots: [0123456789abcdef]}]"))
+	waitInit(t, c, ns, "StatefulSet", "db", true)
+	for i := 0; i < 2; i++ {
+		err := runRestoreInit(t, ns, "bad-restore", "StatefulSet", "db", "db-0", secrets)
+		if err == nil || !strings.Contains(err.Error(), "restore failed") {
+			t.Errorf("attempt %d of a failing restore: %v, want it to fail", i+1, err)
+		}
+	}
+}

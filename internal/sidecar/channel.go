@@ -178,8 +178,12 @@ func (st State) FinalStats() []stashv1beta1.HostBackupStats {
 			out = append(out, r.Stats)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
+	sortByHost(out, func(s stashv1beta1.HostBackupStats) string { return s.Hostname })
 	return out
+}
+
+func sortByHost[T any](s []T, host func(T) string) {
+	sort.Slice(s, func(i, j int) bool { return host(s[i]) < host(s[j]) })
 }
 
 // Done reports whether every host of the session is done and, when all

@@ -113,60 +113,115 @@ func Targets(bc *stashv1beta1.BackupConfiguration, kind, namespace, name string)
 	return ns == namespace && bc.Namespace == namespace
 }
 
+// RestoreInvoker finds the RestoreSession that restores a workload by
+// init container: one without a Task whose target is the workload, which
+// the operator has planned (Running or finished; an init container waits
+// for no plan). The oldest wins.
+func RestoreInvoker(ctx context.Context, r client.Reader, kind, namespace, name string) (*stashv1beta1.RestoreSession, error) {
+	var list stashv1beta1.RestoreSessionList
+	if err := r.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("list RestoreSessions of namespace %s: %w", namespace, err)
+	}
+	var found []stashv1beta1.RestoreSession
+	for _, rs := range list.Items {
+		t := rs.Spec.Target
+		if rs.Spec.Task.Name != "" || t == nil || t.Ref.Kind != kind || t.Ref.Name != name || !rs.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if t.Ref.Namespace != "" && t.Ref.Namespace != namespace {
+			continue
+		}
+		switch rs.Status.Phase {
+		case stashv1beta1.RestoreRunning, stashv1beta1.RestoreSucceeded, stashv1beta1.RestoreFailed:
+			found = append(found, rs)
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	sort.Slice(found, func(i, j int) bool {
+		a, b := found[i].CreationTimestamp, found[j].CreationTimestamp
+		if !a.Equal(&b) {
+			return a.Before(&b)
+		}
+		return found[i].Name < found[j].Name
+	})
+	return &found[0], nil
+}
+
 // Apply brings a workload's pod template and labels to what they should
-// be: with the sidecar of the BackupConfiguration that backs it up, or
-// without any. It changes obj in place and reports whether anything
-// changed. A workload whose BackupConfiguration's Repository is not found
-// keeps what it has (no rollout for a Repository that is briefly gone).
+// be: with the backup sidecar of the BackupConfiguration that backs it up
+// and the init container of the RestoreSession that restores it, or
+// without them. It changes obj in place and reports whether anything
+// changed. What an invoker whose Repository is not found would inject is
+// left as it is (no rollout for a Repository that is briefly gone).
 func Apply(ctx context.Context, r client.Reader, image plan.Image, obj client.Object) (bool, error) {
 	kind := KindOf(obj)
 	tpl := Template(obj)
 	if kind == "" || tpl == nil {
 		return false, nil
 	}
-	bc, err := Invoker(ctx, r, kind, obj.GetNamespace(), obj.GetName())
+	ns := obj.GetNamespace()
+	before := tpl.DeepCopy()
+	bc, err := Invoker(ctx, r, kind, ns, obj.GetName())
 	if err != nil {
 		return false, err
 	}
-	before := tpl.DeepCopy()
-	labels := obj.GetLabels()
 	if bc == nil {
-		if !plan.HasSidecar(tpl) && labels[plan.LabelInjected] == "" {
-			return false, nil
-		}
 		plan.RemoveSidecar(tpl)
-		delete(labels, plan.LabelInjected)
-		obj.SetLabels(labels)
-		return true, nil
+	} else if repo, err := sameNamespaceRepository(ctx, r, ns, bc.Spec.Repository); err != nil {
+		return false, err
+	} else if repo != nil {
+		plan.InjectSidecar(tpl, plan.Sidecar{Config: bc, Repository: repo, Image: image})
 	}
-	repo := &stashv1alpha1.Repository{}
-	if err := r.Get(ctx, client.ObjectKey{Namespace: bc.Namespace, Name: bc.Spec.Repository.Name}, repo); err != nil {
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		return false, fmt.Errorf("get Repository %s/%s: %w", bc.Namespace, bc.Spec.Repository.Name, err)
+	rs, err := RestoreInvoker(ctx, r, kind, ns, obj.GetName())
+	if err != nil {
+		return false, err
 	}
-	if bc.Spec.Repository.Namespace != "" && bc.Spec.Repository.Namespace != bc.Namespace {
-		// The sidecar mounts the Repository's Secret, which only a
-		// Repository of the workload's namespace can offer; validation
-		// says so on the BackupConfiguration.
-		return false, nil
+	if rs == nil {
+		plan.RemoveRestoreInit(tpl)
+	} else if repo, err := sameNamespaceRepository(ctx, r, ns, rs.Spec.Repository); err != nil {
+		return false, err
+	} else if repo != nil {
+		plan.InjectRestoreInit(tpl, plan.RestoreInit{Session: rs, Repository: repo, Image: image})
 	}
-	plan.InjectSidecar(tpl, plan.Sidecar{Config: bc, Repository: repo, Image: image})
 	changed := !Covers(tpl, before)
-	if labels == nil {
-		labels = map[string]string{}
+	if !changed {
+		// Keep the API server's defaults of what was injected before.
+		*tpl = *before
 	}
-	if want := plan.LabelValue(bc.Name); labels[plan.LabelInjected] != want {
-		labels[plan.LabelInjected] = want
+	labels := obj.GetLabels()
+	injected := plan.HasSidecar(tpl) || plan.HasRestoreInit(tpl)
+	if _, has := labels[plan.LabelInjected]; has != injected {
+		if injected {
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			labels[plan.LabelInjected] = "true"
+		} else {
+			delete(labels, plan.LabelInjected)
+		}
 		obj.SetLabels(labels)
 		changed = true
 	}
-	if !changed {
-		// Keep the API server's defaults of the sidecar as they are.
-		*tpl = *before
-	}
 	return changed, nil
+}
+
+// sameNamespaceRepository reads an invoker's Repository when it is in the
+// workload's namespace (a mounted Secret cannot cross namespaces; the
+// invoker is Invalid otherwise); nil when it is not there.
+func sameNamespaceRepository(ctx context.Context, r client.Reader, ns string, ref stashv1beta1.ObjectReference) (*stashv1alpha1.Repository, error) {
+	if ref.Namespace != "" && ref.Namespace != ns {
+		return nil, nil
+	}
+	repo := &stashv1alpha1.Repository{}
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ref.Name}, repo); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get Repository %s/%s: %w", ns, ref.Name, err)
+	}
+	return repo, nil
 }
 
 // Covers reports whether every field set in want holds the same value in

@@ -336,6 +336,19 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 	}
 	errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
 	errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, rs.Namespace, l), true, rs.Spec.Task, planCatalog(l))...)
+	if workload && rs.Spec.Task.Name == "" {
+		if len(t.VolumeMounts) == 0 {
+			errs = append(errs, field.Required(spec.Child("target", "volumeMounts"), "mount the workload's volumes to restore into the init container (name and mountPath, as in the workload's container)"))
+		}
+		if t.Ref.Namespace != "" && t.Ref.Namespace != rs.Namespace {
+			errs = append(errs, field.Invalid(spec.Child("target", "ref", "namespace"), t.Ref.Namespace,
+				"a workload restored by init container must be in the RestoreSession's namespace "+rs.Namespace))
+		}
+		if ns := rs.Spec.Repository.Namespace; ns != "" && ns != rs.Namespace {
+			errs = append(errs, field.Invalid(spec.Child("repository", "namespace"), ns,
+				"the init container mounts the Repository's storage Secret, which cannot cross namespaces: use a Repository in namespace "+rs.Namespace))
+		}
+	}
 	rulesPath := spec.Child("target", "rules")
 	rules := t.Rules
 	if len(rules) == 0 && len(rs.Spec.Rules) > 0 {

@@ -32,6 +32,7 @@ import (
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/metrics"
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/sidecar"
 	"github.com/stash-backup/stash/internal/status"
 	"github.com/stash-backup/stash/internal/validation"
 )
@@ -60,6 +61,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&stashv1beta1.RestoreSession{}).
 		Owns(&batchv1.Job{}).
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(controller.SessionOfPod(mgr.GetClient(), "RestoreSession"))).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(sessionOfChannel)).
 		Named("restoresession").
 		Complete(r)
 }
@@ -82,6 +84,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			return ctrl.Result{}, nil
 		}
 	case stashv1beta1.RestoreRunning:
+		if isInitSession(rs) {
+			return r.trackInit(ctx, rs)
+		}
 		return r.track(ctx, rs)
 	}
 	return r.start(ctx, rs)
@@ -153,6 +158,9 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		r.cond(st, rs.Generation, CondValidationPassed, false, "ResourceValidationFailed", err.Error())
 		st.Phase = stashv1beta1.RestoreInvalid
 		return ctrl.Result{}, r.setStatus(ctx, rs, *st)
+	}
+	if t := rs.Spec.Target; t != nil && rs.Spec.Task.Name == "" && sidecar.NewWorkload(t.Ref.Kind) != nil {
+		return r.startInit(ctx, rs, st, repo)
 	}
 	var ab *appcatalogv1alpha1.AppBinding
 	var ref stashv1beta1.TargetRef

@@ -1,9 +1,11 @@
 // Package workload reconciles the workloads backed up by sidecar
 // (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController):
 // it adds the backup sidecar to the pod template of a workload that a
-// BackupConfiguration targets without a Task and removes it when none
-// does, and keeps what the sidecar needs (its Role, bound to the
-// workload's ServiceAccount; its channel ConfigMap; its Lease).
+// BackupConfiguration targets without a Task, and the restore init
+// container while a RestoreSession restores it, and removes them when
+// their invoker goes; it keeps what the sidecar needs (its Role, bound to
+// the workload's ServiceAccount; its channel ConfigMap; its Lease). The
+// RestoreSession reconciler makes the init container's.
 package workload
 
 import (
@@ -48,6 +50,13 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		}
 		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: bc.Namespace, Name: bc.Spec.Target.Ref.Name}}}
 	})
+	byRestore := handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+		rs, ok := o.(*stashv1beta1.RestoreSession)
+		if !ok || rs.Spec.Target == nil || rs.Spec.Target.Ref.Kind != r.Kind {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: rs.Namespace, Name: rs.Spec.Target.Ref.Name}}}
+	})
 	byRepository := handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		var list stashv1beta1.BackupConfigurationList
 		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
@@ -64,6 +73,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(sidecar.NewWorkload(r.Kind)).
 		Watches(&stashv1beta1.BackupConfiguration{}, byInvoker).
+		Watches(&stashv1beta1.RestoreSession{}, byRestore).
 		Watches(&stashv1alpha1.Repository{}, byRepository).
 		Named("workload-" + strings.ToLower(r.Kind)).
 		Complete(r)
