@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -33,6 +35,14 @@ func newRunBackupCommand() *cobra.Command {
 			}
 			r.Client, r.Namespace = c, ns
 			r.Pod, r.PodUID, r.Node = os.Getenv("POD_NAME"), os.Getenv("POD_UID"), os.Getenv("NODE_NAME")
+			// Exec hooks run in the application's container of this pod.
+			r.Exec = func(ctx context.Context, container string, argv []string, out io.Writer) error {
+				cfg, err := config.GetConfig()
+				if err != nil {
+					return err
+				}
+				return kube.PodExec(ctx, cfg, r.Namespace, r.Pod, container, argv, out)
+			}
 			return r.Run(cmd.Context())
 		},
 	}

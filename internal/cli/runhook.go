@@ -1,8 +1,18 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/kube"
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +33,9 @@ func newRunHookCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
-				return errors.New("no object source: outside a cluster pass -f with the manifests holding the invoker")
+				// In a cluster: the invoker and the session from the API,
+				// exec hooks in the target's pod through pods/exec.
+				return runHookInCluster(cmd.Context(), h)
 			}
 			set, err := manifest.Load(files...)
 			if err != nil {
@@ -42,7 +54,7 @@ func newRunHookCommand() *cobra.Command {
 					return nil
 				}
 			}
-			return step.RunHook(cmd.Context(), set, h)
+			return step.RunHook(cmd.Context(), step.ManifestInvokers{Set: set}, h)
 		},
 	}
 	fl := cmd.Flags()
@@ -56,6 +68,52 @@ func newRunHookCommand() *cobra.Command {
 	fl.StringVar(&h.TargetName, "target-name", "", "name of the target")
 	fl.String("hostname", "", "host of the session")
 	fl.StringVar(&stateDir, "state-dir", os.Getenv("STASH_STATE_DIR"), "outside a cluster: the local runtime's state directory, which holds the session's status")
-	fl.StringSliceVarP(&files, "filename", "f", nil, "outside a cluster: manifests holding the invoker")
+	fl.StringSliceVarP(&files, "filename", "f", nil, "outside a cluster: manifests holding the invoker (in a cluster, it is read from the API)")
 	return cmd
+}
+
+// runHookInCluster runs a hook of a job-model session from its hook
+// container: the invoker and the session's status come from the API, and
+// an exec hook runs in the target's pod (the database's, or the one that
+// mounts the claim), which HTTP and TCP hooks without a host reach too.
+func runHookInCluster(ctx context.Context, h step.Hook) error {
+	cfg, err := config.GetConfig()
+	if err != nil {
+		return fmt.Errorf("connect to Kubernetes: %w (outside a cluster pass -f with the manifests holding the invoker)", err)
+	}
+	cfg.UserAgent = "stash/" + Version
+	c, err := client.New(cfg, client.Options{Scheme: kube.NewScheme()})
+	if err != nil {
+		return fmt.Errorf("connect to Kubernetes: %w", err)
+	}
+	h.SessionStatus = func(kind, ns, name string) []byte {
+		var obj client.Object = &stashv1beta1.BackupSession{}
+		if kind == "RestoreSession" {
+			obj = &stashv1beta1.RestoreSession{}
+		}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+			return nil
+		}
+		var st any
+		switch o := obj.(type) {
+		case *stashv1beta1.BackupSession:
+			st = o.Status
+		case *stashv1beta1.RestoreSession:
+			st = o.Status
+		}
+		b, _ := json.Marshal(st)
+		return b
+	}
+	pod := func() (*corev1.Pod, error) { return kube.TargetPod(ctx, c, h.Namespace, h.TargetKind, h.TargetName) }
+	h.Target.Exec = func(ctx context.Context, container string, argv []string, out io.Writer) error {
+		p, err := pod()
+		if err != nil {
+			return err
+		}
+		return kube.PodExec(ctx, cfg, p.Namespace, p.Name, container, argv, out)
+	}
+	if p, err := pod(); err == nil {
+		h.Target.Host = p.Status.PodIP
+	}
+	return step.RunHook(ctx, step.KubeInvokers{Reader: c}, h)
 }

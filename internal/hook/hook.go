@@ -73,9 +73,23 @@ func port(p intstr.IntOrString) (string, error) {
 	return "", fmt.Errorf("port %q: a named port needs a pod; give a number", p.StrVal)
 }
 
-// Execute runs a hook. host replaces an empty host (outside a cluster,
-// the target runs on this machine: 127.0.0.1).
-func Execute(ctx context.Context, h *stashv1beta1.Handler, sum Summary, host string, out io.Writer) error {
+// ExecFunc runs an exec hook's command in a container of the target's
+// pod (in a cluster, through pods/exec), writing its output to out.
+type ExecFunc func(ctx context.Context, container string, argv []string, out io.Writer) error
+
+// Target is where a hook acts.
+type Target struct {
+	// Host replaces an empty host of an HTTP or TCP hook (outside a
+	// cluster the target runs on this machine: 127.0.0.1; in a cluster,
+	// the target pod's IP).
+	Host string
+	// Exec runs exec hooks; nil runs them as processes here (the local
+	// runtime, where the target runs on this machine).
+	Exec ExecFunc
+}
+
+// Execute runs a hook.
+func Execute(ctx context.Context, h *stashv1beta1.Handler, sum Summary, target Target, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	switch {
@@ -91,16 +105,23 @@ func Execute(ctx context.Context, h *stashv1beta1.Handler, sum Summary, host str
 			}
 			args[i] = r
 		}
-		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		var buf bytes.Buffer
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(out, &buf), io.MultiWriter(out, &buf)
-		if err := runCommand(cmd); err != nil {
+		w := io.MultiWriter(out, &buf)
+		var err error
+		if target.Exec != nil {
+			err = target.Exec(ctx, h.ContainerName, args, w)
+		} else {
+			cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+			cmd.Stdout, cmd.Stderr = w, w
+			err = runCommand(cmd)
+		}
+		if err != nil {
 			return fmt.Errorf("exec hook %q failed: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(lastBytes(buf.Bytes(), 2000)))
 		}
 		return nil
 	case h.HTTPGet != nil:
 		g := h.HTTPGet
-		u, err := hookURL(string(g.Scheme), g.Host, host, g.Port, g.Path)
+		u, err := hookURL(string(g.Scheme), g.Host, target.Host, g.Port, g.Path)
 		if err != nil {
 			return err
 		}
@@ -114,7 +135,7 @@ func Execute(ctx context.Context, h *stashv1beta1.Handler, sum Summary, host str
 		return do(req)
 	case h.HTTPPost != nil:
 		p := h.HTTPPost
-		u, err := hookURL(string(p.Scheme), p.Host, host, p.Port, p.Path)
+		u, err := hookURL(string(p.Scheme), p.Host, target.Host, p.Port, p.Path)
 		if err != nil {
 			return err
 		}
@@ -153,7 +174,7 @@ func Execute(ctx context.Context, h *stashv1beta1.Handler, sum Summary, host str
 	case h.TCPSocket != nil:
 		hst := h.TCPSocket.Host
 		if hst == "" {
-			hst = host
+			hst = target.Host
 		}
 		pt, err := port(h.TCPSocket.Port)
 		if err != nil {

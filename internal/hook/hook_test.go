@@ -29,18 +29,18 @@ func summary() Summary {
 func TestExecHook(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "marker")
 	h := &stashv1beta1.Handler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo '{{.Name}} {{.Status.Phase}}' > " + out}}}
-	if err := Execute(context.Background(), h, summary(), "127.0.0.1", io.Discard); err != nil {
+	if err := Execute(context.Background(), h, summary(), Target{Host: "127.0.0.1"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(out); string(b) != "db-backup-1 Failed\n" {
 		t.Errorf("rendered %q", b)
 	}
 	bad := &stashv1beta1.Handler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "echo oops >&2; exit 3"}}}
-	if err := Execute(context.Background(), bad, summary(), "", io.Discard); err == nil || !strings.Contains(err.Error(), "oops") {
+	if err := Execute(context.Background(), bad, summary(), Target{}, io.Discard); err == nil || !strings.Contains(err.Error(), "oops") {
 		t.Errorf("failing hook: %v", err)
 	}
 	tmpl := &stashv1beta1.Handler{Exec: &corev1.ExecAction{Command: []string{"echo", "{{.Nope}}"}}}
-	if err := Execute(context.Background(), tmpl, summary(), "", io.Discard); err == nil || !strings.Contains(err.Error(), "Nope") {
+	if err := Execute(context.Background(), tmpl, summary(), Target{}, io.Discard); err == nil || !strings.Contains(err.Error(), "Nope") {
 		t.Errorf("bad template: %v", err)
 	}
 }
@@ -61,18 +61,18 @@ func TestHTTPHooks(t *testing.T) {
 		Path: "/notify", Port: intstr.FromInt(port), HTTPHeaders: []corev1.HTTPHeader{{Name: "X-Token", Value: "t"}},
 		Body: `{"text": "{{.Invoker.Name}}: {{.Status.Phase}} ({{.Status.Error}})"}`,
 	}}
-	if err := Execute(context.Background(), post, summary(), "127.0.0.1", io.Discard); err != nil {
+	if err := Execute(context.Background(), post, summary(), Target{Host: "127.0.0.1"}, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	get := &stashv1beta1.Handler{HTTPGet: &corev1.HTTPGetAction{Path: "fail", Port: intstr.FromString(p)}}
-	if err := Execute(context.Background(), get, summary(), "127.0.0.1", io.Discard); err == nil || !strings.Contains(err.Error(), "502") {
+	if err := Execute(context.Background(), get, summary(), Target{Host: "127.0.0.1"}, io.Discard); err == nil || !strings.Contains(err.Error(), "502") {
 		t.Errorf("failing GET: %v", err)
 	}
 	if len(got) != 2 || got[0] != `POST /notify t {"text": "db-backup: Failed (pg_dumpall failed)"}` || !strings.HasPrefix(got[1], "GET /fail") {
 		t.Errorf("server saw %q", got)
 	}
 	tcp := &stashv1beta1.Handler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt(port)}}
-	if err := Execute(context.Background(), tcp, summary(), "127.0.0.1", io.Discard); err != nil {
+	if err := Execute(context.Background(), tcp, summary(), Target{Host: "127.0.0.1"}, io.Discard); err != nil {
 		t.Errorf("tcp: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -690,5 +691,64 @@ func TestRestoreInitContainerStatefulSet(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "restore failed") {
 			t.Errorf("attempt %d of a failing restore: %v, want it to fail", i+1, err)
 		}
+	}
+}
+
+// TestPVCBackupJobFollowsReadWriteOnceClaim: a pvc-backup Job for a
+// ReadWriteOnce claim that a pod mounts runs on that pod's node; a
+// ReadWriteOncePod claim is refused, pointing to the sidecar model.
+func TestPVCBackupJobFollowsReadWriteOnceClaim(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	ctx := context.Background()
+	claim := func(name, mode string) string {
+		return fmt.Sprintf(`
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: %s}
+spec:
+  accessModes: [%s]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: %s-backup}
+spec:
+  schedule: "*/5 * * * *"
+  task: {name: pvc-backup}
+  repository: {name: s3-repo}
+  target:
+    ref: {apiVersion: v1, kind: PersistentVolumeClaim, name: %s}
+    paths: [/data]
+    volumeMounts: [{name: data, mountPath: /data}]
+  retentionPolicy: {name: keep-last-5, keepLast: 5, prune: true}
+`, name, mode, name, name)
+	}
+	mustApply(t, c, ns, fixtures+"---"+claim("rwo", "ReadWriteOnce")+"---"+claim("rwop", "ReadWriteOncePod"))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: corev1.PodSpec{
+		NodeName:   "node-x",
+		Containers: []corev1.Container{{Name: "app", Image: "busybox"}},
+		Volumes:    []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "rwo"}}}},
+	}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, c, ns, "rwo-backup")
+	waitReady(t, c, ns, "rwop-backup")
+	name := createSession(t, c, ns, "rwo-backup")
+	job := &batchv1.Job{}
+	eventually(t, 20*time.Second, "backup Job", func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: plan.BackupJobName(name)}, job)
+	})
+	aff := job.Spec.Template.Spec.Affinity
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil ||
+		fmt.Sprint(aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms) != fmt.Sprint([]corev1.NodeSelectorTerm{{MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{"node-x"}}}}}) {
+		t.Errorf("affinity %+v: want the Job on node-x, where the claim is attached", aff)
+	}
+	bad := createSession(t, c, ns, "rwop-backup")
+	bs := waitSession(t, c, ns, bad, stashv1beta1.BackupSessionFailed)
+	if msg := bs.Status.Targets[0].Stats[0].Error; !strings.Contains(msg, "ReadWriteOncePod") || !strings.Contains(msg, "sidecar") {
+		t.Errorf("error %q: want it to name ReadWriteOncePod and the sidecar model", msg)
 	}
 }

@@ -101,6 +101,11 @@ func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
 		applyContainerSettings(&c, cs)
 	}
 	workloadUser(&c, &tpl.Spec)
+	if sc := c.SecurityContext; sc.RunAsUser != nil && *sc.RunAsUser == 0 && sc.Capabilities != nil && len(sc.Capabilities.Add) == 0 {
+		// Root is asked for to read every owner's files (Stash's advice);
+		// without this capability root reads only its own.
+		sc.Capabilities.Add = []corev1.Capability{"DAC_READ_SEARCH"}
+	}
 	volumes := []corev1.Volume{
 		{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: bc.Spec.TempDir.Medium, SizeLimit: bc.Spec.TempDir.SizeLimit}}},
 		{Name: SidecarSecretVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{

@@ -81,7 +81,7 @@ func TestInjectSidecar(t *testing.T) {
 		}
 	}
 	if sc := c.SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 0 || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
-		sc.Capabilities == nil || len(sc.Capabilities.Add) != 0 {
+		sc.Capabilities == nil || len(sc.Capabilities.Add) != 1 || sc.Capabilities.Add[0] != "DAC_READ_SEARCH" {
 		t.Errorf("securityContext %+v: want the runtime settings' user over the hardened default", sc)
 	}
 	// Injecting again, or over a template that has it, changes nothing.

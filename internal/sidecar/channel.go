@@ -66,6 +66,13 @@ type Session struct {
 	// Deadline is when the operator fails the session; a host that has
 	// not started by then does not start.
 	Deadline metav1.Time `json:"deadline"`
+	// Hooks run in each host's pod around its backup; Container is the
+	// application container an exec hook that names none runs in, and
+	// FinalRetry whether a failure here is the session's last try (for
+	// executionPolicy onFinalRetryFailure).
+	Hooks      *stashv1beta1.BackupHooks `json:"hooks,omitempty"`
+	Container  string                    `json:"container,omitempty"`
+	FinalRetry bool                      `json:"finalRetry,omitempty"`
 }
 
 // Result is one host's report for a session.

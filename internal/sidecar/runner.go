@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/hook"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/source"
 	"github.com/stash-backup/stash/internal/step"
@@ -46,6 +48,9 @@ type Runner struct {
 	// channel); Resync bounds a channel watch.
 	Poll, Resync time.Duration
 	Log          *slog.Logger
+	// Exec runs an exec hook's command in a container of this pod (in a
+	// cluster, through pods/exec); nil runs it here, in the sidecar.
+	Exec hook.ExecFunc
 }
 
 func (r *Runner) defaults() {
@@ -168,7 +173,19 @@ func (r *Runner) Handle(ctx context.Context, cm *corev1.ConfigMap) error {
 		return err
 	}
 	r.Log.Info("backing up", "session", s.Name, "host", host, "paths", s.Paths)
-	res, ret := r.backup(turnCtx, s, host)
+	var (
+		res Result
+		ret *step.RetentionOutput
+	)
+	if err := r.hook(turnCtx, s, "preBackup", host, ""); err != nil {
+		res = Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID, Stats: stashv1beta1.HostBackupStats{Hostname: host, Phase: PhaseFailed, Error: err.Error()}}
+	} else {
+		res, ret = r.backup(turnCtx, s, host)
+		if err := r.hook(turnCtx, s, "postBackup", host, res.Stats.Phase); err != nil {
+			res.Stats.Phase = PhaseFailed
+			res.Stats.Error = strings.TrimPrefix(res.Stats.Error+"; "+err.Error(), "; ")
+		}
+	}
 	if cause := context.Cause(turnCtx); cause != nil && ctx.Err() == nil && res.Stats.Phase != PhaseSucceeded {
 		res.Stats.Phase, res.Stats.Error = PhaseFailed, cause.Error()
 	}
@@ -196,6 +213,51 @@ func (r *Runner) Handle(ctx context.Context, cm *corev1.ConfigMap) error {
 		}
 		return true, SetResult(cm, res)
 	})
+}
+
+// hook runs the session's preBackup or postBackup hook, if it has one,
+// in this pod: exec hooks in the application's container, HTTP and TCP
+// hooks without a host on the pod's loopback, which the application
+// shares. A postBackup hook follows its executionPolicy with this host's
+// outcome.
+func (r *Runner) hook(ctx context.Context, s *Session, typ, host string, phase stashv1beta1.HostPhase) error {
+	if s.Hooks == nil {
+		return nil
+	}
+	var h *stashv1beta1.Handler
+	switch {
+	case typ == "preBackup":
+		h = s.Hooks.PreBackup
+	case s.Hooks.PostBackup != nil:
+		if !hook.ShouldRun(s.Hooks.PostBackup.ExecutionPolicy, string(phase), s.FinalRetry) {
+			return nil
+		}
+		h = &s.Hooks.PostBackup.Handler
+	}
+	if h == nil {
+		return nil
+	}
+	var sum hook.Summary
+	sum.Name, sum.Namespace = s.Name, r.Namespace
+	sum.Invoker.Kind, sum.Invoker.Name = "BackupConfiguration", s.Invoker
+	sum.Target.Kind, sum.Target.Name = s.Target.Kind, s.Target.Name
+	sum.Status.Phase = string(phase)
+	target := hook.Target{Host: "127.0.0.1"}
+	if r.Exec != nil {
+		target.Exec = func(ctx context.Context, container string, argv []string, out io.Writer) error {
+			if container == "" {
+				container = s.Container
+			}
+			return r.Exec(ctx, container, argv, out)
+		}
+	}
+	var out strings.Builder
+	err := hook.Execute(ctx, h, sum, target, &out)
+	r.Log.Info("hook", "type", typ, "host", host, "output", strings.TrimSpace(out.String()), "error", err)
+	if err != nil {
+		return fmt.Errorf("%s hook: %w", typ, err)
+	}
+	return nil
 }
 
 func allSucceeded(st State, except string) bool {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/hook"
 	"github.com/stash-backup/stash/internal/manifest"
@@ -27,10 +29,63 @@ type Hook struct {
 	SessionStatus func(kind, namespace, name string) []byte
 	// Log receives what the hook prints (default: standard error).
 	Log io.Writer
+	// Target is where the hook acts: its host and, in a cluster, how an
+	// exec hook reaches the target's pod. The zero Target is this
+	// machine (the local runtime).
+	Target hook.Target
 }
 
-// RunHook runs an invoker's hook, as the manifests in set define it.
-func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
+// Invokers finds the invoker whose hook runs: in manifests (the local
+// runtime) or in the cluster.
+type Invokers interface {
+	BackupConfiguration(ctx context.Context, namespace, name string) (*stashv1beta1.BackupConfiguration, error)
+	RestoreSession(ctx context.Context, namespace, name string) (*stashv1beta1.RestoreSession, error)
+}
+
+// ManifestInvokers finds invokers in manifest files.
+type ManifestInvokers struct{ Set *manifest.Set }
+
+// BackupConfiguration implements Invokers.
+func (m ManifestInvokers) BackupConfiguration(_ context.Context, ns, name string) (*stashv1beta1.BackupConfiguration, error) {
+	bc, ok := m.Set.BackupConfigurations[manifest.Key(ns, name)]
+	if !ok {
+		return nil, fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(ns, name))
+	}
+	return bc, nil
+}
+
+// RestoreSession implements Invokers.
+func (m ManifestInvokers) RestoreSession(_ context.Context, ns, name string) (*stashv1beta1.RestoreSession, error) {
+	rs, ok := m.Set.RestoreSessions[manifest.Key(ns, name)]
+	if !ok {
+		return nil, fmt.Errorf("RestoreSession %s not found in the manifests", manifest.Key(ns, name))
+	}
+	return rs, nil
+}
+
+// KubeInvokers finds invokers in the cluster.
+type KubeInvokers struct{ Reader client.Reader }
+
+// BackupConfiguration implements Invokers.
+func (k KubeInvokers) BackupConfiguration(ctx context.Context, ns, name string) (*stashv1beta1.BackupConfiguration, error) {
+	bc := &stashv1beta1.BackupConfiguration{}
+	if err := k.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, bc); err != nil {
+		return nil, fmt.Errorf("BackupConfiguration %s/%s: %w", ns, name, err)
+	}
+	return bc, nil
+}
+
+// RestoreSession implements Invokers.
+func (k KubeInvokers) RestoreSession(ctx context.Context, ns, name string) (*stashv1beta1.RestoreSession, error) {
+	rs := &stashv1beta1.RestoreSession{}
+	if err := k.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, rs); err != nil {
+		return nil, fmt.Errorf("RestoreSession %s/%s: %w", ns, name, err)
+	}
+	return rs, nil
+}
+
+// RunHook runs an invoker's hook, as src defines it.
+func RunHook(ctx context.Context, src Invokers, h Hook) error {
 	log := h.Log
 	if log == nil {
 		log = os.Stderr
@@ -44,18 +99,18 @@ func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
 	)
 	switch h.InvokerKind {
 	case "BackupConfiguration":
-		bc, ok := set.BackupConfigurations[manifest.Key(h.Namespace, h.InvokerName)]
-		if !ok {
-			return fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(h.Namespace, h.InvokerName))
+		bc, err := src.BackupConfiguration(ctx, h.Namespace, h.InvokerName)
+		if err != nil {
+			return err
 		}
 		if bc.Spec.Hooks != nil {
 			pre, post = bc.Spec.Hooks.PreBackup, bc.Spec.Hooks.PostBackup
 		}
 		final = bc.Spec.RetryConfig == nil || bc.Spec.RetryConfig.MaxRetry == 0
 	case "RestoreSession":
-		rs, ok := set.RestoreSessions[manifest.Key(h.Namespace, h.InvokerName)]
-		if !ok {
-			return fmt.Errorf("RestoreSession %s not found in the manifests", manifest.Key(h.Namespace, h.InvokerName))
+		rs, err := src.RestoreSession(ctx, h.Namespace, h.InvokerName)
+		if err != nil {
+			return err
 		}
 		if rs.Spec.Hooks != nil {
 			pre, post = rs.Spec.Hooks.PreRestore, rs.Spec.Hooks.PostRestore
@@ -89,7 +144,11 @@ func RunHook(ctx context.Context, set *manifest.Set, h Hook) error {
 	if handler == nil {
 		return fmt.Errorf("%s %s has no %s hook", h.InvokerKind, h.InvokerName, h.Type)
 	}
-	if err := hook.Execute(ctx, handler, sum, "127.0.0.1", log); err != nil {
+	target := h.Target
+	if target.Host == "" && target.Exec == nil {
+		target.Host = "127.0.0.1"
+	}
+	if err := hook.Execute(ctx, handler, sum, target, log); err != nil {
 		return fmt.Errorf("%s hook: %w", h.Type, err)
 	}
 	return nil

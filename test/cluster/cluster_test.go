@@ -229,6 +229,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("galera cluster backup through garbd, per-replica restore", e.galera)
 	t.Run("operator killed mid-session", e.operatorRestart)
 	t.Run("pvc backup and restore", e.pvc)
+	t.Run("workloads by sidecar and init container", e.workloads)
 	t.Run("scheduled backup and pause", e.scheduled)
 	t.Run("restricted Pod Security, quota, lost pod", e.podSecurity)
 }

@@ -209,6 +209,15 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
 		return r.fail(ctx, bs, ref, host, "resolve the backup Job: "+err.Error())
 	}
+	if ref.Kind == "PersistentVolumeClaim" {
+		if err := controller.PinToClaimNode(ctx, r.APIReader, &job.Spec.Template.Spec, ref.Namespace, ref.Name); err != nil {
+			if errors.Is(err, controller.ErrReadWriteOncePod) {
+				r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupJobCreationFailed, err.Error())
+				return r.fail(ctx, bs, ref, host, err.Error())
+			}
+			return ctrl.Result{}, err
+		}
+	}
 	sa := job.Spec.Template.Spec.ServiceAccountName
 	access := rbac.Access{Invoker: bc.Name, Session: bs.Name, Secrets: controller.StepSecrets(bc.Namespace, repo, ab)}
 	if repo.Namespace == bc.Namespace {
@@ -218,6 +227,17 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 		access.AppBinding = ab.Name
 	}
 	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, sa, rbac.BackupRules(access)); err != nil {
+		return r.ensureFailed(ctx, bs, ref, host, err)
+	}
+	var hooks rbac.HookAccess
+	if h := bc.Spec.Hooks; h != nil {
+		var post *stashv1beta1.Handler
+		if h.PostBackup != nil {
+			post = &h.PostBackup.Handler
+		}
+		hooks = rbac.HooksNeed(h.PreBackup, post)
+	}
+	if err := rbac.EnsureHookBinding(ctx, r.Client, bc, bc.Namespace, sa, sa, hooks); err != nil {
 		return r.ensureFailed(ctx, bs, ref, host, err)
 	}
 	if repo.Namespace != bc.Namespace {

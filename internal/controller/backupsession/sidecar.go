@@ -97,6 +97,13 @@ func (r *Reconciler) startSidecar(ctx context.Context, bs *stashv1beta1.BackupSe
 		Paths: bc.Spec.Target.Paths, Exclude: bc.Spec.Target.Exclude,
 		Repository: stashv1alpha1.Repository{ObjectMeta: metav1.ObjectMeta{Name: repo.Name, Namespace: repo.Namespace}, Spec: repo.Spec},
 		Retention:  bc.Spec.RetentionPolicy, TotalHosts: total, Deadline: deadline,
+		Hooks: bc.Spec.Hooks, FinalRetry: bc.Spec.RetryConfig == nil || bs.Spec.RetryLeft == 0,
+	}
+	for _, c := range sidecar.Template(obj).Spec.Containers {
+		if !plan.IsSidecar(c) {
+			s.Container = c.Name
+			break
+		}
 	}
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: bc.Namespace, Name: plan.SidecarChannelName(bc.Name)}, cm); err != nil {

@@ -26,6 +26,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
 
 const (
@@ -73,6 +75,91 @@ type Access struct {
 	// storage Secret (own-namespace Repository), the AppBinding's
 	// credentials, TLS and transform Secrets.
 	Secrets []string
+}
+
+// HookAccess is what hooks need in a cluster. Pods cannot be named ahead
+// (a Deployment's pods get new names), so these grants cover the
+// namespace's pods: they are made (EnsureHookBinding) only for invokers
+// whose hooks need them.
+type HookAccess struct {
+	// Pods: find the target's pod (an exec hook's, or the host of an HTTP
+	// or TCP hook that names none).
+	Pods bool
+	// Exec: run an exec hook in it (pods/exec).
+	Exec bool
+}
+
+// HooksNeed says what a set of hooks needs of the target's pod.
+func HooksNeed(handlers ...*stashv1beta1.Handler) HookAccess {
+	var a HookAccess
+	for _, h := range handlers {
+		if h == nil {
+			continue
+		}
+		switch {
+		case h.Exec != nil:
+			a.Pods, a.Exec = true, true
+		case h.HTTPGet != nil && h.HTTPGet.Host == "", h.HTTPPost != nil && h.HTTPPost.Host == "", h.TCPSocket != nil && h.TCPSocket.Host == "":
+			a.Pods = true
+		}
+	}
+	return a
+}
+
+// The ClusterRoles the chart ships for hooks. The operator may bind them
+// (it holds "bind" on these two names) but does not hold their
+// permissions: it never needs to exec into a pod itself.
+const (
+	// HookExecClusterRole: pods get/list, pods/exec create/get, services
+	// get.
+	HookExecClusterRole = "stash-hook-exec"
+	// HookPodsClusterRole: pods get/list, services get.
+	HookPodsClusterRole = "stash-hook-pods"
+)
+
+// EnsureHookBinding binds ServiceAccount sa of namespace to the hook
+// ClusterRole a HookAccess needs, in that namespace only (a RoleBinding
+// named name+"-hooks", owned by owner), or removes the binding when the
+// hooks need none. A ClusterRole bound by a RoleBinding grants nothing
+// outside the binding's namespace.
+func EnsureHookBinding(ctx context.Context, c client.Client, owner client.Object, namespace, name, sa string, h HookAccess) error {
+	bname := BoundedHookName(name)
+	role := ""
+	switch {
+	case h.Exec:
+		role = HookExecClusterRole
+	case h.Pods:
+		role = HookPodsClusterRole
+	}
+	if role == "" {
+		return deleteManaged(ctx, c, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: bname, Namespace: namespace}})
+	}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: bname, Namespace: namespace}}
+	err := createOrUpdate(ctx, c, rb, func() error {
+		if rb.RoleRef.Name != "" && rb.RoleRef.Name != role {
+			return errRoleRefChanged
+		}
+		rb.RoleRef = rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role}
+		rb.Subjects = []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: sa, Namespace: namespace}}
+		return setOwner(owner, rb, c.Scheme())
+	})
+	if errors.Is(err, errRoleRefChanged) {
+		// roleRef is immutable: the hooks changed kind; make it anew.
+		_ = deleteManaged(ctx, c, rb)
+		return fmt.Errorf("RoleBinding %s/%s is being replaced for a changed hook", namespace, bname)
+	}
+	return err
+}
+
+var errRoleRefChanged = errors.New("roleRef changed")
+
+// BoundedHookName is the name of the hook RoleBinding of a step Role.
+func BoundedHookName(name string) string {
+	if len(name) > 63-len("-hooks") {
+		sum := sha256.Sum256([]byte(name))
+		name = name[:63-len("-hooks")-11] + "-" + hex.EncodeToString(sum[:])[:10]
+	}
+	return name + "-hooks"
 }
 
 func rule(group, resource string, names []string, verbs ...string) (rbacv1.PolicyRule, bool) {

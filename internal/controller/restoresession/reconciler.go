@@ -177,6 +177,16 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	if err != nil {
 		return r.jobFailed(ctx, rs, st, err)
 	}
+	if ref.Kind == "PersistentVolumeClaim" {
+		for _, job := range jobs {
+			if err := controller.PinToClaimNode(ctx, r.APIReader, &job.Spec.Template.Spec, ref.Namespace, ref.Name); err != nil {
+				if errors.Is(err, controller.ErrReadWriteOncePod) {
+					return r.jobFailed(ctx, rs, st, err)
+				}
+				return ctrl.Result{}, err
+			}
+		}
+	}
 	sa := jobs[0].Spec.Template.Spec.ServiceAccountName
 	access := rbac.Access{Session: rs.Name, Secrets: controller.StepSecrets(rs.Namespace, repo, ab)}
 	if repo.Namespace == rs.Namespace {
@@ -186,6 +196,17 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		access.AppBinding = ab.Name
 	}
 	if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, sa, rbac.RestoreRules(access)); err != nil {
+		return r.ensureFailed(ctx, rs, st, err)
+	}
+	var hooks rbac.HookAccess
+	if h := rs.Spec.Hooks; h != nil {
+		var post *stashv1beta1.Handler
+		if h.PostRestore != nil {
+			post = &h.PostRestore.Handler
+		}
+		hooks = rbac.HooksNeed(h.PreRestore, post)
+	}
+	if err := rbac.EnsureHookBinding(ctx, r.Client, rs, rs.Namespace, sa, sa, hooks); err != nil {
 		return r.ensureFailed(ctx, rs, st, err)
 	}
 	if repo.Namespace != rs.Namespace {

@@ -1,0 +1,105 @@
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/remotecommand"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
+)
+
+// PodExec runs argv in a container of a pod through the API server's
+// pods/exec (what `kubectl exec` does), writing stdout and stderr to out.
+// An empty container is the pod's first.
+func PodExec(ctx context.Context, cfg *rest.Config, namespace, pod, container string, argv []string, out io.Writer) error {
+	q := url.Values{"stdout": {"true"}, "stderr": {"true"}}
+	for _, a := range argv {
+		q.Add("command", a)
+	}
+	if container != "" {
+		q.Set("container", container)
+	}
+	u, err := url.Parse(cfg.Host)
+	if err != nil {
+		return fmt.Errorf("API server address %q: %w", cfg.Host, err)
+	}
+	u.Path = fmt.Sprintf("%s/api/v1/namespaces/%s/pods/%s/exec", u.Path, url.PathEscape(namespace), url.PathEscape(pod))
+	u.RawQuery = q.Encode()
+	ws, err := remotecommand.NewWebSocketExecutor(cfg, "GET", u.String())
+	if err != nil {
+		return err
+	}
+	spdy, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
+	if err != nil {
+		return err
+	}
+	// WebSocket first (Kubernetes 1.30+), SPDY for older API servers.
+	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool { return true })
+	if err != nil {
+		return err
+	}
+	if err := exec.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: out, Stderr: out}); err != nil {
+		return fmt.Errorf("exec in pod %s/%s: %w", namespace, pod, err)
+	}
+	return nil
+}
+
+// ErrNoPod is returned when a hook's target has no running pod.
+var ErrNoPod = errors.New("no running pod")
+
+// TargetPod finds the pod an exec hook of a job-model session runs in: a
+// running pod behind the AppBinding's Service (the database), or one that
+// mounts the PersistentVolumeClaim.
+func TargetPod(ctx context.Context, r client.Reader, namespace, kind, name string) (*corev1.Pod, error) {
+	var pods corev1.PodList
+	switch kind {
+	case "AppBinding":
+		ab := &appcatalogv1alpha1.AppBinding{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, ab); err != nil {
+			return nil, fmt.Errorf("AppBinding %s/%s: %w", namespace, name, err)
+		}
+		svc := ab.Spec.ClientConfig.Service
+		if svc == nil || svc.Name == "" {
+			return nil, fmt.Errorf("AppBinding %s/%s names no Service, so no pod to run an exec hook in: use an httpGet, httpPost or tcpSocket hook", namespace, name)
+		}
+		s := &corev1.Service{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: svc.Name}, s); err != nil {
+			return nil, fmt.Errorf("Service %s/%s of AppBinding %s: %w", namespace, svc.Name, name, err)
+		}
+		if len(s.Spec.Selector) == 0 {
+			return nil, fmt.Errorf("Service %s/%s selects no pods: an exec hook needs the database's pod", namespace, svc.Name)
+		}
+		if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(s.Spec.Selector)}); err != nil {
+			return nil, err
+		}
+	case "PersistentVolumeClaim":
+		var all corev1.PodList
+		if err := r.List(ctx, &all, client.InNamespace(namespace)); err != nil {
+			return nil, err
+		}
+		for _, p := range all.Items {
+			for _, v := range p.Spec.Volumes {
+				if v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == name {
+					pods.Items = append(pods.Items, p)
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("an exec hook of a %s target runs in its sidecar's pod, not from a Job", kind)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+			return p, nil
+		}
+	}
+	return nil, fmt.Errorf("%w for %s %s/%s to run the exec hook in", ErrNoPod, kind, namespace, name)
+}
