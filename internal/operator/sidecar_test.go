@@ -752,3 +752,32 @@ spec:
 		t.Errorf("error %q: want it to name ReadWriteOncePod and the sidecar model", msg)
 	}
 }
+
+// TestSidecarPodsPassRestrictedPodSecurity: in a namespace enforcing
+// restricted, a compliant application's pod with the backup sidecar, and
+// with the restore init container, is admitted: both run as the
+// application's user with no capability added.
+func TestSidecarPodsPassRestrictedPodSecurity(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := podSecurityNamespace(t, c, "restricted")
+	ctx := context.Background()
+	restricted := `securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}`
+	app := strings.Replace(workloadManifest("Deployment", "app", restricted), "        image: busybox\n",
+		"        image: busybox\n        securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n", 1)
+	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, t.TempDir())+"---"+app+"---"+sidecarBackup("app-backup", "Deployment", "app")+"---"+
+		restoreSession("app-restore", "Deployment", "app", "[{snapshots: [latest]}]"))
+	waitSidecar(t, c, ns, "Deployment", "app", true)
+	waitInit(t, c, ns, "Deployment", "app", true)
+	d := workload(t, c, ns, "Deployment", "app")
+	tpl := sidecar.Template(d)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app-pod", Namespace: ns}, Spec: *tpl.Spec.DeepCopy()}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatalf("a restricted application's pod with the sidecar and init container was refused: %v", err)
+	}
+	for _, ctr := range append(pod.Spec.InitContainers, pod.Spec.Containers...) {
+		if sc := ctr.SecurityContext; ctr.Name != "app" && sc != nil && sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s adds capabilities %v in a restricted namespace", ctr.Name, sc.Capabilities.Add)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -397,6 +399,46 @@ spec:
 	for i := 0; i < 3; i++ {
 		sameTree(t, fmt.Sprintf("new StatefulSet db2-%d", i), snapshotDir(t, dirs[fmt.Sprintf("db2-%d", i)]), before["db-0"])
 	}
+
+	// A pod deleted mid-backup: its host ends Failed (its sidecar's own
+	// report as it stops, or the operator's when the pod is gone), the
+	// session ends, the StatefulSet brings the pod back and the next
+	// session runs.
+	big, err := os.Create(filepath.Join(dirs["db-0"], "big-random.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(big, rand.Reader, 400<<20); err != nil {
+		t.Fatal(err)
+	}
+	big.Close()
+	out := e.must("", e.stash, "trigger", "db-backup", "-n", "demo")
+	m := sessionName.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("trigger output %q", out)
+	}
+	eventually(t, 2*time.Minute, "host-0 backing up", func() error {
+		cm := &corev1.ConfigMap{}
+		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: "stash-sidecar-db-backup"}, cm); err != nil {
+			return err
+		}
+		if !strings.Contains(cm.Data["host.host-0.json"], `"phase":"Running"`) || !strings.Contains(cm.Data["host.host-0.json"], m[2]) {
+			return fmt.Errorf("host-0: %s", cm.Data["host.host-0.json"])
+		}
+		return nil
+	})
+	e.must("", e.kubectl, "delete", "pod", "-n", "demo", "db-0", "--wait=false")
+	bs := e.waitSession(m[2], stashv1beta1.BackupSessionFailed)
+	for _, s := range bs.Status.Targets[0].Stats {
+		if s.Hostname == "host-0" && s.Phase != "Failed" {
+			t.Errorf("host-0 %+v: its pod was deleted mid-backup", s)
+		}
+	}
+	if err := os.Remove(filepath.Join(dirs["db-0"], "big-random.bin")); err != nil {
+		t.Fatal(err)
+	}
+	e.waitPods("db", 3, 2)
+	e.trigger("db-backup", stashv1beta1.BackupSessionSucceeded)
 
 	// Deleting a RestoreSession takes its init container out.
 	e.must("", e.kubectl, "delete", "restoresession", "-n", "demo", "web-restore")
