@@ -772,6 +772,8 @@ func TestSidecarPodsPassRestrictedPodSecurity(t *testing.T) {
 	d := workload(t, c, ns, "Deployment", "app")
 	tpl := sidecar.Template(d)
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app-pod", Namespace: ns}, Spec: *tpl.Spec.DeepCopy()}
+	// What the ServiceAccount admission plugin (off here) does.
+	pod.Spec.ServiceAccountName = "default"
 	if err := c.Create(ctx, pod); err != nil {
 		t.Fatalf("a restricted application's pod with the sidecar and init container was refused: %v", err)
 	}
