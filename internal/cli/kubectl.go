@@ -16,6 +16,7 @@ import (
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/sidecar"
 )
 
 // IsKubectlPlugin says whether the binary runs as `kubectl stash`
@@ -158,8 +159,8 @@ func newPauseResumeCommand(pause bool) *cobra.Command {
 func newDescribeCommand() *cobra.Command {
 	var namespace string
 	cmd := &cobra.Command{
-		Use:   "describe (backupsession | restoresession) NAME",
-		Short: "Show a session's phase, hosts and snapshot stats",
+		Use:   "describe (backupconfiguration | backupsession | restoresession) NAME",
+		Short: "Show a session's phase, hosts and snapshot stats, or a BackupConfiguration's state (its sidecar's, for a workload)",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := clusterClient()
@@ -189,7 +190,36 @@ func newDescribeCommand() *cobra.Command {
 						}
 					}
 				}
+				for _, t := range bs.Status.Targets {
+					for _, cd := range t.Conditions {
+						fmt.Fprintf(w, "Condition %s:\t%s\t%s\n", cd.Type, cd.Status, cd.Message)
+					}
+				}
 				for _, cd := range bs.Status.Conditions {
+					fmt.Fprintf(w, "Condition %s:\t%s\t%s\n", cd.Type, cd.Status, cd.Message)
+				}
+			case "backupconfiguration", "backupconfigurations", "bc":
+				bc := &stashv1beta1.BackupConfiguration{}
+				if err := c.Get(cmd.Context(), key, bc); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "BackupConfiguration:\t%s/%s\n", bc.Namespace, bc.Name)
+				fmt.Fprintf(w, "Phase:\t%s\n", bc.Status.Phase)
+				fmt.Fprintf(w, "Schedule:\t%s\tpaused=%v\n", bc.Spec.Schedule, bc.Spec.Paused)
+				if t := bc.Spec.Target; t != nil {
+					model := "job (Task " + bc.Spec.Task.Name + ")"
+					if bc.Spec.Task.Name == "" && sidecar.NewWorkload(t.Ref.Kind) != nil {
+						model = "sidecar"
+					}
+					fmt.Fprintf(w, "Target:\t%s %s\t%s\n", t.Ref.Kind, t.Ref.Name, model)
+					if model == "sidecar" {
+						obj := sidecar.NewWorkload(t.Ref.Kind)
+						if err := c.Get(cmd.Context(), client.ObjectKey{Namespace: ns, Name: t.Ref.Name}, obj); err == nil {
+							fmt.Fprintf(w, "Sidecar in pod template:\t%v\n", plan.HasSidecar(sidecar.Template(obj)))
+						}
+					}
+				}
+				for _, cd := range bc.Status.Conditions {
 					fmt.Fprintf(w, "Condition %s:\t%s\t%s\n", cd.Type, cd.Status, cd.Message)
 				}
 			case "restoresession", "restoresessions", "rs":
@@ -207,7 +237,7 @@ func newDescribeCommand() *cobra.Command {
 					fmt.Fprintf(w, "Condition %s:\t%s\t%s\n", cd.Type, cd.Status, cd.Message)
 				}
 			default:
-				return fmt.Errorf("describe %q: use backupsession or restoresession", args[0])
+				return fmt.Errorf("describe %q: use backupconfiguration, backupsession or restoresession", args[0])
 			}
 			return nil
 		},

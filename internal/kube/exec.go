@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -52,6 +53,65 @@ func PodExec(ctx context.Context, cfg *rest.Config, namespace, pod, container st
 	return nil
 }
 
+// appBindingPods are the database's pods: those of the Service the
+// AppBinding names, or, for a URL, of the Service whose cluster IP or name
+// is the URL's host, or the pod whose IP it is.
+func appBindingPods(ctx context.Context, r client.Reader, ab *appcatalogv1alpha1.AppBinding) ([]corev1.Pod, error) {
+	ns := ab.Namespace
+	cc := ab.Spec.ClientConfig
+	var svc *corev1.Service
+	switch {
+	case cc.Service != nil && cc.Service.Name != "":
+		svc = &corev1.Service{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: cc.Service.Name}, svc); err != nil {
+			return nil, fmt.Errorf("Service %s/%s of AppBinding %s: %w", ns, cc.Service.Name, ab.Name, err)
+		}
+	case cc.URL != nil:
+		raw := *cc.URL
+		if !strings.Contains(raw, "://") {
+			raw = "tcp://" + raw
+		}
+		u, err := url.Parse(raw)
+		if err != nil || u.Hostname() == "" {
+			return nil, fmt.Errorf("AppBinding %s/%s: its URL names no host to find the database's pod by", ns, ab.Name)
+		}
+		host := u.Hostname()
+		var list corev1.ServiceList
+		if err := r.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		for i := range list.Items {
+			s := &list.Items[i]
+			if s.Spec.ClusterIP == host || s.Name == host || strings.HasPrefix(host, s.Name+"."+ns+".") {
+				svc = s
+				break
+			}
+		}
+		if svc == nil {
+			var pods corev1.PodList
+			if err := r.List(ctx, &pods, client.InNamespace(ns)); err != nil {
+				return nil, err
+			}
+			for _, p := range pods.Items {
+				if p.Status.PodIP == host {
+					return []corev1.Pod{p}, nil
+				}
+			}
+			return nil, fmt.Errorf("AppBinding %s/%s: no Service or pod of namespace %s has the address %s, so no pod to run an exec hook in: use an httpGet, httpPost or tcpSocket hook", ns, ab.Name, ns, host)
+		}
+	default:
+		return nil, fmt.Errorf("AppBinding %s/%s names no Service or URL, so no pod to run an exec hook in", ns, ab.Name)
+	}
+	if len(svc.Spec.Selector) == 0 {
+		return nil, fmt.Errorf("Service %s/%s selects no pods: an exec hook needs the database's pod", ns, svc.Name)
+	}
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(svc.Spec.Selector)}); err != nil {
+		return nil, err
+	}
+	return pods.Items, nil
+}
+
 // ErrNoPod is returned when a hook's target has no running pod.
 var ErrNoPod = errors.New("no running pod")
 
@@ -66,20 +126,11 @@ func TargetPod(ctx context.Context, r client.Reader, namespace, kind, name strin
 		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, ab); err != nil {
 			return nil, fmt.Errorf("AppBinding %s/%s: %w", namespace, name, err)
 		}
-		svc := ab.Spec.ClientConfig.Service
-		if svc == nil || svc.Name == "" {
-			return nil, fmt.Errorf("AppBinding %s/%s names no Service, so no pod to run an exec hook in: use an httpGet, httpPost or tcpSocket hook", namespace, name)
-		}
-		s := &corev1.Service{}
-		if err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: svc.Name}, s); err != nil {
-			return nil, fmt.Errorf("Service %s/%s of AppBinding %s: %w", namespace, svc.Name, name, err)
-		}
-		if len(s.Spec.Selector) == 0 {
-			return nil, fmt.Errorf("Service %s/%s selects no pods: an exec hook needs the database's pod", namespace, svc.Name)
-		}
-		if err := r.List(ctx, &pods, client.InNamespace(namespace), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(s.Spec.Selector)}); err != nil {
+		found, err := appBindingPods(ctx, r, ab)
+		if err != nil {
 			return nil, err
 		}
+		pods.Items = found
 	case "PersistentVolumeClaim":
 		var all corev1.PodList
 		if err := r.List(ctx, &all, client.InNamespace(namespace)); err != nil {

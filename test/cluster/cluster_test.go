@@ -431,6 +431,11 @@ spec:
   target:
     ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: pg}
   retentionPolicy: {name: keep-last-2, keepLast: 2, prune: true}
+  # Runs in the database's pod (found through the AppBinding's Service),
+  # from the Job's hook container, through pods/exec.
+  hooks:
+    preBackup:
+      exec: {command: [/bin/sh, -c, "echo {{ .Name }} > /tmp/pre-backup"]}
 `, svc.Spec.ClusterIP))
 }
 
@@ -465,6 +470,9 @@ func (e *env) postgres(t *testing.T) {
 	}
 
 	bs := e.trigger("pg-backup", stashv1beta1.BackupSessionSucceeded)
+	if out := strings.TrimSpace(e.must("", e.kubectl, "exec", "-n", "demo", "pg-0", "--", "cat", "/tmp/pre-backup")); out != bs.Name {
+		t.Errorf("preBackup exec hook wrote %q in the database pod, want the session's name %s", out, bs.Name)
+	}
 	hs := bs.Status.Targets[0].Stats
 	if len(hs) != 1 || hs[0].Phase != "Succeeded" || len(hs[0].Snapshots) != 1 || hs[0].Snapshots[0].Name == "" || hs[0].Snapshots[0].Path != "dumpfile.sql" {
 		t.Fatalf("host stats %+v", hs)

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -323,6 +324,11 @@ spec:
 		// The sidecar is in the template; the pods run with it.
 		e.rollout(w.kind, w.name)
 		e.waitPods(w.name, w.pods, 2)
+	}
+
+	if out := e.must("", e.stash, "describe", "bc", "web-backup", "-n", "demo"); !regexp.MustCompile(`Sidecar in pod template:\s+true`).MatchString(out) ||
+		!strings.Contains(out, "StashSidecarInjected") {
+		t.Errorf("kubectl stash describe bc:\n%s", out)
 	}
 
 	// Backup: one session each; the StatefulSet's three hosts take turns.
