@@ -60,31 +60,12 @@ var restoreCapabilities = []corev1.Capability{"CHOWN", "DAC_OVERRIDE", "FOWNER"}
 func InjectRestoreInit(tpl *corev1.PodTemplateSpec, ri RestoreInit) {
 	RemoveRestoreInit(tpl)
 	rs := ri.Session
-	t := rs.Spec.Target
-	ns := t.Ref.Namespace
-	if ns == "" {
-		ns = rs.Namespace
-	}
-	c := corev1.Container{
-		Name:            RestoreInitContainer,
-		Image:           orImage(ri.Image).String(),
-		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args: []string{"restore",
-			"--invoker-kind=RestoreSession", "--invoker-name=" + rs.Name,
-			"--target-kind=" + t.Ref.Kind, "--target-name=" + t.Ref.Name, "--target-namespace=" + ns,
-			"--secret-dir=" + SidecarSecretDir},
-		Env: append(downwardEnv(""),
-			corev1.EnvVar{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
-			corev1.EnvVar{Name: "TMPDIR", Value: StepTempDir}, corev1.EnvVar{Name: "HOME", Value: StepHomeDir}),
-		Resources:                defaultResources(),
-		SecurityContext:          defaultContainerSecurity(true),
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-	}
-	c.VolumeMounts = append(c.VolumeMounts, t.VolumeMounts...)
-	c.VolumeMounts = append(c.VolumeMounts,
-		corev1.VolumeMount{Name: restoreScratchVolume, MountPath: ScratchDir},
-		corev1.VolumeMount{Name: restoreSecretVolume, MountPath: SidecarSecretDir, ReadOnly: true},
-		corev1.VolumeMount{Name: restoreTokenVolume, MountPath: ServiceAccountTokenDir, ReadOnly: true})
+	c, volumes := workloadContainer(workloadStep{
+		name: RestoreInitContainer, command: "restore", invokerKind: "RestoreSession", invokerName: rs.Name,
+		invokerNamespace: rs.Namespace, ref: rs.Spec.Target.Ref, mounts: rs.Spec.Target.VolumeMounts,
+		volumes: [4]string{restoreScratchVolume, restoreSecretVolume, restoreTokenVolume, restoreBackendVolume},
+		tempDir: rs.Spec.TempDir, repository: ri.Repository, image: ri.Image,
+	})
 	cs := rs.Spec.RuntimeSettings.Container
 	nonRoot := podRunsAsNonRoot(&tpl.Spec) || (cs != nil && cs.SecurityContext != nil && cs.SecurityContext.RunAsUser != nil && *cs.SecurityContext.RunAsUser != 0)
 	if !nonRoot {
@@ -95,17 +76,6 @@ func InjectRestoreInit(tpl *corev1.PodTemplateSpec, ri RestoreInit) {
 		applyContainerSettings(&c, cs)
 	}
 	workloadUser(&c, &tpl.Spec)
-	volumes := []corev1.Volume{
-		{Name: restoreScratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: rs.Spec.TempDir.Medium, SizeLimit: rs.Spec.TempDir.SizeLimit}}},
-		{Name: restoreSecretVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: ri.Repository.Spec.Backend.StorageSecretName, DefaultMode: ptr(int32(0o444)),
-		}}},
-		{Name: restoreTokenVolume, VolumeSource: tokenVolume()},
-	}
-	if l := localBackend(ri.Repository); l != nil {
-		volumes = append(volumes, corev1.Volume{Name: restoreBackendVolume, VolumeSource: l.VolumeSource})
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: restoreBackendVolume, MountPath: l.MountPath, SubPath: l.SubPath})
-	}
 	tpl.Spec.InitContainers = append([]corev1.Container{c}, tpl.Spec.InitContainers...)
 	tpl.Spec.Volumes = append(tpl.Spec.Volumes, volumes...)
 }

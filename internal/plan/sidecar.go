@@ -68,35 +68,14 @@ func SidecarRoleName(bc string) string {
 func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
 	RemoveSidecar(tpl)
 	bc := s.Config
-	t := bc.Spec.Target
-	ns := t.Ref.Namespace
-	if ns == "" {
-		ns = bc.Namespace
-	}
-	c := corev1.Container{
-		Name:            SidecarContainer,
-		Image:           orImage(s.Image).String(),
-		ImagePullPolicy: corev1.PullIfNotPresent,
-		Args: []string{"run-backup",
-			"--invoker-kind=BackupConfiguration", "--invoker-name=" + bc.Name,
-			"--target-kind=" + t.Ref.Kind, "--target-name=" + t.Ref.Name, "--target-namespace=" + ns,
-			"--secret-dir=" + SidecarSecretDir},
-		Env: append(downwardEnv(""),
-			corev1.EnvVar{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
-			corev1.EnvVar{Name: "TMPDIR", Value: StepTempDir}, corev1.EnvVar{Name: "HOME", Value: StepHomeDir}),
-		Resources:                defaultResources(),
-		SecurityContext:          defaultContainerSecurity(true),
-		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-	}
-	// The sidecar only reads the workload's data.
-	for _, m := range t.VolumeMounts {
-		m.ReadOnly = true
-		c.VolumeMounts = append(c.VolumeMounts, m)
-	}
-	c.VolumeMounts = append(c.VolumeMounts,
-		corev1.VolumeMount{Name: ScratchVolume, MountPath: ScratchDir},
-		corev1.VolumeMount{Name: SidecarSecretVolume, MountPath: SidecarSecretDir, ReadOnly: true},
-		corev1.VolumeMount{Name: SidecarTokenVolume, MountPath: ServiceAccountTokenDir, ReadOnly: true})
+	c, volumes := workloadContainer(workloadStep{
+		name: SidecarContainer, command: "run-backup", invokerKind: "BackupConfiguration", invokerName: bc.Name,
+		invokerNamespace: bc.Namespace, ref: bc.Spec.Target.Ref, mounts: bc.Spec.Target.VolumeMounts,
+		// The sidecar only reads the workload's data.
+		readOnly: true,
+		volumes:  [4]string{ScratchVolume, SidecarSecretVolume, SidecarTokenVolume, LocalBackendVolume},
+		tempDir:  bc.Spec.TempDir, repository: s.Repository, image: s.Image,
+	})
 	if cs := bc.Spec.RuntimeSettings.Container; cs != nil {
 		applyContainerSettings(&c, cs)
 	}
@@ -106,19 +85,69 @@ func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
 		// without this capability root reads only its own.
 		sc.Capabilities.Add = []corev1.Capability{"DAC_READ_SEARCH"}
 	}
-	volumes := []corev1.Volume{
-		{Name: ScratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: bc.Spec.TempDir.Medium, SizeLimit: bc.Spec.TempDir.SizeLimit}}},
-		{Name: SidecarSecretVolume, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-			SecretName: s.Repository.Spec.Backend.StorageSecretName, DefaultMode: ptr(int32(0o444)),
-		}}},
-		{Name: SidecarTokenVolume, VolumeSource: tokenVolume()},
-	}
-	if l := localBackend(s.Repository); l != nil {
-		volumes = append(volumes, corev1.Volume{Name: LocalBackendVolume, VolumeSource: l.VolumeSource})
-		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: LocalBackendVolume, MountPath: l.MountPath, SubPath: l.SubPath})
-	}
 	tpl.Spec.Containers = append(tpl.Spec.Containers, c)
 	tpl.Spec.Volumes = append(tpl.Spec.Volumes, volumes...)
+}
+
+// workloadStep is a Stash container in a workload's pod: the backup
+// sidecar or the restore init container.
+type workloadStep struct {
+	name, command                              string
+	invokerKind, invokerName, invokerNamespace string
+	ref                                        stashv1beta1.TargetRef
+	mounts                                     []corev1.VolumeMount
+	readOnly                                   bool
+	// volumes names its scratch, Secret, token and local-backend volumes.
+	volumes    [4]string
+	tempDir    stashv1beta1.EmptyDirSettings
+	repository *stashv1alpha1.Repository
+	image      Image
+}
+
+// workloadContainer is a workload step's container, before its runtime
+// settings and user, and the volumes it alone mounts: scratch, the
+// Repository's Secret, its own API token, a local backend.
+func workloadContainer(w workloadStep) (corev1.Container, []corev1.Volume) {
+	ns := w.ref.Namespace
+	if ns == "" {
+		ns = w.invokerNamespace
+	}
+	scratch, secret, token, backend := w.volumes[0], w.volumes[1], w.volumes[2], w.volumes[3]
+	c := corev1.Container{
+		Name:            w.name,
+		Image:           orImage(w.image).String(),
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Args: []string{w.command,
+			"--invoker-kind=" + w.invokerKind, "--invoker-name=" + w.invokerName,
+			"--target-kind=" + w.ref.Kind, "--target-name=" + w.ref.Name, "--target-namespace=" + ns,
+			"--secret-dir=" + SidecarSecretDir},
+		Env: append(downwardEnv(""),
+			corev1.EnvVar{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.uid"}}},
+			corev1.EnvVar{Name: "TMPDIR", Value: StepTempDir}, corev1.EnvVar{Name: "HOME", Value: StepHomeDir}),
+		Resources:                defaultResources(),
+		SecurityContext:          defaultContainerSecurity(true),
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+	for _, m := range w.mounts {
+		m.ReadOnly = m.ReadOnly || w.readOnly
+		c.VolumeMounts = append(c.VolumeMounts, m)
+	}
+	c.VolumeMounts = append(c.VolumeMounts,
+		corev1.VolumeMount{Name: scratch, MountPath: ScratchDir},
+		corev1.VolumeMount{Name: secret, MountPath: SidecarSecretDir, ReadOnly: true},
+		corev1.VolumeMount{Name: token, MountPath: ServiceAccountTokenDir, ReadOnly: true})
+	volumes := []corev1.Volume{
+		{Name: scratch, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: w.tempDir.Medium, SizeLimit: w.tempDir.SizeLimit}}},
+		{Name: secret, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: w.repository.Spec.Backend.StorageSecretName, DefaultMode: ptr(int32(0o444)),
+		}}},
+		{Name: token, VolumeSource: tokenVolume()},
+	}
+	if l := localBackend(w.repository); l != nil {
+		volumes = append(volumes, corev1.Volume{Name: backend, VolumeSource: l.VolumeSource})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: backend, MountPath: l.MountPath, SubPath: l.SubPath})
+	}
+	return c, volumes
 }
 
 // workloadUser makes a Stash container of a workload's pod run as the

@@ -14,13 +14,16 @@
 package sidecar
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
@@ -228,4 +231,19 @@ func (st State) Last(host string) bool {
 		}
 	}
 	return int32(others+1) >= st.Session.TotalHosts
+}
+
+// PodGone reports whether the pod that said it was working on a host is
+// gone, or is another pod of the same name now: that host will never
+// report, and the operator fails it.
+func PodGone(ctx context.Context, r client.Reader, namespace, pod, uid string) (bool, error) {
+	p := &corev1.Pod{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: pod}, p)
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return string(p.UID) != uid || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded, nil
 }

@@ -86,17 +86,25 @@ func Invoker(ctx context.Context, r client.Reader, kind, namespace, name string)
 			found = append(found, bc)
 		}
 	}
-	if len(found) == 0 {
-		return nil, nil
+	return oldest(found), nil
+}
+
+// oldest is the first created of objs (by name among equals), or nil.
+func oldest[T any, P interface {
+	*T
+	client.Object
+}](objs []T) P {
+	if len(objs) == 0 {
+		return nil
 	}
-	sort.Slice(found, func(i, j int) bool {
-		a, b := found[i].CreationTimestamp, found[j].CreationTimestamp
+	sort.Slice(objs, func(i, j int) bool {
+		a, b := P(&objs[i]).GetCreationTimestamp(), P(&objs[j]).GetCreationTimestamp()
 		if !a.Equal(&b) {
 			return a.Before(&b)
 		}
-		return found[i].Name < found[j].Name
+		return P(&objs[i]).GetName() < P(&objs[j]).GetName()
 	})
-	return &found[0], nil
+	return P(&objs[0])
 }
 
 // Targets reports whether bc backs up the workload kind/namespace/name by
@@ -136,17 +144,7 @@ func RestoreInvoker(ctx context.Context, r client.Reader, kind, namespace, name 
 			found = append(found, rs)
 		}
 	}
-	if len(found) == 0 {
-		return nil, nil
-	}
-	sort.Slice(found, func(i, j int) bool {
-		a, b := found[i].CreationTimestamp, found[j].CreationTimestamp
-		if !a.Equal(&b) {
-			return a.Before(&b)
-		}
-		return found[i].Name < found[j].Name
-	})
-	return &found[0], nil
+	return oldest(found), nil
 }
 
 // Apply brings a workload's pod template and labels to what they should

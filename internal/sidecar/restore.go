@@ -13,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -261,21 +260,7 @@ func (r *RestoreRunner) waitPlan(ctx context.Context) (RestoreState, error) {
 }
 
 func (r *RestoreRunner) update(ctx context.Context, change func(*corev1.ConfigMap, RestoreState) (bool, error)) error {
-	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
-		cm := &corev1.ConfigMap{}
-		if err := r.Client.Get(ctx, r.key(), cm); err != nil {
-			return err
-		}
-		st, err := ReadRestore(cm)
-		if err != nil {
-			return err
-		}
-		write, err := change(cm, st)
-		if err != nil || !write {
-			return err
-		}
-		return r.Client.Update(ctx, cm)
-	})
+	return updateChannel(ctx, r.Client, r.key(), ReadRestore, change)
 }
 
 // restore restores host by the rule that applies to it; the outcome is

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -272,12 +271,19 @@ func allSucceeded(st State, except string) bool {
 // update reads the channel, applies change and writes it, retrying on
 // conflicts with the other pods and the operator.
 func (r *Runner) update(ctx context.Context, change func(*corev1.ConfigMap, State) (bool, error)) error {
+	return updateChannel(ctx, r.Client, r.channelKey(), Read, change)
+}
+
+// updateChannel reads a channel with read, applies change and writes the
+// channel when change says so, retrying on conflicts: a channel has
+// several writers.
+func updateChannel[S any](ctx context.Context, c client.Client, key client.ObjectKey, read func(*corev1.ConfigMap) (S, error), change func(*corev1.ConfigMap, S) (bool, error)) error {
 	return retry.RetryOnConflict(retry.DefaultBackoff, func() error {
 		cm := &corev1.ConfigMap{}
-		if err := r.Client.Get(ctx, r.channelKey(), cm); err != nil {
+		if err := c.Get(ctx, key, cm); err != nil {
 			return err
 		}
-		st, err := Read(cm)
+		st, err := read(cm)
 		if err != nil {
 			return err
 		}
@@ -285,7 +291,7 @@ func (r *Runner) update(ctx context.Context, change func(*corev1.ConfigMap, Stat
 		if err != nil || !write {
 			return err
 		}
-		return r.Client.Update(ctx, cm)
+		return c.Update(ctx, cm)
 	})
 }
 
@@ -383,20 +389,9 @@ func (c channelSource) SecretData(_ context.Context, _, name string) (map[string
 	if name != c.repo.Spec.Backend.StorageSecretName {
 		return nil, fmt.Errorf("Secret %s is not the Repository's storage Secret %s", name, c.repo.Spec.Backend.StorageSecretName)
 	}
-	entries, err := os.ReadDir(c.secretDir)
+	data, err := step.ReadSecretDir(c.secretDir)
 	if err != nil {
 		return nil, fmt.Errorf("the Repository's storage Secret %s, mounted at %s: %w", name, c.secretDir, err)
-	}
-	data := map[string][]byte{}
-	for _, e := range entries {
-		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(c.secretDir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		data[e.Name()] = b
 	}
 	return data, nil
 }

@@ -109,22 +109,32 @@ func (o *Options) storageSecret(ctx context.Context, src source.Source, name, ns
 		return src.SecretData(ctx, orStr(ns, o.Namespace), name)
 	}
 	if o.SecretDir != "" {
-		entries, err := os.ReadDir(o.SecretDir)
+		data, err := ReadSecretDir(o.SecretDir)
 		if err != nil {
 			return nil, fmt.Errorf("--secret-dir: %w", err)
-		}
-		data := map[string][]byte{}
-		for _, e := range entries {
-			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
-				continue
-			}
-			b, err := os.ReadFile(filepath.Join(o.SecretDir, e.Name()))
-			if err != nil {
-				return nil, err
-			}
-			data[e.Name()] = b
 		}
 		return data, nil
 	}
 	return nil, errors.New("no storage Secret: pass --storage-secret-name (or --secret-dir)")
+}
+
+// ReadSecretDir reads a Secret mounted as a directory: one file per key.
+// The kubelet's own entries (..data and the like) are not keys.
+func ReadSecretDir(dir string) (map[string][]byte, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	data := map[string][]byte{}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		data[e.Name()] = b
+	}
+	return data, nil
 }

@@ -229,15 +229,7 @@ func (r *Reconciler) start(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	if err := rbac.Ensure(ctx, r.Client, bc, bc.Namespace, sa, rbac.BackupRules(access)); err != nil {
 		return r.ensureFailed(ctx, bs, ref, host, err)
 	}
-	var hooks rbac.HookAccess
-	if h := bc.Spec.Hooks; h != nil {
-		var post *stashv1beta1.Handler
-		if h.PostBackup != nil {
-			post = &h.PostBackup.Handler
-		}
-		hooks = rbac.HooksNeed(h.PreBackup, post)
-	}
-	if err := rbac.EnsureHookBinding(ctx, r.Client, bc, bc.Namespace, sa, sa, hooks); err != nil {
+	if err := rbac.EnsureHookBinding(ctx, r.Client, bc, bc.Namespace, sa, sa, rbac.BackupHooksNeed(bc.Spec.Hooks)); err != nil {
 		return r.ensureFailed(ctx, bs, ref, host, err)
 	}
 	if repo.Namespace != bc.Namespace {

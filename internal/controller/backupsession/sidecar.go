@@ -172,12 +172,11 @@ func (r *Reconciler) trackSidecar(ctx context.Context, bs *stashv1beta1.BackupSe
 		if res.Final() {
 			continue
 		}
-		pod := &corev1.Pod{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: res.Pod}, pod)
-		if err != nil && !apierrors.IsNotFound(err) {
+		gone, err := sidecar.PodGone(ctx, r.APIReader, bs.Namespace, res.Pod, res.PodUID)
+		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if apierrors.IsNotFound(err) || string(pod.UID) != res.PodUID || pod.Status.Phase == corev1.PodFailed || pod.Status.Phase == corev1.PodSucceeded {
+		if gone {
 			res.Stats.Phase = sidecar.PhaseFailed
 			res.Stats.Error = fmt.Sprintf("pod %s ended during the backup (deleted, evicted or restarted): host %s did not finish", res.Pod, h)
 			if err := sidecar.SetResult(cm, res); err != nil {

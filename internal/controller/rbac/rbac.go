@@ -89,6 +89,30 @@ type HookAccess struct {
 	Exec bool
 }
 
+// BackupHooksNeed says what a BackupConfiguration's hooks need.
+func BackupHooksNeed(h *stashv1beta1.BackupHooks) HookAccess {
+	if h == nil {
+		return HookAccess{}
+	}
+	var post *stashv1beta1.Handler
+	if h.PostBackup != nil {
+		post = &h.PostBackup.Handler
+	}
+	return HooksNeed(h.PreBackup, post)
+}
+
+// RestoreHooksNeed says what a RestoreSession's hooks need.
+func RestoreHooksNeed(h *stashv1beta1.RestoreHooks) HookAccess {
+	if h == nil {
+		return HookAccess{}
+	}
+	var post *stashv1beta1.Handler
+	if h.PostRestore != nil {
+		post = &h.PostRestore.Handler
+	}
+	return HooksNeed(h.PreRestore, post)
+}
+
 // HooksNeed says what a set of hooks needs of the target's pod.
 func HooksNeed(handlers ...*stashv1beta1.Handler) HookAccess {
 	var a HookAccess

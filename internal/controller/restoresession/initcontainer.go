@@ -163,12 +163,11 @@ func (r *Reconciler) trackInit(ctx context.Context, rs *stashv1beta1.RestoreSess
 		if res.Final() {
 			continue
 		}
-		pod := &corev1.Pod{}
-		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: res.Pod}, pod)
-		if err != nil && !apierrors.IsNotFound(err) {
+		gone, err := sidecar.PodGone(ctx, r.APIReader, rs.Namespace, res.Pod, res.PodUID)
+		if err != nil {
 			return ctrl.Result{}, err
 		}
-		if apierrors.IsNotFound(err) || string(pod.UID) != res.PodUID {
+		if gone {
 			res.Stats.Phase = sidecar.PhaseFailed
 			res.Stats.Error = fmt.Sprintf("pod %s ended during the restore (deleted, evicted or restarted): host %s did not finish", res.Pod, h)
 			if err := sidecar.SetRestoreResult(cm, res); err != nil {

@@ -198,15 +198,7 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	if err := rbac.Ensure(ctx, r.Client, rs, rs.Namespace, sa, rbac.RestoreRules(access)); err != nil {
 		return r.ensureFailed(ctx, rs, st, err)
 	}
-	var hooks rbac.HookAccess
-	if h := rs.Spec.Hooks; h != nil {
-		var post *stashv1beta1.Handler
-		if h.PostRestore != nil {
-			post = &h.PostRestore.Handler
-		}
-		hooks = rbac.HooksNeed(h.PreRestore, post)
-	}
-	if err := rbac.EnsureHookBinding(ctx, r.Client, rs, rs.Namespace, sa, sa, hooks); err != nil {
+	if err := rbac.EnsureHookBinding(ctx, r.Client, rs, rs.Namespace, sa, sa, rbac.RestoreHooksNeed(rs.Spec.Hooks)); err != nil {
 		return r.ensureFailed(ctx, rs, st, err)
 	}
 	if repo.Namespace != rs.Namespace {

@@ -127,14 +127,7 @@ func (r *Reconciler) ensureAccess(ctx context.Context, bc *stashv1beta1.BackupCo
 	}
 	// The sidecar runs exec hooks in its own pod (pods/exec); HTTP and
 	// TCP hooks reach the application on the pod's loopback.
-	var hooks rbac.HookAccess
-	if h := bc.Spec.Hooks; h != nil {
-		var post *stashv1beta1.Handler
-		if h.PostBackup != nil {
-			post = &h.PostBackup.Handler
-		}
-		hooks.Exec = rbac.HooksNeed(h.PreBackup, post).Exec
-	}
+	hooks := rbac.HookAccess{Exec: rbac.BackupHooksNeed(bc.Spec.Hooks).Exec}
 	if err := rbac.EnsureBinding(ctx, r.Client, bc, bc.Namespace, plan.SidecarRoleName(bc.Name), sa, rbac.SidecarRules(channel, lease)); err != nil {
 		return err
 	}
