@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client/config"
 
@@ -17,7 +19,7 @@ import (
 
 func newOperatorCommand() *cobra.Command {
 	o := operator.DefaultOptions()
-	var image string
+	var image, sidecarResources string
 	var extraIPs []string
 	cmd := &cobra.Command{
 		Use:   "operator",
@@ -30,6 +32,13 @@ func newOperatorCommand() *cobra.Command {
 				return err
 			}
 			o.Image = img
+			if sidecarResources != "" {
+				var rr corev1.ResourceRequirements
+				if err := json.Unmarshal([]byte(sidecarResources), &rr); err != nil {
+					return fmt.Errorf(`--sidecar-resources %q: %w (give JSON such as {"requests":{"cpu":"50m","memory":"128Mi"},"limits":{"memory":"512Mi"}})`, sidecarResources, err)
+				}
+				o.SidecarResources = &rr
+			}
 			for _, s := range extraIPs {
 				ip := net.ParseIP(s)
 				if ip == nil {
@@ -65,6 +74,7 @@ func newOperatorCommand() *cobra.Command {
 	fl.StringVar(&o.ServiceName, "service-name", o.ServiceName, "the operator's Service (names in the serving certificate)")
 	fl.StringSliceVar(&extraIPs, "webhook-cert-ip", nil, "extra IP addresses for the serving certificate")
 	fl.StringVar(&o.ValidatingWebhook, "validating-webhook", o.ValidatingWebhook, "ValidatingWebhookConfiguration whose caBundle the operator keeps current")
+	fl.StringVar(&sidecarResources, "sidecar-resources", "", "default resources of the backup sidecar and restore init container, as JSON (a BackupConfiguration's runtimeSettings.container.resources still win)")
 	fl.StringVar(&o.MutatingWebhook, "mutating-webhook", o.MutatingWebhook, "MutatingWebhookConfiguration whose caBundle the operator keeps current")
 	return cmd
 }

@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	"github.com/stash-backup/stash/internal/catalog"
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/sidecar"
 	"github.com/stash-backup/stash/internal/validation"
 )
 
@@ -88,6 +91,20 @@ func newValidateCommand() *cobra.Command {
 	return cmd
 }
 
+// injected shows what the operator adds to a workload's pod template (the
+// backup sidecar or the restore init container and their volumes) as a
+// PodTemplate, annotated with the workload it goes into.
+func injected(ns, kind, name, what string, tpl corev1.PodTemplateSpec) *corev1.PodTemplate {
+	return &corev1.PodTemplate{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PodTemplate"},
+		ObjectMeta: metav1.ObjectMeta{Name: strings.ToLower(kind) + "-" + name + "-stash", Namespace: ns, Annotations: map[string]string{
+			"stash.appscode.com/injected-into": kind + "/" + name,
+			"stash.appscode.com/injected":      what + ": added to the workload's pod template by the operator (the application's containers and volumes stay as they are)",
+		}},
+		Template: tpl,
+	}
+}
+
 func newPlanCommand() *cobra.Command {
 	var (
 		files     []string
@@ -118,7 +135,8 @@ func newPlanCommand() *cobra.Command {
 			}
 			l := validation.ManifestLookup{Set: set, Catalog: cat}
 			var docs []any
-			if backup != "" {
+			switch {
+			case backup != "":
 				bc, ok := set.BackupConfigurations[manifest.Key(namespace, backup)]
 				if !ok {
 					return fmt.Errorf("BackupConfiguration %s not found in the manifests", manifest.Key(namespace, backup))
@@ -131,13 +149,21 @@ func newPlanCommand() *cobra.Command {
 					// The name the trigger CronJob would give a session now.
 					session = fmt.Sprintf("%s-%d", bc.Name, time.Now().Unix())
 				}
+				if t := bc.Spec.Target; bc.Spec.Task.Name == "" && sidecar.NewWorkload(t.Ref.Kind) != nil {
+					// The sidecar model: what the operator adds to the
+					// workload's pod template, as a PodTemplate.
+					var tpl corev1.PodTemplateSpec
+					plan.InjectSidecar(&tpl, plan.Sidecar{Config: bc, Repository: repo, Image: img})
+					docs = append(docs, injected(bc.Namespace, t.Ref.Kind, t.Ref.Name, "backup sidecar", tpl))
+					break
+				}
 				ab, _ := l.AppBinding(orNS(bc.Spec.Target.Ref.Namespace, bc.Namespace), bc.Spec.Target.Ref.Name)
 				job, err := plan.BackupJob(plan.BackupRequest{Config: bc, AppBinding: ab, Session: session, Repository: repo, Catalog: cat, Image: img})
 				if err != nil {
 					return err
 				}
 				docs = append(docs, job)
-			} else {
+			default:
 				rs, ok := set.RestoreSessions[manifest.Key(namespace, restore)]
 				if !ok {
 					return fmt.Errorf("RestoreSession %s not found in the manifests", manifest.Key(namespace, restore))
@@ -146,6 +172,12 @@ func newPlanCommand() *cobra.Command {
 					return fmt.Errorf("RestoreSession %s is invalid: %v", manifest.Key(namespace, restore), errs.ToAggregate())
 				}
 				repo, _ := l.Repository(orNS(rs.Spec.Repository.Namespace, rs.Namespace), rs.Spec.Repository.Name)
+				if t := rs.Spec.Target; rs.Spec.Task.Name == "" && sidecar.NewWorkload(t.Ref.Kind) != nil {
+					var tpl corev1.PodTemplateSpec
+					plan.InjectRestoreInit(&tpl, plan.RestoreInit{Session: rs, Repository: repo, Image: img})
+					docs = append(docs, injected(rs.Namespace, t.Ref.Kind, t.Ref.Name, "restore init container", tpl))
+					break
+				}
 				var ab *appcatalogv1alpha1.AppBinding
 				if t := rs.Spec.Target; t != nil && t.Ref.Kind == "AppBinding" {
 					ab, _ = l.AppBinding(orNS(t.Ref.Namespace, rs.Namespace), t.Ref.Name)

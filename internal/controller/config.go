@@ -3,6 +3,7 @@
 package controller
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,9 @@ type Config struct {
 	// Image is the stash image: the trigger CronJob, update-status and
 	// the Functions' ${STASH_DOCKER_*} variables use it.
 	Image plan.Image
+	// SidecarResources, when set, are the default resources of the
+	// backup sidecar and restore init container.
+	SidecarResources *corev1.ResourceRequirements
 	// Catalog resolves Functions and Tasks not installed in the cluster.
 	Catalog *catalog.Catalog
 	// Now is the clock; nil means time.Now.

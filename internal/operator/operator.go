@@ -82,6 +82,9 @@ type Options struct {
 	// ValidatingWebhook and MutatingWebhook name the webhook
 	// configurations whose caBundle the operator keeps current.
 	ValidatingWebhook, MutatingWebhook string
+	// SidecarResources are the default resources of the backup sidecar
+	// and restore init container (nil: the steps' default requests).
+	SidecarResources *corev1.ResourceRequirements
 	// Restartable lets one process build the manager more than once
 	// (tests restart the operator); controller names are then not
 	// checked for uniqueness.
@@ -168,7 +171,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 	if err := m.Register(ctrlmetrics.Registry); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
-	cc := controller.Config{Image: o.Image, Catalog: cat, PendingLimit: o.PendingLimit, DefaultTimeout: o.DefaultTimeout}
+	cc := controller.Config{Image: o.Image, SidecarResources: o.SidecarResources, Catalog: cat, PendingLimit: o.PendingLimit, DefaultTimeout: o.DefaultTimeout}
 	c, api := mgr.GetClient(), mgr.GetAPIReader()
 	if err := (&backupconfiguration.Reconciler{Client: c, APIReader: api, Config: cc, Events: mgr.GetEventRecorderFor(controller.SourceBackupConfiguration)}).SetupWithManager(mgr); err != nil { //nolint:staticcheck
 		return nil, err
@@ -229,7 +232,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (manager.Manager, err
 		return nil, err
 	}
 	mgr.GetWebhookServer().Register(stashwebhook.WorkloadPath, &webhook.Admission{Handler: stashwebhook.Workloads{
-		Reader: mgr.GetAPIReader(), Image: o.Image, Decoder: admission.NewDecoder(scheme),
+		Reader: mgr.GetAPIReader(), Injection: sidecar.Injection{Image: o.Image, Resources: o.SidecarResources}, Decoder: admission.NewDecoder(scheme),
 	}})
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return nil, err

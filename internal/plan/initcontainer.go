@@ -25,6 +25,8 @@ type RestoreInit struct {
 	Session    *stashv1beta1.RestoreSession
 	Repository *stashv1alpha1.Repository
 	Image      Image
+	// Resources, when set, replace the default requests (as Sidecar's).
+	Resources *corev1.ResourceRequirements
 }
 
 // RestoreLeaseName is the Lease a workload's pods take turns on to
@@ -66,6 +68,9 @@ func InjectRestoreInit(tpl *corev1.PodTemplateSpec, ri RestoreInit) {
 		volumes: [4]string{restoreScratchVolume, restoreSecretVolume, restoreTokenVolume, restoreBackendVolume},
 		tempDir: rs.Spec.TempDir, repository: ri.Repository, image: ri.Image,
 	})
+	if ri.Resources != nil {
+		c.Resources = *ri.Resources.DeepCopy()
+	}
 	cs := rs.Spec.RuntimeSettings.Container
 	nonRoot := podRunsAsNonRoot(&tpl.Spec) || (cs != nil && cs.SecurityContext != nil && cs.SecurityContext.RunAsUser != nil && *cs.SecurityContext.RunAsUser != 0)
 	if !nonRoot {

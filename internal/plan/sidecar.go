@@ -37,6 +37,9 @@ type Sidecar struct {
 	Config     *stashv1beta1.BackupConfiguration
 	Repository *stashv1alpha1.Repository
 	Image      Image
+	// Resources, when set, replace the default requests (the operator's
+	// --sidecar-resources); the invoker's runtime settings still win.
+	Resources *corev1.ResourceRequirements
 }
 
 // SidecarLeaseName is the Lease the pods of a workload take turns on
@@ -76,6 +79,9 @@ func InjectSidecar(tpl *corev1.PodTemplateSpec, s Sidecar) {
 		volumes:  [4]string{ScratchVolume, SidecarSecretVolume, SidecarTokenVolume, LocalBackendVolume},
 		tempDir:  bc.Spec.TempDir, repository: s.Repository, image: s.Image,
 	})
+	if s.Resources != nil {
+		c.Resources = *s.Resources.DeepCopy()
+	}
 	if cs := bc.Spec.RuntimeSettings.Container; cs != nil {
 		applyContainerSettings(&c, cs)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -211,5 +212,25 @@ func TestInjectRestoreInit(t *testing.T) {
 	}
 	if got := plan.RestoreLeaseName("Deployment", "web"); got != "lock-deployment-web-restore" {
 		t.Errorf("lease %s", got)
+	}
+}
+
+func TestSidecarResources(t *testing.T) {
+	s := sidecarFixture()
+	s.Config.Spec.RuntimeSettings.Container = nil
+	want := corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")}}
+	s.Resources = &want
+	tpl := appTemplate()
+	plan.InjectSidecar(&tpl, s)
+	if got := tpl.Spec.Containers[1].Resources; !reflect.DeepEqual(got, want) {
+		t.Errorf("resources %+v, want the operator's %+v", got, want)
+	}
+	// The invoker's runtime settings win.
+	mine := corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m")}}
+	s.Config.Spec.RuntimeSettings.Container = &stashv1beta1.ContainerRuntimeSettings{Resources: mine}
+	tpl = appTemplate()
+	plan.InjectSidecar(&tpl, s)
+	if got := tpl.Spec.Containers[1].Resources; !reflect.DeepEqual(got, mine) {
+		t.Errorf("resources %+v, want the BackupConfiguration's %+v", got, mine)
 	}
 }

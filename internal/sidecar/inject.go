@@ -147,13 +147,20 @@ func RestoreInvoker(ctx context.Context, r client.Reader, kind, namespace, name 
 	return oldest(found), nil
 }
 
+// Injection is the operator's part of what goes into workloads: the
+// image, and the default resources of the sidecar and init container.
+type Injection struct {
+	Image     plan.Image
+	Resources *corev1.ResourceRequirements
+}
+
 // Apply brings a workload's pod template and labels to what they should
 // be: with the backup sidecar of the BackupConfiguration that backs it up
 // and the init container of the RestoreSession that restores it, or
 // without them. It changes obj in place and reports whether anything
 // changed. What an invoker whose Repository is not found would inject is
 // left as it is (no rollout for a Repository that is briefly gone).
-func Apply(ctx context.Context, r client.Reader, image plan.Image, obj client.Object) (bool, error) {
+func Apply(ctx context.Context, r client.Reader, in Injection, obj client.Object) (bool, error) {
 	kind := KindOf(obj)
 	tpl := Template(obj)
 	if kind == "" || tpl == nil {
@@ -170,7 +177,7 @@ func Apply(ctx context.Context, r client.Reader, image plan.Image, obj client.Ob
 	} else if repo, err := sameNamespaceRepository(ctx, r, ns, bc.Spec.Repository); err != nil {
 		return false, err
 	} else if repo != nil {
-		plan.InjectSidecar(tpl, plan.Sidecar{Config: bc, Repository: repo, Image: image})
+		plan.InjectSidecar(tpl, plan.Sidecar{Config: bc, Repository: repo, Image: in.Image, Resources: in.Resources})
 	}
 	rs, err := RestoreInvoker(ctx, r, kind, ns, obj.GetName())
 	if err != nil {
@@ -181,7 +188,7 @@ func Apply(ctx context.Context, r client.Reader, image plan.Image, obj client.Ob
 	} else if repo, err := sameNamespaceRepository(ctx, r, ns, rs.Spec.Repository); err != nil {
 		return false, err
 	} else if repo != nil {
-		plan.InjectRestoreInit(tpl, plan.RestoreInit{Session: rs, Repository: repo, Image: image})
+		plan.InjectRestoreInit(tpl, plan.RestoreInit{Session: rs, Repository: repo, Image: in.Image, Resources: in.Resources})
 	}
 	changed := !Covers(tpl, before)
 	if !changed {

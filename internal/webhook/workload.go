@@ -7,7 +7,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
-	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/sidecar"
 )
 
@@ -21,9 +20,9 @@ const WorkloadPath = "/mutate-stash-workload"
 // ignores failures: an operator outage never blocks a workload, and the
 // workload controller re-adds the sidecar once the operator is back.
 type Workloads struct {
-	Reader  client.Reader
-	Image   plan.Image
-	Decoder admission.Decoder
+	Reader    client.Reader
+	Injection sidecar.Injection
+	Decoder   admission.Decoder
 }
 
 // Handle implements admission.Handler. It never refuses: at worst it
@@ -42,7 +41,7 @@ func (w Workloads) Handle(ctx context.Context, req admission.Request) admission.
 	if obj.GetName() == "" {
 		obj.SetName(req.Name)
 	}
-	changed, err := sidecar.Apply(ctx, w.Reader, w.Image, obj)
+	changed, err := sidecar.Apply(ctx, w.Reader, w.Injection, obj)
 	if err != nil {
 		return admission.Allowed("").WithWarnings("stash: the backup sidecar was not added: " + err.Error() + "; the operator adds it shortly")
 	}

@@ -93,3 +93,32 @@ func TestAddonsCLI(t *testing.T) {
 		t.Errorf("addons manifests: %d Tasks", strings.Count(r.stdout, "kind: Task"))
 	}
 }
+
+// TestPlanWorkloadsCLI: manifests in the form of Stash's workload guides
+// validate, and plan shows what goes into the workload's pod template.
+func TestPlanWorkloadsCLI(t *testing.T) {
+	for _, c := range []struct{ dir, backup, restore, kind string }{
+		{"deployment", "deployment-backup", "deployment-restore", "Deployment"},
+		{"statefulset", "ss-backup", "ss-restore", "StatefulSet"},
+		{"daemonset", "dmn-backup", "dmn-restore", "DaemonSet"},
+	} {
+		r := mustRun(t, nil, "validate", "-f", docs(c.dir))
+		if strings.Count(r.stdout, ": valid") != 3 {
+			t.Errorf("%s: validate:\n%s", c.dir, r.stdout)
+		}
+		r = mustRun(t, nil, "plan", "-f", docs(c.dir), "-n", "demo", "--backup", c.backup)
+		for _, want := range []string{"kind: PodTemplate", "stash.appscode.com/injected-into: " + c.kind + "/", "- run-backup",
+			"- --invoker-name=" + c.backup, "- --target-kind=" + c.kind, "mountPath: /source/data", "readOnly: true", "secretName: gcs-secret",
+			"mountPath: /var/run/secrets/kubernetes.io/serviceaccount"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s: backup plan lacks %q:\n%s", c.dir, want, r.stdout)
+			}
+		}
+		r = mustRun(t, nil, "plan", "-f", docs(c.dir), "-n", "demo", "--restore", c.restore)
+		for _, want := range []string{"initContainers:", "name: stash-init", "- restore", "- --invoker-name=" + c.restore, "- DAC_OVERRIDE"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("%s: restore plan lacks %q:\n%s", c.dir, want, r.stdout)
+			}
+		}
+	}
+}

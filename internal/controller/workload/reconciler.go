@@ -88,7 +88,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !obj.GetDeletionTimestamp().IsZero() {
 		return ctrl.Result{}, nil
 	}
-	changed, err := sidecar.Apply(ctx, r.Client, r.Config.Image, obj)
+	changed, err := sidecar.Apply(ctx, r.Client, sidecar.Injection{Image: r.Config.Image, Resources: r.Config.SidecarResources}, obj)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
