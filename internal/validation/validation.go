@@ -348,6 +348,10 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 			errs = append(errs, field.Invalid(spec.Child("repository", "namespace"), ns,
 				"the init container mounts the Repository's storage Secret, which cannot cross namespaces: use a Repository in namespace "+rs.Namespace))
 		}
+		if h := rs.Spec.Hooks; h != nil && (h.PreRestore != nil || h.PostRestore != nil) {
+			errs = append(errs, field.Forbidden(spec.Child("hooks"),
+				"a restore into a "+t.Ref.Kind+" runs in its pods' init container, before the application's containers start, so a hook could not reach them: remove spec.hooks (run what you need in the application's own start-up, or restore into a PVC with the pvc-restore Task and its hooks)"))
+		}
 	}
 	rulesPath := spec.Child("target", "rules")
 	rules := t.Rules

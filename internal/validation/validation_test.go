@@ -125,6 +125,28 @@ spec:
     - targetHosts: [host-0]
 `, []string{"spec.target.rules[0].paths: Invalid value", "set snapshots or paths, not both",
 			"spec.target.rules[1].targetHosts: Duplicate value", "spec.target.rules[3].targetHosts[0]: Duplicate value"}},
+		{"sidecar backup without mounts, init-container restore with hooks", `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo}
+spec:
+  schedule: "@daily"
+  repository: {name: repo, namespace: shared}
+  target: {ref: {kind: Deployment, name: web}, paths: [/data]}
+  retentionPolicy: {name: k, keepLast: 1, prune: true}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: rs, namespace: demo}
+spec:
+  repository: {name: repo}
+  target:
+    ref: {kind: StatefulSet, name: db}
+    rules: [{paths: [/data]}]
+  hooks:
+    postRestore:
+      exec: {command: [sync]}
+`, []string{"spec.target.volumeMounts: Required value", "spec.repository.namespace: Invalid value: \"shared\"",
+			"spec.hooks: Forbidden: a restore into a StatefulSet runs in its pods' init container"}},
 		{"cross-namespace repository", `apiVersion: stash.appscode.com/v1beta1
 kind: RestoreSession
 metadata: {name: rs, namespace: other}
