@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
+	"k8s.io/streaming/pkg/httpstream"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
@@ -42,8 +43,12 @@ func PodExec(ctx context.Context, cfg *rest.Config, namespace, pod, container st
 	if err != nil {
 		return err
 	}
-	// WebSocket first (Kubernetes 1.30+), SPDY for older API servers.
-	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool { return true })
+	// WebSocket first (Kubernetes 1.30+), SPDY only when the upgrade
+	// itself was refused (as kubectl does): a command that ran and failed
+	// must never run a second time.
+	exec, err := remotecommand.NewFallbackExecutor(ws, spdy, func(err error) bool {
+		return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
+	})
 	if err != nil {
 		return err
 	}
