@@ -18,7 +18,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -125,27 +124,20 @@ func Read(cm *corev1.ConfigMap) (State, error) {
 		return st, fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, SessionKey, err)
 	}
 	st.Session = &s
-	for k, v := range cm.Data {
-		switch {
-		case k == PostKey:
-			var p Post
-			if err := json.Unmarshal([]byte(v), &p); err != nil {
-				return st, fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, k, err)
-			}
-			if p.Session == s.Name {
-				st.Post = &p
-			}
-		case strings.HasPrefix(k, hostPrefix) && strings.HasSuffix(k, hostSuffix):
-			var r Result
-			if err := json.Unmarshal([]byte(v), &r); err != nil {
-				return st, fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, k, err)
-			}
-			host := strings.TrimSuffix(strings.TrimPrefix(k, hostPrefix), hostSuffix)
-			if r.Session == s.Name && r.Stats.Hostname == host {
-				st.Results[host] = r
-			}
+	if v, ok := cm.Data[PostKey]; ok {
+		var p Post
+		if err := json.Unmarshal([]byte(v), &p); err != nil {
+			return st, fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, PostKey, err)
+		}
+		if p.Session == s.Name {
+			st.Post = &p
 		}
 	}
+	results, err := readHosts[Result](cm, s.Name)
+	if err != nil {
+		return st, err
+	}
+	st.Results = results
 	return st, nil
 }
 

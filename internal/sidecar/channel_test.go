@@ -103,3 +103,39 @@ func TestCovers(t *testing.T) {
 		t.Error("a changed image must count as a change")
 	}
 }
+
+func TestRestoreChannelRoundTrip(t *testing.T) {
+	cm := &corev1.ConfigMap{}
+	if err := WriteRestore(cm, Restore{Name: "r1", TotalHosts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []RestoreResult{
+		{Session: "r1", Stats: stashv1beta1.HostRestoreStats{Hostname: "host-0", Phase: PhaseSucceeded}},
+		{Session: "r0", Stats: stashv1beta1.HostRestoreStats{Hostname: "host-1", Phase: PhaseSucceeded}},
+	} {
+		if err := SetRestoreResult(cm, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cm.Data[HostKey("host-2")] = `{"session":"r1","stats":{"hostname":"host-0","phase":"Failed"}}`
+	st, err := ReadRestore(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Results) != 1 || st.Results["host-0"].Stats.Phase != PhaseSucceeded || len(st.FinalStats()) != 1 {
+		t.Errorf("results %+v: want host-0 alone (another session's and a misfiled entry dropped)", st.Results)
+	}
+	// Writing the same plan again keeps its results; a new one drops them.
+	if err := WriteRestore(cm, Restore{Name: "r1", TotalHosts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ReadRestore(cm); len(st.Results) != 1 {
+		t.Errorf("rewriting the plan dropped its results: %+v", st.Results)
+	}
+	if err := WriteRestore(cm, Restore{Name: "r2"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := ReadRestore(cm); len(st.Results) != 0 {
+		t.Errorf("a new plan kept an old one's results: %+v", st.Results)
+	}
+}

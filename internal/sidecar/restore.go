@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -69,19 +68,11 @@ func ReadRestore(cm *corev1.ConfigMap) (RestoreState, error) {
 		return st, fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, RestoreKey, err)
 	}
 	st.Restore = &r
-	for k, v := range cm.Data {
-		if !strings.HasPrefix(k, hostPrefix) || !strings.HasSuffix(k, hostSuffix) {
-			continue
-		}
-		var res RestoreResult
-		if err := json.Unmarshal([]byte(v), &res); err != nil {
-			return st, fmt.Errorf("ConfigMap %s/%s key %s: %w", cm.Namespace, cm.Name, k, err)
-		}
-		host := strings.TrimSuffix(strings.TrimPrefix(k, hostPrefix), hostSuffix)
-		if res.Session == r.Name && res.Stats.Hostname == host {
-			st.Results[host] = res
-		}
+	results, err := readHosts[RestoreResult](cm, r.Name)
+	if err != nil {
+		return st, err
 	}
+	st.Results = results
 	return st, nil
 }
 

@@ -167,24 +167,9 @@ func (r *Reconciler) trackSidecar(ctx context.Context, bs *stashv1beta1.BackupSe
 		return r.fail(ctx, bs, ref, "host-0", "the sidecar channel carries another session: this one was replaced")
 	}
 	// A host whose pod is gone, or is another pod now, will never report.
-	lost := false
-	for h, res := range ch.Results {
-		if res.Final() {
-			continue
-		}
-		gone, err := sidecar.PodGone(ctx, r.APIReader, bs.Namespace, res.Pod, res.PodUID)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if gone {
-			res.Stats.Phase = sidecar.PhaseFailed
-			res.Stats.Error = fmt.Sprintf("pod %s ended during the backup (deleted, evicted or restarted): host %s did not finish", res.Pod, h)
-			if err := sidecar.SetResult(cm, res); err != nil {
-				return ctrl.Result{}, err
-			}
-			ch.Results[h] = res
-			lost = true
-		}
+	lost, err := ch.FailLost(ctx, r.APIReader, cm)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	if lost {
 		if err := r.Client.Update(ctx, cm); err != nil {

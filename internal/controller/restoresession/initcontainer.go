@@ -158,24 +158,9 @@ func (r *Reconciler) trackInit(ctx context.Context, rs *stashv1beta1.RestoreSess
 	if err != nil {
 		return r.fail(ctx, rs, map[string]string{"host-0": err.Error()})
 	}
-	lost := false
-	for h, res := range ch.Results {
-		if res.Final() {
-			continue
-		}
-		gone, err := sidecar.PodGone(ctx, r.APIReader, rs.Namespace, res.Pod, res.PodUID)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
-		if gone {
-			res.Stats.Phase = sidecar.PhaseFailed
-			res.Stats.Error = fmt.Sprintf("pod %s ended during the restore (deleted, evicted or restarted): host %s did not finish", res.Pod, h)
-			if err := sidecar.SetRestoreResult(cm, res); err != nil {
-				return ctrl.Result{}, err
-			}
-			ch.Results[h] = res
-			lost = true
-		}
+	lost, err := ch.FailLost(ctx, r.APIReader, cm)
+	if err != nil {
+		return ctrl.Result{}, err
 	}
 	if lost {
 		if err := r.Client.Update(ctx, cm); err != nil {
