@@ -37,6 +37,10 @@ func newConfinedOutput(target string, skipRootAttrs bool) (*confinedOutput, erro
 	return &confinedOutput{FilesystemOutput: out, rootPath: target}, nil
 }
 
+// setSparse makes files written from now on keep their all-zero blocks
+// as holes.
+func (o *confinedOutput) setSparse(on bool) { o.FilesystemOutput.WriteSparseFiles = on }
+
 // check refuses rel when a directory on its way is a symlink, or when
 // rel itself is a symlink and mustNotLink is set.
 func (o *confinedOutput) check(rel string, mustNotLink bool) error {

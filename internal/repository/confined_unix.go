@@ -38,9 +38,11 @@ type confinedOutput struct {
 	// skipRootAttrs leaves the target's own owner, mode and times alone
 	// (a stream snapshot's synthetic directory has none of its own).
 	skipRootAttrs bool
-	uid, gid      int
-	closed        bool
-	dirs          dirCache
+	// sparse leaves all-zero blocks of files as holes (sparse.go).
+	sparse   bool
+	uid, gid int
+	closed   bool
+	dirs     dirCache
 }
 
 // dirCache keeps the descriptors of the directories a restore writes in,
@@ -60,6 +62,10 @@ type cachedDir struct{ fd, refs int }
 
 // maxCachedDirs bounds the descriptors the cache holds.
 const maxCachedDirs = 64
+
+// setSparse makes files written from now on keep their all-zero blocks
+// as holes (sparse.go).
+func (o *confinedOutput) setSparse(on bool) { o.sparse = on }
 
 func newConfinedOutput(target string, skipRootAttrs bool) (*confinedOutput, error) {
 	// The target itself is the caller's choice and may be reached through
@@ -397,8 +403,17 @@ func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, c
 	}
 	defer r.Close()
 	buf := copyBuffers.Get().(*[]byte)
-	_, err = io.CopyBuffer(progressWriter{t.f, cb}, r, *buf)
+	var w io.Writer = progressWriter{t.f, cb}
+	var sw *sparseWriter
+	if o.sparse {
+		sw = &sparseWriter{f: t.f, cb: cb}
+		w = sw
+	}
+	_, err = io.CopyBuffer(w, r, *buf)
 	copyBuffers.Put(buf)
+	if err == nil && sw != nil {
+		err = sw.finish()
+	}
 	if err != nil {
 		return fmt.Errorf("write %s in %s: %w", rel, o.rootPath, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -25,11 +26,15 @@ type Filter struct {
 	Invoker *Invoker
 }
 
+// Match reports whether s passes the filter; a snapshot of several
+// paths matches any of them.
+func (f Filter) Match(s Snapshot) bool { return f.match(s) }
+
 func (f Filter) match(s Snapshot) bool {
 	if f.Host != "" && s.Host != f.Host {
 		return false
 	}
-	if f.Path != "" && s.Path != f.Path {
+	if f.Path != "" && s.Path != f.Path && !slices.Contains(s.Paths, f.Path) {
 		return false
 	}
 	for k, v := range f.Tags {
@@ -92,6 +97,12 @@ func (r *Reader) Resolve(ctx context.Context, ref string, f Filter) (Snapshot, e
 	if err != nil {
 		return Snapshot{}, err
 	}
+	return ResolveIn(snaps, ref, f)
+}
+
+// ResolveIn is Resolve over snaps, the snapshots matching f oldest
+// first.
+func ResolveIn(snaps []Snapshot, ref string, f Filter) (Snapshot, error) {
 	if ref == "" || ref == Latest {
 		if len(snaps) == 0 {
 			return Snapshot{}, fmt.Errorf("%w: no snapshot%s", ErrSnapshotNotFound, f.describe())

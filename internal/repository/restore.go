@@ -209,6 +209,8 @@ type TreeRestoreOptions struct {
 	Exclude []string
 	// Progress, if set, is told of bytes written.
 	Progress Progress
+	// Sparse leaves the all-zero blocks of restored files as holes.
+	Sparse bool
 }
 
 // RestoreTree writes snapshot s into the directory target. A stream
@@ -217,10 +219,8 @@ func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o T
 	if target == "" {
 		return nil, errors.New("restore target directory is empty: pass --target DIR")
 	}
-	for _, p := range append(append([]string{}, o.Include...), o.Exclude...) {
-		if _, err := path.Match(p, ""); err != nil {
-			return nil, fmt.Errorf("bad pattern %q: %w", p, err)
-		}
+	if err := checkPatterns(o); err != nil {
+		return nil, err
 	}
 	unlock, err := r.lockForRead(ctx)
 	if err != nil {
@@ -236,6 +236,49 @@ func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o T
 		// target directory under its name (checked like any entry's).
 		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
 	}
+	files, bytes, err := restoreRoot(ctx, root, s.Stream, target, o, func(ctx context.Context, out *confinedOutput, root fs.Entry) (int64, int64, error) {
+		if dir, ok := root.(fs.Directory); ok && !r.byFile {
+			if tr, ok := r.newTreeRestorer(out, o.Progress); ok {
+				if err := tr.run(ctx, dir); err != nil {
+					return 0, 0, err
+				}
+				return tr.files.Load(), tr.bytes.Load(), nil
+			}
+		}
+		st, err := restoreEntry(ctx, out, root, o.Progress, r.opts.parallelism()*2)
+		return int64(st.RestoredFileCount), st.RestoredTotalFileSize, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+	}
+	return &RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
+}
+
+// RestoreFS writes root, a tree read through kopia's fs interfaces (the
+// snapshot of a repository of another format), into target as RestoreTree
+// writes a snapshot: names checked, include and exclude applied, nothing
+// written outside target or through a symlink. A stream root is a single
+// file written as target/<name>. parallel files are written at once.
+func RestoreFS(ctx context.Context, root fs.Entry, stream bool, target string, o TreeRestoreOptions, parallel int) (files, bytes int64, err error) {
+	if target == "" {
+		return 0, 0, errors.New("restore target directory is empty: pass --target DIR")
+	}
+	if err := checkPatterns(o); err != nil {
+		return 0, 0, err
+	}
+	if stream {
+		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
+	}
+	return restoreRoot(ctx, root, stream, target, o, func(ctx context.Context, out *confinedOutput, root fs.Entry) (int64, int64, error) {
+		st, err := restoreEntry(ctx, out, root, o.Progress, parallel)
+		return int64(st.RestoredFileCount), st.RestoredTotalFileSize, err
+	})
+}
+
+// restoreRoot checks and filters root's entries and writes them below
+// target through a confined output, with write doing the writing.
+func restoreRoot(ctx context.Context, root fs.Entry, stream bool, target string, o TreeRestoreOptions,
+	write func(context.Context, *confinedOutput, fs.Entry) (files, bytes int64, err error)) (int64, int64, error) {
 	if dir, ok := root.(fs.Directory); ok {
 		// Every entry's name is checked before anything of its directory
 		// is written: a name with "..", "/" or NUL never reaches the
@@ -251,45 +294,43 @@ func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o T
 	}
 	// The output writes only below target and never through a symlink,
 	// whatever the snapshot holds or the target already has.
-	out, err := newConfinedOutput(target, s.Stream)
+	out, err := newConfinedOutput(target, stream)
 	if err != nil {
-		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+		return 0, 0, err
 	}
+	out.setSparse(o.Sparse)
 	// kopia closes the output only when the restore succeeds.
 	defer out.Close(ctx) //nolint:errcheck
-	var files, bytes int64
-	done := false
-	if dir, ok := root.(fs.Directory); ok && !r.byFile {
-		if tr, ok := r.newTreeRestorer(out, o.Progress); ok {
-			if err := tr.run(ctx, dir); err != nil {
-				return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
-			}
-			if err := out.Close(ctx); err != nil {
-				return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
-			}
-			files, bytes, done = tr.files.Load(), tr.bytes.Load(), true
-		}
+	files, bytes, err := write(ctx, out, root)
+	if err != nil {
+		return 0, 0, err
 	}
-	if !done {
-		st, err := r.restoreEntry(ctx, out, root, o.Progress)
-		if err != nil {
-			return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
-		}
-		files, bytes = int64(st.RestoredFileCount), st.RestoredTotalFileSize
+	if err := out.Close(ctx); err != nil {
+		return 0, 0, err
 	}
-	if s.Stream {
+	if stream {
 		// The synthetic directory around a stream has no mode of its own;
 		// keep the target's (or a private one) rather than kopia's 0777.
 		if err := os.Chmod(target, keepMode); err != nil {
-			return nil, fmt.Errorf("restore snapshot %s: %w", s.ShortID(), err)
+			return 0, 0, err
 		}
 	}
-	return &RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
+	return files, bytes, nil
+}
+
+// checkPatterns refuses include and exclude patterns that do not parse.
+func checkPatterns(o TreeRestoreOptions) error {
+	for _, p := range append(append([]string{}, o.Include...), o.Exclude...) {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("bad pattern %q: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // restoreEntry restores root through kopia's restore, which reads each
 // file's contents by itself.
-func (r *Reader) restoreEntry(ctx context.Context, out *confinedOutput, root fs.Entry, p Progress) (restore.Stats, error) {
+func restoreEntry(ctx context.Context, out *confinedOutput, root fs.Entry, p Progress, parallel int) (restore.Stats, error) {
 	var progressCb restore.ProgressCallback
 	if p != nil {
 		var last int64
@@ -301,8 +342,9 @@ func (r *Reader) restoreEntry(ctx context.Context, out *confinedOutput, root fs.
 			}
 		}
 	}
-	return restore.Entry(ctx, r.rep, out, root, restore.Options{
-		Parallel: r.opts.parallelism() * 2,
+	// kopia's restore reads contents through the entries; it does not use the repository.
+	return restore.Entry(ctx, nil, out, root, restore.Options{
+		Parallel: parallel,
 		// kopia restores below this depth as placeholders; restore all.
 		RestoreDirEntryAtDepth: math.MaxInt32,
 		ProgressCallback:       progressCb,

@@ -33,6 +33,12 @@ type Snapshot struct {
 	Files int64 `json:"files"`
 	// Tags are the snapshot's key=value tags.
 	Tags map[string]string `json:"tags,omitempty"`
+	// Paths are the directories of a restic snapshot that holds several
+	// (Path is then their common parent); empty otherwise.
+	Paths []string `json:"paths,omitempty"`
+	// Format is "restic" for a snapshot of a restic repository, empty
+	// for this project's own.
+	Format string `json:"format,omitempty"`
 
 	man *snapshot.Manifest
 }

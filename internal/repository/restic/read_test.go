@@ -1,0 +1,212 @@
+package restic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kopia/kopia/repo/blob/filesystem"
+
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/location"
+	"github.com/stash-backup/stash/internal/testserver"
+)
+
+func localOpts(dir, password string) repository.Options {
+	return repository.Options{
+		Location: &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: dir}},
+		Password: password,
+	}
+}
+
+// TestReadResticRepositories reads what real restic CLIs wrote, in both
+// formats: snapshots as restic lists them, the tree restored identical
+// (odd names, modes, times, symlinks, hard links, a sparse file kept
+// sparse), the dump streamed back byte for byte, and a clean check.
+func TestReadResticRepositories(t *testing.T) {
+	testserver.NeedIntegration(t)
+	for _, v := range versions {
+		t.Run(v.String(), func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixture(t, v, filepath.Join(t.TempDir(), "repo"))
+			r, err := OpenReader(ctx, localOpts(f.repo, f.password))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close(ctx)
+			if got := r.Repository().Config().Version; got != v.format {
+				t.Errorf("format version %d, want %d", got, v.format)
+			}
+			snaps, err := r.Snapshots(ctx, repository.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(snaps) != 2 {
+				t.Fatalf("%d snapshots, want 2", len(snaps))
+			}
+			for i, s := range snaps {
+				want := f.ids[i]
+				if s.ID != want.ID || s.ShortID() != want.ShortID || s.Host != want.Hostname || !s.Time.Equal(want.Time) {
+					t.Errorf("snapshot %d = %s %s %s %s, restic lists %s %s %s %s", i, s.ID, s.ShortID(), s.Host, s.Time, want.ID, want.ShortID, want.Hostname, want.Time)
+				}
+			}
+			dir, stream := snaps[0], snaps[1]
+			if dir.Path != f.src || dir.Stream || dir.Tags["app"] != "demo" {
+				t.Errorf("directory snapshot: path %q stream %v tags %v, want %q, false, app=demo", dir.Path, dir.Stream, dir.Tags, f.src)
+			}
+			if stream.Path != "dumpfile.sql" || !stream.Stream || stream.TotalSize != int64(len(f.dump)) {
+				t.Errorf("stream snapshot: path %q stream %v size %d, want dumpfile.sql, true, %d", stream.Path, stream.Stream, stream.TotalSize, len(f.dump))
+			}
+
+			// Stash's restore of a dump: the latest dumpfile.sql of host-0.
+			s, err := r.Resolve(ctx, repository.Latest, repository.Filter{Host: "host-0", Path: "dumpfile.sql"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			if _, err := r.RestoreStream(ctx, s, "dumpfile.sql", &buf, nil); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf.Bytes(), f.dump) {
+				t.Fatalf("restored dump differs: %d bytes, want %d", buf.Len(), len(f.dump))
+			}
+			// A short ID as restic prints it names the same snapshot.
+			if got, err := r.Resolve(ctx, f.ids[0].ShortID, repository.Filter{}); err != nil || got.ID != f.ids[0].ID {
+				t.Fatalf("resolve short ID %s: %v %v", f.ids[0].ShortID, got.ID, err)
+			}
+
+			target := filepath.Join(t.TempDir(), "restored")
+			res, err := r.RestoreTree(ctx, dir, target, repository.TreeRestoreOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := diffLines(describeTree(t, f.src), describeTree(t, target)); d != "" {
+				t.Fatalf("restored tree differs from the source:\n%s", d)
+			}
+			if res.Files == 0 || res.Bytes == 0 {
+				t.Errorf("restore result counts nothing: %+v", res)
+			}
+			if a := allocated(t, filepath.Join(target, "sparse.img")); a > 1<<20 {
+				t.Errorf("sparse file restored with %d bytes allocated of 64 MiB: holes not kept", a)
+			}
+			// A file of the directory snapshot to standard output.
+			buf.Reset()
+			if _, err := r.RestoreStream(ctx, dir, "with space/and more.txt", &buf, nil); err != nil || buf.String() != "spaced\n" {
+				t.Fatalf("restore one file: %q %v", buf.String(), err)
+			}
+			// Include and exclude as for this project's snapshots.
+			part := filepath.Join(t.TempDir(), "part")
+			if _, err := r.RestoreTree(ctx, dir, part, repository.TreeRestoreOptions{Include: []string{"many/*"}, Exclude: []string{"many/f1*"}}); err != nil {
+				t.Fatal(err)
+			}
+			ents, _ := os.ReadDir(filepath.Join(part, "many"))
+			if len(ents) != 31 { // f00-f09, f20-f39, hardlink
+				t.Errorf("include many/* exclude many/f1*: %d files, want 31", len(ents))
+			}
+			if _, err := os.Stat(filepath.Join(part, "plain.txt")); err == nil {
+				t.Error("include many/* restored plain.txt too")
+			}
+
+			for _, readData := range []bool{false, true} {
+				c, err := r.Check(ctx, readData)
+				if err != nil || !c.OK {
+					t.Fatalf("check (read data %v): %v %+v", readData, err, c)
+				}
+			}
+		})
+	}
+}
+
+// TestResticFailures: a wrong password, a damaged pack, a missing index
+// and a running prune's exclusive lock each fail with a message that says
+// what is wrong.
+func TestResticFailures(t *testing.T) {
+	testserver.NeedIntegration(t)
+	ctx := context.Background()
+	f := newFixture(t, versions[2], filepath.Join(t.TempDir(), "repo"))
+
+	_, err := OpenReader(ctx, localOpts(f.repo, "not-the-password"))
+	if !errors.Is(err, ErrWrongPassword) || !strings.Contains(err.Error(), "RESTIC_PASSWORD") {
+		t.Errorf("wrong password: %v", err)
+	}
+	_, err = OpenReader(ctx, localOpts(t.TempDir(), f.password))
+	if !errors.Is(err, ErrNotRestic) {
+		t.Errorf("empty directory: %v, want ErrNotRestic", err)
+	}
+
+	t.Run("lock", func(t *testing.T) {
+		r, err := OpenReader(ctx, localOpts(f.repo, f.password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(ctx)
+		lock := writeLock(t, r.Repository(), f.repo, true)
+		s, err := r.Resolve(ctx, repository.Latest, repository.Filter{Path: "dumpfile.sql"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.RestoreStream(ctx, s, "", &bytes.Buffer{}, nil)
+		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "prune") {
+			t.Fatalf("restore under an exclusive lock: %v", err)
+		}
+		os.Remove(lock)
+		writeLock(t, r.Repository(), f.repo, false) // a backup's shared lock does not block
+		if _, err := r.RestoreStream(ctx, s, "", &bytes.Buffer{}, nil); err != nil {
+			t.Fatalf("restore beside a shared lock: %v", err)
+		}
+	})
+
+	t.Run("damaged pack", func(t *testing.T) {
+		dir := copyDir(t, f.repo)
+		packs, _ := filepath.Glob(filepath.Join(dir, "data", "*", "*"))
+		for _, p := range packs {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[len(b)/3] ^= 0x55
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := OpenReader(ctx, localOpts(dir, f.password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(ctx)
+		c, err := r.Check(ctx, true)
+		if err != nil || c.OK || len(c.Errors) == 0 || !strings.Contains(strings.Join(c.Errors, "\n"), "damaged") {
+			t.Fatalf("check --read-data of damaged packs: %v %+v", err, c)
+		}
+	})
+
+	t.Run("missing index", func(t *testing.T) {
+		dir := copyDir(t, f.repo)
+		if err := os.RemoveAll(filepath.Join(dir, "index")); err != nil {
+			t.Fatal(err)
+		}
+		r, err := OpenReader(ctx, localOpts(dir, f.password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(ctx)
+		_, err = r.Snapshots(ctx, repository.Filter{})
+		if !errors.Is(err, ErrNoIndex) || !strings.Contains(err.Error(), "repair index") {
+			t.Fatalf("missing index: %v", err)
+		}
+	})
+}
+
+// copyDir copies a repository directory so a test can damage the copy.
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
