@@ -187,9 +187,194 @@ func TestResolveLocation(t *testing.T) {
 			wantErr: "s3, gcs are all set",
 		},
 		{
-			name:    "swift unsupported",
+			name:    "swift keystone v1",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c", Prefix: "/demo/app/"}},
+			secret:  map[string][]byte{KeySwiftV1Auth: []byte("http://swift:8080/auth/v1.0"), KeySwiftV1User: []byte("test:tester"), KeySwiftV1Key: []byte("STKEYVALUE"), KeyCACertData: []byte("PEM")},
+			check: func(t *testing.T, l *Location) {
+				o := l.Swift
+				if l.Kind != KindSwift || o.Container != "c" || o.Prefix != "demo/app" || o.AuthURL != "http://swift:8080/auth/v1.0" ||
+					o.UserName != "test:tester" || o.APIKey != "STKEYVALUE" || string(o.RootCA) != "PEM" || o.StorageURL != "" {
+					t.Errorf("options %+v", o)
+				}
+				if l.String() != "swift:c:/demo/app" {
+					t.Errorf("String() = %q", l.String())
+				}
+			},
+		},
+		{
+			name:    "swift root of the container",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c", Prefix: "/"}},
+			secret:  map[string][]byte{KeySwiftV1Auth: []byte("https://swift/auth/v1.0"), KeySwiftV1User: []byte("u"), KeySwiftV1Key: []byte("STKEYVALUE")},
+			check: func(t *testing.T, l *Location) {
+				if l.Swift.Prefix != "" || l.String() != "swift:c:/" {
+					t.Errorf("prefix %q, String() %q", l.Swift.Prefix, l.String())
+				}
+			},
+		},
+		{
+			name:    "swift keystone v3 wins over v1 keys",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c", Prefix: "p"}},
+			secret: map[string][]byte{
+				KeyOSAuthURL: []byte("https://keystone:5000/v3"), KeyOSUsername: []byte("alice"), KeyOSPassword: []byte("OSPASSVALUE"),
+				KeyOSRegionName: []byte("RegionOne"), KeyOSUserDomainName: []byte("Default"), KeyOSProjectName: []byte("proj"),
+				KeyOSProjectDomainName: []byte("pdom"), KeyOSTenantName: []byte("tenant"), KeyOSTenantID: []byte("tid"),
+				KeySwiftV1Auth: []byte("http://old/auth/v1.0"), KeySwiftV1User: []byte("bob"), KeySwiftV1Key: []byte("STKEYVALUE"),
+			},
+			check: func(t *testing.T, l *Location) {
+				o := l.Swift
+				if o.AuthURL != "https://keystone:5000/v3" || o.UserName != "alice" || o.APIKey != "OSPASSVALUE" || o.Region != "RegionOne" ||
+					o.Domain != "Default" || o.Tenant != "proj" || o.TenantDomain != "pdom" || o.TenantID != "tid" {
+					t.Errorf("options %+v", o)
+				}
+			},
+		},
+		{
+			name:    "swift keystone v2 tenant name",
 			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
-			wantErr: "spec.backend.swift is not supported",
+			secret: map[string][]byte{KeyOSAuthURL: []byte("https://keystone:5000/v2.0"), KeyOSUsername: []byte("alice"),
+				KeyOSPassword: []byte("OSPASSVALUE"), KeyOSTenantName: []byte("tenant")},
+			check: func(t *testing.T, l *Location) {
+				if l.Swift.Tenant != "tenant" || l.Swift.Prefix != "" {
+					t.Errorf("options %+v", l.Swift)
+				}
+			},
+		},
+		{
+			name:    "swift application credential by ID",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret: map[string][]byte{KeyOSAuthURL: []byte("https://keystone:5000/v3"), KeyOSApplicationCredentialID: []byte("acid"),
+				KeyOSApplicationCredentialSecret: []byte("ACSECRETVALUE")},
+			check: func(t *testing.T, l *Location) {
+				if l.Swift.ApplicationCredentialID != "acid" || l.Swift.ApplicationCredentialSecret != "ACSECRETVALUE" || l.Swift.UserName != "" {
+					t.Errorf("options %+v", l.Swift)
+				}
+			},
+		},
+		{
+			name:    "swift application credential by name without user",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret: map[string][]byte{KeyOSAuthURL: []byte("https://keystone:5000/v3"), KeyOSApplicationCredentialName: []byte("acname"),
+				KeyOSApplicationCredentialSecret: []byte("ACSECRETVALUE")},
+			wantErr: "storage Secret has OS_APPLICATION_CREDENTIAL_NAME but no OS_USERNAME",
+		},
+		{
+			name:    "swift application credential without secret",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret:  map[string][]byte{KeyOSAuthURL: []byte("https://keystone:5000/v3"), KeyOSApplicationCredentialID: []byte("acid")},
+			wantErr: "storage Secret has no OS_APPLICATION_CREDENTIAL_SECRET",
+		},
+		{
+			name:    "swift storage URL and token",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret:  map[string][]byte{KeyOSStorageURL: []byte("https://swift:8080/v1/AUTH_x"), KeyOSAuthToken: []byte("TOKENVALUE")},
+			check: func(t *testing.T, l *Location) {
+				if l.Swift.StorageURL != "https://swift:8080/v1/AUTH_x" || l.Swift.AuthToken != "TOKENVALUE" || l.Swift.AuthURL != "" {
+					t.Errorf("options %+v", l.Swift)
+				}
+			},
+		},
+		{
+			name:    "swift token without storage URL",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret:  map[string][]byte{KeyOSAuthToken: []byte("TOKENVALUE")},
+			wantErr: "only one of OS_STORAGE_URL and OS_AUTH_TOKEN",
+		},
+		{
+			name:    "swift missing container",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Prefix: "p"}},
+			secret:  map[string][]byte{KeySwiftV1Auth: []byte("http://swift/auth/v1.0"), KeySwiftV1User: []byte("u"), KeySwiftV1Key: []byte("STKEYVALUE")},
+			wantErr: "spec.backend.swift.container is required",
+		},
+		{
+			name:    "swift without credentials",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret:  map[string][]byte{KeyPassword: []byte("pw")},
+			wantErr: "storage Secret has no Swift credentials: set ST_AUTH, ST_USER and ST_KEY",
+		},
+		{
+			name:    "swift v1 without key",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret:  map[string][]byte{KeySwiftV1Auth: []byte("http://swift/auth/v1.0"), KeySwiftV1User: []byte("u")},
+			wantErr: "storage Secret has no OS_PASSWORD (or ST_KEY)",
+		},
+		{
+			name:    "swift auth URL not a URL",
+			backend: stashv1alpha1.Backend{Swift: &stashv1alpha1.SwiftSpec{Container: "c"}},
+			secret:  map[string][]byte{KeyOSAuthURL: []byte("keystone-SECRETHOST"), KeyOSUsername: []byte("u"), KeyOSPassword: []byte("OSPASSVALUE")},
+			wantErr: "storage Secret key OS_AUTH_URL or ST_AUTH is not an http(s) URL",
+		},
+		{
+			name:    "rest without auth",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "http://rest-server.demo.svc:8000/stash-backup-demo/"}},
+			secret:  map[string][]byte{KeyPassword: []byte("pw")},
+			check: func(t *testing.T, l *Location) {
+				o := l.Rest
+				if l.Kind != KindRest || o.URL != "http://rest-server.demo.svc:8000/stash-backup-demo" || o.Username != "" || o.Password != "" || o.RootCA != nil {
+					t.Errorf("options %+v", o)
+				}
+				if l.String() != "rest:http://rest-server.demo.svc:8000/stash-backup-demo" {
+					t.Errorf("String() = %q", l.String())
+				}
+			},
+		},
+		{
+			name:    "rest https with basic auth and CA",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "https://rest:8000"}},
+			secret:  map[string][]byte{KeyRestUsername: []byte("alice"), KeyRestPassword: []byte("RESTPWVALUE"), KeyCACertData: []byte("PEM")},
+			check: func(t *testing.T, l *Location) {
+				o := l.Rest
+				if o.URL != "https://rest:8000" || o.Username != "alice" || o.Password != "RESTPWVALUE" || string(o.RootCA) != "PEM" {
+					t.Errorf("options %+v", o)
+				}
+			},
+		},
+		{
+			name:    "rest username without password",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "http://rest:8000/r"}},
+			secret:  map[string][]byte{KeyRestUsername: []byte("alice")},
+			check: func(t *testing.T, l *Location) {
+				if l.Rest.Username != "alice" || l.Rest.Password != "" {
+					t.Errorf("options %+v", l.Rest)
+				}
+			},
+		},
+		{
+			name:    "rest password without username",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "http://rest:8000/r"}},
+			secret:  map[string][]byte{KeyRestPassword: []byte("RESTPWVALUE")},
+			wantErr: "storage Secret has REST_SERVER_PASSWORD but no REST_SERVER_USERNAME",
+		},
+		{
+			name:    "rest credentials in the URL",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "http://alice:URLPASSWORD@rest:8000/r"}},
+			wantErr: "spec.backend.rest.url has credentials in it: remove them from the URL and put them in the storage Secret as REST_SERVER_USERNAME and REST_SERVER_PASSWORD",
+		},
+		{
+			name:    "rest ftp URL",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "ftp://rest/r"}},
+			wantErr: `spec.backend.rest.url "ftp://rest/r" must be http(s)`,
+		},
+		{
+			name:    "rest URL without scheme",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "rest:8000/r"}},
+			wantErr: "must be http(s)",
+		},
+		{
+			name:    "rest URL with a query",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{URL: "http://rest:8000/r?x=1"}},
+			wantErr: "must have no query or fragment",
+		},
+		{
+			name:    "rest missing URL",
+			backend: stashv1alpha1.Backend{Rest: &stashv1alpha1.RestServerSpec{}},
+			wantErr: "spec.backend.rest.url is required",
+		},
+		{
+			name: "swift and rest",
+			backend: stashv1alpha1.Backend{
+				Swift: &stashv1alpha1.SwiftSpec{Container: "c"}, Rest: &stashv1alpha1.RestServerSpec{URL: "http://rest:8000"},
+			},
+			wantErr: "swift, rest are all set",
 		},
 	}
 	for _, tt := range tests {
@@ -204,13 +389,16 @@ func TestResolveLocation(t *testing.T) {
 						t.Errorf("error leaks a secret value: %v", err)
 					}
 				}
+				if strings.Contains(err.Error(), "URLPASSWORD") {
+					t.Errorf("error leaks the password of a URL: %v", err)
+				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.check(t, l)
-			for _, v := range []string{"SECRETKEY", "AZKEY", "B2KEY"} {
+			for _, v := range []string{"SECRETKEY", "AZKEY", "B2KEY", "STKEYVALUE", "OSPASSVALUE", "ACSECRETVALUE", "TOKENVALUE", "RESTPWVALUE"} {
 				if strings.Contains(l.String(), v) {
 					t.Errorf("location string leaks a secret: %s", l)
 				}
