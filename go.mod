@@ -8,6 +8,7 @@ require (
 	github.com/klauspost/compress v1.19.0
 	github.com/kopia/kopia v0.22.3
 	github.com/minio/minio-go/v7 v7.0.97
+	github.com/ncw/swift/v2 v2.0.5
 	github.com/prometheus/client_golang v1.24.0
 	github.com/robfig/cron/v3 v3.0.1
 	github.com/schollz/progressbar/v3 v3.19.1
