@@ -33,64 +33,6 @@ func loadWithCatalog(files []string) (*manifest.Set, *catalog.Catalog, error) {
 	return set, cat.With(set.Functions, set.Tasks), nil
 }
 
-func newValidateCommand() *cobra.Command {
-	var files []string
-	var output string
-	cmd := &cobra.Command{
-		Use:   "validate -f FILE_OR_DIR...",
-		Short: "Check Stash manifests: each object is valid or gets its field errors",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return err
-			}
-			set, cat, err := loadWithCatalog(files)
-			if err != nil {
-				return err
-			}
-			results := validation.All(set, cat)
-			bad := 0
-			for _, r := range results {
-				if len(r.Errors) > 0 {
-					bad++
-				}
-			}
-			if output == outputJSON {
-				if err := writeJSON(stdout, map[string]any{"objects": results, "warnings": set.Warnings}); err != nil {
-					return err
-				}
-			} else {
-				for _, w := range set.Warnings {
-					fmt.Fprintln(stdout, "warning:", w)
-				}
-				for _, r := range results {
-					for _, w := range r.Warnings {
-						fmt.Fprintf(stdout, "warning: %s %s: %s\n", r.Kind, r.Name, w)
-					}
-					if len(r.Errors) == 0 {
-						fmt.Fprintf(stdout, "%s %s: valid\n", r.Kind, r.Name)
-						continue
-					}
-					fmt.Fprintf(stdout, "%s %s (%s): %d error(s)\n", r.Kind, r.Name, r.Source, len(r.Errors))
-					for _, e := range r.Errors {
-						fmt.Fprintf(stdout, "  - %s\n", e)
-					}
-				}
-				if len(results) == 0 {
-					fmt.Fprintln(stdout, "no Stash objects found")
-				}
-			}
-			if bad > 0 {
-				return fmt.Errorf("%d of %d objects are invalid", bad, len(results))
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "files or directories of manifests")
-	cmd.Flags().StringVarP(&output, "output", "o", outputText, "output format: text or json")
-	return cmd
-}
-
 // injected shows what the operator adds to a workload's pod template (the
 // backup sidecar or the restore init container and their volumes) as a
 // PodTemplate, annotated with the workload it goes into.

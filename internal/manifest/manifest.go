@@ -13,11 +13,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
@@ -44,11 +46,32 @@ type Set struct {
 	AppBindings          map[string]*appcatalogv1alpha1.AppBinding
 	// Other counts documents of kinds this package does not decode.
 	Other map[string]int
-	// Sources maps "Kind key" to the file and document it came from.
+	// Sources maps "Kind key" to the file and document it came from, for
+	// every object, those of Other kinds too (a Deployment or a PVC a
+	// BackupConfiguration targets), keyed by namespace/name.
 	Sources map[string]string
 	// Warnings are problems that do not stop loading, such as fields
 	// Stash does not define (often a typo).
-	Warnings []string
+	Warnings []Warning
+}
+
+// Warning is a problem with one object that does not stop loading.
+type Warning struct {
+	Kind string `json:"kind"`
+	// Key is namespace/name, or the name of a cluster-scoped object.
+	Key    string `json:"key"`
+	Source string `json:"source"`
+	// Field is the path of the field at fault, e.g. spec.retentonPolicy.
+	Field   string `json:"field,omitempty"`
+	Message string `json:"message"`
+}
+
+func (w Warning) String() string {
+	f := ""
+	if w.Field != "" {
+		f = w.Field + ": "
+	}
+	return fmt.Sprintf("%s: %s %s: %s%s", w.Source, w.Kind, w.Key, f, w.Message)
 }
 
 // Source returns where an object was defined.
@@ -142,7 +165,8 @@ type typeMeta struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	Metadata   struct {
-		Name string `json:"name"`
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
 	} `json:"metadata"`
 }
 
@@ -222,25 +246,54 @@ func (s *Set) addDoc(doc []byte, where string) error {
 		return addNamespaced(s, doc, where, tm.Kind, name, s.AppBindings, func(o *appcatalogv1alpha1.AppBinding) *metav1.ObjectMeta { return &o.ObjectMeta })
 	default:
 		s.Other[tm.APIVersion+"/"+tm.Kind]++
+		s.Sources[tm.Kind+" "+Key(tm.Metadata.Namespace, name)] = where
 	}
 	return nil
 }
 
-// decode unmarshals doc into out; fields the type does not define become
-// warnings (strict decoding is tried only to find them).
-func (s *Set) decode(doc []byte, where, kind, name string, out any) error {
+// decode unmarshals doc into out. Fields the type does not define, and
+// fields given twice, are returned as warnings with their paths (strict
+// decoding is tried only to find them), as the API server reports them.
+func decode(doc []byte, kind, name string, out any) ([]Warning, error) {
 	if err := yaml.Unmarshal(doc, out); err != nil {
-		return fmt.Errorf("%s %q: %w", kind, name, err)
+		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
 	}
-	if err := yaml.UnmarshalStrict(doc, reflectNew(out)); err != nil {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("%s: %s %q: %v", where, kind, name, err))
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", kind, name, err)
 	}
-	return nil
+	strict, err := sigsjson.UnmarshalStrict(js, reflectNew(out))
+	if err != nil {
+		// Decoded leniently above; the strict pass only finds fields.
+		return []Warning{{Message: err.Error()}}, nil
+	}
+	var ws []Warning
+	for _, e := range strict {
+		w := Warning{Message: e.Error()}
+		if fe, ok := e.(sigsjson.FieldError); ok {
+			w.Field = fe.FieldPath()
+			w.Message = strings.TrimSuffix(e.Error(), " "+strconv.Quote(w.Field))
+			if strings.HasPrefix(w.Message, "unknown field") {
+				w.Message += ": Stash does not define it; check its spelling and indentation"
+			}
+		}
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// warn records decode's warnings for the object kind key.
+func (s *Set) warn(ws []Warning, where, kind, key string) {
+	for _, w := range ws {
+		w.Kind, w.Key, w.Source = kind, key, where
+		s.Warnings = append(s.Warnings, w)
+	}
 }
 
 func addNamespaced[T any](s *Set, doc []byte, where, kind, name string, m map[string]*T, meta func(*T) *metav1.ObjectMeta) error {
 	obj := new(T)
-	if err := s.decode(doc, where, kind, name, obj); err != nil {
+	ws, err := decode(doc, kind, name, obj)
+	if err != nil {
 		return err
 	}
 	om := meta(obj)
@@ -251,6 +304,7 @@ func addNamespaced[T any](s *Set, doc []byte, where, kind, name string, m map[st
 	if _, dup := m[k]; dup {
 		return fmt.Errorf("%s %s is defined twice (again in %s)", kind, k, where)
 	}
+	s.warn(ws, where, kind, k)
 	m[k] = obj
 	s.Sources[kind+" "+k] = where
 	return nil
@@ -258,12 +312,14 @@ func addNamespaced[T any](s *Set, doc []byte, where, kind, name string, m map[st
 
 func addCluster[T any](s *Set, doc []byte, where, kind, name string, m map[string]*T) error {
 	obj := new(T)
-	if err := s.decode(doc, where, kind, name, obj); err != nil {
+	ws, err := decode(doc, kind, name, obj)
+	if err != nil {
 		return err
 	}
 	if _, dup := m[name]; dup {
 		return fmt.Errorf("%s %s is defined twice (again in %s)", kind, name, where)
 	}
+	s.warn(ws, where, kind, name)
 	m[name] = obj
 	s.Sources[kind+" "+name] = where
 	return nil

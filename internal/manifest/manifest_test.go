@@ -127,3 +127,55 @@ func TestRepositorySelection(t *testing.T) {
 		t.Errorf("missing secret: %v", err)
 	}
 }
+
+// TestUnknownFieldWarnings: every field Stash does not define, and every
+// field given twice, is a warning naming the object and the field's path,
+// as the API server reports them; the object still loads.
+func TestUnknownFieldWarnings(t *testing.T) {
+	p := write(t, t.TempDir(), "m.yaml", `apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: bc, namespace: demo}
+spec:
+  schedule: "@daily"
+  Schedule: "@hourly"
+  retentonPolicy: {}
+  retentionPolicy: {name: k, keepLastt: 3}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData: {a: b}
+strngData: {c: d}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: demo}
+spec: {anything: goes}
+`)
+	s, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string // in the order of the keys, sorted
+	for _, w := range s.Warnings {
+		got = append(got, w.Kind+" "+w.Key+" "+w.Field+" "+w.Source)
+		if !strings.HasPrefix(w.Message, "unknown field: ") {
+			t.Errorf("message %q", w.Message)
+		}
+	}
+	want := []string{
+		"BackupConfiguration demo/bc spec.Schedule " + p + "#1",
+		"BackupConfiguration demo/bc spec.retentionPolicy.keepLastt " + p + "#1",
+		"BackupConfiguration demo/bc spec.retentonPolicy " + p + "#1",
+		"Secret default/s strngData " + p + "#2",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if bc := s.BackupConfigurations["demo/bc"]; bc == nil || bc.Spec.RetentionPolicy.Name != "k" {
+		t.Errorf("object with unknown fields not loaded: %+v", bc)
+	}
+	if s.Source("Deployment", "demo/web") != p+"#3" {
+		t.Errorf("objects of other kinds are not recorded: %v", s.Sources)
+	}
+}

@@ -9,14 +9,6 @@ import (
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 )
 
-// NamespaceUnknown is the BadValue prefix of the NotFound error
-// repositoryRef returns when a Repository's usagePolicy selector cannot be
-// evaluated because the referencing namespace's labels are unknown. `stash
-// validate` reports it as a warning (manifests rarely hold Namespace
-// objects); a reconciler treats it as a missing reference and grants
-// nothing.
-const NamespaceUnknown = "Namespace "
-
 // UsageAllowed says whether objects in namespace ns may use repo, given
 // that namespace's labels. It is pure: callers read the live Repository and
 // Namespace. A Repository allows its own namespace always; other namespaces

@@ -78,9 +78,13 @@ spec:
       from: Selector
       selector: {matchLabels: {team: c}}
 ---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: %[1]s}
+---
 apiVersion: stash.appscode.com/v1beta1
 kind: RestoreSession
-metadata: {name: rs, namespace: %s}
+metadata: {name: rs, namespace: %[1]s}
 spec:
   task: {name: pvc-restore}
   repository: {name: repo, namespace: b}
@@ -105,7 +109,7 @@ metadata: {name: c, labels: {team: c}}
 	}{
 		{"matching namespace", "c", namespaces, "", ""},
 		{"other namespace", "a", namespaces, "namespace a does not match", ""},
-		{"no Namespace manifests", "a", "", "", "could not check"},
+		{"no Namespace manifests", "a", "", "", "Namespace a is not in the given files: not checked (nor whether its labels match the usagePolicy selector of Repository b/repo)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -126,7 +130,15 @@ metadata: {name: c, labels: {team: c}}
 					got = r
 				}
 			}
-			errs, warns := strings.Join(got.Errors, "; "), strings.Join(got.Warnings, "; ")
+			var errList, warnList []string
+			for _, f := range got.Findings {
+				if f.Level == LevelError {
+					errList = append(errList, f.Message)
+				} else {
+					warnList = append(warnList, f.Message)
+				}
+			}
+			errs, warns := strings.Join(errList, "; "), strings.Join(warnList, "; ")
 			if (tc.err == "") != (errs == "") || !strings.Contains(errs, tc.err) {
 				t.Errorf("errors %q, want %q", errs, tc.err)
 			}

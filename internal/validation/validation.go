@@ -2,8 +2,11 @@
 // see: references between objects (the Task and its Functions exist, the
 // Repository exists and its Secret matches its backend), restore rules,
 // schedules. Errors are field.ErrorList with the path at fault and a hint
-// at the fix. The same checks back `stash validate`, the local runtime and
-// the admission webhook.
+// at the fix; a reference to an object the Lookup does not hold is a
+// NotFound error whose value is a Ref naming it. The same checks back
+// `stash validate` (where a Ref is a warning that a check was not made),
+// the local runtime, the reconcilers and the admission webhook (where it
+// means "wait for it").
 package validation
 
 import (
@@ -48,7 +51,9 @@ func Repository(r *stashv1alpha1.Repository, l Lookup) field.ErrorList {
 	if l != nil && b.StorageSecretName != "" {
 		data, ok := l.SecretData(r.Namespace, b.StorageSecretName)
 		if !ok {
-			errs = append(errs, field.NotFound(p.Child("storageSecretName"), fmt.Sprintf("Secret %s/%s", r.Namespace, b.StorageSecretName)))
+			errs = append(errs, notFound(p.Child("storageSecretName"),
+				Ref{Object: Object{Kind: "Secret", Namespace: r.Namespace, Name: b.StorageSecretName}, Unchecked: "nor whether it holds RESTIC_PASSWORD and the keys the backend needs"},
+				fmt.Sprintf("Secret %s/%s", r.Namespace, b.StorageSecretName)))
 		} else {
 			secret = data
 			if len(data[location.KeyPassword]) == 0 {
@@ -110,11 +115,13 @@ func taskRef(p *field.Path, t stashv1beta1.TaskRef, l Lookup, required bool) fie
 	}
 	task, ok := l.Task(t.Name)
 	if !ok {
-		return append(errs, field.NotFound(p.Child("name"), t.Name))
+		return append(errs, notFound(p.Child("name"), Ref{Object: Object{Kind: "Task", Name: t.Name}, Catalog: true, Unchecked: "nor its Functions"}, t.Name))
 	}
 	for i, s := range task.Spec.Steps {
 		if _, ok := l.Function(s.Name); !ok {
-			errs = append(errs, field.NotFound(p.Child("name"), fmt.Sprintf("Task %s step %d: Function %s", t.Name, i, s.Name)))
+			errs = append(errs, notFound(p.Child("name"),
+				Ref{Object: Object{Kind: "Function", Name: s.Name}, Catalog: true, Unchecked: fmt.Sprintf("step %d of Task %s runs it", i, t.Name)},
+				fmt.Sprintf("Task %s step %d: Function %s", t.Name, i, s.Name)))
 		}
 	}
 	for i, prm := range t.Params {
@@ -138,7 +145,11 @@ func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 	}
 	r, ok := l.Repository(repoNS, ref.Name)
 	if !ok {
-		return field.ErrorList{field.NotFound(p, repoNS+"/"+ref.Name)}
+		missing := Ref{Object: Object{Kind: "Repository", Namespace: repoNS, Name: ref.Name}}
+		if repoNS != ns {
+			missing.Unchecked = "nor whether its usagePolicy lets namespace " + ns + " use it"
+		}
+		return field.ErrorList{notFound(p, missing, repoNS+"/"+ref.Name)}
 	}
 	if repoNS != ns {
 		repo := *r
@@ -147,8 +158,9 @@ func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 		if NeedsNamespaceLabels(&repo) {
 			l, known := l.NamespaceLabels(ns)
 			if !known {
-				return field.ErrorList{field.NotFound(p, NamespaceUnknown+ns+
-					": its labels are needed to check the Repository's usagePolicy selector, and they could not be read")}
+				return field.ErrorList{notFound(p, Ref{Object: Object{Kind: "Namespace", Name: ns},
+					Unchecked: fmt.Sprintf("nor whether its labels match the usagePolicy selector of Repository %s/%s", repoNS, ref.Name)},
+					"Namespace "+ns+": its labels are needed to check the Repository's usagePolicy selector, and they could not be read")}
 			}
 			nsLabels = l
 		}
@@ -190,13 +202,13 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 	if t == nil {
 		errs = append(errs, field.Required(spec.Child("target"), "set target.ref to the workload, PVC or AppBinding to back up"))
 	} else {
-		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, bc.Namespace, l)...)
+		errs = append(errs, targetRef(spec.Child("target", "ref"), t.Ref, bc.Namespace, bc.Spec.Task.Name != "", l)...)
 		workload := IsWorkload(t.Ref.Kind)
 		task, err := plan.AddonTask(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task)
 		if err != nil {
 			errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
 		}
-		errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
+		errs = append(errs, taskRef(spec.Child("task"), task, l, !workload && !appBindingMissing(t.Ref, bc.Namespace, l))...)
 		errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task, planCatalog(l))...)
 		if workload && bc.Spec.Task.Name == "" {
 			errs = append(errs, sidecarTarget(spec, bc)...)
@@ -285,7 +297,16 @@ func IsWorkload(kind string) bool {
 	return false
 }
 
-func targetRef(p *field.Path, ref stashv1beta1.TargetRef, ns string, l Lookup) field.ErrorList {
+// appBindingMissing says whether ref is an AppBinding the Lookup does not
+// hold: then its StashAddon parameters, which may name the Task, are
+// unknown, and a missing task name is not an error.
+func appBindingMissing(ref stashv1beta1.TargetRef, ns string, l Lookup) bool {
+	return ref.Kind == "AppBinding" && ref.Name != "" && l != nil && appBinding(ref, ns, l) == nil
+}
+
+// targetRef checks a target reference; taskNamed says whether the invoker
+// names its Task (otherwise an AppBinding's StashAddon parameters do).
+func targetRef(p *field.Path, ref stashv1beta1.TargetRef, ns string, taskNamed bool, l Lookup) field.ErrorList {
 	var errs field.ErrorList
 	if ref.Kind == "" {
 		errs = append(errs, field.Required(p.Child("kind"), "Deployment, StatefulSet, DaemonSet, PersistentVolumeClaim or AppBinding"))
@@ -299,7 +320,11 @@ func targetRef(p *field.Path, ref stashv1beta1.TargetRef, ns string, l Lookup) f
 			tns = ns
 		}
 		if _, ok := l.AppBinding(tns, ref.Name); !ok {
-			errs = append(errs, field.NotFound(p, "AppBinding "+tns+"/"+ref.Name))
+			missing := Ref{Object: Object{Kind: "AppBinding", Namespace: tns, Name: ref.Name}}
+			if !taskNamed {
+				missing.Unchecked = "nor the Task its StashAddon parameters name"
+			}
+			errs = append(errs, notFound(p, missing, "AppBinding "+tns+"/"+ref.Name))
 		}
 	}
 	return errs
@@ -316,7 +341,7 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 		return errs
 	}
 	if t.Ref.Kind != "" {
-		for _, e := range targetRef(spec.Child("target", "ref"), t.Ref, rs.Namespace, l) {
+		for _, e := range targetRef(spec.Child("target", "ref"), t.Ref, rs.Namespace, rs.Spec.Task.Name != "", l) {
 			// A database restored into new claims (a Galera cluster's
 			// replicas) is created after the restore, with its
 			// AppBinding, from those claims: Stash's guide names the
@@ -334,7 +359,10 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 	if err != nil {
 		errs = append(errs, field.Invalid(spec.Child("target", "ref"), t.Ref.Name, err.Error()))
 	}
-	errs = append(errs, taskRef(spec.Child("task"), task, l, !workload)...)
+	// An AppBinding-to-be (restored into new claims) has no StashAddon
+	// parameters yet: the RestoreSession must name the Task.
+	toBe := t.Ref.Kind == "AppBinding" && len(t.VolumeClaimTemplates) > 0
+	errs = append(errs, taskRef(spec.Child("task"), task, l, !workload && (toBe || !appBindingMissing(t.Ref, rs.Namespace, l)))...)
 	errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, rs.Namespace, l), true, rs.Spec.Task, planCatalog(l))...)
 	if workload && rs.Spec.Task.Name == "" {
 		if len(t.VolumeMounts) == 0 {
@@ -415,7 +443,7 @@ func Task(t *stashv1beta1.Task, l Lookup) field.ErrorList {
 			errs = append(errs, field.Required(p.Index(i).Child("name"), "name the Function"))
 		} else if l != nil {
 			if _, ok := l.Function(s.Name); !ok {
-				errs = append(errs, field.NotFound(p.Index(i).Child("name"), s.Name))
+				errs = append(errs, notFound(p.Index(i).Child("name"), Ref{Object: Object{Kind: "Function", Name: s.Name}, Catalog: true}, s.Name))
 			}
 		}
 	}
@@ -440,7 +468,8 @@ func AppBinding(a *appcatalogv1alpha1.AppBinding, l Lookup) field.ErrorList {
 	}
 	if s := a.Spec.Secret; s != nil && l != nil {
 		if _, ok := l.SecretData(a.Namespace, s.Name); !ok {
-			errs = append(errs, field.NotFound(field.NewPath("spec", "secret", "name"), "Secret "+a.Namespace+"/"+s.Name))
+			errs = append(errs, notFound(field.NewPath("spec", "secret", "name"),
+				Ref{Object: Object{Kind: "Secret", Namespace: a.Namespace, Name: s.Name}, Unchecked: "nor whether it holds the credentials"}, "Secret "+a.Namespace+"/"+s.Name))
 		}
 	}
 	return errs

@@ -3,6 +3,7 @@ package validation
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -41,11 +42,51 @@ func TestStashDocExamplesAreValid(t *testing.T) {
 				t.Fatalf("only %d objects validated", len(results))
 			}
 			for _, r := range results {
-				if len(r.Errors) > 0 {
-					t.Errorf("%s %s: %v", r.Kind, r.Name, r.Errors)
+				if !r.Valid() {
+					t.Errorf("%s %s: %v", r.Kind, r.Name, r.Findings)
 				}
 			}
 		})
+	}
+}
+
+// TestStashDocExamplesValidateAlone: each object of the examples, in a
+// file of its own as Stash's guides give them, has no errors: what it
+// references is a warning that it was not checked.
+func TestStashDocExamplesValidateAlone(t *testing.T) {
+	cat, err := catalog.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(docsDir(), "*", "*.yaml"))
+	if err != nil || len(files) < 8 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	warned := 0
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(data), -1) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "m.yaml"), []byte(doc), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			set, err := manifest.Load(dir)
+			if err != nil {
+				t.Fatalf("%s document %d: %v", file, i+1, err)
+			}
+			for _, r := range All(set, cat.With(set.Functions, set.Tasks)) {
+				if !r.Valid() {
+					t.Errorf("%s document %d: %s %s: %v", file, i+1, r.Kind, r.Name, r.Findings)
+				}
+				warned += r.Count(LevelWarning)
+			}
+		}
+	}
+	if warned == 0 {
+		t.Error("no object alone warned of a reference it could not check")
 	}
 }
 
@@ -71,10 +112,13 @@ spec:
 ---
 `
 
+// TestInvalidManifests: wrong values are errors; references to objects
+// the manifests lack, in the same manifests, only warnings.
 func TestInvalidManifests(t *testing.T) {
 	tests := []struct {
 		name, doc string
 		want      []string // each must appear in some error
+		warn      []string // each must appear in some warning
 	}{
 		{"unknown task and bad schedule", `apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
@@ -85,7 +129,8 @@ spec:
   repository: {name: repo}
   target: {ref: {kind: AppBinding, name: db}}
   retentionPolicy: {name: k, keepLast: 5, prune: true}
-`, []string{"spec.schedule: Invalid value: \"every day\"", "spec.task.name: Not found: \"postgres-backup-99\""}},
+`, []string{"spec.schedule: Invalid value: \"every day\""},
+			[]string{"spec.task.name: Task postgres-backup-99 is not in the given files nor the built-in catalog"}},
 		{"missing repository, target, retention name", `apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: bc, namespace: demo}
@@ -94,7 +139,8 @@ spec:
   task: {name: pvc-backup}
   repository: {name: nowhere}
   retentionPolicy: {keepLast: -1, prune: true}
-`, []string{"spec.repository: Not found: \"demo/nowhere\"", "spec.target: Required value", "spec.retentionPolicy.name: Required value", "spec.retentionPolicy.keepLast: Invalid value: -1"}},
+`, []string{"spec.target: Required value", "spec.retentionPolicy.name: Required value", "spec.retentionPolicy.keepLast: Invalid value: -1"},
+			[]string{"spec.repository: Repository demo/nowhere is not in the given files: not checked"}},
 		{"missing AppBinding and a hook with two actions", `apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: bc, namespace: demo}
@@ -108,7 +154,8 @@ spec:
     preBackup:
       exec: {command: [sync]}
       tcpSocket: {port: 5432}
-`, []string{"spec.target.ref: Not found: \"AppBinding demo/other-db\"", "spec.hooks.preBackup: Invalid value: 2: set exactly one of exec"}},
+`, []string{"spec.hooks.preBackup: Invalid value: 2: set exactly one of exec"},
+			[]string{"spec.target.ref: AppBinding demo/other-db is not in the given files"}},
 		{"restore rules", `apiVersion: stash.appscode.com/v1beta1
 kind: RestoreSession
 metadata: {name: rs, namespace: demo}
@@ -124,7 +171,7 @@ spec:
     - targetHosts: [host-0]
     - targetHosts: [host-0]
 `, []string{"spec.target.rules[0].paths: Invalid value", "set snapshots or paths, not both",
-			"spec.target.rules[1].targetHosts: Duplicate value", "spec.target.rules[3].targetHosts[0]: Duplicate value"}},
+			"spec.target.rules[1].targetHosts: Duplicate value", "spec.target.rules[3].targetHosts[0]: Duplicate value"}, nil},
 		{"sidecar backup without mounts, init-container restore with hooks", `apiVersion: stash.appscode.com/v1beta1
 kind: BackupConfiguration
 metadata: {name: bc, namespace: demo}
@@ -146,7 +193,8 @@ spec:
     postRestore:
       exec: {command: [sync]}
 `, []string{"spec.target.volumeMounts: Required value", "spec.repository.namespace: Invalid value: \"shared\"",
-			"spec.hooks: Forbidden: a restore into a StatefulSet runs in its pods' init container"}},
+			"spec.hooks: Forbidden: a restore into a StatefulSet runs in its pods' init container"},
+			[]string{"spec.target.ref: Deployment demo/web is not in the given files", "spec.target.ref: StatefulSet demo/db is not in the given files"}},
 		{"cross-namespace repository", `apiVersion: stash.appscode.com/v1beta1
 kind: RestoreSession
 metadata: {name: rs, namespace: other}
@@ -154,7 +202,7 @@ spec:
   task: {name: postgres-restore-11.9}
   repository: {name: repo, namespace: demo}
   target: {ref: {kind: AppBinding, name: db, namespace: demo}}
-`, []string{"spec.repository: Forbidden", "usagePolicy.allowedNamespaces.from to All or Selector"}},
+`, []string{"spec.repository: Forbidden", "usagePolicy.allowedNamespaces.from to All or Selector"}, nil},
 		{"repository secret without password, two backends", `apiVersion: v1
 kind: Secret
 metadata: {name: nopw, namespace: demo}
@@ -168,14 +216,18 @@ spec:
     s3: {endpoint: s3.amazonaws.com, bucket: b}
     gcs: {bucket: c}
     storageSecretName: nopw
-`, []string{"spec.backend.storageSecretName: Invalid value: \"nopw\": the Secret has no RESTIC_PASSWORD", "spec.backend: Invalid value: ", "set exactly one backend"}},
-		{"task with unknown function", `apiVersion: stash.appscode.com/v1beta1
-kind: Task
-metadata: {name: my-task}
+`, []string{"spec.backend.storageSecretName: Invalid value: \"nopw\": the Secret has no RESTIC_PASSWORD", "spec.backend: Invalid value: ", "set exactly one backend"}, nil},
+		{"restore into an AppBinding-to-be names no Task", `apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: rs, namespace: demo}
 spec:
-  steps:
-  - name: not-a-function
-`, []string{"spec.steps[0].name: Not found: \"not-a-function\""}},
+  repository: {name: repo}
+  target:
+    ref: {kind: AppBinding, name: not-yet}
+    volumeClaimTemplates:
+    - metadata:
+        name: data-${POD_ORDINAL}
+`, []string{"spec.task.name: Required value"}, nil},
 	}
 	cat, err := catalog.Builtin()
 	if err != nil {
@@ -191,14 +243,31 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			var all []string
+			var errs, warns []string
 			for _, r := range All(set, cat.With(set.Functions, set.Tasks)) {
-				all = append(all, r.Errors...)
+				for _, f := range r.Findings {
+					if f.Level == LevelError {
+						errs = append(errs, f.String())
+					} else {
+						warns = append(warns, f.String())
+					}
+					if f.Level == LevelError && f.Missing != nil {
+						t.Errorf("a missing reference is an error: %s", f)
+					}
+				}
 			}
-			joined := strings.Join(all, "\n")
-			for _, w := range tt.want {
-				if !strings.Contains(joined, w) {
-					t.Errorf("no error contains %q; errors:\n%s", w, joined)
+			for _, c := range []struct {
+				level     string
+				want, got []string
+			}{{"error", tt.want, errs}, {"warning", tt.warn, warns}} {
+				joined := strings.Join(c.got, "\n")
+				for _, w := range c.want {
+					if !strings.Contains(joined, w) {
+						t.Errorf("no %s contains %q; %ss:\n%s", c.level, w, c.level, joined)
+					}
+				}
+				if len(c.want) == 0 && len(c.got) > 0 {
+					t.Errorf("unexpected %ss:\n%s", c.level, joined)
 				}
 			}
 		})

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,12 +34,70 @@ spec:
   retentionPolicy: {name: k, keepLast: 1, prune: true}
   retentonPolicy: {}
 `), 0o600)
+	// The schedule is wrong: an error. The Task, Repository and AppBinding
+	// are not in the files, and a field is misspelt: warnings.
 	bad := run(t, nil, "validate", "-f", dir)
-	if bad.code != 1 || !strings.Contains(bad.stdout, "spec.schedule: Invalid value") ||
-		!strings.Contains(bad.stdout, `spec.task.name: Not found: "no-such-task"`) ||
-		!strings.Contains(bad.stdout, `spec.repository: Not found: "demo/repo"`) ||
-		!strings.Contains(bad.stdout, `unknown field "retentonPolicy"`) {
+	if bad.code != 1 || !strings.Contains(bad.stdout, "error: BackupConfiguration demo/bc: spec.schedule: Invalid value") ||
+		!strings.Contains(bad.stdout, "warning: BackupConfiguration demo/bc: spec.task.name: Task no-such-task is not in the given files nor the built-in catalog") ||
+		!strings.Contains(bad.stdout, "warning: BackupConfiguration demo/bc: spec.repository: Repository demo/repo is not in the given files: not checked; pass it with -f to check it") ||
+		!strings.Contains(bad.stdout, "warning: BackupConfiguration demo/bc: spec.retentonPolicy: unknown field") ||
+		!strings.Contains(bad.stderr, "1 of 1 objects are invalid") {
 		t.Errorf("invalid manifests: exit %d\n%s\n%s", bad.code, bad.stdout, bad.stderr)
+	}
+}
+
+// TestValidateFilesAlone: each of Stash's example files validated alone,
+// as a CI job checks them one by one, exits 0: what it references and
+// does not hold is a warning. --strict fails on those warnings, naming the
+// object; -o json lists every finding.
+func TestValidateFilesAlone(t *testing.T) {
+	files, err := filepath.Glob(docs(filepath.Join("*", "*.yaml")))
+	if err != nil || len(files) < 8 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	for _, f := range files {
+		r := run(t, nil, "validate", "-f", f)
+		if r.code != 0 || strings.Contains(r.stdout, "error:") {
+			t.Errorf("%s alone: exit %d\n%s%s", f, r.code, r.stdout, r.stderr)
+		}
+	}
+	// The cluster backup's Repository names a Secret of the restore's file.
+	backup := docs(filepath.Join("perconaxtradb", "backup.yaml"))
+	const missing = "Repository demo/gcs-repo-xtradb-cluster: spec.backend.storageSecretName: Secret demo/gcs-secret is not in the given files: not checked"
+	r := mustRun(t, nil, "validate", "-f", backup)
+	if !strings.Contains(r.stdout, "warning: "+missing) || !strings.Contains(r.stdout, "Repository demo/gcs-repo-xtradb-cluster: valid, 1 warning") {
+		t.Errorf("without --strict:\n%s", r.stdout)
+	}
+	r = run(t, nil, "validate", "--strict", "-f", backup)
+	if r.code != 1 || !strings.Contains(r.stdout, "error: "+missing) || !strings.Contains(r.stderr, "--strict") {
+		t.Errorf("--strict: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	// Given with the file that holds it, the Secret is checked.
+	mustRun(t, nil, "validate", "--strict", "-f", backup, "-f", docs(filepath.Join("perconaxtradb", "restore.yaml")))
+
+	r = run(t, nil, "validate", "--strict", "-o", "json", "-f", backup)
+	var out struct {
+		Valid   bool
+		Objects []struct {
+			Kind, Name string
+			Valid      bool
+		}
+		Findings []struct {
+			Level, Object, Field, Message string
+			Missing                       struct{ Kind, Namespace, Name string }
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("json: %v\n%s", err, r.stdout)
+	}
+	if r.code != 1 || out.Valid || len(out.Objects) != 6 || len(out.Findings) != 1 {
+		t.Fatalf("json: exit %d %+v", r.code, out)
+	}
+	f := out.Findings[0]
+	if f.Level != "error" || f.Object != "Repository demo/gcs-repo-xtradb-cluster" || f.Field != "spec.backend.storageSecretName" ||
+		!strings.Contains(f.Message, "Secret demo/gcs-secret is not in the given files") ||
+		f.Missing.Kind != "Secret" || f.Missing.Namespace != "demo" || f.Missing.Name != "gcs-secret" {
+		t.Errorf("json finding %+v", f)
 	}
 }
 

@@ -97,7 +97,7 @@ type InvalidError struct{ Results []validation.Result }
 func (e *InvalidError) Error() string {
 	msg := "the manifests are invalid; nothing was started:"
 	for _, r := range e.Results {
-		for _, er := range r.Errors {
+		for _, er := range r.Blocking() {
 			msg += fmt.Sprintf("\n  %s %s: %s", r.Kind, r.Name, er)
 		}
 	}
@@ -115,9 +115,12 @@ func (rt *Runtime) Load() (*manifest.Set, *catalog.Catalog, error) {
 		return nil, nil, err
 	}
 	cat = cat.With(set.Functions, set.Tasks)
+	// The runtime runs from the manifests alone: a Repository, Secret,
+	// Task or AppBinding they lack, only a warning for stash validate,
+	// refuses the set here.
 	var bad []validation.Result
 	for _, r := range validation.All(set, cat) {
-		if len(r.Errors) > 0 {
+		if len(r.Blocking()) > 0 {
 			bad = append(bad, r)
 		}
 	}
