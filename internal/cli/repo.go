@@ -16,6 +16,7 @@ import (
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/formats"
 )
 
 // repoFlags are shared by every `stash repo` command.
@@ -87,13 +88,14 @@ func (f *repoFlags) open(ctx context.Context) (*repository.Repository, error) {
 	return repository.Open(ctx, o)
 }
 
-// openReader opens the repository for listing, restoring and checking.
-func (f *repoFlags) openReader(ctx context.Context) (*repository.Reader, error) {
+// openReader opens the repository for listing, restoring and checking,
+// this project's or a restic repository Stash wrote.
+func (f *repoFlags) openReader(ctx context.Context) (repository.SnapshotReader, error) {
 	o, err := f.options(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return repository.OpenReader(ctx, o)
+	return formats.OpenReader(ctx, o)
 }
 
 func newRepoCommand() *cobra.Command {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -20,6 +22,8 @@ import (
 	"github.com/kopia/kopia/snapshot/snapshotfs"
 	"github.com/kopia/kopia/snapshot/snapshotgc"
 	"github.com/kopia/kopia/snapshot/snapshotmaintenance"
+
+	"github.com/stash-backup/stash/internal/repository/location"
 )
 
 // Prune modes.
@@ -381,9 +385,12 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // Wipe deletes every blob of the repository at opts.Location: all
 // snapshots and all data. It first opens the repository, so only someone
 // holding its password can wipe it, and a location that holds no Stash
-// repository is never touched. It returns how many blobs it deleted.
+// repository is never touched. A location that also holds a restic
+// repository is refused (ErrForeignRepository), and of what shares the
+// prefix only blobs this project writes are deleted. It returns how many
+// blobs it deleted.
 func Wipe(ctx context.Context, opts Options) (int, error) {
-	r, err := Open(ctx, opts)
+	r, err := OpenReader(ctx, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -395,9 +402,16 @@ func Wipe(ctx context.Context, opts Options) (int, error) {
 		return 0, err
 	}
 	defer st.Close(ctx) //nolint:errcheck
+	if found, err := holdsRestic(ctx, opts.Location, st); err != nil {
+		return 0, err
+	} else if found {
+		return 0, fmt.Errorf("%w (Stash's format) beside this one at %s: wipe refuses, since deleting by prefix could take Stash's backups with it; move this repository's snapshots elsewhere with `stash repo import`, or delete the restic repository first with its own tools", ErrForeignRepository, opts.Location)
+	}
 	var ids []blob.ID
 	if err := st.ListBlobs(ctx, "", func(m blob.Metadata) error {
-		ids = append(ids, m.BlobID)
+		if ownBlob.MatchString(string(m.BlobID)) {
+			ids = append(ids, m.BlobID)
+		}
 		return nil
 	}); err != nil {
 		return 0, fmt.Errorf("list blobs of %s: %w", opts.Location, err)
@@ -408,6 +422,12 @@ func Wipe(ctx context.Context, opts Options) (int, error) {
 	for i, id := range ids {
 		if err := st.DeleteBlob(ctx, id); err != nil && !errors.Is(err, blob.ErrBlobNotFound) {
 			return i, fmt.Errorf("delete blob %s of %s: %w", id, opts.Location, err)
+		}
+	}
+	if opts.Location.Kind == location.KindLocal {
+		// kopia's record of the directory layout, which it wrote.
+		if err := os.Remove(filepath.Join(opts.Location.Filesystem.Path, ".shards")); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return len(ids), fmt.Errorf("remove %s: %w", filepath.Join(opts.Location.Filesystem.Path, ".shards"), err)
 		}
 	}
 	return len(ids), nil

@@ -43,6 +43,13 @@ var (
 	ErrNotInitialized = errors.New("no repository at this location")
 	ErrAlreadyExists  = errors.New("a repository already exists at this location")
 	ErrUnreachable    = errors.New("storage unreachable")
+	// ErrBackendReadOnly means the backend (Swift, a restic REST server)
+	// holds restic repositories, which are read, never written.
+	ErrBackendReadOnly = errors.New("backend only reads Stash's restic repositories")
+	// ErrForeignRepository means the location holds a repository of
+	// another format (Stash's restic), which this project never writes to
+	// or deletes.
+	ErrForeignRepository = errors.New("location holds a restic repository")
 )
 
 // clientIdentity is the kopia user@host every Stash client connects as.
@@ -217,6 +224,8 @@ func newStorage(ctx context.Context, loc *location.Location, create bool) (blob.
 		st, err = azure.New(ctx, loc.Azure, false)
 	case location.KindB2:
 		st, err = b2.New(ctx, loc.B2, false)
+	case location.KindSwift, location.KindRest:
+		return nil, fmt.Errorf("%w: spec.backend.%s can restore, list, check and import Stash's restic backups, but new backups need s3 (Swift has an S3 API), gcs, azure, b2 or local", ErrBackendReadOnly, loc.Kind)
 	default:
 		return nil, fmt.Errorf("unsupported backend %q", loc.Kind)
 	}
@@ -264,6 +273,9 @@ func Init(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer st.Close(ctx) //nolint:errcheck
+	if err := refuseForeign(ctx, opts.Location, st); err != nil {
+		return err
+	}
 	return initialize(ctx, st, opts)
 }
 
@@ -314,18 +326,13 @@ func initialize(ctx context.Context, st blob.Storage, opts Options) error {
 	return nil
 }
 
-// Open opens the existing repository at the location.
+// Open opens the existing repository at the location for writing. It
+// refuses a location that also holds a restic repository
+// (ErrForeignRepository): a backup there would mix a new repository into
+// Stash's old one.
 func Open(ctx context.Context, opts Options) (*Repository, error) {
-	if err := opts.check(); err != nil {
-		return nil, err
-	}
-	st, err := newStorage(ctx, opts.Location, false)
+	r, err := openStorage(ctx, opts, true)
 	if err != nil {
-		return nil, err
-	}
-	r, err := open(ctx, st, opts)
-	if err != nil {
-		st.Close(ctx) //nolint:errcheck
 		return nil, err
 	}
 	return &Repository{Reader: r}, nil
@@ -335,11 +342,29 @@ func Open(ctx context.Context, opts Options) (*Repository, error) {
 // It never creates one: a restore pointed at an empty location fails
 // with ErrNotInitialized instead of leaving a new repository there.
 func OpenReader(ctx context.Context, opts Options) (*Reader, error) {
-	r, err := Open(ctx, opts)
+	return openStorage(ctx, opts, false)
+}
+
+func openStorage(ctx context.Context, opts Options, write bool) (*Reader, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	st, err := newStorage(ctx, opts.Location, false)
 	if err != nil {
 		return nil, err
 	}
-	return r.Reader, nil
+	if write {
+		if err := refuseForeign(ctx, opts.Location, st); err != nil {
+			st.Close(ctx) //nolint:errcheck
+			return nil, err
+		}
+	}
+	r, err := open(ctx, st, opts)
+	if err != nil {
+		st.Close(ctx) //nolint:errcheck
+		return nil, err
+	}
+	return r, nil
 }
 
 // OpenOrInit opens the repository, creating it first if the location holds

@@ -85,7 +85,7 @@ func invokerLabel(inv repository.Invoker) string {
 // result goes to output.json for update-status (a condition, and an event
 // in a cluster). It is advice: if the listing fails, the restore goes on
 // without it.
-func (o *Options) warnLatest(ctx context.Context, r *repository.Reader, filter repository.Filter, chosen repository.Snapshot) []string {
+func (o *Options) warnLatest(ctx context.Context, r repository.SnapshotReader, filter repository.Filter, chosen repository.Snapshot) []string {
 	snaps, err := r.Snapshots(ctx, filter)
 	if err != nil {
 		return nil

@@ -13,6 +13,7 @@ import (
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/formats"
 	"github.com/stash-backup/stash/internal/source"
 )
 
@@ -41,12 +42,13 @@ func (o *Options) OpenRepository(ctx context.Context, src source.Source) (*repos
 
 // OpenReader opens the existing repository the options name for reading:
 // a restore never creates a repository where it expected one.
-func (o *Options) OpenReader(ctx context.Context, src source.Source) (*repository.Reader, error) {
+// A restic repository Stash wrote there is read as it is.
+func (o *Options) OpenReader(ctx context.Context, src source.Source) (repository.SnapshotReader, error) {
 	ro, err := o.repositoryOptions(ctx, src)
 	if err != nil {
 		return nil, err
 	}
-	return repository.OpenReader(ctx, ro)
+	return formats.OpenReader(ctx, ro)
 }
 
 func (o *Options) repositoryOptions(ctx context.Context, src source.Source) (repository.Options, error) {
@@ -78,10 +80,15 @@ func (o *Options) repositoryOptions(ctx context.Context, src source.Source) (rep
 			backend.Azure = &stashv1alpha1.AzureSpec{Container: o.Bucket, Prefix: o.Prefix, MaxConnections: o.MaxConnections}
 		case "b2":
 			backend.B2 = &stashv1alpha1.B2Spec{Bucket: o.Bucket, Prefix: o.Prefix, MaxConnections: o.MaxConnections}
+		case "swift":
+			// Stash's restic repositories there are read; writing refuses.
+			backend.Swift = &stashv1alpha1.SwiftSpec{Container: o.Bucket, Prefix: o.Prefix}
+		case "rest":
+			backend.Rest = &stashv1alpha1.RestServerSpec{URL: o.Endpoint}
 		case "":
-			return repository.Options{}, errors.New("--provider is empty: give the repository backend (local, s3, gcs, azure, b2) or --repository NAME")
+			return repository.Options{}, errors.New("--provider is empty: give the repository backend (local, s3, gcs, azure, b2, swift, rest) or --repository NAME")
 		default:
-			return repository.Options{}, fmt.Errorf("--provider %q is not supported: use local, s3, gcs, azure or b2", o.Provider)
+			return repository.Options{}, fmt.Errorf("--provider %q is not supported: use local, s3, gcs, azure, b2, swift or rest", o.Provider)
 		}
 	}
 	secret, err := o.storageSecret(ctx, src, secretName, secretNS)

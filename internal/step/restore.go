@@ -65,7 +65,7 @@ func Restore(ctx context.Context, o Options, reg addon.Registration, flags map[s
 // or the latest of --source-hostname; for a host the driver names (one
 // shard of several), that host's latest. A "latest" that matched several
 // invokers' snapshots comes with a warning.
-func (o *Options) choose(ctx context.Context, r *repository.Reader, host, name string) (repository.Snapshot, []string, error) {
+func (o *Options) choose(ctx context.Context, r repository.SnapshotReader, host, name string) (repository.Snapshot, []string, error) {
 	ref := o.Snapshot
 	filter := repository.Filter{Host: orStr(o.SourceHostname, o.Hostname), Path: name}
 	switch {
@@ -88,9 +88,9 @@ func (o *Options) choose(ctx context.Context, r *repository.Reader, host, name s
 
 // openWhileWaiting opens the repository while the application comes up:
 // both take time, and neither needs the other.
-func (o *Options) openWhileWaiting(ctx context.Context, src source.Source, d addon.Driver) (*repository.Reader, error) {
+func (o *Options) openWhileWaiting(ctx context.Context, src source.Source, d addon.Driver) (repository.SnapshotReader, error) {
 	type opened struct {
-		r   *repository.Reader
+		r   repository.SnapshotReader
 		err error
 	}
 	ch := make(chan opened, 1)
@@ -167,7 +167,7 @@ func RestorePaths(ctx context.Context, o Options, p PathsRestore) error {
 // pathSnapshots picks what a PVC restore restores: the given snapshot
 // IDs; "latest" or no IDs means the newest snapshot of each path (of
 // paths, or of every path the host backed up).
-func pathSnapshots(ctx context.Context, r *repository.Reader, host string, paths, ids []string) ([]repository.Snapshot, error) {
+func pathSnapshots(ctx context.Context, r repository.SnapshotReader, host string, paths, ids []string) ([]repository.Snapshot, error) {
 	var out []repository.Snapshot
 	latest := len(ids) == 0
 	for _, id := range ids {

@@ -40,6 +40,6 @@ func Backup(ctx context.Context, r *repository.Repository, d addon.Driver, bo re
 }
 
 // Restore runs d's restore of snapshot s through the engine's Reader.
-func Restore(ctx context.Context, r *repository.Reader, s repository.Snapshot, d addon.Driver) error {
+func Restore(ctx context.Context, r repository.SnapshotReader, s repository.Snapshot, d addon.Driver) error {
 	return d.Restore(ctx, &dump.Reader{R: r, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }})
 }

@@ -147,7 +147,7 @@ func (w *Writer) Files(ctx context.Context, host, path string, produce func(cont
 // host and file (the step's selection when host is empty), and its file
 // is restored from R.
 type Reader struct {
-	R      *repository.Reader
+	R      repository.SnapshotReader
 	Choose func(ctx context.Context, host, name string) (repository.Snapshot, error)
 }
 

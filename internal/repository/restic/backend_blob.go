@@ -109,6 +109,10 @@ func OpenBackend(ctx context.Context, loc *location.Location) (Backend, error) {
 		st, err = azure.New(ctx, loc.Azure, false)
 	case location.KindB2:
 		st, err = b2.New(ctx, loc.B2, false)
+	case location.KindSwift:
+		return NewSwiftBackend(ctx, loc.Swift)
+	case location.KindRest:
+		return NewRESTBackend(loc.Rest)
 	default:
 		return nil, fmt.Errorf("restic repositories on %q storage are not supported", loc.Kind)
 	}

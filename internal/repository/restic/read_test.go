@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
+	"github.com/kopia/kopia/repo/blob/s3"
+	"github.com/ncw/swift/v2/swifttest"
 
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/repository/location"
@@ -23,101 +26,182 @@ func localOpts(dir, password string) repository.Options {
 	}
 }
 
+// place is where a fixture's repository lives: the restic repository
+// string the CLI writes to (with its environment) and the Location this
+// project reads it from.
+type place struct {
+	name string
+	make func(t *testing.T) (repo string, env []string, loc *location.Location)
+}
+
+var (
+	// shared holds the package's MinIO, stopped by TestMain.
+	shared    testserver.Shared
+	bucketSeq int
+)
+
+func localPlace() place {
+	return place{"local", func(t *testing.T) (string, []string, *location.Location) {
+		dir := filepath.Join(t.TempDir(), "repo")
+		return dir, nil, &location.Location{Kind: location.KindLocal, Filesystem: &filesystem.Options{Path: dir}}
+	}}
+}
+
+func s3Place() place {
+	return place{"s3", func(t *testing.T) (string, []string, *location.Location) {
+		m := shared.MinIO(t)
+		bucketSeq++
+		bucket := fmt.Sprintf("restic-%d-%d", os.Getpid(), bucketSeq)
+		m.MakeBucket(t, bucket)
+		return "s3:http://" + m.Endpoint + "/" + bucket + "/stash/app",
+			[]string{"AWS_ACCESS_KEY_ID=" + m.AccessKey, "AWS_SECRET_ACCESS_KEY=" + m.SecretKey},
+			&location.Location{Kind: location.KindS3, S3: &s3.Options{
+				Endpoint: m.Endpoint, DoNotUseTLS: true, BucketName: bucket, Prefix: "stash/app/",
+				AccessKeyID: m.AccessKey, SecretAccessKey: m.SecretKey,
+			}}
+	}}
+}
+
+func swiftPlace() place {
+	return place{"swift", func(t *testing.T) (string, []string, *location.Location) {
+		srv, err := swifttest.NewSwiftServer("localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Close)
+		return "swift:stash-backups:/demo/app",
+			[]string{"ST_AUTH=" + srv.AuthURL, "ST_USER=" + swiftAccount, "ST_KEY=" + swiftAccount},
+			&location.Location{Kind: location.KindSwift, Swift: &location.SwiftOptions{
+				Container: "stash-backups", Prefix: "demo/app", AuthURL: srv.AuthURL, UserName: swiftAccount, APIKey: swiftAccount,
+			}}
+	}}
+}
+
+func restPlace() place {
+	return place{"rest", func(t *testing.T) (string, []string, *location.Location) {
+		addr := startRestServer(t, t.TempDir(), "--no-auth")
+		return "rest:http://" + addr + "/stash-demo/", nil,
+			&location.Location{Kind: location.KindRest, Rest: &location.RestOptions{URL: "http://" + addr + "/stash-demo"}}
+	}}
+}
+
 // TestReadResticRepositories reads what real restic CLIs wrote, in both
-// formats: snapshots as restic lists them, the tree restored identical
-// (odd names, modes, times, symlinks, hard links, a sparse file kept
-// sparse), the dump streamed back byte for byte, and a clean check.
+// formats, on every backend with a server here: snapshots as restic
+// lists them, the tree restored identical (odd names, modes, times,
+// symlinks, hard links, a sparse file kept sparse), the dump streamed
+// back byte for byte, and a clean check.
 func TestReadResticRepositories(t *testing.T) {
 	testserver.NeedIntegration(t)
-	for _, v := range versions {
-		t.Run(v.String(), func(t *testing.T) {
-			ctx := context.Background()
-			f := newFixture(t, v, filepath.Join(t.TempDir(), "repo"))
-			r, err := OpenReader(ctx, localOpts(f.repo, f.password))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close(ctx)
-			if got := r.Repository().Config().Version; got != v.format {
-				t.Errorf("format version %d, want %d", got, v.format)
-			}
-			snaps, err := r.Snapshots(ctx, repository.Filter{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(snaps) != 2 {
-				t.Fatalf("%d snapshots, want 2", len(snaps))
-			}
-			for i, s := range snaps {
-				want := f.ids[i]
-				if s.ID != want.ID || s.ShortID() != want.ShortID || s.Host != want.Hostname || !s.Time.Equal(want.Time) {
-					t.Errorf("snapshot %d = %s %s %s %s, restic lists %s %s %s %s", i, s.ID, s.ShortID(), s.Host, s.Time, want.ID, want.ShortID, want.Hostname, want.Time)
-				}
-			}
-			dir, stream := snaps[0], snaps[1]
-			if dir.Path != f.src || dir.Stream || dir.Tags["app"] != "demo" {
-				t.Errorf("directory snapshot: path %q stream %v tags %v, want %q, false, app=demo", dir.Path, dir.Stream, dir.Tags, f.src)
-			}
-			if stream.Path != "dumpfile.sql" || !stream.Stream || stream.TotalSize != int64(len(f.dump)) {
-				t.Errorf("stream snapshot: path %q stream %v size %d, want dumpfile.sql, true, %d", stream.Path, stream.Stream, stream.TotalSize, len(f.dump))
-			}
-
-			// Stash's restore of a dump: the latest dumpfile.sql of host-0.
-			s, err := r.Resolve(ctx, repository.Latest, repository.Filter{Host: "host-0", Path: "dumpfile.sql"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			if _, err := r.RestoreStream(ctx, s, "dumpfile.sql", &buf, nil); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(buf.Bytes(), f.dump) {
-				t.Fatalf("restored dump differs: %d bytes, want %d", buf.Len(), len(f.dump))
-			}
-			// A short ID as restic prints it names the same snapshot.
-			if got, err := r.Resolve(ctx, f.ids[0].ShortID, repository.Filter{}); err != nil || got.ID != f.ids[0].ID {
-				t.Fatalf("resolve short ID %s: %v %v", f.ids[0].ShortID, got.ID, err)
-			}
-
-			target := filepath.Join(t.TempDir(), "restored")
-			res, err := r.RestoreTree(ctx, dir, target, repository.TreeRestoreOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := diffLines(describeTree(t, f.src), describeTree(t, target)); d != "" {
-				t.Fatalf("restored tree differs from the source:\n%s", d)
-			}
-			if res.Files == 0 || res.Bytes == 0 {
-				t.Errorf("restore result counts nothing: %+v", res)
-			}
-			if a := allocated(t, filepath.Join(target, "sparse.img")); a > 1<<20 {
-				t.Errorf("sparse file restored with %d bytes allocated of 64 MiB: holes not kept", a)
-			}
-			// A file of the directory snapshot to standard output.
-			buf.Reset()
-			if _, err := r.RestoreStream(ctx, dir, "with space/and more.txt", &buf, nil); err != nil || buf.String() != "spaced\n" {
-				t.Fatalf("restore one file: %q %v", buf.String(), err)
-			}
-			// Include and exclude as for this project's snapshots.
-			part := filepath.Join(t.TempDir(), "part")
-			if _, err := r.RestoreTree(ctx, dir, part, repository.TreeRestoreOptions{Include: []string{"many/*"}, Exclude: []string{"many/f1*"}}); err != nil {
-				t.Fatal(err)
-			}
-			ents, _ := os.ReadDir(filepath.Join(part, "many"))
-			if len(ents) != 31 { // f00-f09, f20-f39, hardlink
-				t.Errorf("include many/* exclude many/f1*: %d files, want 31", len(ents))
-			}
-			if _, err := os.Stat(filepath.Join(part, "plain.txt")); err == nil {
-				t.Error("include many/* restored plain.txt too")
-			}
-
-			for _, readData := range []bool{false, true} {
-				c, err := r.Check(ctx, readData)
-				if err != nil || !c.OK {
-					t.Fatalf("check (read data %v): %v %+v", readData, err, c)
-				}
-			}
+	cases := []struct {
+		v version
+		p place
+	}{
+		{versions[0], localPlace()},
+		{versions[1], localPlace()},
+		{versions[2], localPlace()},
+		{versions[0], s3Place()},
+		{versions[2], s3Place()},
+		{versions[1], swiftPlace()},
+		{versions[2], swiftPlace()},
+		{versions[1], restPlace()},
+		{versions[2], restPlace()},
+	}
+	for _, c := range cases {
+		t.Run(c.v.String()+"/"+c.p.name, func(t *testing.T) {
+			repo, env, loc := c.p.make(t)
+			f := newFixture(t, c.v, repo, env...)
+			checkFixture(t, f, repository.Options{Location: loc, Password: f.password}, c.v.format)
 		})
+	}
+}
+
+// checkFixture reads fixture f through opts and checks everything it
+// holds comes back as restic wrote it.
+func checkFixture(t *testing.T, f *fixture, opts repository.Options, format int) {
+	t.Helper()
+	ctx := context.Background()
+	r, err := OpenReader(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	if got := r.Repository().Config().Version; got != format {
+		t.Errorf("format version %d, want %d", got, format)
+	}
+	snaps, err := r.Snapshots(ctx, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) != 2 {
+		t.Fatalf("%d snapshots, want 2", len(snaps))
+	}
+	for i, s := range snaps {
+		want := f.ids[i]
+		if s.ID != want.ID || s.ShortID() != want.ShortID || s.Host != want.Hostname || !s.Time.Equal(want.Time) {
+			t.Errorf("snapshot %d = %s %s %s %s, restic lists %s %s %s %s", i, s.ID, s.ShortID(), s.Host, s.Time, want.ID, want.ShortID, want.Hostname, want.Time)
+		}
+	}
+	dir, stream := snaps[0], snaps[1]
+	if dir.Path != f.src || dir.Stream || dir.Tags["app"] != "demo" {
+		t.Errorf("directory snapshot: path %q stream %v tags %v, want %q, false, app=demo", dir.Path, dir.Stream, dir.Tags, f.src)
+	}
+	if stream.Path != "dumpfile.sql" || !stream.Stream || stream.TotalSize != int64(len(f.dump)) {
+		t.Errorf("stream snapshot: path %q stream %v size %d, want dumpfile.sql, true, %d", stream.Path, stream.Stream, stream.TotalSize, len(f.dump))
+	}
+
+	// Stash's restore of a dump: the latest dumpfile.sql of host-0.
+	s, err := r.Resolve(ctx, repository.Latest, repository.Filter{Host: "host-0", Path: "dumpfile.sql"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := r.RestoreStream(ctx, s, "dumpfile.sql", &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), f.dump) {
+		t.Fatalf("restored dump differs: %d bytes, want %d", buf.Len(), len(f.dump))
+	}
+	// A short ID as restic prints it names the same snapshot.
+	if got, err := r.Resolve(ctx, f.ids[0].ShortID, repository.Filter{}); err != nil || got.ID != f.ids[0].ID {
+		t.Fatalf("resolve short ID %s: %v %v", f.ids[0].ShortID, got.ID, err)
+	}
+
+	target := filepath.Join(t.TempDir(), "restored")
+	res, err := r.RestoreTree(ctx, dir, target, repository.TreeRestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diffLines(describeTree(t, f.src), describeTree(t, target)); d != "" {
+		t.Fatalf("restored tree differs from the source:\n%s", d)
+	}
+	if res.Files == 0 || res.Bytes == 0 {
+		t.Errorf("restore result counts nothing: %+v", res)
+	}
+	if a := allocated(t, filepath.Join(target, "sparse.img")); a > 1<<20 {
+		t.Errorf("sparse file restored with %d bytes allocated of 64 MiB: holes not kept", a)
+	}
+	// A file of the directory snapshot to standard output.
+	buf.Reset()
+	if _, err := r.RestoreStream(ctx, dir, "with space/and more.txt", &buf, nil); err != nil || buf.String() != "spaced\n" {
+		t.Fatalf("restore one file: %q %v", buf.String(), err)
+	}
+	// Include and exclude as for this project's snapshots.
+	part := filepath.Join(t.TempDir(), "part")
+	if _, err := r.RestoreTree(ctx, dir, part, repository.TreeRestoreOptions{Include: []string{"many/*"}, Exclude: []string{"many/f1*"}}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(part, "many"))
+	if len(ents) != 31 { // f00-f09, f20-f39, hardlink
+		t.Errorf("include many/* exclude many/f1*: %d files, want 31", len(ents))
+	}
+	if _, err := os.Stat(filepath.Join(part, "plain.txt")); err == nil {
+		t.Error("include many/* restored plain.txt too")
+	}
+	for _, readData := range []bool{false, true} {
+		c, err := r.Check(ctx, readData)
+		if err != nil || !c.OK {
+			t.Fatalf("check (read data %v): %v %+v", readData, err, c)
+		}
 	}
 }
 
