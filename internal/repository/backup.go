@@ -44,6 +44,9 @@ type BackupOptions struct {
 	Exclude []string
 	// Progress, if set, is told of each chunk read from the source.
 	Progress Progress
+	// Time and EndTime, when set, are recorded as the snapshot's start
+	// and end instead of now: an import keeps the original snapshot's.
+	Time, EndTime time.Time
 	// BeforeCommit, if set, runs after the source is fully read and before
 	// the snapshot is recorded; an error aborts the snapshot. A dump
 	// command's exit status goes here, so that a failed or truncated dump
@@ -86,18 +89,18 @@ func (r *Repository) BackupStream(ctx context.Context, name string, src io.Reade
 		if err := f.held.Check(); err != nil {
 			return nil, fmt.Errorf("stream %s: %w", name, err)
 		}
-		end := time.Now()
+		start, end := o.times(f.start, time.Now())
 		man := &snapshot.Manifest{
 			Source:      source,
 			Description: "stash stream backup",
-			StartTime:   fs.UTCTimestampFromTime(f.start),
+			StartTime:   fs.UTCTimestampFromTime(start),
 			EndTime:     fs.UTCTimestampFromTime(end),
 			RootEntry: &snapshot.DirEntry{
 				Name:        name,
 				Type:        snapshot.EntryTypeFile,
 				Permissions: 0o600,
 				FileSize:    n,
-				ModTime:     fs.UTCTimestampFromTime(f.start),
+				ModTime:     fs.UTCTimestampFromTime(start),
 				ObjectID:    oid,
 			},
 			Tags: toKopiaTags(o.Tags),
@@ -270,7 +273,34 @@ func (r *Repository) BackupPaths(ctx context.Context, paths []string, o BackupOp
 	return out, nil
 }
 
+// times returns the start and end a snapshot records: the given ones, or
+// those of an import.
+func (o *BackupOptions) times(start, end time.Time) (time.Time, time.Time) {
+	if !o.Time.IsZero() {
+		start = o.Time
+		end = o.EndTime
+		if end.IsZero() || end.Before(start) {
+			end = start
+		}
+	}
+	return start, end
+}
+
 func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions) (*SnapshotStats, error) {
+	entry, err := localfs.NewEntry(abs)
+	if err != nil {
+		return nil, fmt.Errorf("back up %s: %w", abs, err)
+	}
+	return r.BackupEntry(ctx, entry, abs, o)
+}
+
+// BackupEntry stores the tree entry (a local directory, or the snapshot
+// of another repository read through kopia's fs interfaces) as a
+// directory snapshot of path.
+func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string, o BackupOptions) (*SnapshotStats, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
 	comp, err := r.opts.compressor()
 	if err != nil {
 		return nil, err
@@ -281,10 +311,6 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	}
 	defer held.Release()
 
-	entry, err := localfs.NewEntry(abs)
-	if err != nil {
-		return nil, fmt.Errorf("back up %s: %w", abs, err)
-	}
 	source := snapshot.SourceInfo{Host: o.Host, UserName: clientUser, Path: abs}
 	pol := &policy.Policy{
 		FilesPolicy:       policy.FilesPolicy{IgnoreRules: o.Exclude},
@@ -342,6 +368,10 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 			return fmt.Errorf("back up %s: %w", abs, err)
 		}
 		man.Tags = toKopiaTags(o.Tags)
+		if !o.Time.IsZero() {
+			st, end := o.times(o.Time, o.EndTime)
+			man.StartTime, man.EndTime = fs.UTCTimestampFromTime(st), fs.UTCTimestampFromTime(end)
+		}
 		id, err := snapshot.SaveSnapshot(ctx, w, man)
 		if err != nil {
 			return fmt.Errorf("save snapshot of %s: %w", abs, err)
