@@ -42,6 +42,12 @@ func (f *repoFlags) register(cmd *cobra.Command) {
 // options resolves the flags (the Repository and its Secret come from
 // the -f manifests, or from the cluster when no -f is given there) into repository options.
 func (f *repoFlags) options(ctx context.Context) (repository.Options, error) {
+	return f.optionsFor(ctx, f.repository)
+}
+
+// optionsFor resolves the Repository named name (any one when the
+// manifests hold a single Repository and name is empty).
+func (f *repoFlags) optionsFor(ctx context.Context, name string) (repository.Options, error) {
 	if err := checkOutput(f.output); err != nil {
 		return repository.Options{}, err
 	}
@@ -51,7 +57,7 @@ func (f *repoFlags) options(ctx context.Context) (repository.Options, error) {
 	)
 	if len(f.files) == 0 && clusterAvailable() {
 		var err error
-		if repo, secret, err = clusterRepository(ctx, f.namespace, f.repository); err != nil {
+		if repo, secret, err = clusterRepository(ctx, f.namespace, name); err != nil {
 			return repository.Options{}, err
 		}
 	} else {
@@ -59,7 +65,7 @@ func (f *repoFlags) options(ctx context.Context) (repository.Options, error) {
 		if err != nil {
 			return repository.Options{}, err
 		}
-		if repo, err = set.Repository(f.namespace, f.repository); err != nil {
+		if repo, err = set.Repository(f.namespace, name); err != nil {
 			return repository.Options{}, err
 		}
 		if secret, err = set.StorageSecret(repo); err != nil {
@@ -114,6 +120,7 @@ func newRepoCommand() *cobra.Command {
 		newRepoCheckCommand(f),
 		newRepoStatsCommand(f),
 		newRepoWipeCommand(f),
+		newRepoImportCommand(f),
 	)
 	return cmd
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/stash-backup/stash/internal/manifest"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/formats"
 	"github.com/stash-backup/stash/internal/step"
 	"github.com/stash-backup/stash/internal/validation"
 )
@@ -461,7 +462,8 @@ func (rt *Runtime) repositoryState(ctx context.Context, set *manifest.Set, repo 
 	if err != nil {
 		return fail(err)
 	}
-	r, err := repository.Open(ctx, repository.Options{Location: loc, Password: pw})
+	// A restic repository Stash wrote reports its state too.
+	r, err := formats.OpenReader(ctx, repository.Options{Location: loc, Password: pw})
 	if err != nil {
 		return fail(err)
 	}
