@@ -17,7 +17,7 @@ import (
 // writes it first, at the repository's root, and never removes it.
 const resticConfig = "config"
 
-// HoldsRestic reports whether the location holds a restic repository
+// holdsRestic reports whether the location holds a restic repository
 // (its config object) beside or instead of this project's.
 func holdsRestic(ctx context.Context, loc *location.Location, st blob.Storage) (bool, error) {
 	if loc.Kind == location.KindLocal {
@@ -52,6 +52,16 @@ func refuseForeign(ctx context.Context, loc *location.Location, st blob.Storage)
 			"see docs/migrating-from-stash.md", ErrForeignRepository, loc)
 	}
 	return nil
+}
+
+// refuseForeignLocal is refuseForeign for a local directory, checked
+// before kopia's storage is opened there (opening it may record its
+// layout in the directory).
+func refuseForeignLocal(loc *location.Location) error {
+	if loc.Kind != location.KindLocal {
+		return nil
+	}
+	return refuseForeign(context.Background(), loc, nil)
 }
 
 // ownBlob matches the names of the blobs this project writes: kopia's

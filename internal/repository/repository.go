@@ -268,6 +268,9 @@ func Init(ctx context.Context, opts Options) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
+	if err := refuseForeignLocal(opts.Location); err != nil {
+		return err
+	}
 	st, err := newStorage(ctx, opts.Location, true)
 	if err != nil {
 		return err
@@ -348,6 +351,11 @@ func OpenReader(ctx context.Context, opts Options) (*Reader, error) {
 func openStorage(ctx context.Context, opts Options, write bool) (*Reader, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
+	}
+	if write {
+		if err := refuseForeignLocal(opts.Location); err != nil {
+			return nil, err
+		}
 	}
 	st, err := newStorage(ctx, opts.Location, false)
 	if err != nil {

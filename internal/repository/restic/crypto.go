@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/crypto/poly1305"
 	"golang.org/x/crypto/scrypt"
+
+	"github.com/stash-backup/stash/internal/repository"
 )
 
 // restic encrypts every object with AES-256 in counter mode and
@@ -100,7 +102,9 @@ const (
 )
 
 // errWrongPassword is returned when the password opens no key.
-var errWrongPassword = errors.New("wrong password: no key of the restic repository opens with RESTIC_PASSWORD")
+// It is repository.ErrWrongPassword too, so callers (and exit codes) treat
+// both formats alike.
+var errWrongPassword = fmt.Errorf("%w: no key of the restic repository opens with it", repository.ErrWrongPassword)
 
 // openKey derives the user key from password and decrypts the master key.
 // It returns errWrongPassword when the MAC does not verify.

@@ -38,6 +38,22 @@ func TestRefuseWritingIntoRestic(t *testing.T) {
 			if _, err := repository.Wipe(ctx, opts); err == nil {
 				t.Fatal("wipe of a restic prefix succeeded")
 			}
+			r, err := repository.OpenOrInit(ctx, opts)
+			if err == nil {
+				r.Close(ctx)
+			}
+			if !errors.Is(err, repository.ErrForeignRepository) {
+				t.Fatalf("second backup into a restic prefix: %v", err)
+			}
+			if p.name == "local" {
+				// Nothing of this project's was left beside restic's.
+				ents, _ := os.ReadDir(repo)
+				for _, e := range ents {
+					if !map[string]bool{"config": true, "data": true, "index": true, "keys": true, "locks": true, "snapshots": true}[e.Name()] {
+						t.Errorf("%s left in the restic repository's directory", e.Name())
+					}
+				}
+			}
 			after := f.cli.Run(t, "", nil, "--no-lock", "list", "packs") + f.cli.Run(t, "", nil, "--no-lock", "list", "snapshots")
 			if before != after {
 				t.Fatalf("restic's objects changed:\nbefore %s\nafter %s", before, after)
