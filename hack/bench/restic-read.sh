@@ -98,8 +98,8 @@ for run in $(seq 1 "$RUNS"); do
     for tool in stash restic restic014; do
       case $tool in
         stash) measure $repo stream $tool $run bash -c "'$root/bin/stash' repo -f '$d/repo.yaml' --repository restic restore --stdout dump.sql 2>/dev/null > /dev/null" ;;
-        restic) measure $repo stream $tool $run bash -c "RESTIC_CACHE_DIR='$W/c' '$r18' -q --no-lock -r '$d/repo' dump latest dump.sql > /dev/null" ;;
-        restic014) measure $repo stream $tool $run bash -c "RESTIC_CACHE_DIR='$W/c' '$r14' -q --no-lock -r '$d/repo' dump latest dump.sql > /dev/null" ;;
+        restic) measure $repo stream $tool $run bash -c "RESTIC_CACHE_DIR='$W/c' '$r18' -q --no-lock -r '$d/repo' dump --path /dump.sql latest dump.sql > /dev/null" ;;
+        restic014) measure $repo stream $tool $run bash -c "RESTIC_CACHE_DIR='$W/c' '$r14' -q --no-lock -r '$d/repo' dump --path /dump.sql latest dump.sql > /dev/null" ;;
       esac
       rm -rf "$W/c" "$dst"
       case $tool in

@@ -301,6 +301,8 @@ func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	// Names that are not UTF-8 are stored escaped (storednames.go).
+	entry = storedNames(entry)
 	comp, err := r.opts.compressor()
 	if err != nil {
 		return nil, err

@@ -65,6 +65,10 @@ func (o *confinedOutput) check(rel string, mustNotLink bool) error {
 
 // BeginDirectory implements restore.Output.
 func (o *confinedOutput) BeginDirectory(ctx context.Context, rel string, e fs.Directory) error {
+	rel, err := rawPath(rel)
+	if err != nil {
+		return err
+	}
 	if rel != "" {
 		if err := o.check(rel, true); err != nil {
 			return err
@@ -75,6 +79,10 @@ func (o *confinedOutput) BeginDirectory(ctx context.Context, rel string, e fs.Di
 
 // WriteFile implements restore.Output.
 func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, cb restore.FileWriteProgress) error {
+	rel, err := rawPath(rel)
+	if err != nil {
+		return err
+	}
 	if err := o.check(rel, false); err != nil {
 		return err
 	}
@@ -83,10 +91,23 @@ func (o *confinedOutput) WriteFile(ctx context.Context, rel string, f fs.File, c
 
 // CreateSymlink implements restore.Output.
 func (o *confinedOutput) CreateSymlink(ctx context.Context, rel string, e fs.Symlink) error {
+	rel, err := rawPath(rel)
+	if err != nil {
+		return err
+	}
 	if err := o.check(rel, false); err != nil {
 		return err
 	}
 	return o.FilesystemOutput.CreateSymlink(ctx, rel, e)
+}
+
+// FinishDirectory implements restore.Output.
+func (o *confinedOutput) FinishDirectory(ctx context.Context, rel string, e fs.Directory) error {
+	rel, err := rawPath(rel)
+	if err != nil {
+		return err
+	}
+	return o.FilesystemOutput.FinishDirectory(ctx, rel, e)
 }
 
 // tempFile is a file being restored under a temporary name beside its
@@ -97,6 +118,10 @@ type tempFile struct {
 }
 
 func (o *confinedOutput) createFile(rel string) (*tempFile, error) {
+	rel, err := rawPath(rel)
+	if err != nil {
+		return nil, err
+	}
 	if err := o.check(rel, false); err != nil {
 		return nil, err
 	}

@@ -238,6 +238,18 @@ func walkBeneath(dirfd int, rel string) (int, error) {
 }
 
 // split returns rel's directory ("" for the root) and last component.
+// place is where entry rel of a snapshot goes: its directory and name
+// below the target, with the names a backup escaped restored
+// (storednames.go).
+func place(rel string) (dir, base string, err error) {
+	raw, err := rawPath(rel)
+	if err != nil {
+		return "", "", err
+	}
+	dir, base = split(raw)
+	return dir, base, nil
+}
+
 func split(rel string) (string, string) {
 	dir, base := path.Split(rel)
 	return strings.TrimSuffix(dir, "/"), base
@@ -295,7 +307,10 @@ func (o *confinedOutput) BeginDirectory(_ context.Context, rel string, _ fs.Dire
 	if rel == "" {
 		return nil
 	}
-	dir, base := split(rel)
+	dir, base, err := place(rel)
+	if err != nil {
+		return err
+	}
 	dfd, done, err := o.openDir(dir)
 	if err != nil {
 		return err
@@ -337,7 +352,10 @@ func (o *confinedOutput) FinishDirectory(_ context.Context, rel string, e fs.Dir
 		}
 		return nil
 	}
-	dir, base := split(rel)
+	dir, base, err := place(rel)
+	if err != nil {
+		return err
+	}
 	dfd, done, err := o.openDir(dir)
 	if err != nil {
 		return err
@@ -435,7 +453,10 @@ type tempFile struct {
 // O_NOFOLLOW in the entry's directory, reached without following a
 // symlink.
 func (o *confinedOutput) createFile(rel string) (*tempFile, error) {
-	dir, base := split(rel)
+	dir, base, err := place(rel)
+	if err != nil {
+		return nil, err
+	}
 	dfd, done, err := o.openDir(dir)
 	if err != nil {
 		return nil, err
@@ -529,7 +550,10 @@ func (o *confinedOutput) CreateSymlink(ctx context.Context, rel string, e fs.Sym
 	if err != nil {
 		return fmt.Errorf("read symlink %s in the snapshot: %w", rel, err)
 	}
-	dir, base := split(rel)
+	dir, base, err := place(rel)
+	if err != nil {
+		return err
+	}
 	dfd, done, err := o.openDir(dir)
 	if err != nil {
 		return err
@@ -564,7 +588,10 @@ func (o *confinedOutput) CreateSymlink(ctx context.Context, rel string, e fs.Sym
 
 func (o *confinedOutput) lstat(rel string) (unix.Stat_t, bool) {
 	var st unix.Stat_t
-	dir, base := split(rel)
+	dir, base, err := place(rel)
+	if err != nil {
+		return st, false
+	}
 	dfd, done, err := o.openDir(dir)
 	if err != nil {
 		return st, false

@@ -146,7 +146,11 @@ func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, cmp func(a, b str
 	var names []string
 	if err := fs.IterateEntries(ctx, dir, func(_ context.Context, e fs.Entry) error {
 		if !e.IsDir() && e.Mode().IsRegular() {
-			names = append(names, e.Name())
+			raw, err := rawName(e.Name())
+			if err != nil {
+				return err
+			}
+			names = append(names, raw)
 		}
 		return nil
 	}); err != nil {

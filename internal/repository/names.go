@@ -61,7 +61,11 @@ type checkedDir struct {
 }
 
 func (d *checkedDir) check(e fs.Entry) (fs.Entry, error) {
-	if err := checkEntryName(e.Name()); err != nil {
+	raw, err := rawName(e.Name())
+	if err == nil {
+		err = checkEntryName(raw)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: entry %s: %v; the restore was stopped before writing it (check who can write to the repository's bucket)", ErrUnsafeEntry, entryPath(d.rel, e.Name()), err)
 	}
 	if dir, ok := e.(fs.Directory); ok {

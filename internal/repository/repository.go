@@ -150,6 +150,9 @@ func (o *Options) parallelism() int {
 // cgroup sets no memory limit.
 const NoLimitBudget = 512 << 20
 
+// ReadAheadBudget is readAheadBudget, for readers of other formats.
+func (o *Options) ReadAheadBudget() int64 { return o.readAheadBudget() }
+
 // readAheadBudget is the memory a restore's read-ahead may hold: a quarter
 // of the cgroup's memory limit (the rest is the heap, the tool on the
 // other end of the pipe, and kopia's caches), or NoLimitBudget.

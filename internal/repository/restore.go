@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/fs/virtualfs"
@@ -55,7 +56,7 @@ func (r *Reader) RestoreStream(ctx context.Context, s Snapshot, name string, w i
 		if name == "" {
 			return 0, fmt.Errorf("snapshot %s is a directory: name the file to write with --stdout NAME", s.ShortID())
 		}
-		e, err := snapshotfs.FilesystemEntryFromIDWithPath(ctx, r.rep, s.ID+"/"+strings.TrimPrefix(name, "/"), false)
+		e, err := snapshotfs.FilesystemEntryFromIDWithPath(ctx, r.rep, s.ID+"/"+storedPath(strings.TrimPrefix(name, "/")), false)
 		if err != nil {
 			return 0, fmt.Errorf("find %s in snapshot %s: %w", name, s.ShortID(), err)
 		}
@@ -266,13 +267,50 @@ func RestoreFS(ctx context.Context, root fs.Entry, stream bool, target string, o
 	if err := checkPatterns(o); err != nil {
 		return 0, 0, err
 	}
+	// Names as a backup stores them, which the output restores
+	// (storednames.go).
+	root = storedNames(root)
 	if stream {
 		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
 	}
 	return restoreRoot(ctx, root, stream, target, o, func(ctx context.Context, out *confinedOutput, root fs.Entry) (int64, int64, error) {
-		st, err := restoreEntry(ctx, out, root, o.Progress, parallel)
+		// The target is flushed in the background as the restore goes,
+		// as a pack-ordered tree restore does (treerestore.go).
+		fp := &flushingProgress{inner: o.Progress, flush: make(chan struct{}, 1)}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range fp.flush {
+				if ctx.Err() == nil {
+					out.flush() //nolint:errcheck // the last flush reports
+				}
+			}
+		}()
+		st, err := restoreEntry(ctx, out, root, fp, parallel)
+		close(fp.flush)
+		<-done
 		return int64(st.RestoredFileCount), st.RestoredTotalFileSize, err
 	})
+}
+
+// flushingProgress passes progress on and signals flush each time
+// another flushEvery bytes are written.
+type flushingProgress struct {
+	inner   Progress
+	written atomic.Int64
+	flush   chan struct{}
+}
+
+func (p *flushingProgress) Add(n int64) {
+	if p.inner != nil {
+		p.inner.Add(n)
+	}
+	if w := p.written.Add(n); w/flushEvery != (w-n)/flushEvery {
+		select {
+		case p.flush <- struct{}{}:
+		default: // a flush is pending already
+		}
+	}
 }
 
 // restoreRoot checks and filters root's entries and writes them below

@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"bytes"
 	"os"
 
 	"github.com/kopia/kopia/snapshot/restore"
@@ -54,11 +55,8 @@ func (w *sparseWriter) Write(p []byte) (int, error) {
 // finish sets the file's size, which skipped blocks at its end did not.
 func (w *sparseWriter) finish() error { return w.f.Truncate(w.off) }
 
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+var zeroBlock [sparseBlock]byte
+
+// allZero reports whether b (at most sparseBlock bytes) holds only zeros;
+// bytes.Equal compares a word at a time.
+func allZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }

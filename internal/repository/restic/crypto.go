@@ -65,8 +65,8 @@ func (m *masterKey) mac(nonce, msg []byte) [macSize]byte {
 	return out
 }
 
-// open verifies and decrypts an object (IV, ciphertext, MAC) into a new
-// slice.
+// open verifies and decrypts an object (IV, ciphertext, MAC) in place and
+// returns the plaintext, a slice of obj.
 func (m *masterKey) open(obj []byte) ([]byte, error) {
 	if len(obj) < overhead {
 		return nil, fmt.Errorf("encrypted object is %d bytes, shorter than its IV and MAC", len(obj))
@@ -76,9 +76,9 @@ func (m *masterKey) open(obj []byte) ([]byte, error) {
 	if subtle.ConstantTimeCompare(want[:], tag) != 1 {
 		return nil, errMAC
 	}
-	out := make([]byte, len(ct))
-	cipher.NewCTR(m.aes, iv).XORKeyStream(out, ct)
-	return out, nil
+	// Decrypted in place: every caller reads obj for this alone.
+	cipher.NewCTR(m.aes, iv).XORKeyStream(ct, ct)
+	return ct, nil
 }
 
 // keyFile is a restic key: the master key, encrypted with a key derived

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	kfs "github.com/kopia/kopia/fs"
 )
@@ -28,30 +27,6 @@ type view struct {
 	// (more than one link), by device and inode, in walk order.
 	mu    sync.Mutex
 	links map[[2]uint64][]string
-	// notUTF8 counts the names (and symlink targets) that are not UTF-8,
-	// and keeps the first few paths.
-	notUTF8      int
-	notUTF8Paths []string
-	notUTF8Seen  map[string]bool
-}
-
-func (v *view) noteName(n *Node, rel string) {
-	if utf8.ValidString(n.Name) && (n.Type != "symlink" || utf8.ValidString(n.Target())) {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.notUTF8Seen[rel] {
-		return
-	}
-	if v.notUTF8Seen == nil {
-		v.notUTF8Seen = map[string]bool{}
-	}
-	v.notUTF8Seen[rel] = true
-	v.notUTF8++
-	if len(v.notUTF8Paths) < 3 {
-		v.notUTF8Paths = append(v.notUTF8Paths, rel)
-	}
 }
 
 func (v *view) noteLink(n *Node, rel string) {
@@ -109,7 +84,6 @@ func (e *entry) child(n *Node) (kfs.Entry, bool) {
 		rel = e.rel + "/" + n.Name
 	}
 	c := &entry{v: e.v, n: n, rel: rel}
-	e.v.noteName(n, rel)
 	switch n.Type {
 	case "dir":
 		return &dirEntry{c}, true

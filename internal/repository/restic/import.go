@@ -148,7 +148,7 @@ func (r *Reader) importOne(ctx context.Context, dst *repository.Repository, s sn
 	v := &view{r: r.repo, inflight: 2}
 	if s.Stream {
 		var cr *contentReader
-		cr, err = r.repo.newContentReader(ctx, s.root.Content, 2*r.parallelism())
+		cr, err = r.repo.newContentReader(ctx, s.root.Content, r.streamAhead())
 		if err != nil {
 			return nil, err
 		}
@@ -167,9 +167,6 @@ func (r *Reader) importOne(ctx context.Context, dst *repository.Repository, s sn
 	imp := &ImportedSnapshot{
 		From: s.ID, To: stats.Name, Host: s.Host, Path: s.Path, Time: s.Time,
 		Bytes: stats.TotalBytes, Uploaded: stats.UploadedBytes, DurationMS: time.Since(start).Milliseconds(),
-	}
-	if v.notUTF8 > 0 {
-		imp.Warnings = append(imp.Warnings, fmt.Sprintf("%d names are not UTF-8 (first: %q): this project's snapshots store names as UTF-8, so the copy restores them with U+FFFD in place of those bytes; restore them from the restic repository itself to get them byte for byte", v.notUTF8, v.notUTF8Paths))
 	}
 	for _, rels := range v.links {
 		if len(rels) > 1 {

@@ -63,6 +63,22 @@ func (r *Reader) parallelism() int {
 	return min(max(runtimeProcs(), 2), repository.MaxParallelism)
 }
 
+// streamAhead is how many groups of blobs (up to maxGroupBytes each) a
+// stream restore reads ahead: four per worker, within a quarter of the
+// memory limit (each held read and decoded).
+func (r *Reader) streamAhead() int {
+	return max(2, min(4*r.parallelism(), int(r.opts.ReadAheadBudget()/(2*maxGroupBytes))))
+}
+
+// treeFiles is how many files a tree restore writes at once: they wait
+// on storage as much as on the CPU, so four per worker, fewer when a
+// quarter of the memory limit would not hold each one's read-ahead (two
+// groups of blobs, read and decoded).
+func (r *Reader) treeFiles() int {
+	perFile := int64(2 * 2 * maxGroupBytes)
+	return max(1, min(4*r.parallelism(), int(r.opts.ReadAheadBudget()/perFile)))
+}
+
 func (r *Reader) all(ctx context.Context) ([]snapshot, error) {
 	r.cache.once.Do(func() { r.cache.snaps, r.cache.err = r.repo.loadSnapshots(ctx) })
 	return r.cache.snaps, r.cache.err
@@ -177,7 +193,7 @@ func (r *Reader) RestoreStream(ctx context.Context, s repository.Snapshot, name 
 	if p != nil {
 		add = p.Add
 	}
-	n, err := r.repo.writeContent(ctx, node.Content, w, 2*r.parallelism(), add)
+	n, err := r.repo.writeContent(ctx, node.Content, w, r.streamAhead(), add)
 	if err != nil {
 		return n, fmt.Errorf("restore %s of snapshot %s: %w", node.Name, s.ShortID(), err)
 	}
@@ -218,7 +234,7 @@ func (r *Reader) RestoreFiles(ctx context.Context, s repository.Snapshot, cmp fu
 		slices.SortStableFunc(names, cmp)
 	}
 	for _, name := range names {
-		cr, err := r.repo.newContentReader(ctx, files[name].Content, 2*r.parallelism())
+		cr, err := r.repo.newContentReader(ctx, files[name].Content, r.streamAhead())
 		if err != nil {
 			return fmt.Errorf("file %s of snapshot %s: %w", name, s.ShortID(), err)
 		}
@@ -251,7 +267,7 @@ func (r *Reader) RestoreTree(ctx context.Context, s repository.Snapshot, target 
 	// restic records no holes; a run of zeros it stored comes back as a
 	// hole, as restic's restore --sparse writes it.
 	o.Sparse = true
-	files, bytes, err := repository.RestoreFS(ctx, root, sn.Stream, target, o, r.parallelism())
+	files, bytes, err := repository.RestoreFS(ctx, root, sn.Stream, target, o, r.treeFiles())
 	if err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
