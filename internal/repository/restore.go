@@ -255,12 +255,27 @@ func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o T
 	return &RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
 }
 
-// RestoreFS writes root, a tree read through kopia's fs interfaces (the
-// snapshot of a repository of another format), into target as RestoreTree
+// FSRestore is a tree of a repository of another format, read through
+// kopia's fs interfaces, to restore as RestoreTree restores a snapshot.
+type FSRestore struct {
+	// Root is the tree; with Stream, a single file.
+	Root   fs.Entry
+	Stream bool
+	// Packs, when set, lets a directory be restored pack by pack, as
+	// this project's snapshots are (treerestore.go); files it does not
+	// place are read through their own readers. MaxContent bounds a
+	// content's size, for the workers' memory.
+	Packs      PackSource
+	MaxContent int64
+	// Options give the parallelism and the memory budget.
+	Options Options
+}
+
+// RestoreFS writes a tree of another format into target as RestoreTree
 // writes a snapshot: names checked, include and exclude applied, nothing
-// written outside target or through a symlink. A stream root is a single
-// file written as target/<name>. parallel files are written at once.
-func RestoreFS(ctx context.Context, root fs.Entry, stream bool, target string, o TreeRestoreOptions, parallel int) (files, bytes int64, err error) {
+// written outside target or through a symlink. A stream is written as
+// target/<name>.
+func RestoreFS(ctx context.Context, fr FSRestore, target string, o TreeRestoreOptions) (files, bytes int64, err error) {
 	if target == "" {
 		return 0, 0, errors.New("restore target directory is empty: pass --target DIR")
 	}
@@ -269,13 +284,20 @@ func RestoreFS(ctx context.Context, root fs.Entry, stream bool, target string, o
 	}
 	// Names as a backup stores them, which the output restores
 	// (storednames.go).
-	root = storedNames(root)
-	if stream {
+	root := storedNames(fr.Root)
+	if fr.Stream {
 		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
 	}
-	return restoreRoot(ctx, root, stream, target, o, func(ctx context.Context, out *confinedOutput, root fs.Entry) (int64, int64, error) {
+	return restoreRoot(ctx, root, fr.Stream, target, o, func(ctx context.Context, out *confinedOutput, root fs.Entry) (int64, int64, error) {
+		if dir, ok := root.(fs.Directory); ok && fr.Packs != nil && !fr.Stream {
+			tr := newTreeRestorer(out, o.Progress, fr.Packs, fr.Options, fr.MaxContent)
+			if err := tr.run(ctx, dir); err != nil {
+				return 0, 0, err
+			}
+			return tr.files.Load(), tr.bytes.Load(), nil
+		}
 		// The target is flushed in the background as the restore goes,
-		// as a pack-ordered tree restore does (treerestore.go).
+		// as a pack-ordered tree restore does.
 		fp := &flushingProgress{inner: o.Progress, flush: make(chan struct{}, 1)}
 		done := make(chan struct{})
 		go func() {
@@ -286,7 +308,7 @@ func RestoreFS(ctx context.Context, root fs.Entry, stream bool, target string, o
 				}
 			}
 		}()
-		st, err := restoreEntry(ctx, out, root, fp, parallel)
+		st, err := restoreEntry(ctx, out, root, fp, 2*fr.Options.parallelism())
 		close(fp.flush)
 		<-done
 		return int64(st.RestoredFileCount), st.RestoredTotalFileSize, err

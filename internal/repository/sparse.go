@@ -60,3 +60,15 @@ var zeroBlock [sparseBlock]byte
 // allZero reports whether b (at most sparseBlock bytes) holds only zeros;
 // bytes.Equal compares a word at a time.
 func allZero(b []byte) bool { return bytes.Equal(b, zeroBlock[:len(b)]) }
+
+// zeros reports whether b holds only zeros.
+func zeros(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), sparseBlock)
+		if !allZero(b[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}

@@ -58,7 +58,7 @@ type restoreFile struct {
 	entry fs.File
 	// refs are its contents in order, or nil when kopia's object reader
 	// writes it (an object this planner does not read itself).
-	refs []contentRef
+	refs []PackedContent
 
 	mu   sync.Mutex
 	left int // contents still to write
@@ -66,11 +66,38 @@ type restoreFile struct {
 	done bool
 }
 
-// contentRef is one content of a file, at an offset.
-type contentRef struct {
-	cid         content.ID
-	info        content.Info
-	off, length int64
+// PackedContent is one content of a file as a pack-ordered restore reads
+// it: where it lies stored, and where it goes in the file.
+type PackedContent struct {
+	// ID names the content in its source: a content stored once and
+	// needed by several files is read once.
+	ID string
+	// Pack, Offset and Length are where its stored bytes lie.
+	Pack           string
+	Offset, Length int64
+	// FileOffset and Size are where its plain bytes go in the file.
+	FileOffset, Size int64
+
+	cid content.ID // this project's own snapshots
+}
+
+// PackSource is what a pack-ordered tree restore reads from: this
+// project's repositories, or a restic repository Stash wrote.
+type PackSource interface {
+	// Contents returns file f's contents in order, covering it whole,
+	// or ok false when f is to be written through its own reader.
+	Contents(ctx context.Context, f fs.File) (cs []PackedContent, ok bool, err error)
+	// ReadPack reads length bytes at off of pack into dst.
+	ReadPack(ctx context.Context, pack string, off, length int64, dst blob.OutputBuffer) error
+	// Content returns content c verified and decoded; raw is its stored
+	// bytes, a slice of a range ReadPack read.
+	Content(ctx context.Context, c PackedContent, raw []byte) ([]byte, error)
+}
+
+// rangeHolder is a PackSource that reads its contents through storage
+// reads of its own, served from the range a restore holds meanwhile.
+type rangeHolder interface {
+	hold(pack string, start int64, data []byte) (release func())
 }
 
 // target is where a content goes: a file and an offset in it.
@@ -81,16 +108,15 @@ type target struct {
 
 // packContent is a content of a pack and every place it goes.
 type packContent struct {
-	cid  content.ID
-	info content.Info
+	c    PackedContent
 	into []target
 }
 
 // packWork is what a batch needs of one pack.
 type packWork struct {
-	id       blob.ID
+	id       string
 	contents []*packContent
-	byID     map[content.ID]*packContent
+	byID     map[string]*packContent
 }
 
 type walkedDir struct {
@@ -100,9 +126,8 @@ type walkedDir struct {
 
 // treeRestorer restores one directory snapshot into out.
 type treeRestorer struct {
-	r        *Reader
+	src      PackSource
 	out      *confinedOutput
-	cr       content.Reader
 	progress Progress
 	workers  int
 
@@ -123,22 +148,49 @@ func (r *Reader) newTreeRestorer(out *confinedOutput, p Progress) (*treeRestorer
 	if !ok {
 		return nil, false
 	}
-	// Each worker holds a pack range and a content or two beside it. The
-	// splitters this project writes with cut at chunker.MaxSize at most (a
-	// kopia client's may cut larger, which costs memory, not correctness).
-	byMemory := int(r.opts.readAheadBudget() / (packReadMax + 2*chunker.MaxSize))
+	// The splitters this project writes with cut at chunker.MaxSize at
+	// most (a kopia client's may cut larger, which costs memory, not
+	// correctness).
+	return newTreeRestorer(out, p, &kopiaPacks{r: r, cr: dr.ContentReader()}, r.opts, chunker.MaxSize), true
+}
+
+// newTreeRestorer restores from src into out: twice as many workers as
+// the options' parallelism, fewer when a quarter of the memory limit
+// would not hold each one's pack range and two contents of up to
+// maxContent bytes beside it.
+func newTreeRestorer(out *confinedOutput, p Progress, src PackSource, o Options, maxContent int64) *treeRestorer {
+	byMemory := int(o.readAheadBudget() / (packReadMax + 2*maxContent))
 	return &treeRestorer{
-		r: r, out: out, cr: dr.ContentReader(), progress: p,
-		workers: max(min(2*r.opts.parallelism(), byMemory), 1),
+		src: src, out: out, progress: p,
+		workers: max(min(2*o.parallelism(), byMemory), 1),
 		lists:   make(chan struct{}, dirLookahead),
 		flush:   make(chan struct{}, 1),
-	}, true
+	}
+}
+
+// kopiaPacks is the PackSource of this project's repositories: kopia
+// decrypts and checks each content, reading it from the range held.
+type kopiaPacks struct {
+	r  *Reader
+	cr content.Reader
+}
+
+func (k *kopiaPacks) ReadPack(ctx context.Context, pack string, off, length int64, dst blob.OutputBuffer) error {
+	return k.r.st.GetBlob(ctx, blob.ID(pack), off, length, dst)
+}
+
+func (k *kopiaPacks) Content(ctx context.Context, c PackedContent, _ []byte) ([]byte, error) {
+	return k.cr.GetContent(ctx, c.cid)
+}
+
+func (k *kopiaPacks) hold(pack string, start int64, data []byte) func() {
+	return k.r.held.hold(blob.ID(pack), start, data)
 }
 
 // job is a unit of writing: a range of a pack with the contents in it,
 // or a file kopia's reader writes whole.
 type job struct {
-	pack       blob.ID
+	pack       string
 	start, end int64
 	contents   []*packContent
 	whole      *restoreFile
@@ -364,25 +416,41 @@ func orRoot(rel string) string {
 // does not read) keeps no refs and is written whole through kopia's object
 // reader.
 func (t *treeRestorer) plan(ctx context.Context, f *restoreFile) error {
-	h, ok := f.entry.(object.HasObjectID)
-	if !ok || f.entry.Size() == 0 {
+	if f.entry.Size() == 0 {
 		return nil
 	}
+	cs, ok, err := t.src.Contents(ctx, f.entry)
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.rel, err)
+	}
+	if ok {
+		f.refs = cs
+	}
+	return nil
+}
+
+// Contents finds the contents of a file of this project's snapshots and
+// where they lie.
+func (k *kopiaPacks) Contents(ctx context.Context, f fs.File) ([]PackedContent, bool, error) {
+	h, ok := f.(object.HasObjectID)
+	if !ok {
+		return nil, false, nil
+	}
 	oid := h.ObjectID()
-	var refs []contentRef
+	var refs []PackedContent
 	if cid, compressed, ok := oid.ContentID(); ok {
 		if compressed {
-			return nil
+			return nil, false, nil
 		}
-		refs = []contentRef{{cid: cid, length: f.entry.Size()}}
+		refs = []PackedContent{{cid: cid, Size: f.Size()}}
 	} else {
 		idx, ok := oid.IndexObjectID()
 		if !ok {
-			return nil
+			return nil, false, nil
 		}
-		entries, err := object.LoadIndexObject(ctx, indexReader{Reader: t.cr, rep: t.r.rep}, idx)
+		entries, err := object.LoadIndexObject(ctx, indexReader{Reader: k.cr, rep: k.r.rep}, idx)
 		if err != nil {
-			return fmt.Errorf("read the chunk list of %s: %w", f.rel, err)
+			return nil, false, fmt.Errorf("read the chunk list: %w", err)
 		}
 		var end int64
 		for _, e := range entries {
@@ -390,27 +458,28 @@ func (t *treeRestorer) plan(ctx context.Context, f *restoreFile) error {
 			// Contiguous contents adding up to the file's size, or
 			// kopia's reader, which checks every layout it knows.
 			if !ok || compressed || e.Start != end || e.Length <= 0 {
-				return nil
+				return nil, false, nil
 			}
-			refs = append(refs, contentRef{cid: cid, off: e.Start, length: e.Length})
+			refs = append(refs, PackedContent{cid: cid, FileOffset: e.Start, Size: e.Length})
 			end += e.Length
 		}
-		if end != f.entry.Size() {
-			return nil
+		if end != f.Size() {
+			return nil, false, nil
 		}
 	}
 	for i := range refs {
-		info, err := t.cr.ContentInfo(ctx, refs[i].cid)
+		info, err := k.cr.ContentInfo(ctx, refs[i].cid)
 		if err != nil {
-			return fmt.Errorf("find content %s of %s: %w", refs[i].cid, f.rel, err)
+			return nil, false, fmt.Errorf("find content %s: %w", refs[i].cid, err)
 		}
 		if info.Deleted {
-			return fmt.Errorf("content %s of %s: %w", refs[i].cid, f.rel, content.ErrContentNotFound)
+			return nil, false, fmt.Errorf("content %s: %w", refs[i].cid, content.ErrContentNotFound)
 		}
-		refs[i].info = info
+		refs[i].ID = refs[i].cid.String()
+		refs[i].Pack = string(info.PackBlobID)
+		refs[i].Offset, refs[i].Length = int64(info.PackOffset), int64(info.PackedLength)
 	}
-	f.refs = refs
-	return nil
+	return refs, true, nil
 }
 
 // planBatch plans files (in parallel) and hands out their jobs: the
@@ -426,7 +495,7 @@ func (t *treeRestorer) planBatch(ctx context.Context, files []*restoreFile, jobs
 		return err
 	}
 	var packs []*packWork
-	byPack := map[blob.ID]*packWork{}
+	byPack := map[string]*packWork{}
 	var whole []*restoreFile
 	for _, f := range files {
 		if f.refs == nil {
@@ -435,19 +504,19 @@ func (t *treeRestorer) planBatch(ctx context.Context, files []*restoreFile, jobs
 		}
 		f.left = len(f.refs)
 		for _, ref := range f.refs {
-			pw := byPack[ref.info.PackBlobID]
+			pw := byPack[ref.Pack]
 			if pw == nil {
-				pw = &packWork{id: ref.info.PackBlobID, byID: map[content.ID]*packContent{}}
+				pw = &packWork{id: ref.Pack, byID: map[string]*packContent{}}
 				byPack[pw.id] = pw
 				packs = append(packs, pw)
 			}
-			pc := pw.byID[ref.cid]
+			pc := pw.byID[ref.ID]
 			if pc == nil {
-				pc = &packContent{cid: ref.cid, info: ref.info}
-				pw.byID[ref.cid] = pc
+				pc = &packContent{c: ref}
+				pw.byID[ref.ID] = pc
 				pw.contents = append(pw.contents, pc)
 			}
-			pc.into = append(pc.into, target{f: f, off: ref.off, length: ref.length})
+			pc.into = append(pc.into, target{f: f, off: ref.FileOffset, length: ref.Size})
 		}
 		f.refs = nil
 	}
@@ -479,15 +548,15 @@ func (t *treeRestorer) planBatch(ctx context.Context, files []*restoreFile, jobs
 // packGapMax.
 func packRanges(pw *packWork) []job {
 	cs := pw.contents
-	slices.SortFunc(cs, func(a, b *packContent) int { return cmp.Compare(a.info.PackOffset, b.info.PackOffset) })
+	slices.SortFunc(cs, func(a, b *packContent) int { return cmp.Compare(a.c.Offset, b.c.Offset) })
 	var out []job
 	for i := 0; i < len(cs); {
-		start := int64(cs[i].info.PackOffset)
-		end := start + int64(cs[i].info.PackedLength)
+		start := cs[i].c.Offset
+		end := start + cs[i].c.Length
 		j := i + 1
 		for ; j < len(cs); j++ {
-			off := int64(cs[j].info.PackOffset)
-			e := off + int64(cs[j].info.PackedLength)
+			off := cs[j].c.Offset
+			e := off + cs[j].c.Length
 			if off-end > packGapMax || e-start > packReadMax {
 				break
 			}
@@ -524,25 +593,29 @@ var packBuffers = sync.Pool{New: func() any { return new(blobmem.Buffer) }}
 // restoreRange reads [start, end) of pack id once and writes the contents
 // cs that lie in it. kopia decrypts and checks each content as ever; its
 // reads of the pack are served from the range held in memory.
-func (t *treeRestorer) restoreRange(ctx context.Context, id blob.ID, start, end int64, cs []*packContent) error {
+func (t *treeRestorer) restoreRange(ctx context.Context, id string, start, end int64, cs []*packContent) error {
 	buf := packBuffers.Get().(*blobmem.Buffer)
 	defer packBuffers.Put(buf)
 	buf.Reset()
 	// Room for the range and for the last, empty read of ReadFrom, so that
 	// the buffer is never grown (doubled) on the way.
 	buf.Grow(int(end-start) + bytes.MinRead)
-	if err := t.r.st.GetBlob(ctx, id, start, end-start, buf); err != nil {
+	if err := t.src.ReadPack(ctx, id, start, end-start, buf); err != nil {
 		return fmt.Errorf("read pack %s for %s: %w", id, cs[0].into[0].f.rel, err)
 	}
 	if int64(buf.Len()) != end-start {
 		return fmt.Errorf("read pack %s for %s: got %d bytes at %d, want %d", id, cs[0].into[0].f.rel, buf.Len(), start, end-start)
 	}
-	release := t.r.held.hold(id, start, buf.Bytes())
-	defer release()
+	held := buf.Bytes()
+	if h, ok := t.src.(rangeHolder); ok {
+		release := h.hold(id, start, held)
+		defer release()
+	}
 	for _, c := range cs {
-		data, err := t.cr.GetContent(ctx, c.cid)
+		raw := held[c.c.Offset-start : c.c.Offset-start+c.c.Length]
+		data, err := t.src.Content(ctx, c.c, raw)
 		if err != nil {
-			return fmt.Errorf("read content %s of %s: %w", c.cid, c.into[0].f.rel, err)
+			return fmt.Errorf("read content %s of %s: %w", c.c.ID, c.into[0].f.rel, err)
 		}
 		for _, to := range c.into {
 			if err := t.write(to, data); err != nil {
@@ -581,14 +654,23 @@ func (t *treeRestorer) write(to target, data []byte) error {
 		}
 		t.open.Add(1)
 	}
-	if _, err := f.t.f.WriteAt(data, to.off); err != nil {
-		return fmt.Errorf("write %s in %s: %w", f.rel, t.out.rootPath, err)
+	// A content of zeros is left a hole when asked (the file is new, and
+	// its size set when it is whole).
+	if !t.out.sparse || !zeros(data) {
+		if _, err := f.t.f.WriteAt(data, to.off); err != nil {
+			return fmt.Errorf("write %s in %s: %w", f.rel, t.out.rootPath, err)
+		}
 	}
 	t.noteWritten(int64(len(data)))
 	f.left--
 	switch {
 	case f.left == 0:
 		t.open.Add(-1)
+		if t.out.sparse {
+			if err := f.t.f.Truncate(f.entry.Size()); err != nil {
+				return fmt.Errorf("write %s in %s: %w", f.rel, t.out.rootPath, err)
+			}
+		}
 		if err := t.out.commitFile(f.t, f.entry); err != nil {
 			return err
 		}

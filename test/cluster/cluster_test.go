@@ -223,6 +223,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	minio.MakeBucket(t, "stash")
 	e.deployPostgres(minio)
 	t.Run("postgres backup, data loss, restore, retention", e.postgres)
+	t.Run("postgres restore from Stash's restic repository", e.fromStash(minio))
 	t.Run("mongodb backup, data loss, restore", e.mongodb)
 	t.Run("mongodb replica set and sharded", e.mongodbTopologies)
 	t.Run("elasticsearch backup, data loss, restore", e.elasticsearch)

@@ -70,15 +70,6 @@ func (r *Reader) streamAhead() int {
 	return max(2, min(4*r.parallelism(), int(r.opts.ReadAheadBudget()/(2*maxGroupBytes))))
 }
 
-// treeFiles is how many files a tree restore writes at once: they wait
-// on storage as much as on the CPU, so four per worker, fewer when a
-// quarter of the memory limit would not hold each one's read-ahead (two
-// groups of blobs, read and decoded).
-func (r *Reader) treeFiles() int {
-	perFile := int64(2 * 2 * maxGroupBytes)
-	return max(1, min(4*r.parallelism(), int(r.opts.ReadAheadBudget()/perFile)))
-}
-
 func (r *Reader) all(ctx context.Context) ([]snapshot, error) {
 	r.cache.once.Do(func() { r.cache.snaps, r.cache.err = r.repo.loadSnapshots(ctx) })
 	return r.cache.snaps, r.cache.err
@@ -267,7 +258,10 @@ func (r *Reader) RestoreTree(ctx context.Context, s repository.Snapshot, target 
 	// restic records no holes; a run of zeros it stored comes back as a
 	// hole, as restic's restore --sparse writes it.
 	o.Sparse = true
-	files, bytes, err := repository.RestoreFS(ctx, root, sn.Stream, target, o, r.treeFiles())
+	files, bytes, err := repository.RestoreFS(ctx, repository.FSRestore{
+		Root: root, Stream: sn.Stream,
+		Packs: &packSource{r: r.repo}, MaxContent: maxChunk, Options: r.opts,
+	}, target, o)
 	if err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
