@@ -14,6 +14,10 @@ command -v mariadbd >/dev/null || [[ -x /usr/sbin/mariadbd ]] || need+=(mariadb-
 command -v garbd >/dev/null || need+=(galera-arbitrator-4)
 command -v mariabackup >/dev/null || need+=(mariadb-backup)
 command -v socat >/dev/null || need+=(socat)
+# Debian's restic 0.14, the generation Stash shipped, writes the restic
+# repositories the migration tests read (internal/repository/restic,
+# test/e2e TestMigrateFromStash).
+command -v restic >/dev/null || [[ -x /usr/bin/restic ]] || need+=(restic)
 # strace counts a dump tool's writes (internal/addon/dump TestLargeStdout).
 command -v strace >/dev/null || need+=(strace)
 # busybox is the shell and tools of the end-to-end cluster's images

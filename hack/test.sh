@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hack/build-tools.sh
-hack/build-peers.sh kopia
+hack/build-peers.sh        # kopia, restic 0.18.1, rest-server: peers the tests run
 hack/build-kube.sh
 hack/install-servers.sh
 echo "== generated code and CRDs are up to date" >&2

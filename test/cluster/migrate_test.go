@@ -9,7 +9,7 @@ import (
 )
 
 // fromStash restores, with the operator, a PostgreSQL dump that Stash
-// took: pg_dumpall piped into Debian's restic 0.14 (`restic backup
+// took: pg_dump piped into Debian's restic 0.14 (`restic backup
 // --stdin --stdin-filename dumpfile.sql --host host-0`) into its own
 // prefix of the bucket. The Repository and RestoreSession are Stash's
 // own; the restore step reads the restic repository as it is.
@@ -19,7 +19,10 @@ func (e *env) fromStash(minio *testserver.MinIO) func(t *testing.T) {
 		e.psql("CREATE DATABASE stash_era")
 		e.must("", e.kubectl, "exec", "-n", "demo", "pg-0", "--", "/usr/lib/postgresql/15/bin/psql", "-h", "/tmp", "-U", "postgres", "-d", "stash_era", "-c",
 			"CREATE TABLE t (id int primary key, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 500) g;")
-		dump := e.must("", e.kubectl, "exec", "-n", "demo", "pg-0", "--", "/usr/lib/postgresql/15/bin/pg_dumpall", "-h", "/tmp", "-U", "postgres")
+		// One database's dump with its CREATE DATABASE (Stash's backupCMD
+		// pg_dump, --create in its args): a pg_dumpall here would also
+		// re-create the databases the earlier subtests left.
+		dump := e.must("", e.kubectl, "exec", "-n", "demo", "pg-0", "--", "/usr/lib/postgresql/15/bin/pg_dump", "-h", "/tmp", "-U", "postgres", "--create", "stash_era")
 		rc := testserver.ResticCLI(t, testserver.ResticDebian)
 		rc.Setenv("RESTIC_REPOSITORY", "s3:http://"+minio.Endpoint+"/stash/demo/pg-stash-era")
 		rc.Setenv("RESTIC_PASSWORD", "e2e-repo-password")

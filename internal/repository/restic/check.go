@@ -66,6 +66,9 @@ func (r *Reader) Check(ctx context.Context, readData bool) (*repository.CheckRes
 		return res, nil
 	}
 	res.Snapshots = len(snaps)
+	for _, sk := range r.repo.Skipped() {
+		fail("%s", sk)
+	}
 	// Trees are walked level by level, each level's trees loaded in
 	// parallel.
 	type treeRef struct {

@@ -158,7 +158,6 @@ func (r *Repository) writeContent(ctx context.Context, content []ID, w io.Writer
 type contentReader struct {
 	r        *Repository
 	ctx      context.Context
-	content  []ID
 	inflight int
 
 	groups []group
@@ -177,7 +176,7 @@ func (r *Repository) newContentReader(ctx context.Context, content []ID, infligh
 	if err != nil {
 		return nil, err
 	}
-	return &contentReader{r: r, ctx: ctx, content: content, inflight: inflight, groups: groups, size: size}, nil
+	return &contentReader{r: r, ctx: ctx, inflight: inflight, groups: groups, size: size}, nil
 }
 
 func (c *contentReader) Read(b []byte) (int, error) {

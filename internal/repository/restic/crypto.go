@@ -93,12 +93,14 @@ type keyFile struct {
 }
 
 // Bounds on a key file's scrypt parameters: a key file is input from
-// storage and could otherwise make this process allocate without limit
-// (scrypt needs 128·N·r bytes). restic writes N=2^15..2^20, r=8, p≤8.
+// storage and could otherwise make this process allocate or compute
+// without limit (scrypt needs 128·N·r bytes, and p times the work).
+// restic writes N=2^15 by default (up to 2^20 when asked), r=8, p≤8.
 const (
-	maxScryptN = 1 << 22
-	maxScryptR = 32
-	maxScryptP = 64
+	maxScryptN      = 1 << 22
+	maxScryptR      = 32
+	maxScryptP      = 64
+	maxScryptMemory = 1 << 30
 )
 
 // errWrongPassword is returned when the password opens no key.
@@ -116,7 +118,8 @@ func openKey(raw []byte, password string) (*masterKey, error) {
 	if k.KDF != "scrypt" {
 		return nil, fmt.Errorf("key file uses KDF %q: restic keys use scrypt", k.KDF)
 	}
-	if k.N < 2 || k.N > maxScryptN || k.N&(k.N-1) != 0 || k.R < 1 || k.R > maxScryptR || k.P < 1 || k.P > maxScryptP {
+	if k.N < 2 || k.N > maxScryptN || k.N&(k.N-1) != 0 || k.R < 1 || k.R > maxScryptR || k.P < 1 || k.P > maxScryptP ||
+		int64(128)*int64(k.N)*int64(k.R) > maxScryptMemory {
 		return nil, fmt.Errorf("key file has scrypt parameters out of range (N=%d r=%d p=%d)", k.N, k.R, k.P)
 	}
 	derived, err := scrypt.Key([]byte(password), k.Salt, k.N, k.R, k.P, 64)

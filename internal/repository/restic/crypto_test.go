@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -60,5 +61,22 @@ func TestSealOpen(t *testing.T) {
 	obj[ivSize] ^= 1
 	if _, err := k.open(obj); err != errMAC {
 		t.Fatalf("open of a changed ciphertext: %v, want errMAC", err)
+	}
+}
+
+// TestHostileKeyFiles: a key file is input from storage; parameters that
+// would make scrypt allocate or compute without bound are refused before
+// any work.
+func TestHostileKeyFiles(t *testing.T) {
+	for _, kf := range []string{
+		`{"kdf":"scrypt","N":4194304,"r":32,"p":1,"salt":"AAAA","data":"AAAA"}`,
+		`{"kdf":"scrypt","N":1048576,"r":9,"p":1,"salt":"AAAA","data":"AAAA"}`,
+		`{"kdf":"scrypt","N":32768,"r":8,"p":1000,"salt":"AAAA","data":"AAAA"}`,
+		`{"kdf":"scrypt","N":1000,"r":8,"p":1,"salt":"AAAA","data":"AAAA"}`,
+		`{"kdf":"argon2","N":32768,"r":8,"p":1,"salt":"AAAA","data":"AAAA"}`,
+	} {
+		if _, err := openKey([]byte(kf), "pw"); err == nil || errors.Is(err, ErrWrongPassword) {
+			t.Errorf("key file %s: %v, want a refusal", kf, err)
+		}
 	}
 }

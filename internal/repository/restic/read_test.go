@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -265,6 +266,33 @@ func TestResticFailures(t *testing.T) {
 		c, err := r.Check(ctx, true)
 		if err != nil || c.OK || len(c.Errors) == 0 || !strings.Contains(strings.Join(c.Errors, "\n"), "damaged") {
 			t.Fatalf("check --read-data of damaged packs: %v %+v", err, c)
+		}
+	})
+
+	t.Run("damaged snapshot", func(t *testing.T) {
+		// One damaged snapshot object: the other snapshot still lists and
+		// restores; check reports the damaged one.
+		dir := copyDir(t, f.repo)
+		objs, _ := filepath.Glob(filepath.Join(dir, "snapshots", "*"))
+		sort.Strings(objs)
+		b, _ := os.ReadFile(objs[0])
+		b[len(b)/2] ^= 1
+		os.WriteFile(objs[0], b, 0o600)
+		r, err := OpenReader(ctx, localOpts(dir, f.password))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close(ctx)
+		snaps, err := r.Snapshots(ctx, repository.Filter{})
+		if err != nil || len(snaps) != 1 || len(r.Repository().Skipped()) != 1 {
+			t.Fatalf("listing with a damaged snapshot: %d snapshots, skipped %q, %v", len(snaps), r.Repository().Skipped(), err)
+		}
+		if _, err := r.RestoreTree(ctx, snaps[0], t.TempDir(), repository.TreeRestoreOptions{}); err != nil {
+			t.Fatalf("restore of the intact snapshot: %v", err)
+		}
+		c, err := r.Check(ctx, false)
+		if err != nil || c.OK || !strings.Contains(strings.Join(c.Errors, "\n"), "damaged") {
+			t.Fatalf("check with a damaged snapshot: %v %+v", err, c)
 		}
 	})
 

@@ -71,7 +71,12 @@ func (r *Reader) streamAhead() int {
 }
 
 func (r *Reader) all(ctx context.Context) ([]snapshot, error) {
-	r.cache.once.Do(func() { r.cache.snaps, r.cache.err = r.repo.loadSnapshots(ctx) })
+	r.cache.once.Do(func() {
+		r.cache.snaps, r.cache.err = r.repo.loadSnapshots(ctx)
+		for _, sk := range r.repo.Skipped() {
+			fmt.Fprintf(os.Stderr, "stash: warning: restic snapshot left out: %s (restic check tells more; restic forget removes it)\n", sk)
+		}
+	})
 	return r.cache.snaps, r.cache.err
 }
 

@@ -116,6 +116,9 @@ type Repository struct {
 	packs     map[ID]struct{}
 
 	dec *zstd.Decoder
+
+	// skipped are the snapshots a listing left out (damaged).
+	skipped []string
 }
 
 // Open opens the restic repository behind be with password. It returns

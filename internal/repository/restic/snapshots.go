@@ -56,21 +56,28 @@ func (r *Repository) loadSnapshots(ctx context.Context) ([]snapshot, error) {
 	if err := r.loadIndex(ctx); err != nil {
 		return nil, err
 	}
-	out := make([]snapshot, len(names))
+	loaded := make([]snapshot, len(names))
+	failed := make([]error, len(names))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(min(max(runtime.GOMAXPROCS(0), 2), 16))
 	for i, name := range names {
 		g.Go(func() error {
-			s, err := r.loadSnapshot(gctx, name)
-			if err != nil {
-				return err
-			}
-			out[i] = s
-			return nil
+			// One damaged snapshot must not hide the others: it is left
+			// out of the listing and reported (Skipped, and by Check).
+			loaded[i], failed[i] = r.loadSnapshot(gctx, name)
+			return gctx.Err()
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	var out []snapshot
+	for i := range names {
+		if failed[i] != nil {
+			r.skipped = append(r.skipped, failed[i].Error())
+			continue
+		}
+		out = append(out, loaded[i])
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Time.Equal(out[j].Time) {
@@ -80,6 +87,9 @@ func (r *Repository) loadSnapshots(ctx context.Context) ([]snapshot, error) {
 	})
 	return out, nil
 }
+
+// Skipped lists the snapshots the listing left out, each with why.
+func (r *Repository) Skipped() []string { return r.skipped }
 
 func (r *Repository) loadSnapshot(ctx context.Context, name string) (snapshot, error) {
 	plain, err := r.LoadUnpacked(ctx, SnapshotFile, name)
