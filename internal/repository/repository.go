@@ -219,14 +219,8 @@ func newStorage(ctx context.Context, loc *location.Location, create bool) (blob.
 			}
 		}
 		st, err = filesystem.New(ctx, fsLayoutOptions(loc.Filesystem, create), create)
-	case location.KindS3:
-		st, err = s3.New(ctx, loc.S3, false)
-	case location.KindGCS:
-		st, err = gcs.New(ctx, loc.GCS, false)
-	case location.KindAzure:
-		st, err = azure.New(ctx, loc.Azure, false)
-	case location.KindB2:
-		st, err = b2.New(ctx, loc.B2, false)
+	case location.KindS3, location.KindGCS, location.KindAzure, location.KindB2:
+		st, err = ObjectStorage(ctx, loc)
 	case location.KindSwift, location.KindRest:
 		return nil, fmt.Errorf("%w: spec.backend.%s can restore, list, check and import Stash's restic backups, but new backups need s3 (Swift has an S3 API), gcs, azure, b2 or local", ErrBackendReadOnly, loc.Kind)
 	default:
@@ -236,6 +230,22 @@ func newStorage(ctx context.Context, loc *location.Location, create bool) (blob.
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, loc, err)
 	}
 	return st, nil
+}
+
+// ObjectStorage connects to the object store of an S3, GCS, Azure or B2
+// location with kopia's client of that store; it creates nothing.
+func ObjectStorage(ctx context.Context, loc *location.Location) (blob.Storage, error) {
+	switch loc.Kind {
+	case location.KindS3:
+		return s3.New(ctx, loc.S3, false)
+	case location.KindGCS:
+		return gcs.New(ctx, loc.GCS, false)
+	case location.KindAzure:
+		return azure.New(ctx, loc.Azure, false)
+	case location.KindB2:
+		return b2.New(ctx, loc.B2, false)
+	}
+	return nil, fmt.Errorf("%s is not an object store", loc.Kind)
 }
 
 func exists(p string) bool {

@@ -240,6 +240,34 @@ spec:
 func TestLocalRuntimeMariaDB(t *testing.T) {
 	m := testserver.StartMariaDB(t)
 	m.SQL(t, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO app.t SELECT seq, MD5(seq) FROM app.seq_1_to_3000;")
+	dir := mariaManifests(t, m, `---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: maria-backup, namespace: demo}
+spec:
+  schedule: "@daily"
+  task: {name: mariadb-backup-10.6.23}
+  repository: {name: repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}}
+  retentionPolicy: {name: k, keepLast: 3, prune: true}
+`)
+	state := t.TempDir()
+	mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "maria-backup")
+	m.SQL(t, "DROP DATABASE app;")
+	mustRun(t, nil, "local", "restore", "-f", dir, "--state-dir", state, "-n", "demo", "maria-restore")
+	if got := m.SQL(t, "SELECT COUNT(*) FROM app.t"); got != "3000" {
+		t.Errorf("restored rows: %s", got)
+	}
+	r := mustRun(t, nil, "local", "sessions", "--state-dir", state)
+	if !strings.Contains(r.stdout, "maria-backup") || !strings.Contains(r.stdout, "host-0") || !strings.Contains(r.stdout, "KiB") {
+		t.Errorf("sessions table:\n%s", r.stdout)
+	}
+}
+
+// mariaManifests writes the AppBinding of MariaDB m and its Secret, a
+// local Repository "repo" (at <dir>/backups), the RestoreSession
+// maria-restore and extra, and returns the manifest directory.
+func mariaManifests(t *testing.T, m *testserver.MariaDB, extra string) string {
 	dir := t.TempDir()
 	writeManifest(t, dir, fmt.Sprintf(`apiVersion: v1
 kind: Secret
@@ -255,16 +283,6 @@ spec:
 ---
 %s---
 apiVersion: stash.appscode.com/v1beta1
-kind: BackupConfiguration
-metadata: {name: maria-backup, namespace: demo}
-spec:
-  schedule: "@daily"
-  task: {name: mariadb-backup-10.6.23}
-  repository: {name: repo}
-  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}}
-  retentionPolicy: {name: k, keepLast: 3, prune: true}
----
-apiVersion: stash.appscode.com/v1beta1
 kind: RestoreSession
 metadata: {name: maria-restore, namespace: demo}
 spec:
@@ -273,16 +291,6 @@ spec:
   target:
     ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}
     rules: [{snapshots: [latest]}]
-`, m.User, m.Password, m.Host, m.Port, localRepository("repo", filepath.Join(dir, "backups"))))
-	state := t.TempDir()
-	mustRun(t, nil, "local", "trigger", "-f", dir, "--state-dir", state, "-n", "demo", "maria-backup")
-	m.SQL(t, "DROP DATABASE app;")
-	mustRun(t, nil, "local", "restore", "-f", dir, "--state-dir", state, "-n", "demo", "maria-restore")
-	if got := m.SQL(t, "SELECT COUNT(*) FROM app.t"); got != "3000" {
-		t.Errorf("restored rows: %s", got)
-	}
-	r := mustRun(t, nil, "local", "sessions", "--state-dir", state)
-	if !strings.Contains(r.stdout, "maria-backup") || !strings.Contains(r.stdout, "host-0") || !strings.Contains(r.stdout, "KiB") {
-		t.Errorf("sessions table:\n%s", r.stdout)
-	}
+%s`, m.User, m.Password, m.Host, m.Port, localRepository("repo", filepath.Join(dir, "backups")), extra))
+	return dir
 }

@@ -115,30 +115,7 @@ func TestMariaDBFromStash(t *testing.T) {
 	testserver.NeedIntegration(t)
 	m := testserver.StartMariaDB(t)
 	m.SQL(t, "CREATE DATABASE app; CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(64)); INSERT INTO app.t SELECT seq, MD5(seq) FROM app.seq_1_to_3000;")
-	dir := t.TempDir()
-	writeManifest(t, dir, fmt.Sprintf(`apiVersion: v1
-kind: Secret
-metadata: {name: db-auth, namespace: demo}
-stringData: {username: %s, password: %s}
----
-apiVersion: appcatalog.appscode.com/v1alpha1
-kind: AppBinding
-metadata: {name: maria, namespace: demo}
-spec:
-  clientConfig: {url: "tcp(%s:%d)/"}
-  secret: {name: db-auth}
----
-%s---
-apiVersion: stash.appscode.com/v1beta1
-kind: RestoreSession
-metadata: {name: maria-restore, namespace: demo}
-spec:
-  task: {name: mariadb-restore-10.6.23}
-  repository: {name: repo}
-  target:
-    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: maria}
-    rules: [{snapshots: [latest]}]
-`, m.User, m.Password, m.Host, m.Port, localRepository("repo", filepath.Join(dir, "backups"))))
+	dir := mariaManifests(t, m, "")
 	dump := exec.Command("mariadb-dump", "-h", m.Host, "-P", fmt.Sprint(m.Port), "-u", m.User, "--all-databases", "--single-transaction")
 	dump.Env = append(dump.Environ(), "MYSQL_PWD="+m.Password)
 	stashDump(t, filepath.Join(dir, "backups"), dump)

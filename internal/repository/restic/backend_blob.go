@@ -8,11 +8,8 @@ import (
 	"strings"
 
 	"github.com/kopia/kopia/repo/blob"
-	"github.com/kopia/kopia/repo/blob/azure"
-	"github.com/kopia/kopia/repo/blob/b2"
-	"github.com/kopia/kopia/repo/blob/gcs"
-	"github.com/kopia/kopia/repo/blob/s3"
 
+	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/repository/location"
 )
 
@@ -94,28 +91,15 @@ func (b *blobBackend) list(ctx context.Context, prefix string, deep bool, fn fun
 // OpenBackend connects to the storage of a Stash Repository's location for
 // reading a restic repository there.
 func OpenBackend(ctx context.Context, loc *location.Location) (Backend, error) {
-	var (
-		st  blob.Storage
-		err error
-	)
 	switch loc.Kind {
 	case location.KindLocal:
 		return NewLocalBackend(loc.Filesystem.Path), nil
-	case location.KindS3:
-		st, err = s3.New(ctx, loc.S3, false)
-	case location.KindGCS:
-		st, err = gcs.New(ctx, loc.GCS, false)
-	case location.KindAzure:
-		st, err = azure.New(ctx, loc.Azure, false)
-	case location.KindB2:
-		st, err = b2.New(ctx, loc.B2, false)
 	case location.KindSwift:
 		return NewSwiftBackend(ctx, loc.Swift)
 	case location.KindRest:
 		return NewRESTBackend(loc.Rest)
-	default:
-		return nil, fmt.Errorf("restic repositories on %q storage are not supported", loc.Kind)
 	}
+	st, err := repository.ObjectStorage(ctx, loc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", loc, err)
 	}
