@@ -137,6 +137,10 @@ func (r *Repository) streamChunker(ctx context.Context) (*chunker.Chunker, error
 // read-ahead all scale with it.
 const MaxParallelism = 16
 
+// Workers is the parallelism the options give: Parallelism, else
+// GOMAXPROCS within [2, MaxParallelism].
+func (o *Options) Workers() int { return o.parallelism() }
+
 // parallelism follows GOMAXPROCS, which Go sets from the cgroup's CPU
 // quota (runtime.NumCPU would be the node's CPUs, whatever the pod's limit).
 func (o *Options) parallelism() int {

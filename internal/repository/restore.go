@@ -10,7 +10,6 @@ import (
 	"os"
 	"path"
 	"strings"
-	"sync/atomic"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/fs/virtualfs"
@@ -296,43 +295,10 @@ func RestoreFS(ctx context.Context, fr FSRestore, target string, o TreeRestoreOp
 			}
 			return tr.files.Load(), tr.bytes.Load(), nil
 		}
-		// The target is flushed in the background as the restore goes,
-		// as a pack-ordered tree restore does.
-		fp := &flushingProgress{inner: o.Progress, flush: make(chan struct{}, 1)}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for range fp.flush {
-				if ctx.Err() == nil {
-					out.flush() //nolint:errcheck // the last flush reports
-				}
-			}
-		}()
-		st, err := restoreEntry(ctx, out, root, fp, 2*fr.Options.parallelism())
-		close(fp.flush)
-		<-done
+		// A stream (one file), or a tree no PackSource places.
+		st, err := restoreEntry(ctx, out, root, o.Progress, 2*fr.Options.parallelism())
 		return int64(st.RestoredFileCount), st.RestoredTotalFileSize, err
 	})
-}
-
-// flushingProgress passes progress on and signals flush each time
-// another flushEvery bytes are written.
-type flushingProgress struct {
-	inner   Progress
-	written atomic.Int64
-	flush   chan struct{}
-}
-
-func (p *flushingProgress) Add(n int64) {
-	if p.inner != nil {
-		p.inner.Add(n)
-	}
-	if w := p.written.Add(n); w/flushEvery != (w-n)/flushEvery {
-		select {
-		case p.flush <- struct{}{}:
-		default: // a flush is pending already
-		}
-	}
 }
 
 // restoreRoot checks and filters root's entries and writes them below

@@ -55,13 +55,9 @@ func (r *Reader) Close(context.Context) error {
 	return nil
 }
 
-// parallelism is how many files, or groups of blobs, are read at once.
-func (r *Reader) parallelism() int {
-	if r.opts.Parallelism > 0 {
-		return r.opts.Parallelism
-	}
-	return min(max(runtimeProcs(), 2), repository.MaxParallelism)
-}
+// parallelism is how many files, or groups of blobs, are read at once:
+// the mover's own worker count.
+func (r *Reader) parallelism() int { return r.opts.Workers() }
 
 // streamAhead is how many groups of blobs (up to maxGroupBytes each) a
 // stream restore reads ahead: four per worker, within a quarter of the

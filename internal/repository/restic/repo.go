@@ -13,11 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/stash-backup/stash/internal/repository"
 )
 
 // Errors callers branch on with errors.Is.
@@ -282,7 +283,7 @@ func (r *Repository) readIndex(ctx context.Context) error {
 	r.index = map[blobKey]blobLoc{}
 	r.packs = map[ID]struct{}{}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(min(max(runtime.GOMAXPROCS(0), 2), 16))
+	g.SetLimit(listWorkers())
 	for _, name := range names {
 		g.Go(func() error {
 			plain, err := r.LoadUnpacked(gctx, IndexFile, name)
@@ -382,4 +383,9 @@ func short(id string) string {
 	return id
 }
 
-func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+// listWorkers is how many index or snapshot objects are read at once, as
+// the mover sizes its workers (GOMAXPROCS within [2, 16]).
+func listWorkers() int {
+	var o repository.Options
+	return o.Workers()
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -59,7 +58,7 @@ func (r *Repository) loadSnapshots(ctx context.Context) ([]snapshot, error) {
 	loaded := make([]snapshot, len(names))
 	failed := make([]error, len(names))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(min(max(runtime.GOMAXPROCS(0), 2), 16))
+	g.SetLimit(listWorkers())
 	for i, name := range names {
 		g.Go(func() error {
 			// One damaged snapshot must not hide the others: it is left
