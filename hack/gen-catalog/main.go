@@ -169,14 +169,16 @@ func main() {
 	if len(os.Args) > 1 {
 		root = os.Args[1]
 	}
-	// Regenerate every catalog directory; the Go files that embed the
-	// catalog stay.
-	entries, _ := os.ReadDir(root)
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
-				panic(err)
-			}
+	// Regenerate the directories of this table; the Go files that embed
+	// the catalog, and addons written by hand as a user writes one
+	// (addons/redis), stay.
+	generated := []string{"stash"}
+	for _, a := range addons {
+		generated = append(generated, a.app)
+	}
+	for _, d := range generated {
+		if err := os.RemoveAll(filepath.Join(root, d)); err != nil {
+			panic(err)
 		}
 	}
 	stash := image("stash")
@@ -225,6 +227,24 @@ func main() {
 			"--output-dir=${outputDir:=}",
 		}), pvcMount+rootSettings("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"))+
 		"---\n"+task("pvc-restore", [][2]string{{"pvc-restore", "targetVolume\n      value: stash-volume"}, {"update-status", ""}}, pvcVolumes))
+
+	// The hand-over steps of a user's own addon (docs/guides/
+	// write-your-own-addon.md): their dump step leaves files in the
+	// interim directory, upload backs them up; download puts a snapshot
+	// there for their load step.
+	write(root, "stash/upload.yaml", function("upload", stash, concat(
+		[]string{"upload"}, repoFlags[:11],
+		[]string{
+			"--hostname=${HOSTNAME:=}", "--namespace=${NAMESPACE:=default}", "--backupsession=${BACKUP_SESSION:=}",
+			"--invoker-kind=${INVOKER_KIND:=}", "--invoker-name=${INVOKER_NAME:=}",
+		}, retentionFlags, []string{"--interim-data-dir=${INTERIM_DATA_DIR}", "--output-dir=${outputDir:=}"}), ""))
+	write(root, "stash/download.yaml", function("download", stash, concat(
+		[]string{"download"}, repoFlags[:11],
+		[]string{
+			"--hostname=${HOSTNAME:=}", "--source-hostname=${SOURCE_HOSTNAME:=}", "--snapshot=${RESTORE_SNAPSHOTS:=}",
+			"--namespace=${NAMESPACE:=default}", "--paths=${downloadPaths:=}",
+			"--interim-data-dir=${INTERIM_DATA_DIR}", "--output-dir=${outputDir:=}",
+		}), ""))
 
 	for _, a := range addons {
 		for _, v := range a.versions {

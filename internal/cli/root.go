@@ -30,7 +30,7 @@ func NewRootCommand() *cobra.Command {
 	// Data commands move data to or from a repository; the process is
 	// tuned for them (Execute).
 	data := append([]*cobra.Command{newRepoCommand()}, driverCommands()...)
-	for _, c := range append(data, newBackupPVCCommand(), newRestorePVCCommand(), newRunBackupCommand(), newRestoreInitCommand()) {
+	for _, c := range append(data, newBackupPVCCommand(), newRestorePVCCommand(), newUploadCommand(), newDownloadCommand(), newRunBackupCommand(), newRestoreInitCommand()) {
 		if c.Annotations == nil {
 			c.Annotations = map[string]string{}
 		}
