@@ -12,6 +12,8 @@
 #   localhost/ferretdb:e2e        FerretDB (bin/ferretdb), the MongoDB stand-in
 #   localhost/stash-elasticsearch:e2e  stash alone (the Elasticsearch addon needs no tools)
 #   localhost/stash-mariadb-galera:e2e stash + garbd, mbstream, mariabackup and the MariaDB client
+#   localhost/redis-tools:e2e     a user's own addon image: Debian's redis-cli and a shell, no stash
+#   localhost/redis:7-e2e         a Redis 7 server (Debian's) for the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -66,6 +68,14 @@ image -o "$root/$out/stash-mariadb-galera.tar" -tag "localhost/stash-mariadb-gal
   -add /usr/bin/mbstream:/usr/bin/mbstream -add /usr/bin/mariadb-backup:/usr/bin/mariabackup \
   -add /usr/bin/mariadb:/usr/bin/mysql -add /usr/bin/mariadb-admin:/usr/bin/mysqladmin -add /usr/bin/mariadb-dump:/usr/bin/mysqldump \
   -entrypoint /usr/local/bin/stash -user 65535
+[[ -x /usr/bin/redis-cli && -x /usr/bin/redis-check-rdb ]] || hack/install-servers.sh
+ub=()
+for l in cp mv chmod wc grep head stat; do ub+=(-link "/bin/$l:busybox"); done
+image -o "$root/$out/redis-tools.tar" -tag "localhost/redis-tools:$tag" -libs "${common[@]}" "${bb[@]}" "${ub[@]}" \
+  -add /usr/bin/redis-cli:/usr/bin/redis-cli -entrypoint /bin/sh -user 65535
+image -o "$root/$out/redis.tar" -tag "localhost/redis:7-$tag" -libs "${common[@]}" "${bb[@]}" "${ub[@]}" \
+  -add /usr/bin/redis-cli:/usr/bin/redis-cli -add /usr/bin/redis-check-rdb:/usr/bin/redis-check-rdb \
+  -link /usr/bin/redis-server:redis-check-rdb -dir /data -entrypoint /usr/bin/redis-server -user 65535
 [[ -x bin/ferretdb ]] || hack/build-tools.sh
 image -o "$root/$out/ferretdb.tar" -tag "localhost/ferretdb:$tag" "${common[@]}" "${bb[@]}" \
   -add "$root/bin/ferretdb:/usr/local/bin/ferretdb" -dir /data -entrypoint /usr/local/bin/ferretdb -user 65534

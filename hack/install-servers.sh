@@ -31,6 +31,17 @@ command -v strace >/dev/null || need+=(strace)
 # Elasticsearch test server, an independent client that holds it and the
 # addon's files to Elasticsearch's own behaviour (internal/addon/elasticsearch).
 command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
+# Redis: the server and redis-cli of the worked example of a user-written
+# addon (addons/redis, docs/guides/write-your-own-addon.md), which its
+# e2e image carries (hack/images.sh) and the local tests start.
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v redis-cli >/dev/null || need+=(redis-tools)
+# containerd, runc and the CNI plugins run those images in the local
+# runtime (internal/runtime/container); the cluster uses them too.
+command -v containerd >/dev/null || need+=(containerd)
+command -v runc >/dev/null || [[ -x /usr/sbin/runc ]] || need+=(runc)
+[[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
+command -v iptables >/dev/null || [[ -x /usr/sbin/iptables ]] || need+=(iptables)
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then
     echo "missing ${need[*]}: run as root, or: sudo apt-get install -y ${need[*]}" >&2
@@ -41,7 +52,7 @@ if ((${#need[@]})); then
   apt-get install -y --no-install-recommends "${need[@]}" >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; }
 fi
 # The packages start system-wide servers; the tests do not use them.
-for svc in postgresql mariadb; do
+for svc in postgresql mariadb redis-server; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then systemctl stop "$svc" || true; fi
 done
 pg_ctlcluster --help >/dev/null 2>&1 && for c in $(pg_lsclusters -h 2>/dev/null | awk '$4=="online"{print $1"/"$2}'); do pg_ctlcluster "${c%/*}" "${c#*/}" stop || true; done

@@ -43,3 +43,17 @@ func freeRange() (lo, hi int) {
 	}
 	return max(1024, hi-10000), hi
 }
+
+// HostIP returns this machine's address on its default route: where a
+// server listens for clients in containers and pods, which cannot reach
+// its loopback.
+func HostIP(t testing.TB) string {
+	t.Helper()
+	// A UDP "connection" sends nothing; it only picks the source address.
+	c, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		t.Fatalf("no default route to find this machine's address: %v", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}

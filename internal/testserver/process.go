@@ -16,6 +16,12 @@ import (
 // test with its log after 30 s.
 func startListening(t testing.TB, name string, cmd *exec.Cmd, port int) {
 	t.Helper()
+	startListeningOn(t, name, cmd, "127.0.0.1", port)
+}
+
+// startListeningOn is startListening for a server listening on host.
+func startListeningOn(t testing.TB, name string, cmd *exec.Cmd, host string, port int) {
+	t.Helper()
 	logf, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +37,7 @@ func startListening(t testing.TB, name string, cmd *exec.Cmd, port int) {
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(host, fmt.Sprint(port)), time.Second)
 		if err == nil {
 			c.Close()
 			return
