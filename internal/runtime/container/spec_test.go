@@ -205,7 +205,10 @@ func TestImageConfig(t *testing.T) {
 			t.Errorf("from %s: %+v, %v", start, cfg, err)
 		}
 	}
-	if _, ok := func() (uint32, bool) { u, _, ok := parsePasswd([]byte("root:x:0:0::/:/bin/sh\nredis:x:999:998::/:/bin/false\n"), "redis"); return u, ok && u == 999 }(); !ok {
+	if _, ok := func() (uint32, bool) {
+		u, _, ok := parsePasswd([]byte("root:x:0:0::/:/bin/sh\nredis:x:999:998::/:/bin/false\n"), "redis")
+		return u, ok && u == 999
+	}(); !ok {
 		t.Error("parsePasswd did not find redis as 999")
 	}
 }
