@@ -24,8 +24,15 @@ Repository a BackupConfiguration names, its storage Secret, a Task or
 Function in neither the files nor the built-in catalog, an AppBinding, a
 target workload, a Namespace a usagePolicy selector needs), is a warning
 saying what was not checked: exit 0, so each manifest can be validated
-alone. Fields Stash does not define are warnings too. --strict makes every
-warning an error.`,
+alone. Fields Stash does not define are warnings too, and so is a
+parameter (${name}) a Task's Function uses without a default and its step
+does not set, which every BackupConfiguration and RestoreSession using the
+Task must then set in spec.task.params (one that does not is an error).
+
+A Task must end with the Function update-status, which records the
+session's result; an UPPER_CASE ${VARIABLE} with no default that Stash
+does not provide and no step param sets is an error, most likely a typo.
+--strict makes every warning an error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -64,7 +71,7 @@ warning an error.`,
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "files or directories of manifests")
 	cmd.Flags().StringVarP(&output, "output", "o", outputText, "output format: text or json")
-	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings (references to objects not in the files, unknown fields) as errors")
+	cmd.Flags().BoolVar(&strict, "strict", false, "treat warnings (references to objects not in the files, unknown fields, Task parameters without a default) as errors")
 	return cmd
 }
 

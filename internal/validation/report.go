@@ -113,6 +113,12 @@ var neededToRun = map[string]bool{"Repository": true, "Secret": true, "Task": tr
 // warning when it is a reference to an object the manifests lack.
 func classify(obj, source string, e *field.Error) Finding {
 	f := Finding{Level: LevelError, Object: obj, Field: e.Field, Message: e.ErrorBody(), Source: source, blocking: e.Error()}
+	if IsWarning(e) {
+		// Not wrong as given: what runs it must supply a value, and
+		// that is checked (and refused) there.
+		f.Level, f.Message, f.blocking = LevelWarning, e.Detail, ""
+		return f
+	}
 	if ref, ok := MissingRef(e); ok {
 		o := ref.Object
 		f.Level, f.Message, f.Missing = LevelWarning, notInFiles(ref), &o

@@ -92,7 +92,7 @@ func TestMissingReferencesAreWarnings(t *testing.T) {
 kind: Task
 metadata: {name: my-task}
 spec:
-  steps: [{name: my-function}]
+  steps: [{name: my-function}, {name: update-status}]
 `, "Task my-task", "spec.steps[0].name",
 			"Function my-function is not in the given files nor the built-in catalog (stash addons list): not checked",
 			`spec.steps[0].name: Not found: "my-function"`},
@@ -100,7 +100,7 @@ spec:
 kind: Task
 metadata: {name: my-task}
 spec:
-  steps: [{name: my-function}]
+  steps: [{name: my-function}, {name: update-status}]
 `), "BackupConfiguration demo/bc", "spec.task.name",
 			"Function my-function is not in the given files nor the built-in catalog (stash addons list): not checked (step 0 of Task my-task runs it)",
 			`spec.task.name: Not found: "Task my-task step 0: Function my-function"`},

@@ -210,6 +210,9 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		}
 		errs = append(errs, taskRef(spec.Child("task"), task, l, !workload && !appBindingMissing(t.Ref, bc.Namespace, l))...)
 		errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, bc.Namespace, l), false, bc.Spec.Task, planCatalog(l))...)
+		if err == nil {
+			errs = append(errs, invokerVariables(spec.Child("task", "params"), task, appBinding(t.Ref, bc.Namespace, l), bc.Spec.Task.Name == "", false, l)...)
+		}
 		if workload && bc.Spec.Task.Name == "" {
 			errs = append(errs, sidecarTarget(spec, bc)...)
 		}
@@ -364,6 +367,9 @@ func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 	toBe := t.Ref.Kind == "AppBinding" && len(t.VolumeClaimTemplates) > 0
 	errs = append(errs, taskRef(spec.Child("task"), task, l, !workload && (toBe || !appBindingMissing(t.Ref, rs.Namespace, l)))...)
 	errs = append(errs, plan.CheckTaskParams(appBinding(t.Ref, rs.Namespace, l), true, rs.Spec.Task, planCatalog(l))...)
+	if err == nil {
+		errs = append(errs, invokerVariables(spec.Child("task", "params"), task, appBinding(t.Ref, rs.Namespace, l), rs.Spec.Task.Name == "", true, l)...)
+	}
 	if workload && rs.Spec.Task.Name == "" {
 		if len(t.VolumeMounts) == 0 {
 			errs = append(errs, field.Required(spec.Child("target", "volumeMounts"), "mount the workload's volumes to restore into the init container (name and mountPath, as in the workload's container)"))
@@ -423,15 +429,19 @@ func Rules(p *field.Path, rules []stashv1beta1.Rule) field.ErrorList {
 	return errs
 }
 
-// Function validates a Function.
+// Function validates a Function: it has an image, and its placeholders
+// are well-formed.
 func Function(f *stashv1beta1.Function) field.ErrorList {
 	if f.Spec.Image == "" {
 		return field.ErrorList{field.Required(field.NewPath("spec", "image"), "the container image the step runs")}
 	}
-	return nil
+	return placeholderSyntax(f.Spec)
 }
 
-// Task validates a Task and that its Functions exist.
+// Task validates a Task: its Functions exist, it ends with update-status,
+// and every variable it and its Functions use will have a value (see
+// taskVariables). A parameter its invokers must set is a warning
+// (IsWarning).
 func Task(t *stashv1beta1.Task, l Lookup) field.ErrorList {
 	p := field.NewPath("spec", "steps")
 	if len(t.Spec.Steps) == 0 {
@@ -447,7 +457,10 @@ func Task(t *stashv1beta1.Task, l Lookup) field.ErrorList {
 			}
 		}
 	}
-	return errs
+	if e := lastStep(p, t.Spec.Steps); e != nil {
+		errs = append(errs, e)
+	}
+	return append(errs, taskVariables(t, l)...)
 }
 
 // AppBinding validates an AppBinding.

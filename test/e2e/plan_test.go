@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/stash-backup/stash/internal/testserver"
 )
@@ -180,4 +185,219 @@ func TestPlanWorkloadsCLI(t *testing.T) {
 			}
 		}
 	}
+}
+
+// customAddon is an addon author's own Functions and Tasks for Redis: a
+// third-party image running a shell script, the password from a Secret
+// through runtimeSettings.env, the host a parameter each invoker sets.
+const customAddon = `apiVersion: v1
+kind: Secret
+metadata: {name: s3-secret, namespace: demo}
+stringData: {RESTIC_PASSWORD: pw, AWS_ACCESS_KEY_ID: a, AWS_SECRET_ACCESS_KEY: b}
+---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: s3-repo, namespace: demo}
+spec:
+  backend:
+    s3: {endpoint: 'http://minio.demo.svc:9000', bucket: stash, prefix: redis}
+    storageSecretName: s3-secret
+---
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: redis, namespace: demo}
+spec:
+  clientConfig:
+    service: {name: redis, port: 6379}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: Function
+metadata: {name: redis-dump}
+spec:
+  image: localhost/redis-tools:e2e
+  command: [sh, -c]
+  args:
+  - >-
+    redis-cli -h ${host} -p ${port:=6379} -n "$${REDIS_DB:-0}" --rdb ${outputDir}/dump.rdb &&
+    echo '{"hostname":"${HOSTNAME}"}' > ${outputDir}/output.json
+  runtimeSettings:
+    env:
+    - name: REDISCLI_AUTH
+      valueFrom:
+        secretKeyRef: {name: redis-auth, key: password}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: Function
+metadata: {name: redis-load}
+spec:
+  image: localhost/redis-tools:e2e
+  command: [sh, -c]
+  args:
+  - cp ${INTERIM_DATA_DIR}/dump.rdb /data/dump.rdb && echo '{"hostname":"${HOSTNAME}"}' > ${outputDir}/output.json
+  runtimeSettings:
+    env:
+    - name: REDISCLI_AUTH
+      valueFrom:
+        secretKeyRef: {name: redis-auth, key: password}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: Task
+metadata: {name: redis-backup}
+spec:
+  steps:
+  - name: redis-dump
+    params: [{name: outputDir, value: /stash-tmp/output}]
+  - name: update-status
+    params: [{name: outputDir, value: /stash-tmp/output}]
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: Task
+metadata: {name: redis-restore}
+spec:
+  steps:
+  - name: redis-load
+    params: [{name: outputDir, value: /stash-tmp/output}]
+  - name: update-status
+    params: [{name: outputDir, value: /stash-tmp/output}]
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: BackupConfiguration
+metadata: {name: redis-backup, namespace: demo}
+spec:
+  schedule: "@daily"
+  task:
+    name: redis-backup
+    params: [{name: host, value: redis.demo.svc}]
+  repository: {name: s3-repo}
+  target: {ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: redis}}
+  retentionPolicy: {name: keep-last-3, keepLast: 3, prune: true}
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: RestoreSession
+metadata: {name: redis-restore, namespace: demo}
+spec:
+  task: {name: redis-restore}
+  repository: {name: s3-repo}
+  target:
+    ref: {apiVersion: appcatalog.appscode.com/v1alpha1, kind: AppBinding, name: redis}
+    rules: [{snapshots: [latest]}]
+`
+
+// planJob runs stash plan and returns the one Job it prints.
+func planJob(t *testing.T, args ...string) *batchv1.Job {
+	t.Helper()
+	r := mustRun(t, nil, append([]string{"plan"}, args...)...)
+	docs := strings.Split(strings.TrimPrefix(r.stdout, "---\n"), "\n---\n")
+	if len(docs) != 1 {
+		t.Fatalf("plan printed %d documents:\n%s", len(docs), r.stdout)
+	}
+	var job batchv1.Job
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &job); err != nil || job.Kind != "Job" {
+		t.Fatalf("plan output is not a Job (%v):\n%s", err, r.stdout)
+	}
+	return &job
+}
+
+// TestPlanCustomFunctionCLI: an addon author's own Function and Task, with
+// a third-party image, validate, and plan into the Job Stash would run:
+// their step an init container, update-status the main container that
+// records the result. Without update-status, or without the parameter its
+// Function needs, validate says what to fix.
+func TestPlanCustomFunctionCLI(t *testing.T) {
+	dir := t.TempDir()
+	writeManifest(t, dir, customAddon)
+	r := mustRun(t, nil, "validate", "-f", dir)
+	for _, want := range []string{"Function redis-dump: valid", "Task redis-restore: valid\n", "BackupConfiguration demo/redis-backup: valid\n",
+		"RestoreSession demo/redis-restore: valid\n", "Task redis-backup: valid, 1 warning",
+		"warning: Task redis-backup: spec.steps[0].params: Function redis-dump uses ${host} (spec.args[0]) with no default and this step's params do not set it: " +
+			"every BackupConfiguration/RestoreSession using this Task must set it in spec.task.params"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	redisAuth := &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "redis-auth"}, Key: "password"}}
+	for _, c := range []struct {
+		flag, name, step, script string
+	}{
+		{"--backup", "redis-backup", "redis-dump-0",
+			`redis-cli -h redis.demo.svc -p 6379 -n "${REDIS_DB:-0}" --rdb /stash-tmp/output/dump.rdb && echo '{"hostname":"host-0"}' > /stash-tmp/output/output.json`},
+		{"--restore", "redis-restore", "redis-load-0",
+			`cp /stash-tmp/stash-interim-volume/data/dump.rdb /data/dump.rdb && echo '{"hostname":"host-0"}' > /stash-tmp/output/output.json`},
+	} {
+		job := planJob(t, "-f", dir, "-n", "demo", c.flag, c.name, "--session", "s-1")
+		pod := job.Spec.Template.Spec
+		if len(pod.InitContainers) != 1 || len(pod.Containers) != 1 {
+			t.Fatalf("%s: init containers %d, containers %d, want 1 and 1", c.name, len(pod.InitContainers), len(pod.Containers))
+		}
+		step := pod.InitContainers[0]
+		if step.Name != c.step || step.Image != "localhost/redis-tools:e2e" || !slices.Equal(step.Command, []string{"sh", "-c"}) ||
+			!slices.Equal(step.Args, []string{c.script}) {
+			t.Errorf("%s: step %s image %s command %q args %q", c.name, step.Name, step.Image, step.Command, step.Args)
+		}
+		i := slices.IndexFunc(step.Env, func(e corev1.EnvVar) bool { return e.Name == "REDISCLI_AUTH" })
+		if i < 0 || step.Env[i].Value != "" || !equalJSON(step.Env[i].ValueFrom, redisAuth) {
+			t.Errorf("%s: the step's env lacks REDISCLI_AUTH from Secret redis-auth: %+v", c.name, step.Env)
+		}
+		if !slices.ContainsFunc(step.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == "/stash-tmp" }) {
+			t.Errorf("%s: the step does not mount /stash-tmp, where it writes output.json: %+v", c.name, step.VolumeMounts)
+		}
+		main := pod.Containers[0]
+		if main.Name != "update-status-1" || !strings.Contains(main.Image, "/stash:") || len(main.Args) == 0 || main.Args[0] != "update-status" ||
+			!slices.Contains(main.Args, "--output-dir=/stash-tmp/output") || !slices.Contains(main.Args, "--invoker-name="+c.name) {
+			t.Errorf("%s: main container %s %s %q, want update-status reading /stash-tmp/output", c.name, main.Name, main.Image, main.Args)
+		}
+		if pod.RestartPolicy != corev1.RestartPolicyNever || job.Spec.BackoffLimit == nil || *job.Spec.BackoffLimit != 0 {
+			t.Errorf("%s: restartPolicy %s backoffLimit %v", c.name, pod.RestartPolicy, job.Spec.BackoffLimit)
+		}
+	}
+
+	// A Task that does not end with update-status.
+	noStatus := t.TempDir()
+	writeManifest(t, noStatus, strings.Replace(customAddon, `  - name: update-status
+    params: [{name: outputDir, value: /stash-tmp/output}]
+---
+apiVersion: stash.appscode.com/v1beta1
+kind: Task
+metadata: {name: redis-restore}`, `---
+apiVersion: stash.appscode.com/v1beta1
+kind: Task
+metadata: {name: redis-restore}`, 1))
+	bad := run(t, nil, "validate", "-f", noStatus)
+	if bad.code != 1 || !strings.Contains(bad.stdout, `error: Task redis-backup: spec.steps[0].name: Invalid value: "redis-dump": the last step must be the Function update-status: `+
+		`the last step runs as the Job's main container and is the one that records the session's result`) ||
+		!strings.Contains(bad.stdout, "append `- name: update-status` with params [{name: outputDir, value: /stash-tmp/output}] to spec.steps") {
+		t.Errorf("Task without update-status: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+
+	// A BackupConfiguration that does not set the Function's parameter.
+	noHost := t.TempDir()
+	writeManifest(t, noHost, strings.Replace(customAddon, "    params: [{name: host, value: redis.demo.svc}]\n", "", 1))
+	const missing = "spec.task.params: Required value: Function redis-dump (step 0 of Task redis-backup) uses the parameter ${host} (spec.args[0]) with no default, " +
+		"and neither the step's params nor spec.task.params set it: add `- {name: host, value: ...}` to spec.task.params"
+	bad = run(t, nil, "validate", "-f", noHost)
+	if bad.code != 1 || !strings.Contains(bad.stdout, "error: BackupConfiguration demo/redis-backup: "+missing) {
+		t.Errorf("BackupConfiguration without the parameter: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+	bad = run(t, nil, "plan", "-f", noHost, "-n", "demo", "--backup", "redis-backup")
+	if bad.code == 0 || !strings.Contains(bad.stderr, missing) {
+		t.Errorf("plan without the parameter: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+
+	// An operator variable misspelt in the Function.
+	typo := t.TempDir()
+	writeManifest(t, typo, strings.Replace(customAddon, `{"hostname":"${HOSTNAME}"}' > ${outputDir}/output.json
+  runtimeSettings`, `{"hostname":"${HOSTNAM}"}' > ${outputDir}/output.json
+  runtimeSettings`, 1))
+	bad = run(t, nil, "validate", "-f", typo)
+	if bad.code != 1 || !strings.Contains(bad.stdout, `error: Task redis-backup: spec.steps[0].name: Invalid value: "${HOSTNAM}": Function redis-dump uses ${HOSTNAM} (spec.args[0]) with no default, `+
+		`and HOSTNAM is not a variable Stash provides: did you mean HOSTNAME?`) {
+		t.Errorf("misspelt variable: exit %d\n%s%s", bad.code, bad.stdout, bad.stderr)
+	}
+}
+
+func equalJSON(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
 }
