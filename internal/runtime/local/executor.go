@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -18,14 +19,22 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/runtime/container"
 )
 
-// ErrForeignImage means a step's image is not a Stash image.
-var ErrForeignImage = errors.New("only Stash's own images run locally")
+// ErrForeignImage means a step's image is not a Stash image and no
+// container runtime can run it here.
+var ErrForeignImage = errors.New("only Stash's own images run locally without a container runtime")
 
 // IsStashImage reports whether an image is one of Stash's: the local
 // runtime runs those as this very binary.
 func IsStashImage(image string) bool { return plan.IsStashImage(image) }
+
+// ContainerRunner runs one container of a Job to completion
+// (container.Containerd).
+type ContainerRunner interface {
+	Run(ctx context.Context, req container.Request) error
+}
 
 // Executor runs a Job's containers in order as processes of this binary.
 type Executor struct {
@@ -41,6 +50,14 @@ type Executor struct {
 	Env []string
 	// Stdout and Stderr receive the steps' output.
 	Stdout, Stderr io.Writer
+
+	// Containers runs the steps of other images; when nil, Containers
+	// is found on first need (container.Detect), and without one such a
+	// step fails the Job before anything runs.
+	Containers ContainerRunner
+	// Volumes maps the Job's volumes to directories of this machine for
+	// those steps (see volumes.go).
+	Volumes *VolumeMapper
 }
 
 // mapPath rewrites a container path under a mount to the local directory.
@@ -73,10 +90,19 @@ func (e *Executor) mapArg(a string) string {
 func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 	pod := job.Spec.Template.Spec
 	steps := append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...)
+	var foreign []string
 	for _, c := range steps {
 		if !IsStashImage(c.Image) {
-			return fmt.Errorf("step %s: image %s is not a Stash image: %w (use the catalog's Functions, or run this step in a cluster)", c.Name, c.Image, ErrForeignImage)
+			foreign = append(foreign, c.Name)
 		}
+	}
+	if len(foreign) > 0 && e.Containers == nil {
+		rt, err := e.detect(ctx)
+		if err != nil {
+			c := steps[slices.IndexFunc(steps, func(c corev1.Container) bool { return c.Name == foreign[0] })]
+			return fmt.Errorf("step %s: image %s is not a Stash image: %w: %v (install and start containerd, or run this step in a cluster)", c.Name, c.Image, ErrForeignImage, err)
+		}
+		e.Containers = rt
 	}
 	bin := e.Binary
 	if bin == "" {
@@ -85,12 +111,28 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 			return err
 		}
 	}
-	for _, dir := range e.Mounts {
+	for from, dir := range e.Mounts {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err
 		}
+		// A container's user reaches /stash-tmp and the interim volume
+		// as in a pod, whose emptyDir is open to every user.
+		if len(foreign) > 0 && (from == plan.ScratchDir || from == plan.InterimMountPath) {
+			if err := os.Chmod(dir, 0o777); err != nil {
+				return err
+			}
+		}
+	}
+	if e.Volumes != nil {
+		defer e.Volumes.Release()
 	}
 	for _, c := range steps {
+		if !IsStashImage(c.Image) {
+			if err := e.runContainer(ctx, job, c); err != nil {
+				return fmt.Errorf("step %s: %w", c.Name, err)
+			}
+			continue
+		}
 		args := make([]string, 0, len(c.Args)+4)
 		for _, a := range c.Args {
 			args = append(args, e.mapArg(a))

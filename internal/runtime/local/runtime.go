@@ -265,7 +265,7 @@ func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName s
 		runCtx, cancel = context.WithTimeout(ctx, to.Duration)
 		defer cancel()
 	}
-	runErr := rt.execute(runCtx, job, repo, sess)
+	runErr := rt.execute(runCtx, set, job, repo, sess)
 	if runErr != nil && runCtx.Err() == context.DeadlineExceeded {
 		runErr = fmt.Errorf("timeOut %s exceeded: %w", bc.Spec.TimeOut.Duration, runErr)
 	}
@@ -334,26 +334,35 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 	}
 	var runErr error
 	for _, job := range jobs {
-		if runErr = rt.execute(ctx, job, repo, sess); runErr != nil {
+		if runErr = rt.execute(ctx, set, job, repo, sess); runErr != nil {
 			break
 		}
 	}
 	return rt.finish(store, sess, runErr)
 }
 
-func (rt *Runtime) execute(ctx context.Context, job *batchv1.Job, repo *stashv1alpha1.Repository, sess *Session) error {
+func (rt *Runtime) execute(ctx context.Context, set *manifest.Set, job *batchv1.Job, repo *stashv1alpha1.Repository, sess *Session) error {
 	mounts, err := rt.mounts(sess.Namespace, sess.Name, repo)
 	if err != nil {
 		return err
 	}
+	// A Job's scratch, interim and emptyDir volumes end with it, as a
+	// pod's do: what a dump step left there (a copy of the database,
+	// unencrypted) does not stay on this machine's disk.
+	defer os.RemoveAll(rt.sessionDir(sess.Namespace, sess.Name))
 	var env []string
 	if sess.Kind == "BackupSession" {
 		// The backup steps tag their snapshots with the invoker, which
 		// Stash's database Functions pass no flag for.
 		env = []string{step.EnvInvokerKind + "=" + sess.InvokerKind, step.EnvInvokerName + "=" + sess.InvokerName}
 	}
+	lookup := validation.ManifestLookup{Set: set}
 	e := &Executor{
 		Binary: rt.Binary, Mounts: mounts, Stdout: rt.Stdout, Stderr: rt.Stderr, Env: env,
+		Volumes: &VolumeMapper{
+			Namespace: job.Namespace, StateDir: rt.StateDir, SessionDir: rt.sessionDir(sess.Namespace, sess.Name),
+			Mounts: mounts, Secret: lookup.SecretData,
+		},
 		ExtraArgs: func(c corev1.Container) []string {
 			if len(c.Args) > 0 && c.Args[0] == "update-status" {
 				return []string{"--state-dir", rt.StateDir}
