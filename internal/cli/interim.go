@@ -51,7 +51,7 @@ func newDownloadCommand() *cobra.Command {
 	f.register(cmd, true)
 	fl := cmd.Flags()
 	fl.StringVar(&dir, "interim-data-dir", "", "directory the later steps read the files from (${INTERIM_DATA_DIR})")
-	fl.StringVar(&paths, "paths", "", "comma-separated snapshot paths to choose from (default "+step.InterimPath+","+step.StashTmpInterimPath+"; a stream's path is its file name, e.g. dumpfile.resp)")
+	fl.StringVar(&paths, "paths", "", "comma-separated snapshot paths to choose from besides "+step.InterimPath+" and "+step.StashTmpInterimPath+" (those of older backups; a stream's path is its file name, e.g. dumpfile.resp)")
 	for _, n := range []string{"invoker-kind", "invoker-name", "target-kind", "target-name", "target-namespace"} {
 		fl.String(n, "", "accepted for compatibility")
 	}

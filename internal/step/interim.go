@@ -25,8 +25,8 @@ const (
 	StashTmpInterimPath = "/stash-tmp/stash-interim-volume/data"
 )
 
-// DefaultDownloadPaths are the snapshot paths a download looks for when
-// its Function names none: the uploads of this project and of Stash.
+// DefaultDownloadPaths are the snapshot paths a download always looks
+// for: the uploads of this project and of Stash.
 var DefaultDownloadPaths = []string{InterimPath, StashTmpInterimPath}
 
 // Upload is the body of the upload step: what the earlier steps of the
@@ -96,21 +96,24 @@ func checkHandOver(dir string) error {
 }
 
 // Download is the body of the download step: the snapshot --snapshot and
-// --source-hostname choose among those of paths (DefaultDownloadPaths
-// when empty; a stream's path is its file name, such as dumpfile.resp of
-// Stash's Redis backups) is written into dir for the steps after it. A
-// directory snapshot's files land in dir; a stream snapshot becomes
-// dir/<its name>. "latest" is the newest snapshot of any of paths.
-func Download(ctx context.Context, o Options, dir string, paths []string) error {
+// --source-hostname choose among those of DefaultDownloadPaths and of
+// extra (the snapshot paths of older backups; a stream's path is its file
+// name, such as dumpfile.resp of Stash's Redis backups) is written into
+// dir for the steps after it. A directory snapshot's files land in dir; a
+// stream snapshot becomes dir/<its name>. "latest" is the newest snapshot
+// of any of the paths.
+//
+// Unlike a restore step, a download that fails fails the step even with
+// --output-dir (after writing output.json): the step after it is the
+// user's load step, not update-status, and must not run on nothing.
+func Download(ctx context.Context, o Options, dir string, extra []string) error {
+	paths := append(slices.Clone(DefaultDownloadPaths), extra...)
 	start := time.Now()
 	o.defaultHost()
 	var warnings []string
 	err := func() error {
 		if dir == "" {
 			return errors.New("--interim-data-dir is empty: pass the directory the later steps read from (--interim-data-dir=${INTERIM_DATA_DIR})")
-		}
-		if len(paths) == 0 {
-			paths = DefaultDownloadPaths
 		}
 		src, err := o.source()
 		if err != nil {
@@ -135,7 +138,10 @@ func Download(ctx context.Context, o Options, dir string, paths []string) error 
 		fmt.Fprintf(o.log(), "stash: downloaded snapshot %s (%s of host %s, %s) into %s\n", s.ShortID(), s.Path, s.Host, s.Time.UTC().Format(time.RFC3339), dir)
 		return nil
 	}()
-	return o.finishRestore(start, warnings, nil, err)
+	if ferr := o.finishRestore(start, warnings, nil, err); ferr != nil || err == nil {
+		return ferr
+	}
+	return err
 }
 
 // chooseAmong picks a download's snapshot: the one --snapshot names (it

@@ -104,3 +104,12 @@ func (c *Containerd) Import(t testing.TB, files ...string) {
 func (c *Containerd) Env() []string {
 	return []string{"CONTAINERD_ADDRESS=" + c.Address, "CONTAINERD_NAMESPACE=" + c.Namespace}
 }
+
+// Tag gives image src the name dst as well (the name a Function's image
+// resolves to).
+func (c *Containerd) Tag(t testing.TB, src, dst string) {
+	t.Helper()
+	if out, err := c.ctr(context.Background(), "images", "tag", "--force", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("tag %s %s: %v\n%s", src, dst, err, out)
+	}
+}
