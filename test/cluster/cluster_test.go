@@ -45,6 +45,8 @@ type env struct {
 	// same PVC later, and a missing hostPath is created again (empty, by
 	// the container runtime) and left behind.
 	dataDir string
+	// minio is the S3 server the suite's Repositories use.
+	minio *testserver.MinIO
 }
 
 func (e *env) run(stdin string, name string, args ...string) (string, error) {
@@ -221,6 +223,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	nodeIP := e.nodeIP()
 	minio := testserver.StartMinIOOn(t, nodeIP)
 	minio.MakeBucket(t, "stash")
+	e.minio = minio
 	e.deployPostgres(minio)
 	t.Run("postgres backup, data loss, restore, retention", e.postgres)
 	t.Run("postgres restore from Stash's restic repository", e.fromStash(minio))
@@ -228,6 +231,7 @@ func TestClusterEndToEnd(t *testing.T) {
 	t.Run("mongodb replica set and sharded", e.mongodbTopologies)
 	t.Run("elasticsearch backup, data loss, restore", e.elasticsearch)
 	t.Run("galera cluster backup through garbd, per-replica restore", e.galera)
+	t.Run("redis addon written as a user writes one", e.redis)
 	t.Run("operator killed mid-session", e.operatorRestart)
 	t.Run("pvc backup and restore", e.pvc)
 	t.Run("workloads by sidecar and init container", e.workloads)
