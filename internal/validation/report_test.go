@@ -224,6 +224,8 @@ spec:
 		{"no Task for a database", strings.Replace(strings.Replace(pvcBackupDoc, "task: {name: pvc-backup}", "", 1),
 			"kind: PersistentVolumeClaim", "kind: MongoDB", 1),
 			"BackupConfiguration demo/bc", "spec.task.name", "Required value"},
+		{"backup into a read-only backend", docs(pvcDoc, secretDoc, strings.Replace(repoDoc, "gcs: {bucket: b}", "swift: {container: c, prefix: p}", 1), pvcBackupDoc),
+			"BackupConfiguration demo/bc", "spec.repository.name", "has a swift backend, which restores, lists, checks and imports Stash's restic backups but takes no new ones"},
 		{"Task without steps", `apiVersion: stash.appscode.com/v1beta1
 kind: Task
 metadata: {name: t}

@@ -171,6 +171,35 @@ func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 	return nil
 }
 
+// backupBackend refuses a backup into a Repository whose backend only
+// reads (Swift, a restic REST server): every session would fail at its
+// first step, so the BackupConfiguration is wrong from the start.
+func backupBackend(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l Lookup) field.ErrorList {
+	if l == nil || ref.Name == "" {
+		return nil
+	}
+	repoNS := ref.Namespace
+	if repoNS == "" {
+		repoNS = ns
+	}
+	r, ok := l.Repository(repoNS, ref.Name)
+	if !ok {
+		return nil
+	}
+	kind := ""
+	switch {
+	case r.Spec.Backend.Swift != nil:
+		kind = "swift"
+	case r.Spec.Backend.Rest != nil:
+		kind = "rest"
+	default:
+		return nil
+	}
+	return field.ErrorList{field.Invalid(p, ref.Name, fmt.Sprintf(
+		"Repository %s/%s has a %s backend, which restores, lists, checks and imports Stash's restic backups but takes no new ones: back up into a Repository on s3 (Swift has an S3 API), gcs, azure, b2 or local (stash repo import copies the old snapshots there; docs/migrating-from-stash.md)",
+		repoNS, ref.Name, kind))}
+}
+
 func hook(p *field.Path, h *stashv1beta1.Handler) field.ErrorList {
 	if h == nil {
 		return nil
@@ -198,6 +227,7 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		errs = append(errs, Schedule(spec.Child("schedule"), bc.Spec.Schedule)...)
 	}
 	errs = append(errs, repositoryRef(spec.Child("repository"), bc.Spec.Repository, bc.Namespace, l)...)
+	errs = append(errs, backupBackend(spec.Child("repository", "name"), bc.Spec.Repository, bc.Namespace, l)...)
 	t := bc.Spec.Target
 	if t == nil {
 		errs = append(errs, field.Required(spec.Child("target"), "set target.ref to the workload, PVC or AppBinding to back up"))
