@@ -76,6 +76,9 @@ spec:
 	if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: "redis"}, svc); err != nil {
 		t.Fatal(err)
 	}
+	// As the guide says: the addon's Functions and Tasks applied as a
+	// user applies their own (cluster objects win over the catalog's).
+	e.must("", e.kubectl, "apply", "-f", filepath.Join("addons", "redis", "7.0.5"))
 	e.kubectlApply(e.redisExample("2-backup.yaml"))
 	e.waitBCReady("redis-backup")
 	bs := e.trigger("redis-backup", stashv1beta1.BackupSessionSucceeded)

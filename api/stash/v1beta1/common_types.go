@@ -65,7 +65,7 @@ type RestoreTarget struct {
 	// +optional
 	Alias string `json:"alias,omitempty"`
 	// +optional
-	Ref TargetRef `json:"ref,omitempty"`
+	Ref TargetRef `json:"ref,omitzero"` // no empty ref (refused by the kind's enum) when the defaulting webhook re-encodes a restore into volumeClaimTemplates
 	// +optional
 	VolumeMounts []corev1.VolumeMount `json:"volumeMounts,omitempty"`
 	// +optional
