@@ -14,6 +14,7 @@
 #   localhost/stash-mariadb-galera:e2e stash + garbd, mbstream, mariabackup and the MariaDB client
 #   localhost/redis-tools:e2e     a user's own addon image: Debian's redis-cli and a shell, no stash
 #   localhost/redis:7-e2e         a Redis 7 server (Debian's) for the tests
+# `hack/images.sh redis` builds only the two Redis images.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -27,9 +28,6 @@ for p in $pgbin/pg_dump /bin/busybox; do
   [[ -x $p ]] || { echo "missing $p: run hack/install-servers.sh as root (it installs postgresql and busybox-static)" >&2; exit 1; }
 done
 image() { (cd hack/image && go run . "$@"); }
-
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/stash-backup/stash/internal/cli.Version=$tag" -o $work/stash ./cmd/stash
-(cd hack/image && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/$work/pause" ./pause)
 
 cat > $work/passwd <<'P'
 root:x:0:0:root:/root:/bin/sh
@@ -46,6 +44,27 @@ G
 common=(-add "$root/$work/passwd:/etc/passwd" -add "$root/$work/group:/etc/group" -dir /tmp -add /bin/busybox:/bin/busybox)
 bb=()
 for l in sh ls cat mkdir rm sleep env id; do bb+=(-link "/bin/$l:busybox"); done
+
+# The Redis images: a user's own addon image and a server, from Debian's
+# packages; `hack/images.sh redis` builds only these (the local tests of
+# user-written addons need no cluster).
+redis_images() {
+  [[ -x /usr/bin/redis-cli && -x /usr/bin/redis-check-rdb ]] || hack/install-servers.sh
+  ub=()
+  for l in cp mv chmod wc grep head stat; do ub+=(-link "/bin/$l:busybox"); done
+  image -o "$root/$out/redis-tools.tar" -tag "localhost/redis-tools:$tag" -libs "${common[@]}" "${bb[@]}" "${ub[@]}" \
+    -add /usr/bin/redis-cli:/usr/bin/redis-cli -entrypoint /bin/sh -user 65535
+  image -o "$root/$out/redis.tar" -tag "localhost/redis:7-$tag" -libs "${common[@]}" "${bb[@]}" "${ub[@]}" \
+    -add /usr/bin/redis-cli:/usr/bin/redis-cli -add /usr/bin/redis-check-rdb:/usr/bin/redis-check-rdb \
+    -link /usr/bin/redis-server:redis-check-rdb -dir /data -entrypoint /usr/bin/redis-server -user 65535
+}
+if [[ ${1:-} == redis ]]; then
+  redis_images
+  exit 0
+fi
+
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/stash-backup/stash/internal/cli.Version=$tag" -o $work/stash ./cmd/stash
+(cd hack/image && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$root/$work/pause" ./pause)
 
 image -o "$root/$out/pause.tar" -tag localhost/pause:3.10 -add "$root/$work/pause:/pause" -entrypoint /pause
 image -o "$root/$out/stash.tar" -tag "localhost/stash:$tag" "${common[@]}" "${bb[@]}" \
@@ -68,14 +87,7 @@ image -o "$root/$out/stash-mariadb-galera.tar" -tag "localhost/stash-mariadb-gal
   -add /usr/bin/mbstream:/usr/bin/mbstream -add /usr/bin/mariadb-backup:/usr/bin/mariabackup \
   -add /usr/bin/mariadb:/usr/bin/mysql -add /usr/bin/mariadb-admin:/usr/bin/mysqladmin -add /usr/bin/mariadb-dump:/usr/bin/mysqldump \
   -entrypoint /usr/local/bin/stash -user 65535
-[[ -x /usr/bin/redis-cli && -x /usr/bin/redis-check-rdb ]] || hack/install-servers.sh
-ub=()
-for l in cp mv chmod wc grep head stat; do ub+=(-link "/bin/$l:busybox"); done
-image -o "$root/$out/redis-tools.tar" -tag "localhost/redis-tools:$tag" -libs "${common[@]}" "${bb[@]}" "${ub[@]}" \
-  -add /usr/bin/redis-cli:/usr/bin/redis-cli -entrypoint /bin/sh -user 65535
-image -o "$root/$out/redis.tar" -tag "localhost/redis:7-$tag" -libs "${common[@]}" "${bb[@]}" "${ub[@]}" \
-  -add /usr/bin/redis-cli:/usr/bin/redis-cli -add /usr/bin/redis-check-rdb:/usr/bin/redis-check-rdb \
-  -link /usr/bin/redis-server:redis-check-rdb -dir /data -entrypoint /usr/bin/redis-server -user 65535
+redis_images
 [[ -x bin/ferretdb ]] || hack/build-tools.sh
 image -o "$root/$out/ferretdb.tar" -tag "localhost/ferretdb:$tag" "${common[@]}" "${bb[@]}" \
   -add "$root/bin/ferretdb:/usr/local/bin/ferretdb" -dir /data -entrypoint /usr/local/bin/ferretdb -user 65534

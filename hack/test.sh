@@ -21,6 +21,9 @@ go vet ./...
 echo "== cross-builds: darwin/arm64, linux/arm64" >&2
 GOOS=darwin GOARCH=arm64 go build -o /dev/null ./cmd/stash
 GOOS=linux GOARCH=arm64 go build -o /dev/null ./cmd/stash
+# The Redis addon's image, which the local runtime's container tests run
+# (internal/runtime/container, test/e2e) without the cluster; seconds.
+hack/images.sh redis
 echo "== go test" >&2
 export STASH_INTEGRATION=1
 go test -count=1 -timeout 20m "$@" ./...

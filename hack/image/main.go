@@ -162,7 +162,14 @@ func build(out, tag, entrypoint, user string, withLibs bool, adds, dirs, envs, l
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}
-	return tarball.WriteToFile(out, ref, img)
+	// Written aside and renamed: a test importing the image while it is
+	// rebuilt reads the old file or the new one, never half of one.
+	tmp := fmt.Sprintf("%s.tmp-%d", out, os.Getpid())
+	if err := tarball.WriteToFile(tmp, ref, img); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, out)
 }
 
 func isELF(path string) bool {
