@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,12 +162,18 @@ type redisKey struct {
 }
 
 // redisState is every key of the server in pod with its DUMP (the
-// server's serialization of the value) and TTL.
+// server's serialization of the value; a set's members, sorted) and TTL.
 func (e *env) redisState(pod string) map[string]redisKey {
 	e.t.Helper()
 	out := e.must("", e.kubectl, "exec", "-n", "demo", pod, "--", "sh", "-c", `export REDISCLI_AUTH="$REDIS_PASSWORD"
 for k in $(redis-cli --scan); do
-  printf '%s\t%s\t%s\n' "$k" "$(redis-cli --no-raw DUMP "$k")" "$(redis-cli TTL "$k")"
+  if [ "$(redis-cli TYPE "$k")" = set ]; then
+    # A set's DUMP follows its hash table's order, which a reload changes.
+    v="set: $(echo $(redis-cli SMEMBERS "$k"))"
+  else
+    v=$(redis-cli --no-raw DUMP "$k")
+  fi
+  printf '%s\t%s\t%s\n' "$k" "$v" "$(redis-cli TTL "$k")"
 done`)
 	state := map[string]redisKey{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -178,7 +185,13 @@ done`)
 		if err != nil {
 			e.t.Fatalf("TTL of %s: %q", f[0], f[2])
 		}
-		state[f[0]] = redisKey{dump: f[1], ttl: ttl}
+		v := f[1]
+		if members, ok := strings.CutPrefix(v, "set: "); ok {
+			m := strings.Fields(members)
+			sort.Strings(m)
+			v = "set: " + strings.Join(m, " ")
+		}
+		state[f[0]] = redisKey{dump: v, ttl: ttl}
 	}
 	return state
 }

@@ -49,7 +49,7 @@ type Containerd struct {
 
 // Detect returns the containerd this machine offers, or an error wrapping
 // ErrNoRuntime that says what is missing. workDir holds root filesystem
-// mounts and network leases.
+// mounts.
 func Detect(ctx context.Context, workDir string) (*Containerd, error) {
 	ctr, err := exec.LookPath("ctr")
 	if err != nil {
@@ -57,7 +57,7 @@ func Detect(ctx context.Context, workDir string) (*Containerd, error) {
 	}
 	c := &Containerd{
 		Ctr: ctr, Address: envOr(EnvAddress, DefaultAddress), Namespace: envOr(EnvNamespace, DefaultNamespace),
-		Network: DefaultNetwork(filepath.Join(workDir, "cni")), WorkDir: workDir, SpecDir: specDir(),
+		Network: DefaultNetwork(), WorkDir: workDir, SpecDir: specDir(),
 	}
 	if os.Geteuid() != 0 {
 		return nil, fmt.Errorf("%w: containerd runs containers for root only; run the local runtime as root to run steps of other images", ErrNoRuntime)

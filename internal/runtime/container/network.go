@@ -26,10 +26,16 @@ type Network struct {
 	DataDir string
 }
 
+// LeaseDir keeps the address leases of every local runtime of the
+// machine: they share one bridge, so they must share host-local's leases
+// (which it locks) or two would hand out the same address. Under /run, a
+// lease a killed runtime left goes at the next boot.
+const LeaseDir = "/run/stash/cni"
+
 // DefaultNetwork is the network of containers the local runtime starts:
 // a subnet apart from Kubernetes' defaults and podman's.
-func DefaultNetwork(dataDir string) *Network {
-	return &Network{PluginDir: findPluginDir(), Bridge: "stash0", Subnet: "10.89.0.0/24", DataDir: dataDir}
+func DefaultNetwork() *Network {
+	return &Network{PluginDir: findPluginDir(), Bridge: "stash0", Subnet: "10.89.0.0/24", DataDir: LeaseDir}
 }
 
 // findPluginDir returns the first directory with CNI's bridge plugin:
