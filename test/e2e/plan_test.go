@@ -401,3 +401,50 @@ func equalJSON(a, b any) bool {
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
 }
+
+// TestPlanRedisAddonCLI runs the guide's "check it before you run it"
+// (docs/guides/write-your-own-addon.md) on its own examples: they
+// validate with --strict, and plan shows the Jobs the Redis addon's Tasks
+// become: its dump step and Stash's upload as init containers, or
+// Stash's download and its load step, with update-status as the main
+// container; the restore mounts the new claim in every step.
+func TestPlanRedisAddonCLI(t *testing.T) {
+	local := filepath.Join(testserver.RepoRoot(), "examples", "redis", "local.yaml")
+	cluster := filepath.Join(testserver.RepoRoot(), "examples", "redis", "cluster")
+	for _, f := range []string{local, cluster} {
+		r := mustRun(t, nil, "validate", "-f", f, "--strict")
+		if strings.Contains(r.stdout, "warning") || strings.Contains(r.stdout, "error") {
+			t.Errorf("validate %s:\n%s", f, r.stdout)
+		}
+	}
+	names := func(cs []corev1.Container) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Name)
+		}
+		return out
+	}
+	job := planJob(t, "-f", local, "-n", "demo", "--backup", "redis-backup")
+	pod := job.Spec.Template.Spec
+	if got := names(pod.InitContainers); !slices.Equal(got, []string{"redis-dump-7-0-5-0", "upload-1"}) || !slices.Equal(names(pod.Containers), []string{"update-status-2"}) {
+		t.Errorf("backup Job: init %v main %v", got, names(pod.Containers))
+	}
+	if len(pod.InitContainers) == 2 && pod.InitContainers[0].Image != "ghcr.io/stash-backup/redis-tools:latest" {
+		t.Errorf("dump step image %s", pod.InitContainers[0].Image)
+	}
+	job = planJob(t, "-f", local, "-n", "demo", "--restore", "redis-restore")
+	pod = job.Spec.Template.Spec
+	if got := names(pod.InitContainers); !slices.Equal(got, []string{"download-0", "redis-load-7-0-5-1"}) || !slices.Equal(names(pod.Containers), []string{"update-status-2"}) {
+		t.Errorf("restore Job: init %v main %v", got, names(pod.Containers))
+	}
+	for _, c := range append(pod.InitContainers, pod.Containers...) {
+		if !slices.ContainsFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "data-redis" && m.MountPath == "/data" }) {
+			t.Errorf("restore step %s does not mount the claim at /data: %+v", c.Name, c.VolumeMounts)
+		}
+	}
+	if !slices.ContainsFunc(pod.Volumes, func(v corev1.Volume) bool {
+		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == "data-redis-0"
+	}) {
+		t.Errorf("restore Job volumes %+v lack the claim data-redis-0", pod.Volumes)
+	}
+}
