@@ -36,7 +36,8 @@ type ContainerRunner interface {
 	Run(ctx context.Context, req container.Request) error
 }
 
-// Executor runs a Job's containers in order as processes of this binary.
+// Executor runs a Job's containers in order: those of Stash's images as
+// processes of this binary, the others in containers (Containers).
 type Executor struct {
 	// Binary is the stash binary to run (default: this process's).
 	Binary string
@@ -90,16 +91,13 @@ func (e *Executor) mapArg(a string) string {
 func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 	pod := job.Spec.Template.Spec
 	steps := append(append([]corev1.Container{}, pod.InitContainers...), pod.Containers...)
-	var foreign []string
-	for _, c := range steps {
-		if !IsStashImage(c.Image) {
-			foreign = append(foreign, c.Name)
-		}
-	}
-	if len(foreign) > 0 && e.Containers == nil {
+	// The first step of another image, if any: a missing container
+	// runtime fails the Job before any step runs.
+	foreign := slices.IndexFunc(steps, func(c corev1.Container) bool { return !IsStashImage(c.Image) })
+	if foreign >= 0 && e.Containers == nil {
 		rt, err := e.detect(ctx)
 		if err != nil {
-			c := steps[slices.IndexFunc(steps, func(c corev1.Container) bool { return c.Name == foreign[0] })]
+			c := steps[foreign]
 			return fmt.Errorf("step %s: image %s is not a Stash image: %w: %v (install and start containerd, or run this step in a cluster)", c.Name, c.Image, ErrForeignImage, err)
 		}
 		e.Containers = rt
@@ -117,7 +115,7 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 		}
 		// A container's user reaches /stash-tmp and the interim volume
 		// as in a pod, whose emptyDir is open to every user.
-		if len(foreign) > 0 && (from == plan.ScratchDir || from == plan.InterimMountPath) {
+		if foreign >= 0 && (from == plan.ScratchDir || from == plan.InterimMountPath) {
 			if err := os.Chmod(dir, 0o777); err != nil {
 				return err
 			}
