@@ -2,9 +2,7 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -410,14 +408,11 @@ spec:
 	// report as it stops, or the operator's when the pod is gone), the
 	// session ends, the StatefulSet brings the pod back and the next
 	// session runs.
-	big, err := os.Create(filepath.Join(dirs["db-0"], "big-random.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.CopyN(big, rand.Reader, 400<<20); err != nil {
-		t.Fatal(err)
-	}
-	big.Close()
+	// A preBackup hook holds host-0's backup (its host is Running) until
+	// the pod is deleted: a backup of a few hundred MiB once finished
+	// between two polls of the wait below on a loaded machine.
+	e.must("", e.kubectl, "patch", "backupconfiguration", "-n", "demo", "db-backup", "--type", "merge", "-p",
+		`{"spec":{"hooks":{"preBackup":{"containerName":"app","exec":{"command":["/bin/sh","-c","[ \"$(cat /etc/hostname)\" != db-0 ] || sleep 120"]}}}}}`)
 	out := e.must("", e.stash, "trigger", "db-backup", "-n", "demo")
 	m := sessionName.FindStringSubmatch(out)
 	if m == nil {
@@ -440,9 +435,7 @@ spec:
 			t.Errorf("host-0 %+v: its pod was deleted mid-backup", s)
 		}
 	}
-	if err := os.Remove(filepath.Join(dirs["db-0"], "big-random.bin")); err != nil {
-		t.Fatal(err)
-	}
+	e.must("", e.kubectl, "patch", "backupconfiguration", "-n", "demo", "db-backup", "--type", "json", "-p", `[{"op":"remove","path":"/spec/hooks"}]`)
 	e.waitPods("db", 3, 2)
 	e.trigger("db-backup", stashv1beta1.BackupSessionSucceeded)
 
