@@ -334,7 +334,7 @@ func confusedDeputy(t *testing.T, webhooks bool) {
 	}
 	waitNoGrant(t, c, d.b, "grant removed with its BackupConfiguration")
 	mustApply(t, c, d.cns, d.restoreSession("restore"))
-	eventually(t, 20*time.Second, "RestoreSession's grant in B", func() error {
+	eventually(t, 60*time.Second, "RestoreSession's grant in B", func() error {
 		if grantOf(t, c, d.b) == nil {
 			return fmt.Errorf("no grant: %v", rbacIn(t, c, d.b))
 		}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -54,7 +55,7 @@ func StartRedis(t testing.TB, o RedisOptions) *Redis {
 	if o.Password != "" {
 		args = append(args, "--requirepass", o.Password)
 	}
-	var runAs []string
+	r.cmd = exec.Command(bin, args...)
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("redis")
 		if err != nil {
@@ -72,10 +73,10 @@ func StartRedis(t testing.TB, o RedisOptions) *Redis {
 		for d := filepath.Dir(r.Dir); strings.HasPrefix(d, os.TempDir()+"/"); d = filepath.Dir(d) {
 			_ = os.Chmod(d, 0o755)
 		}
-		runAs = []string{"runuser", "-u", "redis", "--"}
+		// The server itself runs as redis (not under runuser, whose
+		// death would leave the server running after the test).
+		r.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
 	}
-	full := append(append(runAs, bin), args...)
-	r.cmd = exec.Command(full[0], full[1:]...)
 	startListeningOn(t, "redis", r.cmd, r.Host, r.Port)
 	return r
 }
