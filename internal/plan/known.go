@@ -2,7 +2,6 @@ package plan
 
 import (
 	"errors"
-	"regexp"
 	"sort"
 	"sync"
 
@@ -65,10 +64,6 @@ func KnownVariables() []string {
 // KnownVariables).
 func IsKnownVariable(name string) bool { return knownVariables()[name] }
 
-// requiredVariable matches the error Substitute returns for ${NAME:?msg}
-// with NAME unset or empty.
-var requiredVariable = regexp.MustCompile(`^variable \$\{([A-Za-z_][A-Za-z0-9_]*)\}: `)
-
 // Unresolved returns, sorted, the variables that substituting vars into s
 // would find without a value: ${NAME} and ${NAME:?msg} with NAME unset,
 // and the placeholders in a default that is used. A placeholder with a
@@ -82,28 +77,24 @@ func Unresolved(s string, vars map[string]string) ([]string, error) {
 	for {
 		_, err := Substitute(s, with)
 		var ue *UnresolvedError
-		var se *SyntaxError
+		var re *RequiredError
 		switch {
 		case err == nil:
 			return dedupe(names), nil
 		case errors.As(err, &ue):
 			return dedupe(append(names, ue.Names...)), nil
-		case errors.As(err, &se):
+		case !errors.As(err, &re):
 			return nil, err
 		}
 		// ${NAME:?msg} stops substitution at the first unset NAME: note
 		// it, give it a value and look for the others.
-		m := requiredVariable.FindStringSubmatch(err.Error())
-		if m == nil {
-			return nil, err
-		}
-		names = append(names, m[1])
+		names = append(names, re.Name)
 		if !copied {
 			with, copied = make(map[string]string, len(vars)+1), true
 			for k, v := range vars {
 				with[k] = v
 			}
 		}
-		with[m[1]] = "set"
+		with[re.Name] = "set"
 	}
 }

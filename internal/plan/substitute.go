@@ -29,6 +29,14 @@ func quoteAll(s []string) []string {
 	return out
 }
 
+// RequiredError reports a ${NAME:?message} whose NAME is unset or empty;
+// substitution stops at the first.
+type RequiredError struct {
+	Name, Message string
+}
+
+func (e *RequiredError) Error() string { return fmt.Sprintf("variable ${%s}: %s", e.Name, e.Message) }
+
 // SyntaxError reports a malformed placeholder.
 type SyntaxError struct {
 	Offset int
@@ -176,7 +184,7 @@ func placeholder(s string, start int, vars map[string]string, missing *[]string)
 			if msg == "" {
 				msg = "required"
 			}
-			return "", 0, fmt.Errorf("variable ${%s}: %s", name, msg)
+			return "", 0, &RequiredError{Name: name, Message: msg}
 		}
 		return val, end + 1, nil
 	}

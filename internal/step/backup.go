@@ -104,12 +104,28 @@ func (o *Options) tags(inv repository.Invoker) map[string]string {
 // a snapshot, without the files exclude matches; then retention and the
 // report, as Backup.
 func BackupPaths(ctx context.Context, o Options, paths, exclude []string) error {
+	return backupFiles(ctx, o, func() error {
+		if len(paths) == 0 {
+			return errors.New("--backup-paths is empty: set the BackupConfiguration's target.paths to the mounted directories to back up")
+		}
+		return nil
+	}, func(r *repository.Repository, bo repository.BackupOptions) ([]repository.SnapshotStats, error) {
+		bo.Exclude = exclude
+		return r.BackupPaths(ctx, paths, bo)
+	})
+}
+
+// backupFiles is the frame of a step that backs up files of this
+// machine (backup-pvc, upload): check, open the repository, take the
+// snapshots with the session's host and tags, apply retention, report.
+func backupFiles(ctx context.Context, o Options, check func() error,
+	take func(*repository.Repository, repository.BackupOptions) ([]repository.SnapshotStats, error)) error {
 	start := time.Now()
 	o.defaultHost()
 	var ret *RetentionOutput
 	stats, err := func() ([]repository.SnapshotStats, error) {
-		if len(paths) == 0 {
-			return nil, errors.New("--backup-paths is empty: set the BackupConfiguration's target.paths to the mounted directories to back up")
+		if err := check(); err != nil {
+			return nil, err
 		}
 		if err := o.check(); err != nil {
 			return nil, err
@@ -124,7 +140,7 @@ func BackupPaths(ctx context.Context, o Options, paths, exclude []string) error 
 		}
 		defer r.Close(ctx) //nolint:errcheck
 		inv := o.invoker(ctx, src)
-		st, err := r.BackupPaths(ctx, paths, repository.BackupOptions{Host: o.Hostname, Tags: o.tags(inv), Exclude: exclude})
+		st, err := take(r, repository.BackupOptions{Host: o.Hostname, Tags: o.tags(inv)})
 		if err != nil {
 			return nil, err
 		}

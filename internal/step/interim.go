@@ -35,39 +35,18 @@ var DefaultDownloadPaths = []string{InterimPath, StashTmpInterimPath}
 // report, as every backup step. An empty or missing dir is a failed
 // backup, never an empty snapshot: the step before it wrote nothing.
 func Upload(ctx context.Context, o Options, dir string) error {
-	start := time.Now()
-	o.defaultHost()
-	var ret *RetentionOutput
-	stats, err := func() ([]repository.SnapshotStats, error) {
-		if err := o.check(); err != nil {
-			return nil, err
-		}
-		if err := checkHandOver(dir); err != nil {
-			return nil, err
-		}
-		entry, err := localfs.NewEntry(dir)
-		if err != nil {
-			return nil, fmt.Errorf("--interim-data-dir %s: %w", dir, err)
-		}
-		src, err := o.source()
-		if err != nil {
-			return nil, err
-		}
-		r, err := o.OpenRepository(ctx, src)
-		if err != nil {
-			return nil, err
-		}
-		defer r.Close(ctx) //nolint:errcheck
-		inv := o.invoker(ctx, src)
-		st, err := r.BackupEntry(ctx, entry, InterimPath, repository.BackupOptions{Host: o.Hostname, Tags: o.tags(inv)})
-		if err != nil {
-			return nil, err
-		}
-		taken := []repository.SnapshotStats{*st}
-		ret = o.applyRetention(ctx, r, inv, taken)
-		return taken, nil
-	}()
-	return o.finishBackup(start, stats, ret, err)
+	return backupFiles(ctx, o, func() error { return checkHandOver(dir) },
+		func(r *repository.Repository, bo repository.BackupOptions) ([]repository.SnapshotStats, error) {
+			entry, err := localfs.NewEntry(dir)
+			if err != nil {
+				return nil, fmt.Errorf("--interim-data-dir %s: %w", dir, err)
+			}
+			st, err := r.BackupEntry(ctx, entry, InterimPath, bo)
+			if err != nil {
+				return nil, err
+			}
+			return []repository.SnapshotStats{*st}, nil
+		})
 }
 
 // checkHandOver refuses a hand-over directory that holds nothing.

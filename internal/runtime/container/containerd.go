@@ -114,10 +114,11 @@ func (c *Containerd) Run(ctx context.Context, req Request) (err error) {
 	if err != nil {
 		return fmt.Errorf("container %s: %w", name, err)
 	}
-	if err := c.ensureImage(ctx, ref, req.Container.ImagePullPolicy); err != nil {
+	mediaType, digest, err := c.ensureImage(ctx, ref, req.Container.ImagePullPolicy)
+	if err != nil {
 		return fmt.Errorf("container %s: %w", name, err)
 	}
-	img, err := c.imageConfig(ctx, ref)
+	img, err := c.imageConfig(ctx, mediaType, digest)
 	if err != nil {
 		return fmt.Errorf("container %s: image %s: %w", name, ref, err)
 	}
@@ -178,9 +179,9 @@ func (c *Containerd) Run(ctx context.Context, req Request) (err error) {
 		args = append(args, "--seccomp")
 	}
 	args = append(args, req.ID)
-	// Not CommandContext: killing ctr would leave the container running.
+	// Not the run's context: killing ctr would leave the container running.
 	// On cancellation the container is killed, and ctr returns with it.
-	cmd := exec.Command(c.Ctr, append([]string{"--address", c.Address, "--namespace", c.Namespace}, args...)...)
+	cmd := c.ctr(context.Background(), args...)
 	cmd.Stdout, cmd.Stderr = req.Stdout, req.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("container %s: %w", name, err)
@@ -231,19 +232,20 @@ func seccompDefault(c corev1.Container, pod corev1.PodSpec) bool {
 	return p == nil || p.Type != corev1.SeccompProfileTypeUnconfined
 }
 
-// ensureImage pulls ref when it is missing, unless the policy is Never.
-func (c *Containerd) ensureImage(ctx context.Context, ref string, policy corev1.PullPolicy) error {
-	if _, _, err := c.imageTarget(ctx, ref); err == nil {
-		if policy != corev1.PullAlways {
-			return nil
-		}
-	} else if policy == corev1.PullNever {
-		return fmt.Errorf("image %s is not in containerd namespace %s and imagePullPolicy is Never: import it (ctr -n %s images import FILE)", ref, c.Namespace, c.Namespace)
+// ensureImage pulls ref when it is missing (or always, with Always),
+// unless the policy is Never, and returns what it points at.
+func (c *Containerd) ensureImage(ctx context.Context, ref string, policy corev1.PullPolicy) (mediaType, digest string, err error) {
+	mediaType, digest, err = c.imageTarget(ctx, ref)
+	switch {
+	case err == nil && policy != corev1.PullAlways:
+		return mediaType, digest, nil
+	case err != nil && policy == corev1.PullNever:
+		return "", "", fmt.Errorf("image %s is not in containerd namespace %s and imagePullPolicy is Never: import it (ctr -n %s images import FILE)", ref, c.Namespace, c.Namespace)
 	}
 	if out, err := c.ctr(ctx, "images", "pull", ref).CombinedOutput(); err != nil {
-		return fmt.Errorf("image %s is not in containerd namespace %s and pulling it failed: %w: %s (import it: ctr -n %s images import FILE)", ref, c.Namespace, err, lastLine(out), c.Namespace)
+		return "", "", fmt.Errorf("image %s is not in containerd namespace %s and pulling it failed: %w: %s (import it: ctr -n %s images import FILE)", ref, c.Namespace, err, lastLine(out), c.Namespace)
 	}
-	return nil
+	return c.imageTarget(ctx, ref)
 }
 
 // imageTarget returns the media type and digest ref points at.
@@ -262,12 +264,8 @@ func (c *Containerd) imageTarget(ctx context.Context, ref string) (mediaType, di
 	return "", "", fmt.Errorf("image %s not found", ref)
 }
 
-func (c *Containerd) imageConfig(ctx context.Context, ref string) (ImageConfig, error) {
-	mt, digest, err := c.imageTarget(ctx, ref)
-	if err != nil {
-		return ImageConfig{}, err
-	}
-	return imageConfig(mt, digest, func(d string) ([]byte, error) {
+func (c *Containerd) imageConfig(ctx context.Context, mediaType, digest string) (ImageConfig, error) {
+	return imageConfig(mediaType, digest, func(d string) ([]byte, error) {
 		out, err := c.ctr(ctx, "content", "get", d).Output()
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", d, err)

@@ -125,11 +125,11 @@ exit 0`
 	// listening there only is out of reach.
 	local := testserver.StartRedis(t, testserver.RedisOptions{})
 	req.ID = "t3"
-	req.Container.Command = []string{"sh", "-c", "echo PING | redis-cli -h 127.0.0.1 -p $PORT"}
+	req.Container.Command = []string{"sh", "-c", "echo PING | redis-cli -h 127.0.0.1 -p $PORT; echo tried"}
 	req.Env[2] = corev1.EnvVar{Name: "PORT", Value: fmt.Sprint(local.Port)}
 	out.Reset()
-	if err := c.Run(ctx, req); strings.Contains(out.String(), "PONG") {
-		t.Errorf("the container reached this machine's loopback: %v %q", err, out.String())
+	if err := c.Run(ctx, req); err != nil || !strings.Contains(out.String(), "tried") || strings.Contains(out.String(), "PONG") {
+		t.Errorf("loopback: %v %q, want the step to run and not reach this machine's loopback", err, out.String())
 	}
 	assertNothingLeft(t, c)
 }

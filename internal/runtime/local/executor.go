@@ -152,11 +152,10 @@ func (e *Executor) Run(ctx context.Context, job *batchv1.Job) error {
 					}
 				}
 				cmd.Env = append(cmd.Env, ev.Name+"="+v)
-			case ev.Name == "POD_NAME":
-				cmd.Env = append(cmd.Env, "POD_NAME="+job.Name)
-			case ev.Name == "NODE_NAME":
-				host, _ := os.Hostname()
-				cmd.Env = append(cmd.Env, "NODE_NAME="+host)
+			case ev.ValueFrom.FieldRef != nil:
+				if v, ok := downwardValue(job, ev.ValueFrom.FieldRef.FieldPath); ok {
+					cmd.Env = append(cmd.Env, ev.Name+"="+v)
+				}
 			}
 		}
 		cmd.Stdout, cmd.Stderr = e.Stdout, e.Stderr
@@ -187,4 +186,20 @@ func runStep(cmd *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return cmd.Run()
+}
+
+// downwardValue is what the downward API gives a pod of job for path:
+// the pod's name (here the Job's), its namespace and its node (this
+// machine).
+func downwardValue(job *batchv1.Job, path string) (string, bool) {
+	switch path {
+	case "metadata.name":
+		return job.Name, true
+	case "metadata.namespace":
+		return job.Namespace, true
+	case "spec.nodeName":
+		host, _ := os.Hostname()
+		return host, true
+	}
+	return "", false
 }

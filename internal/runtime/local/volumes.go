@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	k8svalidation "k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/runtime/container"
@@ -55,8 +55,6 @@ func (v *VolumeMapper) Release() {
 	v.secretDirs = nil
 }
 
-var claimName = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-
 // ClaimDir is the directory standing for PersistentVolumeClaim claim of
 // namespace ns in the local runtime.
 func ClaimDir(stateDir, ns, claim string) string {
@@ -94,7 +92,7 @@ func (v *VolumeMapper) source(pod corev1.PodSpec, m corev1.VolumeMount) (string,
 		}
 	case src.PersistentVolumeClaim != nil:
 		claim := src.PersistentVolumeClaim.ClaimName
-		if !claimName.MatchString(claim) || len(claim) > 253 {
+		if len(k8svalidation.IsDNS1123Subdomain(claim)) > 0 {
 			return "", fmt.Errorf("volume %s: claimName %q is not a valid name", vol.Name, claim)
 		}
 		dir = ClaimDir(v.StateDir, v.Namespace, claim)
@@ -106,7 +104,13 @@ func (v *VolumeMapper) source(pod corev1.PodSpec, m corev1.VolumeMount) (string,
 		if !filepath.IsAbs(dir) {
 			return "", fmt.Errorf("volume %s: hostPath.path %q is not absolute", vol.Name, dir)
 		}
-		if t := src.HostPath.Type; t != nil && (*t == corev1.HostPathDirectoryOrCreate) {
+		// As the kubelet and containerd: a path of no type or of
+		// DirectoryOrCreate is made when missing; any other type must
+		// exist.
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			if t := src.HostPath.Type; t != nil && *t != corev1.HostPathDirectoryOrCreate && *t != corev1.HostPathUnset {
+				return "", fmt.Errorf("volume %s: hostPath %s does not exist (type %s)", vol.Name, dir, *t)
+			}
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return "", fmt.Errorf("volume %s: %w", vol.Name, err)
 			}
@@ -151,7 +155,7 @@ func (v *VolumeMapper) secretDir(vol string, s *corev1.SecretVolumeSource) (stri
 		mode = os.FileMode(*s.DefaultMode) & 0o777
 	}
 	write := func(name, key string) error {
-		if strings.Contains(name, "..") || filepath.IsAbs(name) {
+		if !filepath.IsLocal(name) {
 			return fmt.Errorf("volume %s: item path %q", vol, name)
 		}
 		p := filepath.Join(dir, name)
@@ -194,16 +198,13 @@ func (v *VolumeMapper) ContainerMounts(pod corev1.PodSpec, c corev1.Container) (
 			return nil, fmt.Errorf("volumeMounts %s: no directory for it in the local runtime", m.Name)
 		}
 		if m.SubPath != "" && m.Name != plan.LocalBackendVolume {
-			if filepath.IsAbs(m.SubPath) || strings.Contains(m.SubPath, "..") {
+			if !filepath.IsLocal(m.SubPath) {
 				return nil, fmt.Errorf("volumeMounts %s: subPath %q must be relative, without ..", m.Name, m.SubPath)
 			}
 			dir = filepath.Join(dir, m.SubPath)
 			if err := mkdirOpen(dir); err != nil {
 				return nil, err
 			}
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("volumeMounts %s: %w", m.Name, err)
 		}
 		out = append(out, container.Mount{Source: dir, Destination: m.MountPath, ReadOnly: m.ReadOnly})
 	}
@@ -230,7 +231,6 @@ func (v *VolumeMapper) ContainerEnv(job *batchv1.Job, c corev1.Container) ([]cor
 			out = append(out, corev1.EnvVar{Name: from.Prefix + k, Value: string(val)})
 		}
 	}
-	host, _ := os.Hostname()
 	for _, e := range c.Env {
 		switch f := e.ValueFrom; {
 		case f == nil:
@@ -246,16 +246,11 @@ func (v *VolumeMapper) ContainerEnv(job *batchv1.Job, c corev1.Container) ([]cor
 			}
 			out = append(out, corev1.EnvVar{Name: e.Name, Value: string(val)})
 		case f.FieldRef != nil:
-			switch f.FieldRef.FieldPath {
-			case "metadata.name":
-				out = append(out, corev1.EnvVar{Name: e.Name, Value: job.Name})
-			case "metadata.namespace":
-				out = append(out, corev1.EnvVar{Name: e.Name, Value: v.Namespace})
-			case "spec.nodeName":
-				out = append(out, corev1.EnvVar{Name: e.Name, Value: host})
-			default:
+			val, ok := downwardValue(job, f.FieldRef.FieldPath)
+			if !ok {
 				return nil, fmt.Errorf("env %s: fieldRef %s: the local runtime knows metadata.name, metadata.namespace and spec.nodeName", e.Name, f.FieldRef.FieldPath)
 			}
+			out = append(out, corev1.EnvVar{Name: e.Name, Value: val})
 		default:
 			return nil, fmt.Errorf("env %s: the local runtime resolves secretKeyRef and fieldRef only", e.Name)
 		}

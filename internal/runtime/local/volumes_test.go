@@ -40,6 +40,7 @@ func TestContainerMounts(t *testing.T) {
 		{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "redis-auth"}}},
 		{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{}}},
 		{Name: "bad-claim", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "../../etc"}}},
+		{Name: "must-exist", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: filepath.Join(v.StateDir, "absent"), Type: ptr(corev1.HostPathDirectory)}}},
 	}}
 	mounts, err := v.ContainerMounts(pod, corev1.Container{VolumeMounts: []corev1.VolumeMount{
 		{Name: plan.ScratchVolume, MountPath: plan.ScratchDir},
@@ -81,6 +82,7 @@ func TestContainerMounts(t *testing.T) {
 		{corev1.VolumeMount{Name: "cfg", MountPath: "/c"}, "volume cfg: the local runtime gives containers emptyDir, persistentVolumeClaim, hostPath and secret volumes only"},
 		{corev1.VolumeMount{Name: "bad-claim", MountPath: "/c"}, "not a valid name"},
 		{corev1.VolumeMount{Name: "missing", MountPath: "/c"}, "no volume of that name"},
+		{corev1.VolumeMount{Name: "must-exist", MountPath: "/c"}, "does not exist (type Directory)"},
 		{corev1.VolumeMount{Name: "data", MountPath: "/c", SubPath: "../x"}, "must be relative, without .."},
 	} {
 		if _, err := v.ContainerMounts(pod, corev1.Container{VolumeMounts: []corev1.VolumeMount{tc.m}}); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -122,3 +124,5 @@ func TestContainerEnv(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
