@@ -3,6 +3,7 @@ package galera
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -208,6 +209,59 @@ func TestClusterBackupRestore(t *testing.T) {
 		}
 	})
 
+	// The step's garbd leaves without a graceful leave (as it does after
+	// every SST, or when the step stops it), and a node dies in the same
+	// moment, before or after it (a donor lost as the SST starts): the
+	// survivors must keep their majority, stay Primary and take writes.
+	// Were garbd a voting member, they would hold 2 of the 4 votes they
+	// knew and go non-Primary.
+	for i, order := range []string{"garbd then node", "node then garbd"} {
+		t.Run("arbitrator never costs the quorum/"+order, func(t *testing.T) {
+			port, err := freePort(g.IP)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := Arbitrator{Address: g.Address(), Group: g.Name}
+			gctx, stop := context.WithCancel(ctx)
+			defer stop()
+			// Without --sst garbd stays a member until stopped.
+			garbd, err := startGarbd(gctx, "garbd", garbdArgs(a, net.JoinHostPort(g.IP, strconv.Itoa(port)), filepath.Join(t.TempDir(), "garbd.log"), nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitStatus(t, g.Nodes[0], "wsrep_cluster_size", "4")
+			lost := g.Nodes[2]
+			defer func() {
+				if err := lost.Start(false); err != nil {
+					t.Fatal(err)
+				}
+				if err := lost.WaitSynced(120 * time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}()
+			if order == "node then garbd" {
+				lost.Kill()
+			}
+			stop()
+			if err := <-garbd; err != nil && strings.Contains(err.Error(), "killed") {
+				t.Errorf("garbd did not stop when asked: %v", err)
+			}
+			if order == "garbd then node" {
+				lost.Kill()
+			}
+			for _, n := range g.Nodes[:2] {
+				waitStatus(t, n, "wsrep_cluster_size", "2")
+				if s, err := n.Status("wsrep_cluster_status"); s != "Primary" {
+					t.Fatalf("node %d is %q (%v) after garbd and a node left: the cluster lost its majority", n.Index, s, err)
+				}
+				if _, err := n.Exec(fmt.Sprintf("INSERT INTO shop.log VALUES (%d, NOW(6))", 424240+10*i+n.Index)); err != nil {
+					t.Fatalf("node %d refuses writes: %v", n.Index, err)
+				}
+			}
+			assertNoGarbd(t, g.Name)
+		})
+	}
+
 	t.Run("donor killed", func(t *testing.T) {
 		// The donor dies mid-SST: no snapshot, no garbd left, and
 		// the other nodes stay Synced.
@@ -252,6 +306,23 @@ func TestClusterBackupRestore(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitStatus waits up to a minute for a node's status variable to read
+// want.
+func waitStatus(t *testing.T, n *testserver.GaleraNode, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v, err := n.Status(name)
+		if v == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d: %s is %q (%v), want %q", n.Index, name, v, err, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // assertNoGarbd fails if a garbd of group is still running.

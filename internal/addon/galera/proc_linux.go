@@ -8,4 +8,5 @@ func garbdProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-func killGroup(pid int) error { return syscall.Kill(-pid, syscall.SIGKILL) }
+// signalGroup signals garbd's process group.
+func signalGroup(pid int, sig syscall.Signal) error { return syscall.Kill(-pid, sig) }

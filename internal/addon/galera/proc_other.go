@@ -11,10 +11,11 @@ import (
 // step's context only.
 func garbdProcAttr() *syscall.SysProcAttr { return nil }
 
-func killGroup(pid int) error {
+// signalGroup signals garbd alone.
+func signalGroup(pid int, sig syscall.Signal) error {
 	p, err := os.FindProcess(pid)
 	if err != nil {
 		return err
 	}
-	return p.Kill()
+	return p.Signal(sig)
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/stash-backup/stash/internal/addon/dump"
@@ -88,27 +89,15 @@ func (s SST) Receive(ctx context.Context, w io.Writer) (*Checker, error) {
 	defer os.Remove(logFile)
 	// The request garbd sends: the method, where to send, and the
 	// xtrabackup SST script's "xtrabackup_sst//1" (a protocol version).
-	args := []string{"--address=" + s.Arbitrator.garbdAddress(net.JoinHostPort(ip, strconv.Itoa(gport))),
-		"--group=" + s.Arbitrator.Group,
-		"--sst=" + s.Arbitrator.SSTMethod + ":" + recv + "/xtrabackup_sst//1",
-		"--log=" + logFile}
-	if len(s.GarbdOptions) > 0 {
-		args = append(args, "--options="+strings.Join(s.GarbdOptions, ";"))
-	}
+	args := garbdArgs(s.Arbitrator, net.JoinHostPort(ip, strconv.Itoa(gport)), logFile, s.GarbdOptions,
+		"--sst="+s.Arbitrator.SSTMethod+":"+recv+"/xtrabackup_sst//1")
 	gctx, stop := context.WithCancel(ctx)
 	defer stop()
-	cmd := exec.CommandContext(gctx, orStr(s.Garbd, "garbd"), args...)
-	// Its own process group, and killed with the step: garbd never
-	// stays in the cluster after the step.
-	cmd.SysProcAttr = garbdProcAttr()
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start garbd: %w", err)
+	garbdDone, err := startGarbd(gctx, orStr(s.Garbd, "garbd"), args)
+	if err != nil {
+		return nil, err
 	}
-	garbdDone := make(chan error, 1)
-	go func() { garbdDone <- cmd.Wait() }()
 	defer func() {
 		stop()
 		<-garbdDone
@@ -216,6 +205,46 @@ func (s SST) take(ctx context.Context, c net.Conn, w io.Writer, idle time.Durati
 		return nil, true, fmt.Errorf("the donor's stream ended early (did the donor stop?): %w", err)
 	}
 	return chk, true, nil
+}
+
+// garbdArgs is garbd's command line: it joins a's group listening on
+// listen, logs to logFile, with Galera options and further arguments.
+//
+// Its weight is 0: the step's garbd must never count in the cluster's
+// quorum. garbd leaves the group without a graceful leave (when it exits
+// after a donor accepted, or when stopped), so for a moment the members
+// count it as partitioned; with a weight of 1, a node lost in that moment
+// (a donor that dies as the SST starts) would leave a three-node cluster 2
+// of the 4 votes it knew: no majority, non-Primary, refusing writes.
+func garbdArgs(a Arbitrator, listen, logFile string, options []string, more ...string) []string {
+	args := []string{"--address=" + a.garbdAddress(listen), "--group=" + a.Group, "--log=" + logFile,
+		"--options=" + strings.Join(append([]string{"pc.weight=0"}, options...), ";")}
+	return append(args, more...)
+}
+
+// garbdGrace is how long garbd has to close its group connection once
+// asked before it is killed: the members see a closed connection at once,
+// a killed process only after their suspect timeout.
+const garbdGrace = 10 * time.Second
+
+// startGarbd starts garbd with args. When ctx ends, garbd is asked to
+// leave the group (SIGTERM, on which it closes its connections) and
+// killed if it is still running garbdGrace later; its exit status arrives
+// on the returned channel (buffered: a reader may put it back for
+// another). It runs in a process group of its own that the
+// kernel kills with the step: garbd never stays in the cluster after it.
+func startGarbd(ctx context.Context, bin string, args []string) (chan error, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = garbdProcAttr()
+	cmd.Cancel = func() error { return signalGroup(cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = garbdGrace
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start garbd: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return done, nil
 }
 
 // idleReader fails a read that waits longer than idle: a donor that
