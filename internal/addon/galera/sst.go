@@ -222,14 +222,12 @@ func garbdArgs(a Arbitrator, listen, logFile string, options []string, more ...s
 	return append(args, more...)
 }
 
-// garbdGrace is how long garbd has to close its group connection once
-// asked before it is killed: the members see a closed connection at once,
-// a killed process only after their suspect timeout.
+// garbdGrace is how long garbd has once asked to stop (SIGTERM, on which
+// it closes its group connection and logs why) before it is killed.
 const garbdGrace = 10 * time.Second
 
 // startGarbd starts garbd with args. When ctx ends, garbd is asked to
-// leave the group (SIGTERM, on which it closes its connections) and
-// killed if it is still running garbdGrace later; its exit status arrives
+// stop and killed if it is still running garbdGrace later; its exit status arrives
 // on the returned channel (buffered: a reader may put it back for
 // another). It runs in a process group of its own that the
 // kernel kills with the step: garbd never stays in the cluster after it.
