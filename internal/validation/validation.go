@@ -132,12 +132,14 @@ func taskRef(p *field.Path, t stashv1beta1.TaskRef, l Lookup, required bool) fie
 	return errs
 }
 
-func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l Lookup) field.ErrorList {
+// repositoryRef checks a reference to a Repository and returns the
+// Repository when the lookup has it.
+func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l Lookup) (*stashv1alpha1.Repository, field.ErrorList) {
 	if ref.Name == "" {
-		return field.ErrorList{field.Required(p.Child("name"), "name the Repository to back up into")}
+		return nil, field.ErrorList{field.Required(p.Child("name"), "name the Repository to back up into")}
 	}
 	if l == nil {
-		return nil
+		return nil, nil
 	}
 	repoNS := ref.Namespace
 	if repoNS == "" {
@@ -149,7 +151,7 @@ func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 		if repoNS != ns {
 			missing.Unchecked = "nor whether its usagePolicy lets namespace " + ns + " use it"
 		}
-		return field.ErrorList{notFound(p, missing, repoNS+"/"+ref.Name)}
+		return nil, field.ErrorList{notFound(p, missing, repoNS+"/"+ref.Name)}
 	}
 	if repoNS != ns {
 		repo := *r
@@ -158,32 +160,24 @@ func repositoryRef(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 		if NeedsNamespaceLabels(&repo) {
 			l, known := l.NamespaceLabels(ns)
 			if !known {
-				return field.ErrorList{notFound(p, Ref{Object: Object{Kind: "Namespace", Name: ns},
+				return r, field.ErrorList{notFound(p, Ref{Object: Object{Kind: "Namespace", Name: ns},
 					Unchecked: fmt.Sprintf("nor whether its labels match the usagePolicy selector of Repository %s/%s", repoNS, ref.Name)},
 					"Namespace "+ns+": its labels are needed to check the Repository's usagePolicy selector, and they could not be read")}
 			}
 			nsLabels = l
 		}
 		if ok, why := UsageAllowed(&repo, ns, nsLabels); !ok {
-			return field.ErrorList{field.Forbidden(p, why)}
+			return r, field.ErrorList{field.Forbidden(p, why)}
 		}
 	}
-	return nil
+	return r, nil
 }
 
 // backupBackend refuses a backup into a Repository whose backend only
 // reads (Swift, a restic REST server): every session would fail at its
 // first step, so the BackupConfiguration is wrong from the start.
-func backupBackend(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l Lookup) field.ErrorList {
-	if l == nil || ref.Name == "" {
-		return nil
-	}
-	repoNS := ref.Namespace
-	if repoNS == "" {
-		repoNS = ns
-	}
-	r, ok := l.Repository(repoNS, ref.Name)
-	if !ok {
+func backupBackend(p *field.Path, r *stashv1alpha1.Repository, ref stashv1beta1.ObjectReference, ns string) field.ErrorList {
+	if r == nil {
 		return nil
 	}
 	kind := ""
@@ -194,6 +188,10 @@ func backupBackend(p *field.Path, ref stashv1beta1.ObjectReference, ns string, l
 		kind = "rest"
 	default:
 		return nil
+	}
+	repoNS := ref.Namespace
+	if repoNS == "" {
+		repoNS = ns
 	}
 	return field.ErrorList{field.Invalid(p, ref.Name, fmt.Sprintf(
 		"Repository %s/%s has a %s backend, which restores, lists, checks and imports Stash's restic backups but takes no new ones: back up into a Repository on s3 (Swift has an S3 API), gcs, azure, b2 or local (stash repo import copies the old snapshots there; docs/migrating-from-stash.md)",
@@ -226,8 +224,9 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 	if !bc.Spec.Paused || bc.Spec.Schedule != "" {
 		errs = append(errs, Schedule(spec.Child("schedule"), bc.Spec.Schedule)...)
 	}
-	errs = append(errs, repositoryRef(spec.Child("repository"), bc.Spec.Repository, bc.Namespace, l)...)
-	errs = append(errs, backupBackend(spec.Child("repository", "name"), bc.Spec.Repository, bc.Namespace, l)...)
+	repo, rerrs := repositoryRef(spec.Child("repository"), bc.Spec.Repository, bc.Namespace, l)
+	errs = append(errs, rerrs...)
+	errs = append(errs, backupBackend(spec.Child("repository", "name"), repo, bc.Spec.Repository, bc.Namespace)...)
 	t := bc.Spec.Target
 	if t == nil {
 		errs = append(errs, field.Required(spec.Child("target"), "set target.ref to the workload, PVC or AppBinding to back up"))
@@ -367,7 +366,8 @@ func targetRef(p *field.Path, ref stashv1beta1.TargetRef, ns string, taskNamed b
 func RestoreSession(rs *stashv1beta1.RestoreSession, l Lookup) field.ErrorList {
 	spec := field.NewPath("spec")
 	var errs field.ErrorList
-	errs = append(errs, repositoryRef(spec.Child("repository"), rs.Spec.Repository, rs.Namespace, l)...)
+	_, rerrs := repositoryRef(spec.Child("repository"), rs.Spec.Repository, rs.Namespace, l)
+	errs = append(errs, rerrs...)
 	t := rs.Spec.Target
 	if t == nil {
 		errs = append(errs, field.Required(spec.Child("target"), "set target.ref, or target.volumeClaimTemplates to restore into new PVCs"))
