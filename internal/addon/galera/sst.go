@@ -211,11 +211,12 @@ func (s SST) take(ctx context.Context, c net.Conn, w io.Writer, idle time.Durati
 // listen, logs to logFile, with Galera options and further arguments.
 //
 // Its weight is 0: the step's garbd must never count in the cluster's
-// quorum. garbd leaves the group without a graceful leave (when it exits
-// after a donor accepted, or when stopped), so for a moment the members
-// count it as partitioned; with a weight of 1, a node lost in that moment
-// (a donor that dies as the SST starts) would leave a three-node cluster 2
-// of the 4 votes it knew: no majority, non-Primary, refusing writes.
+// quorum. Its departure (when it exits after a donor accepted, or when
+// stopped) is a membership change of its own, and the members recorded a
+// stopped garbd as partitioned, not as having left; with a weight of 1, a
+// node lost in that moment (a donor that dies as the SST starts) would
+// leave a three-node cluster 2 of the 4 votes it knew: no majority,
+// non-Primary, refusing writes.
 func garbdArgs(a Arbitrator, listen, logFile string, options []string, more ...string) []string {
 	args := []string{"--address=" + a.garbdAddress(listen), "--group=" + a.Group, "--log=" + logFile,
 		"--options=" + strings.Join(append([]string{"pc.weight=0"}, options...), ";")}
