@@ -151,7 +151,9 @@ func (g *Galera) own(dir string) error {
 }
 
 func (n *GaleraNode) install() error {
-	args := []string{"--no-defaults", "--datadir=" + n.DataDir, "--auth-root-authentication-method=normal", "--skip-test-db"}
+	// The node's own tmpdir: in /tmp, another server's work can remove
+	// the bootstrap's temporary tables.
+	args := []string{"--no-defaults", "--datadir=" + n.DataDir, "--tmpdir=" + n.dir, "--auth-root-authentication-method=normal", "--skip-test-db"}
 	if n.cluster.uid >= 0 {
 		args = append(args, "--user=mysql")
 	}

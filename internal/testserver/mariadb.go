@@ -47,6 +47,12 @@ func startMariaDB(t testing.TB, tls *TLSFiles) *MariaDB {
 	}
 	m.dir = dir
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// A tmpdir of the server's own: in /tmp, another server's (or a
+	// cleaner's) work can remove the bootstrap's temporary tables.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	runUser := ""
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("mysql")
@@ -55,13 +61,15 @@ func startMariaDB(t testing.TB, tls *TLSFiles) *MariaDB {
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
+		for _, d := range []string{dir, tmp} {
+			if err := os.Chown(d, uid, gid); err != nil {
+				t.Fatal(err)
+			}
 		}
 		runUser = "--user=mysql"
 	}
 	data := filepath.Join(dir, "data")
-	args := []string{"--no-defaults", "--datadir=" + data, "--auth-root-authentication-method=normal", "--skip-test-db"}
+	args := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--auth-root-authentication-method=normal", "--skip-test-db"}
 	if runUser != "" {
 		args = append(args, runUser)
 	}
@@ -70,7 +78,7 @@ func startMariaDB(t testing.TB, tls *TLSFiles) *MariaDB {
 	}
 	sock := filepath.Join(dir, "sock")
 	m.sock = sock
-	srv := []string{"--no-defaults", "--datadir=" + data, "--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1",
+	srv := []string{"--no-defaults", "--datadir=" + data, "--tmpdir=" + tmp, "--port=" + strconv.Itoa(m.Port), "--bind-address=127.0.0.1",
 		"--socket=" + sock, "--skip-name-resolve", "--innodb-flush-log-at-trx-commit=0", "--log-error=" + filepath.Join(dir, "error.log"),
 		"--pid-file=" + filepath.Join(dir, "pid")}
 	if runUser != "" {
