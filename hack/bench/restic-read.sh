@@ -36,7 +36,7 @@ hack/build-peers.sh restic
 hack/build-stash.sh
 stream=$BENCH_DATA/stream/stream1 tree=$BENCH_DATA/tree/base
 if [[ ! -f $stream || ! -d $tree ]]; then
-  DATASETS="stream tree" TOOLS=stash MEASURES=none RUNS=0 hack/bench/peers.sh >/dev/null 2>&1 || true
+  DATASETS="stream tree" TOOLS=stash ENVS=host RUNS=0 hack/bench/peers.sh >&2 || true
   [[ -f $stream && -d $tree ]] || die "no datasets in $BENCH_DATA: run hack/bench/peers.sh once (RUNS=1 TOOLS=stash) to make them"
 fi
 stream_bytes=$(stat -c %s "$stream")
