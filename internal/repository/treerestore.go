@@ -90,8 +90,10 @@ type PackSource interface {
 	// ReadPack reads length bytes at off of pack into dst.
 	ReadPack(ctx context.Context, pack string, off, length int64, dst blob.OutputBuffer) error
 	// Content returns content c verified and decoded; raw is its stored
-	// bytes, a slice of a range ReadPack read.
-	Content(ctx context.Context, c PackedContent, raw []byte) ([]byte, error)
+	// bytes, a slice of a range ReadPack read. The source may decode into
+	// scratch (growing it): the result is read only until the next call
+	// with the same scratch.
+	Content(ctx context.Context, c PackedContent, raw []byte, scratch *[]byte) ([]byte, error)
 }
 
 // rangeHolder is a PackSource that reads its contents through storage
@@ -179,7 +181,7 @@ func (k *kopiaPacks) ReadPack(ctx context.Context, pack string, off, length int6
 	return k.r.st.GetBlob(ctx, blob.ID(pack), off, length, dst)
 }
 
-func (k *kopiaPacks) Content(ctx context.Context, c PackedContent, _ []byte) ([]byte, error) {
+func (k *kopiaPacks) Content(ctx context.Context, c PackedContent, _ []byte, _ *[]byte) ([]byte, error) {
 	return k.cr.GetContent(ctx, c.cid)
 }
 
@@ -587,8 +589,12 @@ func (t *treeRestorer) restoreWhole(ctx context.Context, f *restoreFile) error {
 	return nil
 }
 
-// packBuffers hold pack ranges being restored from.
-var packBuffers = sync.Pool{New: func() any { return new(blobmem.Buffer) }}
+// packBuffers hold pack ranges being restored from; scratchBuffers hold
+// contents a source decodes outside the range.
+var (
+	packBuffers    = sync.Pool{New: func() any { return new(blobmem.Buffer) }}
+	scratchBuffers = sync.Pool{New: func() any { return new([]byte) }}
+)
 
 // restoreRange reads [start, end) of pack id once and writes the contents
 // cs that lie in it. kopia decrypts and checks each content as ever; its
@@ -611,9 +617,11 @@ func (t *treeRestorer) restoreRange(ctx context.Context, id string, start, end i
 		release := h.hold(id, start, held)
 		defer release()
 	}
+	scratch := scratchBuffers.Get().(*[]byte)
+	defer scratchBuffers.Put(scratch)
 	for _, c := range cs {
 		raw := held[c.c.Offset-start : c.c.Offset-start+c.c.Length]
-		data, err := t.src.Content(ctx, c.c, raw)
+		data, err := t.src.Content(ctx, c.c, raw, scratch)
 		if err != nil {
 			return fmt.Errorf("read content %s of %s: %w", c.c.ID, c.into[0].f.rel, err)
 		}

@@ -31,3 +31,14 @@ type Buffer struct{ bytes.Buffer }
 
 // Length implements blob.OutputBuffer.
 func (g *Buffer) Length() int { return g.Len() }
+
+// Extend appends n bytes to the buffer's content and returns them for
+// the caller to fill: a reader that reads into memory it is given (a file
+// read at an offset) fills the buffer without a copy.
+func (g *Buffer) Extend(n int) []byte {
+	g.Grow(n)
+	content := g.Bytes()
+	whole := content[:len(content)+n]
+	g.Buffer = *bytes.NewBuffer(whole)
+	return whole[len(content):]
+}

@@ -45,6 +45,22 @@ func (b *blobBackend) Get(ctx context.Context, t FileType, name string, off, len
 	return buf.b, nil
 }
 
+// ReadRange fills dst from off (rangeReader): kopia's client appends
+// into dst's memory, and a read of any other length is an error.
+func (b *blobBackend) ReadRange(ctx context.Context, t FileType, name string, off int64, dst []byte) error {
+	if len(dst) == 0 {
+		return nil
+	}
+	buf := byteBuffer{b: dst[:0]}
+	if err := b.st.GetBlob(ctx, blob.ID(defaultPath(t, name)), off, int64(len(dst)), &buf); err != nil {
+		return b.wrap(t, name, err)
+	}
+	if len(buf.b) != len(dst) {
+		return fmt.Errorf("%s %s is shorter than %d bytes at %d: truncated", t, short(name), len(dst), off)
+	}
+	return nil
+}
+
 func (b *blobBackend) wrap(t FileType, name string, err error) error {
 	if errors.Is(err, blob.ErrBlobNotFound) {
 		return notExist(t.String() + " " + name)

@@ -18,12 +18,16 @@ func NewLocalBackend(root string) Backend { return &localBackend{root: root} }
 
 func (b *localBackend) String() string { return "local:" + b.root }
 
-func (b *localBackend) Get(_ context.Context, t FileType, name string, off, length int64) ([]byte, error) {
-	p := filepath.Join(b.root, filepath.FromSlash(defaultPath(t, name)))
-	f, err := os.Open(p)
+func (b *localBackend) open(t FileType, name string) (*os.File, error) {
+	f, err := os.Open(filepath.Join(b.root, filepath.FromSlash(defaultPath(t, name))))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, notExist(t.String() + " " + name)
 	}
+	return f, err
+}
+
+func (b *localBackend) Get(_ context.Context, t FileType, name string, off, length int64) ([]byte, error) {
+	f, err := b.open(t, name)
 	if err != nil {
 		return nil, err
 	}
@@ -39,13 +43,30 @@ func (b *localBackend) Get(_ context.Context, t FileType, name string, off, leng
 		}
 	}
 	buf := make([]byte, length)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s %s is shorter than %d bytes at %d: truncated", t, short(name), length, off)
-		}
+	if err := readAt(f, t, name, off, buf); err != nil {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// ReadRange fills dst from off (rangeReader).
+func (b *localBackend) ReadRange(_ context.Context, t FileType, name string, off int64, dst []byte) error {
+	f, err := b.open(t, name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return readAt(f, t, name, off, dst)
+}
+
+func readAt(f *os.File, t FileType, name string, off int64, dst []byte) error {
+	if _, err := f.ReadAt(dst, off); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%s %s is shorter than %d bytes at %d: truncated", t, short(name), len(dst), off)
+		}
+		return err
+	}
+	return nil
 }
 
 func (b *localBackend) List(ctx context.Context, t FileType, fn func(string, int64) error) error {

@@ -150,7 +150,7 @@ func (r *Reader) Check(ctx context.Context, readData bool) (*repository.CheckRes
 					if int64(loc.offset+loc.length) > int64(len(raw)) {
 						continue // reported above
 					}
-					if _, err := r.repo.decodeBlob(k.t, k.id, loc, raw[loc.offset:loc.offset+loc.length]); err != nil {
+					if _, err := r.repo.decodeBlob(k.t, k.id, loc, raw[loc.offset:loc.offset+loc.length], nil); err != nil {
 						fail("%v", err)
 					}
 				}

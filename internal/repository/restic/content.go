@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // maxGroupBytes bounds one read of a pack: consecutive blobs of a file
@@ -32,7 +33,9 @@ type group []blobRef
 // contiguously in one pack.
 func (r *Repository) plan(ctx context.Context, content []ID) ([]group, int64, error) {
 	var groups []group
-	var total, cur int64
+	// cur and curPlain are the stored and decoded bytes of the last
+	// group: both bound what one group holds in memory.
+	var total, cur, curPlain int64
 	for _, id := range content {
 		loc, err := r.lookup(ctx, DataBlob, id)
 		if err != nil {
@@ -42,34 +45,84 @@ func (r *Repository) plan(ctx context.Context, content []ID) ([]group, int64, er
 		total += ref.size()
 		if n := len(groups); n > 0 {
 			last := groups[n-1][len(groups[n-1])-1]
-			if last.loc.pack == loc.pack && last.loc.offset+last.loc.length == loc.offset && cur+int64(loc.length) <= maxGroupBytes {
+			if last.loc.pack == loc.pack && last.loc.offset+last.loc.length == loc.offset &&
+				cur+int64(loc.length) <= maxGroupBytes && curPlain+int64(loc.uncompressedLength) <= maxGroupBytes {
 				groups[n-1] = append(groups[n-1], ref)
 				cur += int64(loc.length)
+				curPlain += int64(loc.uncompressedLength)
 				continue
 			}
 		}
 		groups = append(groups, group{ref})
-		cur = int64(loc.length)
+		cur, curPlain = int64(loc.length), int64(loc.uncompressedLength)
 	}
 	return groups, total, nil
 }
 
-// loadGroup reads a group's pack range once and verifies every blob.
-func (r *Repository) loadGroup(ctx context.Context, g group) ([][]byte, error) {
-	first, last := g[0].loc, g[len(g)-1].loc
-	raw, err := r.be.Get(ctx, PackFile, first.pack.String(), int64(first.offset), int64(last.offset+last.length-first.offset))
-	if err != nil {
-		return nil, fmt.Errorf("read pack %s: %w", short(first.pack.String()), err)
+// buffers are reused for pack ranges and decompressed blobs: memory the
+// process has not touched yet costs a page fault per page, which on the
+// virtual machines backups run on costs more than reading the data.
+var buffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// buffer returns a pooled buffer of n bytes.
+func buffer(n int) *[]byte {
+	b := buffers.Get().(*[]byte)
+	if cap(*b) < n {
+		*b = make([]byte, n)
 	}
-	out := make([][]byte, len(g))
+	*b = (*b)[:n]
+	return b
+}
+
+// loaded is a group's blobs and the pooled memory they lie in.
+type loaded struct {
+	blobs [][]byte
+	bufs  []*[]byte
+}
+
+// release hands the group's memory back; its blobs are not read after.
+func (l *loaded) release() {
+	for _, b := range l.bufs {
+		buffers.Put(b)
+	}
+	l.blobs, l.bufs = nil, nil
+}
+
+// loadGroup reads a group's pack range once and verifies every blob.
+// Compressed blobs are decoded into one buffer for the group, one after
+// another.
+func (r *Repository) loadGroup(ctx context.Context, g group) (loaded, error) {
+	first, last := g[0].loc, g[len(g)-1].loc
+	raw := buffer(int(last.offset + last.length - first.offset))
+	l := loaded{bufs: []*[]byte{raw}}
+	if err := r.readRange(ctx, PackFile, first.pack.String(), int64(first.offset), *raw); err != nil {
+		l.release()
+		return loaded{}, fmt.Errorf("read pack %s: %w", short(first.pack.String()), err)
+	}
+	var plain int
+	for _, b := range g {
+		plain += int(b.loc.uncompressedLength)
+	}
+	var out []byte
+	if plain > 0 {
+		p := buffer(plain)
+		l.bufs = append(l.bufs, p)
+		out = (*p)[:0]
+	}
+	l.blobs = make([][]byte, len(g))
 	for i, b := range g {
 		start := b.loc.offset - first.offset
-		out[i], err = r.decodeBlob(DataBlob, b.id, b.loc, raw[start:start+b.loc.length])
+		blob, err := r.decodeBlob(DataBlob, b.id, b.loc, (*raw)[start:start+b.loc.length], out[len(out):len(out):cap(out)])
 		if err != nil {
-			return nil, err
+			l.release()
+			return loaded{}, err
 		}
+		if b.loc.uncompressedLength != 0 {
+			out = out[:len(out)+len(blob)]
+		}
+		l.blobs[i] = blob
 	}
-	return out, nil
+	return l, nil
 }
 
 // prefetch reads groups ahead of the consumer, at most inflight at once,
@@ -80,8 +133,8 @@ type prefetch struct {
 }
 
 type groupResult struct {
-	blobs [][]byte
-	err   error
+	l   loaded
+	err error
 }
 
 func (r *Repository) prefetch(ctx context.Context, groups []group, inflight int) *prefetch {
@@ -97,28 +150,30 @@ func (r *Repository) prefetch(ctx context.Context, groups []group, inflight int)
 				return
 			}
 			go func() {
-				blobs, err := r.loadGroup(ctx, g)
-				f <- groupResult{blobs, err}
+				l, err := r.loadGroup(ctx, g)
+				f <- groupResult{l, err}
 			}()
 		}
 	}()
 	return p
 }
 
-// next returns the next group's blobs, or io.EOF after the last.
-func (p *prefetch) next() ([][]byte, error) {
+// next returns the next group's blobs, or io.EOF after the last. The
+// caller releases them.
+func (p *prefetch) next() (loaded, error) {
 	f, ok := <-p.futures
 	if !ok {
-		return nil, io.EOF
+		return loaded{}, io.EOF
 	}
 	res := <-f
-	return res.blobs, res.err
+	return res.l, res.err
 }
 
 func (p *prefetch) close() {
 	p.cancel()
 	for f := range p.futures {
-		<-f
+		res := <-f
+		res.l.release()
 	}
 }
 
@@ -133,23 +188,25 @@ func (r *Repository) writeContent(ctx context.Context, content []ID, w io.Writer
 	defer p.close()
 	var n int64
 	for {
-		blobs, err := p.next()
+		l, err := p.next()
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
 		if err != nil {
 			return n, err
 		}
-		for _, b := range blobs {
+		for _, b := range l.blobs {
 			m, err := w.Write(b)
 			n += int64(m)
 			if err != nil {
+				l.release()
 				return n, err
 			}
 			if progress != nil {
 				progress(int64(m))
 			}
 		}
+		l.release()
 	}
 }
 
@@ -167,6 +224,7 @@ type contentReader struct {
 	// blob lies before pos; cur is what is left of the current blob.
 	p    *prefetch
 	skip int64
+	held loaded // the group buf and cur lie in
 	buf  [][]byte
 	cur  []byte
 }
@@ -188,11 +246,12 @@ func (c *contentReader) Read(b []byte) (int, error) {
 		if c.p == nil {
 			c.start(c.pos)
 		}
-		blobs, err := c.p.next()
+		c.held.release()
+		l, err := c.p.next()
 		if err != nil {
 			return 0, err
 		}
-		c.buf = blobs
+		c.held, c.buf = l, l.blobs
 		if c.skip > 0 && len(c.buf) > 0 {
 			c.buf[0], c.skip = c.buf[0][c.skip:], 0
 		}
@@ -243,6 +302,7 @@ func (c *contentReader) stop() {
 		c.p.close()
 		c.p = nil
 	}
+	c.held.release()
 	c.buf, c.cur = nil, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/kopia/kopia/repo/blob"
 
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/repository/blobmem"
 )
 
 // maxChunk is the largest data blob restic's chunker cuts.
@@ -47,8 +48,13 @@ func (p *packSource) Contents(ctx context.Context, f fs.File) ([]repository.Pack
 	return out, true, nil
 }
 
-// ReadPack reads a range of a pack.
+// ReadPack reads a range of a pack, into dst's memory when it is a
+// blobmem.Buffer.
 func (p *packSource) ReadPack(ctx context.Context, pack string, off, length int64, dst blob.OutputBuffer) error {
+	if b, ok := dst.(*blobmem.Buffer); ok {
+		b.Reset()
+		return p.r.readRange(ctx, PackFile, pack, off, b.Extend(int(length)))
+	}
 	b, err := p.r.be.Get(ctx, PackFile, pack, off, length)
 	if err != nil {
 		return err
@@ -58,8 +64,9 @@ func (p *packSource) ReadPack(ctx context.Context, pack string, off, length int6
 	return err
 }
 
-// Content verifies and decodes one blob from its stored bytes.
-func (p *packSource) Content(_ context.Context, c repository.PackedContent, raw []byte) ([]byte, error) {
+// Content verifies and decodes one blob from its stored bytes: in place
+// in raw, or into scratch when it is compressed.
+func (p *packSource) Content(_ context.Context, c repository.PackedContent, raw []byte, scratch *[]byte) ([]byte, error) {
 	id, err := ParseID(c.ID)
 	if err != nil {
 		return nil, err
@@ -68,5 +75,8 @@ func (p *packSource) Content(_ context.Context, c repository.PackedContent, raw 
 	if !ok {
 		return nil, fmt.Errorf("data blob %s is not in the index", id)
 	}
-	return p.r.decodeBlob(DataBlob, id, loc, raw)
+	if n := int(loc.uncompressedLength); cap(*scratch) < n {
+		*scratch = make([]byte, n)
+	}
+	return p.r.decodeBlob(DataBlob, id, loc, raw, *scratch)
 }

@@ -344,11 +344,13 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("read %s blob %s from pack %s: %w", t, short(id.String()), short(loc.pack.String()), err)
 	}
-	return r.decodeBlob(t, id, loc, raw)
+	return r.decodeBlob(t, id, loc, raw, nil)
 }
 
-// decodeBlob verifies and decrypts one stored blob.
-func (r *Repository) decodeBlob(t BlobType, id ID, loc blobLoc, raw []byte) ([]byte, error) {
+// decodeBlob verifies and decrypts one stored blob, in place in raw. A
+// compressed blob is decompressed into dst when its capacity holds it,
+// else into new memory.
+func (r *Repository) decodeBlob(t BlobType, id ID, loc blobLoc, raw, dst []byte) ([]byte, error) {
 	if len(raw) != int(loc.length) {
 		return nil, fmt.Errorf("%s blob %s: pack %s is truncated", t, short(id.String()), short(loc.pack.String()))
 	}
@@ -360,7 +362,10 @@ func (r *Repository) decodeBlob(t BlobType, id ID, loc blobLoc, raw []byte) ([]b
 		return nil, fmt.Errorf("%s blob %s in pack %s is damaged: %w", t, short(id.String()), short(loc.pack.String()), err)
 	}
 	if loc.uncompressedLength != 0 {
-		out, err := r.dec.DecodeAll(plain, make([]byte, 0, loc.uncompressedLength))
+		if cap(dst) < int(loc.uncompressedLength) {
+			dst = make([]byte, 0, loc.uncompressedLength)
+		}
+		out, err := r.dec.DecodeAll(plain, dst[:0])
 		if err != nil {
 			return nil, fmt.Errorf("%s blob %s in pack %s: decompress: %w", t, short(id.String()), short(loc.pack.String()), err)
 		}
@@ -373,6 +378,29 @@ func (r *Repository) decodeBlob(t BlobType, id ID, loc blobLoc, raw []byte) ([]b
 		return nil, fmt.Errorf("%s blob %s in pack %s is damaged: its content does not hash to its ID", t, short(id.String()), short(loc.pack.String()))
 	}
 	return plain, nil
+}
+
+// rangeReader is a Backend that reads a range into memory the caller
+// holds, so that restores reuse their buffers.
+type rangeReader interface {
+	// ReadRange fills dst with the bytes at off of object (t, name).
+	ReadRange(ctx context.Context, t FileType, name string, off int64, dst []byte) error
+}
+
+// readRange fills dst with the bytes at off of an object.
+func (r *Repository) readRange(ctx context.Context, t FileType, name string, off int64, dst []byte) error {
+	if rr, ok := r.be.(rangeReader); ok {
+		return rr.ReadRange(ctx, t, name, off, dst)
+	}
+	b, err := r.be.Get(ctx, t, name, off, int64(len(dst)))
+	if err != nil {
+		return err
+	}
+	if len(b) != len(dst) {
+		return fmt.Errorf("%s %s: read %d bytes at %d, want %d", t, short(name), len(b), off, len(dst))
+	}
+	copy(dst, b)
+	return nil
 }
 
 // short is restic's short form of an ID, for messages.
