@@ -7,11 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"golang.org/x/crypto/poly1305"
-	"golang.org/x/crypto/scrypt"
 
 	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/scrypt"
 )
 
 // restic encrypts every object with AES-256 in counter mode and
@@ -94,7 +95,8 @@ type keyFile struct {
 
 // Bounds on a key file's scrypt parameters: a key file is input from
 // storage and could otherwise make this process allocate or compute
-// without limit (scrypt needs 128·N·r bytes, and p times the work).
+// without limit (scrypt needs 128·N·r bytes per lane, and p times the
+// work; lanes beyond the first run at once only within scrypt.LaneBudget).
 // restic writes N=2^15 by default (up to 2^20 when asked), r=8, p≤8.
 const (
 	maxScryptN      = 1 << 22
@@ -122,7 +124,9 @@ func openKey(raw []byte, password string) (*masterKey, error) {
 		int64(128)*int64(k.N)*int64(k.R) > maxScryptMemory {
 		return nil, fmt.Errorf("key file has scrypt parameters out of range (N=%d r=%d p=%d)", k.N, k.R, k.P)
 	}
-	derived, err := scrypt.Key([]byte(password), k.Salt, k.N, k.R, k.P, 64)
+	// restic calibrates p when it writes a key; its lanes run at once on
+	// the CPUs the process may use.
+	derived, err := scrypt.Key([]byte(password), k.Salt, k.N, k.R, k.P, 64, runtime.GOMAXPROCS(0))
 	if err != nil {
 		return nil, fmt.Errorf("scrypt: %w", err)
 	}
