@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -167,6 +168,10 @@ func Open(ctx context.Context, be Backend, password string) (*Repository, error)
 		}
 		return nil, fmt.Errorf("restic repository at %s: no key opens with RESTIC_PASSWORD (last error: %w)", be, lastErr)
 	}
+	// The key derivation left its scrypt tables (32 MiB a lane with
+	// restic's parameters) as garbage. Collected now, their pages serve
+	// the restore's buffers instead of raising the heap's peak.
+	runtime.GC()
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecoderMaxMemory(maxBlobSize*2))
 	if err != nil {
 		return nil, err
