@@ -41,6 +41,11 @@ func (r *Repository) plan(ctx context.Context, content []ID) ([]group, int64, er
 		if err != nil {
 			return nil, 0, err
 		}
+		// The index is input from storage: a group's buffers are sized
+		// from it.
+		if err := checkSize(DataBlob, id, loc); err != nil {
+			return nil, 0, err
+		}
 		ref := blobRef{id: id, loc: loc}
 		total += ref.size()
 		if n := len(groups); n > 0 {

@@ -35,6 +35,10 @@ func (p *packSource) Contents(ctx context.Context, f fs.File) ([]repository.Pack
 		if err != nil {
 			return nil, false, err
 		}
+		// The restore reads and decodes into memory sized by the index.
+		if err := checkSize(DataBlob, id, loc); err != nil {
+			return nil, false, err
+		}
 		size := blobRef{id: id, loc: loc}.size()
 		out = append(out, repository.PackedContent{
 			ID: id.String(), Pack: loc.pack.String(), Offset: int64(loc.offset), Length: int64(loc.length),
@@ -74,6 +78,9 @@ func (p *packSource) Content(_ context.Context, c repository.PackedContent, raw 
 	loc, ok := p.r.index[blobKey{id, DataBlob}]
 	if !ok {
 		return nil, fmt.Errorf("data blob %s is not in the index", id)
+	}
+	if err := checkSize(DataBlob, id, loc); err != nil {
+		return nil, err
 	}
 	if n := int(loc.uncompressedLength); cap(*scratch) < n {
 		*scratch = make([]byte, n)

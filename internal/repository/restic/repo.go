@@ -359,8 +359,8 @@ func (r *Repository) decodeBlob(t BlobType, id ID, loc blobLoc, raw, dst []byte)
 	if len(raw) != int(loc.length) {
 		return nil, fmt.Errorf("%s blob %s: pack %s is truncated", t, short(id.String()), short(loc.pack.String()))
 	}
-	if loc.length > maxBlobSize || loc.uncompressedLength > maxBlobSize {
-		return nil, fmt.Errorf("%s blob %s: index says %d bytes, more than a restic blob can be", t, short(id.String()), max(loc.length, loc.uncompressedLength))
+	if err := checkSize(t, id, loc); err != nil {
+		return nil, err
 	}
 	plain, err := r.key.open(raw)
 	if err != nil {
@@ -383,6 +383,15 @@ func (r *Repository) decodeBlob(t BlobType, id ID, loc blobLoc, raw, dst []byte)
 		return nil, fmt.Errorf("%s blob %s in pack %s is damaged: its content does not hash to its ID", t, short(id.String()), short(loc.pack.String()))
 	}
 	return plain, nil
+}
+
+// checkSize refuses a blob the index makes larger than a restic blob can
+// be, before memory is taken for it.
+func checkSize(t BlobType, id ID, loc blobLoc) error {
+	if loc.length > maxBlobSize || loc.uncompressedLength > maxBlobSize {
+		return fmt.Errorf("%s blob %s: index says %d bytes, more than a restic blob can be", t, short(id.String()), max(loc.length, loc.uncompressedLength))
+	}
+	return nil
 }
 
 // rangeReader is a Backend that reads a range into memory the caller
