@@ -27,7 +27,7 @@ func TestPlanRefusesOversizedBlobs(t *testing.T) {
 			_, _, err := r.plan(t.Context(), []ID{small, huge})
 			check(t, "plan (streams, single files, imports)", err, tc.refused)
 			size := uint64(blobRef{loc: r.index[blobKey{small, DataBlob}]}.size() + blobRef{loc: tc.loc}.size())
-			f := &fileEntry{&entry{n: &Node{Name: "f", Type: "file", Size: size, Content: []ID{small, huge}}}}
+			f := &fileEntry{&entry{v: &view{r: r}, n: &Node{Name: "f", Type: "file", Size: size, Content: []ID{small, huge}}}}
 			_, _, err = (&packSource{r: r}).Contents(t.Context(), f)
 			check(t, "Contents (tree restores)", err, tc.refused)
 		})

@@ -24,9 +24,41 @@ type view struct {
 	r        *Repository
 	inflight int
 	// links records the files of the walk that restic saw as hard links
-	// (more than one link), by device and inode, in walk order.
-	mu    sync.Mutex
-	links map[[2]uint64][]string
+	// (more than one link), by device and inode, in walk order; restored
+	// the files a restore wrote (a walk lists files its filters leave out).
+	mu       sync.Mutex
+	links    map[[2]uint64][]string
+	restored map[string]bool
+}
+
+// noteRestored records that a restore writes file rel.
+func (v *view) noteRestored(rel string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.restored == nil {
+		v.restored = map[string]bool{}
+	}
+	v.restored[rel] = true
+}
+
+// restoredLinks returns, per inode restic recorded, the files of it this
+// restore wrote, in walk order.
+func (v *view) restoredLinks() [][]string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out [][]string
+	for _, rels := range v.links {
+		var got []string
+		for _, rel := range rels {
+			if v.restored[rel] {
+				got = append(got, rel)
+			}
+		}
+		if len(got) > 1 {
+			out = append(out, got)
+		}
+	}
+	return out
 }
 
 func (v *view) noteLink(n *Node, rel string) {
@@ -139,6 +171,7 @@ func (d *dirEntry) Iterate(ctx context.Context) (kfs.DirectoryIterator, error) {
 type fileEntry struct{ *entry }
 
 func (f *fileEntry) Open(ctx context.Context) (kfs.Reader, error) {
+	f.v.noteRestored(f.rel)
 	cr, err := f.v.r.newContentReader(ctx, f.n.Content, f.v.inflight)
 	if err != nil {
 		return nil, fmt.Errorf("file %s: %w", f.rel, err)

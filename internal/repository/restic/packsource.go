@@ -28,6 +28,7 @@ func (p *packSource) Contents(ctx context.Context, f fs.File) ([]repository.Pack
 	if !ok {
 		return nil, false, nil
 	}
+	fe.v.noteRestored(fe.rel)
 	out := make([]repository.PackedContent, 0, len(fe.n.Content))
 	var off int64
 	for _, id := range fe.n.Content {

@@ -266,20 +266,19 @@ func (r *Reader) RestoreTree(ctx context.Context, s repository.Snapshot, target 
 	if err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
-	if err := relink(target, v.links); err != nil {
+	if err := relink(target, v.restoredLinks()); err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
 	return &repository.RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
 }
 
-// relink makes the files restic recorded as one inode hard links of the
-// first of them that was restored again. Each path is reached without
-// following a symlink.
-func relink(target string, links map[[2]uint64][]string) error {
+// relink makes each group of files this restore wrote of one inode hard
+// links of the first of them again. Only files the restore wrote are
+// linked: a file of the group it left out (by --include or --exclude)
+// may exist in the target, and is not the restore's to replace. Each
+// path is reached without following a symlink.
+func relink(target string, links [][]string) error {
 	for _, rels := range links {
-		if len(rels) < 2 {
-			continue
-		}
 		var first string
 		for _, rel := range rels {
 			p, ok := restoredFile(target, rel)
