@@ -212,8 +212,8 @@ func TestClusterBackupRestore(t *testing.T) {
 	// The step's garbd is stopped (its departure, as after every SST, is
 	// a membership change the members recorded as a partition) and a
 	// node dies in the same moment, before or after it (a donor lost as
-	// the SST starts): the
-	// survivors must keep their majority, stay Primary and take writes.
+	// the SST starts): the survivors must keep their majority, stay
+	// Primary and take writes.
 	// Were garbd a voting member, they would hold 2 of the 4 votes they
 	// knew and go non-Primary.
 	for i, order := range []string{"garbd then node", "node then garbd"} {

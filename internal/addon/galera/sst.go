@@ -228,9 +228,9 @@ func garbdArgs(a Arbitrator, listen, logFile string, options []string, more ...s
 const garbdGrace = 10 * time.Second
 
 // startGarbd starts garbd with args. When ctx ends, garbd is asked to
-// stop and killed if it is still running garbdGrace later; its exit status arrives
-// on the returned channel (buffered: a reader may put it back for
-// another). It runs in a process group of its own that the
+// stop and killed if it is still running garbdGrace later; its exit
+// status arrives on the returned channel (buffered: a reader may put it
+// back for another). It runs in a process group of its own that the
 // kernel kills with the step: garbd never stays in the cluster after it.
 func startGarbd(ctx context.Context, bin string, args []string) (chan error, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)

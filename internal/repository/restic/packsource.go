@@ -80,11 +80,11 @@ func (p *packSource) Content(_ context.Context, c repository.PackedContent, raw 
 	if !ok {
 		return nil, fmt.Errorf("data blob %s is not in the index", id)
 	}
-	if err := checkSize(DataBlob, id, loc); err != nil {
-		return nil, err
+	data, err := p.r.decodeBlob(DataBlob, id, loc, raw, *scratch)
+	if err == nil && loc.uncompressedLength != 0 {
+		// Decoded into scratch, or into memory decodeBlob made when
+		// scratch was too small: kept for the next blob either way.
+		*scratch = data[:0]
 	}
-	if n := int(loc.uncompressedLength); cap(*scratch) < n {
-		*scratch = make([]byte, n)
-	}
-	return p.r.decodeBlob(DataBlob, id, loc, raw, *scratch)
+	return data, err
 }
