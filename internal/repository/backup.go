@@ -52,6 +52,12 @@ type BackupOptions struct {
 	// command's exit status goes here, so that a failed or truncated dump
 	// never becomes a snapshot.
 	BeforeCommit func() error
+	// HardLinks, if set, runs once a directory's source is fully read
+	// and gives the groups of paths (relative to the directory, as
+	// written on disk) that are one file; the snapshot records them and
+	// a restore links those files again. An import from restic sets it:
+	// kopia's uploader stores each path as a file of its own.
+	HardLinks func() [][]string
 }
 
 func (o *BackupOptions) check() error {
@@ -370,6 +376,18 @@ func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string
 			return fmt.Errorf("back up %s: %w", abs, err)
 		}
 		man.Tags = toKopiaTags(o.Tags)
+		if o.HardLinks != nil {
+			v, err := encodeLinks(o.HardLinks())
+			if err != nil {
+				return fmt.Errorf("back up %s: %w", abs, err)
+			}
+			if v != "" {
+				if man.Tags == nil {
+					man.Tags = map[string]string{}
+				}
+				man.Tags[linksTag] = v
+			}
+		}
 		if !o.Time.IsZero() {
 			st, end := o.times(o.Time, o.EndTime)
 			man.StartTime, man.EndTime = fs.UTCTimestampFromTime(st), fs.UTCTimestampFromTime(end)

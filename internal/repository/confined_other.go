@@ -20,6 +20,10 @@ import (
 type confinedOutput struct {
 	*restore.FilesystemOutput
 	rootPath string
+	// written, when set, records the files put in place through
+	// commitFile (hardlinks.go); kopia's own WriteFile records none, so
+	// hard links are restored as copies here.
+	written *writtenFiles
 }
 
 func newConfinedOutput(target string, skipRootAttrs bool) (*confinedOutput, error) {
@@ -158,6 +162,9 @@ func (o *confinedOutput) commitFile(t *tempFile, e fs.Entry) error {
 	}
 	t.tmp = ""
 	os.Chtimes(t.path, e.ModTime(), e.ModTime()) //nolint:errcheck
+	if o.written != nil {
+		o.written.add(t.rel)
+	}
 	return nil
 }
 

@@ -43,6 +43,8 @@ type confinedOutput struct {
 	uid, gid int
 	closed   bool
 	dirs     dirCache
+	// written, when set, records the files put in place (hardlinks.go).
+	written *writtenFiles
 }
 
 // dirCache keeps the descriptors of the directories a restore writes in,
@@ -525,6 +527,9 @@ func (o *confinedOutput) commitFile(t *tempFile, e fs.Entry) error {
 	t.tmp = ""
 	if err := setTimes(dfd, t.base, e); err != nil {
 		return fmt.Errorf("%s in %s: %w", t.rel, o.rootPath, err)
+	}
+	if o.written != nil {
+		o.written.add(path.Join(t.dir, t.base))
 	}
 	return nil
 }

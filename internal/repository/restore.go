@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/stash-backup/stash/internal/chunker"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path"
@@ -236,7 +237,20 @@ func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o T
 		// target directory under its name (checked like any entry's).
 		root = virtualfs.NewStaticDirectory("", []fs.Entry{root})
 	}
+	// Hard links the snapshot records (an import from restic) are made
+	// again among the files this restore writes. Links that do not read
+	// as paths inside the snapshot are a damaged or forged manifest: the
+	// files are restored all the same, as copies.
+	links, lerr := decodeLinks(s.man.Tags[linksTag])
+	if lerr != nil {
+		slog.Warn("hard links not restored: the files are restored as copies", "snapshot", s.ShortID(), "error", lerr)
+	}
+	var written *writtenFiles
+	if len(links) > 0 && !s.Stream {
+		written = &writtenFiles{m: map[string]bool{}}
+	}
 	files, bytes, err := restoreRoot(ctx, root, s.Stream, target, o, func(ctx context.Context, out *confinedOutput, root fs.Entry) (int64, int64, error) {
+		out.written = written
 		if dir, ok := root.(fs.Directory); ok && !r.byFile {
 			if tr, ok := r.newTreeRestorer(out, o.Progress); ok {
 				if err := tr.run(ctx, dir); err != nil {
@@ -250,6 +264,11 @@ func (r *Reader) RestoreTree(ctx context.Context, s Snapshot, target string, o T
 	})
 	if err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+	}
+	if written != nil {
+		if err := Relink(target, written.only(links)); err != nil {
+			return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
+		}
 	}
 	return &RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
 }

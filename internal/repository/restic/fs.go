@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +31,43 @@ type view struct {
 	mu       sync.Mutex
 	links    map[[2]uint64][]string
 	restored map[string]bool
+	// leftOut counts the entries of the walk no restore output can
+	// write (devices, FIFOs, sockets) by type; xattrs the files with
+	// extended attributes, which are not written either.
+	leftOut map[string]int
+	xattrs  int
+}
+
+// note records what of n the walk cannot carry over.
+func (v *view) note(n *Node, leftOut bool) {
+	if !leftOut && len(n.ExtendedAttributes) == 0 {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if leftOut {
+		if v.leftOut == nil {
+			v.leftOut = map[string]int{}
+		}
+		v.leftOut[n.Type]++
+		return
+	}
+	v.xattrs++
+}
+
+// lost says what the walk could not carry over, for an import's
+// warnings.
+func (v *view) lost() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for _, t := range slices.Sorted(maps.Keys(v.leftOut)) {
+		out = append(out, fmt.Sprintf("%d entries of type %s left out: only files, directories and symlinks are copied", v.leftOut[t], t))
+	}
+	if v.xattrs > 0 {
+		out = append(out, fmt.Sprintf("the extended attributes of %d entries are not copied: this project's snapshots do not record them", v.xattrs))
+	}
+	return out
 }
 
 // noteRestored records that a restore writes file rel.
@@ -58,6 +97,21 @@ func (v *view) restoredLinks() [][]string {
 			out = append(out, got)
 		}
 	}
+	return out
+}
+
+// linkGroups returns every inode's files the walk saw, where it saw more
+// than one, in the order of their first files.
+func (v *view) linkGroups() [][]string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out [][]string
+	for _, rels := range v.links {
+		if len(rels) > 1 {
+			out = append(out, slices.Clone(rels))
+		}
+	}
+	slices.SortFunc(out, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
 	return out
 }
 
@@ -116,6 +170,7 @@ func (e *entry) child(n *Node) (kfs.Entry, bool) {
 		rel = e.rel + "/" + n.Name
 	}
 	c := &entry{v: e.v, n: n, rel: rel}
+	e.v.note(n, n.Type != "dir" && n.Type != "file" && n.Type != "symlink")
 	switch n.Type {
 	case "dir":
 		return &dirEntry{c}, true

@@ -159,6 +159,10 @@ func (r *Reader) importOne(ctx context.Context, dst *repository.Repository, s sn
 		if rerr != nil {
 			return nil, rerr
 		}
+		// The walk has seen every file once the source is read: the
+		// snapshot records restic's hard links, which a restore makes
+		// again.
+		bo.HardLinks = v.linkGroups
 		stats, err = dst.BackupEntry(ctx, root, s.Path, bo)
 	}
 	if err != nil {
@@ -167,12 +171,7 @@ func (r *Reader) importOne(ctx context.Context, dst *repository.Repository, s sn
 	imp := &ImportedSnapshot{
 		From: s.ID, To: stats.Name, Host: s.Host, Path: s.Path, Time: s.Time,
 		Bytes: stats.TotalBytes, Uploaded: stats.UploadedBytes, DurationMS: time.Since(start).Milliseconds(),
-	}
-	for _, rels := range v.links {
-		if len(rels) > 1 {
-			imp.Warnings = append(imp.Warnings, "hard links are copied as separate files (their data stored once): this project's snapshots do not record links")
-			break
-		}
+		Warnings: v.lost(),
 	}
 	return imp, nil
 }

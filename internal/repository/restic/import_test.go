@@ -3,8 +3,8 @@ package restic
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -58,27 +58,39 @@ func TestImport(t *testing.T) {
 		t.Errorf("restic's tag app=demo not kept: %v", to[0].Tags)
 	}
 
-	// Restore from the copy: the tree (hard links become copies: this
-	// project's snapshots do not record links) and the dump.
+	// Restore from the copy: the tree, hard links included (the import
+	// records restic's links in the snapshot), and the dump. Names that
+	// are not UTF-8 are kept (stored escaped).
 	target := filepath.Join(t.TempDir(), "restored")
 	if _, err := dst.RestoreTree(ctx, to[0], target, repository.TreeRestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// The one thing the copy cannot keep, and says so: hard links (this
-	// project's snapshots do not record them). Names that are not UTF-8
-	// are kept (stored escaped).
-	if w := strings.Join(res.Imported[0].Warnings, "\n"); !strings.Contains(w, "hard links") {
+	if w := res.Imported[0].Warnings; len(w) != 0 {
 		t.Errorf("import warnings: %q", w)
 	}
-	noLinks := regexp.MustCompile(` linked-to=\S+`)
-	strip := func(lines []string) []string {
-		for i, l := range lines {
-			lines[i] = noLinks.ReplaceAllString(l, "")
-		}
-		return lines
-	}
-	if d := diffLines(strip(describeTree(t, f.src)), strip(describeTree(t, target))); d != "" {
+	if d := diffLines(describeTree(t, f.src), describeTree(t, target)); d != "" {
 		t.Fatalf("tree restored from the import differs:\n%s", d)
+	}
+	if !strings.Contains(strings.Join(describeTree(t, target), "\n"), "linked-to=") {
+		t.Fatal("the fixture's hard link is not in the restored tree's description: this check cannot fail")
+	}
+	// A restore that leaves one file of a link out does not link the
+	// target's own file of that name: many/hardlink is plain.txt's link.
+	part := filepath.Join(t.TempDir(), "part")
+	if err := os.MkdirAll(part, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(part, "plain.txt"), []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.RestoreTree(ctx, to[0], part, repository.TreeRestoreOptions{Include: []string{"many/*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(part, "plain.txt")); err != nil || string(b) != "mine\n" {
+		t.Errorf("the target's plain.txt was replaced by a restore that left it out: %q %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(part, "many", "hardlink")); err != nil || string(b) == "mine\n" {
+		t.Errorf("many/hardlink was linked to a file the restore did not write: %q %v", b, err)
 	}
 	var buf bytes.Buffer
 	if _, err := dst.RestoreStream(ctx, to[1], "", &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), f.dump) {

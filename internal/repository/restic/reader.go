@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -266,56 +265,8 @@ func (r *Reader) RestoreTree(ctx context.Context, s repository.Snapshot, target 
 	if err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
-	if err := relink(target, v.restoredLinks()); err != nil {
+	if err := repository.Relink(target, v.restoredLinks()); err != nil {
 		return nil, fmt.Errorf("restore snapshot %s to %s: %w", s.ShortID(), target, err)
 	}
 	return &repository.RestoreResult{Snapshot: s.ID, Host: s.Host, Path: s.Path, Files: files, Bytes: bytes}, nil
-}
-
-// relink makes each group of files this restore wrote of one inode hard
-// links of the first of them again. Only files the restore wrote are
-// linked: a file of the group it left out (by --include or --exclude)
-// may exist in the target, and is not the restore's to replace. Each
-// path is reached without following a symlink.
-func relink(target string, links [][]string) error {
-	for _, rels := range links {
-		var first string
-		for _, rel := range rels {
-			p, ok := restoredFile(target, rel)
-			if !ok {
-				continue
-			}
-			if first == "" {
-				first = p
-				continue
-			}
-			tmp := filepath.Join(filepath.Dir(p), ".stash-link-"+filepath.Base(p))
-			if err := os.Link(first, tmp); err != nil {
-				return fmt.Errorf("hard link %s: %w", rel, err)
-			}
-			if err := os.Rename(tmp, p); err != nil {
-				os.Remove(tmp)
-				return fmt.Errorf("hard link %s: %w", rel, err)
-			}
-		}
-	}
-	return nil
-}
-
-// restoredFile returns target/rel when it is a regular file reached
-// through directories only.
-func restoredFile(target, rel string) (string, bool) {
-	p := target
-	parts := strings.Split(rel, "/")
-	for i, part := range parts {
-		p = filepath.Join(p, part)
-		st, err := os.Lstat(p)
-		if err != nil {
-			return "", false
-		}
-		if i < len(parts)-1 && !st.IsDir() || i == len(parts)-1 && !st.Mode().IsRegular() {
-			return "", false
-		}
-	}
-	return p, true
 }

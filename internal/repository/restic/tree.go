@@ -32,6 +32,9 @@ type Node struct {
 	Device        uint64 `json:"device,omitempty"`
 	Content       []ID   `json:"content"`
 	Subtree       *ID    `json:"subtree,omitempty"`
+	// ExtendedAttributes are only counted: neither a restore nor an
+	// import writes them, and an import says so.
+	ExtendedAttributes []json.RawMessage `json:"extended_attributes,omitempty"`
 }
 
 // tree is a restic tree blob.

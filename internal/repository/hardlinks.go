@@ -1,0 +1,156 @@
+package repository
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// A snapshot imported from a restic repository records the hard links
+// restic saw, so that a restore links those files again: kopia's
+// snapshots have no links of their own (its uploader stores each path as
+// a file, the content once).
+//
+// They go in the manifest's tags, under a key outside tagPrefix so that
+// they are never shown or matched as a Stash tag. A side object would be
+// collected by kopia's maintenance as unreferenced.
+const linksTag = "links:v1"
+
+// maxLinksBytes bounds the recorded links (paths as JSON): a hundred
+// thousand linked paths fit. A manifest is read whenever snapshots are
+// listed, so it must stay small.
+const maxLinksBytes = 8 << 20
+
+// encodeLinks gives the tag value of groups (each a list of paths,
+// relative to the snapshot's root, of one file).
+func encodeLinks(groups [][]string) (string, error) {
+	var keep [][]string
+	for _, g := range groups {
+		if len(g) > 1 {
+			keep = append(keep, g)
+		}
+	}
+	if len(keep) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(keep)
+	if err != nil {
+		return "", err
+	}
+	if len(b) > maxLinksBytes {
+		return "", fmt.Errorf("%d groups of hard links take %d bytes of paths, more than the %d a snapshot records", len(keep), len(b), maxLinksBytes)
+	}
+	return string(b), nil
+}
+
+// decodeLinks reads a snapshot's links tag. The tag comes from the
+// repository, which whoever holds its bucket can write: every path must
+// be relative and clean, and a restore links only files it wrote itself
+// (Relink).
+func decodeLinks(v string) ([][]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	if len(v) > maxLinksBytes {
+		return nil, fmt.Errorf("the snapshot's hard links take %d bytes, more than %d", len(v), maxLinksBytes)
+	}
+	var groups [][]string
+	if err := json.Unmarshal([]byte(v), &groups); err != nil {
+		return nil, fmt.Errorf("the snapshot's hard links: %w", err)
+	}
+	for _, g := range groups {
+		for _, p := range g {
+			if p == "" || strings.ContainsRune(p, 0) || path.IsAbs(p) || path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../") {
+				return nil, fmt.Errorf("the snapshot's hard links name %q, not a path inside the snapshot", p)
+			}
+		}
+	}
+	return groups, nil
+}
+
+// writtenFiles records the files a restore put in place (their paths on
+// disk, relative to the target), for Relink.
+type writtenFiles struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (w *writtenFiles) add(rel string) {
+	w.mu.Lock()
+	w.m[rel] = true
+	w.mu.Unlock()
+}
+
+// only returns groups limited to the files written, dropping those left
+// with fewer than two.
+func (w *writtenFiles) only(groups [][]string) [][]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out [][]string
+	for _, g := range groups {
+		var got []string
+		for _, p := range g {
+			if w.m[p] {
+				got = append(got, p)
+			}
+		}
+		if len(got) > 1 {
+			out = append(out, got)
+		}
+	}
+	return out
+}
+
+// Relink makes each group of files a restore wrote under target (paths
+// relative to it) hard links of the group's first file again. Only pass
+// files the restore wrote: a file of the group it left out (by include or
+// exclude) may exist in the target, and is not the restore's to replace.
+// Each path is reached without following a symlink, and each link is
+// made under a temporary name and renamed over the file, so a failure
+// leaves the restored copy.
+func Relink(target string, groups [][]string) error {
+	for _, rels := range groups {
+		var first string
+		for _, rel := range rels {
+			p, ok := restoredFile(target, rel)
+			if !ok {
+				continue
+			}
+			if first == "" {
+				first = p
+				continue
+			}
+			tmp := filepath.Join(filepath.Dir(p), ".stash-link-"+filepath.Base(p))
+			if err := os.Link(first, tmp); err != nil {
+				return fmt.Errorf("hard link %s: %w", rel, err)
+			}
+			if err := os.Rename(tmp, p); err != nil {
+				os.Remove(tmp)
+				return fmt.Errorf("hard link %s: %w", rel, err)
+			}
+		}
+	}
+	return nil
+}
+
+// restoredFile returns target/rel when it is a regular file reached
+// through directories only.
+func restoredFile(target, rel string) (string, bool) {
+	p := target
+	parts := strings.Split(rel, "/")
+	for i, part := range parts {
+		p = filepath.Join(p, part)
+		st, err := os.Lstat(p)
+		if err != nil {
+			return "", false
+		}
+		if i < len(parts)-1 && !st.IsDir() || i == len(parts)-1 && !st.Mode().IsRegular() {
+			return "", false
+		}
+	}
+	return p, true
+}
