@@ -90,7 +90,8 @@ func restPlace() place {
 // formats, on every backend with a server here: snapshots as restic
 // lists them, the tree restored identical (odd names, modes, times,
 // symlinks, hard links, a sparse file kept sparse), the dump streamed
-// back byte for byte, and a clean check.
+// back byte for byte, a clean check, and the tree and dump identical
+// again after an import.
 func TestReadResticRepositories(t *testing.T) {
 	testserver.NeedIntegration(t)
 	cases := []struct {
@@ -215,6 +216,32 @@ func checkFixture(t *testing.T, f *fixture, opts repository.Options, format int)
 		if err != nil || !c.OK {
 			t.Fatalf("check (read data %v): %v %+v", readData, err, c)
 		}
+	}
+
+	// The same after an import into a repository of this project's: the
+	// tree (hard links too) and the dump come back identical.
+	dst, err := repository.OpenOrInit(ctx, localOpts(filepath.Join(t.TempDir(), "kopia"), "imported"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close(ctx)
+	if res, err := r.Import(ctx, dst, ImportOptions{}); err != nil || len(res.Imported) != 2 {
+		t.Fatalf("import: %+v %v", res, err)
+	}
+	imported, err := dst.Snapshots(ctx, repository.Filter{})
+	if err != nil || len(imported) != 2 || imported[0].Stream {
+		t.Fatalf("imported snapshots %+v %v, want the tree then the dump", imported, err)
+	}
+	target = filepath.Join(t.TempDir(), "imported")
+	if _, err := dst.RestoreTree(ctx, imported[0], target, repository.TreeRestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffLines(describeTree(t, f.src), describeTree(t, target)); d != "" {
+		t.Fatalf("tree restored after an import differs from the source:\n%s", d)
+	}
+	buf.Reset()
+	if _, err := dst.RestoreStream(ctx, imported[1], "", &buf, nil); err != nil || !bytes.Equal(buf.Bytes(), f.dump) {
+		t.Fatalf("dump restored after an import differs (%d bytes, want %d): %v", buf.Len(), len(f.dump), err)
 	}
 }
 
