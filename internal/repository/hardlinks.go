@@ -85,16 +85,22 @@ func (w *writtenFiles) add(rel string) {
 	w.mu.Unlock()
 }
 
-// only returns groups limited to the files written, dropping those left
-// with fewer than two.
+// only returns groups limited to the files written (LinksAmong).
 func (w *writtenFiles) only(groups [][]string) [][]string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return LinksAmong(groups, w.m)
+}
+
+// LinksAmong returns groups of linked paths limited to the paths in
+// among (the files a restore wrote), in their order, dropping the groups
+// left with fewer than two.
+func LinksAmong(groups [][]string, among map[string]bool) [][]string {
 	var out [][]string
 	for _, g := range groups {
 		var got []string
 		for _, p := range g {
-			if w.m[p] {
+			if among[p] {
 				got = append(got, p)
 			}
 		}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	kfs "github.com/kopia/kopia/fs"
+
+	"github.com/stash-backup/stash/internal/repository"
 )
 
 // A restic tree read through kopia's fs interfaces: the same restore
@@ -85,19 +87,11 @@ func (v *view) noteRestored(rel string) {
 func (v *view) restoredLinks() [][]string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var out [][]string
+	groups := make([][]string, 0, len(v.links))
 	for _, rels := range v.links {
-		var got []string
-		for _, rel := range rels {
-			if v.restored[rel] {
-				got = append(got, rel)
-			}
-		}
-		if len(got) > 1 {
-			out = append(out, got)
-		}
+		groups = append(groups, rels)
 	}
-	return out
+	return repository.LinksAmong(groups, v.restored)
 }
 
 // linkGroups returns every inode's files the walk saw, where it saw more
