@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,7 +19,22 @@ const (
 	TypeAlias    = "alias"
 	TypeAnalyzer = "analyzer"
 	TypeIndex    = "index"
+	// The composable templates of Elasticsearch 7.8+ and OpenSearch, in
+	// elasticdump's spelling (--type=component_template and
+	// index_template). They belong to the cluster, not to an index:
+	// each kind is one file, named with a leading underscore, which no
+	// index name has.
+	TypeComponentTemplate = "component_template"
+	TypeIndexTemplate     = "index_template"
 )
+
+// clusterFiles are the files of cluster-wide types, restored before any
+// index in this order: an index template may be composed of component
+// templates.
+var clusterFiles = []string{TypeComponentTemplate, TypeIndexTemplate}
+
+// ClusterFileName is the file of a cluster-wide type: _<type>.json.
+func ClusterFileName(t string) string { return "_" + t + ".json" }
 
 // Args are the options of a Function's args param (--es-args), in
 // multielasticdump's spelling where it has one, so that the args Stash's
@@ -35,7 +51,7 @@ type Args struct {
 	IncludeHidden bool
 	// Types are the file types dumped or loaded (multielasticdump's
 	// --ignoreType and --includeType): by default data, mapping,
-	// settings, template and alias.
+	// settings, template, alias, component_template and index_template.
 	Types map[string]bool
 	// Limit is how many documents one request reads (--limit).
 	Limit int
@@ -56,12 +72,14 @@ type Args struct {
 
 func defaultArgs() Args {
 	return Args{
-		Types: map[string]bool{TypeData: true, TypeMapping: true, TypeSettings: true, TypeTemplate: true, TypeAlias: true},
+		Types: map[string]bool{TypeData: true, TypeMapping: true, TypeSettings: true, TypeTemplate: true, TypeAlias: true,
+			TypeComponentTemplate: true, TypeIndexTemplate: true},
 		Limit: 1000, Slices: 4, KeepAlive: 5 * time.Minute, Existing: "overwrite",
 	}
 }
 
-var knownTypes = []string{TypeData, TypeMapping, TypeSettings, TypeTemplate, TypeAlias, TypeAnalyzer, TypeIndex}
+var knownTypes = []string{TypeData, TypeMapping, TypeSettings, TypeTemplate, TypeAlias, TypeAnalyzer, TypeIndex,
+	TypeComponentTemplate, TypeIndexTemplate}
 
 // ignoredArgs are multielasticdump options that change nothing here:
 // logging, and tuning of its own child processes.
@@ -233,14 +251,23 @@ func FileName(index, t string) string {
 }
 
 // ParseFileName splits a file name of the layout into its index and type;
-// ok is false for a file that is not of the layout.
+// ok is false for a file that is not of the layout. A cluster-wide file
+// (ClusterFileName) has no index.
 func ParseFileName(name string) (index, t string, ok bool) {
 	base, found := strings.CutSuffix(name, ".json")
 	if !found || base == "" {
 		return "", "", false
 	}
+	if strings.HasPrefix(base, "_") {
+		for _, ct := range clusterFiles {
+			if base == "_"+ct {
+				return "", ct, true
+			}
+		}
+		return "", "", false
+	}
 	for _, kt := range knownTypes {
-		if kt == TypeData {
+		if kt == TypeData || slices.Contains(clusterFiles, kt) {
 			continue
 		}
 		if ix, found := strings.CutSuffix(base, "."+kt); found && ix != "" {
@@ -253,10 +280,12 @@ func ParseFileName(name string) (index, t string, ok bool) {
 // typeRank orders an index's files for a restore: templates first, then
 // what makes the index (settings, analyzers, mappings, aliases), then the
 // data.
-var typeRank = map[string]int{TypeTemplate: 0, TypeIndex: 1, TypeSettings: 2, TypeAnalyzer: 3, TypeMapping: 4, TypeAlias: 5, TypeData: 6}
+var typeRank = map[string]int{TypeComponentTemplate: -2, TypeIndexTemplate: -1,
+	TypeTemplate: 0, TypeIndex: 1, TypeSettings: 2, TypeAnalyzer: 3, TypeMapping: 4, TypeAlias: 5, TypeData: 6}
 
-// RestoreOrder compares two file names of the layout for a restore: by
-// index, then by typeRank; names not of the layout go last.
+// RestoreOrder compares two file names of the layout for a restore: the
+// cluster-wide files first (their index is "", before every name), then
+// by index and typeRank; names not of the layout go last.
 func RestoreOrder(a, b string) int {
 	ia, ta, oka := ParseFileName(a)
 	ib, tb, okb := ParseFileName(b)

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,7 +69,18 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 			return fmt.Errorf("read the index templates: %w", err)
 		}
 	}
+	cluster, err := d.clusterTemplates(ctx, c)
+	if err != nil {
+		return err
+	}
 	return w.Files(ctx, "", d.Path, func(ctx context.Context, add addon.AddFile) error {
+		for _, t := range clusterFiles {
+			if line, ok := cluster[t]; ok {
+				if err := add(ClusterFileName(t), func(w io.Writer) error { _, err := w.Write(line); return err }); err != nil {
+					return err
+				}
+			}
+		}
 		if kibana != nil {
 			if err := add(KibanaFile, func(w io.Writer) error { _, err := w.Write(kibana); return err }); err != nil {
 				return err
@@ -81,6 +93,51 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 		}
 		return nil
 	})
+}
+
+// clusterTemplates reads the composable templates (component, then
+// index) the args select, each kind as the line of its file: the
+// server's answer with only the users' own templates (ownComposable). A
+// kind with none has no file, so that a backup of a cluster without
+// templates of its own is exactly the file set multielasticdump loads
+// (which reads every file of the directory as an index's). A server
+// before Elasticsearch 7.8 has none.
+func (d Driver) clusterTemplates(ctx context.Context, c *client) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	if !c.server.hasComposable() {
+		return out, nil
+	}
+	for _, t := range clusterFiles {
+		if !d.Args.Types[t] {
+			continue
+		}
+		kind := strings.ReplaceAll(t, "_", " ")
+		body, err := c.do(ctx, http.MethodGet, "/_"+t, nil, "")
+		if err != nil {
+			return nil, fmt.Errorf("read the %ss: %w", kind, err)
+		}
+		all, err := parseComposable(t, body)
+		if err != nil {
+			return nil, fmt.Errorf("the %ss: %w", kind, err)
+		}
+		keep := []map[string]any{}
+		for _, ct := range all {
+			if ownComposable(d.Args.IncludeHidden, ct) {
+				keep = append(keep, map[string]any{"name": ct.Name, t: ct.Body})
+			}
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		b, err := json.Marshal(map[string]any{t + "s": keep})
+		if err != nil {
+			return nil, err
+		}
+		if out[t], err = fileLine(t, b); err != nil {
+			return nil, fmt.Errorf("the %ss: %w", kind, err)
+		}
+	}
+	return out, nil
 }
 
 // listIndices lists the indices the args select, in name order.

@@ -53,6 +53,12 @@ func (s server) pitKind() string {
 // mapping requests (Elasticsearch 5 and 6).
 func (s server) typed() bool { return !s.OpenSearch && s.Major < 7 }
 
+// hasComposable tells a server with composable index and component
+// templates: Elasticsearch 7.8 and later, every OpenSearch.
+func (s server) hasComposable() bool {
+	return s.OpenSearch || s.Major > 7 || s.Major == 7 && s.Minor >= 8
+}
+
 func (s server) String() string {
 	if s.OpenSearch {
 		return "OpenSearch " + s.Number

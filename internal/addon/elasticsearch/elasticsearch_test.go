@@ -106,6 +106,15 @@ func seed(t *testing.T, s *elastic.Server, name string, n int) {
 	}
 	api(t, s, "PUT", "/_template/"+name+"-tmpl", map[string]any{"index_patterns": []string{name + "-*"}, "order": 1,
 		"settings": map[string]any{"number_of_shards": 2}})
+	if s.Flavor().HasComposable() {
+		// An index template composed of a component template, which a
+		// restore must put first.
+		api(t, s, "PUT", "/_component_template/"+name+"-settings", map[string]any{
+			"template": map[string]any{"settings": map[string]any{"number_of_shards": 2}}, "_meta": map[string]any{"owner": "test"}})
+		api(t, s, "PUT", "/_index_template/"+name+"-logs", map[string]any{
+			"index_patterns": []string{name + "-logs-*"}, "composed_of": []string{name + "-settings"}, "priority": 10,
+			"template": map[string]any{"mappings": map[string]any{"properties": map[string]any{"msg": map[string]any{"type": "text"}}}}, "data_stream": map[string]any{}})
+	}
 	api(t, s, "PUT", "/"+name, map[string]any{
 		"settings": map[string]any{"number_of_shards": 3, "number_of_replicas": 0, "refresh_interval": "5s",
 			"analysis": map[string]any{"analyzer": map[string]any{"folded": map[string]any{"type": "custom", "tokenizer": "standard", "filter": []string{"lowercase", "asciifolding"}}}}},
@@ -159,6 +168,13 @@ func state(t *testing.T, s *elastic.Server, names ...string) map[string]any {
 	var tmpl map[string]any
 	_ = json.Unmarshal(api(t, s, "GET", "/_template", nil), &tmpl)
 	out["_templates"] = tmpl
+	if s.Flavor().HasComposable() {
+		for _, k := range []string{"_component_template", "_index_template"} {
+			var v any
+			_ = json.Unmarshal(api(t, s, "GET", "/"+k, nil), &v)
+			out[k] = v
+		}
+	}
 	return out
 }
 
@@ -167,6 +183,10 @@ func dropIndices(t *testing.T, s *elastic.Server, names ...string) {
 	api(t, s, "DELETE", "/"+strings.Join(names, ","), nil)
 	for _, n := range names {
 		api(t, s, "DELETE", "/_template/"+n+"-tmpl", nil)
+		if s.Flavor().HasComposable() {
+			apiStatus(t, s, "DELETE", "/_index_template/"+n+"-logs", nil)
+			apiStatus(t, s, "DELETE", "/_component_template/"+n+"-settings", nil)
+		}
 	}
 }
 
@@ -198,10 +218,19 @@ func TestRoundTrip(t *testing.T) {
 			seed(t, s, "crm", 3)
 			api(t, s, "PUT", "/empty", nil)
 			api(t, s, "PUT", "/.hidden-sys", nil)
-			want := state(t, s, "shop", "crm", "empty")
+			if f.HasComposable() {
+				// A template the server manages, as Elasticsearch's own
+				// logs template: backed up, never put back.
+				api(t, s, "PUT", "/_index_template/managed-logs", map[string]any{"index_patterns": []string{"managed-*"},
+					"template": map[string]any{}, "_meta": map[string]any{"managed": true}})
+			}
 			r := openRepo(t)
 			d := driverOf(t, s, "--limit=100", "--parallel=3")
 			snap := backup(t, r, d)
+			if f.HasComposable() {
+				api(t, s, "DELETE", "/_index_template/managed-logs", nil)
+			}
+			want := state(t, s, "shop", "crm", "empty")
 			if n := s.OpenScrolls() + s.OpenPITs(); n != 0 {
 				t.Errorf("%d scrolls or points in time left open", n)
 			}
@@ -212,6 +241,9 @@ func TestRoundTrip(t *testing.T) {
 			wantFiles := []string{"crm.alias.json", "crm.json", "crm.mapping.json", "crm.settings.json", "crm.template.json",
 				"empty.alias.json", "empty.json", "empty.mapping.json", "empty.settings.json", "empty.template.json",
 				"shop.alias.json", "shop.json", "shop.mapping.json", "shop.settings.json", "shop.template.json"}
+			if f.HasComposable() {
+				wantFiles = append([]string{ClusterFileName(TypeComponentTemplate), ClusterFileName(TypeIndexTemplate)}, wantFiles...)
+			}
 			if !reflect.DeepEqual(names, wantFiles) {
 				t.Errorf("files %v, want %v", names, wantFiles)
 			}
@@ -354,6 +386,15 @@ func elasticdump(t *testing.T) string {
 	return p
 }
 
+// runElasticdumpOne runs elasticdump itself (one type, one index or file).
+func runElasticdumpOne(t *testing.T, args ...string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(filepath.Dir(elasticdump(t)), "elasticdump"), args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("elasticdump %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
 func runElasticdump(t *testing.T, args ...string) {
 	t.Helper()
 	cmd := exec.Command(elasticdump(t), args...)
@@ -380,7 +421,22 @@ func TestElasticdumpLoadsOurBackup(t *testing.T) {
 				t.Fatal(err)
 			}
 			dst := elastic.Start(t, f)
-			runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--ignoreType=alias", "--parallel=1", "--quiet")
+			// multielasticdump reads every file of the directory as an
+			// index's: the cluster-wide template files (a leading
+			// underscore, which no index name has) are left to
+			// elasticdump's own --type=component_template and
+			// index_template, components first.
+			runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--ignoreType=alias", "--parallel=1", "--quiet", "--match=^[^_]")
+			if f.HasComposable() {
+				for _, k := range clusterFiles {
+					runElasticdumpOne(t, "--type="+k, "--input="+filepath.Join(dir, ClusterFileName(k)), "--output="+dst.URL, "--quiet")
+				}
+				for _, k := range []string{"_component_template", "_index_template"} {
+					if got, want := state(t, dst)[k], state(t, src)[k]; !reflect.DeepEqual(got, want) {
+						t.Errorf("%s: elasticdump loaded %v, want %v", k, got, want)
+					}
+				}
+			}
 			for _, n := range []string{"shop", "crm"} {
 				if got, want := dst.Docs(n), src.Docs(n); !reflect.DeepEqual(got, want) {
 					t.Errorf("%s: elasticdump loaded %d documents, want %d", n, len(got), len(want))
@@ -409,6 +465,11 @@ func TestRestoresElasticdumpFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			runElasticdump(t, "--direction=dump", "--input="+src.URL, "--output="+dir, "--includeType=data,mapping,settings,template,alias", "--parallel=1", "--quiet")
+			// The composable templates, with elasticdump's own types,
+			// where a backup-es backup keeps them.
+			for _, k := range clusterFiles {
+				runElasticdumpOne(t, "--type="+k, "--input="+src.URL, "--output="+filepath.Join(dir, ClusterFileName(k)), "--quiet")
+			}
 			files, _ := os.ReadDir(dir)
 			var names []string
 			for _, e := range files {
@@ -548,13 +609,14 @@ func TestDashboards(t *testing.T) {
 		t.Errorf("index restored with %d documents, want 10", got)
 	}
 	// elasticdump loads the backup's indices when told to leave the
-	// Kibana file alone (it takes every file for an index's).
+	// Kibana file and the composable templates' files alone (it takes
+	// every file for an index's).
 	dir := t.TempDir()
 	if _, err := r.RestoreTree(ctx, snap, dir, repository.TreeRestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	dst := elastic.Start(t, elastic.ES8)
-	runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--parallel=1", "--quiet", "--ignoreType=alias", "--match=^(?!kibana-saved-objects)")
+	runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--parallel=1", "--quiet", "--ignoreType=alias", "--match=^(?!kibana-saved-objects|_)")
 	if got := len(dst.Docs("logs-1")); got != 10 {
 		t.Errorf("elasticdump loaded %d documents of a backup with dashboards, want 10", got)
 	}

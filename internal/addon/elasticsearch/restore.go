@@ -64,6 +64,13 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 			slog.Warn("skipping a file that is not of multielasticdump's layout", "file", name)
 			return nil
 		}
+		if ix == "" {
+			// Cluster-wide files come first (RestoreOrder).
+			if !d.Args.Types[t] {
+				return nil
+			}
+			return rs.putComposable(ctx, t, rd)
+		}
 		if rs.cur == nil || rs.cur.source != ix {
 			// The previous index's files are all read: make it
 			// (it may have had no data file).
@@ -233,10 +240,102 @@ func (rs *restorer) putTemplates(ctx context.Context, b []byte) error {
 	return nil
 }
 
+// putComposable puts the composable templates of kind t (component or
+// index templates) a cluster-wide file holds: elasticdump's file of
+// --type=component_template or index_template, the server's answer to
+// GET /_<t>. Each is put over one of its name on the server, as a restore
+// writes documents over an index's; the ones the server manages are left
+// alone (ownComposable).
+func (rs *restorer) putComposable(ctx context.Context, t string, rd io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(rd, 64<<20))
+	if err != nil {
+		return err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(b, &inner); err != nil {
+			return fmt.Errorf("%s: not the JSON expected: %w", ClusterFileName(t), err)
+		}
+		b = []byte(inner)
+	}
+	list, err := parseComposable(t, b)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ClusterFileName(t), err)
+	}
+	var put []string
+	for _, ct := range list {
+		if !ownComposable(rs.d.Args.IncludeHidden, ct) {
+			continue
+		}
+		put = append(put, ct.Name)
+		if !rs.c.server.hasComposable() {
+			continue
+		}
+		if err := rs.c.call(ctx, http.MethodPut, "/_"+t+"/"+url.PathEscape(ct.Name), ct.Body, nil); err != nil {
+			return fmt.Errorf("put %s %s: %w", strings.ReplaceAll(t, "_", " "), ct.Name, err)
+		}
+	}
+	switch {
+	case len(put) > 0 && !rs.c.server.hasComposable():
+		slog.Warn("composable templates not restored: the server has none (Elasticsearch 7.8 and later have them); the indices are restored without them",
+			"server", rs.c.server.String(), "kind", t, "templates", put)
+	case len(put) > 0:
+		slog.Info("restored composable templates", "kind", t, "templates", len(put))
+	}
+	return nil
+}
+
+// composable is one composable template of a GET /_<kind> answer.
+type composable struct {
+	Name string
+	Body map[string]any
+}
+
+// parseComposable reads the server's answer to GET /_<kind>:
+// {"<kind>s": [{"name": …, "<kind>": {…}}]}.
+func parseComposable(kind string, b []byte) ([]composable, error) {
+	var doc map[string][]map[string]json.RawMessage
+	if err := json.Unmarshal(bytes.TrimSpace(b), &doc); err != nil {
+		return nil, fmt.Errorf("not the JSON expected: %w", err)
+	}
+	var out []composable
+	for _, e := range doc[kind+"s"] {
+		var c composable
+		if err := json.Unmarshal(e["name"], &c.Name); err != nil || c.Name == "" {
+			return nil, errors.New("a template without a name")
+		}
+		// Numbers kept as written (a version can exceed a float's
+		// precision).
+		dec := json.NewDecoder(bytes.NewReader(e[kind]))
+		dec.UseNumber()
+		if err := dec.Decode(&c.Body); err != nil || c.Body == nil {
+			return nil, fmt.Errorf("template %s: not the JSON expected", c.Name)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ownComposable tells a composable template of the cluster's users: not
+// one the server or an integration manages (_meta.managed, as
+// Elasticsearch's own logs and metrics templates, which it installs
+// itself), nor one serving only hidden indices unless includeHidden.
+func ownComposable(includeHidden bool, c composable) bool {
+	if meta, _ := c.Body["_meta"].(map[string]any); meta["managed"] == true {
+		return false
+	}
+	return !systemTemplate(includeHidden, c.Name, c.Body)
+}
+
 // systemTemplate tells a template that serves only hidden indices (the
 // server's own, such as .monitoring-*), left alone unless --include-hidden.
 func (rs *restorer) systemTemplate(name string, t map[string]any) bool {
-	if rs.d.Args.IncludeHidden {
+	return systemTemplate(rs.d.Args.IncludeHidden, name, t)
+}
+
+func systemTemplate(includeHidden bool, name string, t map[string]any) bool {
+	if includeHidden {
 		return false
 	}
 	pats, _ := t["index_patterns"].([]any)

@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -73,6 +74,10 @@ func (f Flavor) hasPIT() bool { return f.IsOpenSearch() || f.Major() >= 8 || f =
 // typed tells whether hits carry _type (Elasticsearch before 8).
 func (f Flavor) typed() bool { return !f.IsOpenSearch() && f.Major() < 8 }
 
+// HasComposable tells whether the flavor has composable index and
+// component templates: Elasticsearch 7.8 and later, OpenSearch.
+func (f Flavor) HasComposable() bool { return f.IsOpenSearch() || f.Major() >= 8 || f == ES7 }
+
 // Server is a running test server.
 type Server struct {
 	// URL is the server's address, http://127.0.0.1:PORT.
@@ -101,10 +106,13 @@ type Server struct {
 	mu      sync.Mutex
 	indices map[string]*index
 	tmpls   map[string]json.RawMessage
-	scrolls map[string]*cursor
-	pits    map[string]*pit
-	items   atomic.Int64
-	srv     *http.Server
+	// composable holds the composable templates by kind
+	// ("index_template", "component_template"), then name.
+	composable map[string]map[string]json.RawMessage
+	scrolls    map[string]*cursor
+	pits       map[string]*pit
+	items      atomic.Int64
+	srv        *http.Server
 }
 
 type index struct {
@@ -295,6 +303,8 @@ func (s *Server) route(method string, u *url.URL, body []byte) (int, any, error)
 		return s.updateAliases(body)
 	case parts[0] == "_template":
 		return s.template(method, parts[1:], body)
+	case (parts[0] == "_index_template" || parts[0] == "_component_template") && s.flavor.HasComposable():
+		return s.composableTemplate(parts[0][1:], method, parts[1:], body)
 	case parts[0] == "_search" && len(parts) == 2 && parts[1] == "scroll":
 		return s.scroll(method, body, q)
 	case parts[0] == "_search" && len(parts) == 2 && parts[1] == "point_in_time" && s.flavor.IsOpenSearch():
@@ -1233,3 +1243,73 @@ func (s *Server) OpenScrolls() int { s.mu.Lock(); defer s.mu.Unlock(); return le
 
 // OpenPITs counts the points in time left open.
 func (s *Server) OpenPITs() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.pits) }
+
+// composableTemplate serves _index_template and _component_template
+// (kind without the underscore) as Elasticsearch 7.8+ does: GET of all or
+// of a name or wildcard ({"index_templates": [{"name", "index_template"}]}),
+// PUT refusing an index template without index_patterns or composed of a
+// component template that does not exist, DELETE.
+func (s *Server) composableTemplate(kind, method string, rest []string, body []byte) (int, any, error) {
+	if s.composable == nil {
+		s.composable = map[string]map[string]json.RawMessage{}
+	}
+	m := s.composable[kind]
+	if m == nil {
+		m = map[string]json.RawMessage{}
+		s.composable[kind] = m
+	}
+	name := "*"
+	if len(rest) > 0 {
+		name = rest[0]
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		list := []map[string]any{}
+		for _, n := range slices.Sorted(maps.Keys(m)) {
+			if wildcard(name, n) {
+				list = append(list, map[string]any{"name": n, kind: m[n]})
+			}
+		}
+		if len(list) == 0 && name != "*" {
+			return 0, nil, errf(404, "resource_not_found_exception", "%s matching [%s] not found", strings.ReplaceAll(kind, "_", " "), name)
+		}
+		return 200, map[string]any{kind + "s": list}, nil
+	case http.MethodPut, http.MethodPost:
+		if name == "*" {
+			return 0, nil, errf(405, "method_not_allowed", "PUT on _%s needs a name", kind)
+		}
+		var t struct {
+			IndexPatterns []string       `json:"index_patterns"`
+			ComposedOf    []string       `json:"composed_of"`
+			Template      map[string]any `json:"template"`
+		}
+		if err := json.Unmarshal(body, &t); err != nil {
+			return 0, nil, errf(400, "x_content_parse_exception", "request body: %v", err)
+		}
+		if kind == "index_template" {
+			if len(t.IndexPatterns) == 0 {
+				return 0, nil, errf(400, "action_request_validation_exception", "Validation Failed: 1: index patterns are missing;")
+			}
+			var missing []string
+			for _, c := range t.ComposedOf {
+				if _, ok := s.composable["component_template"][c]; !ok {
+					missing = append(missing, c)
+				}
+			}
+			if len(missing) > 0 {
+				return 0, nil, errf(400, "invalid_index_template_exception", "index_template [%s] invalid, cause [index template [%s] specifies component templates %v that do not exist]", name, name, missing)
+			}
+		} else if t.Template == nil {
+			return 0, nil, errf(400, "action_request_validation_exception", "Validation Failed: 1: template is missing;")
+		}
+		m[name] = json.RawMessage(slices.Clone(body))
+		return 200, map[string]any{"acknowledged": true}, nil
+	case http.MethodDelete:
+		if _, ok := m[name]; !ok {
+			return 0, nil, errf(404, "resource_not_found_exception", "%s [%s] missing", kind, name)
+		}
+		delete(m, name)
+		return 200, map[string]any{"acknowledged": true}, nil
+	}
+	return 0, nil, errf(405, "method_not_allowed", "%s on _%s", method, kind)
+}
