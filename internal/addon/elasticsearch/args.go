@@ -26,12 +26,21 @@ const (
 	// index name has.
 	TypeComponentTemplate = "component_template"
 	TypeIndexTemplate     = "index_template"
+	// TypeDataStream's file names the data streams of the backup: their
+	// documents are in <stream>.json, as an index's, and a restore
+	// writes them into a data stream of that name. It goes with the data
+	// (no type of its own in --includeType).
+	TypeDataStream = "data_stream"
 )
 
-// clusterFiles are the files of cluster-wide types, restored before any
-// index in this order: an index template may be composed of component
+// templateKinds are the composable template kinds, in the order a
+// restore puts them: an index template may be composed of component
 // templates.
-var clusterFiles = []string{TypeComponentTemplate, TypeIndexTemplate}
+var templateKinds = []string{TypeComponentTemplate, TypeIndexTemplate}
+
+// clusterFiles are the files of cluster-wide types, restored before any
+// index in this order: the templates, then the data streams they make.
+var clusterFiles = []string{TypeComponentTemplate, TypeIndexTemplate, TypeDataStream}
 
 // ClusterFileName is the file of a cluster-wide type: _<type>.json.
 func ClusterFileName(t string) string { return "_" + t + ".json" }
@@ -280,7 +289,7 @@ func ParseFileName(name string) (index, t string, ok bool) {
 // typeRank orders an index's files for a restore: templates first, then
 // what makes the index (settings, analyzers, mappings, aliases), then the
 // data.
-var typeRank = map[string]int{TypeComponentTemplate: -2, TypeIndexTemplate: -1,
+var typeRank = map[string]int{TypeComponentTemplate: -3, TypeIndexTemplate: -2, TypeDataStream: -1,
 	TypeTemplate: 0, TypeIndex: 1, TypeSettings: 2, TypeAnalyzer: 3, TypeMapping: 4, TypeAlias: 5, TypeData: 6}
 
 // RestoreOrder compares two file names of the layout for a restore: the

@@ -49,10 +49,14 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 	if err != nil {
 		return err
 	}
-	if len(indices) == 0 {
+	streams, err := d.listDataStreams(ctx, c)
+	if err != nil {
+		return err
+	}
+	if len(indices) == 0 && len(streams) == 0 {
 		return fmt.Errorf("%s at %s has no index to back up (hidden and system indices are left out unless --include-hidden is given; --match and --exclude select)", c.server, d.Conn.Address())
 	}
-	slog.Info("backing up Elasticsearch", "server", c.server.String(), "indices", len(indices))
+	slog.Info("backing up Elasticsearch", "server", c.server.String(), "indices", len(indices), "data streams", len(streams))
 	var kibana []byte
 	if d.Dashboard {
 		k, err := newKibana(d.Conn)
@@ -73,6 +77,15 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(streams) > 0 {
+		b, err := json.Marshal(map[string]any{"data_streams": streams})
+		if err != nil {
+			return err
+		}
+		if cluster[TypeDataStream], err = fileLine(TypeDataStream, b); err != nil {
+			return err
+		}
+	}
 	return w.Files(ctx, "", d.Path, func(ctx context.Context, add addon.AddFile) error {
 		for _, t := range clusterFiles {
 			if line, ok := cluster[t]; ok {
@@ -91,6 +104,11 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 				return fmt.Errorf("index %s: %w", ix.Name, err)
 			}
 		}
+		for _, st := range streams {
+			if err := d.backupStream(ctx, c, st.Name, add); err != nil {
+				return fmt.Errorf("data stream %s: %w", st.Name, err)
+			}
+		}
 		return nil
 	})
 }
@@ -107,7 +125,7 @@ func (d Driver) clusterTemplates(ctx context.Context, c *client) (map[string][]b
 	if !c.server.hasComposable() {
 		return out, nil
 	}
-	for _, t := range clusterFiles {
+	for _, t := range templateKinds {
 		if !d.Args.Types[t] {
 			continue
 		}
@@ -138,6 +156,59 @@ func (d Driver) clusterTemplates(ctx context.Context, c *client) (map[string][]b
 		}
 	}
 	return out, nil
+}
+
+// dataStream is a data stream as the backup records it.
+type dataStream struct {
+	Name           string          `json:"name"`
+	TimestampField json.RawMessage `json:"timestamp_field,omitempty"`
+	Template       string          `json:"template,omitempty"`
+}
+
+// listDataStreams lists the data streams the args select (by name, as
+// multielasticdump's --matchType=datastream does), in name order. Their
+// backing indices are hidden, so listIndices leaves them out: without
+// this a backup of a cluster writing logs into data streams would hold
+// none of them. Hidden and system streams are left out unless
+// --include-hidden. Without --includeType data, there is nothing of a
+// stream to keep (its mappings and settings are its index template's).
+func (d Driver) listDataStreams(ctx context.Context, c *client) ([]dataStream, error) {
+	if !c.server.hasDataStreams() || !d.Args.Types[TypeData] {
+		return nil, nil
+	}
+	var res struct {
+		DataStreams []struct {
+			dataStream
+			Hidden bool `json:"hidden"`
+			System bool `json:"system"`
+		} `json:"data_streams"`
+	}
+	if err := c.call(ctx, http.MethodGet, "/_data_stream", nil, &res); err != nil {
+		return nil, fmt.Errorf("list the data streams: %w", err)
+	}
+	var out []dataStream
+	for _, st := range res.DataStreams {
+		if d.Args.Selected(st.Name, nil, st.Hidden || st.System) {
+			out = append(out, st.dataStream)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// backupStream adds the documents of a data stream, read through its name
+// (every backing index), as <stream>.json.
+func (d Driver) backupStream(ctx context.Context, c *client, name string, add addon.AddFile) error {
+	start := time.Now()
+	cw := &countingWriter{}
+	err := add(FileName(name, TypeData), func(w io.Writer) error {
+		cw.w = w
+		return d.dumpDocuments(ctx, c, name, cw)
+	})
+	if err == nil {
+		slog.Info("backed up data stream", "stream", name, "documents", cw.lines, "bytes", cw.n, "duration", time.Since(start).Round(time.Millisecond))
+	}
+	return err
 }
 
 // listIndices lists the indices the args select, in name order.

@@ -59,6 +59,12 @@ func (s server) hasComposable() bool {
 	return s.OpenSearch || s.Major > 7 || s.Major == 7 && s.Minor >= 8
 }
 
+// hasDataStreams tells a server with data streams: Elasticsearch 7.9 and
+// later, every OpenSearch.
+func (s server) hasDataStreams() bool {
+	return s.OpenSearch || s.Major > 7 || s.Major == 7 && s.Minor >= 9
+}
+
 func (s server) String() string {
 	if s.OpenSearch {
 		return "OpenSearch " + s.Number

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -428,7 +429,7 @@ func TestElasticdumpLoadsOurBackup(t *testing.T) {
 			// index_template, components first.
 			runElasticdump(t, "--direction=load", "--input="+dir, "--output="+dst.URL, "--ignoreType=alias", "--parallel=1", "--quiet", "--match=^[^_]")
 			if f.HasComposable() {
-				for _, k := range clusterFiles {
+				for _, k := range templateKinds {
 					runElasticdumpOne(t, "--type="+k, "--input="+filepath.Join(dir, ClusterFileName(k)), "--output="+dst.URL, "--quiet")
 				}
 				for _, k := range []string{"_component_template", "_index_template"} {
@@ -467,7 +468,7 @@ func TestRestoresElasticdumpFiles(t *testing.T) {
 			runElasticdump(t, "--direction=dump", "--input="+src.URL, "--output="+dir, "--includeType=data,mapping,settings,template,alias", "--parallel=1", "--quiet")
 			// The composable templates, with elasticdump's own types,
 			// where a backup-es backup keeps them.
-			for _, k := range clusterFiles {
+			for _, k := range templateKinds {
 				runElasticdumpOne(t, "--type="+k, "--input="+src.URL, "--output="+filepath.Join(dir, ClusterFileName(k)), "--quiet")
 			}
 			files, _ := os.ReadDir(dir)
@@ -798,5 +799,74 @@ func TestUnknownSettingDropped(t *testing.T) {
 	}
 	if len(dst.Docs("tiered")) != 1 {
 		t.Errorf("documents: %d, want 1", len(dst.Docs("tiered")))
+	}
+}
+
+// TestDataStreams: a data stream (whose backing indices are hidden, so
+// no index listing shows them) is backed up with its index template and
+// restored as a data stream with every document; restored again over
+// itself it keeps them (a data stream takes only create), and
+// --existing=refuse refuses it.
+func TestDataStreams(t *testing.T) {
+	for _, f := range []elastic.Flavor{elastic.ES7, elastic.ES8, elastic.OpenSearch} {
+		t.Run(string(f), func(t *testing.T) {
+			ctx := context.Background()
+			s := elastic.Start(t, f)
+			seed(t, s, "shop", 20)
+			api(t, s, "PUT", "/_index_template/logs-app", map[string]any{"index_patterns": []string{"logs-app*"}, "priority": 100,
+				"data_stream": map[string]any{}, "template": map[string]any{"mappings": map[string]any{"properties": map[string]any{"@timestamp": map[string]any{"type": "date"}}}}})
+			api(t, s, "PUT", "/_data_stream/logs-app", nil)
+			var body strings.Builder
+			for i := range 50 {
+				fmt.Fprintf(&body, `{"create":{"_index":"logs-app","_id":"e-%d"}}`+"\n"+`{"@timestamp":"2026-12-06T10:%02d:00Z","msg":"event %d"}`+"\n", i, i, i)
+			}
+			var res struct{ Errors bool }
+			_ = json.Unmarshal(api(t, s, "POST", "/_bulk", body.String()), &res)
+			if res.Errors {
+				t.Fatal("seeding the data stream: bulk errors")
+			}
+			want := s.Docs("logs-app")
+			if len(want) != 50 {
+				t.Fatalf("the data stream holds %d documents, want 50", len(want))
+			}
+			r := openRepo(t)
+			d := driverOf(t, s)
+			snap := backup(t, r, d)
+			var names []string
+			if err := r.RestoreFiles(ctx, snap, nil, func(name string, _ io.Reader) error { names = append(names, name); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range []string{ClusterFileName(TypeIndexTemplate), ClusterFileName(TypeDataStream), "logs-app.json"} {
+				if !slices.Contains(names, n) {
+					t.Fatalf("backup files %v: no %s", names, n)
+				}
+			}
+			api(t, s, "DELETE", "/_data_stream/logs-app", nil)
+			api(t, s, "DELETE", "/_index_template/logs-app", nil)
+			dropIndices(t, s, "shop")
+			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+				t.Fatal(err)
+			}
+			if _, st := apiStatus(t, s, "GET", "/_data_stream/logs-app", nil); st != 200 {
+				t.Fatalf("GET the restored data stream: HTTP %d", st)
+			}
+			if got := s.Docs("logs-app"); !reflect.DeepEqual(got, want) {
+				t.Fatalf("the restored data stream holds %d documents, want the %d it had", len(got), len(want))
+			}
+			if got := len(s.Docs("shop")); got != 20 {
+				t.Errorf("index restored beside the stream with %d documents, want 20", got)
+			}
+			// Again over the stream: its documents are kept.
+			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+				t.Fatalf("restore over the existing data stream: %v", err)
+			}
+			if got := len(s.Docs("logs-app")); got != 50 {
+				t.Errorf("after a second restore the stream holds %d documents, want 50", got)
+			}
+			refuse := driverOf(t, s, "--existing=refuse")
+			if err := addontest.Restore(ctx, r.Reader, snap, refuse); err == nil || !strings.Contains(err.Error(), "exists already") {
+				t.Errorf("--existing=refuse over an existing index or stream: %v", err)
+			}
+		})
 	}
 }

@@ -66,7 +66,10 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 		}
 		if ix == "" {
 			// Cluster-wide files come first (RestoreOrder).
-			if !d.Args.Types[t] {
+			switch {
+			case t == TypeDataStream:
+				return rs.readStreams(rd)
+			case !d.Args.Types[t]:
 				return nil
 			}
 			return rs.putComposable(ctx, t, rd)
@@ -79,7 +82,7 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 					return err
 				}
 			}
-			rs.cur = &pending{source: ix, target: d.Args.Target(ix)}
+			rs.cur = &pending{source: ix, target: d.Args.Target(ix), stream: rs.streams[ix]}
 		}
 		if !d.Args.Types[t] && !(t == TypeIndex && (d.Args.Types[TypeSettings] || d.Args.Types[TypeMapping])) {
 			return nil
@@ -134,9 +137,12 @@ type restorer struct {
 	d         Driver
 	c         *client
 	templates map[string]bool // put already
-	cur       *pending
-	indices   int
-	docs      atomic.Int64
+	// streams are the backup's data streams (_data_stream.json): their
+	// documents go into a data stream of that name.
+	streams map[string]bool
+	cur     *pending
+	indices int
+	docs    atomic.Int64
 }
 
 // pending is the index whose files are being read: its metadata is
@@ -147,6 +153,9 @@ type pending struct {
 	mappings       map[string]any
 	aliases        map[string]json.RawMessage
 	made           bool
+	// stream: the documents are a data stream's, written with create
+	// (the only op a data stream takes) into the stream.
+	stream bool
 }
 
 // meta reads one metadata file of the current index.
@@ -238,6 +247,60 @@ func (rs *restorer) putTemplates(ctx context.Context, b []byte) error {
 		}
 	}
 	return nil
+}
+
+// readStreams reads the backup's list of data streams.
+func (rs *restorer) readStreams(rd io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(rd, 64<<20))
+	if err != nil {
+		return err
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var inner string
+		if err := json.Unmarshal(b, &inner); err != nil {
+			return fmt.Errorf("%s: not the JSON expected: %w", ClusterFileName(TypeDataStream), err)
+		}
+		b = []byte(inner)
+	}
+	var doc struct {
+		DataStreams []dataStream `json:"data_streams"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("%s: not the JSON expected: %w", ClusterFileName(TypeDataStream), err)
+	}
+	rs.streams = map[string]bool{}
+	for _, st := range doc.DataStreams {
+		rs.streams[st.Name] = true
+	}
+	return nil
+}
+
+// ensureStream makes the current data stream, which its index template
+// (restored before it) must match, unless it exists: then --existing says
+// whether documents are added to it (those of an id it holds kept) or the
+// restore is refused. A server without data streams gets an index.
+func (rs *restorer) ensureStream(ctx context.Context) (done bool, err error) {
+	p := rs.cur
+	if !rs.c.server.hasDataStreams() {
+		slog.Warn("the server has no data streams (Elasticsearch 7.9 and later have them): the stream's documents go into an index of its name", "stream", p.target)
+		p.stream = false
+		return false, nil
+	}
+	p.made = true
+	rs.indices++
+	err = rs.c.call(ctx, http.MethodPut, "/_data_stream/"+url.PathEscape(p.target), nil, nil)
+	switch {
+	case err == nil:
+		return true, nil
+	case is(err, 400, "resource_already_exists_exception"):
+		if rs.d.Args.Existing == "refuse" {
+			return true, fmt.Errorf("data stream %s exists already: delete it, restore under another name (--prefix or --suffix, which its index template must match), or give --existing=overwrite to add the documents to it", p.target)
+		}
+		slog.Warn("data stream exists: the documents are added to it, those of an id it holds kept", "stream", p.target)
+		return true, nil
+	}
+	return true, fmt.Errorf("create data stream %s (its index template, which the backup holds when it was the cluster's own, must match the name): %w", p.target, err)
 }
 
 // putComposable puts the composable templates of kind t (component or
@@ -381,6 +444,11 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	p := rs.cur
 	if p.made {
 		return nil
+	}
+	if p.stream {
+		if done, err := rs.ensureStream(ctx); done || err != nil {
+			return err
+		}
 	}
 	p.made = true
 	rs.indices++
@@ -574,7 +642,11 @@ func (rs *restorer) appendDoc(b *batch, p *pending, line []byte) error {
 		return fmt.Errorf("not a document as elasticdump writes one: %w", err)
 	}
 	var meta bytes.Buffer
-	meta.WriteString(`{"index":{"_index":`)
+	if p.stream {
+		meta.WriteString(`{"create":{"_index":`)
+	} else {
+		meta.WriteString(`{"index":{"_index":`)
+	}
 	writeString(&meta, p.target)
 	if h.ID != "" {
 		meta.WriteString(`,"_id":`)
@@ -660,9 +732,9 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 	}
 	var res struct {
 		Errors bool `json:"errors"`
-		Items  []struct {
-			Index result `json:"index"`
-		} `json:"items"`
+		// Each item is keyed by its op: index, or create for a data
+		// stream's.
+		Items []map[string]result `json:"items"`
 	}
 	if i := bytes.Index(out[:min(len(out), 128)], []byte(`"errors":false`)); i >= 0 {
 		// Nothing failed: count the items rather than decode them,
@@ -684,9 +756,12 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 	lines := bytes.SplitAfter(b.body, []byte("\n"))
 	retry := &batch{}
 	for i, item := range res.Items {
-		for _, r := range []result{item.Index} {
+		for _, r := range item {
 			switch {
 			case r.Status < 300:
+			case r.Status == 409 && rs.cur.stream:
+				// A data stream takes only create: a document of
+				// that id is there already, and is kept.
 			case r.Status == 429:
 				retry.body = append(retry.body, lines[2*i]...)
 				retry.body = append(retry.body, lines[2*i+1]...)

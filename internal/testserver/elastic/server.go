@@ -109,10 +109,13 @@ type Server struct {
 	// composable holds the composable templates by kind
 	// ("index_template", "component_template"), then name.
 	composable map[string]map[string]json.RawMessage
-	scrolls    map[string]*cursor
-	pits       map[string]*pit
-	items      atomic.Int64
-	srv        *http.Server
+	// streams are the data streams by name, each its backing indices
+	// (hidden, .ds-<name>-<date>-<generation>), the last one written.
+	streams map[string][]string
+	scrolls map[string]*cursor
+	pits    map[string]*pit
+	items   atomic.Int64
+	srv     *http.Server
 }
 
 type index struct {
@@ -305,6 +308,8 @@ func (s *Server) route(method string, u *url.URL, body []byte) (int, any, error)
 		return s.template(method, parts[1:], body)
 	case (parts[0] == "_index_template" || parts[0] == "_component_template") && s.flavor.HasComposable():
 		return s.composableTemplate(parts[0][1:], method, parts[1:], body)
+	case parts[0] == "_data_stream" && s.flavor.HasComposable():
+		return s.dataStream(method, parts[1:])
 	case parts[0] == "_search" && len(parts) == 2 && parts[1] == "scroll":
 		return s.scroll(method, body, q)
 	case parts[0] == "_search" && len(parts) == 2 && parts[1] == "point_in_time" && s.flavor.IsOpenSearch():
@@ -386,6 +391,17 @@ func (s *Server) match(expr string) []*index {
 	var out []*index
 	seen := map[string]bool{}
 	for _, e := range strings.Split(expr, ",") {
+		for st, backing := range s.streams {
+			if !wildcard(e, st) {
+				continue
+			}
+			for _, b := range backing {
+				if ix := s.indices[b]; ix != nil && !seen[b] {
+					seen[b] = true
+					out = append(out, ix)
+				}
+			}
+		}
 		for _, ix := range s.indices {
 			_, aliased := ix.aliases[e]
 			if seen[ix.name] || !(e == "_all" || wildcard(e, ix.name) || aliased) {
@@ -897,6 +913,18 @@ func (s *Server) bulkItem(op, name, id string, src json.RawMessage, meta map[str
 	if name == "" {
 		return 0, "", errf(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
 	}
+	if _, isStream := s.streams[name]; isStream || op == "create" && s.streamTemplate(name) != "" {
+		if op != "create" {
+			return 0, "", errf(400, "illegal_argument_exception", "only write ops with an op_type of create are allowed in data streams")
+		}
+		if !isStream {
+			if _, _, err := s.dataStream(http.MethodPut, []string{name}); err != nil {
+				return 0, "", err.(*apiError)
+			}
+		}
+		backing := s.streams[name]
+		name = backing[len(backing)-1]
+	}
 	ix, ok := s.indices[name]
 	if !ok {
 		if op == "delete" {
@@ -1222,7 +1250,17 @@ func (s *Server) Docs(name string) map[string]json.RawMessage {
 	defer s.mu.Unlock()
 	ix, ok := s.indices[name]
 	if !ok {
-		return nil
+		// A data stream: the documents of its backing indices.
+		if _, isStream := s.streams[name]; !isStream {
+			return nil
+		}
+		out := map[string]json.RawMessage{}
+		for _, ix := range s.match(name) {
+			for id, d := range ix.docs {
+				out[id] = d.source
+			}
+		}
+		return out
 	}
 	out := make(map[string]json.RawMessage, len(ix.docs))
 	for id, d := range ix.docs {
@@ -1312,4 +1350,84 @@ func (s *Server) composableTemplate(kind, method string, rest []string, body []b
 		return 200, map[string]any{"acknowledged": true}, nil
 	}
 	return 0, nil, errf(405, "method_not_allowed", "%s on _%s", method, kind)
+}
+
+// streamTemplate returns the index template that makes name a data
+// stream (one with data_stream, the highest priority among those whose
+// patterns match), or "".
+func (s *Server) streamTemplate(name string) string {
+	best, prio := "", -1
+	for tn, raw := range s.composable["index_template"] {
+		var t struct {
+			IndexPatterns []string        `json:"index_patterns"`
+			Priority      int             `json:"priority"`
+			DataStream    json.RawMessage `json:"data_stream"`
+		}
+		if json.Unmarshal(raw, &t) != nil || t.DataStream == nil {
+			continue
+		}
+		for _, p := range t.IndexPatterns {
+			if wildcard(p, name) && t.Priority > prio {
+				best, prio = tn, t.Priority
+			}
+		}
+	}
+	return best
+}
+
+// dataStream serves _data_stream: GET of all, a name or a wildcard (with
+// Elasticsearch's fields), PUT of a name an index template with
+// data_stream matches (its first backing index made, hidden), DELETE
+// with its backing indices.
+func (s *Server) dataStream(method string, rest []string) (int, any, error) {
+	if s.streams == nil {
+		s.streams = map[string][]string{}
+	}
+	name := "*"
+	if len(rest) > 0 {
+		name = rest[0]
+	}
+	switch method {
+	case http.MethodGet:
+		list := []map[string]any{}
+		for _, n := range slices.Sorted(maps.Keys(s.streams)) {
+			if !wildcard(name, n) {
+				continue
+			}
+			var ixs []map[string]any
+			for _, b := range s.streams[n] {
+				ixs = append(ixs, map[string]any{"index_name": b, "index_uuid": s.indices[b].uuid})
+			}
+			list = append(list, map[string]any{"name": n, "timestamp_field": map[string]any{"name": "@timestamp"},
+				"indices": ixs, "generation": len(ixs), "status": "GREEN", "template": s.streamTemplate(n), "hidden": false, "system": false})
+		}
+		if len(list) == 0 && name != "*" {
+			return 0, nil, notFound(name)
+		}
+		return 200, map[string]any{"data_streams": list}, nil
+	case http.MethodPut:
+		if _, ok := s.streams[name]; ok {
+			return 0, nil, errf(400, "resource_already_exists_exception", "data_stream [%s] already exists", name)
+		}
+		if s.streamTemplate(name) == "" {
+			return 0, nil, errf(400, "illegal_argument_exception", "no matching index template found for data stream [%s]", name)
+		}
+		backing := fmt.Sprintf(".ds-%s-%s-000001", name, time.Now().UTC().Format("2006.01.02"))
+		if _, _, err := s.createIndex(backing, []byte(`{"settings":{"index":{"hidden":"true"}}}`)); err != nil {
+			return 0, nil, err
+		}
+		s.streams[name] = []string{backing}
+		return 200, map[string]any{"acknowledged": true}, nil
+	case http.MethodDelete:
+		backing, ok := s.streams[name]
+		if !ok {
+			return 0, nil, notFound(name)
+		}
+		for _, b := range backing {
+			delete(s.indices, b)
+		}
+		delete(s.streams, name)
+		return 200, map[string]any{"acknowledged": true}, nil
+	}
+	return 0, nil, errf(405, "method_not_allowed", "%s on _data_stream", method)
 }
