@@ -454,6 +454,11 @@ func (e *env) waitBCReady(name string) {
 		if bc.Status.Phase != stashv1beta1.InvokerReady {
 			return fmt.Errorf("phase %q %+v", bc.Status.Phase, bc.Status.Conditions)
 		}
+		// Ready for the spec as it is now: the operator's cache, which
+		// a session triggered next is made from, holds this generation.
+		if bc.Status.ObservedGeneration != bc.Generation {
+			return fmt.Errorf("generation %d, the operator has seen %d", bc.Generation, bc.Status.ObservedGeneration)
+		}
 		return nil
 	})
 }

@@ -413,6 +413,10 @@ spec:
 	// between two polls of the wait below on a loaded machine.
 	e.must("", e.kubectl, "patch", "backupconfiguration", "-n", "demo", "db-backup", "--type", "merge", "-p",
 		`{"spec":{"hooks":{"preBackup":{"containerName":"app","exec":{"command":["/bin/sh","-c","[ \"$(cat /etc/hostname)\" != db-0 ] || sleep 120"]}}}}}`)
+	// The session takes its hooks from the operator's cache: trigger
+	// only once the operator has seen the patch, or host-0's backup may
+	// run without the hook and end between two polls.
+	e.waitBCReady("db-backup")
 	out := e.must("", e.stash, "trigger", "db-backup", "-n", "demo")
 	m := sessionName.FindStringSubmatch(out)
 	if m == nil {
