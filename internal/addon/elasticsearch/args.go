@@ -1,6 +1,7 @@
 package elasticsearch
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -54,6 +55,11 @@ type Args struct {
 	Match *regexp.Regexp
 	// Exclude leaves out indices whose name matches (--exclude).
 	Exclude *regexp.Regexp
+	// MatchTypes are what --match selects among (multielasticdump's
+	// --matchType): "alias" indices (by name or alias), "datastream"
+	// data streams (by name). Both by default here; multielasticdump's
+	// default was indices alone, which left data streams out.
+	MatchTypes map[string]bool
 	// IncludeHidden backs up system and hidden indices (names starting
 	// with a dot, index.hidden), which are left out by default, as
 	// elasticdump's wildcard listings leave them out (--include-hidden).
@@ -84,6 +90,7 @@ func defaultArgs() Args {
 		Types: map[string]bool{TypeData: true, TypeMapping: true, TypeSettings: true, TypeTemplate: true, TypeAlias: true,
 			TypeComponentTemplate: true, TypeIndexTemplate: true},
 		Limit: 1000, Slices: 4, KeepAlive: 5 * time.Minute, Existing: "overwrite",
+		MatchTypes: map[string]bool{"alias": true, "datastream": true},
 	}
 }
 
@@ -136,6 +143,24 @@ func ParseArgs(fields []string) (Args, error) {
 			}
 		case "include-hidden":
 			a.IncludeHidden = !hasVal || val == "true"
+		case "matchType":
+			var v string
+			if v, err = needVal(); err != nil {
+				return a, err
+			}
+			a.MatchTypes = map[string]bool{}
+			for _, t := range strings.Split(v, ",") {
+				switch t = strings.TrimSpace(t); t {
+				case "alias", "datastream":
+					a.MatchTypes[t] = true
+				case "":
+				default:
+					return a, fmt.Errorf("--matchType: unknown type %q: give alias (indices), datastream (data streams) or both, comma-separated", t)
+				}
+			}
+			if len(a.MatchTypes) == 0 {
+				return a, errors.New("--matchType: give alias (indices), datastream (data streams) or both")
+			}
 		case "ignoreType", "includeType":
 			var v string
 			if v, err = needVal(); err != nil {

@@ -173,7 +173,7 @@ type dataStream struct {
 // --include-hidden. Without --includeType data, there is nothing of a
 // stream to keep (its mappings and settings are its index template's).
 func (d Driver) listDataStreams(ctx context.Context, c *client) ([]dataStream, error) {
-	if !c.server.hasDataStreams() || !d.Args.Types[TypeData] {
+	if !c.server.hasDataStreams() || !d.Args.Types[TypeData] || !d.Args.MatchTypes["datastream"] {
 		return nil, nil
 	}
 	var res struct {
@@ -211,8 +211,12 @@ func (d Driver) backupStream(ctx context.Context, c *client, name string, add ad
 	return err
 }
 
-// listIndices lists the indices the args select, in name order.
+// listIndices lists the indices the args select, in name order (none
+// with --matchType=datastream).
 func (d Driver) listIndices(ctx context.Context, c *client) ([]indexInfo, error) {
+	if !d.Args.MatchTypes["alias"] {
+		return nil, nil
+	}
 	var all map[string]struct {
 		Aliases map[string]json.RawMessage `json:"aliases"`
 	}

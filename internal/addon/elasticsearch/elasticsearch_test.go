@@ -863,6 +863,17 @@ func TestDataStreams(t *testing.T) {
 			if got := len(s.Docs("logs-app")); got != 50 {
 				t.Errorf("after a second restore the stream holds %d documents, want 50", got)
 			}
+			// multielasticdump's --matchType chooses between them.
+			for _, c := range []struct{ arg, has, hasNot string }{{"--matchType=datastream", "logs-app.json", "shop.json"}, {"--matchType=alias", "shop.json", "logs-app.json"}} {
+				only := backup(t, r, driverOf(t, s, c.arg))
+				var got []string
+				if err := r.RestoreFiles(ctx, only, nil, func(name string, _ io.Reader) error { got = append(got, name); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Contains(got, c.has) || slices.Contains(got, c.hasNot) {
+					t.Errorf("%s: files %v, want %s and no %s", c.arg, got, c.has, c.hasNot)
+				}
+			}
 			refuse := driverOf(t, s, "--existing=refuse")
 			if err := addontest.Restore(ctx, r.Reader, snap, refuse); err == nil || !strings.Contains(err.Error(), "exists already") {
 				t.Errorf("--existing=refuse over an existing index or stream: %v", err)
