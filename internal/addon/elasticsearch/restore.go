@@ -158,20 +158,30 @@ type pending struct {
 	stream bool
 }
 
-// meta reads one metadata file of the current index.
-func (rs *restorer) meta(ctx context.Context, t string, rd io.Reader) error {
+// readMetaFile reads a metadata file (name, for errors): the server's
+// answer, which elasticdump stores as a JSON string holding it (the
+// mapping file holds it as an object).
+func readMetaFile(rd io.Reader, name string) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(rd, 64<<20))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
-		// elasticdump stores the server's answer as a JSON string.
 		var inner string
 		if err := json.Unmarshal(b, &inner); err != nil {
-			return fmt.Errorf("%s: not the JSON expected: %w", FileName(rs.cur.source, t), err)
+			return nil, fmt.Errorf("%s: not the JSON expected: %w", name, err)
 		}
 		b = bytes.TrimSpace([]byte(inner))
+	}
+	return b, nil
+}
+
+// meta reads one metadata file of the current index.
+func (rs *restorer) meta(ctx context.Context, t string, rd io.Reader) error {
+	b, err := readMetaFile(rd, FileName(rs.cur.source, t))
+	if err != nil {
+		return err
 	}
 	if len(b) == 0 {
 		return nil
@@ -251,17 +261,9 @@ func (rs *restorer) putTemplates(ctx context.Context, b []byte) error {
 
 // readStreams reads the backup's list of data streams.
 func (rs *restorer) readStreams(rd io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(rd, 64<<20))
+	b, err := readMetaFile(rd, ClusterFileName(TypeDataStream))
 	if err != nil {
 		return err
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var inner string
-		if err := json.Unmarshal(b, &inner); err != nil {
-			return fmt.Errorf("%s: not the JSON expected: %w", ClusterFileName(TypeDataStream), err)
-		}
-		b = []byte(inner)
 	}
 	var doc struct {
 		DataStreams []dataStream `json:"data_streams"`
@@ -310,17 +312,9 @@ func (rs *restorer) ensureStream(ctx context.Context) (done bool, err error) {
 // writes documents over an index's; the ones the server manages are left
 // alone (ownComposable).
 func (rs *restorer) putComposable(ctx context.Context, t string, rd io.Reader) error {
-	b, err := io.ReadAll(io.LimitReader(rd, 64<<20))
+	b, err := readMetaFile(rd, ClusterFileName(t))
 	if err != nil {
 		return err
-	}
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
-		var inner string
-		if err := json.Unmarshal(b, &inner); err != nil {
-			return fmt.Errorf("%s: not the JSON expected: %w", ClusterFileName(t), err)
-		}
-		b = []byte(inner)
 	}
 	list, err := parseComposable(t, b)
 	if err != nil {
