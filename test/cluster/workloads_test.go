@@ -422,13 +422,16 @@ spec:
 	if m == nil {
 		t.Fatalf("trigger output %q", out)
 	}
-	eventually(t, 2*time.Minute, "host-0 backing up", func() error {
+	// The hosts back up one at a time (a lease), in no set order: host-0
+	// may wait for the other two hosts' backups first, which on a loaded
+	// machine took more than two minutes.
+	eventually(t, 6*time.Minute, "host-0 backing up", func() error {
 		cm := &corev1.ConfigMap{}
 		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: "stash-sidecar-db-backup"}, cm); err != nil {
 			return err
 		}
 		if !strings.Contains(cm.Data["host.host-0.json"], `"phase":"Running"`) || !strings.Contains(cm.Data["host.host-0.json"], m[2]) {
-			return fmt.Errorf("host-0: %s", cm.Data["host.host-0.json"])
+			return fmt.Errorf("host-0: %q; host-1: %q; host-2: %q", cm.Data["host.host-0.json"], cm.Data["host.host-1.json"], cm.Data["host.host-2.json"])
 		}
 		return nil
 	})
