@@ -221,7 +221,7 @@ func TestRoundTrip(t *testing.T) {
 			api(t, s, "PUT", "/.hidden-sys", nil)
 			if f.HasComposable() {
 				// A template the server manages, as Elasticsearch's own
-				// logs template: backed up, never put back.
+				// logs template: neither backed up nor put back.
 				api(t, s, "PUT", "/_index_template/managed-logs", map[string]any{"index_patterns": []string{"managed-*"},
 					"template": map[string]any{}, "_meta": map[string]any{"managed": true}})
 			}

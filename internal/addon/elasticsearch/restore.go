@@ -281,28 +281,21 @@ func (rs *restorer) readStreams(rd io.Reader) error {
 // ensureStream makes the current data stream, which its index template
 // (restored before it) must match, unless it exists: then --existing says
 // whether documents are added to it (those of an id it holds kept) or the
-// restore is refused. A server without data streams gets an index.
-func (rs *restorer) ensureStream(ctx context.Context) (done bool, err error) {
+// restore is refused.
+func (rs *restorer) ensureStream(ctx context.Context) error {
 	p := rs.cur
-	if !rs.c.server.hasDataStreams() {
-		slog.Warn("the server has no data streams (Elasticsearch 7.9 and later have them): the stream's documents go into an index of its name", "stream", p.target)
-		p.stream = false
-		return false, nil
-	}
-	p.made = true
-	rs.indices++
-	err = rs.c.call(ctx, http.MethodPut, "/_data_stream/"+url.PathEscape(p.target), nil, nil)
+	err := rs.c.call(ctx, http.MethodPut, "/_data_stream/"+url.PathEscape(p.target), nil, nil)
 	switch {
 	case err == nil:
-		return true, nil
+		return nil
 	case is(err, 400, "resource_already_exists_exception"):
 		if rs.d.Args.Existing == "refuse" {
-			return true, fmt.Errorf("data stream %s exists already: delete it, restore under another name (--prefix or --suffix, which its index template must match), or give --existing=overwrite to add the documents to it", p.target)
+			return fmt.Errorf("data stream %s exists already: delete it, restore under another name (--prefix or --suffix, which its index template must match), or give --existing=overwrite to add the documents to it", p.target)
 		}
 		slog.Warn("data stream exists: the documents are added to it, those of an id it holds kept", "stream", p.target)
-		return true, nil
+		return nil
 	}
-	return true, fmt.Errorf("create data stream %s (its index template, which the backup holds when it was the cluster's own, must match the name): %w", p.target, err)
+	return fmt.Errorf("create data stream %s (its index template, which the backup holds when it was the cluster's own, must match the name): %w", p.target, err)
 }
 
 // putComposable puts the composable templates of kind t (component or
@@ -439,13 +432,15 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	if p.made {
 		return nil
 	}
-	if p.stream {
-		if done, err := rs.ensureStream(ctx); done || err != nil {
-			return err
-		}
-	}
 	p.made = true
 	rs.indices++
+	if p.stream && !rs.c.server.hasDataStreams() {
+		slog.Warn("the server has no data streams (Elasticsearch 7.9 and later have them): the stream's documents go into an index of its name", "stream", p.target)
+		p.stream = false
+	}
+	if p.stream {
+		return rs.ensureStream(ctx)
+	}
 	esc := "/" + url.PathEscape(p.target)
 	_, err := rs.c.do(ctx, http.MethodHead, esc, nil, "")
 	switch {

@@ -85,12 +85,9 @@ func (v *view) noteRestored(rel string) {
 // restoredLinks returns, per inode restic recorded, the files of it this
 // restore wrote, in walk order.
 func (v *view) restoredLinks() [][]string {
+	groups := v.linkGroups()
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	groups := make([][]string, 0, len(v.links))
-	for _, rels := range v.links {
-		groups = append(groups, rels)
-	}
 	return repository.LinksAmong(groups, v.restored)
 }
 
