@@ -5,7 +5,14 @@
 // a page fault per page, which is slow on the virtual machines backups
 // often run on: a pool that made all its buffers before
 // reusing any touched its whole bound on every stream, however small.
+//
+// Buffers also outlive the pool that made them: a backup of many files
+// (an Elasticsearch dump writes several per index) opens a pool per
+// file, and each new pool takes the buffers its predecessors gave back
+// (Take, Give) instead of making, and zeroing, fresh ones.
 package bufpool
+
+import "sync"
 
 // Pool holds up to max buffers of size bytes. One goroutine calls Get; any
 // may call Put.
@@ -31,7 +38,7 @@ func (p *Pool) Get(done <-chan struct{}) []byte {
 	}
 	if p.made < p.max {
 		p.made++
-		return make([]byte, p.size)
+		return Take(p.size)
 	}
 	select {
 	case b := <-p.free:
@@ -43,3 +50,49 @@ func (p *Pool) Get(done <-chan struct{}) []byte {
 
 // Put returns b, a buffer Get gave out, for reuse.
 func (p *Pool) Put(b []byte) { p.free <- b[:cap(b)] }
+
+// Close gives the buffers returned so far to later pools of their size
+// (Give). Buffers still out stay with their holders: a caller closes the
+// pool once every buffer has come back.
+func (p *Pool) Close() {
+	for {
+		select {
+		case b := <-p.free:
+			Give(b)
+		default:
+			return
+		}
+	}
+}
+
+// spare holds, per size, buffers given back. A sync.Pool lets the
+// garbage collector take them when nothing asks for them for two cycles,
+// so a process that stops backing up does not keep its peak.
+var spare sync.Map // int -> *sync.Pool of *[]byte
+
+func spareOf(size int) *sync.Pool {
+	if p, ok := spare.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := spare.LoadOrStore(size, &sync.Pool{})
+	return p.(*sync.Pool)
+}
+
+// Take returns a buffer of size bytes: one given back earlier if there is
+// one, else a new one. Its content is undefined.
+func Take(size int) []byte {
+	if v := spareOf(size).Get(); v != nil {
+		return *v.(*[]byte)
+	}
+	return make([]byte, size)
+}
+
+// Give hands b, whose capacity is its size, back for Take to reuse. The
+// caller must not touch b afterwards.
+func Give(b []byte) {
+	b = b[:cap(b)]
+	if len(b) == 0 {
+		return
+	}
+	spareOf(len(b)).Put(&b)
+}

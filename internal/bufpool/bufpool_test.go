@@ -1,6 +1,7 @@
 package bufpool
 
 import (
+	"runtime/debug"
 	"testing"
 	"time"
 )
@@ -42,4 +43,35 @@ func TestBound(t *testing.T) {
 	if c := <-got; c != nil {
 		t.Fatal("Get after done returned a buffer beyond the bound")
 	}
+}
+
+func TestCloseGivesToLaterPools(t *testing.T) {
+	if race {
+		t.Skip("the race detector makes sync.Pool drop a share of what it is given")
+	}
+	// No collection may empty the spare buffers during the test.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	// A size no other test uses, so that nothing else takes the buffer.
+	const size = 4093
+	p := New(size, 2)
+	a := p.Get(nil)
+	p.Put(a)
+	p.Close()
+	q := New(size, 1)
+	if b := q.Get(nil); len(b) != size || &b[0] != &a[0] {
+		t.Fatal("a new pool made a buffer while a closed one had given one back")
+	}
+}
+
+func TestTakeGive(t *testing.T) {
+	const size = 4091
+	b := Take(size)
+	if len(b) != size {
+		t.Fatalf("Take(%d) gave %d bytes", size, len(b))
+	}
+	Give(b[:10])
+	if c := Take(size); len(c) != size {
+		t.Fatalf("Take(%d) after Give gave %d bytes", size, len(c))
+	}
+	Give(nil) // nothing to keep, no panic
 }

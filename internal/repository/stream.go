@@ -79,6 +79,7 @@ func (s *streamWriter) write(ctx context.Context, src io.Reader) (object.ID, int
 	// bounds memory (workers+2 chunks of at most MaxSize) and applies
 	// back-pressure to the reader.
 	bufs := bufpool.New(chunker.MaxSize, s.workers+2)
+	defer bufs.Close()
 	jobs := make(chan chunkJob)
 	var wg sync.WaitGroup
 	for range s.workers {
@@ -157,7 +158,8 @@ func entriesEnd(e []object.IndirectObjectEntry) int64 {
 // workers in a buffer from bufs; add records a chunk of n bytes and
 // returns its index.
 func (s *streamWriter) split(ctx context.Context, src io.Reader, bufs *bufpool.Pool, jobs chan<- chunkJob, add func(n int) int) (int64, error) {
-	win := make([]byte, streamWindow)
+	win := bufpool.Take(streamWindow)
+	defer bufpool.Give(win)
 	var total int64
 	filled, eof := 0, false
 	for {

@@ -444,41 +444,47 @@ func appendLine(buf *bytes.Buffer, h *hit) error {
 
 // writeString writes s as a JSON string.
 func writeString(buf *bytes.Buffer, s string) {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		buf.WriteByte('"')
-		buf.WriteString(s)
-		buf.WriteByte('"')
-		return
-	}
-	b, _ := json.Marshal(s)
-	buf.Write(b)
+	buf.Write(appendString(buf.AvailableBuffer(), s))
 }
 
-// search posts a search or scroll request and reads its answer with
-// parseSearch.
-func (c *client) search(ctx context.Context, path string, body any) (searchResult, error) {
+// appendString appends s to dst as a JSON string.
+func appendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			b, _ := json.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// search posts a search or scroll request, reads its answer with
+// parseSearch and hands its hits to emit while the answer's buffer holds
+// them: copying each document out of it cost more than writing it.
+func (c *client) search(ctx context.Context, path string, body any, emit func([]hit) error) (searchResult, error) {
 	var r searchResult
 	err := c.send(ctx, http.MethodPost, path, body, "", nil, func(b []byte) error {
-		var err error
-		r, err = parseSearch(b)
+		p, err := parseSearch(b)
 		if err != nil {
 			return fmt.Errorf("POST %s: the answer is not the JSON expected: %w", path, err)
 		}
-		return nil
+		r = searchResult{ScrollID: p.ScrollID, PITID: p.PITID, N: len(p.Hits)}
+		if len(p.Hits) == 0 {
+			return nil
+		}
+		r.LastSort = bytes.Clone(p.Hits[len(p.Hits)-1].Sort)
+		return emit(p.Hits)
 	})
 	return r, err
 }
 
 type searchResult struct {
 	ScrollID, PITID string
-	Hits            []hit
+	Hits            []hit // parseSearch's; search hands them to emit instead
+	N               int    // how many hits the page held
+	LastSort        []byte // the sort values of its last hit
 }
 
 // dumpDocuments writes every document of index to w, one JSON object per
@@ -572,11 +578,6 @@ func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices 
 	g, gctx := errgroup.WithContext(ctx)
 	for s := range slices {
 		g.Go(func() error {
-			body := sliceBody(map[string]any{"size": d.Args.Limit, "sort": []string{"_doc"}}, s, slices)
-			r, err := c.search(gctx, "/"+url.PathEscape(index)+"/_search?scroll="+keep, body)
-			if err != nil {
-				return gone(index, err, "open a scroll")
-			}
 			ids := []string{}
 			defer func() {
 				// A scroll left open holds the server's resources
@@ -586,24 +587,30 @@ func (d Driver) dumpScroll(ctx context.Context, c *client, index string, slices 
 					_ = c.call(context.WithoutCancel(ctx), http.MethodDelete, "/_search/scroll", map[string]any{"scroll_id": ids}, nil)
 				}
 			}()
-			for {
+			path := "/" + url.PathEscape(index) + "/_search?scroll=" + keep
+			var body any = sliceBody(map[string]any{"size": d.Args.Limit, "sort": []string{"_doc"}}, s, slices)
+			for first := true; ; first = false {
+				var emitErr error
+				r, err := c.search(gctx, path, body, func(h []hit) error {
+					emitErr = emit(h)
+					return emitErr
+				})
 				if r.ScrollID != "" && (len(ids) == 0 || ids[len(ids)-1] != r.ScrollID) {
 					ids = append(ids, r.ScrollID)
 				}
-				if len(r.Hits) == 0 {
+				switch {
+				case emitErr != nil:
+					return emitErr
+				case err != nil && first:
+					return gone(index, err, "open a scroll")
+				case err != nil:
+					return fmt.Errorf("read the scroll: %w", err)
+				case r.N == 0:
 					return nil
-				}
-				if r.ScrollID == "" {
+				case r.ScrollID == "":
 					return errors.New("the server answered a scroll without a scroll id")
 				}
-				if err := emit(r.Hits); err != nil {
-					return err
-				}
-				next, err := c.search(gctx, "/_search/scroll", map[string]any{"scroll": keep, "scroll_id": r.ScrollID})
-				if err != nil {
-					return fmt.Errorf("read the scroll: %w", err)
-				}
-				r = next
+				path, body = "/_search/scroll", map[string]any{"scroll": keep, "scroll_id": r.ScrollID}
 			}
 		})
 	}
@@ -651,7 +658,14 @@ func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int
 				if after != nil {
 					body["search_after"] = after
 				}
-				r, err := c.search(gctx, "/_search", body)
+				var emitErr error
+				r, err := c.search(gctx, "/_search", body, func(h []hit) error {
+					emitErr = emit(h)
+					return emitErr
+				})
+				if emitErr != nil {
+					return emitErr
+				}
 				if err != nil {
 					return fmt.Errorf("search the point in time: %w", err)
 				}
@@ -662,18 +676,14 @@ func (d Driver) dumpPIT(ctx context.Context, c *client, index string, slices int
 					pitID = r.PITID
 					mu.Unlock()
 				}
-				hits := r.Hits
-				if len(hits) == 0 {
+				if r.N == 0 {
 					return nil
 				}
-				after = hits[len(hits)-1].Sort
+				after = r.LastSort
 				if len(after) == 0 {
 					return errors.New("the server answered a point-in-time search without sort values")
 				}
-				if err := emit(hits); err != nil {
-					return err
-				}
-				if len(hits) < d.Args.Limit {
+				if r.N < d.Args.Limit {
 					return nil
 				}
 			}

@@ -134,8 +134,8 @@ func elements(b []byte, fn func(val []byte) error) error {
 }
 
 // parseSearch reads a search or scroll answer in one pass: its scroll or
-// point-in-time id and its hits, whose strings and sources it copies out
-// of b (which is reused).
+// point-in-time id and its hits. The hits' sources and sort values are
+// slices of b, valid while b is.
 func parseSearch(b []byte) (searchResult, error) {
 	var r searchResult
 	err := members(b, func(key string, val []byte) error {
@@ -164,9 +164,9 @@ func parseSearch(b []byte) (searchResult, error) {
 						case "_routing":
 							x.Routing, err = stringValue(val)
 						case "_source":
-							x.Source = bytes.Clone(val)
+							x.Source = val
 						case "sort":
-							x.Sort = bytes.Clone(val)
+							x.Sort = val
 						}
 						return err
 					})

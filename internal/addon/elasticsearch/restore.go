@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -561,10 +562,12 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 	for range rs.d.Args.Slices {
 		g.Go(func() error {
 			for b := range batches {
-				if err := rs.send(gctx, p.target, b); err != nil {
+				err := rs.send(gctx, p.target, b)
+				if err != nil {
 					return err
 				}
 				rs.docs.Add(int64(b.items))
+				b.release()
 			}
 			return nil
 		})
@@ -572,7 +575,7 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 	g.Go(func() error {
 		defer close(batches)
 		br := bufio.NewReaderSize(rd, 1<<20)
-		cur := &batch{}
+		cur := newBatch()
 		push := func() error {
 			if cur.items == 0 {
 				return nil
@@ -582,7 +585,7 @@ func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
 			case <-gctx.Done():
 				return gctx.Err()
 			}
-			cur = &batch{}
+			cur = newBatch()
 			return nil
 		}
 		var long []byte // a line longer than br's buffer
@@ -630,36 +633,48 @@ func (rs *restorer) appendDoc(b *batch, p *pending, line []byte) error {
 	if err != nil {
 		return fmt.Errorf("not a document as elasticdump writes one: %w", err)
 	}
-	var meta bytes.Buffer
+	body := b.body
 	if p.stream {
-		meta.WriteString(`{"create":{"_index":`)
+		body = append(body, `{"create":{"_index":`...)
 	} else {
-		meta.WriteString(`{"index":{"_index":`)
+		body = append(body, `{"index":{"_index":`...)
 	}
-	writeString(&meta, p.target)
+	body = appendString(body, p.target)
 	if h.ID != "" {
-		meta.WriteString(`,"_id":`)
-		writeString(&meta, h.ID)
+		body = append(body, `,"_id":`...)
+		body = appendString(body, h.ID)
 	}
 	if rs.c.server.typed() {
 		typ := h.Type
 		if typ == "" {
 			typ = "_doc"
 		}
-		meta.WriteString(`,"_type":`)
-		writeString(&meta, typ)
+		body = append(body, `,"_type":`...)
+		body = appendString(body, typ)
 	}
 	if h.Routing != "" {
-		meta.WriteString(`,"routing":`)
-		writeString(&meta, h.Routing)
+		body = append(body, `,"routing":`...)
+		body = appendString(body, h.Routing)
 	}
-	meta.WriteString("}}\n")
-	b.body = append(b.body, meta.Bytes()...)
-	b.body = append(b.body, bytes.TrimSpace(h.Source)...)
-	b.body = append(b.body, '\n')
+	body = append(body, "}}\n"...)
+	body = append(body, bytes.TrimSpace(h.Source)...)
+	b.body = append(body, '\n')
 	b.ids = append(b.ids, h.ID)
 	b.items++
 	return nil
+}
+
+// batches are reused: a bulk body is up to maxBulkBytes, and growing a
+// fresh one for every request cost more CPU than building its lines.
+var batches = sync.Pool{New: func() any { return new(batch) }}
+
+func newBatch() *batch { return batches.Get().(*batch) }
+
+// release hands b back for reuse once its request is done.
+func (b *batch) release() {
+	clear(b.ids) // the ids' strings go with the request
+	b.body, b.ids, b.items = b.body[:0], b.ids[:0], 0
+	batches.Put(b)
 }
 
 // bulkRetries and bulkBackoff bound how long a rejected request or item
