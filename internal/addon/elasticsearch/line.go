@@ -22,9 +22,9 @@ type docLine struct {
 // encoding/json was most of a restore's own CPU.
 func parseLine(line []byte) (docLine, error) {
 	var d docLine
-	err := members(line, func(key string, val []byte) error {
+	err := members(line, func(key, val []byte) error {
 		var err error
-		switch key {
+		switch string(key) {
 		case "_type":
 			d.Type, err = stringValue(val)
 		case "_id":
@@ -57,9 +57,10 @@ func parseLine(line []byte) (docLine, error) {
 	return d, nil
 }
 
-// members calls fn with each member of the JSON object b and its value's
-// bytes, in one pass and without copying.
-func members(b []byte, fn func(key string, val []byte) error) error {
+// members calls fn with each member of the JSON object b: its name as
+// written (escapes left as they are) and its value's bytes, in one pass
+// and without copying.
+func members(b []byte, fn func(key, val []byte) error) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errors.New("not a JSON object")
@@ -87,7 +88,7 @@ func members(b []byte, fn func(key string, val []byte) error) error {
 		if err != nil {
 			return fmt.Errorf("member %q: %w", key, err)
 		}
-		if err := fn(string(key), b[i:vEnd]); err != nil {
+		if err := fn(key, b[i:vEnd]); err != nil {
 			return fmt.Errorf("member %q: %w", key, err)
 		}
 		i = skipSpace(b, vEnd)
@@ -138,23 +139,23 @@ func elements(b []byte, fn func(val []byte) error) error {
 // slices of b, valid while b is.
 func parseSearch(b []byte) (searchResult, error) {
 	var r searchResult
-	err := members(b, func(key string, val []byte) error {
+	err := members(b, func(key, val []byte) error {
 		var err error
-		switch key {
+		switch string(key) {
 		case "_scroll_id":
 			r.ScrollID, err = stringValue(val)
 		case "pit_id":
 			r.PITID, err = stringValue(val)
 		case "hits":
-			err = members(val, func(key string, val []byte) error {
-				if key != "hits" {
+			err = members(val, func(key, val []byte) error {
+				if string(key) != "hits" {
 					return nil
 				}
 				return elements(val, func(h []byte) error {
 					var x hit
-					err := members(h, func(key string, val []byte) error {
+					err := members(h, func(key, val []byte) error {
 						var err error
-						switch key {
+						switch string(key) {
 						case "_index":
 							x.Index, err = stringValue(val)
 						case "_type":
@@ -196,6 +197,17 @@ func skipSpace(b []byte, i int) int {
 // even number of backslashes precede it.
 func skipString(b []byte, i int) (int, error) {
 	j := i + 1
+	// Member names and most ids are short: look at their bytes here
+	// before paying for a call that pays off on long text.
+	for end := min(j+16, len(b)); j < end; j++ {
+		switch b[j] {
+		case '"':
+			return j + 1, nil
+		case '\\':
+			goto long
+		}
+	}
+long:
 	for {
 		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
