@@ -238,7 +238,12 @@ func run(n, nix, rounds int, ed bool) error {
 			return err
 		}
 		start, c0 := time.Now(), cpu()
-		st, err := addontest.Backup(ctx, repo, d, repository.BackupOptions{Host: "host-0"})
+		var st *repository.SnapshotStats
+		// Labels mark the client's goroutines (the server's are not its
+		// children) in a profile: go tool pprof -tagfocus=phase=backup.
+		pprof.Do(ctx, pprof.Labels("phase", "backup"), func(ctx context.Context) {
+			st, err = addontest.Backup(ctx, repo, d, repository.BackupOptions{Host: "host-0"})
+		})
 		if err != nil {
 			return err
 		}
@@ -260,7 +265,10 @@ func run(n, nix, rounds int, ed bool) error {
 			}
 		}
 		start, c0 = time.Now(), cpu()
-		if err := addontest.Restore(ctx, repo.Reader, snap, d); err != nil {
+		pprof.Do(ctx, pprof.Labels("phase", "restore"), func(ctx context.Context) {
+			err = addontest.Restore(ctx, repo.Reader, snap, d)
+		})
+		if err != nil {
 			return err
 		}
 		tRestore = append(tRestore, time.Since(start))
