@@ -482,7 +482,7 @@ func (c *client) search(ctx context.Context, path string, body any, emit func([]
 
 type searchResult struct {
 	ScrollID, PITID string
-	Hits            []hit // parseSearch's; search hands them to emit instead
+	Hits            []hit  // parseSearch's; search hands them to emit instead
 	N               int    // how many hits the page held
 	LastSort        []byte // the sort values of its last hit
 }
