@@ -9,8 +9,45 @@ import (
 
 // docLine is what a restore takes from one line of a data file.
 type docLine struct {
-	Type, ID, Routing string
-	Source            []byte // a slice of the line
+	Type, Routing string
+	Source        []byte // a slice of the line
+
+	id      []byte // the _id as written, when plain
+	plain   bool   // id is a JSON string of printable ASCII without escapes
+	decoded string // the _id decoded, when not plain
+}
+
+// ID is the document's id, "" when the line has none.
+func (d *docLine) ID() string {
+	if d.plain {
+		return string(d.id[1 : len(d.id)-1])
+	}
+	return d.decoded
+}
+
+func (d *docLine) hasID() bool { return (d.plain && len(d.id) > 2) || d.decoded != "" }
+
+// appendID appends the id as a JSON string: as written when it is plain,
+// which most are, so that a restore neither decodes nor encodes it.
+func (d *docLine) appendID(dst []byte) []byte {
+	if d.plain {
+		return append(dst, d.id...)
+	}
+	return appendString(dst, d.decoded)
+}
+
+// plainString tells whether v is a JSON string that reads as written:
+// printable ASCII, no escapes.
+func plainString(v []byte) bool {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return false
+	}
+	for _, c := range v[1 : len(v)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // parseLine reads one line of a data file: a JSON object whose members
@@ -28,7 +65,12 @@ func parseLine(line []byte) (docLine, error) {
 		case "_type":
 			d.Type, err = stringValue(val)
 		case "_id":
-			d.ID, err = idValue(val)
+			if plainString(val) {
+				d.id, d.plain, d.decoded = val, true, ""
+			} else {
+				d.plain = false
+				d.decoded, err = idValue(val)
+			}
 		case "_routing", "routing":
 			d.Routing, err = stringValue(val)
 		case "fields":
@@ -52,7 +94,7 @@ func parseLine(line []byte) (docLine, error) {
 		return d, err
 	}
 	if d.Source == nil {
-		return d, fmt.Errorf("document %q has no _source object", d.ID)
+		return d, fmt.Errorf("document %q has no _source object", d.ID())
 	}
 	return d, nil
 }

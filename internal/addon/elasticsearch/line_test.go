@@ -30,7 +30,7 @@ func TestParseLine(t *testing.T) {
 			}
 		case err != nil:
 			t.Errorf("%s: %v", tc.line, err)
-		case d.Type != tc.typ || d.ID != tc.id || d.Routing != tc.routing || string(d.Source) != tc.source:
+		case d.Type != tc.typ || d.ID() != tc.id || d.Routing != tc.routing || string(d.Source) != tc.source:
 			t.Errorf("%s: got %+v (source %s)", tc.line, d, d.Source)
 		}
 	}
@@ -58,8 +58,15 @@ func FuzzParseLine(f *testing.F) {
 			t.Errorf("%q: source %q, encoding/json %q", line, d.Source, ref["_source"])
 		}
 		var id string
-		if json.Unmarshal(ref["_id"], &id) == nil && id != d.ID {
-			t.Errorf("%q: id %q, encoding/json %q", line, d.ID, id)
+		if json.Unmarshal(ref["_id"], &id) == nil && id != d.ID() {
+			t.Errorf("%q: id %q, encoding/json %q", line, d.ID(), id)
+		}
+		// The id a bulk action names is the one read.
+		if d.hasID() {
+			var back string
+			if err := json.Unmarshal(d.appendID(nil), &back); err != nil || back != d.ID() {
+				t.Errorf("%q: id written as %s (%v), read %q", line, d.appendID(nil), err, d.ID())
+			}
 		}
 	})
 }
@@ -82,5 +89,19 @@ func TestParseSearch(t *testing.T) {
 	}
 	if _, err := parseSearch([]byte(`{"hits":{"hits":[{"_id":"1"}]}}`)); err == nil || !strings.Contains(err.Error(), "no _source") {
 		t.Errorf("a hit without _source: %v", err)
+	}
+}
+
+func TestActionID(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"index":{"_index":"a","_id":"x1"}}` + "\n{}\n":            "x1",
+		`{"create":{"_index":"a","_id":"q\"\u00e9"}}` + "\n{}\n":    `q"é`,
+		`{"index":{"_index":"a"}}` + "\n{}\n":                       "",
+		"not json\n":                                                "",
+		`{"index":{"_index":"a","_id":"last"}}` + "\n{\"_id\":1}\n": "last",
+	} {
+		if got := actionID([]byte(body)); got != want {
+			t.Errorf("actionID(%q) = %q, want %q", body, got, want)
+		}
 	}
 }

@@ -544,8 +544,7 @@ func (rs *restorer) putAliases(ctx context.Context, p *pending) error {
 
 // batch is one bulk request's documents.
 type batch struct {
-	body  []byte
-	ids   []string
+	body  []byte // action and source lines, two per document
 	items int
 }
 
@@ -640,9 +639,9 @@ func (rs *restorer) appendDoc(b *batch, p *pending, line []byte) error {
 		body = append(body, `{"index":{"_index":`...)
 	}
 	body = appendString(body, p.target)
-	if h.ID != "" {
+	if h.hasID() {
 		body = append(body, `,"_id":`...)
-		body = appendString(body, h.ID)
+		body = h.appendID(body)
 	}
 	if rs.c.server.typed() {
 		typ := h.Type
@@ -659,7 +658,6 @@ func (rs *restorer) appendDoc(b *batch, p *pending, line []byte) error {
 	body = append(body, "}}\n"...)
 	body = append(body, bytes.TrimSpace(h.Source)...)
 	b.body = append(body, '\n')
-	b.ids = append(b.ids, h.ID)
 	b.items++
 	return nil
 }
@@ -672,8 +670,7 @@ func newBatch() *batch { return batches.Get().(*batch) }
 
 // release hands b back for reuse once its request is done.
 func (b *batch) release() {
-	clear(b.ids) // the ids' strings go with the request
-	b.body, b.ids, b.items = b.body[:0], b.ids[:0], 0
+	b.body, b.items = b.body[:0], 0
 	batches.Put(b)
 }
 
@@ -716,7 +713,7 @@ func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
 			return nil
 		}
 		if attempt >= bulkRetries {
-			return fmt.Errorf("bulk load into %s: document %s still rejected (429) after %d attempts: the cluster is overloaded", target, retry.ids[0], attempt+1)
+			return fmt.Errorf("bulk load into %s: document %q still rejected (429) after %d attempts: the cluster is overloaded", target, actionID(retry.body), attempt+1)
 		}
 		if err := sleep(ctx, wait); err != nil {
 			return err
@@ -769,12 +766,11 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 			case r.Status == 429:
 				retry.body = append(retry.body, lines[2*i]...)
 				retry.body = append(retry.body, lines[2*i+1]...)
-				retry.ids = append(retry.ids, b.ids[i])
 				retry.items++
 			default:
 				var e struct{ Type, Reason string }
 				_ = json.Unmarshal(r.Error, &e)
-				return nil, fmt.Errorf("index %s, document %q: HTTP %d %s: %s", target, b.ids[i], r.Status, e.Type, e.Reason)
+				return nil, fmt.Errorf("index %s, document %q: HTTP %d %s: %s", target, actionID(lines[2*i]), r.Status, e.Type, e.Reason)
 			}
 		}
 	}
@@ -782,6 +778,23 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 		return nil, nil
 	}
 	return retry, nil
+}
+
+// actionID is the _id of the bulk action line that starts b, "" when it
+// names none: batches keep no ids beside their bodies, since an id is
+// needed only to name a document that failed.
+func actionID(b []byte) string {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	var a map[string]struct {
+		ID string `json:"_id"`
+	}
+	if json.Unmarshal(line, &a) != nil {
+		return ""
+	}
+	for _, v := range a {
+		return v.ID
+	}
+	return ""
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
