@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Action is what a caller does with a line a guard accepted.
@@ -264,11 +265,15 @@ func dollarTag(b []byte) []byte {
 	return nil
 }
 
+// The patterns are compiled on first use: their counted repetitions make
+// programs of thousands of instructions, and compiling them at start-up
+// cost every command of the binary, most of which never restore a
+// PostgreSQL dump.
 var (
-	restrictLine = regexp.MustCompile(`^\\(?:un)?restrict [A-Za-z0-9]{1,256}[ \t]*$`)
-	encodingLine = regexp.MustCompile(`^\\encoding ([A-Za-z0-9_-]{1,64})[ \t]*$`)
-	connectPlain = regexp.MustCompile(`^\\connect (?:[A-Za-z0-9_.]{1,128}|"[A-Za-z0-9_.]{1,128}")[ \t]*$`)
-	connectReuse = regexp.MustCompile(`^\\connect -reuse-previous=on "((?:[^"]|""){1,512})"[ \t]*$`)
+	restrictLine = lazyRegexp(`^\\(?:un)?restrict [A-Za-z0-9]{1,256}[ \t]*$`)
+	encodingLine = lazyRegexp(`^\\encoding ([A-Za-z0-9_-]{1,64})[ \t]*$`)
+	connectPlain = lazyRegexp(`^\\connect (?:[A-Za-z0-9_.]{1,128}|"[A-Za-z0-9_.]{1,128}")[ \t]*$`)
+	connectReuse = lazyRegexp(`^\\connect -reuse-previous=on "((?:[^"]|""){1,512})"[ \t]*$`)
 )
 
 // clientOnlyEncodings are encodings in which a byte of a multi-byte
@@ -289,12 +294,12 @@ func (p *Psql) meta(line []byte, i int) (Action, error) {
 	l := trimEOL(line)
 	switch cmd {
 	case `\restrict`, `\unrestrict`:
-		if restrictLine.Match(l) {
+		if restrictLine().Match(l) {
 			return Restrict, nil
 		}
 		return Pass, p.refuse(cmd, "not followed by one alphanumeric key as pg_dump writes it")
 	case `\encoding`:
-		m := encodingLine.FindSubmatch(l)
+		m := encodingLine().FindSubmatch(l)
 		if m == nil {
 			return Pass, p.refuse(cmd, "not followed by one encoding name")
 		}
@@ -303,10 +308,10 @@ func (p *Psql) meta(line []byte, i int) (Action, error) {
 		}
 		return Meta, nil
 	case `\connect`, `\c`:
-		if connectPlain.Match(l) {
+		if connectPlain().Match(l) {
 			return Meta, nil
 		}
-		if m := connectReuse.FindSubmatch(l); m != nil {
+		if m := connectReuse().FindSubmatch(l); m != nil {
 			if err := checkConnString(strings.ReplaceAll(string(m[1]), `""`, `"`)); err != "" {
 				return Pass, p.refuse(cmd, err)
 			}
@@ -364,9 +369,9 @@ func checkConnString(s string) string {
 }
 
 var (
-	setStdOn  = regexp.MustCompile(`(?i)^\s*SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*(?:on|'on'|true|'true')\s*$`)
-	setStdOff = regexp.MustCompile(`(?i)^\s*SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*(?:off|'off'|false|'false')\s*$`)
-	setConfig = regexp.MustCompile(`^\s*SELECT pg_catalog\.set_config\('[a-z_]+', '[^'\\]*', false\)\s*$`)
+	setStdOn  = lazyRegexp(`(?i)^\s*SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*(?:on|'on'|true|'true')\s*$`)
+	setStdOff = lazyRegexp(`(?i)^\s*SET\s+(?:SESSION\s+)?standard_conforming_strings\s*(?:=|TO)\s*(?:off|'off'|false|'false')\s*$`)
+	setConfig = lazyRegexp(`^\s*SELECT pg_catalog\.set_config\('[a-z_]+', '[^'\\]*', false\)\s*$`)
 	fromStdin = []byte("from stdin")
 	// runsNow are the first words of statements that call functions as
 	// they run.
@@ -412,14 +417,19 @@ func (p *Psql) endStatement(line []byte, i int) error {
 	// the plain SET pg_dump writes, and refuse anything else that would
 	// change it out of sight (set_config with a computed name).
 	switch {
-	case p.st.std && setStdOn.MatchString(text):
+	case p.st.std && setStdOn().MatchString(text):
 		p.std = true
-	case p.st.std && setStdOff.MatchString(text):
+	case p.st.std && setStdOff().MatchString(text):
 		p.std = false
 	case p.st.std:
 		return p.refuse("SET standard_conforming_strings", "not the plain on or off pg_dump writes: it would change how psql reads the rest of the dump")
-	case !setConfig.MatchString(text):
+	case !setConfig().MatchString(text):
 		return p.refuse("set_config", "only pg_dump's SELECT pg_catalog.set_config('name', 'value', false) is accepted, since a setting changed out of sight could change how psql reads the rest of the dump")
 	}
 	return nil
+}
+
+// lazyRegexp compiles expr the first time it is needed.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -286,6 +287,16 @@ func BenchmarkMySQL(b *testing.B) {
 				b.Fatal(err)
 			}
 			rest = rest[i+1:]
+		}
+	}
+}
+
+// TestPatternsCompile compiles every lazily compiled pattern, which a
+// dump would otherwise first meet in a restore.
+func TestPatternsCompile(t *testing.T) {
+	for _, re := range []func() *regexp.Regexp{restrictLine, encodingLine, connectPlain, connectReuse, setStdOn, setStdOff, setConfig} {
+		if re() == nil {
+			t.Fatal("a pattern compiled to nothing")
 		}
 	}
 }
