@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -51,12 +52,23 @@ func main() {
 	mb := flag.Int("mb", 512, "MiB of table data in the cluster")
 	rounds := flag.Int("rounds", 3, "rounds; medians are reported")
 	verbose := flag.Bool("log", false, "log the steps (a restore's extract and prepare times)")
+	prof := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (the restores: -tagfocus=phase=restore)")
 	flag.Parse()
+	if *prof != "" {
+		f, err := os.Create(*prof)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if !*verbose {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	os.Setenv("STASH_INTEGRATION", "1")
 	if err := run(*mb, *rounds); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -98,6 +110,7 @@ func run(mb, rounds int) error {
 	var during map[string][]time.Duration
 
 	var floorB, stashB, floorR, stashR, moverR, resticR []time.Duration
+	var floorRC, stashRC []time.Duration // CPU of the restores, the tools' included
 	var snap repository.SnapshotStats
 	var size int64
 	for r := range rounds {
@@ -202,7 +215,7 @@ func run(mb, rounds int) error {
 			// Each side starts with no dirty pages of the steps before
 			// it, whose writeback would slow the prepare's flushes.
 			syscall.Sync()
-			start := time.Now()
+			start, c0 := time.Now(), cpu()
 			if err := os.Mkdir(target, 0o750); err != nil {
 				return err
 			}
@@ -222,6 +235,7 @@ func run(mb, rounds int) error {
 				return fmt.Errorf("prepare: %v: %s", err, out)
 			}
 			floorR = append(floorR, time.Since(start))
+			floorRC = append(floorRC, cpu()-c0)
 			slog.Info("tools alone", "extract", extracted.Round(time.Millisecond), "prepare", (time.Since(start) - extracted).Round(time.Millisecond))
 			return os.RemoveAll(target)
 		}
@@ -229,11 +243,16 @@ func run(mb, rounds int) error {
 			target := filepath.Join(dir, "stash-"+strconv.Itoa(r))
 			rd := galera.Driver{Options: galera.Options{DataDir: target, SSTMethod: "mariabackup", UID: -1, GID: -1}}
 			syscall.Sync()
-			start := time.Now()
-			if err := rd.Restore(ctx, &dump.Reader{R: repo.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }}); err != nil {
+			start, c0 := time.Now(), cpu()
+			var err error
+			pprof.Do(ctx, pprof.Labels("phase", "restore"), func(ctx context.Context) {
+				err = rd.Restore(ctx, &dump.Reader{R: repo.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return s, nil }})
+			})
+			if err != nil {
 				return err
 			}
 			stashR = append(stashR, time.Since(start))
+			stashRC = append(stashRC, cpu()-c0)
 			return os.RemoveAll(target)
 		}
 		first, second := addon, tools
@@ -256,6 +275,7 @@ func run(mb, rounds int) error {
 	fmt.Printf("cluster: 3 MariaDB 10.11 Galera nodes, %d MiB of rows, SST stream %.0f MiB, %d rounds (medians)\n", mb, float64(size)/(1<<20), rounds)
 	fmt.Printf("backup   garbd + SST into nothing %6.2fs   stash %6.2fs   ratio %.2fx\n", med(floorB).Seconds(), med(stashB).Seconds(), med(stashB).Seconds()/med(floorB).Seconds())
 	fmt.Printf("restore  mbstream -x + prepare    %6.2fs   stash %6.2fs   ratio %.2fx\n", med(floorR).Seconds(), med(stashR).Seconds(), med(stashR).Seconds()/med(floorR).Seconds())
+	fmt.Printf("         CPU-seconds, the tools' included: tools alone %.2f, stash %.2f\n", med(floorRC).Seconds(), med(stashRC).Seconds())
 	fmt.Printf("         the snapshot read into nothing (the data mover alone) %6.2fs\n", med(moverR).Seconds())
 	if len(resticR) > 0 {
 		fmt.Printf("         Stash's way, restic 0.18.1 dump | mbstream -x + prepare %6.2fs (%.2fx stash's time)\n", med(resticR).Seconds(), med(resticR).Seconds()/med(stashR).Seconds())
@@ -360,4 +380,13 @@ func sstToNothing(ctx context.Context, arb galera.Arbitrator, dir string) (time.
 			return time.Since(start), n, nil
 		}
 	}
+}
+
+// cpu is the CPU time of this process and of the children it has waited
+// for (the restore tools): what a restore costs the machine.
+func cpu() time.Duration {
+	var self, kids syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano())
 }
