@@ -36,6 +36,7 @@ import (
 	"github.com/kopia/kopia/repo/blob/filesystem"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stash-backup/stash/hack/bench/benchprof"
 	"github.com/stash-backup/stash/hack/bench/benchtb"
 	"github.com/stash-backup/stash/internal/addon/addontest"
 	"github.com/stash-backup/stash/internal/addon/elasticsearch"
@@ -57,18 +58,15 @@ func main() {
 	ed := flag.Bool("elasticdump", false, "time multielasticdump's dump and load once")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the backups and restores (and the server) to this file")
 	flag.Parse()
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		_ = pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stop, err := benchprof.Start(*prof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
 	}
+	defer stop()
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := run(*docs, *nix, *rounds, *ed); err != nil {
-		pprof.StopCPUProfile()
+		stop()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -39,6 +39,7 @@ import (
 
 	"github.com/kopia/kopia/repo/blob/filesystem"
 
+	"github.com/stash-backup/stash/hack/bench/benchprof"
 	"github.com/stash-backup/stash/hack/bench/benchtb"
 	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/addon/galera"
@@ -54,21 +55,18 @@ func main() {
 	verbose := flag.Bool("log", false, "log the steps (a restore's extract and prepare times)")
 	prof := flag.String("cpuprofile", "", "write a CPU profile of the run to this file (the restores: -tagfocus=phase=restore)")
 	flag.Parse()
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		_ = pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
+	stop, err := benchprof.Start(*prof)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
 	}
+	defer stop()
 	if !*verbose {
 		slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
 	os.Setenv("STASH_INTEGRATION", "1")
 	if err := run(*mb, *rounds); err != nil {
-		pprof.StopCPUProfile()
+		stop()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
