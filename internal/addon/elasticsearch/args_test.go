@@ -94,3 +94,36 @@ func TestFileNames(t *testing.T) {
 		t.Errorf("restore order %v, want %v", names, want)
 	}
 }
+
+func TestApplyingTemplate(t *testing.T) {
+	ts := []indexTemplate{
+		{Name: "logs", Patterns: []string{"logs-*"}, Priority: 100, Stream: true},
+		{Name: "logs-plain", Patterns: []string{"logs-plain*"}, Priority: 200},
+		{Name: "all", Patterns: []string{"*"}},
+		{Name: "mid", Patterns: []string{"m*x*y"}, Priority: 5, Stream: true},
+	}
+	for name, want := range map[string]string{
+		"logs-app":    "logs",       // the stream template applies
+		"logs-plain1": "logs-plain", // a higher priority one without data_stream wins
+		"shop":        "all",
+		"mxay":        "mid",
+		"mxa":         "all", // m*x*y needs a y at the end
+		"my":          "all", // and an x between
+	} {
+		got := applyingTemplate(ts, name)
+		if got == nil || got.Name != want {
+			t.Errorf("applyingTemplate(%q) = %+v, want %s", name, got, want)
+		}
+	}
+	if got := applyingTemplate(ts[:2], "shop"); got != nil {
+		t.Errorf("no pattern matches shop, got %+v", got)
+	}
+	for _, c := range []struct {
+		pattern, name string
+		want          bool
+	}{{"a*a", "a", false}, {"a*a", "aa", true}, {"*", "", true}, {"ab", "ab", true}, {"ab", "abc", false}, {"*ab*b", "xab", false}, {"*ab*b", "xabb", true}} {
+		if got := wildcardMatch(c.pattern, c.name); got != c.want {
+			t.Errorf("wildcardMatch(%q, %q) = %v, want %v", c.pattern, c.name, got, c.want)
+		}
+	}
+}

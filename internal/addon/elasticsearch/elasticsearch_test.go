@@ -881,3 +881,67 @@ func TestDataStreams(t *testing.T) {
 		})
 	}
 }
+
+// TestRestoresElasticdumpDataStream: multielasticdump --matchType=datastream
+// dumps a data stream as if it were an index (<stream>.json and its
+// mapping and settings, no list of streams). Restored into a cluster whose
+// index template makes that name a data stream, where Elasticsearch
+// refuses to create an index of the name, it becomes the data stream
+// again, with every document. Checked against the test server, which
+// imitates that refusal, with elasticdump's own dump of it.
+func TestRestoresElasticdumpDataStream(t *testing.T) {
+	for _, f := range []elastic.Flavor{elastic.ES8, elastic.OpenSearch} {
+		t.Run(string(f), func(t *testing.T) {
+			ctx := context.Background()
+			tmpl := map[string]any{"index_patterns": []string{"logs-app*"}, "priority": 100, "data_stream": map[string]any{},
+				"template": map[string]any{"mappings": map[string]any{"properties": map[string]any{"@timestamp": map[string]any{"type": "date"}}}}}
+			src := elastic.Start(t, f)
+			api(t, src, "PUT", "/_index_template/logs-app", tmpl)
+			var body strings.Builder
+			for i := range 30 {
+				fmt.Fprintf(&body, `{"create":{"_index":"logs-app","_id":"e-%d"}}`+"\n"+`{"@timestamp":"2026-12-06T10:%02d:00Z","msg":"event %d"}`+"\n", i, i, i)
+			}
+			api(t, src, "POST", "/_bulk", body.String())
+			want := src.Docs("logs-app")
+			if len(want) != 30 {
+				t.Fatalf("the source stream holds %d documents, want 30", len(want))
+			}
+			dir := filepath.Join(t.TempDir(), "data")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			runElasticdump(t, "--direction=dump", "--matchType=datastream", "--input="+src.URL, "--output="+dir, "--includeType=data,mapping,settings", "--parallel=1", "--quiet")
+			files, _ := os.ReadDir(dir)
+			var names []string
+			for _, e := range files {
+				names = append(names, e.Name())
+			}
+			t.Logf("multielasticdump wrote %v", names)
+			if !slices.Contains(names, "logs-app.json") {
+				t.Fatalf("multielasticdump wrote %v: no logs-app.json", names)
+			}
+			r := openRepo(t)
+			st, err := r.BackupPaths(ctx, []string{dir}, repository.BackupOptions{Host: "host-0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := r.Resolve(ctx, st[0].Name, repository.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dst := elastic.Start(t, f)
+			api(t, dst, "PUT", "/_index_template/logs-app", tmpl)
+			d := driverOf(t, dst)
+			d.Path = dir
+			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
+				t.Fatal(err)
+			}
+			if _, st := apiStatus(t, dst, "GET", "/_data_stream/logs-app", nil); st != 200 {
+				t.Fatalf("GET the restored data stream: HTTP %d", st)
+			}
+			if got := dst.Docs("logs-app"); !reflect.DeepEqual(got, want) {
+				t.Fatalf("the restored data stream holds %d documents, want the %d it had", len(got), len(want))
+			}
+		})
+	}
+}

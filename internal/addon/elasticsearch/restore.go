@@ -144,6 +144,10 @@ type restorer struct {
 	cur     *pending
 	indices int
 	docs    atomic.Int64
+	// indexTemplates are the cluster's, read when an index is about to
+	// be made (and again after a restore put some): one of them may make
+	// its name a data stream.
+	indexTemplates []indexTemplate
 }
 
 // pending is the index whose files are being read: its metadata is
@@ -326,6 +330,7 @@ func (rs *restorer) putComposable(ctx context.Context, t string, rd io.Reader) e
 		if err := rs.c.call(ctx, http.MethodPut, "/_"+t+"/"+url.PathEscape(ct.Name), ct.Body, nil); err != nil {
 			return fmt.Errorf("put %s %s: %w", strings.ReplaceAll(t, "_", " "), ct.Name, err)
 		}
+		rs.indexTemplates = nil // read again when needed
 	}
 	switch {
 	case len(put) > 0 && !rs.c.server.hasComposable():
@@ -444,6 +449,25 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	}
 	esc := "/" + url.PathEscape(p.target)
 	_, err := rs.c.do(ctx, http.MethodHead, esc, nil, "")
+	if err != nil && !is(err, 404, "") {
+		return fmt.Errorf("look for index %s: %w", p.target, err)
+	}
+	if rs.c.server.hasDataStreams() {
+		// A dump that holds a data stream as an index (multielasticdump's
+		// --matchType=datastream lists no streams): where the cluster's
+		// index template makes the name a stream, Elasticsearch refuses
+		// an index of it, and a stream takes the documents.
+		t, err := rs.streamTemplate(ctx, p.target, err == nil)
+		if err != nil {
+			return err
+		}
+		if t != "" {
+			slog.Info("restored as a data stream: the cluster's index template makes the name one; its mapping and settings are the template's",
+				"stream", p.target, "template", t)
+			p.stream = true
+			return rs.ensureStream(ctx)
+		}
+	}
 	switch {
 	case err == nil:
 		if rs.d.Args.Existing == "refuse" {
@@ -456,8 +480,6 @@ func (rs *restorer) ensure(ctx context.Context) error {
 			}
 		}
 		return rs.putAliases(ctx, p)
-	case !is(err, 404, ""):
-		return fmt.Errorf("look for index %s: %w", p.target, err)
 	}
 	body := map[string]any{}
 	if len(p.settings) > 0 {
@@ -485,6 +507,100 @@ func (rs *restorer) ensure(ctx context.Context) error {
 		slog.Warn("setting unknown to the server: left out", "index", p.target, "setting", name)
 	}
 	return fmt.Errorf("create index %s: too many settings the server does not know", p.target)
+}
+
+// indexTemplate is what decides whether a composable index template
+// makes the names it matches data streams.
+type indexTemplate struct {
+	Name     string
+	Patterns []string
+	Priority int
+	Stream   bool
+}
+
+// streamTemplate returns the cluster's index template that makes name a
+// data stream, or "". A name that exists (exists) is a stream only if
+// the cluster lists it as one: an index made before its template stays
+// an index.
+func (rs *restorer) streamTemplate(ctx context.Context, name string, exists bool) (string, error) {
+	if rs.indexTemplates == nil {
+		var doc struct {
+			IndexTemplates []struct {
+				Name          string `json:"name"`
+				IndexTemplate struct {
+					IndexPatterns []string        `json:"index_patterns"`
+					Priority      int             `json:"priority"`
+					DataStream    json.RawMessage `json:"data_stream"`
+				} `json:"index_template"`
+			} `json:"index_templates"`
+		}
+		var ute *json.UnmarshalTypeError
+		switch err := rs.c.call(ctx, http.MethodGet, "/_index_template", nil, &doc); {
+		case errors.As(err, &ute):
+			// Not Elasticsearch's answer (ZincSearch keeps templates
+			// of its own): no template of this server makes streams.
+			slog.Warn("the server's index templates are not in Elasticsearch's form: indices are restored as indices", "error", err)
+		case err != nil && !is(err, 404, ""):
+			return "", fmt.Errorf("read the cluster's index templates (one may make %s a data stream): %w", name, err)
+		}
+		rs.indexTemplates = []indexTemplate{}
+		for _, t := range doc.IndexTemplates {
+			it := t.IndexTemplate
+			rs.indexTemplates = append(rs.indexTemplates, indexTemplate{Name: t.Name, Patterns: it.IndexPatterns, Priority: it.Priority,
+				Stream: len(it.DataStream) > 0 && string(it.DataStream) != "null"})
+		}
+	}
+	t := applyingTemplate(rs.indexTemplates, name)
+	if t == nil || !t.Stream {
+		return "", nil
+	}
+	if exists {
+		var ds struct {
+			DataStreams []dataStream `json:"data_streams"`
+		}
+		err := rs.c.call(ctx, http.MethodGet, "/_data_stream/"+url.PathEscape(name), nil, &ds)
+		if err != nil && !is(err, 404, "") {
+			return "", fmt.Errorf("look for data stream %s: %w", name, err)
+		}
+		if !slices.ContainsFunc(ds.DataStreams, func(d dataStream) bool { return d.Name == name }) {
+			return "", nil
+		}
+	}
+	return t.Name, nil
+}
+
+// applyingTemplate returns the index template Elasticsearch applies to a
+// new index or data stream of name: the highest priority among those with
+// a pattern that matches it; nil when none does.
+func applyingTemplate(ts []indexTemplate, name string) *indexTemplate {
+	var best *indexTemplate
+	for i := range ts {
+		if (best == nil || ts[i].Priority > best.Priority) && slices.ContainsFunc(ts[i].Patterns, func(p string) bool { return wildcardMatch(p, name) }) {
+			best = &ts[i]
+		}
+	}
+	return best
+}
+
+// wildcardMatch tells whether name matches pattern, whose * (the only
+// wildcard of index patterns) stands for any run of characters.
+func wildcardMatch(pattern, name string) bool {
+	parts := strings.Split(pattern, "*")
+	if len(parts) == 1 {
+		return pattern == name
+	}
+	if !strings.HasPrefix(name, parts[0]) {
+		return false
+	}
+	name = name[len(parts[0]):]
+	for _, mid := range parts[1 : len(parts)-1] {
+		i := strings.Index(name, mid)
+		if i < 0 {
+			return false
+		}
+		name = name[i+len(mid):]
+	}
+	return strings.HasSuffix(name, parts[len(parts)-1])
 }
 
 var unknownSettingRE = regexp.MustCompile(`unknown setting \[([^\]]+)\]`)

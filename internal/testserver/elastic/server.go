@@ -331,6 +331,13 @@ func (s *Server) route(method string, u *url.URL, body []byte) (int, any, error)
 	case len(rest) == 0:
 		switch method {
 		case http.MethodPut:
+			// As Elasticsearch 7.9+ and OpenSearch do: a name an index
+			// template makes a data stream is not an index's.
+			if t := s.streamTemplate(name); t != "" {
+				if _, ok := s.indices[name]; !ok {
+					return 0, nil, errf(400, "illegal_argument_exception", "cannot create index with name [%s], because it matches with template [%s] that creates data streams only, use create data stream api instead", name, t)
+				}
+			}
 			return s.createIndex(name, body)
 		case http.MethodDelete:
 			return s.deleteIndex(name)
@@ -913,7 +920,7 @@ func (s *Server) bulkItem(op, name, id string, src json.RawMessage, meta map[str
 	if name == "" {
 		return 0, "", errf(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
 	}
-	if _, isStream := s.streams[name]; isStream || op == "create" && s.streamTemplate(name) != "" {
+	if _, isStream := s.streams[name]; isStream || s.streamTemplate(name) != "" && s.indices[name] == nil {
 		if op != "create" {
 			return 0, "", errf(400, "illegal_argument_exception", "only write ops with an op_type of create are allowed in data streams")
 		}
@@ -1353,24 +1360,27 @@ func (s *Server) composableTemplate(kind, method string, rest []string, body []b
 }
 
 // streamTemplate returns the index template that makes name a data
-// stream (one with data_stream, the highest priority among those whose
-// patterns match), or "".
+// stream, or "": the template that applies to name (the highest priority
+// among those whose patterns match) when it has data_stream.
 func (s *Server) streamTemplate(name string) string {
-	best, prio := "", -1
+	best, prio, stream := "", -1, false
 	for tn, raw := range s.composable["index_template"] {
 		var t struct {
 			IndexPatterns []string        `json:"index_patterns"`
 			Priority      int             `json:"priority"`
 			DataStream    json.RawMessage `json:"data_stream"`
 		}
-		if json.Unmarshal(raw, &t) != nil || t.DataStream == nil {
+		if json.Unmarshal(raw, &t) != nil {
 			continue
 		}
 		for _, p := range t.IndexPatterns {
 			if wildcard(p, name) && t.Priority > prio {
-				best, prio = tn, t.Priority
+				best, prio, stream = tn, t.Priority, t.DataStream != nil
 			}
 		}
+	}
+	if !stream {
+		return ""
 	}
 	return best
 }
