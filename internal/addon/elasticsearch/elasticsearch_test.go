@@ -471,22 +471,7 @@ func TestRestoresElasticdumpFiles(t *testing.T) {
 			for _, k := range templateKinds {
 				runElasticdumpOne(t, "--type="+k, "--input="+src.URL, "--output="+filepath.Join(dir, ClusterFileName(k)), "--quiet")
 			}
-			files, _ := os.ReadDir(dir)
-			var names []string
-			for _, e := range files {
-				names = append(names, e.Name())
-			}
-			sort.Strings(names)
-			t.Logf("elasticdump wrote %v", names)
-			r := openRepo(t)
-			st, err := r.BackupPaths(ctx, []string{dir}, repository.BackupOptions{Host: "host-0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := r.Resolve(ctx, st[0].Name, repository.Filter{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			r, snap, _ := backupDumpDir(t, dir)
 			dst := elastic.Start(t, f)
 			d := driverOf(t, dst)
 			d.Path = dir
@@ -500,6 +485,30 @@ func TestRestoresElasticdumpFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// backupDumpDir backs up a directory elasticdump wrote, as Stash did, and
+// returns the repository, the snapshot and the files' names.
+func backupDumpDir(t *testing.T, dir string) (*repository.Repository, repository.Snapshot, []string) {
+	t.Helper()
+	files, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range files {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	t.Logf("elasticdump wrote %v", names)
+	r := openRepo(t)
+	ctx := context.Background()
+	st, err := r.BackupPaths(ctx, []string{dir}, repository.BackupOptions{Host: "host-0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := r.Resolve(ctx, st[0].Name, repository.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, snap, names
 }
 
 // TestTLS: the server's certificate is checked against the AppBinding's
@@ -911,23 +920,9 @@ func TestRestoresElasticdumpDataStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			runElasticdump(t, "--direction=dump", "--matchType=datastream", "--input="+src.URL, "--output="+dir, "--includeType=data,mapping,settings", "--parallel=1", "--quiet")
-			files, _ := os.ReadDir(dir)
-			var names []string
-			for _, e := range files {
-				names = append(names, e.Name())
-			}
-			t.Logf("multielasticdump wrote %v", names)
+			r, snap, names := backupDumpDir(t, dir)
 			if !slices.Contains(names, "logs-app.json") {
 				t.Fatalf("multielasticdump wrote %v: no logs-app.json", names)
-			}
-			r := openRepo(t)
-			st, err := r.BackupPaths(ctx, []string{dir}, repository.BackupOptions{Host: "host-0"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			snap, err := r.Resolve(ctx, st[0].Name, repository.Filter{})
-			if err != nil {
-				t.Fatal(err)
 			}
 			dst := elastic.Start(t, f)
 			api(t, dst, "PUT", "/_index_template/logs-app", tmpl)
