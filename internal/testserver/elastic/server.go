@@ -920,7 +920,7 @@ func (s *Server) bulkItem(op, name, id string, src json.RawMessage, meta map[str
 	if name == "" {
 		return 0, "", errf(400, "action_request_validation_exception", "Validation Failed: 1: index is missing;")
 	}
-	if _, isStream := s.streams[name]; isStream || s.streamTemplate(name) != "" && s.indices[name] == nil {
+	if _, isStream := s.streams[name]; isStream || s.indices[name] == nil && s.streamTemplate(name) != "" {
 		if op != "create" {
 			return 0, "", errf(400, "illegal_argument_exception", "only write ops with an op_type of create are allowed in data streams")
 		}
