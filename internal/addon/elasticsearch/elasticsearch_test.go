@@ -816,28 +816,49 @@ func TestUnknownSettingDropped(t *testing.T) {
 // restored as a data stream with every document; restored again over
 // itself it keeps them (a data stream takes only create), and
 // --existing=refuse refuses it.
+// streamTemplate makes logs-app* data streams.
+var streamTemplate = map[string]any{"index_patterns": []string{"logs-app*"}, "priority": 100, "data_stream": map[string]any{},
+	"template": map[string]any{"mappings": map[string]any{"properties": map[string]any{"@timestamp": map[string]any{"type": "date"}}}}}
+
+// seedStream puts streamTemplate and writes n documents into the data
+// stream logs-app, which the first write makes; it returns them.
+func seedStream(t *testing.T, s *elastic.Server, n int) map[string]json.RawMessage {
+	t.Helper()
+	api(t, s, "PUT", "/_index_template/logs-app", streamTemplate)
+	var body strings.Builder
+	for i := range n {
+		fmt.Fprintf(&body, `{"create":{"_index":"logs-app","_id":"e-%d"}}`+"\n"+`{"@timestamp":"2026-12-06T10:%02d:00Z","msg":"event %d"}`+"\n", i, i%60, i)
+	}
+	var res struct{ Errors bool }
+	_ = json.Unmarshal(api(t, s, "POST", "/_bulk", body.String()), &res)
+	if res.Errors {
+		t.Fatal("seeding the data stream: bulk errors")
+	}
+	docs := s.Docs("logs-app")
+	if len(docs) != n {
+		t.Fatalf("the data stream holds %d documents, want %d", len(docs), n)
+	}
+	return docs
+}
+
+// checkStream fails unless logs-app is a data stream holding want.
+func checkStream(t *testing.T, s *elastic.Server, want map[string]json.RawMessage) {
+	t.Helper()
+	if _, st := apiStatus(t, s, "GET", "/_data_stream/logs-app", nil); st != 200 {
+		t.Fatalf("GET the restored data stream: HTTP %d", st)
+	}
+	if got := s.Docs("logs-app"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the restored data stream holds %d documents, want the %d it had", len(got), len(want))
+	}
+}
+
 func TestDataStreams(t *testing.T) {
 	for _, f := range []elastic.Flavor{elastic.ES7, elastic.ES8, elastic.OpenSearch} {
 		t.Run(string(f), func(t *testing.T) {
 			ctx := context.Background()
 			s := elastic.Start(t, f)
 			seed(t, s, "shop", 20)
-			api(t, s, "PUT", "/_index_template/logs-app", map[string]any{"index_patterns": []string{"logs-app*"}, "priority": 100,
-				"data_stream": map[string]any{}, "template": map[string]any{"mappings": map[string]any{"properties": map[string]any{"@timestamp": map[string]any{"type": "date"}}}}})
-			api(t, s, "PUT", "/_data_stream/logs-app", nil)
-			var body strings.Builder
-			for i := range 50 {
-				fmt.Fprintf(&body, `{"create":{"_index":"logs-app","_id":"e-%d"}}`+"\n"+`{"@timestamp":"2026-12-06T10:%02d:00Z","msg":"event %d"}`+"\n", i, i, i)
-			}
-			var res struct{ Errors bool }
-			_ = json.Unmarshal(api(t, s, "POST", "/_bulk", body.String()), &res)
-			if res.Errors {
-				t.Fatal("seeding the data stream: bulk errors")
-			}
-			want := s.Docs("logs-app")
-			if len(want) != 50 {
-				t.Fatalf("the data stream holds %d documents, want 50", len(want))
-			}
+			want := seedStream(t, s, 50)
 			r := openRepo(t)
 			d := driverOf(t, s)
 			snap := backup(t, r, d)
@@ -856,12 +877,7 @@ func TestDataStreams(t *testing.T) {
 			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
 				t.Fatal(err)
 			}
-			if _, st := apiStatus(t, s, "GET", "/_data_stream/logs-app", nil); st != 200 {
-				t.Fatalf("GET the restored data stream: HTTP %d", st)
-			}
-			if got := s.Docs("logs-app"); !reflect.DeepEqual(got, want) {
-				t.Fatalf("the restored data stream holds %d documents, want the %d it had", len(got), len(want))
-			}
+			checkStream(t, s, want)
 			if got := len(s.Docs("shop")); got != 20 {
 				t.Errorf("index restored beside the stream with %d documents, want 20", got)
 			}
@@ -902,19 +918,8 @@ func TestRestoresElasticdumpDataStream(t *testing.T) {
 	for _, f := range []elastic.Flavor{elastic.ES8, elastic.OpenSearch} {
 		t.Run(string(f), func(t *testing.T) {
 			ctx := context.Background()
-			tmpl := map[string]any{"index_patterns": []string{"logs-app*"}, "priority": 100, "data_stream": map[string]any{},
-				"template": map[string]any{"mappings": map[string]any{"properties": map[string]any{"@timestamp": map[string]any{"type": "date"}}}}}
 			src := elastic.Start(t, f)
-			api(t, src, "PUT", "/_index_template/logs-app", tmpl)
-			var body strings.Builder
-			for i := range 30 {
-				fmt.Fprintf(&body, `{"create":{"_index":"logs-app","_id":"e-%d"}}`+"\n"+`{"@timestamp":"2026-12-06T10:%02d:00Z","msg":"event %d"}`+"\n", i, i, i)
-			}
-			api(t, src, "POST", "/_bulk", body.String())
-			want := src.Docs("logs-app")
-			if len(want) != 30 {
-				t.Fatalf("the source stream holds %d documents, want 30", len(want))
-			}
+			want := seedStream(t, src, 30)
 			dir := filepath.Join(t.TempDir(), "data")
 			if err := os.Mkdir(dir, 0o700); err != nil {
 				t.Fatal(err)
@@ -925,18 +930,13 @@ func TestRestoresElasticdumpDataStream(t *testing.T) {
 				t.Fatalf("multielasticdump wrote %v: no logs-app.json", names)
 			}
 			dst := elastic.Start(t, f)
-			api(t, dst, "PUT", "/_index_template/logs-app", tmpl)
+			api(t, dst, "PUT", "/_index_template/logs-app", streamTemplate)
 			d := driverOf(t, dst)
 			d.Path = dir
 			if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
 				t.Fatal(err)
 			}
-			if _, st := apiStatus(t, dst, "GET", "/_data_stream/logs-app", nil); st != 200 {
-				t.Fatalf("GET the restored data stream: HTTP %d", st)
-			}
-			if got := dst.Docs("logs-app"); !reflect.DeepEqual(got, want) {
-				t.Fatalf("the restored data stream holds %d documents, want the %d it had", len(got), len(want))
-			}
+			checkStream(t, dst, want)
 		})
 	}
 }

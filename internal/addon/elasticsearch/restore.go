@@ -452,12 +452,13 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	if err != nil && !is(err, 404, "") {
 		return fmt.Errorf("look for index %s: %w", p.target, err)
 	}
+	exists := err == nil
 	if rs.c.server.hasDataStreams() {
 		// A dump that holds a data stream as an index (multielasticdump's
 		// --matchType=datastream lists no streams): where the cluster's
 		// index template makes the name a stream, Elasticsearch refuses
 		// an index of it, and a stream takes the documents.
-		t, err := rs.streamTemplate(ctx, p.target, err == nil)
+		t, err := rs.streamTemplate(ctx, p.target, exists)
 		if err != nil {
 			return err
 		}
@@ -468,8 +469,7 @@ func (rs *restorer) ensure(ctx context.Context) error {
 			return rs.ensureStream(ctx)
 		}
 	}
-	switch {
-	case err == nil:
+	if exists {
 		if rs.d.Args.Existing == "refuse" {
 			return fmt.Errorf("index %s exists already: delete it, restore under another name (--prefix or --suffix in the task's args), or give --existing=overwrite to write the documents over it", p.target)
 		}
