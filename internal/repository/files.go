@@ -143,6 +143,15 @@ func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, cmp func(a, b str
 	if !ok {
 		return fmt.Errorf("snapshot %s: the root is not a directory", s.ShortID())
 	}
+	// One listing and one read lock serve every file: looking each file
+	// up by its path would decode the directory again per file, and a
+	// lock per file would write and delete a lock blob each.
+	unlock, err := r.lockForRead(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	oids := map[string]object.ID{}
 	var names []string
 	if err := fs.IterateEntries(ctx, dir, func(_ context.Context, e fs.Entry) error {
 		if !e.IsDir() && e.Mode().IsRegular() {
@@ -150,7 +159,12 @@ func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, cmp func(a, b str
 			if err != nil {
 				return err
 			}
+			h, ok := e.(object.HasObjectID)
+			if !ok {
+				return fmt.Errorf("%s has no object", raw)
+			}
 			names = append(names, raw)
+			oids[raw] = h.ObjectID()
 		}
 		return nil
 	}); err != nil {
@@ -161,10 +175,11 @@ func (r *Reader) RestoreFiles(ctx context.Context, s Snapshot, cmp func(a, b str
 		slices.SortStableFunc(names, cmp)
 	}
 	for _, name := range names {
+		oid := oids[name]
 		lr := &lazyFile{open: func(pw *io.PipeWriter) <-chan error {
 			done := make(chan error, 1)
 			go func() {
-				_, err := r.RestoreStream(ctx, s, name, pw, nil)
+				_, err := r.copyObject(ctx, oid, pw, nil)
 				pw.CloseWithError(err)
 				done <- err
 			}()

@@ -95,8 +95,21 @@ func (r *Reader) streamWorkers() int {
 // workers here and written in order.
 func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p Progress) (int64, error) {
 	idx, indirect := oid.IndexObjectID()
+	if !indirect {
+		// One chunk: written as it comes out of the repository, without
+		// a copy buffer, which cost more than the read for small files.
+		data, err := r.readObject(ctx, oid)
+		if err != nil {
+			return 0, fmt.Errorf("read object: %w", err)
+		}
+		n, err := w.Write(data)
+		if p != nil {
+			p.Add(int64(n))
+		}
+		return int64(n), err
+	}
 	dr, direct := r.rep.(repo.DirectRepository)
-	if !indirect || !direct {
+	if !direct {
 		rd, err := r.rep.OpenObject(ctx, oid)
 		if err != nil {
 			return 0, fmt.Errorf("open object: %w", err)

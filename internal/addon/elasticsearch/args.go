@@ -319,13 +319,22 @@ var typeRank = map[string]int{TypeComponentTemplate: -3, TypeIndexTemplate: -2, 
 
 // RestoreOrder compares two file names of the layout for a restore: the
 // cluster-wide files first (their index is "", before every name), then
-// by index and typeRank; names not of the layout go last.
+// every index's metadata by index and typeRank, then the data files by
+// index; names not of the layout go last. Every index is made before any
+// document is written: a refused index (--existing=refuse) stops the
+// restore before it has changed any index, and the documents of one index
+// follow another's without waiting for the next index to be made.
 func RestoreOrder(a, b string) int {
 	ia, ta, oka := ParseFileName(a)
 	ib, tb, okb := ParseFileName(b)
 	switch {
 	case !oka || !okb:
 		return boolCmp(oka, okb, a, b)
+	case (ta == TypeData) != (tb == TypeData):
+		if ta == TypeData {
+			return 1
+		}
+		return -1
 	case ia != ib:
 		return strings.Compare(ia, ib)
 	}

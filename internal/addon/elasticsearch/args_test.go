@@ -89,7 +89,7 @@ func TestFileNames(t *testing.T) {
 	}
 	names := []string{"b.json", "b.mapping.json", "a.json", "readme", "a.alias.json", "a.settings.json", "a.template.json", "b.settings.json"}
 	slices.SortStableFunc(names, RestoreOrder)
-	want := []string{"a.template.json", "a.settings.json", "a.alias.json", "a.json", "b.settings.json", "b.mapping.json", "b.json", "readme"}
+	want := []string{"a.template.json", "a.settings.json", "a.alias.json", "b.settings.json", "b.mapping.json", "a.json", "b.json", "readme"}
 	if !slices.Equal(names, want) {
 		t.Errorf("restore order %v, want %v", names, want)
 	}

@@ -316,20 +316,26 @@ func TestBulkBackpressure(t *testing.T) {
 }
 
 // TestExistingIndex: a restore writes documents over an index that exists
-// (as Stash's did), refuses with --existing=refuse, and writes a renamed
-// copy with --prefix/--suffix.
+// (as Stash's did), refuses with --existing=refuse before it has written
+// anything (the indices it made before it met the existing one removed
+// again), and writes a renamed copy with --prefix/--suffix.
 func TestExistingIndex(t *testing.T) {
 	ctx := context.Background()
 	s := elastic.Start(t, elastic.ES7)
 	seed(t, s, "orders", 40)
+	seed(t, s, "customers", 10) // restored before orders
 	want := s.Docs("orders")
 	r := openRepo(t)
 	snap := backup(t, r, driverOf(t, s))
+	api(t, s, "DELETE", "/customers", nil)
 	api(t, s, "POST", "/_bulk", `{"index":{"_index":"orders","_id":"doc-1"}}`+"\n"+`{"changed":true}`+"\n"+`{"index":{"_index":"orders","_id":"extra"}}`+"\n"+`{"new":1}`+"\n")
 
 	err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, s, "--existing=refuse"))
 	if err == nil || !strings.Contains(err.Error(), "orders exists") || !strings.Contains(err.Error(), "--prefix") {
 		t.Errorf("refused restore: %v", err)
+	}
+	if _, status := apiStatus(t, s, "HEAD", "/customers", nil); status != 404 {
+		t.Errorf("after a refused restore, customers answers HEAD with %d, want 404: the restore left what it made", status)
 	}
 	if err := addontest.Restore(ctx, r.Reader, snap, driverOf(t, s)); err != nil {
 		t.Fatal(err)

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/stash-backup/stash/internal/addon"
 )
 
@@ -29,8 +27,9 @@ import (
 const maxBulkBytes int64 = 8 << 20
 
 // Restore implements addon.Driver: the files of each index, in the order
-// RestoreOrder gives them (templates, the index with its settings,
-// mappings and aliases, then the documents), go back to the server. A file
+// RestoreOrder gives them (templates, then each index made with its
+// settings, mappings and aliases, then the documents of every index), go
+// back to the server. A file
 // set Stash's multielasticdump wrote restores the same way.
 func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	c, err := newClient(d.Conn)
@@ -47,6 +46,10 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 		}
 	}
 	rs := &restorer{d: d, c: c, templates: map[string]bool{}}
+	parent := ctx
+	rs.out = rs.newSender(ctx)
+	// A failed request stops the reading too.
+	ctx = rs.out.ctx
 	dashboards := -1
 	err = d.files(ctx, r, func(name string, rd io.Reader) error {
 		if name == KibanaFile {
@@ -83,7 +86,7 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 					return err
 				}
 			}
-			rs.cur = &pending{source: ix, target: d.Args.Target(ix), stream: rs.streams[ix]}
+			rs.cur = rs.pendingFor(ix)
 		}
 		if !d.Args.Types[t] && !(t == TypeIndex && (d.Args.Types[TypeSettings] || d.Args.Types[TypeMapping])) {
 			return nil
@@ -92,14 +95,18 @@ func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 			if err := rs.ensure(ctx); err != nil {
 				return err
 			}
-			return rs.load(ctx, rd)
+			return rs.load(rd)
 		}
 		return rs.meta(ctx, t, rd)
 	})
 	if err == nil && rs.cur != nil {
 		err = rs.ensure(ctx)
 	}
-	if err != nil {
+	if err = rs.out.close(err); err != nil {
+		var r refused
+		if errors.As(err, &r) && !rs.loaded {
+			rs.undo(parent)
+		}
 		return err
 	}
 	if rs.indices == 0 {
@@ -142,8 +149,20 @@ type restorer struct {
 	// documents go into a data stream of that name.
 	streams map[string]bool
 	cur     *pending
-	indices int
-	docs    atomic.Int64
+	// pending holds every index seen, by name in the snapshot: its data
+	// file comes after every index's metadata (RestoreOrder).
+	pending map[string]*pending
+	// made are the indices and data streams this restore made (their
+	// paths); loaded, whether it has written documents.
+	made   []string
+	loaded bool
+	// out sends the documents.
+	out *sender
+	// br reads every data file in turn, in requests of up to batchBytes.
+	br         *bufio.Reader
+	batchBytes int64
+	indices    int
+	docs       atomic.Int64
 	// indexTemplates are the cluster's, read when an index is about to
 	// be made (and again after a restore put some): one of them may make
 	// its name a data stream.
@@ -161,6 +180,37 @@ type pending struct {
 	// stream: the documents are a data stream's, written with create
 	// (the only op a data stream takes) into the stream.
 	stream bool
+}
+
+// refused is the error of a restore that --existing=refuse stopped.
+type refused struct{ msg string }
+
+func (r refused) Error() string { return r.msg }
+
+func refusal(format string, a ...any) error { return refused{fmt.Sprintf(format, a...)} }
+
+// undo removes the indices and data streams a refused restore made before
+// it met one that exists: every index is made before any document is
+// written (RestoreOrder), so a refusal leaves the cluster as it was.
+func (rs *restorer) undo(ctx context.Context) {
+	for _, path := range rs.made {
+		if _, err := rs.c.do(ctx, http.MethodDelete, path, nil, ""); err != nil {
+			slog.Warn("could not remove what the refused restore made", "path", path, "error", err)
+		}
+	}
+}
+
+// pendingFor is the index of the snapshot named ix.
+func (rs *restorer) pendingFor(ix string) *pending {
+	p, ok := rs.pending[ix]
+	if !ok {
+		p = &pending{source: ix, target: rs.d.Args.Target(ix), stream: rs.streams[ix]}
+		if rs.pending == nil {
+			rs.pending = map[string]*pending{}
+		}
+		rs.pending[ix] = p
+	}
+	return p
 }
 
 // readMetaFile reads a metadata file (name, for errors): the server's
@@ -289,13 +339,15 @@ func (rs *restorer) readStreams(rd io.Reader) error {
 // restore is refused.
 func (rs *restorer) ensureStream(ctx context.Context) error {
 	p := rs.cur
-	err := rs.c.call(ctx, http.MethodPut, "/_data_stream/"+url.PathEscape(p.target), nil, nil)
+	path := "/_data_stream/" + url.PathEscape(p.target)
+	err := rs.c.call(ctx, http.MethodPut, path, nil, nil)
 	switch {
 	case err == nil:
+		rs.made = append(rs.made, path)
 		return nil
 	case is(err, 400, "resource_already_exists_exception"):
 		if rs.d.Args.Existing == "refuse" {
-			return fmt.Errorf("data stream %s exists already: delete it, restore under another name (--prefix or --suffix, which its index template must match), or give --existing=overwrite to add the documents to it", p.target)
+			return refusal("data stream %s exists already: delete it, restore under another name (--prefix or --suffix, which its index template must match), or give --existing=overwrite to add the documents to it", p.target)
 		}
 		slog.Warn("data stream exists: the documents are added to it, those of an id it holds kept", "stream", p.target)
 		return nil
@@ -440,6 +492,9 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	}
 	p.made = true
 	rs.indices++
+	// Every index is kept until the restore ends; its metadata is not
+	// needed once it is made.
+	defer func() { p.settings, p.mappings, p.aliases = nil, nil, nil }()
 	if p.stream && !rs.c.server.hasDataStreams() {
 		slog.Warn("the server has no data streams (Elasticsearch 7.9 and later have them): the stream's documents go into an index of its name", "stream", p.target)
 		p.stream = false
@@ -471,7 +526,7 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	}
 	if exists {
 		if rs.d.Args.Existing == "refuse" {
-			return fmt.Errorf("index %s exists already: delete it, restore under another name (--prefix or --suffix in the task's args), or give --existing=overwrite to write the documents over it", p.target)
+			return refusal("index %s exists already: delete it, restore under another name (--prefix or --suffix in the task's args), or give --existing=overwrite to write the documents over it", p.target)
 		}
 		slog.Warn("index exists: its documents are written over", "index", p.target)
 		if len(p.mappings) > 0 {
@@ -494,6 +549,7 @@ func (rs *restorer) ensure(ctx context.Context) error {
 	for range 20 {
 		err := rs.c.call(ctx, http.MethodPut, esc, body, nil)
 		if err == nil {
+			rs.made = append(rs.made, esc)
 			return nil
 		}
 		// A setting the server does not know (a backup of another
@@ -662,84 +718,175 @@ func (rs *restorer) putAliases(ctx context.Context, p *pending) error {
 type batch struct {
 	body  []byte // action and source lines, two per document
 	items int
+	ix    *indexLoad
 }
 
-// load writes the documents of a data file into the current index: bulk
-// requests of Limit documents or maxBulkBytes, Slices at once.
-func (rs *restorer) load(ctx context.Context, rd io.Reader) error {
-	p := rs.cur
-	start, before := time.Now(), rs.docs.Load()
-	// Batches queued and in flight (twice the slices) share the memory
-	// budget: many slices make smaller requests.
-	batchBytes := min(maxBulkBytes, max(memoryBudget()/int64(2*rs.d.Args.Slices), 256<<10))
-	g, gctx := errgroup.WithContext(ctx)
-	batches := make(chan *batch, rs.d.Args.Slices)
+// indexLoad is the loading of one index's documents: its requests may
+// still be in flight while the next index is made and read.
+type indexLoad struct {
+	target string
+	// stream: the documents are a data stream's (create, and a 409 is a
+	// document kept).
+	stream bool
+	start  time.Time
+	docs   atomic.Int64
+	// sent counts the index's requests not yet answered.
+	sent sync.WaitGroup
+}
+
+// sender sends the bulk requests of every index of a restore, Slices at
+// once. It outlives each index so that the server is not left idle while
+// one index's last requests are answered and the next index is made and
+// its first documents read.
+type sender struct {
+	rs      *restorer
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	batches chan *batch
+	// workers are the senders; finishing, the indices waiting for their
+	// last answers before they are refreshed.
+	workers, finishing sync.WaitGroup
+}
+
+func (rs *restorer) newSender(ctx context.Context) *sender {
+	s := &sender{rs: rs, batches: make(chan *batch, rs.d.Args.Slices)}
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	for range rs.d.Args.Slices {
-		g.Go(func() error {
-			for b := range batches {
-				err := rs.send(gctx, p.target, b)
-				if err != nil {
-					return err
-				}
-				rs.docs.Add(int64(b.items))
-				b.release()
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(batches)
-		br := bufio.NewReaderSize(rd, 1<<20)
-		cur := newBatch()
-		push := func() error {
-			if cur.items == 0 {
-				return nil
-			}
-			select {
-			case batches <- cur:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			cur = newBatch()
-			return nil
-		}
-		var long []byte // a line longer than br's buffer
-		for lineNo := 1; ; lineNo++ {
-			line, err := br.ReadSlice('\n')
-			if errors.Is(err, bufio.ErrBufferFull) {
-				long = append(long[:0], line...)
-				for errors.Is(err, bufio.ErrBufferFull) {
-					line, err = br.ReadSlice('\n')
-					long = append(long, line...)
-				}
-				line = long
-			}
-			if len(bytes.TrimSpace(line)) > 0 {
-				if aerr := rs.appendDoc(cur, p, line); aerr != nil {
-					return fmt.Errorf("%s line %d: %w", FileName(p.source, TypeData), lineNo, aerr)
-				}
-				if cur.items >= rs.d.Args.Limit || int64(len(cur.body)) >= batchBytes {
-					if perr := push(); perr != nil {
-						return perr
+		s.workers.Go(func() {
+			// Every batch queued is taken and marked answered, even
+			// after a failure, so that no index waits for it forever.
+			for b := range s.batches {
+				ix := b.ix
+				if s.ctx.Err() == nil {
+					if err := rs.send(s.ctx, ix, b); err != nil {
+						s.cancel(err)
+					} else {
+						ix.docs.Add(int64(b.items))
+						rs.docs.Add(int64(b.items))
 					}
 				}
+				b.release()
+				ix.sent.Done()
 			}
-			if errors.Is(err, io.EOF) {
-				return push()
+		})
+	}
+	return s
+}
+
+// push queues b; it fails once the restore has.
+func (s *sender) push(b *batch) error {
+	b.ix.sent.Add(1)
+	select {
+	case s.batches <- b:
+		return nil
+	case <-s.ctx.Done():
+		b.ix.sent.Done()
+		b.release()
+		return context.Cause(s.ctx)
+	}
+}
+
+// finish refreshes ix once its last request is answered, so its
+// documents can be searched when the restore ends.
+func (s *sender) finish(ix *indexLoad) {
+	s.finishing.Go(func() {
+		ix.sent.Wait()
+		if s.ctx.Err() != nil {
+			return
+		}
+		if _, err := s.rs.c.do(s.ctx, http.MethodPost, "/"+url.PathEscape(ix.target)+"/_refresh", nil, ""); err != nil {
+			s.cancel(fmt.Errorf("refresh index %s: %w", ix.target, err))
+			return
+		}
+		slog.Info("restored index", "index", ix.target, "documents", ix.docs.Load(), "duration", time.Since(ix.start).Round(time.Millisecond))
+	})
+}
+
+// close waits for every request and refresh, after cancelling them when
+// err (how reading the snapshot ended) is set. It returns the first
+// failure: a request's or refresh's, else err.
+func (s *sender) close(err error) error {
+	if err != nil {
+		s.cancel(err)
+	}
+	close(s.batches)
+	s.workers.Wait()
+	s.finishing.Wait()
+	cause := context.Cause(s.ctx)
+	s.cancel(nil)
+	if cause != nil {
+		return cause
+	}
+	return err
+}
+
+// load reads the documents of a data file into bulk requests of Limit
+// documents or maxBulkBytes for the current index, and queues them.
+func (rs *restorer) load(rd io.Reader) (err error) {
+	p, out := rs.cur, rs.out
+	rs.loaded = true
+	ix := &indexLoad{target: p.target, stream: p.stream, start: time.Now()}
+	if rs.br == nil {
+		// Batches queued and in flight (twice the slices) share the
+		// memory budget: many slices make smaller requests.
+		rs.batchBytes = min(maxBulkBytes, max(memoryBudget()/int64(2*rs.d.Args.Slices), 256<<10))
+		rs.br = bufio.NewReaderSize(rd, 1<<20)
+	}
+	batchBytes, br := rs.batchBytes, rs.br
+	br.Reset(rd)
+	cur := newBatch()
+	cur.ix = ix
+	defer func() {
+		if cur != nil {
+			cur.release()
+		}
+		if err != nil {
+			out.cancel(err)
+			return
+		}
+		out.finish(ix)
+	}()
+	push := func() error {
+		if cur.items == 0 {
+			return nil
+		}
+		b := cur
+		cur = nil
+		if err := out.push(b); err != nil {
+			return err
+		}
+		cur = newBatch()
+		cur.ix = ix
+		return nil
+	}
+	var long []byte // a line longer than br's buffer
+	for lineNo := 1; ; lineNo++ {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long[:0], line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
 			}
-			if err != nil {
-				return err
+			line = long
+		}
+		if len(bytes.TrimSpace(line)) > 0 {
+			if aerr := rs.appendDoc(cur, p, line); aerr != nil {
+				return fmt.Errorf("%s line %d: %w", FileName(p.source, TypeData), lineNo, aerr)
+			}
+			if cur.items >= rs.d.Args.Limit || int64(len(cur.body)) >= batchBytes {
+				if perr := push(); perr != nil {
+					return perr
+				}
 			}
 		}
-	})
-	if err := g.Wait(); err != nil {
-		return err
+		if errors.Is(err, io.EOF) {
+			return push()
+		}
+		if err != nil {
+			return err
+		}
 	}
-	if _, err := rs.c.do(ctx, http.MethodPost, "/"+url.PathEscape(p.target)+"/_refresh", nil, ""); err != nil {
-		return fmt.Errorf("refresh index %s: %w", p.target, err)
-	}
-	slog.Info("restored index", "index", p.target, "documents", rs.docs.Load()-before, "duration", time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 // appendDoc adds one line of a data file to b as a bulk index action.
@@ -786,7 +933,7 @@ func newBatch() *batch { return batches.Get().(*batch) }
 
 // release hands b back for reuse once its request is done.
 func (b *batch) release() {
-	b.body, b.items = b.body[:0], 0
+	b.body, b.items, b.ix = b.body[:0], 0, nil
 	batches.Put(b)
 }
 
@@ -802,7 +949,8 @@ const (
 // send sends one bulk request, retrying what the server rejected for load
 // (the whole request with 429 or 503, or single items with 429) with
 // backoff. Any other failed item fails the restore with its id.
-func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
+func (rs *restorer) send(ctx context.Context, ix *indexLoad, b *batch) error {
+	target := ix.target
 	wait := bulkBackoff
 	for attempt := 0; ; attempt++ {
 		var (
@@ -810,7 +958,7 @@ func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
 			resErr error
 		)
 		err := rs.c.send(ctx, http.MethodPost, "/_bulk", b.body, "application/x-ndjson", nil, func(out []byte) error {
-			retry, resErr = rs.bulkResult(target, b, out)
+			retry, resErr = rs.bulkResult(ix, b, out)
 			return nil
 		})
 		switch {
@@ -842,7 +990,8 @@ func (rs *restorer) send(ctx context.Context, target string, b *batch) error {
 // bulkResult reads a bulk answer: nil when every item succeeded, a batch
 // of the items rejected for load, or an error naming the first item that
 // failed otherwise.
-func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, error) {
+func (rs *restorer) bulkResult(ix *indexLoad, b *batch, out []byte) (*batch, error) {
+	target := ix.target
 	type result struct {
 		Status int             `json:"status"`
 		Error  json.RawMessage `json:"error"`
@@ -876,7 +1025,7 @@ func (rs *restorer) bulkResult(target string, b *batch, out []byte) (*batch, err
 		for _, r := range item {
 			switch {
 			case r.Status < 300:
-			case r.Status == 409 && rs.cur.stream:
+			case r.Status == 409 && ix.stream:
 				// A data stream takes only create: a document of
 				// that id is there already, and is kept.
 			case r.Status == 429:
