@@ -99,8 +99,26 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 				return err
 			}
 		}
-		for _, ix := range indices {
-			if err := d.backupIndex(ctx, c, ix, templates, add); err != nil {
+		// The next index's metadata is read while this one's documents
+		// are: three requests an index, which waited one after another
+		// between the scans.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		fetch := func(ix indexInfo) <-chan indexMeta {
+			ch := make(chan indexMeta, 1)
+			go func() { ch <- d.readIndexMeta(ctx, c, ix, templates) }()
+			return ch
+		}
+		var next <-chan indexMeta
+		for i, ix := range indices {
+			if i == 0 {
+				next = fetch(ix)
+			}
+			m := <-next
+			if i+1 < len(indices) {
+				next = fetch(indices[i+1])
+			}
+			if err := d.backupIndex(ctx, c, ix, m, add); err != nil {
 				return fmt.Errorf("index %s: %w", ix.Name, err)
 			}
 		}
@@ -254,57 +272,17 @@ func (d Driver) listIndices(ctx context.Context, c *client) ([]indexInfo, error)
 
 // backupIndex adds the files of one index: its metadata first (small),
 // then its documents.
-func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templates []byte, add addon.AddFile) error {
-	esc := "/" + url.PathEscape(ix.Name)
-	meta := []struct {
-		t    string
-		path string
-		edit func([]byte) ([]byte, error)
-	}{
-		{TypeTemplate, "", nil},
-		{TypeSettings, esc + "/_settings", dropReadOnly(ix.Name)},
-		{TypeMapping, esc + "/_mapping", nil},
-		{TypeAlias, esc + "/_alias/*", nil},
+func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, meta indexMeta, add addon.AddFile) error {
+	switch {
+	case meta.err != nil:
+		return meta.err
+	case meta.gone:
+		slog.Warn("index deleted during the backup: left out", "index", ix.Name)
+		return nil
 	}
-	// Every metadata file is read before any is added: an index deleted
-	// since the listing (a rolled-over log index) is left out whole.
-	lines := map[string][]byte{}
-	for _, m := range meta {
-		if !d.Args.Types[m.t] {
-			continue
-		}
-		body := templates
-		if m.path != "" {
-			var err error
-			if body, err = c.do(ctx, http.MethodGet, m.path, nil, ""); err != nil {
-				switch {
-				case vanished(err):
-					slog.Warn("index deleted during the backup: left out", "index", ix.Name)
-					return nil
-				case m.t == TypeAlias && is(err, 404, ""):
-					// An index without aliases answers 404 on some
-					// versions.
-					body = []byte(`{"` + ix.Name + `":{"aliases":{}}}`)
-				default:
-					return fmt.Errorf("read its %s: %w", m.t, err)
-				}
-			}
-		}
-		if m.edit != nil {
-			var err error
-			if body, err = m.edit(body); err != nil {
-				return fmt.Errorf("its %s: %w", m.t, err)
-			}
-		}
-		line, err := fileLine(m.t, body)
-		if err != nil {
-			return fmt.Errorf("its %s: %w", m.t, err)
-		}
-		lines[m.t] = line
-	}
-	for _, m := range meta {
-		if line, ok := lines[m.t]; ok {
-			if err := add(FileName(ix.Name, m.t), func(w io.Writer) error { _, err := w.Write(line); return err }); err != nil {
+	for _, t := range metaTypes {
+		if line, ok := meta.lines[t]; ok {
+			if err := add(FileName(ix.Name, t), func(w io.Writer) error { _, err := w.Write(line); return err }); err != nil {
 				return err
 			}
 		}
@@ -322,6 +300,64 @@ func (d Driver) backupIndex(ctx context.Context, c *client, ix indexInfo, templa
 		slog.Info("backed up index", "index", ix.Name, "documents", cw.lines, "bytes", cw.n, "duration", time.Since(start).Round(time.Millisecond))
 	}
 	return err
+}
+
+// indexMeta is an index's metadata files, each as its one line.
+type indexMeta struct {
+	lines map[string][]byte
+	// gone: the index was deleted since the listing.
+	gone bool
+	err  error
+}
+
+// metaTypes are the metadata files of an index, in the order they are
+// added to the backup.
+var metaTypes = []string{TypeTemplate, TypeSettings, TypeMapping, TypeAlias}
+
+// readIndexMeta reads the metadata files of ix the args select. Every one
+// is read before any is added: an index deleted since the listing (a
+// rolled-over log index) is left out whole.
+func (d Driver) readIndexMeta(ctx context.Context, c *client, ix indexInfo, templates []byte) indexMeta {
+	esc := "/" + url.PathEscape(ix.Name)
+	paths := map[string]string{
+		TypeSettings: esc + "/_settings",
+		TypeMapping:  esc + "/_mapping",
+		TypeAlias:    esc + "/_alias/*",
+	}
+	out := indexMeta{lines: map[string][]byte{}}
+	for _, t := range metaTypes {
+		if !d.Args.Types[t] {
+			continue
+		}
+		body := templates
+		if path := paths[t]; path != "" {
+			var err error
+			if body, err = c.do(ctx, http.MethodGet, path, nil, ""); err != nil {
+				switch {
+				case vanished(err):
+					return indexMeta{gone: true}
+				case t == TypeAlias && is(err, 404, ""):
+					// An index without aliases answers 404 on some
+					// versions.
+					body = []byte(`{"` + ix.Name + `":{"aliases":{}}}`)
+				default:
+					return indexMeta{err: fmt.Errorf("read its %s: %w", t, err)}
+				}
+			}
+		}
+		if t == TypeSettings {
+			var err error
+			if body, err = dropReadOnly(ix.Name)(body); err != nil {
+				return indexMeta{err: fmt.Errorf("its %s: %w", t, err)}
+			}
+		}
+		line, err := fileLine(t, body)
+		if err != nil {
+			return indexMeta{err: fmt.Errorf("its %s: %w", t, err)}
+		}
+		out.lines[t] = line
+	}
+	return out
 }
 
 // fileLine is a metadata file's one line as elasticdump writes it: the
