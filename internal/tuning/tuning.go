@@ -12,7 +12,6 @@ import (
 	"runtime/pprof"
 
 	"github.com/stash-backup/stash/internal/cgroup"
-	"github.com/stash-backup/stash/internal/hugepage"
 	"github.com/stash-backup/stash/internal/priority"
 )
 
@@ -24,19 +23,12 @@ import (
 //     cgroup's memory limit (SetMemoryLimit).
 //   - NICE_ADJUSTMENT, IONICE_CLASS and IONICE_CLASS_DATA (a step's
 //     runtimeSettings.container.nice and ionice) are applied.
-//   - STASH_HUGEPAGES=on backs the heap with transparent huge pages.
 //   - STASH_CPUPROFILE=file profiles the command, STASH_RUSAGE=file writes
 //     its CPU time, page faults and peak RSS at the end.
 func Start() (stop func(), err error) {
 	SetMemoryLimit()
 	if err := priority.FromEnv(); err != nil {
 		return nil, err
-	}
-	if os.Getenv("STASH_HUGEPAGES") == "on" {
-		// Opt-in: huge pages make the first touch of fresh memory cheaper
-		// on virtual machines, but the kernel's compaction for them can
-		// stall other work on a busy node (golang/go#61718).
-		_, _ = hugepage.Enable(hugepage.DefaultReserve)
 	}
 	profiling := false
 	if path := os.Getenv("STASH_CPUPROFILE"); path != "" {
