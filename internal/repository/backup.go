@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stash-backup/stash/internal/repository/lock"
 	"io"
 	"os"
 	"path"
@@ -21,10 +20,11 @@ import (
 	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/policy"
-	"github.com/kopia/kopia/snapshot/snapshotfs"
 	"github.com/kopia/kopia/snapshot/upload"
 
 	"github.com/stash-backup/stash/internal/chunker"
+	"github.com/stash-backup/stash/internal/jsonscan"
+	"github.com/stash-backup/stash/internal/repository/lock"
 )
 
 // Progress receives the bytes read from the source as a backup or restore
@@ -494,12 +494,7 @@ func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev, c
 // every directory holds a hashed file.
 func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest, files []string, parallel int) func(rel string) (object.ID, bool) {
 	none := func(string) (object.ID, bool) { return object.ID{}, false }
-	root, err := snapshotfs.SnapshotRoot(rep, man)
-	if err != nil {
-		return none
-	}
-	rootDir, ok := root.(fs.Directory)
-	if !ok {
+	if man.RootEntry == nil || man.RootEntry.Type != snapshot.EntryTypeDirectory {
 		return none
 	}
 	// wanted holds every directory to list and its ancestors ("" is the
@@ -518,37 +513,31 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(parallel, 1))
 	)
-	var visit func(rel string, d fs.Directory)
-	visit = func(rel string, d fs.Directory) {
+	var visit func(rel string, oid object.ID)
+	visit = func(rel string, oid object.ID) {
 		defer wg.Done()
 		sem <- struct{}{}
-		entries := map[string]object.ID{}
-		var subdirs []fs.Directory
-		var subRels []string
-		_ = fs.IterateEntries(ctx, d, func(_ context.Context, e fs.Entry) error {
-			if h, ok := e.(object.HasObjectID); ok {
-				entries[e.Name()] = h.ObjectID()
-			}
-			if sd, ok := e.(fs.Directory); ok {
-				childRel := path.Join(rel, e.Name())
-				if wanted[childRel] {
-					subdirs = append(subdirs, sd)
-					subRels = append(subRels, childRel)
+		listed, err := listDir(ctx, rep, oid)
+		<-sem
+		if err != nil {
+			return
+		}
+		entries := make(map[string]object.ID, len(listed))
+		for _, e := range listed {
+			entries[e.Name] = e.Obj
+			if e.Dir {
+				if childRel := path.Join(rel, e.Name); wanted[childRel] {
+					wg.Add(1)
+					go visit(childRel, e.Obj)
 				}
 			}
-			return nil
-		})
-		<-sem
+		}
 		mu.Lock()
 		dirs[rel] = entries
 		mu.Unlock()
-		for i, sd := range subdirs {
-			wg.Add(1)
-			go visit(subRels[i], sd)
-		}
 	}
 	wg.Add(1)
-	visit("", rootDir)
+	visit("", man.RootEntry.ObjectID)
 	wg.Wait()
 	return func(rel string) (object.ID, bool) {
 		dir := path.Dir(strings.TrimPrefix(filepath.ToSlash(rel), "/"))
@@ -558,6 +547,61 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 		oid, ok := dirs[dir][path.Base(rel)]
 		return oid, ok
 	}
+}
+
+// listedEntry is what treeLookup reads of a directory entry.
+type listedEntry struct {
+	Name string
+	Dir  bool
+	Obj  object.ID
+}
+
+// listDir reads the entries of the directory object oid: only names,
+// types and object IDs. kopia's directory reader decodes every field
+// (times, modes, the summaries of subdirectories), which took longer than
+// the uploader's own walk when a change touched most directories.
+func listDir(ctx context.Context, rep repo.Repository, oid object.ID) ([]listedEntry, error) {
+	rd, err := rep.OpenObject(ctx, oid)
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close() //nolint:errcheck
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		return nil, err
+	}
+	var out []listedEntry
+	err = jsonscan.Members(b, func(key, val []byte) error {
+		if string(key) != "entries" {
+			return nil
+		}
+		return jsonscan.Elements(val, func(v []byte) error {
+			var e listedEntry
+			err := jsonscan.Members(v, func(key, val []byte) error {
+				var err error
+				switch string(key) {
+				case "name":
+					e.Name, err = jsonscan.String(val)
+				case "type":
+					var t string
+					t, err = jsonscan.String(val)
+					e.Dir = snapshot.EntryType(t) == snapshot.EntryTypeDirectory
+				case "obj":
+					var s string
+					if s, err = jsonscan.String(val); err == nil {
+						e.Obj, err = object.ParseID(s)
+					}
+				}
+				return err
+			})
+			out = append(out, e)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read directory %s: %w", oid, err)
+	}
+	return out, nil
 }
 
 // firstFailure names the first entry kopia could not read, as ": path:

@@ -1,10 +1,11 @@
 package elasticsearch
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/stash-backup/stash/internal/jsonscan"
 )
 
 // docLine is what a restore takes from one line of a data file.
@@ -59,11 +60,11 @@ func plainString(v []byte) bool {
 // encoding/json was most of a restore's own CPU.
 func parseLine(line []byte) (docLine, error) {
 	var d docLine
-	err := members(line, func(key, val []byte) error {
+	err := jsonscan.Members(line, func(key, val []byte) error {
 		var err error
 		switch string(key) {
 		case "_type":
-			d.Type, err = stringValue(val)
+			d.Type, err = jsonscan.String(val)
 		case "_id":
 			if plainString(val) {
 				d.id, d.plain, d.decoded = val, true, ""
@@ -72,7 +73,7 @@ func parseLine(line []byte) (docLine, error) {
 				d.decoded, err = idValue(val)
 			}
 		case "_routing", "routing":
-			d.Routing, err = stringValue(val)
+			d.Routing, err = jsonscan.String(val)
 		case "fields":
 			if d.Routing == "" {
 				var f struct {
@@ -99,113 +100,36 @@ func parseLine(line []byte) (docLine, error) {
 	return d, nil
 }
 
-// members calls fn with each member of the JSON object b: its name as
-// written (escapes left as they are) and its value's bytes, in one pass
-// and without copying.
-func members(b []byte, fn func(key, val []byte) error) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return errors.New("not a JSON object")
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i < len(b) && b[i] == '}' {
-			return nil
-		}
-		if i >= len(b) || b[i] != '"' {
-			return errors.New("expected a member name")
-		}
-		kEnd, err := skipString(b, i)
-		if err != nil {
-			return err
-		}
-		key := b[i+1 : kEnd-1]
-		i = skipSpace(b, kEnd)
-		if i >= len(b) || b[i] != ':' {
-			return fmt.Errorf("expected ':' after %q", key)
-		}
-		i = skipSpace(b, i+1)
-		vEnd, err := skipValue(b, i)
-		if err != nil {
-			return fmt.Errorf("member %q: %w", key, err)
-		}
-		if err := fn(key, b[i:vEnd]); err != nil {
-			return fmt.Errorf("member %q: %w", key, err)
-		}
-		i = skipSpace(b, vEnd)
-		if i < len(b) && b[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(b) && b[i] == '}' {
-			return nil
-		}
-		return errors.New("expected ',' or '}'")
-	}
-}
-
-// elements calls fn with each element of the JSON array b.
-func elements(b []byte, fn func(val []byte) error) error {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '[' {
-		return errors.New("not a JSON array")
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i < len(b) && b[i] == ']' {
-			return nil
-		}
-		end, err := skipValue(b, i)
-		if err != nil {
-			return err
-		}
-		if err := fn(b[i:end]); err != nil {
-			return err
-		}
-		i = skipSpace(b, end)
-		if i < len(b) && b[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(b) && b[i] == ']' {
-			return nil
-		}
-		return errors.New("expected ',' or ']'")
-	}
-}
-
 // parseSearch reads a search or scroll answer in one pass: its scroll or
 // point-in-time id and its hits. The hits' sources and sort values are
 // slices of b, valid while b is.
 func parseSearch(b []byte) (searchResult, error) {
 	var r searchResult
-	err := members(b, func(key, val []byte) error {
+	err := jsonscan.Members(b, func(key, val []byte) error {
 		var err error
 		switch string(key) {
 		case "_scroll_id":
-			r.ScrollID, err = stringValue(val)
+			r.ScrollID, err = jsonscan.String(val)
 		case "pit_id":
-			r.PITID, err = stringValue(val)
+			r.PITID, err = jsonscan.String(val)
 		case "hits":
-			err = members(val, func(key, val []byte) error {
+			err = jsonscan.Members(val, func(key, val []byte) error {
 				if string(key) != "hits" {
 					return nil
 				}
-				return elements(val, func(h []byte) error {
+				return jsonscan.Elements(val, func(h []byte) error {
 					var x hit
-					err := members(h, func(key, val []byte) error {
+					err := jsonscan.Members(h, func(key, val []byte) error {
 						var err error
 						switch string(key) {
 						case "_index":
-							x.Index, err = stringValue(val)
+							x.Index, err = jsonscan.String(val)
 						case "_type":
-							x.Type, err = stringValue(val)
+							x.Type, err = jsonscan.String(val)
 						case "_id":
 							x.ID, err = idValue(val)
 						case "_routing":
-							x.Routing, err = stringValue(val)
+							x.Routing, err = jsonscan.String(val)
 						case "_source":
 							x.Source = val
 						case "sort":
@@ -226,108 +150,6 @@ func parseSearch(b []byte) (searchResult, error) {
 	return r, err
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string that starts at b[i]. It
-// jumps from quote to quote (bytes.IndexByte), since the text of
-// documents is most of their bytes; a quote is the string's end when an
-// even number of backslashes precede it.
-func skipString(b []byte, i int) (int, error) {
-	j := i + 1
-	// Member names and most ids are short: look at their bytes here
-	// before paying for a call that pays off on long text.
-	for end := min(j+16, len(b)); j < end; j++ {
-		switch b[j] {
-		case '"':
-			return j + 1, nil
-		case '\\':
-			goto long
-		}
-	}
-long:
-	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return 0, errors.New("unterminated string")
-		}
-		j += k
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
-			return j + 1, nil
-		}
-		j++
-	}
-}
-
-// skipValue returns the index after the value that starts at b[i].
-func skipValue(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errors.New("missing value")
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		var closers [32]byte
-		open := closers[:0] // the closing brackets expected, innermost last
-		for j := i; j < len(b); j++ {
-			switch c := b[j]; c {
-			case '"':
-				end, err := skipString(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{':
-				open = append(open, '}')
-			case '[':
-				open = append(open, ']')
-			case '}', ']':
-				if len(open) == 0 || open[len(open)-1] != c {
-					return 0, errors.New("unbalanced brackets")
-				}
-				open = open[:len(open)-1]
-				if len(open) == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errors.New("unbalanced brackets")
-	}
-	j := i
-	for j < len(b) && !bytes.ContainsRune([]byte(",}] \t\r\n"), rune(b[j])) {
-		j++
-	}
-	if j == i {
-		return 0, fmt.Errorf("unexpected %q", b[i])
-	}
-	return j, nil
-}
-
-// stringValue decodes a JSON string (or null).
-func stringValue(v []byte) (string, error) {
-	if string(v) == "null" {
-		return "", nil
-	}
-	if len(v) < 2 || v[0] != '"' {
-		return "", errors.New("not a string")
-	}
-	if bytes.IndexByte(v, '\\') < 0 {
-		return string(v[1 : len(v)-1]), nil
-	}
-	var s string
-	err := json.Unmarshal(v, &s)
-	return s, err
-}
-
 // idValue is an _id: a string, or a number as some dumps wrote it.
 func idValue(v []byte) (string, error) {
 	if len(v) > 0 && v[0] != '"' && string(v) != "null" {
@@ -337,5 +159,5 @@ func idValue(v []byte) (string, error) {
 		}
 		return n.String(), nil
 	}
-	return stringValue(v)
+	return jsonscan.String(v)
 }
