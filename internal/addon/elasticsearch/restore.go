@@ -29,8 +29,8 @@ const maxBulkBytes int64 = 8 << 20
 // Restore implements addon.Driver: the files of each index, in the order
 // RestoreOrder gives them (templates, then each index made with its
 // settings, mappings and aliases, then the documents of every index), go
-// back to the server. A file
-// set Stash's multielasticdump wrote restores the same way.
+// back to the server. A file set Stash's multielasticdump wrote restores
+// the same way.
 func (d Driver) Restore(ctx context.Context, r addon.Reader) error {
 	c, err := newClient(d.Conn)
 	if err != nil {
@@ -748,6 +748,7 @@ type sender struct {
 	workers, finishing sync.WaitGroup
 }
 
+// newSender starts the restore's senders; close stops them.
 func (rs *restorer) newSender(ctx context.Context) *sender {
 	s := &sender{rs: rs, batches: make(chan *batch, rs.d.Args.Slices)}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
