@@ -401,9 +401,7 @@ func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string
 		if ds := man.RootEntry.DirSummary; ds != nil {
 			total, totalBytes = ds.TotalFileCount, ds.TotalFileSize
 		}
-		newFiles, modified := counter.classify(ctx, w, prev, man, r.opts.parallelism())
-		// Files hashed again without a change in content count as
-		// unmodified, as restic reports them.
+		newFiles, modified := counter.classify(ctx, w, prev, r.opts.parallelism())
 		unmodified := total - newFiles - modified
 		stats = &SnapshotStats{
 			Name:       string(id),
@@ -460,27 +458,23 @@ func (c *fileCounter) FinishedHashingFile(fname string, _ int64) {
 }
 
 // classify splits hashed files into new ones (absent from prev) and
-// modified ones (present in prev with other content).
-func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev, cur *snapshot.Manifest, parallel int) (newFiles, modified int64) {
+// modified ones (present in prev). kopia hashes a file again only when its
+// size, time, mode or owner changed, and restic, whose counts Stash
+// reported, counts a file whose metadata changed as modified whatever its
+// content; so does this, which spares reading the new snapshot's
+// directories back.
+func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev *snapshot.Manifest, parallel int) (newFiles, modified int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if prev == nil {
 		return int64(len(c.hashed)), 0
 	}
-	var prevIDs, curIDs func(string) (object.ID, bool)
-	var wg sync.WaitGroup
-	wg.Go(func() { prevIDs = treeLookup(ctx, rep, prev, c.hashed, parallel) })
-	wg.Go(func() { curIDs = treeLookup(ctx, rep, cur, c.hashed, parallel) })
-	wg.Wait()
+	prevIDs := treeLookup(ctx, rep, prev, c.hashed, parallel)
 	for _, f := range c.hashed {
-		old, ok := prevIDs(f)
-		switch {
-		case !ok:
+		if _, ok := prevIDs(f); ok {
+			modified++
+		} else {
 			newFiles++
-		default:
-			if cur, _ := curIDs(f); cur != old {
-				modified++
-			}
 		}
 	}
 	return newFiles, modified

@@ -277,6 +277,19 @@ func TestDirectoryBackupRestore(t *testing.T) {
 			if _, err := r.RestoreStream(ctx, s, "a/b/2.txt", &one, nil); err != nil || one.String() != "two" {
 				t.Errorf("single file from directory snapshot: %q %v", one.String(), err)
 			}
+			// A file whose time changed is read again and, as restic
+			// counts it, modified though its content is the same.
+			later := time.Now().Add(time.Hour)
+			if err := os.Chtimes(filepath.Join(src, "a", "b", "2.txt"), later, later); err != nil {
+				t.Fatal(err)
+			}
+			stats, err = r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "host-1", Exclude: []string{"*.log", "*.tmp"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fsx := stats[0].FileStats; *fsx.NewFiles != 0 || *fsx.ModifiedFiles != 1 || *fsx.UnmodifiedFiles != 3 {
+				t.Errorf("after a touch: new=%d modified=%d unmodified=%d, want 0, 1, 3", *fsx.NewFiles, *fsx.ModifiedFiles, *fsx.UnmodifiedFiles)
+			}
 		})
 	}
 }
