@@ -469,9 +469,9 @@ func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev *s
 	if prev == nil {
 		return int64(len(c.hashed)), 0
 	}
-	prevIDs := treeLookup(ctx, rep, prev, c.hashed, parallel)
+	inPrev := treeHas(ctx, rep, prev, c.hashed, parallel)
 	for _, f := range c.hashed {
-		if _, ok := prevIDs(f); ok {
+		if inPrev(f) {
 			modified++
 		} else {
 			newFiles++
@@ -480,16 +480,15 @@ func (c *fileCounter) classify(ctx context.Context, rep repo.Repository, prev *s
 	return newFiles, modified
 }
 
-// treeLookup returns a function that finds the object ID of a file of
-// files (paths relative to the snapshot root) in the snapshot. It reads
+// treeHas returns a function that tells whether a file of files (paths
+// relative to the snapshot root) is in the snapshot. It reads
 // only the directories holding those files and their ancestors, each once,
 // parallel workers at a time: directory objects come from the storage (no
 // local cache), and with a 1 % change spread over a large tree, nearly
 // every directory holds a hashed file.
-func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest, files []string, parallel int) func(rel string) (object.ID, bool) {
-	none := func(string) (object.ID, bool) { return object.ID{}, false }
+func treeHas(ctx context.Context, rep repo.Repository, man *snapshot.Manifest, files []string, parallel int) func(rel string) bool {
 	if man.RootEntry == nil || man.RootEntry.Type != snapshot.EntryTypeDirectory {
-		return none
+		return func(string) bool { return false }
 	}
 	// wanted holds every directory to list and its ancestors ("" is the
 	// root).
@@ -503,7 +502,7 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 	}
 	var (
 		mu   sync.Mutex
-		dirs = map[string]map[string]object.ID{}
+		dirs = map[string]map[string]bool{}
 		wg   sync.WaitGroup
 		sem  = make(chan struct{}, max(parallel, 1))
 	)
@@ -516,9 +515,9 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 		if err != nil {
 			return
 		}
-		entries := make(map[string]object.ID, len(listed))
+		entries := make(map[string]bool, len(listed))
 		for _, e := range listed {
-			entries[e.Name] = e.Obj
+			entries[e.Name] = true
 			if e.Dir {
 				if childRel := path.Join(rel, e.Name); wanted[childRel] {
 					wg.Add(1)
@@ -533,17 +532,17 @@ func treeLookup(ctx context.Context, rep repo.Repository, man *snapshot.Manifest
 	wg.Add(1)
 	visit("", man.RootEntry.ObjectID)
 	wg.Wait()
-	return func(rel string) (object.ID, bool) {
+	return func(rel string) bool {
 		dir := path.Dir(strings.TrimPrefix(filepath.ToSlash(rel), "/"))
 		if dir == "." {
 			dir = ""
 		}
-		oid, ok := dirs[dir][path.Base(rel)]
-		return oid, ok
+		return dirs[dir][path.Base(rel)]
 	}
 }
 
-// listedEntry is what treeLookup reads of a directory entry.
+// listedEntry is what treeHas reads of a directory entry: its object ID
+// only for a subdirectory, which it may descend into.
 type listedEntry struct {
 	Name string
 	Dir  bool
@@ -551,7 +550,7 @@ type listedEntry struct {
 }
 
 // listDir reads the entries of the directory object oid: only names,
-// types and object IDs. kopia's directory reader decodes every field
+// types and subdirectories' object IDs. kopia's directory reader decodes every field
 // (times, modes, the summaries of subdirectories), which took longer than
 // the uploader's own walk when a change touched most directories.
 func listDir(ctx context.Context, rep repo.Repository, oid object.ID) ([]listedEntry, error) {
@@ -571,6 +570,7 @@ func listDir(ctx context.Context, rep repo.Repository, oid object.ID) ([]listedE
 		}
 		return jsonscan.Elements(val, func(v []byte) error {
 			var e listedEntry
+			var obj []byte
 			err := jsonscan.Members(v, func(key, val []byte) error {
 				var err error
 				switch string(key) {
@@ -581,13 +581,16 @@ func listDir(ctx context.Context, rep repo.Repository, oid object.ID) ([]listedE
 					t, err = jsonscan.String(val)
 					e.Dir = snapshot.EntryType(t) == snapshot.EntryTypeDirectory
 				case "obj":
-					var s string
-					if s, err = jsonscan.String(val); err == nil {
-						e.Obj, err = object.ParseID(s)
-					}
+					obj = val
 				}
 				return err
 			})
+			if err == nil && e.Dir {
+				var s string
+				if s, err = jsonscan.String(obj); err == nil {
+					e.Obj, err = object.ParseID(s)
+				}
+			}
 			out = append(out, e)
 			return err
 		})

@@ -617,10 +617,10 @@ func TestStats(t *testing.T) {
 	}
 }
 
-// TestTreeLookupAfterMiss: a path whose directory is not in the snapshot
+// TestTreeHasAfterMiss: a path whose directory is not in the snapshot
 // must not make later lookups fail (file stats call it for every hashed
 // file, new directories included).
-func TestTreeLookupAfterMiss(t *testing.T) {
+func TestTreeHasAfterMiss(t *testing.T) {
 	ctx := context.Background()
 	r := openNew(t, localOptions(t))
 	src := t.TempDir()
@@ -633,12 +633,12 @@ func TestTreeLookupAfterMiss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lookup := treeLookup(ctx, r.rep, s.man, []string{"no-such-dir/x.txt", "a.txt", "sub/b.txt"}, 2)
-	if _, ok := lookup("no-such-dir/x.txt"); ok {
+	has := treeHas(ctx, r.rep, s.man, []string{"no-such-dir/x.txt", "a.txt", "sub/b.txt"}, 2)
+	if has("no-such-dir/x.txt") {
 		t.Error("found a file in a missing directory")
 	}
 	for _, p := range []string{"a.txt", "sub/b.txt"} {
-		if _, ok := lookup(p); !ok {
+		if !has(p) {
 			t.Errorf("%s not found after a miss", p)
 		}
 	}

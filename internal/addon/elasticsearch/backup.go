@@ -110,10 +110,10 @@ func (d Driver) Backup(ctx context.Context, w addon.Writer) error {
 			return ch
 		}
 		var next <-chan indexMeta
+		if len(indices) > 0 {
+			next = fetch(indices[0])
+		}
 		for i, ix := range indices {
-			if i == 0 {
-				next = fetch(ix)
-			}
 			m := <-next
 			if i+1 < len(indices) {
 				next = fetch(indices[i+1])
