@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kopia/kopia/repo"
@@ -117,6 +118,13 @@ type Reader struct {
 	chunkerOnce sync.Once
 	chunker     *chunker.Chunker
 	chunkerErr  error
+	// decoder reads contents without kopia's copies (contentdecode.go);
+	// made on the first read.
+	decoderOnce sync.Once
+	decoder     *contentDecoder
+	// fallbacks counts contents the decoder failed on and kopia then
+	// read: tests expect none.
+	fallbacks atomic.Int64
 }
 
 // Repository is a repository opened for writing: besides what a Reader
@@ -575,6 +583,8 @@ func classifyOpenError(loc *location.Location, err error) error {
 // Close releases the repository and removes its connection config.
 func (r *Reader) Close(ctx context.Context) error {
 	err := r.rep.Close(ctx)
+	r.decoderOnce.Do(func() {}) // no decoder made after this
+	r.decoder.close()
 	if cerr := r.st.Close(ctx); err == nil {
 		err = cerr
 	}

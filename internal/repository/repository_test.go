@@ -148,6 +148,10 @@ func TestStreamRoundTrip(t *testing.T) {
 			if n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
 				t.Fatalf("restored %d bytes, differ from the %d backed up", n, len(data))
 			}
+			// Every chunk was decoded by the content decoder, none by kopia.
+			if r.contentDecoder() == nil || r.fallbacks.Load() != 0 {
+				t.Errorf("decoder %v, %d chunks read by kopia after it failed", r.contentDecoder() != nil, r.fallbacks.Load())
+			}
 			// The same data again uploads next to nothing.
 			st2, err := r.BackupStream(ctx, "dumpfile.sql", bytes.NewReader(data), BackupOptions{Host: "host-0"})
 			if err != nil {
@@ -276,6 +280,9 @@ func TestDirectoryBackupRestore(t *testing.T) {
 			var one bytes.Buffer
 			if _, err := r.RestoreStream(ctx, s, "a/b/2.txt", &one, nil); err != nil || one.String() != "two" {
 				t.Errorf("single file from directory snapshot: %q %v", one.String(), err)
+			}
+			if r.fallbacks.Load() != 0 {
+				t.Errorf("%d contents read by kopia after the decoder failed", r.fallbacks.Load())
 			}
 			// A file whose time changed is read again and, as restic
 			// counts it, modified though its content is the same.

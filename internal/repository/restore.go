@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/stash-backup/stash/internal/chunker"
 	"io"
 	"log/slog"
 	"math"
@@ -20,6 +19,9 @@ import (
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/restore"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
+
+	"github.com/stash-backup/stash/internal/chunker"
+	"github.com/stash-backup/stash/internal/repository/blobmem"
 )
 
 // RestoreResult summarises a restore.
@@ -98,7 +100,9 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 	if !indirect {
 		// One chunk: written as it comes out of the repository, without
 		// a copy buffer, which cost more than the read for small files.
-		data, err := r.readObject(ctx, oid)
+		b := contentReadBuffers.Get().(*readBuffers)
+		defer contentReadBuffers.Put(b)
+		data, err := r.readObject(ctx, oid, &b.packed, &b.data)
 		if err != nil {
 			return 0, fmt.Errorf("read object: %w", err)
 		}
@@ -134,9 +138,11 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 	// ahead of writing, whatever order the readers finish in. So chunk i
 	// can take result slot i mod readAhead: the writer emptied it (chunk
 	// i-readAhead) before it freed the semaphore slot chunk i waited for.
-	// A slot per chunk would cost memory with the stream's length.
+	// A slot per chunk would cost memory with the stream's length. For the
+	// same reason chunk i is decoded into slot i's buffer, free by then.
 	ahead := min(r.readAhead(), max(len(entries), 1))
 	slots := make([]chan result, ahead)
+	bufs := make([][]byte, ahead)
 	for i := range slots {
 		slots[i] = make(chan result, 1)
 	}
@@ -159,8 +165,10 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 	}()
 	for range r.readers() {
 		go func() {
+			// The stored bytes of the reader's chunk, until decoded.
+			var packed blobmem.Buffer
 			for i := range work {
-				data, err := r.readObject(ctx, entries[i].Object)
+				data, err := r.readObject(ctx, entries[i].Object, &packed, &bufs[i%len(bufs)])
 				slots[i%len(slots)] <- result{data, err}
 			}
 		}()
@@ -173,7 +181,6 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 		case <-ctx.Done():
 			return total, ctx.Err()
 		}
-		<-sem
 		if res.err != nil {
 			return total, fmt.Errorf("read chunk %d of %d: %w", i+1, len(entries), res.err)
 		}
@@ -181,6 +188,8 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 			return total, fmt.Errorf("read chunk %d of %d: got %d bytes, want %d", i+1, len(entries), len(res.data), entries[i].Length)
 		}
 		n, err := w.Write(res.data)
+		// Only now may chunk i+readAhead take this slot and its buffer.
+		<-sem
 		total += int64(n)
 		if err != nil {
 			return total, err
@@ -192,14 +201,17 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 	return total, nil
 }
 
-func (r *Reader) readObject(ctx context.Context, oid object.ID) ([]byte, error) {
-	// A chunk is one content: take the content's bytes as they come out
-	// of decryption and decompression, rather than copying them once more
-	// through an object reader into a fresh buffer, whose copy and zeroing
-	// were a large share of a restore's CPU.
+// readObject returns the data of object oid, valid until packed and data
+// are used again: a one-content object's as readContent decodes it, any
+// other through kopia's object reader.
+func (r *Reader) readObject(ctx context.Context, oid object.ID, packed *blobmem.Buffer, data *[]byte) ([]byte, error) {
+	// A chunk is one content: take the content's bytes as they are
+	// decoded, rather than copying them once more through an object
+	// reader into a fresh buffer, whose copy and zeroing were a large
+	// share of a restore's CPU.
 	if cid, compressed, ok := oid.ContentID(); ok && !compressed {
 		if dr, direct := r.rep.(repo.DirectRepository); direct {
-			return dr.ContentReader().GetContent(ctx, cid)
+			return r.readContent(ctx, dr.ContentReader(), cid, packed, data)
 		}
 	}
 	rd, err := r.rep.OpenObject(ctx, oid)

@@ -78,7 +78,8 @@ type PackedContent struct {
 	// FileOffset and Size are where its plain bytes go in the file.
 	FileOffset, Size int64
 
-	cid content.ID // this project's own snapshots
+	cid  content.ID   // this project's own snapshots
+	info content.Info // and where and how the content is stored
 }
 
 // PackSource is what a pack-ordered tree restore reads from: this
@@ -170,8 +171,10 @@ func newTreeRestorer(out *confinedOutput, p Progress, src PackSource, o Options,
 	}
 }
 
-// kopiaPacks is the PackSource of this project's repositories: kopia
-// decrypts and checks each content, reading it from the range held.
+// kopiaPacks is the PackSource of this project's repositories: the
+// content decoder decrypts, checks and decompresses each content from the
+// range read; kopia does it for a form the decoder does not know, reading
+// from the range held.
 type kopiaPacks struct {
 	r  *Reader
 	cr content.Reader
@@ -181,7 +184,13 @@ func (k *kopiaPacks) ReadPack(ctx context.Context, pack string, off, length int6
 	return k.r.st.GetBlob(ctx, blob.ID(pack), off, length, dst)
 }
 
-func (k *kopiaPacks) Content(ctx context.Context, c PackedContent, _ []byte, _ *[]byte) ([]byte, error) {
+func (k *kopiaPacks) Content(ctx context.Context, c PackedContent, raw []byte, scratch *[]byte) ([]byte, error) {
+	if d := k.r.contentDecoder(); d.supports(c.info) && len(raw) == int(c.info.PackedLength) {
+		if data, err := d.decode(c.info, raw, scratch); err == nil {
+			return data, nil
+		}
+		k.r.fallbacks.Add(1)
+	}
 	return k.cr.GetContent(ctx, c.cid)
 }
 
@@ -477,6 +486,7 @@ func (k *kopiaPacks) Contents(ctx context.Context, f fs.File) ([]PackedContent, 
 		if info.Deleted {
 			return nil, false, fmt.Errorf("content %s: %w", refs[i].cid, content.ErrContentNotFound)
 		}
+		refs[i].info = info
 		refs[i].ID = refs[i].cid.String()
 		refs[i].Pack = string(info.PackBlobID)
 		refs[i].Offset, refs[i].Length = int64(info.PackOffset), int64(info.PackedLength)
@@ -597,8 +607,9 @@ var (
 )
 
 // restoreRange reads [start, end) of pack id once and writes the contents
-// cs that lie in it. kopia decrypts and checks each content as ever; its
-// reads of the pack are served from the range held in memory.
+// cs that lie in it. The source decodes each content from the range; a
+// source that reads through storage of its own has its reads of the pack
+// served from the range held in memory meanwhile.
 func (t *treeRestorer) restoreRange(ctx context.Context, id string, start, end int64, cs []*packContent) error {
 	buf := packBuffers.Get().(*blobmem.Buffer)
 	defer packBuffers.Put(buf)
