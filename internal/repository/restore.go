@@ -77,12 +77,17 @@ func (r *Reader) RestoreStream(ctx context.Context, s Snapshot, name string, w i
 // both exceed the CPU count.
 //
 // Both are bounded by the memory budget: a chunk is at most
-// chunker.MaxSize, so readAhead chunks never hold more than the budget.
+// chunker.MaxSize, each chunk read ahead holds its data and each reader
+// a chunk's stored bytes while it decodes them, so together they never
+// hold more than the budget (at least one reader and two chunks ahead).
 func (r *Reader) readAhead() int {
-	byMemory := int(r.opts.readAheadBudget() / chunker.MaxSize)
-	return max(min(8*r.opts.parallelism(), byMemory), 2)
+	return max(min(8*r.opts.parallelism(), r.chunkSlots()-r.readers()), 2)
 }
-func (r *Reader) readers() int { return min(4*r.opts.parallelism(), r.readAhead()) }
+func (r *Reader) readers() int { return max(min(4*r.opts.parallelism(), r.chunkSlots()/3), 1) }
+
+// chunkSlots is how many chunks of chunker.MaxSize the memory budget
+// holds.
+func (r *Reader) chunkSlots() int { return int(r.opts.readAheadBudget() / chunker.MaxSize) }
 
 // streamWorkers is how many workers write a stream backup's chunks: the
 // parallelism, fewer when their workers+2 buffers of chunker.MaxSize would

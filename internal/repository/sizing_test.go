@@ -21,11 +21,11 @@ func TestSizedByThePod(t *testing.T) {
 		wantReadAhead int
 		wantWorkers   int
 	}{
-		{"one CPU, 256 MiB", 1, 0, 256 << 20, 2, 16, 2},
+		{"one CPU, 256 MiB", 1, 0, 256 << 20, 2, 11, 2},
 		{"two CPUs, no limit", 2, 0, -1, 2, 16, 2},
-		{"64 CPUs, no quota, no limit", 64, 0, -1, MaxParallelism, 8 * MaxParallelism, MaxParallelism},
-		{"64 CPUs, 512 MiB", 64, 0, 512 << 20, MaxParallelism, 32, MaxParallelism},
-		{"64 CPUs, 64 MiB", 64, 0, 64 << 20, MaxParallelism, 4, 2},
+		{"64 CPUs, no quota, no limit", 64, 0, -1, MaxParallelism, 86, MaxParallelism},
+		{"64 CPUs, 512 MiB", 64, 0, 512 << 20, MaxParallelism, 22, MaxParallelism},
+		{"64 CPUs, 64 MiB", 64, 0, 64 << 20, MaxParallelism, 3, 2},
 		{"tiny limit keeps two", 1, 0, 8 << 20, 2, 2, 1},
 		{"explicit parallelism", 2, 32, 1 << 40, 32, 256, 32},
 	} {
@@ -38,8 +38,10 @@ func TestSizedByThePod(t *testing.T) {
 			if got := r.readAhead(); got != tc.wantReadAhead {
 				t.Errorf("readAhead %d, want %d", got, tc.wantReadAhead)
 			}
-			if budget := r.opts.readAheadBudget(); tc.memory > 0 && int64(r.readAhead())*chunker.MaxSize > max(budget, 2*chunker.MaxSize) {
-				t.Errorf("read-ahead of %d chunks exceeds the budget %d", r.readAhead(), budget)
+			// Each chunk ahead holds its data, each reader a chunk's stored
+			// bytes.
+			if budget := r.opts.readAheadBudget(); int64(r.readAhead()+r.readers())*chunker.MaxSize > max(budget, 3*chunker.MaxSize) {
+				t.Errorf("read-ahead of %d chunks and %d readers exceed the budget %d", r.readAhead(), r.readers(), budget)
 			}
 			if got := r.streamWorkers(); got != tc.wantWorkers {
 				t.Errorf("stream workers %d, want %d", got, tc.wantWorkers)
