@@ -2,10 +2,15 @@ package repository
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
+	"runtime"
 	"sync"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/kopia/kopia/repo/compression"
+
+	"github.com/stash-backup/stash/internal/chunker"
 )
 
 // Directory trees are written by kopia's uploader, which compresses every
@@ -15,10 +20,13 @@ import (
 // files it was half of a backup's CPU. So the default compressor is
 // wrapped: content whose sampled windows all look random is handed back
 // as is, which kopia stores uncompressed, exactly as it would after a
-// failed attempt; anything else goes to kopia's zstd. The stored format
-// is kopia's zstd-fastest, header and all (the kopia CLI reads it,
-// TestKopiaCLIReadsAndMaintains). The registry is kopia's global map, so
-// this is done once, before any repository is opened.
+// failed attempt. Anything else is compressed whole (EncodeAll) rather
+// than through kopia's streaming encoder: the frame then records its
+// size and holds one segment, which a restore decodes straight into its
+// buffer instead of through a window it copies each block into. The
+// stored format is kopia's zstd-fastest, header and all (the kopia CLI
+// reads it, TestKopiaCLIReadsAndMaintains). The registry is kopia's
+// global map, so this is done once, before any repository is opened.
 func init() {
 	id := compression.HeaderZstdFastest
 	inner := compression.ByHeaderID[id]
@@ -33,7 +41,20 @@ func init() {
 // sampledCompressor skips compressing what sampling shows to be random.
 type sampledCompressor struct{ compression.Compressor }
 
-var sampleBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	sampleBuffers     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	compressedBuffers = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+// fastestEncoder compresses as kopia's zstd-fastest does. It runs as many
+// compressions at once as a process has workers at most; each holds its
+// tables only once used.
+var fastestEncoder = sync.OnceValues(func() (*zstd.Encoder, error) {
+	return zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest),
+		zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), MaxParallelism)),
+		// Every chunk this project cuts is one segment.
+		zstd.WithWindowSize(chunker.MaxSize))
+})
 
 // Compress implements compression.Compressor.
 func (c sampledCompressor) Compress(output io.Writer, input io.Reader) error {
@@ -51,5 +72,15 @@ func (c sampledCompressor) Compress(output io.Writer, input io.Reader) error {
 		_, err := output.Write(buf.Bytes())
 		return err
 	}
-	return c.Compressor.Compress(output, bytes.NewReader(buf.Bytes()))
+	enc, err := fastestEncoder()
+	if err != nil {
+		return c.Compressor.Compress(output, bytes.NewReader(buf.Bytes()))
+	}
+	out := compressedBuffers.Get().(*[]byte)
+	defer compressedBuffers.Put(out)
+	b := binary.BigEndian.AppendUint32((*out)[:0], uint32(c.HeaderID()))
+	b = enc.EncodeAll(buf.Bytes(), b)
+	*out = b
+	_, err = output.Write(b)
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"github.com/klauspost/compress/zstd"
 	"github.com/kopia/kopia/repo/compression"
 	"io"
 	"math/rand/v2"
@@ -157,5 +158,18 @@ func TestSampledCompressorKeepsFormat(t *testing.T) {
 	var back bytes.Buffer
 	if err := compression.DecompressByHeader(&back, bytes.NewReader(out.Bytes())); err != nil || !bytes.Equal(back.Bytes(), text) {
 		t.Fatalf("kopia's decompressor read back %d bytes, %v", back.Len(), err)
+	}
+	// One segment of a known size, up to the largest chunk: what a
+	// restore decodes without a window.
+	for _, n := range []int{len(text), chunker.MaxSize} {
+		in := bytes.Repeat(text, n/len(text)+1)[:n]
+		out.Reset()
+		if err := c.Compress(&out, bytes.NewReader(in)); err != nil {
+			t.Fatal(err)
+		}
+		var h zstd.Header
+		if err := h.Decode(out.Bytes()[4:]); err != nil || !h.SingleSegment || !h.HasFCS || h.FrameContentSize != uint64(n) {
+			t.Errorf("%d bytes: frame header %+v, %v; want one segment of its size", n, h, err)
+		}
 	}
 }
