@@ -142,37 +142,32 @@ func (d *contentDecoder) decode(info content.Info, raw []byte, scratch *[]byte) 
 		return nil, fmt.Errorf("content %s: %d stored bytes are too short", info.ContentID, len(raw))
 	}
 	nonce, sealed := raw[:a.NonceSize()], raw[a.NonceSize():]
-	want := int(info.OriginalLength)
-	if info.CompressionHeaderID == 0 {
-		out, err := a.Open(grow(scratch, len(sealed)-a.Overhead()), nonce, sealed, iv)
-		if err != nil {
-			return nil, fmt.Errorf("content %s: decrypt: %w", info.ContentID, err)
-		}
-		*scratch = out
-		if len(out) != want {
-			return nil, fmt.Errorf("content %s: %w: %d bytes, want %d", info.ContentID, errContentLength, len(out), want)
-		}
-		d.decoded.Add(1)
-		return out, nil
+	// Uncompressed, the plaintext is the data; compressed, it goes
+	// through a buffer of the decoder's to the decompressor.
+	dst := scratch
+	if info.CompressionHeaderID != 0 {
+		dst = d.plain.Get().(*[]byte)
+		defer d.plain.Put(dst)
 	}
-	plain := d.plain.Get().(*[]byte)
-	defer d.plain.Put(plain)
-	p, err := a.Open(grow(plain, len(sealed)-a.Overhead()), nonce, sealed, iv)
+	p, err := a.Open(grow(dst, len(sealed)-a.Overhead()), nonce, sealed, iv)
 	if err != nil {
 		return nil, fmt.Errorf("content %s: decrypt: %w", info.ContentID, err)
 	}
-	*plain = p
-	const headerLen = 4
-	if len(p) < headerLen || compression.HeaderID(binary.BigEndian.Uint32(p)) != info.CompressionHeaderID {
-		return nil, fmt.Errorf("content %s: compression header does not match the index", info.ContentID)
+	*dst = p
+	out := p
+	if info.CompressionHeaderID != 0 {
+		const headerLen = 4
+		if len(p) < headerLen || compression.HeaderID(binary.BigEndian.Uint32(p)) != info.CompressionHeaderID {
+			return nil, fmt.Errorf("content %s: compression header does not match the index", info.ContentID)
+		}
+		out, err = d.zstd.DecodeAll(p[headerLen:], grow(scratch, int(info.OriginalLength)))
+		if err != nil {
+			return nil, fmt.Errorf("content %s: decompress: %w", info.ContentID, err)
+		}
+		*scratch = out
 	}
-	out, err := d.zstd.DecodeAll(p[headerLen:], grow(scratch, want))
-	if err != nil {
-		return nil, fmt.Errorf("content %s: decompress: %w", info.ContentID, err)
-	}
-	*scratch = out
-	if len(out) != want {
-		return nil, fmt.Errorf("content %s: %w: %d bytes, want %d", info.ContentID, errContentLength, len(out), want)
+	if len(out) != int(info.OriginalLength) {
+		return nil, fmt.Errorf("content %s: %w: %d bytes, want %d", info.ContentID, errContentLength, len(out), info.OriginalLength)
 	}
 	d.decoded.Add(1)
 	return out, nil
