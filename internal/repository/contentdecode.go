@@ -100,9 +100,15 @@ func (d *contentDecoder) close() {
 	}
 }
 
+// maxDecodedContent bounds the buffers decode sizes from the index: a
+// content kopia's splitters cut is at most a few MiB, and a larger one is
+// left to kopia rather than trusted with that much of a restore's memory.
+const maxDecodedContent = 32 << 20
+
 // supports tells whether decode knows the form of content info.
 func (d *contentDecoder) supports(info content.Info) bool {
-	if d == nil || info.EncryptionKeyID != 0 || info.Deleted {
+	if d == nil || info.EncryptionKeyID != 0 || info.Deleted ||
+		info.PackedLength > maxDecodedContent || info.OriginalLength > maxDecodedContent {
 		return false
 	}
 	switch info.CompressionHeaderID {

@@ -148,6 +148,12 @@ func TestContentDecoderMatchesKopia(t *testing.T) {
 						t.Errorf("%s/%s: a bit flipped at %d of %d decoded", c.comp, c.name, at, len(raw))
 					}
 				}
+				// Nor is a size beyond any content's sized from it.
+				huge := info
+				huge.OriginalLength = maxDecodedContent + 1
+				if d.supports(huge) {
+					t.Errorf("%s/%s: a content of %d bytes is decoded into buffers sized from the index", c.comp, c.name, huge.OriginalLength)
+				}
 				// The index is believed only as far as it agrees.
 				wrongLen := info
 				wrongLen.OriginalLength++
