@@ -2,14 +2,21 @@ package galera
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/stash-backup/stash/internal/addon/addontest"
 	"github.com/stash-backup/stash/internal/appbinding"
+	"github.com/stash-backup/stash/internal/repository"
+	"github.com/stash-backup/stash/internal/testserver"
 )
 
 // chunk builds one xbstream chunk, as mbstream writes it.
@@ -209,5 +216,51 @@ func TestPickSynced(t *testing.T) {
 	_, err = pickSynced([]member{{Conn: c("a"), State: "2"}, {Conn: c("b"), State: "1"}})
 	if err == nil || !strings.Contains(err.Error(), "a:3306: state 2") {
 		t.Fatalf("no Synced node: %v", err)
+	}
+}
+
+// TestRestoreRefusesDamagedPayload: a restore of a stream whose payload
+// was damaged fails, naming the checksum; the same stream undamaged is
+// extracted.
+func TestRestoreRefusesDamagedPayload(t *testing.T) {
+	testserver.NeedIntegration(t)
+	if _, err := exec.LookPath("mbstream"); err != nil {
+		t.Fatal("mbstream is not installed (Debian's mariadb-backup; hack/install-servers.sh installs it)")
+	}
+	ctx := context.Background()
+	r := addontest.OpenRepo(t)
+	bad := bytes.Clone(complete)
+	bad[40+len("ibdata1")] ^= 0xff // inside ibdata1's payload
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string // "" for a restore that succeeds as far as the prepare
+	}{
+		{"damaged", bad, "checksum"},
+		{"intact", complete, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, err := r.BackupStream(ctx, StreamFile, bytes.NewReader(tc.in), repository.BackupOptions{Host: tc.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			snap, err := r.Resolve(ctx, st.Name, repository.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), "data")
+			err = addontest.Restore(ctx, r.Reader, snap, restoreDriver(t, dir, 0))
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("restore of a damaged stream: %v, want an error naming the %s", err, tc.want)
+				}
+				return
+			}
+			// The synthetic stream is no InnoDB backup, so the prepare
+			// fails; everything before it worked.
+			if got, _ := os.ReadFile(filepath.Join(dir, "ibdata1")); len(got) != 100000 {
+				t.Fatalf("intact stream: ibdata1 has %d bytes, want 100000 (%v)", len(got), err)
+			}
+		})
 	}
 }
