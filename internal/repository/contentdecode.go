@@ -31,8 +31,8 @@ import (
 // ID, then the compressor's header is checked and the rest decompressed),
 // into buffers the caller reuses. kopia moves each content through a
 // buffer for the ciphertext, one for the plaintext and one for the data,
-// then copies the data into a fresh, zeroed slice: copies that cost a
-// fifth of a stream restore's CPU (docs/benchmarks.md).
+// then copies the data into a fresh, zeroed slice: copies that were a
+// large share of a restore's CPU (docs/benchmarks-history.md).
 //
 // It knows kopia's two ciphers and its zstd compressors. A repository
 // with error correction, and a content in any other form, are read by
