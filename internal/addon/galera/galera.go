@@ -87,7 +87,13 @@ func (o *Options) tool(name string) string {
 
 // Driver is the addon.Driver of Galera clusters and their standalone
 // servers.
-type Driver struct{ Options }
+type Driver struct {
+	Options
+	// pipe makes a restore extract through the stream tool even where
+	// the step could itself: the tests cover Percona's way with MariaDB's
+	// tools.
+	pipe bool
+}
 
 // Wait implements addon.Driver: the server answers. A physical restore
 // waits for nothing: the cluster it restores does not run yet.
@@ -255,23 +261,14 @@ func (d Driver) restorePhysical(ctx context.Context, r addon.Reader) error {
 		return err
 	}
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, d.tool(tools.Stream), "-x", "-C", dir)
-	stderr := &dump.Tail{}
-	cmd.Stdout, cmd.Stderr = io.Discard, stderr
-	stdin, err := dump.StartWithStdin(cmd)
+	var chk *Checker
+	if tools.InProcess && !d.pipe {
+		chk, err = d.extractInProcess(ctx, r, dir)
+	} else {
+		chk, err = d.extractWith(ctx, r, tools.Stream, dir)
+	}
 	if err != nil {
-		return fmt.Errorf("start %s: %w", tools.Stream, err)
-	}
-	chk := NewChecker(stdin)
-	serr := r.Stream(ctx, "", StreamFile, chk)
-	if serr == nil {
-		serr = chk.Close()
-	}
-	if err := dump.EndClient(cmd, stdin, serr); err != nil {
 		return err
-	}
-	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("%s -x: %v: %s", tools.Stream, err, stderr.String())
 	}
 	extracted := time.Since(start)
 	pos, ok := chk.Position()
@@ -300,6 +297,42 @@ func (d Driver) restorePhysical(ctx context.Context, r addon.Reader) error {
 	slog.Info("data directory restored", "dir", dir, "uuid", pos.UUID, "seqno", pos.Seqno, "bootstrap", d.Ordinal == 0,
 		"extract", extracted.Round(time.Millisecond), "prepare", (time.Since(start) - extracted).Round(time.Millisecond))
 	return nil
+}
+
+// extractInProcess streams the snapshot into dir through an extractor.
+func (d Driver) extractInProcess(ctx context.Context, r addon.Reader, dir string) (*Checker, error) {
+	chk, err := NewExtractor(dir)
+	if err != nil {
+		return nil, err
+	}
+	err = r.Stream(ctx, "", StreamFile, chk)
+	if cerr := chk.Close(); err == nil {
+		err = cerr
+	}
+	return chk, err
+}
+
+// extractWith streams the snapshot, checked, into `tool -x -C dir`.
+func (d Driver) extractWith(ctx context.Context, r addon.Reader, tool, dir string) (*Checker, error) {
+	cmd := exec.CommandContext(ctx, d.tool(tool), "-x", "-C", dir)
+	stderr := &dump.Tail{}
+	cmd.Stdout, cmd.Stderr = io.Discard, stderr
+	stdin, err := dump.StartWithStdin(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", tool, err)
+	}
+	chk := NewChecker(stdin)
+	serr := r.Stream(ctx, "", StreamFile, chk)
+	if serr == nil {
+		serr = chk.Close()
+	}
+	if err := dump.EndClient(cmd, stdin, serr); err != nil {
+		return nil, err
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("%s -x: %v: %s", tool, err, stderr.String())
+	}
+	return chk, nil
 }
 
 // checkEmpty refuses a data directory that holds a database: a restore

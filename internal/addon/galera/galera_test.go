@@ -2,6 +2,7 @@ package galera
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stash-backup/stash/internal/addon"
 	"github.com/stash-backup/stash/internal/addon/addontest"
+	"github.com/stash-backup/stash/internal/addon/dump"
 	"github.com/stash-backup/stash/internal/appbinding"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/testserver"
@@ -68,6 +70,37 @@ func restoreDriver(t *testing.T, dir string, ordinal int) Driver {
 		t.Fatal(err)
 	}
 	return d.(Driver)
+}
+
+// treeDigest returns each entry under dir with its type, permissions,
+// size and content's SHA-256.
+func treeDigest(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil || p == dir {
+			return err
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		d := fi.Mode().String()
+		if fi.Mode().IsRegular() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			d += fmt.Sprintf(" %d %x", len(b), sha256.Sum256(b))
+		}
+		out[rel] = d
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // checksums returns the checksum of every table of the node's shop
@@ -149,11 +182,39 @@ func TestClusterBackupRestore(t *testing.T) {
 	}
 	for i := range 3 {
 		dir := filepath.Join(root, "data-"+strconv.Itoa(i))
-		if err := addontest.Restore(ctx, r.Reader, snap, restoreDriver(t, dir, i)); err != nil {
+		d := restoreDriver(t, dir, i)
+		// Replica 2 is extracted by mbstream, as Percona's streams are
+		// by xbstream; the others by the step itself.
+		d.pipe = i == 2
+		if err := addontest.Restore(ctx, r.Reader, snap, d); err != nil {
 			t.Fatalf("restore replica %d: %v", i, err)
 		}
 		dirs = append(dirs, dir)
 	}
+	t.Run("extractor writes what mbstream writes", func(t *testing.T) {
+		rd := &dump.Reader{R: r.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return snap, nil }}
+		own, tool := t.TempDir(), t.TempDir()
+		if _, err := (Driver{}).extractInProcess(ctx, rd, own); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (Driver{}).extractWith(ctx, rd, "mbstream", tool); err != nil {
+			t.Fatal(err)
+		}
+		got, want := treeDigest(t, own), treeDigest(t, tool)
+		if len(want) < 10 {
+			t.Fatalf("mbstream extracted %d entries: not a data directory", len(want))
+		}
+		for name, w := range want {
+			if got[name] != w {
+				t.Errorf("%s: extractor %q, mbstream %q", name, got[name], w)
+			}
+		}
+		for name := range got {
+			if _, ok := want[name]; !ok {
+				t.Errorf("%s: extracted, but not by mbstream", name)
+			}
+		}
+	})
 	grastate, _ := os.ReadFile(filepath.Join(dirs[0], "grastate.dat"))
 	if !strings.Contains(string(grastate), "safe_to_bootstrap: 1") {
 		t.Fatalf("replica 0 must bootstrap:\n%s", grastate)

@@ -26,13 +26,19 @@ type Tools struct {
 	Stream string
 	// Backup prepares a backup (mariabackup, xtrabackup).
 	Backup string
+	// InProcess says the step extracts the stream itself (NewExtractor)
+	// rather than through Stream. mariabackup's streams hold payload and
+	// end chunks only, which the tests extract both ways and compare;
+	// Percona's may hold sparse chunks, whose layout only Percona's
+	// xbstream defines and no tool here writes, so xbstream extracts them.
+	InProcess bool
 }
 
 // sstTools are the SST methods an arbitrator can ask for, and the tools
 // that read what they send. rsync and mysqldump SSTs are not backups a
 // stream can hold.
 var sstTools = map[string]Tools{
-	"mariabackup":   {Stream: "mbstream", Backup: "mariabackup"},
+	"mariabackup":   {Stream: "mbstream", Backup: "mariabackup", InProcess: true},
 	"xtrabackup-v2": {Stream: "xbstream", Backup: "xtrabackup"},
 	"xtrabackup":    {Stream: "xbstream", Backup: "xtrabackup"},
 }

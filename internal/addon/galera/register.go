@@ -66,7 +66,7 @@ func newBackup(c addon.Config) (addon.Driver, error) {
 			return nil, fmt.Errorf("--socat-retry=%q: give a number", v)
 		}
 	}
-	return Driver{Options{
+	return Driver{Options: Options{
 		Conn: c.Conn, Arbitrator: arb, Args: strings.Fields(c.Flags["xtradb-args"]), Mode: mode, ScratchDir: c.ScratchDir,
 		SST: SST{Arbitrator: arb, ListenIP: c.Flags["listen-address"], Timeout: timeout, LogDir: c.ScratchDir},
 	}}, nil
@@ -99,7 +99,7 @@ func newRestore(c addon.Config) (addon.Driver, error) {
 	}
 	o := Options{Conn: c.Conn, Args: strings.Fields(c.Flags["xtradb-args"]), ScratchDir: c.ScratchDir, DataDir: dir, UID: -1, GID: -1}
 	if dir == "" {
-		return Driver{o}, nil
+		return Driver{Options: o}, nil
 	}
 	o.Conn = nil
 	o.SSTMethod = c.Flags["sst-method"]
@@ -118,7 +118,7 @@ func newRestore(c addon.Config) (addon.Driver, error) {
 		}
 		o.UID, o.GID = uid, gid
 	}
-	return Driver{o}, nil
+	return Driver{Options: o}, nil
 }
 
 func seconds(v, flag string) (time.Duration, error) {

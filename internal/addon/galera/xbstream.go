@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"path"
 	"strings"
 )
@@ -37,7 +38,10 @@ const (
 // whether the stream was complete: it ended between chunks, every file it
 // began it ended, and it holds the backup tool's completion marker.
 type Checker struct {
+	// W receives the stream as it is checked; nil when the checker
+	// extracts it itself (NewExtractor).
 	W io.Writer
+	x *extraction
 
 	hdr      []byte // the header being read
 	need     int    // header bytes still wanted before the next state
@@ -46,6 +50,7 @@ type Checker struct {
 	flags    byte
 	sparse   int
 	path     string
+	off      int64  // where the payload being passed goes in its file
 	left     uint64 // payload bytes still to pass
 	crc      uint32
 	want     uint32
@@ -54,6 +59,10 @@ type Checker struct {
 
 	open  map[string]bool
 	files map[string]bool
+	// ends holds, for each file of payload chunks only, where its next
+	// chunk must start: mbstream refuses a chunk out of order, and so
+	// does the extractor (Percona's sparse chunks are left to xbstream).
+	ends map[string]uint64
 	// small holds the content of the few small files a restore needs
 	// (the Galera position).
 	small map[string][]byte
@@ -70,7 +79,7 @@ const (
 
 // NewChecker returns a Checker writing to w.
 func NewChecker(w io.Writer) *Checker {
-	return &Checker{W: w, need: 14, open: map[string]bool{}, files: map[string]bool{}, small: map[string][]byte{}}
+	return &Checker{W: w, need: 14, open: map[string]bool{}, files: map[string]bool{}, ends: map[string]uint64{}, small: map[string][]byte{}}
 }
 
 // Write checks p and passes it on in one write (a pipe to the extracting
@@ -80,8 +89,10 @@ func (c *Checker) Write(p []byte) (int, error) {
 	if err := c.check(p); err != nil {
 		return 0, err
 	}
-	if _, err := c.W.Write(p); err != nil {
-		return 0, err
+	if c.W != nil {
+		if _, err := c.W.Write(p); err != nil {
+			return 0, err
+		}
 	}
 	return len(p), nil
 }
@@ -96,6 +107,12 @@ func (c *Checker) check(p []byte) error {
 			}
 			if c.capture {
 				c.small[c.path] = append(c.small[c.path], p[:k]...)
+			}
+			if c.x != nil {
+				if err := c.x.write(c.path, c.off, p[:k]); err != nil {
+					return err
+				}
+				c.off += int64(k)
 			}
 			c.total += int64(k)
 			p = p[k:]
@@ -150,8 +167,18 @@ func (c *Checker) header() error {
 			if !c.open[p] && !c.files[p] {
 				// An empty file is only its end chunk.
 				c.files[p] = true
+				if c.x != nil {
+					if err := c.x.create(p); err != nil {
+						return err
+					}
+				}
 			}
 			delete(c.open, p)
+			if c.x != nil {
+				if err := c.x.end(p); err != nil {
+					return err
+				}
+			}
 			c.next(stMagic, 14)
 		case 'P':
 			c.next(stPayloadHdr, 20)
@@ -173,12 +200,16 @@ func (c *Checker) header() error {
 			off = 4
 		}
 		c.left = binary.LittleEndian.Uint64(h[off:])
+		at := binary.LittleEndian.Uint64(h[off+8:])
 		c.want = binary.LittleEndian.Uint32(h[off+16:])
 		c.crc = 0
 		// The checksum of a sparse chunk is not verified: its
 		// coverage (map and payload) is Percona's, and no Percona
 		// tool runs here to hold a check to it.
 		c.checkCRC = c.typ == 'P'
+		if err := c.place(at); err != nil {
+			return err
+		}
 		c.open[c.path] = true
 		c.files[c.path] = true
 		c.capture = (c.path == GaleraInfo || c.path == CompletionMarker) && len(c.small[c.path]) < 4096
@@ -193,6 +224,37 @@ func (c *Checker) header() error {
 	case stSparseMap:
 		c.startPayload()
 	}
+	return nil
+}
+
+// place checks where a payload chunk goes: a file's payload chunks follow
+// one another, each starting where the one before it ended, and a file
+// once ended is not written again. A sparse chunk's offsets are Percona's
+// to define: its file is not followed further, and the extractor refuses
+// it.
+func (c *Checker) place(at uint64) error {
+	p := c.path
+	if c.files[p] && !c.open[p] {
+		return fmt.Errorf("xbstream: %s has more data after its end chunk", p)
+	}
+	if c.typ == 'S' {
+		if c.x != nil {
+			return fmt.Errorf("xbstream: %s: a sparse chunk, which only Percona's xbstream writes and extracts", p)
+		}
+		c.ends[p] = math.MaxUint64
+		return nil
+	}
+	end, seen := c.ends[p]
+	if end != math.MaxUint64 {
+		if seen && at != end || !seen && at != 0 {
+			return fmt.Errorf("xbstream: %s: a chunk at offset %d, where the file is %d bytes long: out of order", p, at, end)
+		}
+		if at+c.left < at || at+c.left > math.MaxInt64 {
+			return fmt.Errorf("xbstream: %s: a chunk of %d bytes at offset %d", p, c.left, at)
+		}
+		c.ends[p] = at + c.left
+	}
+	c.off = int64(at)
 	return nil
 }
 
@@ -225,8 +287,19 @@ func checkPath(p string) error {
 // ErrIncomplete is what Close returns for a stream cut short.
 var ErrIncomplete = errors.New("xbstream incomplete")
 
-// Close checks that the stream is complete.
+// Close checks that the stream is complete, and closes the files an
+// extractor holds open (always: also after a failed stream).
 func (c *Checker) Close() error {
+	err := c.complete()
+	if c.x != nil {
+		if xerr := c.x.close(); err == nil {
+			err = xerr
+		}
+	}
+	return err
+}
+
+func (c *Checker) complete() error {
 	switch {
 	case c.state != stMagic || len(c.hdr) > 0:
 		return fmt.Errorf("%w: it ends inside a chunk of %s after %d bytes", ErrIncomplete, c.path, c.total)

@@ -21,6 +21,11 @@ import (
 
 // chunk builds one xbstream chunk, as mbstream writes it.
 func chunk(typ byte, path string, payload []byte) []byte {
+	return chunkAt(typ, path, payload, 0)
+}
+
+// chunkAt builds a payload chunk for offset off of its file.
+func chunkAt(typ byte, path string, payload []byte, off uint64) []byte {
 	var b bytes.Buffer
 	b.WriteString(chunkMagic)
 	b.WriteByte(0)
@@ -29,7 +34,7 @@ func chunk(typ byte, path string, payload []byte) []byte {
 	b.WriteString(path)
 	if typ == 'P' {
 		_ = binary.Write(&b, binary.LittleEndian, uint64(len(payload)))
-		_ = binary.Write(&b, binary.LittleEndian, uint64(0))
+		_ = binary.Write(&b, binary.LittleEndian, off)
 		_ = binary.Write(&b, binary.LittleEndian, crc32.ChecksumIEEE(payload))
 		b.Write(payload)
 	}
@@ -41,6 +46,17 @@ func file(path, content string) []byte {
 }
 
 func stream(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// multi is a file of three chunks, another's interleaved between them, as
+// mariabackup's parallel copy sends them.
+var multi = stream(
+	chunkAt('P', "db/big.ibd", []byte("first "), 0),
+	chunkAt('P', "db/other.ibd", []byte("other"), 0),
+	chunkAt('P', "db/big.ibd", []byte("second "), 6),
+	chunk('E', "db/other.ibd", nil),
+	chunkAt('P', "db/big.ibd", []byte("third"), 13),
+	chunk('E', "db/big.ibd", nil),
+)
 
 var complete = stream(
 	file("ibdata1", strings.Repeat("x", 100000)),
@@ -70,6 +86,10 @@ func TestChecker(t *testing.T) {
 		{"path through parent", file("db/../../x", "x"), "leaves the data directory"},
 		{"unknown chunk", chunk('Z', "x", nil), "unknown type"},
 		{"empty file", stream(chunk('E', "empty", nil), file(CompletionMarker, "y")), ""},
+		{"chunks in order", stream(multi, file(CompletionMarker, "y")), ""},
+		{"a chunk out of order", stream(chunkAt('P', "f", []byte("ab"), 0), chunkAt('P', "f", []byte("cd"), 3), chunk('E', "f", nil), file(CompletionMarker, "y")), "out of order"},
+		{"a file not starting at 0", stream(chunkAt('P', "f", []byte("ab"), 2), chunk('E', "f", nil), file(CompletionMarker, "y")), "out of order"},
+		{"data after the end", stream(file("f", "ab"), chunkAt('P', "f", []byte("cd"), 2), chunk('E', "f", nil), file(CompletionMarker, "y")), "after its end chunk"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Fed in awkward pieces: a header or payload split across
