@@ -145,6 +145,10 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 	// i-readAhead) before it freed the semaphore slot chunk i waited for.
 	// A slot per chunk would cost memory with the stream's length. For the
 	// same reason chunk i is decoded into slot i's buffer, free by then.
+	pf := r.newPrefetcher()
+	if pf != nil {
+		go pf.run(ctx, len(entries), contentRanges(ctx, dr.ContentReader(), entries))
+	}
 	ahead := min(r.readAhead(), max(len(entries), 1))
 	slots := make([]chan result, ahead)
 	bufs := make([][]byte, ahead)
@@ -195,6 +199,7 @@ func (r *Reader) copyObject(ctx context.Context, oid object.ID, w io.Writer, p P
 		n, err := w.Write(res.data)
 		// Only now may chunk i+readAhead take this slot and its buffer.
 		<-sem
+		pf.wrote(i + 1)
 		total += int64(n)
 		if err != nil {
 			return total, err
