@@ -268,6 +268,12 @@ func (d Driver) restorePhysical(ctx context.Context, r addon.Reader) error {
 		chk, err = d.extractWith(ctx, r, tools.Stream, dir)
 	}
 	if err != nil {
+		// The directory held nothing before (checkEmpty): what is there
+		// now is this restore's partial extraction, which would make the
+		// next attempt refuse the directory as a database.
+		if cerr := clearDir(dir); cerr != nil {
+			return fmt.Errorf("%w (and removing the partial extraction: %v)", err, cerr)
+		}
 		return err
 	}
 	extracted := time.Since(start)
@@ -348,6 +354,23 @@ func checkEmpty(dir string) error {
 	for _, e := range entries {
 		if e.Name() != "lost+found" {
 			return fmt.Errorf("data directory %s is not empty (it holds %s): a restore never writes over a database; give an empty volume", dir, e.Name())
+		}
+	}
+	return nil
+}
+
+// clearDir removes everything in dir but lost+found.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.Name() == "lost+found" {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -274,6 +274,11 @@ func TestRestoreRefusesDamagedPayload(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("restore of a damaged stream: %v, want an error naming the %s", err, tc.want)
 				}
+				// What was extracted before the damage is gone, so
+				// that the next attempt finds the directory empty.
+				if left, _ := os.ReadDir(dir); len(left) != 0 {
+					t.Fatalf("a failed restore left %d entries in the data directory", len(left))
+				}
 				return
 			}
 			// The synthetic stream is no InnoDB backup, so the prepare
