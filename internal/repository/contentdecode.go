@@ -208,9 +208,7 @@ func (r *Reader) contentDecoder() *contentDecoder {
 // readContent returns the data of content cid, read from storage into
 // packed and decoded into *data when the decoder knows its form, else
 // read by kopia into a slice of its own. Either way the data is valid
-// until data is used again. A content the decoder fails on is read by
-// kopia, which reports the error if there is one (a content of a pack
-// not yet written, in a session that writes, is found only by kopia).
+// until data is used again.
 func (r *Reader) readContent(ctx context.Context, cr content.Reader, cid content.ID, packed *blobmem.Buffer, data *[]byte) ([]byte, error) {
 	if d := r.contentDecoder(); d != nil {
 		if info, err := cr.ContentInfo(ctx, cid); err == nil && d.supports(info) {
@@ -218,16 +216,30 @@ func (r *Reader) readContent(ctx context.Context, cr content.Reader, cid content
 			// Room for the last, empty read of ReadFrom too, so that the
 			// buffer is not grown on the way.
 			packed.Grow(int(info.PackedLength) + bytes.MinRead)
-			err := r.st.GetBlob(ctx, info.PackBlobID, int64(info.PackOffset), int64(info.PackedLength), packed)
-			if err == nil && packed.Len() == int(info.PackedLength) {
-				if out, err := d.decode(info, packed.Bytes(), data); err == nil {
-					return out, nil
-				}
+			if err := r.st.GetBlob(ctx, info.PackBlobID, int64(info.PackOffset), int64(info.PackedLength), packed); err == nil {
+				return r.decodeContent(ctx, cr, info, packed.Bytes(), data)
 			}
 			r.fallbacks.Add(1)
 		}
 	}
 	return cr.GetContent(ctx, cid)
+}
+
+// decodeContent returns the data of content info from raw, its stored
+// bytes, decoded into *scratch; or, when the decoder does not know the
+// content's form or fails on it, as kopia reads it, which reports the
+// error if there is one (a content of a pack not yet written, in a
+// session that writes, is found only by kopia).
+func (r *Reader) decodeContent(ctx context.Context, cr content.Reader, info content.Info, raw []byte, scratch *[]byte) ([]byte, error) {
+	if d := r.contentDecoder(); d.supports(info) {
+		if len(raw) == int(info.PackedLength) {
+			if data, err := d.decode(info, raw, scratch); err == nil {
+				return data, nil
+			}
+		}
+		r.fallbacks.Add(1)
+	}
+	return cr.GetContent(ctx, info.ContentID)
 }
 
 // readBuffers are the buffers of one content read: its stored bytes and

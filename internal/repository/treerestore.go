@@ -185,13 +185,7 @@ func (k *kopiaPacks) ReadPack(ctx context.Context, pack string, off, length int6
 }
 
 func (k *kopiaPacks) Content(ctx context.Context, c PackedContent, raw []byte, scratch *[]byte) ([]byte, error) {
-	if d := k.r.contentDecoder(); d.supports(c.info) && len(raw) == int(c.info.PackedLength) {
-		if data, err := d.decode(c.info, raw, scratch); err == nil {
-			return data, nil
-		}
-		k.r.fallbacks.Add(1)
-	}
-	return k.cr.GetContent(ctx, c.cid)
+	return k.r.decodeContent(ctx, k.cr, c.info, raw, scratch)
 }
 
 func (k *kopiaPacks) hold(pack string, start int64, data []byte) func() {

@@ -21,18 +21,23 @@ func NewExtractor(dir string) (*Checker, error) {
 		return nil, fmt.Errorf("extract into %s: %w", dir, err)
 	}
 	c := NewChecker(nil)
-	c.x = &extraction{root: root, files: map[string]*os.File{}, dirs: map[string]bool{".": true}, unadvised: map[string]int{}}
+	c.x = &extraction{root: root, files: map[string]*extractFile{}, dirs: map[string]bool{".": true}}
 	return c, nil
 }
 
 // extraction is an extractor's open directory and files.
 type extraction struct {
 	root  *os.Root
-	files map[string]*os.File
+	files map[string]*extractFile
 	dirs  map[string]bool
-	// unadvised counts the bytes written to each file since its pages
-	// were last let go (dontNeed).
-	unadvised map[string]int
+}
+
+// extractFile is a file being extracted.
+type extractFile struct {
+	*os.File
+	// unadvised counts the bytes written since the file's pages were
+	// last let go (dontNeed).
+	unadvised int
 }
 
 // adviseEvery is how many bytes of a file are written between two calls
@@ -50,40 +55,40 @@ const (
 )
 
 // create creates p, and its directories, for writing.
-func (x *extraction) create(p string) error {
+func (x *extraction) create(p string) (*extractFile, error) {
 	if d := path.Dir(p); !x.dirs[d] {
 		if err := x.root.MkdirAll(d, extractDirMode); err != nil {
-			return fmt.Errorf("extract %s: %w", p, err)
+			return nil, fmt.Errorf("extract %s: %w", p, err)
 		}
 		x.dirs[d] = true
 	}
 	f, err := x.root.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, extractFileMode)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("extract %s: the stream holds it twice", p)
+		return nil, fmt.Errorf("extract %s: the stream holds it twice", p)
 	}
 	if err != nil {
-		return fmt.Errorf("extract %s: %w", p, err)
+		return nil, fmt.Errorf("extract %s: %w", p, err)
 	}
-	x.files[p] = f
-	return nil
+	ef := &extractFile{File: f}
+	x.files[p] = ef
+	return ef, nil
 }
 
 // write writes b at off in p, which it creates at its first chunk.
 func (x *extraction) write(p string, off int64, b []byte) error {
 	f := x.files[p]
 	if f == nil {
-		if err := x.create(p); err != nil {
+		var err error
+		if f, err = x.create(p); err != nil {
 			return err
 		}
-		f = x.files[p]
 	}
 	if _, err := f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("extract %s: %w", p, err)
 	}
-	x.unadvised[p] += len(b)
-	if x.unadvised[p] >= adviseEvery {
-		x.unadvised[p] = 0
-		dontNeed(f)
+	if f.unadvised += len(b); f.unadvised >= adviseEvery {
+		f.unadvised = 0
+		dontNeed(f.File)
 	}
 	return nil
 }

@@ -263,7 +263,7 @@ func (d Driver) restorePhysical(ctx context.Context, r addon.Reader) error {
 	start := time.Now()
 	var chk *Checker
 	if tools.InProcess && !d.pipe {
-		chk, err = d.extractInProcess(ctx, r, dir)
+		chk, err = extractInProcess(ctx, r, dir)
 	} else {
 		chk, err = d.extractWith(ctx, r, tools.Stream, dir)
 	}
@@ -306,7 +306,7 @@ func (d Driver) restorePhysical(ctx context.Context, r addon.Reader) error {
 }
 
 // extractInProcess streams the snapshot into dir through an extractor.
-func (d Driver) extractInProcess(ctx context.Context, r addon.Reader, dir string) (*Checker, error) {
+func extractInProcess(ctx context.Context, r addon.Reader, dir string) (*Checker, error) {
 	chk, err := NewExtractor(dir)
 	if err != nil {
 		return nil, err

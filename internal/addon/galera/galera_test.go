@@ -194,7 +194,7 @@ func TestClusterBackupRestore(t *testing.T) {
 	t.Run("extractor writes what mbstream writes", func(t *testing.T) {
 		rd := &dump.Reader{R: r.Reader, Choose: func(context.Context, string, string) (repository.Snapshot, error) { return snap, nil }}
 		own, tool := t.TempDir(), t.TempDir()
-		if _, err := (Driver{}).extractInProcess(ctx, rd, own); err != nil {
+		if _, err := extractInProcess(ctx, rd, own); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := (Driver{}).extractWith(ctx, rd, "mbstream", tool); err != nil {

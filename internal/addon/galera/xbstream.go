@@ -168,7 +168,7 @@ func (c *Checker) header() error {
 				// An empty file is only its end chunk.
 				c.files[p] = true
 				if c.x != nil {
-					if err := c.x.create(p); err != nil {
+					if _, err := c.x.create(p); err != nil {
 						return err
 					}
 				}
