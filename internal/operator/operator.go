@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -42,6 +41,7 @@ import (
 	"github.com/stash-backup/stash/internal/controller/workload"
 	"github.com/stash-backup/stash/internal/kube"
 	"github.com/stash-backup/stash/internal/metrics"
+	"github.com/stash-backup/stash/internal/metricsauth"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/sidecar"
 	stashwebhook "github.com/stash-backup/stash/internal/webhook"
@@ -105,7 +105,7 @@ func metricsOptions(o Options) metricsserver.Options {
 	m := metricsserver.Options{BindAddress: o.MetricsAddr}
 	if o.SecureMetrics {
 		m.SecureServing = true
-		m.FilterProvider = filters.WithAuthenticationAndAuthorization
+		m.FilterProvider = metricsauth.Provider
 	}
 	return m
 }
