@@ -294,3 +294,33 @@ func TestWalkListsEachDirectoryOnce(t *testing.T) {
 		t.Errorf("walked %d directories, want %d", len(tr.dirs), len(subs)+1)
 	}
 }
+
+// TestTreeRestoreFromPackCutShort: pack files cut shorter than the index
+// says fail the restore with an error.
+func TestTreeRestoreFromPackCutShort(t *testing.T) {
+	ctx := context.Background()
+	o := localOptions(t)
+	r := openNew(t, o)
+	_, s := backUpMixedTree(t, r)
+	packDir := filepath.Join(o.Location.Filesystem.Path, "p")
+	var packs []string
+	if err := filepath.Walk(packDir, func(p string, st os.FileInfo, err error) error {
+		if err == nil && st.Mode().IsRegular() {
+			packs = append(packs, p)
+		}
+		return err
+	}); err != nil || len(packs) == 0 {
+		t.Fatalf("packs: %v %v", packs, err)
+	}
+	for _, p := range packs {
+		if err := os.Truncate(p, 100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dst := filepath.Join(t.TempDir(), "out")
+	if _, err := r.RestoreTree(ctx, s, dst, TreeRestoreOptions{}); err == nil {
+		t.Fatal("a tree restored from packs cut short")
+	} else {
+		t.Logf("restore: %v", err)
+	}
+}
