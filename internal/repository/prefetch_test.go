@@ -113,41 +113,17 @@ func TestPrefetcherStopsWithTheRestore(t *testing.T) {
 
 func TestStreamRestoreHintsLocalPacks(t *testing.T) {
 	ctx := context.Background()
-	o := localOptions(t)
-	r := openNew(t, o)
-	data := testStream(24<<20, 7)
-	if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "h"}); err != nil {
-		t.Fatal(err)
-	}
-	rd := openExisting(t, o)
 	var mu sync.Mutex
 	var hints []hint
-	rd.advise = func(path string, off, n int64) {
-		mu.Lock()
-		hints = append(hints, hint{path: path, off: off, n: n})
-		mu.Unlock()
-	}
-	snaps, err := rd.Snapshots(ctx, Filter{})
-	if err != nil || len(snaps) != 1 {
-		t.Fatalf("snapshots %v %v", snaps, err)
-	}
-	var out bytes.Buffer
-	if _, err := rd.RestoreStream(ctx, snaps[0], "", &out, nil); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out.Bytes(), data) {
-		t.Fatal("the restored stream differs")
-	}
+	rd, entries := localStreamRestore(t, 7, func(rd *Repository) {
+		rd.advise = func(path string, off, n int64) {
+			mu.Lock()
+			hints = append(hints, hint{path: path, off: off, n: n})
+			mu.Unlock()
+		}
+	})
 	// Every chunk's stored range lies in a hint on its pack's file.
-	idx, ok := snaps[0].man.RootEntry.ObjectID.IndexObjectID()
-	if !ok {
-		t.Fatal("a 24 MiB stream of one chunk")
-	}
 	dr := rd.rep.(repo.DirectRepository)
-	entries, err := object.LoadIndexObject(ctx, indexReader{Reader: dr.ContentReader(), rep: rd.rep}, idx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	locate := contentRanges(ctx, dr.ContentReader(), entries)
 	mu.Lock()
 	defer mu.Unlock()
@@ -174,4 +150,41 @@ func TestStreamRestoreHintsLocalPacks(t *testing.T) {
 			t.Fatalf("chunk %d (%+v) was read without a hint (hints %v)", i, pr, hints)
 		}
 	}
+}
+
+// localStreamRestore backs up a 24 MiB stream into a new local repository
+// and restores it, checked, through a second client that prepare sets up
+// first. It returns that client and the stream's chunks.
+func localStreamRestore(t *testing.T, seed uint64, prepare func(*Repository)) (*Repository, []object.IndirectObjectEntry) {
+	t.Helper()
+	ctx := context.Background()
+	o := localOptions(t)
+	r := openNew(t, o)
+	data := testStream(24<<20, seed)
+	if _, err := r.BackupStream(ctx, "dump.sql", bytes.NewReader(data), BackupOptions{Host: "h"}); err != nil {
+		t.Fatal(err)
+	}
+	rd := openExisting(t, o)
+	prepare(rd)
+	snaps, err := rd.Snapshots(ctx, Filter{})
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots %v %v", snaps, err)
+	}
+	var out bytes.Buffer
+	if _, err := rd.RestoreStream(ctx, snaps[0], "", &out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Bytes(), data) {
+		t.Fatal("the restored stream differs")
+	}
+	idx, ok := snaps[0].man.RootEntry.ObjectID.IndexObjectID()
+	if !ok {
+		t.Fatal("a 24 MiB stream of one chunk")
+	}
+	dr := rd.rep.(repo.DirectRepository)
+	entries, err := object.LoadIndexObject(ctx, indexReader{Reader: dr.ContentReader(), rep: rd.rep}, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rd, entries
 }
