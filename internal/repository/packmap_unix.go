@@ -47,15 +47,17 @@ func withMappedRange(path string, off, n int64, use func([]byte) error) (err err
 			err = fmt.Errorf("unmap %s: %w", path, uerr)
 		}
 	}()
-	// Deferred last, run first: the fault becomes this function's error
-	// before the goroutine's setting is restored and the range unmapped.
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	// Deferred after the line above, so run before it: a fault becomes
+	// this function's error, then the goroutine's setting is restored and
+	// the range unmapped.
 	defer func() {
 		if p := recover(); p != nil {
 			// Only a fault inside the mapping is the file's doing; any
 			// other is a bug, and crashes as it would have.
-			f, ok := p.(interface{ Addr() uintptr })
-			if !ok || f.Addr() < uintptr(unsafe.Pointer(&m[0])) || f.Addr()-uintptr(unsafe.Pointer(&m[0])) >= uintptr(len(m)) {
+			fault, ok := p.(interface{ Addr() uintptr })
+			base := uintptr(unsafe.Pointer(&m[0]))
+			if !ok || fault.Addr() < base || fault.Addr()-base >= uintptr(len(m)) {
 				panic(p)
 			}
 			err = fmt.Errorf("map %s: %w", path, errMappingFault)
