@@ -431,7 +431,17 @@ spec:
 			return err
 		}
 		if !strings.Contains(cm.Data["host.host-0.json"], `"phase":"Running"`) || !strings.Contains(cm.Data["host.host-0.json"], m[2]) {
-			return fmt.Errorf("host-0: %q; host-1: %q; host-2: %q", cm.Data["host.host-0.json"], cm.Data["host.host-1.json"], cm.Data["host.host-2.json"])
+			// A session that ended (Skipped, say) will never reach
+			// host-0: say why at once rather than after the wait.
+			bs := &stashv1beta1.BackupSession{}
+			if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: m[2]}, bs); err == nil {
+				switch bs.Status.Phase {
+				case stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionSkipped:
+					e.debug()
+					t.Fatalf("BackupSession %s ended %s before host-0 backed up: %+v; host-0: %q", m[2], bs.Status.Phase, bs.Status, cm.Data["host.host-0.json"])
+				}
+			}
+			return fmt.Errorf("session %s %q; host-0: %q; host-1: %q; host-2: %q", m[2], bs.Status.Phase, cm.Data["host.host-0.json"], cm.Data["host.host-1.json"], cm.Data["host.host-2.json"])
 		}
 		return nil
 	})
