@@ -205,9 +205,10 @@ func (r *Reader) contentDecoder() *contentDecoder {
 	return r.decoder
 }
 
-// readContent returns the data of content cid, read from storage into
-// packed and decoded into *data when the decoder knows its form, else
-// read by kopia into a slice of its own. Either way the data is valid
+// readContent returns the data of content cid decoded into *data when the
+// decoder knows its form: from its mapped pack file in a local repository
+// (decodeMapped), else read from storage into packed first. Otherwise
+// kopia reads it into a slice of its own. Either way the data is valid
 // until data is used again.
 func (r *Reader) readContent(ctx context.Context, cr content.Reader, cid content.ID, packed *blobmem.Buffer, data *[]byte) ([]byte, error) {
 	if d := r.contentDecoder(); d != nil {
