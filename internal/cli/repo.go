@@ -174,12 +174,15 @@ func newRepoBackupCommand(f *repoFlags) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
+			// Directories are walked while the repository opens.
+			walks, stopWalks := repository.StartTreeWalks(ctx, args)
+			defer stopWalks()
 			r, err := repository.OpenOrInit(ctx, o)
 			if err != nil {
 				return err
 			}
 			defer r.Close(ctx) //nolint:errcheck
-			bo := repository.BackupOptions{Host: b.host, Tags: tags, Exclude: b.exclude}
+			bo := repository.BackupOptions{Host: b.host, Tags: tags, Exclude: b.exclude, Walks: walks}
 			var stats []repository.SnapshotStats
 			if b.stdin != "" {
 				bar := newProgress(f.output, "backup "+b.stdin, -1)

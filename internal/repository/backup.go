@@ -58,6 +58,10 @@ type BackupOptions struct {
 	// a restore links those files again. An import from restic sets it:
 	// kopia's uploader stores each path as a file of its own.
 	HardLinks func() [][]string
+	// Walks holds walks of the directories to back up started ahead
+	// (StartTreeWalks), by absolute path; a directory without one is
+	// walked when its backup starts.
+	Walks map[string]*TreeWalk
 }
 
 func (o *BackupOptions) check() error {
@@ -297,7 +301,19 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	if err != nil {
 		return nil, fmt.Errorf("back up %s: %w", abs, err)
 	}
-	return r.BackupEntry(ctx, entry, abs, o)
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	var reuse *treeReuse
+	if _, ok := entry.(fs.Directory); ok {
+		walk := o.Walks[abs]
+		if walk == nil {
+			walk = StartTreeWalk(ctx, abs)
+			defer walk.Stop()
+		}
+		reuse = newTreeReuse(walk, o.Exclude)
+	}
+	return r.backupEntry(ctx, entry, abs, o, reuse)
 }
 
 // BackupEntry stores the tree entry (a local directory, or the snapshot
@@ -307,8 +323,12 @@ func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string
 	if err := o.check(); err != nil {
 		return nil, err
 	}
-	// Names that are not UTF-8 are stored escaped (storednames.go).
-	entry = storedNames(entry)
+	return r.backupEntry(ctx, entry, abs, o, nil)
+}
+
+// backupEntry is BackupEntry, taking unchanged directories whole from the
+// previous snapshot when reuse is set (treereuse.go).
+func (r *Repository) backupEntry(ctx context.Context, entry fs.Entry, abs string, o BackupOptions, reuse *treeReuse) (*SnapshotStats, error) {
 	comp, err := r.opts.compressor()
 	if err != nil {
 		return nil, err
@@ -330,6 +350,12 @@ func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string
 	tree := policy.BuildTree(map[string]*policy.Policy{".": pol}, policy.DefaultPolicy)
 
 	prev := r.latestManifest(ctx, source)
+	if reuse != nil {
+		reuse.load(ctx, r.rep, prev)
+		entry = reuse.wrap(entry)
+	}
+	// Names that are not UTF-8 are stored escaped (storednames.go).
+	entry = storedNames(entry)
 	start := time.Now()
 	var uploaded atomic.Int64
 	var stats *SnapshotStats
@@ -395,6 +421,11 @@ func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string
 		id, err := snapshot.SaveSnapshot(ctx, w, man)
 		if err != nil {
 			return fmt.Errorf("save snapshot of %s: %w", abs, err)
+		}
+		if reuse != nil {
+			if err := reuse.save(ctx, w, id, source); err != nil {
+				return fmt.Errorf("back up %s: %w", abs, err)
+			}
 		}
 		total := int64(man.Stats.TotalFileCount + man.Stats.CachedFiles)
 		totalBytes := man.Stats.TotalFileSize

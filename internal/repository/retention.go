@@ -69,7 +69,7 @@ func (r *Repository) Forget(ctx context.Context, p Policy, f Filter, dryRun bool
 					return fmt.Errorf("delete snapshot %s: %w", id, err)
 				}
 			}
-			return nil
+			return dropTreePrints(ctx, w, remove)
 		})
 	if err != nil {
 		return nil, fmt.Errorf("forget snapshots: %w", err)

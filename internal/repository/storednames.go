@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/snapshot"
 )
 
 // kopia keeps a directory's entries as JSON, whose strings are UTF-8: a
@@ -116,6 +117,16 @@ type storedDir struct {
 }
 
 func (d *storedDir) Name() string { return d.name }
+
+// DirEntryOrNil passes the uploader's placeholder hook on to a walked
+// directory (treereuse.go) only: kopia's own placeholder directories
+// (named *.kopia-entry) are not honoured in a tree being backed up.
+func (d *storedDir) DirEntryOrNil(ctx context.Context) (*snapshot.DirEntry, error) {
+	if w, ok := d.Directory.(*printedDir); ok {
+		return w.DirEntryOrNil(ctx)
+	}
+	return nil, nil
+}
 
 func (d *storedDir) Child(ctx context.Context, name string) (fs.Entry, error) {
 	raw, err := rawName(name)

@@ -104,6 +104,9 @@ func (o *Options) tags(inv repository.Invoker) map[string]string {
 // a snapshot, without the files exclude matches; then retention and the
 // report, as Backup.
 func BackupPaths(ctx context.Context, o Options, paths, exclude []string) error {
+	// Directories are walked while the repository opens.
+	walks, stopWalks := repository.StartTreeWalks(ctx, paths)
+	defer stopWalks()
 	return backupFiles(ctx, o, func() error {
 		if len(paths) == 0 {
 			return errors.New("--backup-paths is empty: set the BackupConfiguration's target.paths to the mounted directories to back up")
@@ -111,6 +114,7 @@ func BackupPaths(ctx context.Context, o Options, paths, exclude []string) error 
 		return nil
 	}, func(r *repository.Repository, bo repository.BackupOptions) ([]repository.SnapshotStats, error) {
 		bo.Exclude = exclude
+		bo.Walks = walks
 		return r.BackupPaths(ctx, paths, bo)
 	})
 }
