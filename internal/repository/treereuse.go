@@ -90,15 +90,18 @@ type TreeWalk struct {
 	err    error
 }
 
-// StartTreeWalk starts walking the directory abs, on up to GOMAXPROCS
+// StartTreeWalk starts walking the directory abs, on up to GOMAXPROCS-1
 // CPUs. Stop ends it early; a walk nobody waits for costs only its CPU.
 func StartTreeWalk(ctx context.Context, abs string) *TreeWalk {
 	ctx, cancel := context.WithCancel(ctx)
 	w := &TreeWalk{done: make(chan struct{}), cancel: cancel}
 	go func() {
 		defer close(w.done)
+		// One CPU is left to the key derivation the walk runs beside:
+		// more walkers than CPUs would share them with it and delay the
+		// backup they are meant to speed up.
 		w.tree, w.err = treeprint.Walk(ctx, abs, treeprint.Options{
-			Workers: runtime.GOMAXPROCS(0), MaxDirs: maxWalkedDirs,
+			Workers: max(runtime.GOMAXPROCS(0)-1, 1), MaxDirs: maxWalkedDirs,
 		})
 	}()
 	return w
