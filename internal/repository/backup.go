@@ -298,6 +298,9 @@ func (o *BackupOptions) times(start, end time.Time) (time.Time, time.Time) {
 
 func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions) (*SnapshotStats, error) {
 	entry, err := localfs.NewEntry(abs)
+	if err == nil {
+		entry, err = plainRoot(entry)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("back up %s: %w", abs, err)
 	}
@@ -322,6 +325,10 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 func (r *Repository) BackupEntry(ctx context.Context, entry fs.Entry, abs string, o BackupOptions) (*SnapshotStats, error) {
 	if err := o.check(); err != nil {
 		return nil, err
+	}
+	entry, err := plainRoot(entry)
+	if err != nil {
+		return nil, fmt.Errorf("back up %s: %w", abs, err)
 	}
 	return r.backupEntry(ctx, entry, abs, o, nil)
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/fs/localfs"
 	"github.com/kopia/kopia/snapshot"
 )
 
@@ -133,7 +135,12 @@ func (d *storedDir) Child(ctx context.Context, name string) (fs.Entry, error) {
 	if err != nil {
 		return nil, fs.ErrEntryNotFound
 	}
-	e, err := d.Directory.Child(ctx, raw)
+	var e fs.Entry
+	if local := d.LocalFilesystemPath(); local != "" && strings.HasSuffix(raw, localfs.ShallowEntrySuffix) {
+		e, err = plainEntryAt(filepath.Join(local, raw))
+	} else {
+		e, err = d.Directory.Child(ctx, raw)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +152,46 @@ func (d *storedDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &storedIterator{it}, nil
+	local := d.LocalFilesystemPath()
+	if local == "" {
+		return &storedIterator{it}, nil
+	}
+	// A local directory is listed whole first: an entry kopia's local
+	// filesystem took for a placeholder has it listed again, plainly
+	// (placeholders.go).
+	defer it.Close()
+	var entries []fs.Entry
+	relist := false
+	for {
+		e, err := it.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			break
+		}
+		relist = relist || isPlaceholder(e)
+		entries = append(entries, e)
+	}
+	if relist {
+		var err error
+		if entries, err = plainEntries(ctx, local); err != nil {
+			return nil, err
+		}
+	}
+	for i, e := range entries {
+		entries[i] = storedNames(e)
+	}
+	return fs.StaticIterator(entries, nil), nil
+}
+
+// plainRoot is the root of a backup as what it is, should kopia's local
+// filesystem have taken it for a placeholder (placeholders.go).
+func plainRoot(e fs.Entry) (fs.Entry, error) {
+	if _, ok := e.(snapshot.HasDirEntryOrNil); !ok || e.LocalFilesystemPath() == "" {
+		return e, nil
+	}
+	return plainEntryAt(e.LocalFilesystemPath() + localfs.ShallowEntrySuffix)
 }
 
 type storedIterator struct{ fs.DirectoryIterator }

@@ -12,6 +12,7 @@ import (
 	"github.com/kopia/kopia/fs/localfs"
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/manifest"
+	"github.com/kopia/kopia/snapshot"
 )
 
 // backupReusing backs up src as BackupPaths does, with walk (or a walk of
@@ -28,6 +29,9 @@ func backupReusing(t *testing.T, r *Repository, src string, walk *TreeWalk, o Ba
 	}
 	reuse := newTreeReuse(walk, o.Exclude)
 	entry, err := localfs.NewEntry(src)
+	if err == nil {
+		entry, err = plainRoot(entry)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,4 +220,49 @@ func merged(a, b map[string]string) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// TestPlaceholderNamesAreFiles: entries named *.kopia-entry (which
+// kopia's local filesystem takes for the placeholders of a shallow
+// restore) are backed up as what they are. One whose content describes
+// another object of the repository does not put that object into the
+// snapshot.
+func TestPlaceholderNamesAreFiles(t *testing.T) {
+	r := openNew(t, localOptions(t))
+	ctx := context.Background()
+	secretDir := t.TempDir()
+	writeTree(t, secretDir, map[string]string{"secret.txt": "someone else's"})
+	if _, err := r.BackupPaths(ctx, []string{secretDir}, BackupOptions{Host: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	man := r.latestManifest(ctx, snapshot.SourceInfo{Host: "other", UserName: clientUser, Path: secretDir})
+	if man == nil {
+		t.Fatal("no snapshot of the other host")
+	}
+	// A placeholder naming the other snapshot's root: kopia would store
+	// that tree as "stolen".
+	forged := fmt.Sprintf(`{"name":"stolen","type":"d","mode":"0755","mtime":"2026-01-01T00:00:00Z","obj":%q}`, man.RootEntry.ObjectID.String())
+
+	files := map[string]string{
+		"notes.kopia-entry":          "just notes",
+		"stolen.kopia-entry":         forged,
+		"d.kopia-entry/in.txt":       "inside",
+		"d.kopia-entry/.kopia-entry": forged,
+		"plain.txt":                  "plain",
+	}
+	// The directory backed up may bear such a name too.
+	for _, root := range []string{"tree", "tree.kopia-entry"} {
+		src := filepath.Join(t.TempDir(), root)
+		writeTree(t, src, files)
+		for _, withReuse := range []bool{false, true} {
+			if withReuse {
+				backupReusing(t, r, src, nil, BackupOptions{Host: "host-0"})
+			} else if _, err := r.BackupPaths(ctx, []string{src}, BackupOptions{Host: "host-0"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := restoreLatest(t, r, src); fmt.Sprint(got) != fmt.Sprint(files) {
+				t.Errorf("%s: restored %v, want %v", root, got, files)
+			}
+		}
+	}
 }
