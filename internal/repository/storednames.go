@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -148,33 +149,22 @@ func (d *storedDir) Child(ctx context.Context, name string) (fs.Entry, error) {
 }
 
 func (d *storedDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
-	it, err := d.Directory.Iterate(ctx)
-	if err != nil {
-		return nil, err
-	}
 	local := d.LocalFilesystemPath()
 	if local == "" {
+		it, err := d.Directory.Iterate(ctx)
+		if err != nil {
+			return nil, err
+		}
 		return &storedIterator{it}, nil
 	}
 	// A local directory is listed whole first: an entry kopia's local
 	// filesystem took for a placeholder has it listed again, plainly
 	// (placeholders.go).
-	defer it.Close()
-	var entries []fs.Entry
-	relist := false
-	for {
-		e, err := it.Next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if e == nil {
-			break
-		}
-		relist = relist || isPlaceholder(e)
-		entries = append(entries, e)
+	entries, err := listEntries(ctx, d.Directory)
+	if err != nil {
+		return nil, err
 	}
-	if relist {
-		var err error
+	if slices.ContainsFunc(entries, isPlaceholder) {
 		if entries, err = plainEntries(ctx, local); err != nil {
 			return nil, err
 		}

@@ -452,6 +452,24 @@ func dropTreePrints(ctx context.Context, w repo.RepositoryWriter, ids []manifest
 	return nil
 }
 
+// listEntries reads every entry of d, keeping the error of the listing as
+// it is (as the uploader would see it from d).
+func listEntries(ctx context.Context, d fs.Directory) ([]fs.Entry, error) {
+	it, err := d.Iterate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var entries []fs.Entry
+	for {
+		e, err := it.Next(ctx)
+		if err != nil || e == nil {
+			return entries, err
+		}
+		entries = append(entries, e)
+	}
+}
+
 // printedDir is a source directory whose reads by the uploader go through
 // its backup's treeReuse.
 type printedDir struct {
@@ -469,21 +487,9 @@ func (d *printedDir) DirEntryOrNil(ctx context.Context) (*snapshot.DirEntry, err
 }
 
 func (d *printedDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
-	it, err := d.Directory.Iterate(ctx)
+	entries, err := listEntries(ctx, d.Directory)
 	if err != nil {
 		return nil, err
-	}
-	defer it.Close()
-	var entries []fs.Entry
-	for {
-		e, err := it.Next(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if e == nil {
-			break
-		}
-		entries = append(entries, e)
 	}
 	d.t.sawListing(ctx, d.rel, d.Directory, entries)
 	for i, e := range entries {
