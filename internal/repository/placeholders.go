@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/kopia/kopia/fs"
 	"github.com/kopia/kopia/fs/localfs"
@@ -79,25 +81,48 @@ func plainEntryAt(path string) (fs.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("error reading directory: %w", err)
 	}
-	m := plainMeta{FileInfo: fi, path: path}
+	return plainEntry(metaOfInfo(fi, path)), nil
+}
+
+// plainEntry is the entry of m, typed by its mode alone.
+func plainEntry(m plainMeta) fs.Entry {
 	switch {
-	case fi.IsDir():
-		return &plainDir{m}, nil
-	case fi.Mode().IsRegular():
-		return &plainFile{m}, nil
-	case fi.Mode()&os.ModeSymlink != 0:
-		return &plainSymlink{m}, nil
+	case m.mode.IsDir():
+		return &plainDir{m}
+	case m.mode.IsRegular():
+		return &plainFile{refreshed{listed: m}}
+	case m.mode&os.ModeSymlink != 0:
+		return &plainSymlink{refreshed{listed: m}}
 	}
-	return &plainError{m}, nil
+	return &plainError{m}
 }
 
+// plainMeta is what kopia's local filesystem keeps of an entry.
 type plainMeta struct {
-	os.FileInfo
-	path string
+	name  string
+	mode  os.FileMode
+	size  int64
+	mtime int64 // nanoseconds
+	owner fs.OwnerInfo
+	dev   fs.DeviceInfo
+	path  string
 }
 
-func (m *plainMeta) Owner() fs.OwnerInfo         { return ownerOf(m.FileInfo) }
-func (m *plainMeta) Device() fs.DeviceInfo       { return deviceOf(m.FileInfo) }
+func metaOfInfo(fi os.FileInfo, path string) plainMeta {
+	return plainMeta{
+		name: fi.Name(), mode: fi.Mode(), size: fi.Size(), mtime: fi.ModTime().UnixNano(),
+		owner: ownerOf(fi), dev: deviceOf(fi), path: path,
+	}
+}
+
+func (m *plainMeta) Name() string                { return m.name }
+func (m *plainMeta) Mode() os.FileMode           { return m.mode }
+func (m *plainMeta) Size() int64                 { return m.size }
+func (m *plainMeta) ModTime() time.Time          { return time.Unix(0, m.mtime) }
+func (m *plainMeta) IsDir() bool                 { return m.mode.IsDir() }
+func (m *plainMeta) Sys() any                    { return nil }
+func (m *plainMeta) Owner() fs.OwnerInfo         { return m.owner }
+func (m *plainMeta) Device() fs.DeviceInfo       { return m.dev }
 func (m *plainMeta) LocalFilesystemPath() string { return m.path }
 func (m *plainMeta) Close()                      {}
 
@@ -120,14 +145,59 @@ func (d *plainDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
 	return fs.StaticIterator(entries, nil), nil
 }
 
-type plainFile struct{ plainMeta }
+// refreshed is an entry whose metadata is read again when its content
+// is: kopia's uploader records an entry's metadata after reading its
+// content, so what it records is as close to that content as kopia's
+// own listing gets, however long ago the entry was listed.
+type refreshed struct {
+	listed plainMeta
+	now    atomic.Pointer[plainMeta]
+	// changed, if set, is called when the entry is found changed since
+	// it was listed.
+	changed func()
+}
+
+func (r *refreshed) meta() *plainMeta {
+	if m := r.now.Load(); m != nil {
+		return m
+	}
+	return &r.listed
+}
+
+func (r *refreshed) refresh(fi os.FileInfo) {
+	m := metaOfInfo(fi, r.listed.path)
+	m.name = r.listed.name
+	if m.mode != r.listed.mode || m.size != r.listed.size || m.mtime != r.listed.mtime ||
+		m.owner != r.listed.owner {
+		if r.changed != nil {
+			r.changed()
+		}
+	}
+	r.now.Store(&m)
+}
+
+func (r *refreshed) Name() string                { return r.listed.name }
+func (r *refreshed) Mode() os.FileMode           { return r.meta().mode }
+func (r *refreshed) Size() int64                 { return r.meta().size }
+func (r *refreshed) ModTime() time.Time          { return r.meta().ModTime() }
+func (r *refreshed) IsDir() bool                 { return false }
+func (r *refreshed) Sys() any                    { return nil }
+func (r *refreshed) Owner() fs.OwnerInfo         { return r.meta().owner }
+func (r *refreshed) Device() fs.DeviceInfo       { return r.meta().dev }
+func (r *refreshed) LocalFilesystemPath() string { return r.listed.path }
+func (r *refreshed) Close()                      {}
+
+type plainFile struct{ refreshed }
 
 func (f *plainFile) Open(context.Context) (fs.Reader, error) {
-	file, err := os.Open(f.path)
+	file, err := os.Open(f.listed.path)
 	if err != nil {
 		return nil, fmt.Errorf("unable to open local file: %w", err)
 	}
-	return &plainReader{File: file, path: f.path}, nil
+	if fi, err := file.Stat(); err == nil {
+		f.refresh(fi)
+	}
+	return &plainReader{File: file, path: f.listed.path}, nil
 }
 
 type plainReader struct {
@@ -140,19 +210,26 @@ func (r *plainReader) Entry() (fs.Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to stat() local file: %w", err)
 	}
-	return &plainFile{plainMeta{FileInfo: fi, path: r.path}}, nil
+	return &plainFile{refreshed: refreshed{listed: metaOfInfo(fi, r.path)}}, nil
 }
 
-type plainSymlink struct{ plainMeta }
+type plainSymlink struct{ refreshed }
 
 func (s *plainSymlink) Readlink(context.Context) (string, error) {
-	return os.Readlink(s.path)
+	target, err := os.Readlink(s.listed.path)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Lstat(s.listed.path); err == nil {
+		s.refresh(fi)
+	}
+	return target, nil
 }
 
 func (s *plainSymlink) Resolve(context.Context) (fs.Entry, error) {
-	target, err := filepath.EvalSymlinks(s.path)
+	target, err := filepath.EvalSymlinks(s.listed.path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot resolve symlink for %q: %w", s.path, err)
+		return nil, fmt.Errorf("cannot resolve symlink for %q: %w", s.listed.path, err)
 	}
 	return localfs.NewEntry(target)
 }

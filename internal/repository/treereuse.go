@@ -54,6 +54,9 @@ const treePrintsType = "stash-treeprints"
 const (
 	maxWalkedDirs   = 1 << 17
 	maxRecordedDirs = 4096
+	// maxKeptEntries bounds the entries a walk keeps for the uploader,
+	// which then lists those directories no more (about 100 bytes each).
+	maxKeptEntries = 1 << 17
 	// maxPrevDirBytes bounds a previous directory object read to find a
 	// directory's entry; a larger one is not taken whole.
 	maxPrevDirBytes = 256 << 20
@@ -102,6 +105,7 @@ func StartTreeWalk(ctx context.Context, abs string) *TreeWalk {
 		// backup they are meant to speed up.
 		w.tree, w.err = treeprint.Walk(ctx, abs, treeprint.Options{
 			Workers: max(runtime.GOMAXPROCS(0)-1, 1), MaxDirs: maxWalkedDirs,
+			KeepEntries: maxKeptEntries,
 		})
 	}()
 	return w
@@ -334,6 +338,55 @@ func (t *treeReuse) sawListing(ctx context.Context, rel string, dir fs.Entry, en
 	t.mu.Unlock()
 }
 
+// walkedEntries gives the uploader the directory at rel (dir) as the
+// walk listed it, if the walk kept its listing: it is not listed again.
+// The directory is then as walked if its own metadata is.
+func (t *treeReuse) walkedEntries(ctx context.Context, rel string, dir fs.Entry) ([]fs.Entry, bool) {
+	local := dir.LocalFilesystemPath()
+	if local == "" {
+		return nil, false
+	}
+	tree, err := t.walk.wait(ctx)
+	if err != nil {
+		return nil, false
+	}
+	metas, ok := tree.TakeEntries(rel)
+	if !ok {
+		return nil, false
+	}
+	d, _ := tree.Dir(rel)
+	self, selfOK := treeprint.MetaOf(dir)
+	// A file or link read in another state than walked leaves the
+	// directory unrecorded.
+	changed := func() {
+		t.mu.Lock()
+		t.listed[rel] = false
+		t.mu.Unlock()
+	}
+	entries := make([]fs.Entry, len(metas))
+	for i, m := range metas {
+		e := plainEntry(plainMeta{
+			name: m.Name, mode: os.FileMode(m.Mode), size: m.Size, mtime: m.MTime,
+			owner: fs.OwnerInfo{UserID: m.UID, GroupID: m.GID},
+			dev:   fs.DeviceInfo{Dev: m.Dev, Rdev: m.Rdev},
+			path:  filepath.Join(local, m.Name),
+		})
+		switch x := e.(type) {
+		case *plainFile:
+			x.changed = changed
+		case *plainSymlink:
+			x.changed = changed
+		}
+		entries[i] = e
+	}
+	// The root's walked name is its path; names are the entries' own.
+	self.Name, d.Self.Name = "", ""
+	t.mu.Lock()
+	t.listed[rel] = selfOK && self == d.Self
+	t.mu.Unlock()
+	return entries, true
+}
+
 // recorded returns the prints to record with the snapshot just taken: of
 // each directory the snapshot holds as the walk saw it, down to its
 // every level, the maxRecordedDirs shallowest.
@@ -487,11 +540,14 @@ func (d *printedDir) DirEntryOrNil(ctx context.Context) (*snapshot.DirEntry, err
 }
 
 func (d *printedDir) Iterate(ctx context.Context) (fs.DirectoryIterator, error) {
-	entries, err := listEntries(ctx, d.Directory)
-	if err != nil {
-		return nil, err
+	entries, ok := d.t.walkedEntries(ctx, d.rel, d.Directory)
+	if !ok {
+		var err error
+		if entries, err = listEntries(ctx, d.Directory); err != nil {
+			return nil, err
+		}
+		d.t.sawListing(ctx, d.rel, d.Directory, entries)
 	}
-	d.t.sawListing(ctx, d.rel, d.Directory, entries)
 	for i, e := range entries {
 		entries[i] = d.child(e)
 	}

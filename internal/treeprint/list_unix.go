@@ -84,5 +84,6 @@ func metaOfStat(name string, st *unix.Stat_t) (Meta, bool) {
 	}
 	m.MTime = st.Mtim.Sec*1e9 + st.Mtim.Nsec
 	m.UID, m.GID = st.Uid, st.Gid
+	m.Dev, m.Rdev = uint64(st.Dev), uint64(st.Rdev) //nolint:unconvert // narrower on some platforms
 	return m, true
 }

@@ -47,6 +47,8 @@ type Meta struct {
 	MTime int64 // nanoseconds since the epoch
 	UID   uint32
 	GID   uint32
+	// Dev and Rdev are the device numbers; no print covers them.
+	Dev, Rdev uint64
 }
 
 // MetaOf is the Meta of an entry of kopia's fs. It is false for an entry
@@ -68,10 +70,11 @@ func MetaOf(e fs.Entry) (Meta, bool) {
 	default:
 		return Meta{}, false
 	}
-	o := e.Owner()
+	o, d := e.Owner(), e.Device()
 	return Meta{
 		Name: e.Name(), Kind: kind, Mode: uint32(e.Mode()), Size: e.Size(),
 		MTime: e.ModTime().UnixNano(), UID: o.UserID, GID: o.GroupID,
+		Dev: d.Dev, Rdev: d.Rdev,
 	}, true
 }
 
@@ -157,12 +160,31 @@ type Dir struct {
 	Tree Print
 	// Complete is true when every level beneath could be printed.
 	Complete bool
+	// Self is the directory's own metadata as walked.
+	Self Meta
 }
 
 // Tree holds the prints of a walked tree's directories by their path
 // relative to its root ("" for the root, "a/b" beneath it).
 type Tree struct {
 	dirs map[string]Dir
+
+	mu      sync.Mutex
+	entries map[string][]Meta
+}
+
+// TakeEntries returns the entries of the directory at rel as the walk
+// listed them, if it kept them (Options.KeepEntries), and forgets them:
+// each is taken once.
+func (t *Tree) TakeEntries(rel string) ([]Meta, bool) {
+	if t == nil {
+		return nil, false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.entries[rel]
+	delete(t.entries, rel)
+	return e, ok
 }
 
 // Dir returns the prints of the directory at rel.
@@ -203,6 +225,9 @@ type Options struct {
 	// MaxDirs bounds the directories a walk holds prints of: past it the
 	// walk stops with ErrTooLarge.
 	MaxDirs int
+	// KeepEntries bounds the entries a walk keeps for TakeEntries, in
+	// all: the listings of complete directories, while they fit.
+	KeepEntries int
 }
 
 // Walk lists every directory beneath the directory root and prints each,
@@ -219,9 +244,11 @@ func Walk(ctx context.Context, root string, o Options) (*Tree, error) {
 		return nil, fmt.Errorf("treeprint: %s is not a directory", root)
 	}
 	w := &walker{
-		dirs: map[string]Dir{},
-		sem:  make(chan struct{}, max(o.Workers, 1)-1),
-		max:  o.MaxDirs,
+		dirs:    map[string]Dir{},
+		entries: map[string][]Meta{},
+		sem:     make(chan struct{}, max(o.Workers, 1)-1),
+		max:     o.MaxDirs,
+		keep:    int64(o.KeepEntries),
 	}
 	w.dir(ctx, root, "", rootMeta)
 	if err := ctx.Err(); err != nil {
@@ -230,14 +257,17 @@ func Walk(ctx context.Context, root string, o Options) (*Tree, error) {
 	if w.tooLarge.Load() {
 		return nil, ErrTooLarge
 	}
-	return &Tree{dirs: w.dirs}, nil
+	return &Tree{dirs: w.dirs, entries: w.entries}, nil
 }
 
 type walker struct {
 	mu       sync.Mutex
 	dirs     map[string]Dir
+	entries  map[string][]Meta
 	sem      chan struct{}
 	max      int
+	keep     int64
+	kept     atomic.Int64
 	count    atomic.Int64
 	tooLarge atomic.Bool
 }
@@ -254,10 +284,11 @@ func (w *walker) dir(ctx context.Context, abs, rel string, self Meta) (Print, bo
 	}
 	entries, complete, err := list(abs)
 	if err != nil {
-		w.store(rel, Dir{})
+		w.store(rel, Dir{Self: self}, nil)
 		return Print{}, false
 	}
 	local := Local(self, entries)
+	localOK := complete
 
 	type child struct {
 		print Print
@@ -295,17 +326,23 @@ func (w *walker) dir(ctx context.Context, abs, rel string, self Meta) (Print, bo
 		complete = complete && c.ok
 		prints[subdirs[i].Name] = c.print
 	}
-	out := Dir{Local: local, Complete: complete}
+	out := Dir{Local: local, Complete: complete, Self: self}
 	if complete {
 		out.Tree = Subtree(local, prints)
 	}
-	w.store(rel, out)
+	if !localOK || w.kept.Add(int64(len(entries))) > w.keep {
+		entries = nil
+	}
+	w.store(rel, out, entries)
 	return out.Tree, complete
 }
 
-func (w *walker) store(rel string, d Dir) {
+func (w *walker) store(rel string, d Dir, entries []Meta) {
 	w.mu.Lock()
 	w.dirs[rel] = d
+	if entries != nil {
+		w.entries[rel] = entries
+	}
 	w.mu.Unlock()
 }
 

@@ -205,6 +205,23 @@ func TestWalkBounds(t *testing.T) {
 	if err != nil || tree.Len() != 4 {
 		t.Errorf("four directories with MaxDirs 4: %d, %v", tree.Len(), err)
 	}
+	// Listings are kept while they fit, and taken once.
+	tree, err = Walk(context.Background(), root, Options{Workers: 1, MaxDirs: 10, KeepEntries: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := 0
+	for _, rel := range []string{"", "s", "s/t", "u"} {
+		if e, ok := tree.TakeEntries(rel); ok {
+			kept += len(e)
+			if _, again := tree.TakeEntries(rel); again {
+				t.Errorf("%q taken twice", rel)
+			}
+		}
+	}
+	if kept == 0 || kept > 4 {
+		t.Errorf("kept %d entries, want 1 to 4", kept)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := Walk(ctx, root, Options{Workers: 2}); !errors.Is(err, context.Canceled) {
