@@ -38,10 +38,12 @@ import (
 // hook, snapshot.HasDirEntryOrNil), so it neither lists, reads nor writes
 // anything beneath it.
 //
-// A print is recorded only for a directory whose every level the uploader
-// listed as the walk saw it (or took whole): a change between the walk
-// and the upload leaves it, and every directory above it, unrecorded, so
-// a record always describes what its snapshot holds.
+// The uploader takes other directories' listings from the walk too, and
+// reads a file's metadata again when it opens it (placeholders.go,
+// refreshed). A print is recorded only for a directory whose every level
+// the uploader read as the walk saw it (or took whole): a change between
+// the walk and the upload leaves it, and every directory above it,
+// unrecorded, so a record always describes what its snapshot holds.
 
 // treePrintsType is the kopia manifest type of a snapshot's record of
 // prints. One is kept per source, for its latest snapshot.
