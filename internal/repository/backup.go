@@ -304,9 +304,6 @@ func (r *Repository) backupPath(ctx context.Context, abs string, o BackupOptions
 	if err != nil {
 		return nil, fmt.Errorf("back up %s: %w", abs, err)
 	}
-	if err := o.check(); err != nil {
-		return nil, err
-	}
 	var reuse *treeReuse
 	if _, ok := entry.(fs.Directory); ok {
 		walk := o.Walks[abs]
