@@ -206,16 +206,18 @@ func (r *Reader) contentDecoder() *contentDecoder {
 }
 
 // readContent returns the data of content cid decoded into *data when the
-// decoder knows its form: from its mapped pack file in a local repository
-// (decodeMapped), else read from storage into packed first. Otherwise
-// kopia reads it into a slice of its own. Either way the data is valid
-// until data is used again.
+// decoder knows its form, its stored bytes read from storage into packed
+// first; otherwise kopia reads it into a slice of its own. Either way the
+// data is valid until data is used again.
+//
+// The stored bytes are read, not mapped: decoding straight from mapped
+// pack files faults in every page of them once more, and unmapping each
+// chunk interrupts every CPU the process runs on to flush its TLB, which
+// cost a cold restore more than the copy a read makes
+// (docs/benchmarks-history.md).
 func (r *Reader) readContent(ctx context.Context, cr content.Reader, cid content.ID, packed *blobmem.Buffer, data *[]byte) ([]byte, error) {
 	if d := r.contentDecoder(); d != nil {
 		if info, err := cr.ContentInfo(ctx, cid); err == nil && d.supports(info) {
-			if out, ok := r.decodeMapped(ctx, d, info, data); ok {
-				return out, nil
-			}
 			packed.Reset()
 			// Room for the last, empty read of ReadFrom too, so that the
 			// buffer is not grown on the way.
@@ -227,35 +229,6 @@ func (r *Reader) readContent(ctx context.Context, cr content.Reader, cid content
 		}
 	}
 	return cr.GetContent(ctx, cid)
-}
-
-// decodeMapped decodes content info straight from its pack file when the
-// repository is on a local file system, mapped rather than read: a read
-// copies every stored byte from the page cache into a buffer first, a
-// large share of a restore's CPU. It reports false when the content is
-// not decoded so (another storage, a pack shorter than the index says, a
-// decoding error), and the caller reads it the usual way, which reports
-// any error.
-func (r *Reader) decodeMapped(ctx context.Context, d *contentDecoder, info content.Info, scratch *[]byte) ([]byte, bool) {
-	paths, ok := r.st.(filePaths)
-	if !ok || !canMap || info.PackedLength == 0 {
-		return nil, false
-	}
-	_, path, err := paths.GetShardedPathAndFilePath(ctx, info.PackBlobID)
-	if err != nil {
-		return nil, false
-	}
-	var out []byte
-	err = withMappedRange(path, int64(info.PackOffset), int64(info.PackedLength), func(raw []byte) error {
-		var err error
-		out, err = d.decode(info, raw, scratch)
-		return err
-	})
-	if err != nil {
-		return nil, false
-	}
-	r.mappedReads.Add(1)
-	return out, true
 }
 
 // decodeContent returns the data of content info from raw, its stored

@@ -49,15 +49,33 @@ type prefetcher struct {
 // newPrefetcher returns a prefetcher for r's storage, or nil when it is no
 // local file system or the system takes no advice.
 func (r *Reader) newPrefetcher() *prefetcher {
+	p, advise := r.hints()
+	if advise == nil {
+		return nil
+	}
+	return &prefetcher{paths: p, advise: advise, kick: make(chan struct{}, 1)}
+}
+
+// hints returns where r's storage keeps its packs and how to advise the
+// kernel of reads ahead; a nil advise when the storage is no local file
+// system or the system takes no advice.
+func (r *Reader) hints() (filePaths, func(path string, off, n int64)) {
 	p, ok := r.st.(filePaths)
 	advise := r.advise
 	if advise == nil && canAdvise {
 		advise = adviseWillNeed
 	}
-	if !ok || advise == nil {
-		return nil
+	if !ok {
+		return nil, nil
 	}
-	return &prefetcher{paths: p, advise: advise, kick: make(chan struct{}, 1)}
+	return p, advise
+}
+
+// hintedReads says a stream restore's reads are hinted ahead (see
+// readers).
+func (r *Reader) hintedReads() bool {
+	_, advise := r.hints()
+	return advise != nil
 }
 
 // wrote tells the prefetcher the writer has written n chunks.

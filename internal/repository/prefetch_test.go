@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"testing"
@@ -187,4 +188,36 @@ func localStreamRestore(t *testing.T, seed uint64, prepare func(*Repository)) (*
 		t.Fatal(err)
 	}
 	return rd, entries
+}
+
+// TestStreamRestoreDecodesLocalPacks: a local repository's stream restore
+// decodes every chunk from its pack's stored bytes itself, none through
+// kopia, and a pack cut shorter than the index says fails the restore
+// with an error.
+func TestStreamRestoreDecodesLocalPacks(t *testing.T) {
+	ctx := context.Background()
+	rd, entries := localStreamRestore(t, 9, func(*Repository) {})
+	dr := rd.rep.(repo.DirectRepository)
+	if got := rd.contentDecoder().decoded.Load(); got != int64(len(entries)) || rd.fallbacks.Load() != 0 {
+		t.Fatalf("%d of %d chunks decoded, %d fallbacks", got, len(entries), rd.fallbacks.Load())
+	}
+	// Cut the last chunk's pack short of it.
+	pr, ok := contentRanges(ctx, dr.ContentReader(), entries)(len(entries) - 1)
+	if !ok {
+		t.Fatal("the last chunk is not one content")
+	}
+	_, file, err := rd.st.(filePaths).GetShardedPathAndFilePath(ctx, pr.pack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(file, pr.off+pr.n/2); err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := rd.Snapshots(ctx, Filter{})
+	if err != nil || len(snaps) != 1 {
+		t.Fatalf("snapshots %v %v", snaps, err)
+	}
+	if _, err := rd.RestoreStream(ctx, snaps[0], "", io.Discard, nil); err == nil {
+		t.Fatal("a stream restored from a pack cut short")
+	}
 }

@@ -125,9 +125,6 @@ type Reader struct {
 	// fallbacks counts contents the decoder failed on and kopia then
 	// read: tests expect none.
 	fallbacks atomic.Int64
-	// mappedReads counts contents decoded from a mapped pack file
-	// (decodeMapped; tests).
-	mappedReads atomic.Int64
 	// advise, when set, receives a stream restore's read-ahead hints
 	// instead of the kernel (prefetch.go; tests).
 	advise func(path string, off, n int64)

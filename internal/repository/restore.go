@@ -73,17 +73,36 @@ func (r *Reader) RestoreStream(ctx context.Context, s Snapshot, name string, w i
 
 // readAhead is how many chunks of an object (1 MiB on average) are
 // fetched, decrypted and decompressed ahead of the writer; readers is how
-// many fetch at once. Fetching waits on storage as much as on the CPU, so
-// both exceed the CPU count.
+// many fetch at once.
+//
+// From an object store a reader waits on the network for most of its
+// chunk's time, so both exceed the CPU count: four readers and eight
+// chunks per CPU. From a local file system the prefetcher has the kernel
+// read each chunk before its reader asks (prefetch.go), so a reader
+// spends its time decoding: one more reader than the parallelism covers
+// a read the hints missed, and two chunks per reader keep each busy while
+// the writer takes the last. More would only hold more memory, every page
+// of it faulted in first, which cost a cold restore from local disk more
+// than the readers gained (docs/benchmarks-history.md).
 //
 // Both are bounded by the memory budget: a chunk is at most
 // chunker.MaxSize, each chunk read ahead holds its data and each reader
 // a chunk's stored bytes while it decodes them, so together they never
 // hold more than the budget (at least one reader and two chunks ahead).
 func (r *Reader) readAhead() int {
-	return max(min(8*r.opts.parallelism(), r.chunkSlots()-r.readers()), 2)
+	want := 8 * r.opts.parallelism()
+	if r.hintedReads() {
+		want = 2 * r.readers()
+	}
+	return max(min(want, r.chunkSlots()-r.readers()), 2)
 }
-func (r *Reader) readers() int { return max(min(4*r.opts.parallelism(), r.chunkSlots()/3), 1) }
+func (r *Reader) readers() int {
+	want := 4 * r.opts.parallelism()
+	if r.hintedReads() {
+		want = r.opts.parallelism() + 1
+	}
+	return max(min(want, r.chunkSlots()/3), 1)
+}
 
 // chunkSlots is how many chunks of chunker.MaxSize the memory budget
 // holds.
