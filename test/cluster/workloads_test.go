@@ -425,10 +425,19 @@ spec:
 	// The hosts back up one at a time (a lease), in no set order: host-0
 	// may wait for the other two hosts' backups first, which on a loaded
 	// machine took more than two minutes.
+	// Each value of host-0's entry the wait read, and when: the
+	// sidecar writes Running before the hook, so a failure below says
+	// whether that write was never seen or seen and replaced.
+	var seen []string
+	began := time.Now()
 	eventually(t, 6*time.Minute, "host-0 backing up", func() error {
 		cm := &corev1.ConfigMap{}
 		if err := e.c.Get(context.Background(), client.ObjectKey{Namespace: "demo", Name: "stash-sidecar-db-backup"}, cm); err != nil {
+			seen = append(seen, fmt.Sprintf("%s: get: %v", time.Since(began).Round(time.Second), err))
 			return err
+		}
+		if v := cm.ResourceVersion + " " + cm.Data["host.host-0.json"]; len(seen) == 0 || !strings.HasSuffix(seen[len(seen)-1], v) {
+			seen = append(seen, fmt.Sprintf("%s: %s", time.Since(began).Round(time.Second), v))
 		}
 		if !strings.Contains(cm.Data["host.host-0.json"], `"phase":"Running"`) || !strings.Contains(cm.Data["host.host-0.json"], m[2]) {
 			// A session that ended (Skipped, say) will never reach
@@ -438,7 +447,12 @@ spec:
 				switch bs.Status.Phase {
 				case stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionSkipped:
 					e.debug()
-					t.Fatalf("BackupSession %s ended %s before host-0 backed up: %+v; host-0: %q", m[2], bs.Status.Phase, bs.Status, cm.Data["host.host-0.json"])
+					for i := range 3 {
+						out, _ := e.run("", e.kubectl, "logs", "-n", "demo", fmt.Sprintf("db-%d", i), "-c", "stash", "--tail=40")
+						t.Logf("sidecar of db-%d:\n%s", i, out)
+					}
+					t.Fatalf("BackupSession %s ended %s before host-0 backed up: %+v; host-0 as the wait read it (resourceVersion, entry):\n%s",
+						m[2], bs.Status.Phase, bs.Status, strings.Join(seen, "\n"))
 				}
 			}
 			return fmt.Errorf("session %s %q; host-0: %q; host-1: %q; host-2: %q", m[2], bs.Status.Phase, cm.Data["host.host-0.json"], cm.Data["host.host-1.json"], cm.Data["host.host-2.json"])
