@@ -141,15 +141,16 @@ func Read(cm *corev1.ConfigMap) (State, error) {
 	return st, nil
 }
 
-// WriteSession replaces a channel's data with a new session: results of
-// earlier sessions go.
+// WriteSession hands session s to a channel: results of earlier sessions
+// go, and those of s itself stay. The operator may hand a session over
+// twice, when a reconcile runs before the session's new status reaches
+// its cache; wiping what the hosts reported meanwhile would have them
+// back up again, and a host in its hook would lose its Running entry.
 func WriteSession(cm *corev1.ConfigMap, s Session) error {
-	b, err := json.Marshal(s)
-	if err != nil {
-		return err
+	if st, err := Read(cm); err != nil || st.Session == nil || st.Session.Name != s.Name {
+		cm.Data = map[string]string{}
 	}
-	cm.Data = map[string]string{SessionKey: string(b)}
-	return nil
+	return set(cm, SessionKey, s)
 }
 
 // SetResult writes one host's result into the channel.

@@ -41,9 +41,30 @@ func TestChannelRoundTrip(t *testing.T) {
 	if st, _ := Read(cm); st.Results["host-0"].Stats.Phase != PhaseSucceeded || len(st.Results) != 1 {
 		t.Errorf("a result under the wrong key counted: %+v", st.Results)
 	}
+	// Handing the same session over again keeps what its hosts
+	// reported; a new session drops it.
+	cm.Data[HostKey("host-1")] = `{"session":"s2","stats":{"hostname":"host-1","phase":"Running"}}`
+	if err := WriteSession(cm, Session{Name: "s2", TotalHosts: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Read(cm); err != nil || len(st.Results) != 2 || st.Results["host-1"].Stats.Phase != PhaseRunning {
+		t.Errorf("handing the session over again dropped its results: %+v %v", st.Results, err)
+	}
 	cm.Data[PostKey] = "{"
 	if _, err := Read(cm); err == nil {
 		t.Error("a corrupt entry was read silently")
+	}
+	if err := WriteSession(cm, Session{Name: "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := Read(cm); err != nil || len(st.Results) != 0 {
+		t.Errorf("a channel that could not be read kept its entries: %+v %v", st.Results, err)
+	}
+	if err := WriteSession(cm, Session{Name: "s3"}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := Read(cm); len(st.Results) != 0 {
+		t.Errorf("a new session kept an old one's results: %+v", st.Results)
 	}
 }
 
