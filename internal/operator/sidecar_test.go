@@ -18,10 +18,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller/backupsession"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/repository/location"
@@ -786,5 +789,73 @@ func TestSidecarPodsPassRestrictedPodSecurity(t *testing.T) {
 		if sc := ctr.SecurityContext; ctr.Name != "app" && sc != nil && sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
 			t.Errorf("%s adds capabilities %v in a restricted namespace", ctr.Name, sc.Capabilities.Add)
 		}
+	}
+}
+
+// staleSessions is the operator's cache before a session's new status
+// reached it: every read of that session returns it as it was created.
+type staleSessions struct {
+	client.Client
+	session *stashv1beta1.BackupSession
+}
+
+func (s staleSessions) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if bs, ok := obj.(*stashv1beta1.BackupSession); ok && key == client.ObjectKeyFromObject(s.session) {
+		s.session.DeepCopyInto(bs)
+		return nil
+	}
+	return s.Client.Get(ctx, key, obj, opts...)
+}
+
+// TestSidecarSessionHandedOverTwice: the channel's update enqueues its
+// session again, and a reconcile that reads the session before its
+// Running status reached the cache hands it over a second time. What a
+// host reported meanwhile stays: a host in its preBackup hook keeps its
+// Running entry, and no host backs up twice.
+func TestSidecarSessionHandedOverTwice(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, t.TempDir())+"---"+
+		strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 2", 1)+"---"+
+		sidecarBackup("db-backup", "StatefulSet", "db"))
+	waitSidecar(t, c, ns, "StatefulSet", "db", true)
+	waitReady(t, c, ns, "db-backup")
+	name := createSession(t, c, ns, "db-backup")
+	created := get(t, c, ns, name, &stashv1beta1.BackupSession{})
+	created.Status = stashv1beta1.BackupSessionStatus{}
+	// The operator hands the session over; host-0 takes it, as its
+	// sidecar would (none runs here, but its pod exists: the operator
+	// fails a host whose pod is gone).
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "db-0", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "host-0 reported Running", func() error {
+		cm := get(t, c, ns, plan.SidecarChannelName("db-backup"), &corev1.ConfigMap{})
+		st, err := sidecar.Read(cm)
+		if err != nil || st.Session == nil || st.Session.Name != name {
+			return fmt.Errorf("channel not on %s yet: %v", name, err)
+		}
+		if err := sidecar.SetResult(cm, sidecar.Result{Session: name, Pod: "db-0", PodUID: string(pod.UID),
+			Stats: stashv1beta1.HostBackupStats{Hostname: "host-0", Phase: sidecar.PhaseRunning}}); err != nil {
+			return err
+		}
+		return c.Update(ctx, cm)
+	})
+	waitSessionWithin(t, c, ns, name, stashv1beta1.BackupSessionRunning, 30*time.Second)
+	// A second reconcile from the stale view.
+	r := &backupsession.Reconciler{Client: staleSessions{Client: c, session: created}, APIReader: c, Events: record.NewFakeRecorder(16)}
+	if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(created)}); !apierrors.IsConflict(err) {
+		t.Errorf("the stale reconcile: %v, want its status write refused as a conflict", err)
+	}
+	st, err := sidecar.Read(get(t, c, ns, plan.SidecarChannelName("db-backup"), &corev1.ConfigMap{}))
+	if err != nil || st.Session == nil || st.Session.Name != name {
+		t.Fatalf("channel %+v %v: want session %s", st.Session, err, name)
+	}
+	if got := st.Results["host-0"].Stats.Phase; got != sidecar.PhaseRunning {
+		t.Errorf("host-0 %q after the session was handed over again, want its Running entry kept (results %+v)", got, st.Results)
 	}
 }
