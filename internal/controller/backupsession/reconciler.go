@@ -84,6 +84,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !bs.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, nil
 	}
+	if !started(bs) {
+		// The cache may not hold the session's new status yet: starting
+		// writes its channel or Job, whose events wake this reconcile
+		// again at once. Only what the API server says has not started
+		// is started, or the sidecars would be handed the session twice.
+		if err := r.APIReader.Get(ctx, req.NamespacedName, bs); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if !bs.DeletionTimestamp.IsZero() {
+			return ctrl.Result{}, nil
+		}
+	}
 	switch bs.Status.Phase {
 	case stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSkipped:
 		return r.finish(ctx, bs)
@@ -96,6 +108,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return r.skip(ctx, bs, "NeverStarted", fmt.Sprintf("The session could not start within %s; see the operator's events for it.", r.Config.Timeout(nil)))
 	}
 	return r.start(ctx, bs)
+}
+
+// started says a session has left its first phase.
+func started(bs *stashv1beta1.BackupSession) bool {
+	switch bs.Status.Phase {
+	case "", stashv1beta1.BackupSessionPending:
+		return false
+	}
+	return true
 }
 
 func (r *Reconciler) setStatus(ctx context.Context, bs *stashv1beta1.BackupSession, st stashv1beta1.BackupSessionStatus) error {
