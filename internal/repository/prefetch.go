@@ -61,14 +61,15 @@ func (r *Reader) newPrefetcher() *prefetcher {
 // system or the system takes no advice.
 func (r *Reader) hints() (filePaths, func(path string, off, n int64)) {
 	p, ok := r.st.(filePaths)
-	advise := r.advise
-	if advise == nil && canAdvise {
-		advise = adviseWillNeed
-	}
-	if !ok {
+	switch {
+	case !ok:
 		return nil, nil
+	case r.advise != nil:
+		return p, r.advise
+	case canAdvise:
+		return p, adviseWillNeed
 	}
-	return p, advise
+	return p, nil
 }
 
 // hintedReads says a stream restore's reads are hinted ahead (see

@@ -46,7 +46,7 @@ func TestSizedByThePod(t *testing.T) {
 				r.st = localStorage{}
 				r.advise = func(string, int64, int64) {}
 			}
-			if tc.wantReaders > 0 && r.readers() != tc.wantReaders {
+			if r.readers() != tc.wantReaders {
 				t.Errorf("readers %d, want %d", r.readers(), tc.wantReaders)
 			}
 			if got := r.opts.parallelism(); got != tc.wantPar {
