@@ -96,6 +96,7 @@ func (r *Reader) readAhead() int {
 	}
 	return max(min(want, r.chunkSlots()-r.readers()), 2)
 }
+
 func (r *Reader) readers() int {
 	want := 4 * r.opts.parallelism()
 	if r.hintedReads() {

@@ -81,9 +81,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.Client.Get(ctx, req.NamespacedName, bs); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	if !bs.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil
-	}
 	if !started(bs) {
 		// The cache may not hold the session's new status yet: starting
 		// writes its channel or Job, whose events wake this reconcile
@@ -92,9 +89,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		if err := r.APIReader.Get(ctx, req.NamespacedName, bs); err != nil {
 			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
-		if !bs.DeletionTimestamp.IsZero() {
-			return ctrl.Result{}, nil
-		}
+	}
+	if !bs.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
 	}
 	switch bs.Status.Phase {
 	case stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSkipped:
