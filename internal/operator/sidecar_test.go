@@ -864,3 +864,101 @@ func TestSidecarSessionHandedOverTwice(t *testing.T) {
 		t.Errorf("host-0 %q after the session was handed over again, want its Running entry kept (results %+v)", got, st.Results)
 	}
 }
+
+// TestSidecarRestartedMidBackup: a sidecar that the kubelet restarts in
+// the same pod (killed for its memory, say) finds its host Running under
+// its own pod. It fails that host with the reason, so the session ends
+// now rather than at its deadline, and the next session backs up.
+func TestSidecarRestartedMidBackup(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	repoDir, data := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
+	waitSidecar(t, c, ns, "Deployment", "web", true)
+	waitReady(t, c, ns, "web-backup")
+	ctx := context.Background()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-a", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	// The sidecar's first run took host-0 and died.
+	name := createSession(t, c, ns, "web-backup")
+	eventually(t, 30*time.Second, "host-0 Running under web-a", func() error {
+		cm := get(t, c, ns, plan.SidecarChannelName("web-backup"), &corev1.ConfigMap{})
+		st, err := sidecar.Read(cm)
+		if err != nil || st.Session == nil || st.Session.Name != name {
+			return fmt.Errorf("channel not on %s yet: %v", name, err)
+		}
+		if err := sidecar.SetResult(cm, sidecar.Result{Session: name, Pod: "web-a", PodUID: string(pod.UID), Run: "the-first-run",
+			Stats: stashv1beta1.HostBackupStats{Hostname: "host-0", Phase: sidecar.PhaseRunning}}); err != nil {
+			return err
+		}
+		return c.Update(ctx, cm)
+	})
+	// Its second run.
+	startSidecar(t, ns, "web-backup", "Deployment", "web", "web-a", "node-a", secretDir(t))
+	bs := waitSessionWithin(t, c, ns, name, stashv1beta1.BackupSessionFailed, 30*time.Second)
+	if st := bs.Status.Targets[0].Stats; len(st) != 1 || !strings.Contains(st[0].Error, "restarted during the backup of host host-0") {
+		t.Errorf("stats %+v: want host-0 failed for the restart", st)
+	}
+	next := createSession(t, c, ns, "web-backup")
+	waitSessionWithin(t, c, ns, next, stashv1beta1.BackupSessionSucceeded, time.Minute)
+	if n := len(repoSnapshots(t, repoDir)); n != 1 {
+		t.Errorf("%d snapshots after the next session, want 1", n)
+	}
+}
+
+// TestRestoreInitRestartedMidRestore: a restore init container that the
+// kubelet restarts finds its host Running under its own pod, and
+// restores it again instead of waiting for itself for ever.
+func TestRestoreInitRestartedMidRestore(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	repoDir, data := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("backed up"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
+	waitSidecar(t, c, ns, "Deployment", "web", true)
+	waitReady(t, c, ns, "web-backup")
+	secrets := secretDir(t)
+	s := startSidecar(t, ns, "web-backup", "Deployment", "web", "web-a", "node-a", secrets)
+	waitSessionWithin(t, c, ns, createSession(t, c, ns, "web-backup"), stashv1beta1.BackupSessionSucceeded, time.Minute)
+	s.stop()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("half restored"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	mustApply(t, c, ns, restoreSession("web-restore", "Deployment", "web", "[{snapshots: [latest]}]"))
+	waitInit(t, c, ns, "Deployment", "web", true)
+	ctx := context.Background()
+	pod := get(t, c, ns, "web-a", &corev1.Pod{})
+	// The init container's first run took host-0 and died.
+	eventually(t, 30*time.Second, "host-0 Running under web-a", func() error {
+		cm := get(t, c, ns, plan.RestoreChannelName("web-restore"), &corev1.ConfigMap{})
+		st, err := sidecar.ReadRestore(cm)
+		if err != nil || st.Restore == nil || st.Restore.Name != "web-restore" {
+			return fmt.Errorf("channel not on web-restore yet: %v", err)
+		}
+		if err := sidecar.SetRestoreResult(cm, sidecar.RestoreResult{Session: "web-restore", Pod: "web-a", PodUID: string(pod.UID),
+			Stats: stashv1beta1.HostRestoreStats{Hostname: "host-0", Phase: sidecar.PhaseRunning}}); err != nil {
+			return err
+		}
+		return c.Update(ctx, cm)
+	})
+	if err := runRestoreInit(t, ns, "web-restore", "Deployment", "web", "web-a", secrets); err != nil {
+		t.Fatalf("the restarted init container: %v", err)
+	}
+	waitRestore(t, c, ns, "web-restore", stashv1beta1.RestoreSucceeded)
+	if b, err := os.ReadFile(filepath.Join(data, "f")); err != nil || string(b) != "backed up" {
+		t.Errorf("f is %q, %v after the restore, want %q", b, err, "backed up")
+	}
+}

@@ -82,9 +82,12 @@ type Result struct {
 	Session string `json:"session"`
 	// Pod and PodUID name the pod that ran (or runs) it, so the operator
 	// can fail a host whose pod went away mid-backup.
-	Pod    string                       `json:"pod"`
-	PodUID string                       `json:"podUID"`
-	Stats  stashv1beta1.HostBackupStats `json:"stats"`
+	Pod    string `json:"pod"`
+	PodUID string `json:"podUID"`
+	// Run names the sidecar process that wrote it, which tells a
+	// restarted container from the run before it.
+	Run   string                       `json:"run,omitempty"`
+	Stats stashv1beta1.HostBackupStats `json:"stats"`
 	// RetentionError is what the host's retention run reported, if it
 	// failed (its snapshots are committed either way).
 	RetentionError string `json:"retentionError,omitempty"`

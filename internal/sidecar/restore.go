@@ -178,7 +178,13 @@ func (r *RestoreRunner) Run(ctx context.Context) error {
 			return false, err
 		}
 		if cur, ok := st.Results[host]; ok {
-			return false, fmt.Errorf("host %s is being restored by pod %s; this pod starts once that is done", host, cur.Pod)
+			if cur.Pod != r.Pod || cur.PodUID != r.PodUID {
+				return false, fmt.Errorf("host %s is being restored by pod %s; this pod starts once that is done", host, cur.Pod)
+			}
+			// This container started the restore in an earlier run and
+			// was restarted before it finished (killed for memory, say):
+			// the pod still waits for its data, so restore it again.
+			r.Log.Warn("the restore init container restarted during the restore; restoring again", "session", p.Name, "host", host)
 		}
 		return true, SetRestoreResult(cm, RestoreResult{Session: p.Name, Pod: r.Pod, PodUID: r.PodUID,
 			Stats: stashv1beta1.HostRestoreStats{Hostname: host, Phase: PhaseRunning}})

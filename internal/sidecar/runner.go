@@ -2,6 +2,7 @@ package sidecar
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,10 @@ type Runner struct {
 	// Exec runs an exec hook's command in a container of this pod (in a
 	// cluster, through pods/exec); nil runs it here, in the sidecar.
 	Exec hook.ExecFunc
+
+	// run tells this process's results from those of an earlier run of
+	// the same container in the same pod, which the kubelet restarted.
+	run string
 }
 
 func (r *Runner) defaults() {
@@ -67,6 +72,9 @@ func (r *Runner) defaults() {
 	}
 	if r.ScratchDir == "" {
 		r.ScratchDir = os.TempDir()
+	}
+	if r.run == "" {
+		r.run = rand.Text()
 	}
 }
 
@@ -144,7 +152,13 @@ func (r *Runner) Handle(ctx context.Context, cm *corev1.ConfigMap) error {
 	}
 	s := st.Session
 	host := r.Host(s)
-	if _, ok := st.Results[host]; ok || !time.Now().Before(s.Deadline.Time) {
+	if !time.Now().Before(s.Deadline.Time) {
+		return nil
+	}
+	if cur, ok := st.Results[host]; ok {
+		if r.diedHere(cur) {
+			return r.failDied(ctx, s, host)
+		}
 		return nil
 	}
 	turn := &Turn{Client: r.Client, Key: client.ObjectKey{Namespace: r.Namespace, Name: plan.SidecarLeaseName(r.Kind, r.Name)},
@@ -165,7 +179,7 @@ func (r *Runner) Handle(ctx context.Context, cm *corev1.ConfigMap) error {
 			return false, nil
 		}
 		started = true
-		return true, SetResult(cm, Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID,
+		return true, SetResult(cm, Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID, Run: r.run,
 			Stats: stashv1beta1.HostBackupStats{Hostname: host, Phase: PhaseRunning}})
 	})
 	if err != nil || !started {
@@ -177,7 +191,7 @@ func (r *Runner) Handle(ctx context.Context, cm *corev1.ConfigMap) error {
 		ret *step.RetentionOutput
 	)
 	if err := r.hook(turnCtx, s, "preBackup", host, ""); err != nil {
-		res = Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID, Stats: stashv1beta1.HostBackupStats{Hostname: host, Phase: PhaseFailed, Error: err.Error()}}
+		res = Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID, Run: r.run, Stats: stashv1beta1.HostBackupStats{Hostname: host, Phase: PhaseFailed, Error: err.Error()}}
 	} else {
 		res, ret = r.backup(turnCtx, s, host)
 		if err := r.hook(turnCtx, s, "postBackup", host, res.Stats.Phase); err != nil {
@@ -211,6 +225,33 @@ func (r *Runner) Handle(ctx context.Context, cm *corev1.ConfigMap) error {
 			}
 		}
 		return true, SetResult(cm, res)
+	})
+}
+
+// diedHere reports whether res is a backup this pod's sidecar started in
+// an earlier run, before the kubelet restarted it (killed for memory, a
+// failed probe): nobody else will finish or fail it, and the pod is still
+// there, so the operator sees nothing gone.
+func (r *Runner) diedHere(res Result) bool {
+	return !res.Final() && res.Pod == r.Pod && res.PodUID == r.PodUID && res.Run != r.run
+}
+
+// failDied fails host's backup that an earlier run of this sidecar did not
+// finish. It is not run again: a sidecar killed for its memory would be
+// killed again, and the session would stay Running to its deadline; the
+// next session backs up afresh.
+func (r *Runner) failDied(ctx context.Context, s *Session, host string) error {
+	r.Log.Warn("the sidecar restarted during a backup; failing it", "session", s.Name, "host", host)
+	return r.update(ctx, func(cm *corev1.ConfigMap, st State) (bool, error) {
+		cur, ok := st.Results[host]
+		if st.Session == nil || st.Session.Name != s.Name || !ok || !r.diedHere(cur) {
+			return false, nil
+		}
+		cur.Run = r.run
+		cur.Stats.Phase = PhaseFailed
+		cur.Stats.Error = fmt.Sprintf("the backup sidecar of pod %s restarted during the backup of host %s, which did not finish "+
+			"(see the container's lastState in the pod's status: OOMKilled means its memory limit is too low)", r.Pod, host)
+		return true, SetResult(cm, cur)
 	})
 }
 
@@ -309,7 +350,7 @@ func (r *Runner) options(s *Session, host, outDir string) step.Options {
 // error, it is the host's report.
 func (r *Runner) backup(ctx context.Context, s *Session, host string) (Result, *step.RetentionOutput) {
 	start := time.Now()
-	res := Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID, Stats: stashv1beta1.HostBackupStats{Hostname: host}}
+	res := Result{Session: s.Name, Pod: r.Pod, PodUID: r.PodUID, Run: r.run, Stats: stashv1beta1.HostBackupStats{Hostname: host}}
 	fail := func(err error) (Result, *step.RetentionOutput) {
 		res.Stats.Phase, res.Stats.Error = PhaseFailed, err.Error()
 		res.Stats.Duration = time.Since(start).Round(time.Millisecond).String()
