@@ -40,6 +40,9 @@ func LiveRepository(ctx context.Context, r client.Reader, ns string, ref stashv1
 		}
 		return nil, fmt.Errorf("read Repository %s/%s: %w", repoNS, ref.Name, err)
 	}
+	if err := UnverifiedSettings(ctx, r, validation.PrivilegedRepository(repo)); err != nil {
+		return nil, fmt.Errorf("Repository %s/%s: %w", repoNS, ref.Name, err)
+	}
 	if repoNS == ns {
 		return repo, nil
 	}
@@ -90,7 +93,7 @@ func Permanent(err error) bool {
 }
 
 // UnverifiedSettings returns an error naming the privileged fields of an
-// invoker (validation.PrivilegedSettings) when the admission policy that
+// invoker or Repository (validation.PrivilegedBackup and its kin) when the admission policy that
 // checks who set them is not installed: the operator cannot know who did,
 // so it refuses rather than run them.
 func UnverifiedSettings(ctx context.Context, r client.Reader, fields []string) error {
@@ -105,7 +108,7 @@ func UnverifiedSettings(ctx context.Context, r client.Reader, fields []string) e
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("read ValidatingAdmissionPolicyBinding %s: %w", validation.AdmissionPolicy, err)
 	}
-	return fmt.Errorf("%w: %s can only be used when the ValidatingAdmissionPolicy %s is installed (the Helm chart installs it; or kubectl apply -f config/admission), which checks that whoever sets them may create pods in the namespace; install it, or remove the field",
+	return fmt.Errorf("%w: %s can only be used when the ValidatingAdmissionPolicy %s is installed (the Helm chart installs it; or kubectl apply -f config/admission), which checks that whoever sets them could do as much without Stash (create pods, exec into them, update the workload); install it, or remove the field",
 		ErrNotAllowed, strings.Join(fields, ", "), validation.AdmissionPolicy)
 }
 

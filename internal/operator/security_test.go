@@ -447,9 +447,10 @@ func asUser(t *testing.T, ns, user string, rules ...rbacv1.PolicyRule) client.Cl
 }
 
 // TestRuntimeSettingsNeedPodRights: a user who may create Stash objects but
-// not pods cannot choose the ServiceAccount, node or privileges of a Stash
-// Job, nor have a RestoreSession create PVCs; a user who may create pods
-// can; settings that grant nothing (resources, nice) are open to both.
+// not pods cannot choose the ServiceAccount, node, privileges, environment
+// or commands of a Stash Job, nor have a RestoreSession create PVCs; a user
+// who may create pods can; settings that grant nothing (resources, nice)
+// are open to both.
 func TestRuntimeSettingsNeedPodRights(t *testing.T) {
 	startOperator(t)
 	admin := newClient(t)
@@ -465,6 +466,15 @@ func TestRuntimeSettingsNeedPodRights(t *testing.T) {
 		"nodeName":                  "  runtimeSettings: {pod: {nodeName: node-1}}",
 		"pod securityContext":       "  runtimeSettings: {pod: {securityContext: {runAsUser: 0}}}",
 		"container securityContext": "  runtimeSettings: {container: {securityContext: {privileged: true}}}",
+		"nodeSelector":              "  runtimeSettings: {pod: {nodeSelector: {kubernetes.io/hostname: node-1}}}",
+		"tolerations":               "  runtimeSettings: {pod: {tolerations: [{operator: Exists}]}}",
+		"serviceAccountAnnotations": "  runtimeSettings: {pod: {serviceAccountAnnotations: {eks.amazonaws.com/role-arn: x}}}",
+		"priorityClassName":         "  runtimeSettings: {pod: {priorityClassName: system-cluster-critical}}",
+		"runtimeClassName":          "  runtimeSettings: {pod: {runtimeClassName: unconfined}}",
+		"lifecycle":                 "  runtimeSettings: {container: {lifecycle: {postStart: {exec: {command: [sh, -c, id]}}}}}",
+		"livenessProbe":             "  runtimeSettings: {container: {livenessProbe: {exec: {command: [sh, -c, id]}}}}",
+		"env":                       "  runtimeSettings: {container: {env: [{name: BASH_ENV, value: /source/x}]}}",
+		"envFrom":                   "  runtimeSettings: {container: {envFrom: [{secretRef: {name: pg-auth}}]}}",
 	}
 	// The API server loads a new policy asynchronously.
 	eventually(t, 30*time.Second, "admission policy in force", func() error {
@@ -538,6 +548,99 @@ spec:
 		}
 		return nil
 	})
+}
+
+// TestStashObjectsNeedTheRightsTheyUse: what a Stash object would have the
+// operator do on its author's behalf is admitted only for an author who
+// could do it without Stash: exec hooks need pods/exec, a sidecar needs
+// update on the workload, a repository on a volume other than a PVC needs
+// pod create, and a Secret named by a Repository or AppBinding needs get
+// on that Secret. What needs no right (an HTTP hook, a PVC) stays open.
+func TestStashObjectsNeedTheRightsTheyUse(t *testing.T) {
+	startOperator(t)
+	admin := newClient(t)
+	ns := newNamespace(t, admin)
+	mustApply(t, admin, ns, fixtures)
+	stash := []rbacv1.PolicyRule{
+		{APIGroups: []string{"stash.appscode.com"}, Resources: []string{"backupconfigurations", "restoresessions", "repositories"}, Verbs: []string{"get", "create", "update"}},
+		{APIGroups: []string{"appcatalog.appscode.com"}, Resources: []string{"appbindings"}, Verbs: []string{"get", "create", "update"}},
+	}
+	// Everyone may read the Secret they made themselves.
+	mustApply(t, admin, ns, "apiVersion: v1\nkind: Secret\nmetadata: {name: own-secret}\nstringData: {RESTIC_PASSWORD: pw}\n")
+	stash = append(stash, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"own-secret"}})
+	mallory := asUser(t, ns, "mallory", stash...)
+	alice := asUser(t, ns, "alice", append(stash,
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"create"}},
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}, ResourceNames: []string{"pg-auth", "s3-secret"}})...)
+	erin := asUser(t, ns, "erin", append(stash, rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create"}})...)
+	dave := asUser(t, ns, "dave", append(stash, rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"update"}, ResourceNames: []string{"web"}})...)
+
+	execHook := backupConfiguration("exec-%s", "  hooks: {preBackup: {exec: {command: [sh, -c, id]}}}")
+	httpHook := backupConfiguration("http", "  hooks: {preBackup: {httpGet: {port: 8080, path: /ready}}}")
+	repo := `
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: %s}
+spec:
+  backend:
+%s`
+	hostPath := "    local: {hostPath: {path: /}, mountPath: /host}\n    storageSecretName: own-secret\n"
+	pvc := "    local: {persistentVolumeClaim: {claimName: data}, mountPath: /repo}\n    storageSecretName: own-secret\n"
+	withSecret := "    s3: {endpoint: \"http://127.0.0.1:9\", bucket: b}\n    storageSecretName: s3-secret\n"
+	binding := `
+apiVersion: appcatalog.appscode.com/v1alpha1
+kind: AppBinding
+metadata: {name: %s}
+spec:
+  type: kubedb.com/postgres
+  clientConfig: {url: "postgresql://db:5432/"}
+%s`
+	// The API server loads a new policy asynchronously.
+	eventually(t, 30*time.Second, "admission policy in force", func() error {
+		if err := apply(t, mallory, ns, fmt.Sprintf(execHook, "probe")); err == nil {
+			_ = admin.Delete(context.Background(), get(t, admin, ns, "exec-probe", &stashv1beta1.BackupConfiguration{}))
+			return fmt.Errorf("admitted")
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		what     string
+		manifest string
+		user     client.Client
+		refused  string // "" when admitted
+	}{
+		{"exec hook, no right to exec", fmt.Sprintf(execHook, "m"), mallory, "may exec into pods"},
+		{"exec hook, pods create alone", fmt.Sprintf(execHook, "a"), alice, "may exec into pods"},
+		{"exec hook, pods/exec", fmt.Sprintf(execHook, "e"), erin, ""},
+		{"HTTP hook", httpHook, mallory, ""},
+		{"sidecar, no right to update the Deployment", sidecarBackup("web-m", "Deployment", "web"), mallory, "may update Deployment web"},
+		{"sidecar, another Deployment", sidecarBackup("other-d", "Deployment", "other"), dave, "may update Deployment other"},
+		{"sidecar, update on the Deployment", sidecarBackup("web-d", "Deployment", "web"), dave, ""},
+		{"hostPath repository", fmt.Sprintf(repo, "host-m", hostPath), mallory, "volume other than a persistentVolumeClaim"},
+		{"hostPath repository, pods create", fmt.Sprintf(repo, "host-a", hostPath), alice, ""},
+		{"PVC repository", fmt.Sprintf(repo, "pvc-m", pvc), mallory, ""},
+		{"storage Secret the user cannot read", fmt.Sprintf(repo, "s3-m", withSecret), mallory, "may read Secret s3-secret"},
+		{"storage Secret the user can read", fmt.Sprintf(repo, "s3-a", withSecret), alice, ""},
+		{"AppBinding Secret the user cannot read", fmt.Sprintf(binding, "ab-m", "  secret: {name: pg-auth}\n"), mallory, "may read Secret pg-auth"},
+		{"AppBinding Secret the user can read", fmt.Sprintf(binding, "ab-a", "  secret: {name: pg-auth}\n"), alice, ""},
+		{"AppBinding TLS Secret", fmt.Sprintf(binding, "tls-m", "  tlsSecret: {name: pg-auth}\n"), mallory, "may read Secret pg-auth"},
+		{"AppBinding addKeysFrom", fmt.Sprintf(binding, "keys-m", "  secretTransforms: [{addKeysFrom: {secretRef: {name: s3-secret}}}]\n"), mallory, "addKeysFrom"},
+		{"AppBinding addKeysFrom the user can read", fmt.Sprintf(binding, "keys-a", "  secretTransforms: [{addKeysFrom: {secretRef: {name: s3-secret}}}]\n"), alice, ""},
+	} {
+		err := apply(t, tc.user, ns, tc.manifest)
+		switch {
+		case tc.refused == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.what, err)
+		case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+			t.Errorf("%s: %v, want refused with %q", tc.what, err, tc.refused)
+		}
+	}
+	// Anyone may change what an object keeps as it was.
+	bc := get(t, mallory, ns, "exec-e", &stashv1beta1.BackupConfiguration{})
+	bc.Spec.Paused = true
+	if err := mallory.Update(context.Background(), bc); err != nil {
+		t.Errorf("pausing erin's configuration with its exec hook: %v", err)
+	}
 }
 
 // TestAdmissionPolicyMatchesChart: the policy applied by kubectl and the

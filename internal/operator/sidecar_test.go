@@ -347,7 +347,7 @@ func TestSidecarSessionsStatefulSet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data, -1)
 	sts := strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 2", 1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+sts+"---"+bc)
 	waitSidecar(t, c, ns, "StatefulSet", "db", true)
@@ -441,7 +441,7 @@ func TestSidecarSessionDeploymentOneReplica(t *testing.T) {
 	if err := os.Symlink("f", filepath.Join(data, "link")); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data, -1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+strings.Replace(workloadManifest("Deployment", "web", ""), "replicas: 1", "replicas: 3", 1)+"---"+bc)
 	waitSidecar(t, c, ns, "Deployment", "web", true)
 	waitReady(t, c, ns, "web-backup")
@@ -631,7 +631,7 @@ func TestRestoreInitContainerStatefulSet(t *testing.T) {
 	if err := os.Symlink("a.txt", filepath.Join(data, "link")); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data, -1)
 	sts := strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 2", 1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+sts+"---"+bc)
 	waitSidecar(t, c, ns, "StatefulSet", "db", true)
@@ -877,7 +877,7 @@ func TestSidecarRestartedMidBackup(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "f"), []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data, -1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
 	waitSidecar(t, c, ns, "Deployment", "web", true)
 	waitReady(t, c, ns, "web-backup")
@@ -925,7 +925,7 @@ func TestRestoreInitRestartedMidRestore(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "f"), []byte("backed up"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data, -1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
 	waitSidecar(t, c, ns, "Deployment", "web", true)
 	waitReady(t, c, ns, "web-backup")

@@ -147,6 +147,18 @@ func RestoreInvoker(ctx context.Context, r client.Reader, kind, namespace, name 
 	return oldest(found), nil
 }
 
+// verdict says whether the operator has validated bc at its current
+// generation, and if so whether it passed: a sidecar goes only into
+// workloads of a BackupConfiguration found valid, so that settings the
+// operator refuses (privileged ones without the admission policy, say)
+// never reach a pod.
+func verdict(bc *stashv1beta1.BackupConfiguration) (checked, valid bool) {
+	if bc == nil || bc.Status.ObservedGeneration != bc.Generation {
+		return false, false
+	}
+	return true, bc.Status.Phase != stashv1beta1.InvokerInvalid
+}
+
 // Injection is the operator's part of what goes into workloads: the
 // image, and the default resources of the sidecar and init container.
 type Injection struct {
@@ -172,12 +184,20 @@ func Apply(ctx context.Context, r client.Reader, in Injection, obj client.Object
 	if err != nil {
 		return false, err
 	}
-	if bc == nil {
+	switch checked, valid := verdict(bc); {
+	case bc == nil || checked && !valid:
 		plan.RemoveSidecar(tpl)
-	} else if repo, err := sameNamespaceRepository(ctx, r, ns, bc.Spec.Repository); err != nil {
-		return false, err
-	} else if repo != nil {
-		plan.InjectSidecar(tpl, plan.Sidecar{Config: bc, Repository: repo, Image: in.Image, Resources: in.Resources})
+	case !checked:
+		// Not validated at this generation yet: the BackupConfiguration's
+		// status change brings this back.
+	default:
+		repo, err := sameNamespaceRepository(ctx, r, ns, bc.Spec.Repository)
+		if err != nil {
+			return false, err
+		}
+		if repo != nil {
+			plan.InjectSidecar(tpl, plan.Sidecar{Config: bc, Repository: repo, Image: in.Image, Resources: in.Resources})
+		}
 	}
 	rs, err := RestoreInvoker(ctx, r, kind, ns, obj.GetName())
 	if err != nil {

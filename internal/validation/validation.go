@@ -13,6 +13,8 @@ import (
 	"github.com/stash-backup/stash/internal/repository/location"
 
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -245,6 +247,7 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		if workload && bc.Spec.Task.Name == "" {
 			errs = append(errs, sidecarTarget(spec, bc)...)
 		}
+		errs = append(errs, targetPaths(spec.Child("target", "paths"), bc, repo)...)
 		if bc.Spec.Driver == stashv1beta1.DriverVolumeSnapshotter && t.VolumeSnapshotClassName == "" {
 			errs = append(errs, field.Required(spec.Child("target", "snapshotClassName"), "the VolumeSnapshotter driver needs a VolumeSnapshotClass"))
 		}
@@ -272,6 +275,58 @@ func BackupConfiguration(bc *stashv1beta1.BackupConfiguration, l Lookup) field.E
 		errs = append(errs, field.Invalid(spec.Child("retryConfig", "maxRetry"), rc.MaxRetry, "must be 0 or more"))
 	}
 	return errs
+}
+
+// targetPaths checks that a backup reads only the target's volumes: each
+// path must lie on one of them (for a PVC, where the step mounts it; for a
+// workload, target.volumeMounts), and none may hold or lie in what Stash
+// itself mounts beside them (the API token, the Repository's Secret,
+// scratch, the local backend): a path there would copy credentials into a
+// repository its author can read.
+func targetPaths(p *field.Path, bc *stashv1beta1.BackupConfiguration, repo *stashv1alpha1.Repository) field.ErrorList {
+	t := bc.Spec.Target
+	var mounts []string
+	switch {
+	case t.Ref.Kind == "PersistentVolumeClaim":
+		mounts = []string{plan.DefaultTargetMount}
+		if len(t.VolumeMounts) > 0 {
+			mounts[0] = t.VolumeMounts[0].MountPath
+		}
+	case IsWorkload(t.Ref.Kind) && bc.Spec.Task.Name == "":
+		for _, m := range t.VolumeMounts {
+			mounts = append(mounts, m.MountPath)
+		}
+	default:
+		return nil
+	}
+	reserved := []string{"/var/run/secrets", "/run/secrets", plan.SidecarSecretDir, plan.ScratchDir, plan.InterimMountPath}
+	if repo != nil && repo.Spec.Backend.Local != nil {
+		reserved = append(reserved, repo.Spec.Backend.Local.MountPath)
+	}
+	var errs field.ErrorList
+	for i, raw := range t.Paths {
+		if !path.IsAbs(raw) {
+			errs = append(errs, field.Invalid(p.Index(i), raw, "must be an absolute path"))
+			continue
+		}
+		dir := path.Clean(raw)
+		if !slices.ContainsFunc(mounts, func(m string) bool { return within(dir, path.Clean(m)) }) {
+			errs = append(errs, field.Invalid(p.Index(i), raw, fmt.Sprintf("is on none of the target's volumes (mounted at %s): back up paths on them only", strings.Join(mounts, ", "))))
+			continue
+		}
+		for _, r := range reserved {
+			if r = path.Clean(r); within(dir, r) || within(r, dir) {
+				errs = append(errs, field.Invalid(p.Index(i), raw, "holds or lies in "+r+", which Stash mounts for itself (credentials, scratch, the repository): back up the application's data only"))
+				break
+			}
+		}
+	}
+	return errs
+}
+
+// within reports whether dir is root or lies beneath it (both clean).
+func within(dir, root string) bool {
+	return dir == root || root == "/" || strings.HasPrefix(dir, root+"/")
 }
 
 // sidecarTarget checks what backing up a workload by sidecar needs: the

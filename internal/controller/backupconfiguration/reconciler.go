@@ -199,11 +199,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 				"BackupConfiguration "+other.Name+" already backs up "+t.Ref.Kind+" "+t.Ref.Name+" by sidecar: a workload has one backup sidecar; back up all its paths in one BackupConfiguration"))
 		}
 	}
-	if err := controller.UnverifiedSettings(ctx, r.apiReader(), validation.PrivilegedSettings(bc.Spec.RuntimeSettings, nil)); err != nil {
+	privileged := validation.PrivilegedBackup(bc)
+	if repoFound {
+		privileged = append(privileged, validation.PrivilegedRepository(repo)...)
+	}
+	if err := controller.UnverifiedSettings(ctx, r.apiReader(), privileged); err != nil {
 		if !errors.Is(err, controller.ErrNotAllowed) {
 			return ctrl.Result{}, err
 		}
-		invalid = append(invalid, field.Forbidden(field.NewPath("spec", "runtimeSettings"), err.Error()))
+		invalid = append(invalid, field.Forbidden(field.NewPath("spec"), err.Error()))
 	}
 	switch {
 	case len(invalid) > 0:

@@ -141,7 +141,7 @@ func (r *Reconciler) start(ctx context.Context, rs *stashv1beta1.RestoreSession)
 		}
 		return ctrl.Result{RequeueAfter: 15 * time.Second}, nil
 	}
-	if err := controller.UnverifiedSettings(ctx, r.APIReader, validation.PrivilegedSettings(rs.Spec.RuntimeSettings, rs.Spec.Target)); err != nil {
+	if err := controller.UnverifiedSettings(ctx, r.APIReader, validation.PrivilegedRestore(rs)); err != nil {
 		if !errors.Is(err, controller.ErrNotAllowed) {
 			return ctrl.Result{}, err
 		}
