@@ -145,11 +145,22 @@ func (v *VolumeMapper) secretDir(vol string, s *corev1.SecretVolumeSource) (stri
 	if _, err := os.Stat(base); err != nil {
 		return "", fmt.Errorf("volume %s: no memory-backed directory (/dev/shm) to hold Secret %s without writing it to disk", vol, s.SecretName)
 	}
-	dir, err := os.MkdirTemp(base, "stash-secret-")
+	// The keys keep the kubelet's modes (0644 by default) so the step's
+	// user can read them inside its container, which mounts the inner
+	// directory; the outer one, 0700 to the runtime's user, keeps every
+	// other user of this machine out, as the kubelet's pod directory does.
+	outer, err := os.MkdirTemp(base, "stash-secret-")
 	if err != nil {
 		return "", err
 	}
-	v.secretDirs = append(v.secretDirs, dir)
+	v.secretDirs = append(v.secretDirs, outer)
+	if err := os.Chmod(outer, 0o700); err != nil {
+		return "", err
+	}
+	dir := filepath.Join(outer, "volume")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", err
+	}
 	mode := os.FileMode(0o644)
 	if s.DefaultMode != nil {
 		mode = os.FileMode(*s.DefaultMode) & 0o777
@@ -179,9 +190,6 @@ func (v *VolumeMapper) secretDir(vol string, s *corev1.SecretVolumeSource) (stri
 				return "", err
 			}
 		}
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", err
 	}
 	return dir, nil
 }

@@ -67,6 +67,11 @@ func TestContainerMounts(t *testing.T) {
 			if b, err := os.ReadFile(filepath.Join(m.Source, "password")); err != nil || string(b) != "pw" {
 				t.Errorf("Secret key: %q %v", b, err)
 			}
+			// Other users of the machine cannot reach the keys: /dev/shm
+			// is listable by all.
+			if fi, err := os.Stat(filepath.Dir(m.Source)); err != nil || fi.Mode().Perm()&0o077 != 0 || filepath.Dir(m.Source) == "/dev/shm" {
+				t.Errorf("Secret volume %s is reachable by other users: its parent is %v, %v", m.Source, fi.Mode(), err)
+			}
 			defer func(dir string) {
 				v.Release()
 				if _, err := os.Stat(dir); !os.IsNotExist(err) {
