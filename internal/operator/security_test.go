@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -344,6 +346,66 @@ func confusedDeputy(t *testing.T, webhooks bool) {
 		t.Fatal(err)
 	}
 	waitNoGrant(t, c, d.b, "grant removed with its RestoreSession")
+}
+
+// TestRepositoryStatusOnlyOfAnAllowedRepository: a session whose
+// BackupConfiguration was pointed at another namespace's Repository while
+// it ran (no webhook to refuse the change) does not write its report into
+// that Repository's status.
+func TestRepositoryStatusOnlyOfAnAllowedRepository(t *testing.T) {
+	startOperatorNoWebhooks(t)
+	c := newClient(t)
+	ctx := context.Background()
+	a, b := newNamespace(t, c), newNamespace(t, c)
+	mustApply(t, c, b, repositoryFixtures)
+	// The preBackup hook holds the session Running until released.
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	repoDir, data := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bc := strings.ReplaceAll(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data) +
+		fmt.Sprintf("  hooks: {preBackup: {httpGet: {port: %d, path: /}}}\n", port)
+	mustApply(t, c, a, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
+	waitSidecar(t, c, a, "Deployment", "web", true)
+	waitReady(t, c, a, "web-backup")
+	startSidecar(t, a, "web-backup", "Deployment", "web", "web-a", "node-a", secretDir(t))
+	name := createSession(t, c, a, "web-backup")
+	select {
+	case <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("the preBackup hook was not called")
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := get(t, c, a, "web-backup", &stashv1beta1.BackupConfiguration{})
+		cur.Spec.Repository = stashv1beta1.ObjectReference{Name: "s3-repo", Namespace: b}
+		return c.Update(ctx, cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	waitSessionWithin(t, c, a, name, "", time.Minute)
+	if st := get(t, c, b, "s3-repo", &stashv1alpha1.Repository{}).Status; st.LastBackupTime != nil || st.SnapshotCount != 0 {
+		t.Errorf("namespace %s's Repository took the report of a session of %s: %+v", b, a, st)
+	}
 }
 
 // TestOperatorAdoptsNothing: a user's Role of the name Stash would give a

@@ -456,6 +456,12 @@ func (r *Reconciler) recordRepository(ctx context.Context, bc *stashv1beta1.Back
 	if key.Namespace == "" {
 		key.Namespace = bc.Namespace
 	}
+	// spec.repository may have changed while the session ran, to a
+	// Repository the invoker may not use (with no webhook to refuse the
+	// change): its status is not this session's to write.
+	if _, err := controller.LiveRepository(ctx, r.APIReader, bc.Namespace, bc.Spec.Repository); errors.Is(err, controller.ErrNotAllowed) {
+		return nil
+	}
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		repo := &stashv1alpha1.Repository{}
 		if err := r.Client.Get(ctx, key, repo); err != nil {
