@@ -168,6 +168,11 @@ func TestBackupConfigurationCronJobAndPause(t *testing.T) {
 	if v := plan.PodSecurityViolations(plan.LevelRestricted, &cj.Spec.JobTemplate.Spec.Template.Spec); len(v) > 0 {
 		t.Errorf("trigger pod does not meet restricted Pod Security: %v", v)
 	}
+	// A trigger pod that never runs (Pending, ImagePullBackOff) must not
+	// hold the ForbidConcurrent CronJob's every later schedule.
+	if d := cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds; d == nil || *d != int64(backupconfiguration.TriggerJobDeadline.Seconds()) || *d <= 0 {
+		t.Errorf("trigger Job activeDeadlineSeconds %v, want %v", d, backupconfiguration.TriggerJobDeadline)
+	}
 	if cj.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName != "stash-trigger-pg-backup" {
 		t.Errorf("CronJob service account %q", cj.Spec.JobTemplate.Spec.Template.Spec.ServiceAccountName)
 	}

@@ -56,6 +56,13 @@ const (
 // removed where found.
 const Finalizer = "stash.appscode.com"
 
+// TriggerJobDeadline bounds a trigger Job's life (activeDeadlineSeconds).
+// The CronJob forbids concurrent runs, so a trigger pod that never
+// finishes (Pending, ImagePullBackOff) would skip every later schedule;
+// creating a BackupSession takes seconds, and a few minutes leave room for
+// a slow image pull and the Job's retries.
+const TriggerJobDeadline = 5 * time.Minute
+
 // TriggerName is the name of a BackupConfiguration's trigger CronJob and
 // of its ServiceAccount, within the CronJob name limit (plan.TriggerName).
 func TriggerName(bc string) string { return plan.TriggerName(bc) }
@@ -394,6 +401,7 @@ func (r *Reconciler) ensureCronJob(ctx context.Context, bc *stashv1beta1.BackupC
 			jt.Labels[k] = v
 		}
 		jt.Spec.BackoffLimit = ptr(int32(3))
+		jt.Spec.ActiveDeadlineSeconds = ptr(int64(TriggerJobDeadline.Seconds()))
 		jt.Spec.TTLSecondsAfterFinished = ptr(int32(300))
 		pod := &jt.Spec.Template
 		pod.Labels = labels
