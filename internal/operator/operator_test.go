@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -416,7 +417,12 @@ func scrape(t *testing.T, addr string) string {
 
 func assertEvent(t *testing.T, c client.Client, ns, obj, reason string) {
 	t.Helper()
-	eventually(t, 10*time.Second, "event "+reason, func() error {
+	assertEventWithin(t, c, ns, obj, reason, 10*time.Second)
+}
+
+func assertEventWithin(t *testing.T, c client.Client, ns, obj, reason string, d time.Duration) {
+	t.Helper()
+	eventually(t, d, "event "+reason, func() error {
 		var evs corev1.EventList
 		if err := c.List(context.Background(), &evs, client.InNamespace(ns)); err != nil {
 			return err
@@ -706,6 +712,122 @@ spec:
 		return nil
 	})
 }
+
+// TestRepositoryWipeOutLongName: a Repository whose name leaves no room
+// for the wipe Job's prefix within a Job name's 63 characters is still
+// wiped and deleted; a wipe Job the API server refuses for good (here an
+// admission policy) is a failed wipe, with an event, and wipeOut: false
+// still lets the Repository go.
+func TestRepositoryWipeOutLongName(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	ctx := context.Background()
+	repo := func(name string) string {
+		return fmt.Sprintf(`
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: %s}
+spec:
+  wipeOut: true
+  backend:
+    s3: {endpoint: "http://127.0.0.1:9", bucket: stash, prefix: pg}
+    storageSecretName: s3-secret
+`, name)
+	}
+	long := strings.Repeat("r", 60)
+	refused := "refused-" + strings.Repeat("x", 50)
+	mustApply(t, c, ns, fixtures+"---"+repo(long)+"---"+repo(refused))
+	for _, name := range []string{long, refused} {
+		eventually(t, 10*time.Second, "finalizer of "+name, func() error {
+			if r := get(t, c, ns, name, &stashv1alpha1.Repository{}); !contains(r.Finalizers, repocontroller.Finalizer) {
+				return fmt.Errorf("finalizers %v", r.Finalizers)
+			}
+			return nil
+		})
+	}
+
+	jobName := repocontroller.WipeJobName(long)
+	if len(jobName) > 63 {
+		t.Errorf("wipe Job name %q is %d characters, over the 63 of a job-name label", jobName, len(jobName))
+	}
+	if err := c.Delete(ctx, &stashv1alpha1.Repository{ObjectMeta: metav1.ObjectMeta{Name: long, Namespace: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "wipe Job of the long-named Repository", func() error {
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: jobName}, &batchv1.Job{})
+	})
+	setJobCondition(t, c, ns, jobName, batchv1.JobComplete)
+	eventually(t, 15*time.Second, "long-named Repository deleted", func() error {
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: long}, &stashv1alpha1.Repository{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+
+	// An admission policy refuses the other Repository's wipe Job.
+	refusedJob := repocontroller.WipeJobName(refused)
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: ns + "-no-wipe"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptrTo(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs"}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression: fmt.Sprintf("object.metadata.namespace != '%s' || object.metadata.name != '%s'", ns, refusedJob),
+				Message:    "wipe Jobs are not allowed here",
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: policy.Name},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{PolicyName: policy.Name,
+			ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}},
+	}
+	for _, o := range []client.Object{policy, binding} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Delete(context.Background(), o) })
+	}
+	// The API server loads a new policy asynchronously.
+	eventually(t, 30*time.Second, "admission policy in force", func() error {
+		probe := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: refusedJob, Namespace: ns}, Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{
+			Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}}}
+		err := c.Create(ctx, probe, client.DryRunAll)
+		if err == nil {
+			return fmt.Errorf("admitted")
+		}
+		if !strings.Contains(err.Error(), "wipe Jobs are not allowed here") {
+			return err
+		}
+		return nil
+	})
+	if err := c.Delete(ctx, &stashv1alpha1.Repository{ObjectMeta: metav1.ObjectMeta{Name: refused, Namespace: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	assertEventWithin(t, c, ns, refused, "Repository WipeOut Failed", 15*time.Second)
+	// The escape: without wipeOut, the Repository goes and its data stays.
+	r := get(t, c, ns, refused, &stashv1alpha1.Repository{})
+	r.Spec.WipeOut = false
+	if err := c.Update(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "refused Repository deleted after wipeOut: false", func() error {
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: refused}, &stashv1alpha1.Repository{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
+		}
+		return nil
+	})
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 // TestCrossNamespaceRepository checks usagePolicy: a Repository of
 // another namespace is refused unless it allows it, and an allowed one gets

@@ -7,6 +7,7 @@ package repository
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -33,8 +34,11 @@ import (
 const Finalizer = "stash.appscode.com"
 
 // WipeJobName is the name of the Job (and its ServiceAccount) that wipes
-// a Repository's backend.
-func WipeJobName(repo string) string { return "stash-wipeout-" + repo }
+// a Repository's backend, within a Job name's limit: a Repository's name
+// may be far longer than the 63 characters its pods' job-name label holds.
+func WipeJobName(repo string) string {
+	return plan.BoundedName("stash-wipeout-", repo, "", plan.MaxNameLength)
+}
 
 // Reconciler reconciles Repositories.
 type Reconciler struct {
@@ -109,11 +113,21 @@ func (r *Reconciler) delete(ctx context.Context, repo *stashv1alpha1.Repository)
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: repo.Namespace, Name: name}, job)
 	if apierrors.IsNotFound(err) {
 		if err := rbac.Ensure(ctx, r.Client, nil, repo.Namespace, name, rbac.RepositoryRules(repo.Name, repo.Spec.Backend.StorageSecretName)); err != nil {
-			return ctrl.Result{}, err
+			if errors.Is(err, rbac.ErrNotManaged) || controller.Permanent(err) {
+				return r.wipeFailed(repo, fmt.Sprintf("make the wipe Job's ServiceAccount %s: %v", name, err))
+			}
+			return ctrl.Result{}, fmt.Errorf("make the wipe Job's ServiceAccount %s/%s: %w", repo.Namespace, name, err)
 		}
 		job = WipeJob(repo, r.Config.Image)
 		if err := r.Client.Create(ctx, job); err != nil && !apierrors.IsAlreadyExists(err) {
-			return ctrl.Result{}, fmt.Errorf("create wipe Job: %w", err)
+			if controller.Permanent(err) {
+				// An admission policy or quota refusing the Job refuses it
+				// again: a failed wipe, with the same escape as a Job that
+				// failed, rather than a retry for ever that keeps the
+				// Repository, and its namespace, terminating.
+				return r.wipeFailed(repo, fmt.Sprintf("create wipe Job %s: %v", name, err))
+			}
+			return ctrl.Result{}, fmt.Errorf("create wipe Job %s/%s: %w", repo.Namespace, name, err)
 		}
 		r.Events.Event(repo, corev1.EventTypeNormal, controller.ReasonRepositoryWipeOut, "Deleting the backend data (spec.wipeOut) with Job "+name)
 		return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
@@ -130,11 +144,18 @@ func (r *Reconciler) delete(ctx context.Context, repo *stashv1alpha1.Repository)
 		r.Events.Event(repo, corev1.EventTypeNormal, controller.ReasonRepositoryWipeOut, "Backend data deleted.")
 		return release()
 	case jobstate.Failed:
-		r.Events.Event(repo, corev1.EventTypeWarning, controller.ReasonRepositoryWipeOutFailed,
-			msg+" (the Repository stays until the data is deleted; set spec.wipeOut: false to delete it and keep the data)")
-		return ctrl.Result{RequeueAfter: 5 * time.Minute}, nil
+		return r.wipeFailed(repo, msg)
 	}
 	return ctrl.Result{RequeueAfter: 10 * time.Second}, nil
+}
+
+// wipeFailed reports a wipe that did not happen and looks again later; the
+// Repository stays, since its data may still be there, until the user
+// withdraws wipeOut.
+func (r *Reconciler) wipeFailed(repo *stashv1alpha1.Repository, msg string) (ctrl.Result, error) {
+	r.Events.Event(repo, corev1.EventTypeWarning, controller.ReasonRepositoryWipeOutFailed,
+		msg+" (the Repository stays until the data is deleted; set spec.wipeOut: false to delete it and keep the data)")
+	return ctrl.Result{RequeueAfter: 5 * time.Minute}, nil
 }
 
 func (r *Reconciler) cleanup(ctx context.Context, ns, name string) {
