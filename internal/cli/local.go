@@ -12,6 +12,7 @@ import (
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 	"github.com/stash-backup/stash/internal/manifest"
+	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/runtime/local"
 )
 
@@ -21,9 +22,10 @@ func newLocalCommand() *cobra.Command {
 		stateDir  string
 		namespace string
 		output    string
+		timeout   time.Duration
 	)
 	runtime := func() *local.Runtime {
-		return &local.Runtime{Files: files, StateDir: stateDir, Stdout: os.Stderr, Stderr: os.Stderr}
+		return &local.Runtime{Files: files, StateDir: stateDir, Stdout: os.Stderr, Stderr: os.Stderr, DefaultTimeout: timeout}
 	}
 	cmd := &cobra.Command{
 		Use:   "local",
@@ -34,6 +36,7 @@ func newLocalCommand() *cobra.Command {
 	pf.StringVar(&stateDir, "state-dir", local.DefaultStateDir(), "where sessions and their status are kept")
 	pf.StringVarP(&namespace, "namespace", "n", manifest.DefaultNamespace, "namespace of the object")
 	pf.StringVarP(&output, "output", "o", outputText, "output format: text or json")
+	pf.DurationVar(&timeout, "default-session-timeout", plan.DefaultSessionTimeout, "deadline of sessions whose invoker sets no spec.timeOut")
 
 	report := func(s *local.Session) error {
 		if output == outputJSON {

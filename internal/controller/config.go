@@ -30,24 +30,15 @@ type Config struct {
 	// jobstate.DefaultPendingLimit.
 	PendingLimit time.Duration
 	// DefaultTimeout is the deadline of a session whose invoker sets no
-	// timeOut; zero means DefaultSessionTimeout.
+	// timeOut; zero means plan.DefaultSessionTimeout, which the local
+	// runtime shares.
 	DefaultTimeout time.Duration
 }
-
-// DefaultSessionTimeout is the deadline of a session without a timeOut:
-// no session runs for ever, and the next one is never held back by it.
-const DefaultSessionTimeout = 24 * time.Hour
 
 // Timeout is a session's deadline from its invoker's timeOut, or the
 // default.
 func (c Config) Timeout(timeOut *metav1.Duration) time.Duration {
-	if timeOut != nil && timeOut.Duration > 0 {
-		return timeOut.Duration
-	}
-	if c.DefaultTimeout > 0 {
-		return c.DefaultTimeout
-	}
-	return DefaultSessionTimeout
+	return plan.SessionTimeout(timeOut, c.DefaultTimeout)
 }
 
 // Limits are the step start limits for jobstate.

@@ -95,7 +95,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Image: plan.DefaultImage, MetricsAddr: ":8080", ProbeAddr: ":8081", Namespace: "stash",
-		PendingLimit: jobstate.DefaultPendingLimit, DefaultTimeout: controller.DefaultSessionTimeout,
+		PendingLimit: jobstate.DefaultPendingLimit, DefaultTimeout: plan.DefaultSessionTimeout,
 		Webhooks: true, WebhookPort: 9443, CertDir: "/tmp/stash-webhook-certs", ServiceName: "stash-operator",
 		ValidatingWebhook: "stash-validating-webhook", MutatingWebhook: "stash-mutating-webhook",
 	}

@@ -17,6 +17,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appcatalogv1alpha1 "github.com/stash-backup/stash/api/appcatalog/v1alpha1"
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
@@ -38,6 +39,9 @@ type Runtime struct {
 	Binary         string
 	Stdout, Stderr io.Writer
 	Now            func() time.Time
+	// DefaultTimeout is the deadline of a session whose invoker sets no
+	// timeOut; zero means plan.DefaultSessionTimeout, the operator's.
+	DefaultTimeout time.Duration
 
 	ownOnce sync.Once
 	own     *owner
@@ -259,16 +263,10 @@ func (rt *Runtime) runBackup(ctx context.Context, namespace, name, sessionName s
 		sess.Phase, sess.End, sess.Error = "Skipped", rt.now().UTC(), "session "+running.Name+" of this BackupConfiguration is still running"
 		return sess, bc, store.Put(sess)
 	}
-	runCtx := ctx
-	if to := bc.Spec.TimeOut; to != nil && to.Duration > 0 {
-		var cancel context.CancelFunc
-		runCtx, cancel = context.WithTimeout(ctx, to.Duration)
-		defer cancel()
-	}
+	runCtx, cancel := rt.deadline(ctx, bc.Spec.TimeOut)
+	defer cancel()
 	runErr := rt.execute(runCtx, set, job, repo, sess)
-	if runErr != nil && runCtx.Err() == context.DeadlineExceeded {
-		runErr = fmt.Errorf("timeOut %s exceeded: %w", bc.Spec.TimeOut.Duration, runErr)
-	}
+	runErr = timedOut(runCtx, runErr)
 	done, err := rt.finish(store, sess, runErr)
 	if done != nil && done.Phase == "Succeeded" {
 		done.Repository = rt.repositoryState(ctx, set, repo)
@@ -332,13 +330,41 @@ func (rt *Runtime) Restore(ctx context.Context, namespace, name string) (*Sessio
 		return nil, fmt.Errorf("RestoreSession %s/%s is already running (since %s, runtime pid %d)",
 			sess.Namespace, sess.Name, running.Start.Local().Format(time.RFC3339), running.PID)
 	}
+	runCtx, cancel := rt.deadline(ctx, rs.Spec.TimeOut)
+	defer cancel()
 	var runErr error
 	for _, job := range jobs {
-		if runErr = rt.execute(ctx, set, job, repo, sess); runErr != nil {
+		if runErr = rt.execute(runCtx, set, job, repo, sess); runErr != nil {
 			break
 		}
 	}
-	return rt.finish(store, sess, runErr)
+	return rt.finish(store, sess, timedOut(runCtx, runErr))
+}
+
+// errTimedOut marks a session's context that reached its deadline, which
+// tells it from a deadline of the caller's context.
+type errTimedOut struct{ after time.Duration }
+
+func (e errTimedOut) Error() string {
+	return fmt.Sprintf("timeOut %s exceeded (spec.timeOut, or the default session timeout)", e.after)
+}
+
+// deadline bounds a session's run: a step that hangs must not keep its
+// session Running, and every later trigger of its invoker Skipped, for as
+// long as the runtime lives. Without a timeOut the operator's default
+// applies.
+func (rt *Runtime) deadline(ctx context.Context, timeOut *metav1.Duration) (context.Context, context.CancelFunc) {
+	d := plan.SessionTimeout(timeOut, rt.DefaultTimeout)
+	return context.WithTimeoutCause(ctx, d, errTimedOut{after: d})
+}
+
+// timedOut says why a step failed when its session ran out of time.
+func timedOut(ctx context.Context, runErr error) error {
+	var to errTimedOut
+	if runErr != nil && errors.As(context.Cause(ctx), &to) {
+		return fmt.Errorf("%w: %w", to, runErr)
+	}
+	return runErr
 }
 
 func (rt *Runtime) execute(ctx context.Context, set *manifest.Set, job *batchv1.Job, repo *stashv1alpha1.Repository, sess *Session) error {
