@@ -102,6 +102,34 @@ type RestoreRequest struct {
 	Image      Image
 }
 
+// restorePerReplica says whether a restore target gets one Job per
+// replica.
+func restorePerReplica(t *stashv1beta1.RestoreTarget) bool {
+	return t != nil && len(t.VolumeClaimTemplates) > 0 && t.Replicas != nil
+}
+
+// RestoreHosts are the hosts whose data a RestoreSession of the job model
+// restores, in the order of its Jobs (each Job's AnnotationHostname): the
+// target's alias or host-0, or with volumeClaimTemplates and replicas one
+// per replica, host-<ordinal> (<alias>-<ordinal>). A runtime knows from
+// them which hosts can still report.
+func RestoreHosts(rs *stashv1beta1.RestoreSession) []string {
+	t := rs.Spec.Target
+	alias := ""
+	if t != nil {
+		alias = t.Alias
+	}
+	if !restorePerReplica(t) {
+		return []string{orDefault(alias, "host-0")}
+	}
+	prefix := orDefault(alias, "host")
+	hosts := make([]string, 0, max(int(*t.Replicas), 0))
+	for ord := range int(*t.Replicas) {
+		hosts = append(hosts, prefix+"-"+strconv.Itoa(ord))
+	}
+	return hosts
+}
+
 // RestoreJobs resolves the RestoreSession's Task into its Jobs: one, or
 // one per replica when the target has volumeClaimTemplates and replicas
 // (host-<ordinal> each, ${POD_ORDINAL} substituted).
@@ -125,20 +153,11 @@ func RestoreJobs(req RestoreRequest) ([]*batchv1.Job, error) {
 	if len(rules) == 0 {
 		rules = rs.Spec.Rules
 	}
-	replicas := 1
-	perReplica := len(t.VolumeClaimTemplates) > 0 && t.Replicas != nil
-	if perReplica {
-		replicas = int(*t.Replicas)
-	}
+	perReplica := restorePerReplica(t)
 	var jobs []*batchv1.Job
-	for ord := range replicas {
-		host := orDefault(t.Alias, "host-0")
+	for ord, host := range RestoreHosts(rs) {
 		name := RestoreJobName(rs.Name, -1)
 		if perReplica {
-			host = "host-" + strconv.Itoa(ord)
-			if t.Alias != "" {
-				host = t.Alias + "-" + strconv.Itoa(ord)
-			}
 			name = RestoreJobName(rs.Name, ord)
 		}
 		rule := RuleForHost(rules, host)

@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -228,6 +229,51 @@ func TestRestoreJobsPerReplica(t *testing.T) {
 		if *sc.RunAsUser != plan.StepUser || *sc.RunAsGroup != plan.StepUser || !*sc.RunAsNonRoot {
 			t.Errorf("restore pod of a Function that asks nothing: %+v", sc)
 		}
+	}
+}
+
+func TestRestoreHosts(t *testing.T) {
+	three, zero := int32(3), int32(0)
+	claims := []stashv1beta1.PersistentVolumeClaim{{PartialObjectMeta: stashv1beta1.PartialObjectMeta{Name: "data-${POD_ORDINAL}"}}}
+	for _, tt := range []struct {
+		name   string
+		target *stashv1beta1.RestoreTarget
+		want   []string
+	}{
+		{"no target", nil, []string{"host-0"}},
+		{"one Job", &stashv1beta1.RestoreTarget{}, []string{"host-0"}},
+		{"one Job, alias", &stashv1beta1.RestoreTarget{Alias: "db"}, []string{"db"}},
+		{"replicas without claims: one Job", &stashv1beta1.RestoreTarget{Replicas: &three}, []string{"host-0"}},
+		{"per replica", &stashv1beta1.RestoreTarget{Replicas: &three, VolumeClaimTemplates: claims}, []string{"host-0", "host-1", "host-2"}},
+		{"per replica, alias", &stashv1beta1.RestoreTarget{Alias: "db", Replicas: &three, VolumeClaimTemplates: claims}, []string{"db-0", "db-1", "db-2"}},
+		{"zero replicas", &stashv1beta1.RestoreTarget{Replicas: &zero, VolumeClaimTemplates: claims}, []string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := &stashv1beta1.RestoreSession{ObjectMeta: metaNS("rs", "demo")}
+			rs.Spec.Target = tt.target
+			if got := plan.RestoreHosts(rs); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("RestoreHosts = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// They are the hosts the Jobs are annotated with, in order.
+	cat := testCatalog()
+	cat.tasks["restore"] = &stashv1beta1.Task{ObjectMeta: metaNS("restore", ""), Spec: stashv1beta1.TaskSpec{Steps: []stashv1beta1.FunctionRef{{Name: "r"}}}}
+	cat.fns["r"] = fn("r", "--host=${HOSTNAME}")
+	rs := &stashv1beta1.RestoreSession{ObjectMeta: metaNS("rs", "demo")}
+	rs.Spec.Task = stashv1beta1.TaskRef{Name: "restore"}
+	rs.Spec.Repository = stashv1beta1.ObjectReference{Name: "repo"}
+	rs.Spec.Target = &stashv1beta1.RestoreTarget{Alias: "db", Replicas: &three, VolumeClaimTemplates: claims, Rules: []stashv1beta1.Rule{{Snapshots: []string{"latest"}}}}
+	jobs, err := plan.RestoreJobs(plan.RestoreRequest{Session: rs, Repository: repo, Catalog: cat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var annotated []string
+	for _, j := range jobs {
+		annotated = append(annotated, j.Annotations[plan.AnnotationHostname])
+	}
+	if fmt.Sprint(annotated) != fmt.Sprint(plan.RestoreHosts(rs)) {
+		t.Errorf("Jobs annotated %v, RestoreHosts %v", annotated, plan.RestoreHosts(rs))
 	}
 }
 

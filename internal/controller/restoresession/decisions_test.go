@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
@@ -184,5 +186,69 @@ func TestValidatesOnLiveObjects(t *testing.T) {
 				t.Errorf("phase %q (conditions %+v), want Running", got.Status.Phase, got.Status.Conditions)
 			}
 		})
+	}
+}
+
+// TestInitHosts: the hosts an init-container restore waits for are named
+// as the workload's pods name themselves, so that a channel lost mid-way
+// fails each of them; a DaemonSet's (its nodes) are not known here.
+func TestInitHosts(t *testing.T) {
+	for _, tt := range []struct {
+		kind, alias string
+		total       int32
+		want        []string
+	}{
+		{"StatefulSet", "", 3, []string{"host-0", "host-1", "host-2"}},
+		{"StatefulSet", "db", 2, []string{"db-0", "db-1"}},
+		{"Deployment", "", 1, []string{"host-0"}},
+		{"ReplicaSet", "web", 1, []string{"web"}},
+		{"DaemonSet", "", 4, nil},
+	} {
+		t.Run(tt.kind+"/"+tt.alias, func(t *testing.T) {
+			rs := &stashv1beta1.RestoreSession{}
+			rs.Spec.Target = &stashv1beta1.RestoreTarget{Ref: stashv1beta1.TargetRef{Kind: tt.kind, Name: "app"}, Alias: tt.alias}
+			if got := initHosts(rs, tt.total); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("initHosts = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestMissingJobFailsItsHost: of three hosts, host-2's Job is gone and
+// host-0 reported: host-2 fails by its name, host-0's result stands, and
+// host-1, whose Job runs, is left to report.
+func TestMissingJobFailsItsHost(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	three := int32(3)
+	rs := &stashv1beta1.RestoreSession{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "demo", Generation: 1, UID: "rs-uid"}}
+	rs.Spec.Target = &stashv1beta1.RestoreTarget{Replicas: &three,
+		VolumeClaimTemplates: []stashv1beta1.PersistentVolumeClaim{{PartialObjectMeta: stashv1beta1.PartialObjectMeta{Name: "data-${POD_ORDINAL}"}}}}
+	deadline := metav1.NewTime(now.Add(time.Hour))
+	rs.Status = stashv1beta1.RestoreSessionStatus{Phase: stashv1beta1.RestoreRunning, TotalHosts: &three, SessionDeadline: &deadline,
+		Stats: []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}}}
+	var objs []client.Object
+	for ord, host := range []string{"host-0", "host-1"} {
+		objs = append(objs, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: plan.RestoreJobName("r", ord), Namespace: "demo",
+			Labels:      map[string]string{plan.LabelInvokerName: "r", plan.LabelInvokerType: "RestoreSession"},
+			Annotations: map[string]string{plan.AnnotationHostname: host}}})
+	}
+	r, c := newReconciler(t, now, append(objs, rs)...)
+	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(rs)}); err != nil {
+		t.Fatal(err)
+	}
+	got := &stashv1beta1.RestoreSession{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(rs), got); err != nil {
+		t.Fatal(err)
+	}
+	hosts := map[string]stashv1beta1.HostRestoreStats{}
+	for _, s := range got.Status.Stats {
+		hosts[s.Hostname] = s
+	}
+	if len(hosts) != 2 || hosts["host-0"].Phase != "Succeeded" || hosts["host-2"].Phase != "Failed" || !strings.Contains(hosts["host-2"].Error, "host-2") {
+		t.Errorf("stats %+v: want host-0 Succeeded and host-2 Failed for its Job", got.Status.Stats)
+	}
+	if got.Status.Phase != stashv1beta1.RestoreRunning {
+		t.Errorf("phase %s, want Running while host-1 restores", got.Status.Phase)
 	}
 }

@@ -3,6 +3,7 @@ package restoresession
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -17,6 +18,7 @@ import (
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/controller/rbac"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/sidecar"
@@ -150,13 +152,13 @@ func (r *Reconciler) trackInit(ctx context.Context, rs *stashv1beta1.RestoreSess
 	cm := &corev1.ConfigMap{}
 	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: rs.Namespace, Name: plan.RestoreChannelName(rs.Name)}, cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return r.fail(ctx, rs, map[string]string{"host-0": "the restore channel (ConfigMap " + plan.RestoreChannelName(rs.Name) + ") is gone"})
+			return r.failInit(ctx, rs, total, "the restore channel (ConfigMap "+plan.RestoreChannelName(rs.Name)+") is gone: no host can report")
 		}
 		return ctrl.Result{}, err
 	}
 	ch, err := sidecar.ReadRestore(cm)
 	if err != nil {
-		return r.fail(ctx, rs, map[string]string{"host-0": err.Error()})
+		return r.failInit(ctx, rs, total, "the restore channel cannot be read, so no host can report: "+err.Error())
 	}
 	lost, err := ch.FailLost(ctx, r.APIReader, cm)
 	if err != nil {
@@ -190,4 +192,51 @@ func (r *Reconciler) trackInit(ctx context.Context, rs *stashv1beta1.RestoreSess
 		return ctrl.Result{RequeueAfter: initPoll}, nil
 	}
 	return ctrl.Result{Requeue: true}, nil
+}
+
+// initHosts are the hosts of an init-container restore into a workload of
+// total hosts, as its pods name themselves (plan.WorkloadHost): nil for a
+// DaemonSet, whose hosts are its nodes.
+func initHosts(rs *stashv1beta1.RestoreSession, total int32) []string {
+	t := rs.Spec.Target
+	if t == nil {
+		return nil
+	}
+	switch t.Ref.Kind {
+	case "DaemonSet":
+		return nil
+	case "StatefulSet":
+		hosts := make([]string, 0, max(total, 0))
+		for i := range total {
+			// A StatefulSet's pod is <name>-<ordinal>.
+			hosts = append(hosts, plan.WorkloadHost(t.Ref.Kind, t.Alias, t.Ref.Name+"-"+strconv.Itoa(int(i)), ""))
+		}
+		return hosts
+	}
+	return []string{plan.WorkloadHost(t.Ref.Kind, t.Alias, "", "")}
+}
+
+// failInit ends an init-container session whose channel is gone or cannot
+// be read: no host can report any more. Every host that has not reported
+// is failed by its name, when its name is known, and the session is
+// Failed either way; failing one host would leave it Running, the others
+// never reporting, until its deadline.
+func (r *Reconciler) failInit(ctx context.Context, rs *stashv1beta1.RestoreSession, total int32, msg string) (ctrl.Result, error) {
+	reported := map[string]bool{}
+	for _, s := range rs.Status.Stats {
+		reported[s.Hostname] = true
+	}
+	var stats []stashv1beta1.HostRestoreStats
+	for _, h := range initHosts(rs, total) {
+		if !reported[h] {
+			stats = append(stats, stashv1beta1.HostRestoreStats{Hostname: h, Phase: sidecar.PhaseFailed, Error: msg})
+		}
+	}
+	st := status.MergeRestore(rs.Status, 0, stats)
+	st.Phase = stashv1beta1.RestoreFailed
+	if err := r.setStatus(ctx, rs, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreFailed, msg)
+	return ctrl.Result{RequeueAfter: controller.Soon}, nil
 }

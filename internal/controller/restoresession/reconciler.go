@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -329,16 +330,38 @@ func (r *Reconciler) requeue(rs *stashv1beta1.RestoreSession) ctrl.Result {
 	return ctrl.Result{RequeueAfter: after}
 }
 
+// fail marks hosts Failed with their reasons.
 func (r *Reconciler) fail(ctx context.Context, rs *stashv1beta1.RestoreSession, hosts map[string]string) (ctrl.Result, error) {
 	var stats []stashv1beta1.HostRestoreStats
 	for h, msg := range hosts {
 		stats = append(stats, stashv1beta1.HostRestoreStats{Hostname: h, Phase: "Failed", Error: msg})
 	}
+	sortHosts(stats)
 	st := status.MergeRestore(rs.Status, 0, stats)
 	if err := r.setStatus(ctx, rs, st); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: controller.Soon}, nil
+}
+
+// restoreHosts are the hosts of a job-model session's Jobs. The status's
+// host count was taken when the Jobs were made; should the spec say
+// otherwise now, the count's host-<ordinal> names stand in.
+func restoreHosts(rs *stashv1beta1.RestoreSession) []string {
+	hosts := plan.RestoreHosts(rs)
+	if n := rs.Status.TotalHosts; n != nil && int(*n) != len(hosts) {
+		hosts = make([]string, 0, max(int(*n), 0))
+		for i := range int(*n) {
+			hosts = append(hosts, "host-"+strconv.Itoa(i))
+		}
+	}
+	return hosts
+}
+
+// sortHosts orders stats by host name: a map's order would make each pass
+// write a different status.
+func sortHosts(stats []stashv1beta1.HostRestoreStats) {
+	sort.Slice(stats, func(i, j int) bool { return stats[i].Hostname < stats[j].Hostname })
 }
 
 func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession) (ctrl.Result, error) {
@@ -354,22 +377,30 @@ func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	if d := rs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {
 		for _, j := range jobs.Items {
 			_ = r.Client.Delete(ctx, &j, client.PropagationPolicy(metav1.DeletePropagationBackground))
-			if h := j.Annotations[plan.AnnotationHostname]; !reported[h] {
+		}
+		for _, h := range restoreHosts(rs) {
+			if !reported[h] {
 				failed[h] = "timeOut exceeded: the restore did not finish before " + d.UTC().Format(time.RFC3339)
 			}
 		}
+		// The condition fails the session whichever hosts reported.
 		r.cond(&rs.Status, rs.Generation, CondDeadlineExceeded, true, "FailedToCompleteWithinDeadline", "Failed to complete restore within the deadline (spec.timeOut).")
-		if len(failed) == 0 {
-			failed["host-0"] = "timeOut exceeded"
-		}
 		return r.fail(ctx, rs, failed)
 	}
-	total := 1
-	if rs.Status.TotalHosts != nil {
-		total = int(*rs.Status.TotalHosts)
+	// A host whose Job is gone before it reported never will. Each is
+	// failed by its own name: blaming another host would overwrite that
+	// host's real result, and leave the session Running to its deadline.
+	withJob := map[string]bool{}
+	for _, j := range jobs.Items {
+		withJob[j.Annotations[plan.AnnotationHostname]] = true
 	}
-	if len(jobs.Items) < total && len(reported) < total {
-		return r.fail(ctx, rs, map[string]string{"host-0": fmt.Sprintf("restore Jobs are gone before they reported a result: %d of %d left", len(jobs.Items), total)})
+	for _, h := range restoreHosts(rs) {
+		if !withJob[h] && !reported[h] {
+			failed[h] = "the restore Job of host " + h + " is gone before it reported a result (deleted, or never created)"
+		}
+	}
+	if len(failed) > 0 {
+		return r.fail(ctx, rs, failed)
 	}
 	completedUnreported := false
 	for i := range jobs.Items {
