@@ -29,7 +29,11 @@ func (k Kube) RecordBackup(ctx context.Context, ns, session string, target stash
 		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, bs); err != nil {
 			return err
 		}
-		bs.Status = MergeBackup(bs.Status, target, total, stats, conds...)
+		st, err := RecordBackupResult(bs.Status, target, total, stats, conds...)
+		if err != nil {
+			return err
+		}
+		bs.Status = st
 		if report != nil {
 			bs.Status.Repository = report
 		}
@@ -51,7 +55,11 @@ func (k Kube) RecordRestore(ctx context.Context, ns, session string, total int32
 		if err := k.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: session}, rs); err != nil {
 			return err
 		}
-		rs.Status = MergeRestore(rs.Status, total, stats, conds...)
+		st, err := RecordRestoreResult(rs.Status, total, stats, conds...)
+		if err != nil {
+			return err
+		}
+		rs.Status = st
 		return k.Client.Status().Update(ctx, rs)
 	})
 	if err != nil {

@@ -7,11 +7,58 @@ package status
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
 )
 
-// Recorder stores the result of one host's backup or restore.
+// ErrSessionEnded is the error of a result reported into a session that
+// has already ended. A step that runs after its session was failed (a
+// pod that could not start for a while, then did) must not turn it
+// Succeeded: the runtime acted on the failure already (retried, ran the
+// next session, told the user).
+var ErrSessionEnded = errors.New("the session has already ended")
+
+// BackupEnded reports whether a BackupSession's phase is final.
+func BackupEnded(p stashv1beta1.BackupSessionPhase) bool {
+	switch p {
+	case stashv1beta1.BackupSessionSucceeded, stashv1beta1.BackupSessionFailed, stashv1beta1.BackupSessionSkipped:
+		return true
+	}
+	return false
+}
+
+// RestoreEnded reports whether a RestoreSession's phase is final.
+func RestoreEnded(p stashv1beta1.RestorePhase) bool {
+	switch p {
+	case stashv1beta1.RestoreSucceeded, stashv1beta1.RestoreFailed, stashv1beta1.RestoreInvalid:
+		return true
+	}
+	return false
+}
+
+// RecordBackupResult is MergeBackup for a step's result: it refuses, with
+// ErrSessionEnded, a session whose phase is already final.
+func RecordBackupResult(in stashv1beta1.BackupSessionStatus, target stashv1beta1.TargetRef, totalHosts int32, stats []stashv1beta1.HostBackupStats, conds ...stashv1beta1.Condition) (stashv1beta1.BackupSessionStatus, error) {
+	if BackupEnded(in.Phase) {
+		return in, fmt.Errorf("%w (%s): this result is not recorded", ErrSessionEnded, in.Phase)
+	}
+	return MergeBackup(in, target, totalHosts, stats, conds...), nil
+}
+
+// RecordRestoreResult is MergeRestore for a step's result: it refuses,
+// with ErrSessionEnded, a session whose phase is already final.
+func RecordRestoreResult(in stashv1beta1.RestoreSessionStatus, totalHosts int32, stats []stashv1beta1.HostRestoreStats, conds ...stashv1beta1.Condition) (stashv1beta1.RestoreSessionStatus, error) {
+	if RestoreEnded(in.Phase) {
+		return in, fmt.Errorf("%w (%s): this result is not recorded", ErrSessionEnded, in.Phase)
+	}
+	return MergeRestore(in, totalHosts, stats, conds...), nil
+}
+
+// Recorder stores the result of one host's backup or restore. Both
+// methods refuse, with ErrSessionEnded, a session that has already ended
+// (RecordBackupResult, RecordRestoreResult).
 type Recorder interface {
 	// RecordBackup also sets conds (the post-backup actions') and, when
 	// given, the repository's state they found, in the same update, so

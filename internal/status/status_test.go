@@ -1,6 +1,7 @@
 package status
 
 import (
+	"errors"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -104,5 +105,65 @@ func TestMergeRestoreConditions(t *testing.T) {
 		stashv1beta1.Condition{Type: ConditionLatestOfSeveralInvokers, Status: "True", Reason: "SeveralInvokers", Message: "m", LastTransitionTime: now})
 	if st.Phase != stashv1beta1.RestoreSucceeded || !IsConditionTrue(st.Conditions, ConditionLatestOfSeveralInvokers) || FindCondition(st.Conditions, ConditionLatestOfSeveralInvokers).Message != "m" {
 		t.Errorf("status %+v", st)
+	}
+}
+
+// TestRecordIntoEndedSession: a step's result changes a session that is
+// still open and never one that has ended, whatever it reports.
+func TestRecordIntoEndedSession(t *testing.T) {
+	ok := []stashv1beta1.HostBackupStats{host("host-0", "Succeeded")}
+	for _, tt := range []struct {
+		phase   stashv1beta1.BackupSessionPhase
+		refused bool
+	}{
+		{"", false},
+		{stashv1beta1.BackupSessionPending, false},
+		{stashv1beta1.BackupSessionRunning, false},
+		{stashv1beta1.BackupSessionUnknown, false},
+		{stashv1beta1.BackupSessionSucceeded, true},
+		{stashv1beta1.BackupSessionFailed, true},
+		{stashv1beta1.BackupSessionSkipped, true},
+	} {
+		t.Run("backup "+string(tt.phase), func(t *testing.T) {
+			in := stashv1beta1.BackupSessionStatus{Phase: tt.phase, Targets: []stashv1beta1.BackupTargetStatus{{Ref: db, TotalHosts: ptr(1),
+				Stats: []stashv1beta1.HostBackupStats{{Hostname: "host-0", Phase: "Failed", Error: "the operator's reason"}}}}}
+			got, err := RecordBackupResult(in, db, 1, ok)
+			if refused := errors.Is(err, ErrSessionEnded); refused != tt.refused {
+				t.Fatalf("error %v, want refused=%v", err, tt.refused)
+			}
+			if tt.refused && (got.Phase != tt.phase || got.Targets[0].Stats[0].Error != "the operator's reason") {
+				t.Errorf("an ended session changed: %+v", got)
+			}
+			if !tt.refused && got.Phase != stashv1beta1.BackupSessionSucceeded {
+				t.Errorf("an open session did not take the result: %+v", got)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		phase   stashv1beta1.RestorePhase
+		refused bool
+	}{
+		{"", false},
+		{stashv1beta1.RestorePending, false},
+		{stashv1beta1.RestoreRunning, false},
+		{stashv1beta1.RestoreUnknown, false},
+		{stashv1beta1.RestoreSucceeded, true},
+		{stashv1beta1.RestoreFailed, true},
+		{stashv1beta1.RestoreInvalid, true},
+	} {
+		t.Run("restore "+string(tt.phase), func(t *testing.T) {
+			in := stashv1beta1.RestoreSessionStatus{Phase: tt.phase, TotalHosts: ptr(1),
+				Stats: []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Failed", Error: "the operator's reason"}}}
+			got, err := RecordRestoreResult(in, 0, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Succeeded"}})
+			if refused := errors.Is(err, ErrSessionEnded); refused != tt.refused {
+				t.Fatalf("error %v, want refused=%v", err, tt.refused)
+			}
+			if tt.refused && (got.Phase != tt.phase || got.Stats[0].Error != "the operator's reason") {
+				t.Errorf("an ended session changed: %+v", got)
+			}
+			if !tt.refused && got.Phase != stashv1beta1.RestoreSucceeded {
+				t.Errorf("an open session did not take the result: %+v", got)
+			}
+		})
 	}
 }

@@ -137,6 +137,7 @@ func (r *Reconciler) skip(ctx context.Context, bs *stashv1beta1.BackupSession, r
 	return ctrl.Result{}, r.setStatus(ctx, bs, *st)
 }
 
+// fail ends a session as Failed, blaming host, and stops its Job.
 func (r *Reconciler) fail(ctx context.Context, bs *stashv1beta1.BackupSession, target stashv1beta1.TargetRef, host, msg string) (ctrl.Result, error) {
 	st := status.MergeBackup(bs.Status, target, 1, []stashv1beta1.HostBackupStats{{Hostname: host, Phase: "Failed", Error: msg}})
 	if st.Phase != stashv1beta1.BackupSessionFailed {
@@ -145,7 +146,27 @@ func (r *Reconciler) fail(ctx context.Context, bs *stashv1beta1.BackupSession, t
 	if err := r.setStatus(ctx, bs, st); err != nil {
 		return ctrl.Result{}, err
 	}
+	if err := r.stopJob(ctx, bs); err != nil {
+		return ctrl.Result{}, err
+	}
 	return ctrl.Result{RequeueAfter: controller.Soon}, nil
+}
+
+// stopJob deletes a failed session's Job, pods and all. Left alone, a
+// step that could not start (Pending past the limit, ImagePullBackOff)
+// would run once its cause cleared, beside the sessions that came next.
+// The session is Failed first, so that a pass that finds the Job gone
+// never blames its absence instead.
+func (r *Reconciler) stopJob(ctx context.Context, bs *stashv1beta1.BackupSession) error {
+	if isSidecarSession(bs) {
+		return nil
+	}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: plan.BackupJobName(bs.Name), Namespace: bs.Namespace}}
+	if err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupFailed, fmt.Sprintf("delete backup Job %s of the failed session: %v", job.Name, err))
+		return fmt.Errorf("delete backup Job %s/%s of the failed session: %w", job.Namespace, job.Name, err)
+	}
+	return nil
 }
 
 func (r *Reconciler) invoker(ctx context.Context, bs *stashv1beta1.BackupSession) (*stashv1beta1.BackupConfiguration, error) {
@@ -340,7 +361,6 @@ func (r *Reconciler) track(ctx context.Context, bs *stashv1beta1.BackupSession) 
 	}
 	name := plan.BackupJobName(bs.Name)
 	if d := bs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {
-		_ = r.Client.Delete(ctx, &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: bs.Namespace}}, client.PropagationPolicy(metav1.DeletePropagationBackground))
 		bs.Status.Conditions = status.SetCondition(bs.Status.Conditions, stashv1beta1.Condition{Type: CondDeadlineExceeded, Status: metav1.ConditionTrue, Reason: "FailedToCompleteWithinDeadline",
 			Message: "Failed to complete backup within the deadline " + d.UTC().Format(time.RFC3339) + " (spec.timeOut, or the operator's --default-session-timeout)."}, metav1.NewTime(r.Config.Clock()))
 		return r.fail(ctx, bs, ref, host, "timeOut exceeded: the backup did not finish before "+d.UTC().Format(time.RFC3339)+" (spec.timeOut, or the operator's --default-session-timeout)")

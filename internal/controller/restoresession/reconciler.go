@@ -260,7 +260,37 @@ func (r *Reconciler) jobFailed(ctx context.Context, rs *stashv1beta1.RestoreSess
 	r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreJobFailed, err.Error())
 	r.cond(st, rs.Generation, CondRestoreJobCreated, false, "RestoreJobCreationFailed", err.Error())
 	st.Phase = stashv1beta1.RestoreFailed
-	return ctrl.Result{RequeueAfter: controller.Soon}, r.setStatus(ctx, rs, *st)
+	if err := r.setStatus(ctx, rs, *st); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The replicas' Jobs made before the one refused would restore on.
+	if err := r.stopJobs(ctx, rs, nil); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: controller.Soon}, nil
+}
+
+// stopJobs deletes, pods and all, the Jobs of the failed hosts (all of
+// the session's Jobs when hosts is nil). Left alone, a step that could
+// not start (Pending past the limit, ImagePullBackOff) would restore once
+// its cause cleared: into a volume the user may be restoring again, and
+// over the failure the session reported.
+func (r *Reconciler) stopJobs(ctx context.Context, rs *stashv1beta1.RestoreSession, hosts map[string]bool) error {
+	var jobs batchv1.JobList
+	if err := r.APIReader.List(ctx, &jobs, client.InNamespace(rs.Namespace), client.MatchingLabels{plan.LabelInvokerName: plan.LabelValue(rs.Name), plan.LabelInvokerType: "RestoreSession"}); err != nil {
+		return fmt.Errorf("list restore Jobs of RestoreSession %s/%s: %w", rs.Namespace, rs.Name, err)
+	}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		if !metav1.IsControlledBy(j, rs) || (hosts != nil && !hosts[j.Annotations[plan.AnnotationHostname]]) || !j.DeletionTimestamp.IsZero() {
+			continue
+		}
+		if err := r.Client.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
+			r.Events.Event(rs, corev1.EventTypeWarning, controller.ReasonRestoreFailed, fmt.Sprintf("delete restore Job %s of a failed host: %v", j.Name, err))
+			return fmt.Errorf("delete restore Job %s/%s: %w", j.Namespace, j.Name, err)
+		}
+	}
+	return nil
 }
 
 // errTemplate is a volumeClaimTemplate that cannot be resolved: a
@@ -330,15 +360,24 @@ func (r *Reconciler) requeue(rs *stashv1beta1.RestoreSession) ctrl.Result {
 	return ctrl.Result{RequeueAfter: after}
 }
 
-// fail marks hosts Failed with their reasons.
+// fail marks hosts Failed with their reasons and stops their Jobs, and
+// every Job of the session once it has ended.
 func (r *Reconciler) fail(ctx context.Context, rs *stashv1beta1.RestoreSession, hosts map[string]string) (ctrl.Result, error) {
 	var stats []stashv1beta1.HostRestoreStats
+	failed := map[string]bool{}
 	for h, msg := range hosts {
 		stats = append(stats, stashv1beta1.HostRestoreStats{Hostname: h, Phase: "Failed", Error: msg})
+		failed[h] = true
 	}
 	sortHosts(stats)
 	st := status.MergeRestore(rs.Status, 0, stats)
 	if err := r.setStatus(ctx, rs, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	if status.RestoreEnded(st.Phase) {
+		failed = nil
+	}
+	if err := r.stopJobs(ctx, rs, failed); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: controller.Soon}, nil
@@ -375,9 +414,6 @@ func (r *Reconciler) track(ctx context.Context, rs *stashv1beta1.RestoreSession)
 	}
 	failed := map[string]string{}
 	if d := rs.Status.SessionDeadline; d != nil && !r.Config.Clock().Before(d.Time) {
-		for _, j := range jobs.Items {
-			_ = r.Client.Delete(ctx, &j, client.PropagationPolicy(metav1.DeletePropagationBackground))
-		}
 		for _, h := range restoreHosts(rs) {
 			if !reported[h] {
 				failed[h] = "timeOut exceeded: the restore did not finish before " + d.UTC().Format(time.RFC3339)

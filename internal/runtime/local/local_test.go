@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/status"
 )
 
 func TestIsStashImage(t *testing.T) {
@@ -210,6 +211,13 @@ func TestStoreRecorder(t *testing.T) {
 	}
 	if got.Phase != "Running" || got.PID != 42 {
 		t.Errorf("the runtime's fields changed: %+v", got)
+	}
+	// The session has ended: a late result is refused and changes nothing.
+	if _, err := rec.RecordBackup(ctx, "demo", "bc-1", target, 2, []stashv1beta1.HostBackupStats{{Hostname: "host-1", Phase: "Failed", Error: "late"}}, nil, nil); !errors.Is(err, status.ErrSessionEnded) {
+		t.Errorf("a result after the session ended: %v, want ErrSessionEnded", err)
+	}
+	if again, _ := s.Get("BackupSession", "demo", "bc-1"); string(again.Status) != string(got.Status) {
+		t.Errorf("a late result changed the status: %s", again.Status)
 	}
 	if _, err := rec.RecordRestore(ctx, "demo", "by-hand", 1, []stashv1beta1.HostRestoreStats{{Hostname: "host-0", Phase: "Failed", Error: "x"}}); err != nil {
 		t.Fatal(err)

@@ -29,7 +29,10 @@ func (r StoreRecorder) RecordBackup(_ context.Context, ns, session string, targe
 				return nil, err
 			}
 		}
-		out = status.MergeBackup(st, target, total, stats, conds...)
+		var err error
+		if out, err = status.RecordBackupResult(st, target, total, stats, conds...); err != nil {
+			return nil, err
+		}
 		if report != nil {
 			out.Repository = report
 		}
@@ -48,7 +51,10 @@ func (r StoreRecorder) RecordRestore(_ context.Context, ns, session string, tota
 				return nil, err
 			}
 		}
-		out = status.MergeRestore(st, total, stats, conds...)
+		var err error
+		if out, err = status.RecordRestoreResult(st, total, stats, conds...); err != nil {
+			return nil, err
+		}
 		return out, nil
 	})
 	return &out, err
