@@ -1,6 +1,7 @@
 package sidecar
 
 import (
+	"fmt"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,5 +159,68 @@ func TestRestoreChannelRoundTrip(t *testing.T) {
 	}
 	if st, _ := ReadRestore(cm); len(st.Results) != 0 {
 		t.Errorf("a new plan kept an old one's results: %+v", st.Results)
+	}
+}
+
+// TestHostsBeyond: the hosts a scale-down leaves without a pod.
+func TestHostsBeyond(t *testing.T) {
+	for _, tt := range []struct {
+		kind, alias     string
+		total, replicas int32
+		want            []string
+	}{
+		{"StatefulSet", "", 3, 2, []string{"host-2"}},
+		{"StatefulSet", "", 3, 0, []string{"host-0", "host-1", "host-2"}},
+		{"StatefulSet", "db", 4, 2, []string{"db-2", "db-3"}},
+		{"StatefulSet", "", 2, 2, nil},
+		{"StatefulSet", "", 2, 3, nil},
+		{"Deployment", "", 1, 0, []string{"host-0"}},
+		{"Deployment", "web", 1, 0, []string{"web"}},
+		{"Deployment", "", 1, 2, nil},
+		{"ReplicaSet", "", 1, 0, []string{"host-0"}},
+		{"ReplicationController", "", 1, 0, []string{"host-0"}},
+		{"DaemonSet", "", 3, 1, nil},
+	} {
+		if got := HostsBeyond(tt.kind, "app", tt.alias, tt.total, tt.replicas); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s alias %q, %d hosts, now %d replicas: %v, want %v", tt.kind, tt.alias, tt.total, tt.replicas, got, tt.want)
+		}
+	}
+}
+
+// TestFailUnstarted: only hosts with no report at all are failed; one
+// that started is left to the lost-pod check, one that finished keeps
+// its result.
+func TestFailUnstarted(t *testing.T) {
+	cm := &corev1.ConfigMap{}
+	if err := WriteSession(cm, Session{Name: "s", TotalHosts: 4}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Result{result("s", "host-1", PhaseRunning), result("s", "host-2", PhaseSucceeded)} {
+		if err := SetResult(cm, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := Read(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := st.FailUnstarted(cm, []string{"host-1", "host-2", "host-3"}, func(h string) string { return "scaled down: " + h })
+	if err != nil || !changed {
+		t.Fatalf("changed %v, %v", changed, err)
+	}
+	again, err := Read(cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range map[string]stashv1beta1.HostPhase{"host-1": PhaseRunning, "host-2": PhaseSucceeded, "host-3": PhaseFailed} {
+		if got := again.Results[h].Stats.Phase; got != want || st.Results[h].Stats.Phase != want {
+			t.Errorf("%s: %s in the channel, %s in the state; want %s", h, got, st.Results[h].Stats.Phase, want)
+		}
+	}
+	if e := again.Results["host-3"].Stats.Error; e != "scaled down: host-3" {
+		t.Errorf("host-3 error %q", e)
+	}
+	if changed, _ := again.FailUnstarted(cm, []string{"host-3"}, func(string) string { return "x" }); changed {
+		t.Error("a host failed already was failed again")
 	}
 }

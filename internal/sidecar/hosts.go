@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/plan"
 )
 
 // hostReport is what a backup and a restore channel's host entries have
@@ -94,4 +98,49 @@ func (st State) FailLost(ctx context.Context, r client.Reader, cm *corev1.Config
 // State.FailLost.
 func (st RestoreState) FailLost(ctx context.Context, r client.Reader, cm *corev1.ConfigMap) (bool, error) {
 	return failLost(ctx, r, cm, st.Results, "restore")
+}
+
+// HostsBeyond are the hosts of a session of total hosts that a workload of
+// kind and name, now asking for replicas pods, has no pod for: a
+// StatefulSet's from ordinal replicas up, the one host of the kinds whose
+// replicas share it once none is left. A DaemonSet's hosts are its nodes,
+// which a count does not name: none.
+func HostsBeyond(kind, name, alias string, total, replicas int32) []string {
+	switch kind {
+	case "DaemonSet":
+		return nil
+	case "StatefulSet":
+		var hosts []string
+		for i := max(replicas, 0); i < total; i++ {
+			// A StatefulSet's pod is <name>-<ordinal>.
+			hosts = append(hosts, plan.WorkloadHost(kind, alias, name+"-"+strconv.Itoa(int(i)), ""))
+		}
+		return hosts
+	}
+	if replicas > 0 || total <= 0 {
+		return nil
+	}
+	return []string{plan.WorkloadHost(kind, alias, "", "")}
+}
+
+// FailUnstarted fails, in st and in cm (the channel st was read from), the
+// given hosts that have not reported at all, each with why(host). It
+// reports whether cm changed and must be written.
+func (st State) FailUnstarted(cm *corev1.ConfigMap, hosts []string, why func(host string) string) (bool, error) {
+	if st.Session == nil {
+		return false, nil
+	}
+	changed := false
+	for _, h := range hosts {
+		if _, ok := st.Results[h]; ok {
+			continue
+		}
+		res := Result{Session: st.Session.Name, Stats: stashv1beta1.HostBackupStats{Hostname: h, Phase: PhaseFailed, Error: why(h)}}
+		if err := SetResult(cm, res); err != nil {
+			return false, err
+		}
+		st.Results[h] = res
+		changed = true
+	}
+	return changed, nil
 }

@@ -52,25 +52,72 @@ func sessionOfChannel(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: cm.Namespace, Name: st.Session.Name}}}
 }
 
-// totalHosts counts the hosts of a workload: a StatefulSet's replicas, a
-// DaemonSet's nodes, one for the kinds whose replicas share their data.
-func totalHosts(obj client.Object) (int32, error) {
+// replicas is how many pods a workload asks for; a DaemonSet's, how many
+// nodes it is scheduled on.
+func replicas(obj client.Object) int32 {
+	var n *int32
 	switch w := obj.(type) {
 	case *appsv1.StatefulSet:
-		if w.Spec.Replicas == nil {
-			return 1, nil
-		}
-		if *w.Spec.Replicas == 0 {
-			return 0, fmt.Errorf("StatefulSet %s has 0 replicas: no pod to back up", w.Name)
-		}
-		return *w.Spec.Replicas, nil
+		n = w.Spec.Replicas
+	case *appsv1.Deployment:
+		n = w.Spec.Replicas
+	case *appsv1.ReplicaSet:
+		n = w.Spec.Replicas
+	case *corev1.ReplicationController:
+		n = w.Spec.Replicas
 	case *appsv1.DaemonSet:
-		if w.Status.DesiredNumberScheduled == 0 {
-			return 0, fmt.Errorf("DaemonSet %s runs on no node: no pod to back up", w.Name)
+		return w.Status.DesiredNumberScheduled
+	}
+	if n == nil {
+		// The API server defaults it to one.
+		return 1
+	}
+	return *n
+}
+
+// totalHosts counts the hosts of a workload: a StatefulSet's replicas, a
+// DaemonSet's nodes, one for the kinds whose replicas share their data.
+// A workload with no pod is refused, whatever its kind: no host would
+// ever take the session, which would hold every later one Skipped until
+// its deadline.
+func totalHosts(obj client.Object) (int32, error) {
+	n := replicas(obj)
+	kind := sidecar.KindOf(obj)
+	if n <= 0 {
+		if kind == "DaemonSet" {
+			return 0, fmt.Errorf("DaemonSet %s runs on no node: no pod to back up", obj.GetName())
 		}
-		return w.Status.DesiredNumberScheduled, nil
+		return 0, fmt.Errorf("%s %s has 0 replicas: no pod to back up", kind, obj.GetName())
+	}
+	switch kind {
+	case "StatefulSet", "DaemonSet":
+		return n, nil
 	}
 	return 1, nil
+}
+
+// failScaledDown fails, in ch and cm, the hosts that lost their pod to a
+// scale-down (or the workload's deletion) before they started: no pod of
+// theirs is left to report. Hosts that started are left to FailLost,
+// which sees their pod go. It reports whether cm changed.
+func (r *Reconciler) failScaledDown(ctx context.Context, ref stashv1beta1.TargetRef, ch sidecar.State, cm *corev1.ConfigMap) (bool, error) {
+	obj := sidecar.NewWorkload(ref.Kind)
+	if obj == nil || ch.Session == nil {
+		return false, nil
+	}
+	now, why := int32(0), fmt.Sprintf("%s %s was deleted during the session", ref.Kind, ref.Name)
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); err != nil {
+		if !apierrors.IsNotFound(err) {
+			return false, fmt.Errorf("read %s %s/%s: %w", ref.Kind, ref.Namespace, ref.Name, err)
+		}
+	} else {
+		now = replicas(obj)
+		why = fmt.Sprintf("%s %s was scaled to %d replicas during the session", ref.Kind, ref.Name, now)
+	}
+	gone := sidecar.HostsBeyond(ref.Kind, ref.Name, ch.Session.Alias, ch.Session.TotalHosts, now)
+	return ch.FailUnstarted(cm, gone, func(host string) string {
+		return why + ": host " + host + " has no pod left to back it up"
+	})
 }
 
 // startSidecar hands a session to the sidecars of the workload bc backs
@@ -171,7 +218,11 @@ func (r *Reconciler) trackSidecar(ctx context.Context, bs *stashv1beta1.BackupSe
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if lost {
+	scaled, err := r.failScaledDown(ctx, ref, ch, cm)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if lost || scaled {
 		if err := r.Client.Update(ctx, cm); err != nil {
 			return ctrl.Result{}, err
 		}
