@@ -15,15 +15,18 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	stashv1alpha1 "github.com/stash-backup/stash/api/stash/v1alpha1"
 	stashv1beta1 "github.com/stash-backup/stash/api/stash/v1beta1"
+	"github.com/stash-backup/stash/internal/controller"
 	"github.com/stash-backup/stash/internal/controller/backupconfiguration"
 	"github.com/stash-backup/stash/internal/controller/backupsession"
 	repocontroller "github.com/stash-backup/stash/internal/controller/repository"
 	"github.com/stash-backup/stash/internal/plan"
 	"github.com/stash-backup/stash/internal/status"
+	"github.com/stash-backup/stash/internal/testserver"
 )
 
 // fixtures: a PostgreSQL AppBinding, an S3 Repository and its Secret, and
@@ -883,6 +886,58 @@ func TestCrossNamespaceRepository(t *testing.T) {
 		}
 		if err := c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "shared"}, &stashv1beta1.BackupConfiguration{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("BackupConfiguration still there (%v)", err)
+		}
+		return nil
+	})
+}
+
+// TestUnverifiedLocalRepositoryIsNotWiped: without the admission policy
+// the operator cannot know who put a Repository on a hostPath, so it never
+// runs the wipe Job (root, with that volume) for it; the wipe fails with
+// the reason, and wipeOut: false still lets the Repository go.
+func TestUnverifiedLocalRepositoryIsNotWiped(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	ctx := context.Background()
+	if err := c.Delete(ctx, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: "stash-runtime-settings"}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = testserver.InstallAdmissionPolicy(ctx, c) })
+	mustApply(t, c, ns, fixtures+`---
+apiVersion: stash.appscode.com/v1alpha1
+kind: Repository
+metadata: {name: host}
+spec:
+  wipeOut: true
+  backend:
+    local: {mountPath: /repo, hostPath: {path: /}}
+    storageSecretName: s3-secret
+`)
+	eventually(t, 10*time.Second, "finalizer", func() error {
+		if r := get(t, c, ns, "host", &stashv1alpha1.Repository{}); !contains(r.Finalizers, repocontroller.Finalizer) {
+			return fmt.Errorf("finalizers %v", r.Finalizers)
+		}
+		return nil
+	})
+	if err := c.Delete(ctx, &stashv1alpha1.Repository{ObjectMeta: metav1.ObjectMeta{Name: "host", Namespace: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	assertEventWithin(t, c, ns, "host", controller.ReasonRepositoryWipeOutFailed, 15*time.Second)
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: repocontroller.WipeJobName("host")}, &batchv1.Job{}); !apierrors.IsNotFound(err) {
+		t.Errorf("wipe Job of an unverified hostPath Repository: %v", err)
+	}
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := get(t, c, ns, "host", &stashv1alpha1.Repository{})
+		r.Spec.WipeOut = false
+		return c.Update(ctx, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "Repository deleted", func() error {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "host"}, &stashv1alpha1.Repository{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("still there: %v", err)
 		}
 		return nil
 	})

@@ -112,6 +112,14 @@ func (r *Reconciler) delete(ctx context.Context, repo *stashv1alpha1.Repository)
 	job := &batchv1.Job{}
 	err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: repo.Namespace, Name: name}, job)
 	if apierrors.IsNotFound(err) {
+		// The wipe Job mounts a local backend's volume as root: one the
+		// admission policy could not vouch for is never wiped.
+		if err := controller.UnverifiedSettings(ctx, r.APIReader, validation.PrivilegedRepository(repo)); err != nil {
+			if !errors.Is(err, controller.ErrNotAllowed) {
+				return ctrl.Result{}, err
+			}
+			return r.wipeFailed(repo, err.Error())
+		}
 		if err := rbac.Ensure(ctx, r.Client, nil, repo.Namespace, name, rbac.RepositoryRules(repo.Name, repo.Spec.Backend.StorageSecretName)); err != nil {
 			if errors.Is(err, rbac.ErrNotManaged) || controller.Permanent(err) {
 				return r.wipeFailed(repo, fmt.Sprintf("make the wipe Job's ServiceAccount %s: %v", name, err))
