@@ -3,6 +3,8 @@ package sqlguard
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -21,8 +23,20 @@ func FuzzPsql(f *testing.F) {
 		"\\connect -reuse-previous=on \"dbname='x' host=y\"\n",
 		"SET standard_conforming_strings = off;\nSELECT 'a\\'' \\! id '';\n",
 		"SELECT pg_catalog.set_config('search_path', '', false);\n",
+		"SELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);\nSELECT '\\'';\n\\! id\n",
+		"COPY t FROM stdin WITH (FORMAT text);\n'\n\\.\n\\! id\n",
+		"CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'select 1';\nCOPY t FROM stdin;\n\\! id\n",
+		"BEGIN;\nSET standard_conforming_strings = off;\nROLLBACK;\nSELECT '\\'\n\\! id\n",
+		"SELECT 1; -- c\r\\! id\nSELECT E'a'\r'\\'';\n",
+		"SELECT 1E'\\'', $1$a$ x $a$, $a$x$a$$b$ $b$, B'\\', U&'\\', :DBNAME, :'v';\n",
 	} {
 		f.Add([]byte(s))
+	}
+	dumps, _ := filepath.Glob("testdata/pgdump/pg_dump*.sql")
+	for _, d := range dumps {
+		if b, err := os.ReadFile(d); err == nil {
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, dump []byte) {
 		g := NewPsql()

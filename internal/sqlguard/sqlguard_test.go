@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -132,13 +134,52 @@ func TestPsqlRefuses(t *testing.T) {
 		{"restrict with more", "\\restrict abc \\! id\n", `\restrict`, 1},
 		{"client-only encoding", "\\encoding SJIS\n", `\encoding`, 1},
 		{"after COPY data", "COPY t FROM stdin;\n\\! in data\n\\.\n\\! id\n", `\!`, 4},
-		{"after the COPY statement on its line", "COPY t FROM stdin; \\! id\n\\.\n", `\!`, 1},
+		{"after the COPY statement on its line", "COPY t FROM stdin; \\! id\n\\.\n", "COPY", 1},
 		{"after a string ends", "SELECT 'a''b';\\! id\n", `\!`, 1},
 		{"after a dollar quote", "SELECT $x$ \\! $x$; \\! id\n", `\!`, 1},
 		{"after a comment", "/* \\! */ \\! id\n", `\!`, 1},
 		{"std strings off by set_config", "SELECT set_config('standard' || '_conforming_strings', 'off', false);\n", `set_config`, 1},
 		{"std strings by other SET", "SET standard_conforming_strings = DEFAULT;\n", `SET standard_conforming_strings`, 1},
 		{"unprintable name", "\\\x01\x02\n", `\??`, 1},
+
+		// set_config with the setting's name in a literal matched the
+		// pattern meant for pg_dump's search_path line; psql then read
+		// '\'' as a whole literal and ran \!.
+		{"std strings off by set_config literal", "SELECT pg_catalog.set_config('standard_conforming_strings', 'off', false);\nSELECT '\\'';\n\\! id\n", "standard_conforming_strings", 1},
+		{"set_config of another setting", "SELECT pg_catalog.set_config('client_min_messages', 'off', false);\n", "set_config", 1},
+		{"encoding by set_config", "SELECT pg_catalog.set_config('client_encoding', 'SJIS', false);\n", "client_encoding", 1},
+		{"std strings in a DO block", "DO $$ BEGIN PERFORM set_config('standard_conforming_strings','off',false); END $$;\nSELECT '\\'';\n\\! id\n", "standard_conforming_strings", 1},
+		{"std strings by EXECUTE", "DO $$ BEGIN EXECUTE 'SET standard_conforming_strings = off'; END $$;\n", "standard_conforming_strings", 1},
+		{"std strings in a function body", "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('standard_conforming_strings', 'off', false); END $$;\n", "standard_conforming_strings", 1},
+		{"std strings by a quoted name", "SET \"standard_conforming_strings\" = off;\nSELECT 'a\\'' \\! id '';\n", "SET", 1},
+		{"std strings unknown after RESET ALL", "SET standard_conforming_strings = off;\nRESET ALL;\nSELECT '\\'\n\\! id\n", "string literal", 3},
+		{"SET undone by ROLLBACK", "BEGIN;\nSET standard_conforming_strings = off;\nROLLBACK;\nSELECT '\\'\n\\! id\n", "string literal", 4},
+		// psql reads the rest of the line with the setting it began it
+		// with.
+		{"std strings off later on the line", "SET standard_conforming_strings = off; SELECT '\\'\n\\! id\n", `\!`, 2},
+		{"bit string with std strings off", "SET standard_conforming_strings = off;\nSELECT B'\\' \\! id\n", `\!`, 2},
+		{"unicode string with std strings off", "SET standard_conforming_strings = off;\nSELECT U&'\\' \\! id\n", `\!`, 2},
+		{"client-only encoding by SET", "SET client_encoding = 'SJIS';\nSELECT E'\x81\\' \n\\! id\n", "SET client_encoding", 1},
+		{"client-only encoding by an alias", "\\encoding WINDOWS932\n", `\encoding`, 1},
+
+		// COPY data starts where psql's COPY starts, not at the guard's
+		// idea of it.
+		{"COPY with options", "COPY t FROM stdin WITH (FORMAT text);\n'\n\\.\n\\! id\n", "COPY", 1},
+		{"COPY with a comment", "COPY t FROM stdin /*x*/;\n'\n\\.\n\\! id\n", "COPY", 1},
+		{"COPY ending on the next line", "COPY t FROM stdin\n;\n'\n\\.\n\\! id\n", "COPY", 2},
+		{"COPY to stdout", "COPY t TO stdout;\n", "COPY", 1},
+		{"semicolon in parentheses", "SELECT (\n;\nCOPY t FROM stdin;\n\\! id\n", `\!`, 4},
+		{"COPY in a BEGIN ATOMIC body", "CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'select 1';\nCOPY t FROM stdin;\n\\! id\n", "COPY", 2},
+		{"SET in a BEGIN ATOMIC body", "CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'select 1';\nSET standard_conforming_strings = off;\n", "SET", 2},
+		{"connect in a BEGIN ATOMIC body", "CREATE FUNCTION begin() RETURNS int LANGUAGE sql AS 'select 1';\n\\connect app\n", `\connect`, 2},
+
+		// Tokens psql reads otherwise than the guard did.
+		{"carriage return ending a comment", "SELECT 1; -- c\r\\! id\n", "carriage return", 1},
+		{"carriage return joining literals", "SELECT E'a'\r'\\'';\n\\! id\n", "carriage return", 1},
+		{"E literal after a number", "SELECT 1E'\\''\n\\! id\n", "number", 1},
+		{"dollar quote after a parameter", "SELECT $1$a$ x $a$ \\! id\n", `\!`, 1},
+		{"dollar quote after a dollar quote", "SELECT $a$x$a$$b$ $b$ \\! id\n", `\!`, 1},
+		{"psql variable", "\\connect -reuse-previous=on \"dbname='x\\'y'\"\nSELECT :DBNAME '\n\\! id\n", ":DBNAME", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,6 +195,59 @@ func TestPsqlRefuses(t *testing.T) {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("the error repeats the line's arguments (%q): %v", secret, err)
 				}
+			}
+		})
+	}
+}
+
+// TestPsqlAcceptsRealDumps: what pg_dump and pg_dumpall wrote, from
+// testdata/pgdump/objects.sql.
+func TestPsqlAcceptsRealDumps(t *testing.T) {
+	files, err := filepath.Glob("testdata/pgdump/pg_dump*.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dumps: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acts, err := checkPsql(string(b))
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if n := strings.Count(string(b), "\n"); len(acts) != n {
+			t.Errorf("%s: %d lines checked of %d", f, len(acts), n)
+		}
+	}
+}
+
+// TestPsqlSettings: the guard reads a line with the settings psql reads
+// it with.
+func TestPsqlSettings(t *testing.T) {
+	tests := []struct {
+		name, dump string
+		ok         bool
+	}{
+		{"std strings off from the next line", "SET standard_conforming_strings = off;\nSELECT 'a\\'' \\! id '';\n", false},
+		{"std strings on again", "SET standard_conforming_strings = off;\nSET standard_conforming_strings = on;\nSELECT 'C:\\';\n", true},
+		{"a new session starts with them on", "SET standard_conforming_strings = off;\n\\connect app\nSELECT 'C:\\';\n", true},
+		{"unknown after ROLLBACK until SET", "ROLLBACK;\nSELECT 'C:\\';\n", false},
+		{"known again after SET", "ROLLBACK;\nSET standard_conforming_strings = on;\nSELECT 'C:\\';\n", true},
+		{"backslashes in pairs read alike", "ROLLBACK;\nSELECT 'a\\\\', 'b\\c';\n", true},
+		{"encoding unknown after ROLLBACK", "ROLLBACK;\nSELECT '\xc3\xa9';\n", false},
+		{"encoding known after SET", "ROLLBACK;\nSET client_encoding = 'UTF8';\nSELECT '\xc3\xa9';\n", true},
+		{"encoding known after \\encoding", "ROLLBACK;\n\\encoding LATIN1\nSELECT '\xe9';\n", true},
+		{"harmless RESET", "RESET SESSION AUTHORIZATION;\nRESET search_path;\nDISCARD PLANS;\nSELECT 'C:\\';\n", true},
+		{"a function body ends its BEGIN ATOMIC", "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql\n    BEGIN ATOMIC\n SELECT CASE WHEN x > 0 THEN 1 ELSE 2 END;\nEND;\nCOPY t FROM stdin;\n\\.\n\\connect app\n", true},
+		{"set_config in a definition", "CREATE VIEW v AS SELECT set_config('a.b', 'c', false);\n", true},
+		{"a cast, an array slice and a named argument", "SELECT a::text, b[1:2], f(x := 1), :'x', :\"y\";\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := checkPsql(tt.dump)
+			if (err == nil) != tt.ok {
+				t.Errorf("err = %v, want accepted %v", err, tt.ok)
 			}
 		})
 	}
@@ -294,7 +388,7 @@ func BenchmarkMySQL(b *testing.B) {
 // TestPatternsCompile compiles every lazily compiled pattern, which a
 // dump would otherwise first meet in a restore.
 func TestPatternsCompile(t *testing.T) {
-	for _, re := range []func() *regexp.Regexp{restrictLine, encodingLine, connectPlain, connectReuse, setStdOn, setStdOff, setConfig} {
+	for _, re := range []func() *regexp.Regexp{restrictLine, encodingLine, connectPlain, connectReuse, setName, setStdOn, setStdOff, setEncoding, resetName, discardPart, copyStdin} {
 		if re() == nil {
 			t.Fatal("a pattern compiled to nothing")
 		}
