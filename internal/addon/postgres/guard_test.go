@@ -76,6 +76,35 @@ func TestRestrictedPsqlStopsWhatTheGuardMisses(t *testing.T) {
 	}
 }
 
+// TestSessionSettingsFromStartup: psql without \restrict, where the guard
+// alone holds. The dump turns standard_conforming_strings off for a
+// database and connects to it; the guard reads the next line with the
+// setting on, as a new session starts, so psql must too, or it would end
+// the literal at the quote after the backslash and run \!.
+func TestSessionSettingsFromStartup(t *testing.T) {
+	pg := testserver.StartPostgres(t)
+	o := options(pg)
+	psql := o.tool("psql")
+	psqlRestricts(context.Background(), psql)
+	was, _ := restricts.Load(psql)
+	restricts.Store(psql, false)
+	t.Cleanup(func() { restricts.Store(psql, was) })
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	dump := "CREATE DATABASE offdb;\n" +
+		"ALTER DATABASE offdb SET standard_conforming_strings = off;\n" +
+		"\\connect offdb\n" +
+		"SELECT '\\'';\n" +
+		"\\! touch " + pwned + "\n" +
+		"';\n"
+	err := restoreText(t, pg, dump)
+	if exists(pwned) {
+		t.Fatalf("%s was created", pwned)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestHasRestrict(t *testing.T) {
 	for v, want := range map[string]bool{
 		"psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)": true,

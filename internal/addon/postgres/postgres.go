@@ -226,6 +226,7 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 	if o, err = o.withTools(ctx, "psql", env); err != nil {
 		return err
 	}
+	env = append(env, startupSettings()...)
 	// A psql that knows \restrict runs the whole dump restricted with a
 	// key the dump cannot know: then psql itself refuses any meta-command
 	// the guard let through, and the guard lifts the restriction only
@@ -266,6 +267,21 @@ func restore(ctx context.Context, o Options, stream func(io.Writer) error) error
 		return fmt.Errorf("psql failed: %v: %s%s", werr, dump.RedactTail(stderr.String()), filter.lines.Quote(stderr.String(), psqlLine))
 	}
 	return nil
+}
+
+// startupSettings are the environment that makes every session psql
+// opens, \connect's included, start with standard_conforming_strings on
+// and a client encoding a database can have, as the guard reads the dump:
+// libpq sends them in the startup packet, which outranks a database's,
+// a role's and the server's own settings, and RESET returns to them. A
+// dump could otherwise ALTER DATABASE … SET standard_conforming_strings
+// = off, \connect to it, and have psql read backslashes otherwise than
+// the guard.
+func startupSettings() []string {
+	return []string{
+		"PGOPTIONS=" + strings.TrimSpace(os.Getenv("PGOPTIONS")+" -c standard_conforming_strings=on"),
+		"PGCLIENTENCODING=UTF8",
+	}
 }
 
 // lineFilter drops the lines a pattern matches and numbers the rest as
