@@ -105,3 +105,33 @@ func TestActionID(t *testing.T) {
 		}
 	}
 }
+
+// TestBulkErrorRedacted: a document the server rejects fails the restore
+// with the error's type and reason, but not the document's values the
+// reason quotes, which would reach the session's status.
+func TestBulkErrorRedacted(t *testing.T) {
+	tests := []struct{ name, error, secret, keep string }{
+		{"7.x mapping", `{"type":"mapper_parsing_exception","reason":"failed to parse field [card] of type [long] in document with id 'd1'. Preview of field's value: '4111-1111-1111-1111'","caused_by":{"type":"illegal_argument_exception","reason":"For input string: \"4111-1111-1111-1111\""}}`,
+			"4111", "mapper_parsing_exception: failed to parse field [card] of type [long]"},
+		{"8.x mapping", `{"type":"document_parsing_exception","reason":"[1:9] failed to parse field [ssn] of type [date] in document with id 'd1'. Preview of field's value: 'not-a-date 123-45-6789'"}`,
+			"6789", "document_parsing_exception: [1:9] failed to parse field [ssn]"},
+		{"immense term", `{"type":"illegal_argument_exception","reason":"Document contains at least one immense term in field=\"body\" (whose UTF8 encoding is longer than the max length 32766), all of which were skipped.  The prefix of the first immense term is: '[115, 101, 99, 114, 101, 116]...', original message: bytes can be at most 32766 in length; got 40000"}`,
+			"115, 101", "illegal_argument_exception: Document contains at least one immense term"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &batch{body: []byte(`{"index":{"_index":"a","_id":"d1"}}` + "\n{}\n"), items: 1}
+			out := `{"took":1,"errors":true,"items":[{"index":{"_index":"a","_id":"d1","status":400,"error":` + tt.error + `}}]}`
+			_, err := (&restorer{}).bulkResult(&indexLoad{target: "a"}, b, []byte(out))
+			if err == nil {
+				t.Fatal("a rejected document was accepted")
+			}
+			if strings.Contains(err.Error(), tt.secret) {
+				t.Errorf("the document's value is in the error: %v", err)
+			}
+			if !strings.Contains(err.Error(), tt.keep) {
+				t.Errorf("err = %v, want it to hold %q", err, tt.keep)
+			}
+		})
+	}
+}

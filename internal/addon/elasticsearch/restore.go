@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stash-backup/stash/internal/addon"
+	"github.com/stash-backup/stash/internal/addon/dump"
 )
 
 // maxBulkBytes bounds one bulk request: Elasticsearch's guidance is a few
@@ -1036,7 +1037,7 @@ func (rs *restorer) bulkResult(ix *indexLoad, b *batch, out []byte) (*batch, err
 			default:
 				var e struct{ Type, Reason string }
 				_ = json.Unmarshal(r.Error, &e)
-				return nil, fmt.Errorf("index %s, document %q: HTTP %d %s: %s", target, actionID(lines[2*i]), r.Status, e.Type, e.Reason)
+				return nil, fmt.Errorf("index %s, document %q: HTTP %d %s: %s", target, actionID(lines[2*i]), r.Status, e.Type, bulkReason(e.Reason))
 			}
 		}
 	}
@@ -1044,6 +1045,17 @@ func (rs *restorer) bulkResult(ix *indexLoad, b *batch, out []byte) (*batch, err
 		return nil, nil
 	}
 	return retry, nil
+}
+
+// bulkReason is the server's reason for rejecting a document, as the
+// session's status, its events and output.json may show it: without the
+// values of the document it quotes (a mapping error's "Preview of field's
+// value: '…'", the bytes of an immense term).
+func bulkReason(reason string) string {
+	if i := strings.Index(reason, "Preview of field's value"); i >= 0 {
+		reason = strings.TrimRight(reason[:i], " .")
+	}
+	return dump.RedactTail(reason)
 }
 
 // actionID is the _id of the bulk action line that starts b, "" when it
