@@ -2,7 +2,7 @@ package restic
 
 import (
 	"context"
-
+	"fmt"
 	"io/fs"
 	"path"
 )
@@ -49,13 +49,52 @@ var ErrNotExist = fs.ErrNotExist
 // change a restic repository.
 type Backend interface {
 	// Get reads length bytes at offset off of object (t, name); a
-	// negative length reads to the end. name is empty for ConfigFile.
-	// A missing object is an error that wraps ErrNotExist.
+	// negative length reads to the end, of an object no larger than
+	// maxWhole(t). name is empty for ConfigFile. A missing object is
+	// an error that wraps ErrNotExist.
 	Get(ctx context.Context, t FileType, name string, off, length int64) ([]byte, error)
 	// List calls fn with the name and size of every object of type t.
 	List(ctx context.Context, t FileType, fn func(name string, size int64) error) error
 	// String describes the location without credentials.
 	String() string
+}
+
+// maxWhole bounds an object of kind t read whole (a Get to its end): far
+// more than restic writes, and refused before memory is taken for it.
+// Whoever can write to the bucket can put any object there, and a lock
+// file is read before any MAC check.
+func maxWhole(t FileType) int64 {
+	switch t {
+	case SnapshotFile, IndexFile:
+		// restic starts a new index file at 150,000 blobs (50,000
+		// uncompressed), some 20 MiB of JSON; a snapshot lists its
+		// paths, tags and excludes.
+		return 128 << 20
+	case PackFile:
+		// restic's --pack-size is at most 128 MiB, which the last
+		// blob of a pack may overrun.
+		return 128<<20 + maxBlobSize
+	}
+	// Config, key and lock files are a few hundred bytes.
+	return 1 << 20
+}
+
+// tooLarge refuses object (t, name) of size bytes, or of more than
+// maxWhole(t) when size is negative (the read stopped there).
+func tooLarge(t FileType, name string, size int64) error {
+	what := t.String()
+	if name != "" {
+		what += " " + short(name)
+	}
+	got := fmt.Sprintf("more than %d bytes", maxWhole(t))
+	if size >= 0 {
+		got = fmt.Sprintf("%d bytes", size)
+	}
+	hint := ""
+	if t == IndexFile {
+		hint = "; `restic repair index` rewrites the index in files of the size restic writes"
+	}
+	return fmt.Errorf("%s is %s, more than restic writes for one (at most %d): refused rather than read into memory%s", what, got, maxWhole(t), hint)
 }
 
 // defaultPath is where restic's default layout (local, S3, GCS, Azure,

@@ -24,7 +24,7 @@ type blobBackend struct {
 func (b *blobBackend) String() string { return b.desc }
 
 func (b *blobBackend) Get(ctx context.Context, t FileType, name string, off, length int64) ([]byte, error) {
-	var buf byteBuffer
+	buf := byteBuffer{limit: -1}
 	if length > 0 {
 		buf.b = make([]byte, 0, length)
 	}
@@ -34,9 +34,18 @@ func (b *blobBackend) Get(ctx context.Context, t FileType, name string, off, len
 		if err != nil {
 			return nil, b.wrap(t, name, err)
 		}
+		if md.Length > maxWhole(t) {
+			return nil, tooLarge(t, name, md.Length)
+		}
 		length = md.Length - off
 	}
+	if length < 0 {
+		buf.limit = int(maxWhole(t))
+	}
 	if err := b.st.GetBlob(ctx, id, off, length, &buf); err != nil {
+		if errors.Is(err, errBufferFull) {
+			return nil, tooLarge(t, name, -1)
+		}
 		return nil, b.wrap(t, name, err)
 	}
 	if length >= 0 && int64(buf.Length()) != length {
@@ -51,7 +60,7 @@ func (b *blobBackend) ReadRange(ctx context.Context, t FileType, name string, of
 	if len(dst) == 0 {
 		return nil
 	}
-	buf := byteBuffer{b: dst[:0]}
+	buf := byteBuffer{b: dst[:0], limit: -1}
 	if err := b.st.GetBlob(ctx, blob.ID(defaultPath(t, name)), off, int64(len(dst)), &buf); err != nil {
 		return b.wrap(t, name, err)
 	}
@@ -122,9 +131,22 @@ func OpenBackend(ctx context.Context, loc *location.Location) (Backend, error) {
 	return &blobBackend{st: st, desc: loc.String()}, nil
 }
 
-// byteBuffer is the blob.OutputBuffer kopia's clients read into.
-type byteBuffer struct{ b []byte }
+// byteBuffer is the blob.OutputBuffer kopia's clients read into; a
+// write past limit (when not negative) fails with errBufferFull, which
+// stops the client's copy.
+type byteBuffer struct {
+	b     []byte
+	limit int
+}
 
-func (w *byteBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-func (w *byteBuffer) Reset()                      { w.b = w.b[:0] }
-func (w *byteBuffer) Length() int                 { return len(w.b) }
+var errBufferFull = errors.New("object larger than the bound of its kind")
+
+func (w *byteBuffer) Write(p []byte) (int, error) {
+	if w.limit >= 0 && len(w.b)+len(p) > w.limit {
+		return 0, errBufferFull
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+func (w *byteBuffer) Reset()      { w.b = w.b[:0] }
+func (w *byteBuffer) Length() int { return len(w.b) }

@@ -37,6 +37,9 @@ func (b *localBackend) Get(_ context.Context, t FileType, name string, off, leng
 		if err != nil {
 			return nil, err
 		}
+		if st.Size() > maxWhole(t) {
+			return nil, tooLarge(t, name, st.Size())
+		}
 		length = st.Size() - off
 		if length < 0 {
 			return nil, fmt.Errorf("%s %s: offset %d beyond its %d bytes", t, short(name), off, st.Size())

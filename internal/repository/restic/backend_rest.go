@@ -156,6 +156,13 @@ func (b *restBackend) Get(ctx context.Context, t FileType, name string, off, len
 	}
 	defer resp.Body.Close()
 	wrap := func(err error) error { return fmt.Errorf("%s: %s: %w", b, what, err) }
+	limit := func(r io.Reader) io.Reader { return r }
+	if length < 0 {
+		if resp.StatusCode < 300 && resp.ContentLength > maxWhole(t) {
+			return nil, wrap(tooLarge(t, name, resp.ContentLength))
+		}
+		limit = func(r io.Reader) io.Reader { return &capReader{r: r, n: maxWhole(t), err: tooLarge(t, name, -1)} }
+	}
 	switch resp.StatusCode {
 	case http.StatusOK:
 		// The whole object, from a server that ignores Range: skip to
@@ -165,12 +172,12 @@ func (b *restBackend) Get(ctx context.Context, t FileType, name string, off, len
 				return nil, wrap(fmt.Errorf("object shorter than offset %d: %w", off, eofUnexpected(err)))
 			}
 		}
-		return readBody(resp.Body, length, false, wrap)
+		return readBody(limit(resp.Body), length, false, wrap)
 	case http.StatusPartialContent:
 		if err := checkContentRange(resp.Header.Get("Content-Range"), off, length); err != nil {
 			return nil, wrap(err)
 		}
-		return readBody(resp.Body, length, true, wrap)
+		return readBody(limit(resp.Body), length, true, wrap)
 	case http.StatusNotFound:
 		return nil, fmt.Errorf("%s: %w", b, notExist(p))
 	}
@@ -315,6 +322,27 @@ func readBody(r io.Reader, length int64, exact bool, wrap func(error) error) ([]
 		return nil, wrap(fmt.Errorf("server sent more than the %d bytes asked: it ignored the Range header", length))
 	}
 	return data, nil
+}
+
+// capReader reads at most n bytes of r, and fails with err beyond them.
+type capReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.n < 0 {
+		return 0, c.err
+	}
+	if int64(len(p)) > c.n+1 {
+		p = p[:c.n+1]
+	}
+	k, err := c.r.Read(p)
+	if c.n -= int64(k); c.n < 0 {
+		return 0, c.err
+	}
+	return k, err
 }
 
 func eofUnexpected(err error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -133,7 +134,11 @@ func (b *swiftBackend) Get(ctx context.Context, t FileType, name string, off, le
 	}
 	// The body is the range asked for: Swift answers 206 with exactly
 	// those bytes (swifttest answers 200, without Content-Range).
-	data, err := readBody(f, length, true, wrap)
+	var body io.Reader = f
+	if length < 0 {
+		body = &capReader{r: f, n: maxWhole(t), err: tooLarge(t, name, -1)}
+	}
+	data, err := readBody(body, length, true, wrap)
 	if cerr := f.Close(); err == nil && cerr != nil {
 		// Close checks the length, and the MD5 of a whole object.
 		return nil, wrap(fmt.Errorf("object corrupted in transfer: %w", cerr))

@@ -345,6 +345,9 @@ func (r *Repository) LoadBlob(ctx context.Context, t BlobType, id ID) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
+	if err := checkSize(t, id, loc); err != nil {
+		return nil, err
+	}
 	raw, err := r.be.Get(ctx, PackFile, loc.pack.String(), int64(loc.offset), int64(loc.length))
 	if err != nil {
 		return nil, fmt.Errorf("read %s blob %s from pack %s: %w", t, short(id.String()), short(loc.pack.String()), err)
