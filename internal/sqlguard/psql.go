@@ -120,7 +120,8 @@ type pgStmt struct {
 	firstLen  int
 	hasFirst  bool
 	literals  int   // literals, comments and psql variables in it
-	mentions  uint8 // names of settings that change psql's reading
+	mentions  uint8 // names of settings that change psql's reading, in its code
+	inText    uint8 // the same, in its literals and quoted identifiers
 	textStart int   // where the current literal's text began on this line
 }
 
@@ -332,7 +333,7 @@ func (p *Psql) inString(line []byte, i int) (int, error) {
 // textSeen notes the names a literal's text holds.
 func (p *Psql) textSeen(text []byte) {
 	if bytes.IndexByte(text, '_') >= 0 {
-		p.st.mentions |= mentions(text)
+		p.st.inText |= mentions(text)
 	}
 }
 
@@ -899,14 +900,20 @@ func (p *Psql) endStatement(line []byte, i int) error {
 		p.nextStd(stdUnknown)
 		p.nextEnc(false)
 	}
-	if m := p.st.mentions & (mentionStd | mentionEncoding); m != 0 && !namesSettings[first] {
+	named := p.st.mentions
+	if first != "insert" {
+		// The rows of pg_dump --inserts are data; a function body,
+		// a DO block or EXECUTE holds its SQL as text.
+		named |= p.st.inText
+	}
+	if m := named & (mentionStd | mentionEncoding); m != 0 && !namesSettings[first] {
 		name := "standard_conforming_strings"
 		if m == mentionEncoding {
 			name = "client_encoding"
 		}
 		return p.refuse(name, "SQL other than SET that names it: it could change how psql reads the rest of the dump out of the guard's sight")
 	}
-	if p.st.mentions&mentionSetConfig != 0 && runsNow[first] && text != pgDumpSetConfig {
+	if named&mentionSetConfig != 0 && runsNow[first] && text != pgDumpSetConfig {
 		return p.refuse("set_config", "only pg_dump's SELECT pg_catalog.set_config('search_path', '', false) is accepted, since a setting changed out of sight could change how psql reads the rest of the dump")
 	}
 	return nil

@@ -241,6 +241,8 @@ func TestPsqlSettings(t *testing.T) {
 		{"harmless RESET", "RESET SESSION AUTHORIZATION;\nRESET search_path;\nDISCARD PLANS;\nSELECT 'C:\\';\n", true},
 		{"a function body ends its BEGIN ATOMIC", "CREATE FUNCTION f(x int) RETURNS int LANGUAGE sql\n    BEGIN ATOMIC\n SELECT CASE WHEN x > 0 THEN 1 ELSE 2 END;\nEND;\nCOPY t FROM stdin;\n\\.\n\\connect app\n", true},
 		{"set_config in a definition", "CREATE VIEW v AS SELECT set_config('a.b', 'c', false);\n", true},
+		{"the names in a row's data", "INSERT INTO public.t VALUES (1, 'SELECT set_config(''standard_conforming_strings'', ''off'', false)');\n", true},
+		{"set_config in a row's code", "INSERT INTO public.t VALUES (set_config('a.b', 'c', false));\n", false},
 		{"a cast, an array slice and a named argument", "SELECT a::text, b[1:2], f(x := 1), :'x', :\"y\";\n", true},
 	}
 	for _, tt := range tests {
