@@ -145,3 +145,22 @@ spec:
 		t.Errorf("session after a late result: %s %+v, want Failed with %+v", got.Status.Phase, got.Status.Stats, rs.Status.Stats)
 	}
 }
+
+// TestEndedJobOfFailedSessionStays: a Job that has ended runs no pod
+// again, so failing its session leaves it (and its pods' logs) for whoever
+// looks into the failure.
+func TestEndedJobOfFailedSessionStays(t *testing.T) {
+	startOperator(t)
+	c := newClient(t)
+	ns := newNamespace(t, c)
+	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("pg-backup", ""))
+	waitReady(t, c, ns, "pg-backup")
+	name := createSession(t, c, ns, "pg-backup")
+	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+	setJobCondition(t, c, ns, plan.BackupJobName(name), batchv1.JobFailed)
+	waitSession(t, c, ns, name, stashv1beta1.BackupSessionFailed)
+	time.Sleep(2 * time.Second)
+	if j := get(t, c, ns, plan.BackupJobName(name), &batchv1.Job{}); !j.DeletionTimestamp.IsZero() {
+		t.Error("the ended Job of a failed session was deleted, and its logs with it")
+	}
+}

@@ -56,7 +56,7 @@ func TestSidecarStatefulSetScaledDownMidSession(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(data, "f"), []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "paths: [/source/data]", "paths: ["+data+"]", 1)
+	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data, -1)
 	sts := strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 3", 1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, t.TempDir())+"---"+sts+"---"+bc)
 	waitSidecar(t, c, ns, "StatefulSet", "db", true)

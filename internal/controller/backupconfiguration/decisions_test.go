@@ -36,7 +36,7 @@ func pvcConfig(name string, mutate func(*stashv1beta1.BackupConfiguration)) *sta
 	bc.Spec.Task = stashv1beta1.TaskRef{Name: "pvc-backup"}
 	bc.Spec.Target = &stashv1beta1.BackupTarget{
 		Ref:   stashv1beta1.TargetRef{APIVersion: "v1", Kind: "PersistentVolumeClaim", Name: "data"},
-		Paths: []string{"/data"},
+		Paths: []string{"/stash-data"},
 	}
 	if mutate != nil {
 		mutate(bc)

@@ -152,16 +152,23 @@ func (r *Reconciler) fail(ctx context.Context, bs *stashv1beta1.BackupSession, t
 	return ctrl.Result{RequeueAfter: controller.Soon}, nil
 }
 
-// stopJob deletes a failed session's Job, pods and all. Left alone, a
-// step that could not start (Pending past the limit, ImagePullBackOff)
-// would run once its cause cleared, beside the sessions that came next.
-// The session is Failed first, so that a pass that finds the Job gone
-// never blames its absence instead.
+// stopJob deletes a failed session's Job, pods and all, unless the Job
+// has ended (its pods' logs then stay for whoever looks into the
+// failure). Left alone, a step that could not start (Pending past the
+// limit, ImagePullBackOff) would run once its cause cleared, beside the
+// sessions that came next. The session is Failed first, so that a pass
+// that finds the Job gone never blames its absence instead.
 func (r *Reconciler) stopJob(ctx context.Context, bs *stashv1beta1.BackupSession) error {
 	if isSidecarSession(bs) {
 		return nil
 	}
-	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: plan.BackupJobName(bs.Name), Namespace: bs.Namespace}}
+	job := &batchv1.Job{}
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: bs.Namespace, Name: plan.BackupJobName(bs.Name)}, job); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if jobstate.Ended(job) || !job.DeletionTimestamp.IsZero() {
+		return nil
+	}
 	if err := r.Client.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
 		r.Events.Event(bs, corev1.EventTypeWarning, controller.ReasonBackupFailed, fmt.Sprintf("delete backup Job %s of the failed session: %v", job.Name, err))
 		return fmt.Errorf("delete backup Job %s/%s of the failed session: %w", job.Namespace, job.Name, err)

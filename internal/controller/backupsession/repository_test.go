@@ -17,12 +17,16 @@ import (
 // TestRepositoryStatusFromReport: the operator copies a session's report
 // into its Repository's status (in another namespace too); a report older
 // than the Repository's last backup, from a session that finished late,
-// changes nothing; a Repository that is gone is no error.
+// changes nothing; a Repository that is gone is no error, and one the
+// invoker may not use takes nothing.
 func TestRepositoryStatusFromReport(t *testing.T) {
 	ctx := context.Background()
+	all := stashv1alpha1.FromNamespaces("All")
 	repo := &stashv1alpha1.Repository{ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: "backups"}}
-	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(repo).WithStatusSubresource(repo).Build()
-	r := &Reconciler{Client: c}
+	repo.Spec.UsagePolicy = &stashv1alpha1.UsagePolicy{AllowedNamespaces: stashv1alpha1.AllowedNamespaces{From: &all}}
+	private := &stashv1alpha1.Repository{ObjectMeta: metav1.ObjectMeta{Name: "private", Namespace: "backups"}}
+	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(repo, private).WithStatusSubresource(repo, private).Build()
+	r := &Reconciler{Client: c, APIReader: c}
 	bc := &stashv1beta1.BackupConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "bc", Namespace: "demo"},
 		Spec: stashv1beta1.BackupConfigurationSpec{Repository: stashv1beta1.ObjectReference{Name: "repo", Namespace: "backups"}}}
 	yes := true
@@ -56,6 +60,17 @@ func TestRepositoryStatusFromReport(t *testing.T) {
 	}
 	if st := get(); st.SnapshotCount != 4 {
 		t.Errorf("an older report overwrote a newer one: %+v", st)
+	}
+	// A Repository the invoker may not use (its spec was pointed there
+	// while the session ran) takes no report.
+	other := bc.DeepCopy()
+	other.Spec.Repository.Name = "private"
+	if err := r.recordRepository(ctx, other, report(t1, 5)); err != nil {
+		t.Fatal(err)
+	}
+	got := &stashv1alpha1.Repository{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(private), got); err != nil || got.Status.LastBackupTime != nil {
+		t.Errorf("a Repository of another namespace that does not allow demo took the report: %+v %v", got.Status, err)
 	}
 	gone := bc.DeepCopy()
 	gone.Spec.Repository.Name = "deleted"

@@ -22,7 +22,7 @@ func TestStatusWrittenOnlyWhenChanged(t *testing.T) {
 	ctx := context.Background()
 	bs := &stashv1beta1.BackupSession{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "demo"}}
 	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(bs).WithStatusSubresource(bs).Build()
-	r := &Reconciler{Client: c}
+	r := &Reconciler{Client: c, APIReader: c}
 	get := func() *stashv1beta1.BackupSession {
 		got := &stashv1beta1.BackupSession{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(bs), got); err != nil {

@@ -98,6 +98,17 @@ func Of(ctx context.Context, r client.Reader, job *batchv1.Job, now time.Time, l
 	return s, msg, nil
 }
 
+// Ended reports whether the Job controller has finished job, one way or
+// the other: none of its pods runs again.
+func Ended(job *batchv1.Job) bool {
+	for _, c := range job.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			return true
+		}
+	}
+	return false
+}
+
 // FromPods is FromInput without events and with default limits.
 func FromPods(job *batchv1.Job, pods []corev1.Pod, now time.Time) (State, string) {
 	return FromInput(Input{Job: job, Pods: pods}, now, Limits{})

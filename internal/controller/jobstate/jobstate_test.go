@@ -125,3 +125,25 @@ func TestFromInputStartFailures(t *testing.T) {
 		t.Errorf("Job without pods past the limit: %v %q", got, msg)
 	}
 }
+
+func TestEnded(t *testing.T) {
+	cond := func(typ batchv1.JobConditionType, s corev1.ConditionStatus) *batchv1.Job {
+		return &batchv1.Job{Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: typ, Status: s}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		job  *batchv1.Job
+		want bool
+	}{
+		{"running", &batchv1.Job{}, false},
+		{"complete", cond(batchv1.JobComplete, corev1.ConditionTrue), true},
+		{"failed", cond(batchv1.JobFailed, corev1.ConditionTrue), true},
+		{"failing, pods still terminating", cond(batchv1.JobFailureTarget, corev1.ConditionTrue), false},
+		{"suspended", cond(batchv1.JobSuspended, corev1.ConditionTrue), false},
+		{"failed condition false", cond(batchv1.JobFailed, corev1.ConditionFalse), false},
+	} {
+		if got := Ended(tc.job); got != tc.want {
+			t.Errorf("%s: Ended = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

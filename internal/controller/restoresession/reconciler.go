@@ -271,7 +271,9 @@ func (r *Reconciler) jobFailed(ctx context.Context, rs *stashv1beta1.RestoreSess
 }
 
 // stopJobs deletes, pods and all, the Jobs of the failed hosts (all of
-// the session's Jobs when hosts is nil). Left alone, a step that could
+// the session's Jobs when hosts is nil) that have not ended: an ended
+// Job's pods run no more, and their logs stay for whoever looks into the
+// failure. Left alone, a step that could
 // not start (Pending past the limit, ImagePullBackOff) would restore once
 // its cause cleared: into a volume the user may be restoring again, and
 // over the failure the session reported.
@@ -282,7 +284,7 @@ func (r *Reconciler) stopJobs(ctx context.Context, rs *stashv1beta1.RestoreSessi
 	}
 	for i := range jobs.Items {
 		j := &jobs.Items[i]
-		if !metav1.IsControlledBy(j, rs) || (hosts != nil && !hosts[j.Annotations[plan.AnnotationHostname]]) || !j.DeletionTimestamp.IsZero() {
+		if !metav1.IsControlledBy(j, rs) || (hosts != nil && !hosts[j.Annotations[plan.AnnotationHostname]]) || !j.DeletionTimestamp.IsZero() || jobstate.Ended(j) {
 			continue
 		}
 		if err := r.Client.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
