@@ -347,7 +347,7 @@ func TestSidecarSessionsStatefulSet(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data, -1)
+	bc := strings.ReplaceAll(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data)
 	sts := strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 2", 1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+sts+"---"+bc)
 	waitSidecar(t, c, ns, "StatefulSet", "db", true)
@@ -441,7 +441,7 @@ func TestSidecarSessionDeploymentOneReplica(t *testing.T) {
 	if err := os.Symlink("f", filepath.Join(data, "link")); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data, -1)
+	bc := strings.ReplaceAll(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+strings.Replace(workloadManifest("Deployment", "web", ""), "replicas: 1", "replicas: 3", 1)+"---"+bc)
 	waitSidecar(t, c, ns, "Deployment", "web", true)
 	waitReady(t, c, ns, "web-backup")
@@ -631,7 +631,7 @@ func TestRestoreInitContainerStatefulSet(t *testing.T) {
 	if err := os.Symlink("a.txt", filepath.Join(data, "link")); err != nil {
 		t.Fatal(err)
 	}
-	bc := strings.Replace(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data, -1)
+	bc := strings.ReplaceAll(sidecarBackup("db-backup", "StatefulSet", "db"), "/source/data", data)
 	sts := strings.Replace(workloadManifest("StatefulSet", "db", ""), "replicas: 1", "replicas: 2", 1)
 	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+sts+"---"+bc)
 	waitSidecar(t, c, ns, "StatefulSet", "db", true)
@@ -865,6 +865,23 @@ func TestSidecarSessionHandedOverTwice(t *testing.T) {
 	}
 }
 
+// deploymentWithSidecar makes Deployment web, whose BackupConfiguration
+// web-backup backs up a directory holding file f (content) by sidecar
+// into a local Repository; it returns the repository's and the data's
+// directories once the sidecar is in the pod template.
+func deploymentWithSidecar(t *testing.T, c client.Client, ns, content string) (repoDir, data string) {
+	t.Helper()
+	repoDir, data = t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(data, "f"), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bc := strings.ReplaceAll(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data)
+	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
+	waitSidecar(t, c, ns, "Deployment", "web", true)
+	waitReady(t, c, ns, "web-backup")
+	return repoDir, data
+}
+
 // TestSidecarRestartedMidBackup: a sidecar that the kubelet restarts in
 // the same pod (killed for its memory, say) finds its host Running under
 // its own pod. It fails that host with the reason, so the session ends
@@ -873,14 +890,7 @@ func TestSidecarRestartedMidBackup(t *testing.T) {
 	startOperator(t)
 	c := newClient(t)
 	ns := newNamespace(t, c)
-	repoDir, data := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(data, "f"), []byte("hello"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data, -1)
-	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
-	waitSidecar(t, c, ns, "Deployment", "web", true)
-	waitReady(t, c, ns, "web-backup")
+	repoDir, _ := deploymentWithSidecar(t, c, ns, "hello")
 	ctx := context.Background()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web-a", Namespace: ns},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "busybox"}}}}
@@ -921,14 +931,7 @@ func TestRestoreInitRestartedMidRestore(t *testing.T) {
 	startOperator(t)
 	c := newClient(t)
 	ns := newNamespace(t, c)
-	repoDir, data := t.TempDir(), t.TempDir()
-	if err := os.WriteFile(filepath.Join(data, "f"), []byte("backed up"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bc := strings.Replace(sidecarBackup("web-backup", "Deployment", "web"), "/source/data", data, -1)
-	mustApply(t, c, ns, fmt.Sprintf(sidecarRepo, repoDir)+"---"+workloadManifest("Deployment", "web", "")+"---"+bc)
-	waitSidecar(t, c, ns, "Deployment", "web", true)
-	waitReady(t, c, ns, "web-backup")
+	_, data := deploymentWithSidecar(t, c, ns, "backed up")
 	secrets := secretDir(t)
 	s := startSidecar(t, ns, "web-backup", "Deployment", "web", "web-a", "node-a", secrets)
 	waitSessionWithin(t, c, ns, createSession(t, c, ns, "web-backup"), stashv1beta1.BackupSessionSucceeded, time.Minute)
