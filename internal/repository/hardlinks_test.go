@@ -86,3 +86,43 @@ func TestRelinkConfined(t *testing.T) {
 		t.Fatal("a file outside the target was linked")
 	}
 }
+
+// TestRelinkRaceStaysInTarget: a process writing in the target swaps a
+// directory for a symlink leading out after the restore checked it; the
+// link is still made in the directory that was checked, never outside.
+func TestRelinkRaceStaysInTarget(t *testing.T) {
+	target, outside := t.TempDir(), t.TempDir()
+	for p, s := range map[string]string{filepath.Join(target, "a"): "same", filepath.Join(target, "d", "b"): "same", filepath.Join(outside, "b"): "theirs"} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	relinkResolved = func(rel string) {
+		if rel != "d/b" {
+			return
+		}
+		if err := os.Rename(filepath.Join(target, "d"), filepath.Join(target, "d-moved")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(outside, filepath.Join(target, "d")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { relinkResolved = nil })
+	if err := Relink(target, [][]string{{"a", "d/b"}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(outside, "b")); err != nil || string(b) != "theirs" {
+		t.Fatalf("a file outside the target was replaced: %q %v", b, err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 1 {
+		t.Errorf("the relink wrote outside the target: %v", entries)
+	}
+	sa, _ := os.Stat(filepath.Join(target, "a"))
+	if sb, _ := os.Stat(filepath.Join(target, "d-moved", "b")); !os.SameFile(sa, sb) {
+		t.Error("the file in the directory that was checked was not linked")
+	}
+}
