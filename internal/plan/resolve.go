@@ -122,10 +122,17 @@ func RestoreHosts(rs *stashv1beta1.RestoreSession) []string {
 	if !restorePerReplica(t) {
 		return []string{orDefault(alias, "host-0")}
 	}
+	return OrdinalHosts(alias, 0, *t.Replicas)
+}
+
+// OrdinalHosts are the hosts of the replicas with ordinals from to to-1
+// (a StatefulSet's pods, a per-replica restore's Jobs): <alias>-<ordinal>,
+// host-<ordinal> without an alias, as WorkloadHost names them.
+func OrdinalHosts(alias string, from, to int32) []string {
 	prefix := orDefault(alias, "host")
-	hosts := make([]string, 0, max(int(*t.Replicas), 0))
-	for ord := range int(*t.Replicas) {
-		hosts = append(hosts, prefix+"-"+strconv.Itoa(ord))
+	hosts := make([]string, 0, max(to-max(from, 0), 0))
+	for ord := max(from, 0); ord < to; ord++ {
+		hosts = append(hosts, prefix+"-"+strconv.Itoa(int(ord)))
 	}
 	return hosts
 }

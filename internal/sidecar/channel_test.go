@@ -181,7 +181,7 @@ func TestHostsBeyond(t *testing.T) {
 		{"ReplicationController", "", 1, 0, []string{"host-0"}},
 		{"DaemonSet", "", 3, 1, nil},
 	} {
-		if got := HostsBeyond(tt.kind, "app", tt.alias, tt.total, tt.replicas); fmt.Sprint(got) != fmt.Sprint(tt.want) {
+		if got := HostsBeyond(tt.kind, tt.alias, tt.total, tt.replicas); fmt.Sprint(got) != fmt.Sprint(tt.want) {
 			t.Errorf("%s alias %q, %d hosts, now %d replicas: %v, want %v", tt.kind, tt.alias, tt.total, tt.replicas, got, tt.want)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -101,21 +100,16 @@ func (st RestoreState) FailLost(ctx context.Context, r client.Reader, cm *corev1
 }
 
 // HostsBeyond are the hosts of a session of total hosts that a workload of
-// kind and name, now asking for replicas pods, has no pod for: a
+// kind, now asking for replicas pods, has no pod for: a
 // StatefulSet's from ordinal replicas up, the one host of the kinds whose
 // replicas share it once none is left. A DaemonSet's hosts are its nodes,
 // which a count does not name: none.
-func HostsBeyond(kind, name, alias string, total, replicas int32) []string {
+func HostsBeyond(kind, alias string, total, replicas int32) []string {
 	switch kind {
 	case "DaemonSet":
 		return nil
 	case "StatefulSet":
-		var hosts []string
-		for i := max(replicas, 0); i < total; i++ {
-			// A StatefulSet's pod is <name>-<ordinal>.
-			hosts = append(hosts, plan.WorkloadHost(kind, alias, name+"-"+strconv.Itoa(int(i)), ""))
-		}
-		return hosts
+		return plan.OrdinalHosts(alias, replicas, total)
 	}
 	if replicas > 0 || total <= 0 {
 		return nil

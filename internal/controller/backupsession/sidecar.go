@@ -114,7 +114,7 @@ func (r *Reconciler) failScaledDown(ctx context.Context, ref stashv1beta1.Target
 		now = replicas(obj)
 		why = fmt.Sprintf("%s %s was scaled to %d replicas during the session", ref.Kind, ref.Name, now)
 	}
-	gone := sidecar.HostsBeyond(ref.Kind, ref.Name, ch.Session.Alias, ch.Session.TotalHosts, now)
+	gone := sidecar.HostsBeyond(ref.Kind, ch.Session.Alias, ch.Session.TotalHosts, now)
 	return ch.FailUnstarted(cm, gone, func(host string) string {
 		return why + ": host " + host + " has no pod left to back it up"
 	})

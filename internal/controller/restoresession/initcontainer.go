@@ -3,7 +3,6 @@ package restoresession
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -206,12 +205,7 @@ func initHosts(rs *stashv1beta1.RestoreSession, total int32) []string {
 	case "DaemonSet":
 		return nil
 	case "StatefulSet":
-		hosts := make([]string, 0, max(total, 0))
-		for i := range total {
-			// A StatefulSet's pod is <name>-<ordinal>.
-			hosts = append(hosts, plan.WorkloadHost(t.Ref.Kind, t.Alias, t.Ref.Name+"-"+strconv.Itoa(int(i)), ""))
-		}
-		return hosts
+		return plan.OrdinalHosts(t.Alias, 0, total)
 	}
 	return []string{plan.WorkloadHost(t.Ref.Kind, t.Alias, "", "")}
 }
