@@ -68,7 +68,9 @@ const (
 // refuses other SQL that names these settings or calls set_config; a
 // function the dump defines and then calls could still change them out
 // of sight, and psql's own \restrict, which the caller turns on where
-// psql has it, is the layer that holds then. NewPsql assumes every connection psql opens starts with
+// psql has it, is the layer that holds then.
+//
+// NewPsql assumes every connection psql opens starts with
 // standard_conforming_strings on and a client encoding a database can
 // have: the caller sets them in the startup packet (PGOPTIONS,
 // PGCLIENTENCODING), where no database or role setting overrides them.
