@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/stash-backup/stash/internal/plan"
+	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/tuning"
 )
 
@@ -29,6 +30,9 @@ func Execute(ctx context.Context, args []string) error {
 			return err
 		}
 		defer stop()
+		// Data commands open a repository within milliseconds; the
+		// pages its key derivation takes are faulted in meanwhile.
+		repository.PrefaultKeyTable()
 	}
 	return root.ExecuteContext(ctx)
 }

@@ -322,6 +322,7 @@ func initialize(ctx context.Context, st blob.Storage, opts Options) error {
 		}
 		return fmt.Errorf("%w: %s (created by another client meanwhile)", ErrAlreadyExists, opts.Location)
 	}
+	ReleaseKeyTable()
 	err = repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
 		BlockFormat: format.ContentFormat{
 			Hash:       defaultHash,
@@ -464,6 +465,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Reader, error) {
 	// this client, which caches nothing, a cache directory sized at zero,
 	// on which kopia crashes; and it would put contents on disk.
 	os.Unsetenv("KOPIA_CACHE_DIRECTORY")
+	ReleaseKeyTable()
 	rep, err := repo.Open(ctx, configFile, opts.Password, &repo.Options{DisableRepositoryLog: true})
 	if err != nil {
 		removeConfigDir(configDir, configLock)

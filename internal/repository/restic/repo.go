@@ -146,6 +146,7 @@ func Open(ctx context.Context, be Backend, password string) (*Repository, error)
 	}
 	var key *masterKey
 	var lastErr error = ErrWrongPassword
+	repository.ReleaseKeyTable()
 	for _, name := range names {
 		kraw, err := be.Get(ctx, KeyFile, name, 0, -1)
 		if err != nil {
