@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/stash-backup/stash/internal/keytable"
 	"github.com/stash-backup/stash/internal/plan"
-	"github.com/stash-backup/stash/internal/repository"
 	"github.com/stash-backup/stash/internal/tuning"
 )
 
@@ -31,8 +31,9 @@ func Execute(ctx context.Context, args []string) error {
 		}
 		defer stop()
 		// Data commands open a repository within milliseconds; the
-		// pages its key derivation takes are faulted in meanwhile.
-		repository.PrefaultKeyTable()
+		// pages its key derivation takes are faulted in meanwhile, if
+		// the command line did not start that already (keytable).
+		keytable.Start()
 	}
 	return root.ExecuteContext(ctx)
 }

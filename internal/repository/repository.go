@@ -5,8 +5,6 @@
 package repository
 
 import (
-	"github.com/stash-backup/stash/internal/repository/location"
-
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -36,6 +34,8 @@ import (
 
 	"github.com/stash-backup/stash/internal/cgroup"
 	"github.com/stash-backup/stash/internal/chunker"
+	"github.com/stash-backup/stash/internal/keytable"
+	"github.com/stash-backup/stash/internal/repository/location"
 )
 
 // Errors callers branch on with errors.Is.
@@ -322,7 +322,7 @@ func initialize(ctx context.Context, st blob.Storage, opts Options) error {
 		}
 		return fmt.Errorf("%w: %s (created by another client meanwhile)", ErrAlreadyExists, opts.Location)
 	}
-	ReleaseKeyTable()
+	keytable.Release()
 	err = repo.Initialize(ctx, st, &repo.NewRepositoryOptions{
 		BlockFormat: format.ContentFormat{
 			Hash:       defaultHash,
@@ -465,7 +465,7 @@ func open(ctx context.Context, st blob.Storage, opts Options) (*Reader, error) {
 	// this client, which caches nothing, a cache directory sized at zero,
 	// on which kopia crashes; and it would put contents on disk.
 	os.Unsetenv("KOPIA_CACHE_DIRECTORY")
-	ReleaseKeyTable()
+	keytable.Release()
 	rep, err := repo.Open(ctx, configFile, opts.Password, &repo.Options{DisableRepositoryLog: true})
 	if err != nil {
 		removeConfigDir(configDir, configLock)

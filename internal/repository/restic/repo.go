@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stash-backup/stash/internal/keytable"
 	"github.com/stash-backup/stash/internal/repository"
 )
 
@@ -146,7 +147,7 @@ func Open(ctx context.Context, be Backend, password string) (*Repository, error)
 	}
 	var key *masterKey
 	var lastErr error = ErrWrongPassword
-	repository.ReleaseKeyTable()
+	keytable.Release()
 	for _, name := range names {
 		kraw, err := be.Get(ctx, KeyFile, name, 0, -1)
 		if err != nil {

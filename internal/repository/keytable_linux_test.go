@@ -8,6 +8,8 @@ import (
 	"runtime/debug"
 	"syscall"
 	"testing"
+
+	"github.com/stash-backup/stash/internal/keytable"
 )
 
 func minorFaults(t *testing.T) int64 {
@@ -20,7 +22,7 @@ func minorFaults(t *testing.T) int64 {
 }
 
 // TestOpenDerivesTheKeyInPrefaultedPages opens a repository after
-// PrefaultKeyTable, as a data command does: the key derivation must take
+// keytable.Start, as a data command does: the key derivation must take
 // the pages faulted in beforehand, not fault in its 64 MiB table anew.
 func TestOpenDerivesTheKeyInPrefaultedPages(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
@@ -28,7 +30,7 @@ func TestOpenDerivesTheKeyInPrefaultedPages(t *testing.T) {
 	if err := Init(context.Background(), o); err != nil {
 		t.Fatal(err)
 	}
-	tablePages := int64(keyTableBytes / 4096)
+	tablePages := int64(keytable.Bytes / 4096)
 
 	// Without: every page of the table is faulted in during Open (unless
 	// this kernel maps the heap with huge pages, where faults tell
@@ -42,10 +44,10 @@ func TestOpenDerivesTheKeyInPrefaultedPages(t *testing.T) {
 	}
 
 	debug.FreeOSMemory()
-	PrefaultKeyTable()
-	p := keyTable.pages
+	keytable.Start()
+	p := keytable.Pending()
 	if p == nil {
-		t.Fatal("PrefaultKeyTable started nothing with GOMAXPROCS 2")
+		t.Fatal("keytable.Start started nothing with GOMAXPROCS 2")
 	}
 	// The faulting goroutine's own faults count in the process's too:
 	// they are counted from when it is done.
@@ -53,11 +55,11 @@ func TestOpenDerivesTheKeyInPrefaultedPages(t *testing.T) {
 	before = minorFaults(t)
 	openExisting(t, o)
 	with := minorFaults(t) - before
-	if keyTable.pages != nil {
+	if keytable.Pending() != nil {
 		t.Error("Open left the prefaulted key table held")
 	}
 	if with > without-tablePages/2 {
-		t.Errorf("Open took %d minor faults after PrefaultKeyTable, %d without: the key derivation did not take the prefaulted pages", with, without)
+		t.Errorf("Open took %d minor faults after keytable.Start, %d without: the key derivation did not take the prefaulted pages", with, without)
 	}
-	t.Logf("Open took %d minor faults after PrefaultKeyTable, %d without", with, without)
+	t.Logf("Open took %d minor faults after keytable.Start, %d without", with, without)
 }
