@@ -5,18 +5,17 @@ package prefault
 import (
 	"runtime"
 	"runtime/debug"
-	"syscall"
 	"testing"
 	"time"
 )
 
 func minorFaults(t *testing.T) int64 {
 	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	n, err := MinorFaults()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return ru.Minflt
+	return n
 }
 
 // faultsOfAllocation allocates size bytes, touches every page and returns

@@ -6,19 +6,19 @@ import (
 	"context"
 	"runtime"
 	"runtime/debug"
-	"syscall"
 	"testing"
 
 	"github.com/stash-backup/stash/internal/keytable"
+	"github.com/stash-backup/stash/internal/prefault"
 )
 
 func minorFaults(t *testing.T) int64 {
 	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	n, err := prefault.MinorFaults()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return ru.Minflt
+	return n
 }
 
 // TestOpenDerivesTheKeyInPrefaultedPages opens a repository after
