@@ -23,8 +23,8 @@ var unclaimed = 10 * time.Second
 // Release waits for at most this much faulting.
 const touchBatch = 1 << 20
 
-// Pages is heap memory being faulted in. Its zero value and nil hold
-// nothing.
+// Pages is heap memory being faulted in, made by Start; a nil *Pages
+// holds nothing.
 type Pages struct {
 	stop    atomic.Bool
 	release chan struct{}
