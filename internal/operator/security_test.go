@@ -617,7 +617,8 @@ spec:
 // could do it without Stash: exec hooks need pods/exec, a sidecar needs
 // update on the workload, a repository on a volume other than a PVC needs
 // pod create, and a Secret named by a Repository or AppBinding needs get
-// on that Secret. What needs no right (an HTTP hook, a PVC) stays open.
+// on that Secret, and a target in another namespace needs get on it
+// there. What needs no right (an HTTP hook, a PVC) stays open.
 func TestStashObjectsNeedTheRightsTheyUse(t *testing.T) {
 	startOperator(t)
 	admin := newClient(t)
@@ -657,6 +658,12 @@ spec:
   type: kubedb.com/postgres
   clientConfig: {url: "postgresql://db:5432/"}
 %s`
+	// A target in another namespace: alice may get AppBinding pg there.
+	other := newNamespace(t, admin)
+	asUser(t, other, "alice", rbacv1.PolicyRule{APIGroups: []string{"appcatalog.appscode.com"}, Resources: []string{"appbindings"}, Verbs: []string{"get"}, ResourceNames: []string{"pg"}})
+	elsewhere := func(name, target string) string {
+		return strings.Replace(backupConfiguration(name, ""), "kind: AppBinding, name: pg}", "kind: AppBinding, name: "+target+", namespace: "+other+"}", 1)
+	}
 	// The API server loads a new policy asynchronously.
 	eventually(t, 30*time.Second, "admission policy in force", func() error {
 		if err := apply(t, mallory, ns, fmt.Sprintf(execHook, "probe")); err == nil {
@@ -687,6 +694,10 @@ spec:
 		{"AppBinding Secret the user can read", fmt.Sprintf(binding, "ab-a", "  secret: {name: pg-auth}\n"), alice, ""},
 		{"AppBinding TLS Secret", fmt.Sprintf(binding, "tls-m", "  tlsSecret: {name: pg-auth}\n"), mallory, "may read Secret pg-auth"},
 		{"AppBinding addKeysFrom", fmt.Sprintf(binding, "keys-m", "  secretTransforms: [{addKeysFrom: {secretRef: {name: s3-secret}}}]\n"), mallory, "addKeysFrom"},
+		{"target in another namespace the user cannot get", elsewhere("else-m", "pg"), mallory, "may get AppBinding pg in namespace " + other},
+		{"another target there", elsewhere("else-o", "other"), alice, "may get AppBinding other in namespace " + other},
+		{"target in another namespace the user can get", elsewhere("else-a", "pg"), alice, ""},
+		{"target in the invoker's namespace, named", strings.Replace(backupConfiguration("same-m", ""), "name: pg}", "name: pg, namespace: "+ns+"}", 1), mallory, ""},
 		{"AppBinding addKeysFrom the user can read", fmt.Sprintf(binding, "keys-a", "  secretTransforms: [{addKeysFrom: {secretRef: {name: s3-secret}}}]\n"), alice, ""},
 	} {
 		err := apply(t, tc.user, ns, tc.manifest)
