@@ -14,9 +14,11 @@ const AdmissionPolicy = "stash-runtime-settings"
 // who may create Stash objects but not pods must not set, since through
 // them a Stash Job or sidecar would do what that user cannot: choose who it
 // runs as, where, with what privileges or environment, run commands in it
-// or in the namespace's pods, or change a workload. Exactly what
-// AdmissionPolicy checks; a reconciler refuses them while the policy is
-// not installed, since it cannot know who set them.
+// or in the namespace's pods, or change a workload. What AdmissionPolicy
+// checks, but for Secret names and targets in other namespaces, which
+// Stash's manifests have long used: a reconciler refuses these fields
+// while the policy is not installed, since it cannot know who set them,
+// and accepts those two.
 func PrivilegedBackup(bc *stashv1beta1.BackupConfiguration) []string {
 	out := privilegedRuntime(bc.Spec.RuntimeSettings)
 	if h := bc.Spec.Hooks; h != nil && (execHook(h.PreBackup) || h.PostBackup != nil && execHook(&h.PostBackup.Handler)) {
