@@ -113,6 +113,21 @@ func waitSession(t *testing.T, c client.Client, ns, name string, want stashv1bet
 	return bs
 }
 
+// runningBackup starts the operator, applies the fixtures and a
+// BackupConfiguration named bcName (with extra spec lines) into a new
+// namespace, and returns a session of it once Running.
+func runningBackup(t *testing.T, bcName, extra string) (c client.Client, ns, session string) {
+	t.Helper()
+	startOperator(t)
+	c = newClient(t)
+	ns = newNamespace(t, c)
+	mustApply(t, c, ns, fixtures+"---"+backupConfiguration(bcName, extra))
+	waitReady(t, c, ns, bcName)
+	session = createSession(t, c, ns, bcName)
+	waitSession(t, c, ns, session, stashv1beta1.BackupSessionRunning)
+	return c, ns, session
+}
+
 func createSession(t *testing.T, c client.Client, ns, bcName string) string {
 	t.Helper()
 	bc := get(t, c, ns, bcName, &stashv1beta1.BackupConfiguration{})
@@ -442,13 +457,7 @@ func assertEventWithin(t *testing.T, c client.Client, ns, obj, reason string, d 
 }
 
 func TestBackupSessionFailsWithStepError(t *testing.T) {
-	startOperator(t)
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("pg-backup", ""))
-	waitReady(t, c, ns, "pg-backup")
-	name := createSession(t, c, ns, "pg-backup")
-	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+	c, ns, name := runningBackup(t, "pg-backup", "")
 	jobName := plan.BackupJobName(name)
 	// The step crashed: its pod shows the termination message (last log
 	// lines, by the planner's FallbackToLogsOnError).

@@ -457,13 +457,7 @@ func firstStatsError(bs *stashv1beta1.BackupSession) string {
 // names every Secret, the invoker, the session and the Repository, and
 // nothing cluster-scoped or unnamed beyond events.
 func TestStepRoleNamesItsObjects(t *testing.T) {
-	startOperator(t)
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("named", ""))
-	waitReady(t, c, ns, "named")
-	name := createSession(t, c, ns, "named")
-	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+	c, ns, name := runningBackup(t, "named", "")
 	role := get(t, c, ns, "stash-backup-named", &rbacv1.Role{})
 	want := map[string][]string{
 		"secrets": {"pg-auth", "s3-secret"}, "backupconfigurations": {"named"}, "backupsessions": {name},

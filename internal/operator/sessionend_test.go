@@ -150,13 +150,7 @@ spec:
 // again, so failing its session leaves it (and its pods' logs) for whoever
 // looks into the failure.
 func TestEndedJobOfFailedSessionStays(t *testing.T) {
-	startOperator(t)
-	c := newClient(t)
-	ns := newNamespace(t, c)
-	mustApply(t, c, ns, fixtures+"---"+backupConfiguration("pg-backup", ""))
-	waitReady(t, c, ns, "pg-backup")
-	name := createSession(t, c, ns, "pg-backup")
-	waitSession(t, c, ns, name, stashv1beta1.BackupSessionRunning)
+	c, ns, name := runningBackup(t, "pg-backup", "")
 	setJobCondition(t, c, ns, plan.BackupJobName(name), batchv1.JobFailed)
 	waitSession(t, c, ns, name, stashv1beta1.BackupSessionFailed)
 	time.Sleep(2 * time.Second)
